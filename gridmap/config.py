@@ -1,0 +1,51 @@
+"""Settings read from the environment.
+
+Every knob lives here so the rest of the code never reads ``os.environ`` directly.
+
+- ``GRIDMAP_DATABASE_URL``: an existing PostGIS to use (production). When unset, ``gridmap db up``
+  manages a project-local PostgreSQL cluster and the URL is derived from its state file.
+- ``GRIDMAP_HOME``: where project-local state lives (the local cluster, its password, logs).
+  Default: ``<checkout>/.gridmap`` when running from a source checkout, else ``~/.local/share/gridmap``.
+- ``GRIDMAP_DATA_DIR``: the sample county files. Default: ``<checkout>/data``.
+- ``GRIDMAP_PG_PORT``: force the local cluster's port (otherwise a free port is chosen once and kept).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Storage CRS of every geometry in the database: CGCS2000 geographic (lon/lat, degrees).
+STORAGE_SRID = 4490
+#: Default projected CRS for metric work on the sample county: CGCS2000 3-degree Gauss-Krüger
+#: zone 38 (central meridian 114°E), easting carries the zone prefix "38".
+SAMPLE_PROJECTED_EPSG = 4526
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_CHECKOUT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    home: Path
+    data_dir: Path
+    pg_port: int | None
+
+    @property
+    def local_cluster_dir(self) -> Path:
+        return self.home / "postgres"
+
+
+def get_settings() -> Settings:
+    """Settings from the current environment (read on every call: tests change the environment)."""
+    default_home = _CHECKOUT / ".gridmap" if _CHECKOUT else Path.home() / ".local/share/gridmap"
+    default_data = _CHECKOUT / "data" if _CHECKOUT else Path.cwd() / "data"
+    port = os.environ.get("GRIDMAP_PG_PORT")
+    return Settings(
+        database_url=os.environ.get("GRIDMAP_DATABASE_URL") or None,
+        home=Path(os.environ.get("GRIDMAP_HOME") or default_home).resolve(),
+        data_dir=Path(os.environ.get("GRIDMAP_DATA_DIR") or default_data).resolve(),
+        pg_port=int(port) if port else None,
+    )
