@@ -1,0 +1,169 @@
+"""The ``gridmap`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import make_url
+
+from gridmap.config import get_settings
+from gridmap.coverage.rates import percent
+from gridmap.levels import LEVELS
+
+app = typer.Typer(help="gridmap: county grid maps and video coverage (网格化管理 / 数字乡村).",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The PostGIS database: bring it up, stop it, migrate it.", no_args_is_help=True)
+sample_app = typer.Typer(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sample_app, name="sample")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"gridmap: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _database_up() -> str:
+    """Bring up (or reach) the database and migrate it; returns its URL."""
+    from gridmap.db.local import LocalClusterError
+    from gridmap.db.migrate import upgrade
+    from gridmap.db.session import database_url
+
+    try:
+        url = database_url(start_local=True)
+    except LocalClusterError as exc:
+        raise _fail(str(exc)) from exc
+    upgrade(url)
+    return url
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Make a working PostGIS available, migrate it and print its URL.
+
+    Uses GRIDMAP_DATABASE_URL when set; otherwise installs PostgreSQL + PostGIS from Debian packages
+    if missing and runs a project-local cluster (own data directory and port). Idempotent.
+    """
+    typer.echo(_database_up())
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the project-local cluster (idempotent). Does nothing for GRIDMAP_DATABASE_URL."""
+    from gridmap.db.local import LocalCluster, LocalClusterError
+
+    settings = get_settings()
+    if settings.database_url:
+        typer.echo("GRIDMAP_DATABASE_URL is set: that database is not managed by gridmap; nothing to stop.")
+        return
+    try:
+        stopped = LocalCluster.from_settings(settings).down()
+    except LocalClusterError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo("local PostGIS stopped" if stopped else "local PostGIS was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show where the database is and whether it runs."""
+    from gridmap.db.local import LocalCluster
+
+    settings = get_settings()
+    if settings.database_url:
+        typer.echo(f"GRIDMAP_DATABASE_URL: {_shown(settings.database_url)}")
+        return
+    for key, value in LocalCluster.from_settings(settings).status().items():
+        typer.echo(f"{key}: {_shown(value) if key == 'url' and value else value}")
+
+
+@db_app.command("migrate")
+def db_migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: the newest).")] = "head",
+) -> None:
+    """Run the Alembic migrations up to REVISION (also done by `db up`)."""
+    from gridmap.db.migrate import current_revision, upgrade
+    from gridmap.db.session import database_url
+
+    url = database_url()
+    upgrade(url, revision)
+    typer.echo(f"schema at revision {current_revision(url)}")
+
+
+@sample_app.command("generate")
+def sample_generate(
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: the data directory).")] = None,
+) -> None:
+    """Regenerate the sample county files (deterministic: same bytes every run)."""
+    from gridmap.sample.generate import generate
+
+    manifest = generate(out or get_settings().data_dir)
+    typer.echo(f"areas {manifest['areas']}, cameras {manifest['cameras']}")
+
+
+@sample_app.command("load")
+def sample_load() -> None:
+    """Load the sample county (areas and cameras) into the database, replacing an earlier load."""
+    _load_and_summarize(_database_up())
+
+
+def _load_and_summarize(url: str) -> None:
+    from gridmap.db.session import make_engine
+    from gridmap.sample.load import load_sample
+
+    engine = make_engine(url)
+    try:
+        load_sample(engine, get_settings().data_dir)
+        _print_summary(engine)
+    finally:
+        engine.dispose()
+
+
+def _print_summary(engine) -> None:
+    from gridmap.coverage.summary import summarize
+
+    with engine.connect() as conn:
+        s = summarize(conn)
+    typer.echo(f"Database: {_shown(engine.url.render_as_string(hide_password=False))}")
+    typer.echo("Areas per level:")
+    for lv in LEVELS:
+        typer.echo(f"  {lv.number} {lv.key:<10} {lv.name_zh:<6} {s.areas_per_level.get(lv.number, 0):>8,}")
+    typer.echo("Cameras:")
+    typer.echo(f"  planned   计划   {s.planned:>8,}")
+    typer.echo(f"  installed 已安装 {s.installed:>8,}")
+    typer.echo(f"  online    在线   {s.online:>8,}")
+    typer.echo(f"  安装率 rollout rate (installed / planned): {percent(s.rollout_rate)}")
+    typer.echo(f"  上云率 online rate (online / installed):   {percent(s.online_rate)}")
+    if s.cameras_unplaced:
+        typer.echo(f"  cameras outside every micro-grid: {s.cameras_unplaced:,}")
+
+
+@app.command()
+def summary() -> None:
+    """Print areas per level and the camera figures of the database."""
+    from gridmap.db.session import make_engine
+
+    engine = make_engine()
+    try:
+        _print_summary(engine)
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the summary.")] = False,
+) -> None:
+    """Bring up PostGIS, migrate, load the sample county and print its summary."""
+    _load_and_summarize(_database_up())
+    if not no_serve:
+        typer.echo("The map server is not part of this build yet; stopping after the summary.")
+
+
+if __name__ == "__main__":
+    app()

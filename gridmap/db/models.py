@@ -1,0 +1,196 @@
+"""Database schema (SQLAlchemy 2 + GeoAlchemy2). Every geometry is stored in EPSG:4490 (CGCS2000).
+
+The Alembic migrations in ``gridmap/db/migrations`` create exactly this schema; a test compares
+the two so they cannot drift apart.
+
+Tables:
+- ``area``: the live areas of every level (county … micro-grid), one row per code.
+- ``boundary_version``: one row per boundary upload (who, when, which file, which subtree, status,
+  validation report). ``area_version`` keeps the areas each published version contained, so any
+  earlier version can be restored.
+- ``camera``: public cameras with their GB/T 28181 id, status and online flag.
+- ``coverage_snapshot``: daily planned / installed / online counts per area, for trends.
+- ``api_token``: hashed bearer tokens with a role and an area scope.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, ForeignKeyConstraint, Index,
+    Integer, SmallInteger, String, Text, func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gridmap.config import STORAGE_SRID
+
+AREA_GEOMETRY = Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False)
+POINT_GEOMETRY = Geometry("POINT", srid=STORAGE_SRID, spatial_index=False)
+
+CAMERA_STATUSES = ("planned", "installed", "removed")
+VERSION_STATUSES = ("validated", "published", "rejected", "superseded", "rolled_back")
+TOKEN_ROLES = ("viewer", "editor", "admin", "embed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BoundaryVersion(Base):
+    __tablename__ = "boundary_version"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: Code of the subtree this version replaces (e.g. the county code for a full load).
+    root_code: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    #: Why a version with errors was published anyway (``--force --reason``).
+    reason: Mapped[str | None] = mapped_column(Text)
+    feature_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", VERSION_STATUSES), name="ck_boundary_version_status"),
+        Index("ix_boundary_version_root_code", "root_code"),
+    )
+
+
+class Area(Base):
+    __tablename__ = "area"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    #: 0 county, 1 township, 2 village/community, 3 grid, 4 micro-grid (see gridmap.levels).
+    level: Mapped[int] = mapped_column(SmallInteger)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    #: What the area is in the county's own words: 街道 / 镇 / 乡 / 社区 / 村 / 网格 / 微网格.
+    kind: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    worker_name: Mapped[str | None] = mapped_column(Text)
+    worker_phone: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    geom: Mapped[Any] = mapped_column(AREA_GEOMETRY)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        # Deferred: a subtree is replaced (delete + insert) inside one transaction.
+        ForeignKeyConstraint(["parent_code"], ["area.code"], name="fk_area_parent_code",
+                             deferrable=True, initially="DEFERRED"),
+        CheckConstraint("code ~ '^[0-9]+$'", name="ck_area_code_digits"),
+        CheckConstraint("level BETWEEN 0 AND 4", name="ck_area_level"),
+        CheckConstraint("households IS NULL OR households >= 0", name="ck_area_households"),
+        CheckConstraint("ST_IsValid(geom)", name="ck_area_geom_valid"),
+        Index("ix_area_geom", "geom", postgresql_using="gist"),
+        Index("ix_area_parent_code", "parent_code"),
+        Index("ix_area_level", "level"),
+    )
+
+
+class AreaVersion(Base):
+    """The areas as a published version contained them (restored by a rollback)."""
+
+    __tablename__ = "area_version"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    worker_name: Mapped[str | None] = mapped_column(Text)
+    worker_phone: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    geom: Mapped[Any] = mapped_column(AREA_GEOMETRY)
+
+
+class Camera(Base):
+    __tablename__ = "camera"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    #: GB/T 28181 device id: 8-digit centre code + 2 industry + 3 type + 1 network + 6 serial.
+    device_id: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(POINT_GEOMETRY)
+    #: Coordinates exactly as imported, and the CRS they were declared in (wgs84, gcj02, ...).
+    raw_x: Mapped[float | None] = mapped_column()
+    raw_y: Mapped[float | None] = mapped_column()
+    raw_crs: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    online: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    operator: Mapped[str | None] = mapped_column(Text)
+    installed_on: Mapped[dt.date | None] = mapped_column(Date)
+    direction: Mapped[str | None] = mapped_column(Text)
+    place_type: Mapped[str | None] = mapped_column(Text)
+    #: The leaf area the camera falls in (assigned spatially; not a foreign key because boundary
+    #: versions replace areas underneath cameras).
+    area_code: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("device_id ~ '^[0-9]{20}$'", name="ck_camera_device_id"),
+        CheckConstraint(_in("status", CAMERA_STATUSES), name="ck_camera_status"),
+        CheckConstraint("NOT online OR status = 'installed'", name="ck_camera_online_installed"),
+        Index("ix_camera_geom", "geom", postgresql_using="gist"),
+        Index("ix_camera_area_code", "area_code"),
+        Index("ix_camera_status", "status"),
+    )
+
+
+class CoverageSnapshot(Base):
+    __tablename__ = "coverage_snapshot"
+
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    area_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    planned: Mapped[int] = mapped_column(Integer)
+    installed: Mapped[int] = mapped_column(Integer)
+    online: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("installed <= planned AND online <= installed", name="ck_coverage_snapshot_counts"),
+        Index("ix_coverage_snapshot_area_code", "area_code", "snapshot_date"),
+    )
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    #: SHA-256 of the secret; the secret itself is shown once at creation and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: First characters of the secret, so people can tell their tokens apart.
+    token_prefix: Mapped[str] = mapped_column(String(12))
+    role: Mapped[str] = mapped_column(Text)
+    #: Area code prefix the token may change (None: every area).
+    scope: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("role", TOKEN_ROLES), name="ck_api_token_role"),
+        CheckConstraint("scope IS NULL OR scope ~ '^[0-9]+$'", name="ck_api_token_scope"),
+    )

@@ -1,0 +1,37 @@
+"""Recognising columns by the names counties give them (Chinese and English)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+def _norm(name: str) -> str:
+    return "".join(name.split()).lower().replace("_", "").replace("（", "(").replace("）", ")")
+
+
+def detect_fields(columns: Iterable[str], aliases: Mapping[str, tuple[str, ...]],
+                  explicit: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Map canonical field names to the file's column names.
+
+    ``aliases`` lists, per canonical name, the column names it is known by, most specific first;
+    ``explicit`` (canonical → column) wins over detection. Columns are matched ignoring case,
+    spaces and underscores; each column is used at most once.
+    """
+    by_norm = {_norm(c): c for c in columns}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for canonical, column in (explicit or {}).items():
+        if column not in set(by_norm.values()):
+            raise KeyError(f"column {column!r} given for {canonical!r} is not in the file")
+        mapping[canonical] = column
+        used.add(column)
+    for canonical, names in aliases.items():
+        if canonical in mapping:
+            continue
+        for alias in names:
+            column = by_norm.get(_norm(alias))
+            if column is not None and column not in used:
+                mapping[canonical] = column
+                used.add(column)
+                break
+    return mapping
