@@ -12,8 +12,9 @@ from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
 from gridmap.levels import LEVELS
 
+# No locals in tracebacks: they would print database URLs with their passwords.
 app = typer.Typer(help="gridmap: county grid maps and video coverage (网格化管理 / 数字乡村).",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The PostGIS database: bring it up, stop it, migrate it.", no_args_is_help=True)
 sample_app = typer.Typer(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -165,5 +166,18 @@ def demo(
         typer.echo("The map server is not part of this build yet; stopping after the summary.")
 
 
+def main() -> None:
+    """Console entry point: the typer app, with database connection failures as one clear line."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        app()
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        typer.echo(f"gridmap: cannot reach the database: {reason}\n"
+                   "  Run `gridmap db up` for the local PostGIS, or check GRIDMAP_DATABASE_URL.", err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,0 +1,40 @@
+# Two commands (see README):  make demo  |  make test
+# Both create .venv, install gridmap with its test extras, and bring up PostGIS (installing the
+# Debian packages when missing: needs root or sudo).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test db-up db-down clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "gridmap needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	@# Debian's python3 lacks venv/ensurepip until python3-venv is installed.
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/gridmap demo
+
+test: setup
+	$(BIN)/gridmap db up
+	$(BIN)/python -m pytest
+
+db-up: setup
+	$(BIN)/gridmap db up
+
+db-down: setup
+	$(BIN)/gridmap db down
+
+clean:
+	-$(BIN)/gridmap db down
+	rm -rf $(VENV) .gridmap .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,82 @@
+"""The ``gridmap`` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*GRIDMAP, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_demo_no_serve_prints_the_county_figures(db_url):
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
+    for _ in range(2):  # a second demo reloads instead of doubling anything
+        result = run("demo", "--no-serve", env=env)
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "95.51%" in out and "98.49%" in out
+        for figure in ("10,520", "10,048", "9,896", "10,311", "1,294", "565"):
+            assert figure in out
+        assert "***" in out and make_url(db_url).password not in out  # password not printed
+
+
+@pytest.fixture
+def throwaway_home():
+    """A GRIDMAP_HOME of its own (under /tmp so the postgres user can reach it when we are root)."""
+    home = Path(tempfile.mkdtemp(prefix="gridmap-cli-", dir="/tmp"))
+    home.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"GRIDMAP_DATABASE_URL", "GRIDMAP_PG_PORT"}}
+    env["GRIDMAP_HOME"] = str(home)
+    yield env
+    run("db", "down", env=env)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_db_up_is_idempotent_and_down_stops_it(throwaway_home):
+    env = throwaway_home
+    first = run("db", "up", env=env)
+    assert first.returncode == 0, first.stderr
+    url = first.stdout.strip().splitlines()[-1]
+    assert url.startswith("postgresql+psycopg://gridmap:") and "127.0.0.1" in url
+    second = run("db", "up", env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip().splitlines()[-1] == url
+
+    migrated = run("db", "migrate", env=env)
+    assert migrated.returncode == 0 and "schema at revision 0001" in migrated.stdout
+
+    status = run("db", "status", env=env)
+    assert "running: True" in status.stdout and make_url(url).password not in status.stdout
+
+    stopped = run("db", "down", env=env)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    again = run("db", "down", env=env)
+    assert again.returncode == 0 and "was not running" in again.stdout
+    assert "running: False" in run("db", "status", env=env).stdout
+
+
+def test_db_commands_with_an_external_database_url(db_url):
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
+    up = run("db", "up", env=env)
+    assert up.returncode == 0 and up.stdout.strip() == db_url
+    down = run("db", "down", env=env)
+    assert down.returncode == 0 and "not managed by gridmap" in down.stdout
+
+
+def test_unreachable_database_gives_a_clear_error():
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": "postgresql+psycopg://nobody:x@127.0.0.1:9/none"}
+    result = run("summary", env=env)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "cannot reach the database" in result.stderr
