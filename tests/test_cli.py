@@ -80,3 +80,13 @@ def test_unreachable_database_gives_a_clear_error():
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "cannot reach the database" in result.stderr
+
+
+def test_runtime_does_not_need_the_generator_dependencies():
+    """`gridmap demo` must work with only the base dependencies: block the `sample` extra's imports."""
+    code = ("import sys\n"
+            "for name in ('skimage', 'rasterio', 'scipy'):\n"
+            "    sys.modules[name] = None\n"
+            "import gridmap.cli, gridmap.sample.load, gridmap.db.local, gridmap.db.migrate\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -8,6 +8,7 @@ import pytest
 from gridmap.io.cameras import read_camera_table
 from gridmap.io.fields import detect_fields
 from gridmap.io.boundaries import AREA_FIELD_ALIASES
+from gridmap.sample.files import CAMERAS_CSV, CAMERAS_XLSX
 
 
 def test_detects_chinese_and_english_area_fields():
@@ -21,8 +22,8 @@ def test_detects_chinese_and_english_area_fields():
 
 
 def test_camera_csv_and_xlsx_read_alike(data_dir):
-    csv = read_camera_table(data_dir / "luyi_cameras.csv")
-    xlsx = read_camera_table(data_dir / "luyi_cameras.xlsx")
+    csv = read_camera_table(data_dir / CAMERAS_CSV)
+    xlsx = read_camera_table(data_dir / CAMERAS_XLSX)
     pd.testing.assert_frame_equal(csv, xlsx)
     assert csv["status"].value_counts().to_dict() == {"installed": 10048, "planned": 472}
     assert int(csv["online"].sum()) == 9896

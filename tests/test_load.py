@@ -10,7 +10,7 @@ from sqlalchemy import text
 from gridmap.coverage.summary import summarize
 from gridmap.db.areas import VersionInfo, replace_subtree
 from gridmap.io.boundaries import read_areas
-from gridmap.sample.generate import GPKG
+from gridmap.sample.files import CAMERAS_CSV, GPKG
 
 
 def test_sample_load_gives_the_published_figures(loaded_engine):
@@ -26,7 +26,7 @@ def test_every_camera_is_assigned_to_the_micro_grid_of_its_stated_grid(loaded_en
     with loaded_engine.connect() as conn:
         rows = pd.DataFrame(conn.execute(text("SELECT device_id, area_code FROM camera")).all(),
                             columns=["device_id", "area_code"])
-    register = pd.read_csv(data_dir / "luyi_cameras.csv", dtype=str, encoding="utf-8-sig")
+    register = pd.read_csv(data_dir / CAMERAS_CSV, dtype=str, encoding="utf-8-sig")
     merged = register.merge(rows, left_on="设备编码", right_on="device_id")
     assert len(merged) == 10520
     assert (merged["area_code"].str[:15] == merged["所属网格"]).all()

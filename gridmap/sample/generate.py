@@ -27,13 +27,8 @@ from gridmap.config import SAMPLE_PROJECTED_EPSG, STORAGE_SRID
 from gridmap.levels import LEVELS
 from gridmap.sample.cameras import build_cameras
 from gridmap.sample.county import CountySpec, build_county
+from gridmap.sample.files import CAMERAS_CSV, CAMERAS_XLSX, GEOJSON_DIR, GPKG, MANIFEST, SHAPEFILE_ZIP
 
-GPKG = "luyi_grids.gpkg"
-SHAPEFILE_ZIP = "luyi_grids_gk38.zip"
-GEOJSON_DIR = "luyi_geojson"
-CAMERAS_CSV = "luyi_cameras.csv"
-CAMERAS_XLSX = "luyi_cameras.xlsx"
-MANIFEST = "manifest.json"
 
 #: Field names in the GeoPackage and Shapefile (each fits the Shapefile's 10-byte limit in GBK).
 CHINESE_FIELDS = {"code": "编码", "name": "名称", "parent_code": "上级编码", "level": "层级", "kind": "类型",

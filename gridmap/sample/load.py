@@ -16,7 +16,7 @@ from gridmap.db.cameras import assign_cameras_to_areas, upsert_cameras
 from gridmap.io.boundaries import read_areas
 from gridmap.io.cameras import read_camera_table
 from gridmap.levels import LEVELS
-from gridmap.sample.generate import CAMERAS_CSV, GPKG
+from gridmap.sample.files import CAMERAS_CSV, GPKG
 
 SAMPLE_COUNTY_CODE = "411628"
 
