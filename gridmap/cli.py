@@ -130,7 +130,7 @@ def _print_summary(engine) -> None:
 
     with engine.connect() as conn:
         s = summarize(conn)
-    typer.echo(f"Database: {_shown(engine.url.render_as_string(hide_password=False))}")
+    typer.echo(f"Database: {engine.url.render_as_string(hide_password=True)}")
     typer.echo("Areas per level:")
     for lv in LEVELS:
         typer.echo(f"  {lv.number} {lv.key:<10} {lv.name_zh:<6} {s.areas_per_level.get(lv.number, 0):>8,}")
