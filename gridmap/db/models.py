@@ -67,11 +67,10 @@ class BoundaryVersion(Base):
     )
 
 
-class Area(Base):
-    __tablename__ = "area"
+class AreaAttributes:
+    """Columns every stored copy of an area has: the live ``area`` and the ``area_version`` archive
+    (declared once so a restored version always carries everything the live row had)."""
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
     #: 0 county, 1 township, 2 village/community, 3 grid, 4 micro-grid (see gridmap.levels).
     level: Mapped[int] = mapped_column(SmallInteger)
@@ -84,6 +83,13 @@ class Area(Base):
     worker_phone: Mapped[str | None] = mapped_column(Text)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     geom: Mapped[Any] = mapped_column(AREA_GEOMETRY)
+
+
+class Area(AreaAttributes, Base):
+    __tablename__ = "area"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -101,23 +107,13 @@ class Area(Base):
     )
 
 
-class AreaVersion(Base):
+class AreaVersion(AreaAttributes, Base):
     """The areas as a published version contained them (restored by a rollback)."""
 
     __tablename__ = "area_version"
 
     version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True)
     code: Mapped[str] = mapped_column(Text, primary_key=True)
-    name: Mapped[str] = mapped_column(Text)
-    level: Mapped[int] = mapped_column(SmallInteger)
-    parent_code: Mapped[str | None] = mapped_column(Text)
-    kind: Mapped[str | None] = mapped_column(Text)
-    households: Mapped[int | None] = mapped_column(Integer)
-    population: Mapped[int | None] = mapped_column(Integer)
-    worker_name: Mapped[str | None] = mapped_column(Text)
-    worker_phone: Mapped[str | None] = mapped_column(Text)
-    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
-    geom: Mapped[Any] = mapped_column(AREA_GEOMETRY)
 
 
 class Camera(Base):
