@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridmap.db.copy import copy_rows, ewkb_hex, plain
+from gridmap.db.copy import copy_columns, ewkb_hex
 
 AREA_COLUMNS = ("code", "name", "level", "parent_code", "kind", "households", "population",
                 "worker_name", "worker_phone", "attrs", "geom")
@@ -45,7 +45,7 @@ def replace_subtree(conn: Connection, root_code: str, areas: gpd.GeoDataFrame, i
         {"id": version_id, "root": root_code},
     )
     conn.execute(text("DELETE FROM area WHERE code LIKE :root || '%'"), {"root": root_code})
-    copy_rows(conn, "area", (*AREA_COLUMNS, "version_id"), _area_rows(areas, version_id))
+    copy_columns(conn, "area", {**_area_columns(areas), "version_id": [version_id] * len(areas)})
     conn.execute(
         text(f"""INSERT INTO area_version (version_id, {', '.join(AREA_COLUMNS)})
                  SELECT version_id, {', '.join(AREA_COLUMNS)} FROM area WHERE version_id = :id"""),
@@ -54,13 +54,12 @@ def replace_subtree(conn: Connection, root_code: str, areas: gpd.GeoDataFrame, i
     return int(version_id)
 
 
-def _area_rows(areas: gpd.GeoDataFrame, version_id: int):
-    known = set(AREA_COLUMNS) | {"geometry"}
-    extra = [c for c in areas.columns if c not in known]
-    geoms = ewkb_hex(areas.geometry.to_numpy())
-    columns = {c: areas[c].tolist() if c in areas else [None] * len(areas) for c in AREA_COLUMNS[:-2]}
-    for i in range(len(areas)):
-        attrs = {c: plain(areas[c].iat[i]) for c in extra if not pd.isna(areas[c].iat[i])}
-        yield (*(plain(columns[c][i]) for c in AREA_COLUMNS[:-2]), json.dumps(attrs, ensure_ascii=False),
-               geoms[i], version_id)
-
+def _area_columns(areas: gpd.GeoDataFrame) -> dict[str, list[object]]:
+    """The ``AREA_COLUMNS`` of ``areas`` as lists; columns we do not know go into ``attrs``."""
+    n = len(areas)
+    columns = {c: areas[c].tolist() if c in areas else [None] * n for c in AREA_COLUMNS}
+    extra = [c for c in areas.columns if c not in AREA_COLUMNS and c != areas.geometry.name]
+    columns["attrs"] = [json.dumps({k: v for k, v in rec.items() if not pd.isna(v)}, ensure_ascii=False)
+                        for rec in areas[extra].to_dict("records")]
+    columns["geom"] = ewkb_hex(areas.geometry.to_numpy())
+    return columns

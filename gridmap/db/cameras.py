@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridmap.db.copy import copy_rows, ewkb_hex, plain
+from gridmap.db.copy import copy_columns, ewkb_hex
 from gridmap.levels import LEAF_LEVEL
 
 _COLUMNS = ("device_id", "name", "geom", "raw_x", "raw_y", "raw_crs", "status", "online", "operator",
@@ -20,12 +20,11 @@ def upsert_cameras(conn: Connection, cameras: pd.DataFrame, geoms: gpd.GeoSeries
     Returns the number of rows written.
     """
     conn.execute(text("CREATE TEMP TABLE camera_in (LIKE camera INCLUDING DEFAULTS) ON COMMIT DROP"))
-    hexes = ewkb_hex(geoms.to_numpy())
     n = len(cameras)
-    col = {c: cameras[c].tolist() if c in cameras else [None] * n for c in _COLUMNS}
-    col["geom"], col["raw_x"], col["raw_y"] = hexes, cameras["lon"].tolist(), cameras["lat"].tolist()
-    col["raw_crs"] = [raw_crs] * n
-    copy_rows(conn, "camera_in", _COLUMNS, (tuple(plain(col[c][i]) for c in _COLUMNS) for i in range(n)))
+    columns = {c: cameras[c].tolist() if c in cameras else [None] * n for c in _COLUMNS}
+    columns.update(geom=ewkb_hex(geoms.to_numpy()), raw_x=cameras["lon"].tolist(), raw_y=cameras["lat"].tolist(),
+                   raw_crs=[raw_crs] * n)
+    copy_columns(conn, "camera_in", columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS if c != "device_id")
     conn.execute(text(f"""
         INSERT INTO camera ({', '.join(_COLUMNS)})

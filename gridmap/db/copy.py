@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,19 +18,19 @@ def ewkb_hex(geoms: np.ndarray, srid: int = STORAGE_SRID) -> list[str]:
     return shapely.to_wkb(shapely.set_srid(geoms, srid), hex=True, include_srid=True).tolist()
 
 
-def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    """COPY ``rows`` into ``table`` on the connection's current transaction."""
+def copy_columns(conn: Connection, table: str, columns: Mapping[str, Sequence[object]]) -> None:
+    """COPY equal-length column lists (column name → values) into ``table`` on the connection's
+    current transaction; numpy scalars and pandas NA/NaT are written as plain values / NULL."""
     raw = conn.connection.driver_connection  # psycopg.Connection underneath SQLAlchemy
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     with raw.cursor() as cur, cur.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+        for row in zip(*columns.values(), strict=True):
+            copy.write_row([_plain(v) for v in row])
 
 
-def plain(value: object) -> object:
-    """numpy scalars and pandas NA/NaT as plain Python values, which COPY can write."""
+def _plain(value: object) -> object:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return value.item() if isinstance(value, np.generic) else value

@@ -114,8 +114,7 @@ def _write_zip(path: Path, entries: list[tuple[str, bytes]]) -> None:
 def _manifest(frames: dict[str, gpd.GeoDataFrame], cameras: pd.DataFrame, out_dir: Path) -> dict[str, object]:
     installed = int((cameras["安装状态"] == "已安装").sum())
     online = int((cameras["在线状态"] == "在线").sum())
-    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST and p.suffix != ".py"
-                   and p.name != "README.md")
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name not in {MANIFEST, "README.md"})
     return {
         "county": {"code": frames["county"]["code"].iloc[0], "name": frames["county"]["name"].iloc[0]},
         "areas": {lv.key: len(frames[lv.key]) for lv in LEVELS},
@@ -125,16 +124,3 @@ def _manifest(frames: dict[str, gpd.GeoDataFrame], cameras: pd.DataFrame, out_di
         "sha256": {str(p.relative_to(out_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
     }
 
-
-def main(out_dir: str | None = None) -> None:
-    from gridmap.config import get_settings
-
-    target = Path(out_dir) if out_dir else get_settings().data_dir
-    manifest = generate(target)
-    print(json.dumps({k: v for k, v in manifest.items() if k != "sha256"}, ensure_ascii=False, indent=2))
-
-
-if __name__ == "__main__":
-    import sys
-
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
