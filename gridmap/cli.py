@@ -166,6 +166,13 @@ def demo(
         typer.echo("The map server is not part of this build yet; stopping after the summary.")
 
 
+# Boundary files: validate, publish, versions, rollback (gridmap/cli_boundaries.py).
+from gridmap import cli_boundaries  # noqa: E402  (registered after the app exists)
+
+for _command in (cli_boundaries.validate, cli_boundaries.publish, cli_boundaries.versions, cli_boundaries.rollback):
+    app.command()(_command)
+
+
 def main() -> None:
     """Console entry point: the typer app, with database connection failures as one clear line."""
     from sqlalchemy.exc import OperationalError

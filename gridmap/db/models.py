@@ -52,8 +52,12 @@ class BoundaryVersion(Base):
     created_by: Mapped[str] = mapped_column(Text)
     file_name: Mapped[str | None] = mapped_column(Text)
     file_sha256: Mapped[str | None] = mapped_column(String(64))
-    #: Code of the subtree this version replaces (e.g. the county code for a full load).
+    #: Code of the subtree this version replaces (e.g. the county code for a full load) and the
+    #: highest level it replaces: areas under ``root_code`` at ``top_level`` and below.
     root_code: Mapped[str] = mapped_column(Text)
+    top_level: Mapped[int | None] = mapped_column(SmallInteger)
+    #: For a rollback: the version whose areas were restored.
+    restored_from: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
     status: Mapped[str] = mapped_column(Text)
     #: Why a version with errors was published anyway (``--force --reason``).
     reason: Mapped[str | None] = mapped_column(Text)
@@ -71,7 +75,7 @@ class AreaAttributes:
     """Columns every stored copy of an area has: the live ``area`` and the ``area_version`` archive
     (declared once so a restored version always carries everything the live row had)."""
 
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
     #: 0 county, 1 township, 2 village/community, 3 grid, 4 micro-grid (see gridmap.levels).
     level: Mapped[int] = mapped_column(SmallInteger)
     parent_code: Mapped[str | None] = mapped_column(Text)

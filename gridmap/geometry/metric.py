@@ -1,0 +1,49 @@
+"""Where we measure: a projected CRS in metres suited to the data.
+
+Areas and widths are computed in the CGCS2000 3-degree Gauss-Krüger zone (no zone prefix, EPSG
+4534–4554) whose central meridian is nearest the data's centre; a county spans well under ±1.5°,
+where the scale error stays below 0.04 % (areas below 0.08 %). Input that is already in a projected
+metre CRS is measured in it directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+import pyproj.aoi
+import pyproj.database
+import shapely
+
+from gridmap.config import STORAGE_SRID
+from gridmap.io.crs import gauss_kruger_epsg
+
+
+def metric_crs(geoms_4490: np.ndarray) -> pyproj.CRS:
+    """The GK zone for the centre of ``geoms_4490`` (lon/lat, EPSG:4490)."""
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms_4490)
+    if not np.isfinite(xmin):
+        return pyproj.CRS.from_epsg(gauss_kruger_epsg(114.0))
+    try:
+        return pyproj.CRS.from_epsg(gauss_kruger_epsg((xmin + xmax) / 2))
+    except ValueError:  # outside China's GK zones: the UTM zone of the centre
+        area = pyproj.aoi.AreaOfInterest(xmin, ymin, xmax, ymax)
+        return pyproj.CRS.from_epsg(int(pyproj.database.query_utm_crs_info("WGS 84", area_of_interest=area)[0].code))
+
+
+def to_metric(geoms_4490: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """``geoms_4490`` reprojected to ``crs`` (None stays None)."""
+    return _transform(geoms_4490, pyproj.CRS.from_epsg(STORAGE_SRID), crs)
+
+
+def to_storage(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """``geoms`` in ``crs`` reprojected to EPSG:4490 (None stays None)."""
+    return _transform(geoms, crs, pyproj.CRS.from_epsg(STORAGE_SRID))
+
+
+def _transform(geoms: np.ndarray, src: pyproj.CRS, dst: pyproj.CRS) -> np.ndarray:
+    geoms = np.asarray(geoms, dtype=object)
+    transformer = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    present = ~shapely.is_missing(geoms)
+    out = geoms.copy()
+    out[present] = shapely.transform(geoms[present], lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    return out

@@ -1,0 +1,124 @@
+"""What validation finds: one ``Finding`` per defect, gathered in a ``ValidationReport``.
+
+The JSON shape (``ValidationReport.to_dict``) is the contract shared by the CLI, the API and the
+upload page: ``{"ok", "summary", "issues": [{"kind", "severity", "codes", "area_m2", "geometry",
+"message", ...}]}``. Geometries are GeoJSON in EPSG:4490 (lon/lat); areas are square metres
+measured in a projected CRS (``summary["metric_crs"]``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+ERROR, WARNING = "error", "warning"
+
+#: Every kind of finding, with its Chinese label and default severity.
+KINDS: dict[str, tuple[str, str]] = {
+    "invalid_geometry": ("几何无效", ERROR),
+    "duplicate_code": ("编码重复", ERROR),
+    "bad_code": ("编码错误", ERROR),
+    "orphan": ("上级不存在", ERROR),
+    "overlap": ("重叠", ERROR),
+    "gap": ("空白缝隙", ERROR),
+    "outside_parent": ("超出上级范围", ERROR),
+    "sliver": ("细小缝隙/重叠", WARNING),
+    "policy": ("规范提醒", WARNING),
+}
+
+
+@dataclass
+class Finding:
+    """One defect. ``geometry`` is in EPSG:4490; ``area_m2`` in square metres (0 when the finding
+    concerns no area, e.g. a code error on an empty feature); ``rows`` the input rows involved."""
+
+    kind: str
+    codes: list[str]
+    area_m2: float
+    geometry: BaseGeometry | None
+    message: str
+    severity: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    rows: list[int] = field(default_factory=list, repr=False)  # input rows involved (not serialised)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown finding kind {self.kind!r}")
+        self.severity = self.severity or KINDS[self.kind][1]
+
+    def to_dict(self) -> dict[str, Any]:
+        geometry = None
+        if self.geometry is not None and not self.geometry.is_empty:
+            geometry = shapely.geometry.mapping(shapely.set_precision(self.geometry, 1e-8))
+        return {"kind": self.kind, "severity": self.severity, "codes": self.codes,
+                "area_m2": round(float(self.area_m2), 3), "geometry": geometry,
+                "message": self.message, **self.detail}
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating one upload: findings plus what was read and how."""
+
+    findings: list[Finding]
+    feature_count: int
+    levels: dict[int, int]          # level -> number of features
+    metric_crs: str                 # e.g. "EPSG:4526": where areas and distances were measured
+    source: dict[str, Any] = field(default_factory=dict)   # file, format, encoding, crs, fields, notes
+    repairs: list[dict[str, Any]] | None = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> dict[str, Any]:
+        by_kind = Counter(f.kind for f in self.findings)
+        return {"errors": len(self.errors), "warnings": len(self.findings) - len(self.errors),
+                "by_kind": dict(sorted(by_kind.items())), "features": self.feature_count,
+                "levels": {str(k): v for k, v in sorted(self.levels.items())},
+                "metric_crs": self.metric_crs}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "summary": self.summary(), **self.source,
+                               "issues": [f.to_dict() for f in self.findings]}
+        if self.repairs is not None:
+            out["repairs"] = self.repairs
+        return out
+
+
+def fmt_area(area_m2: float) -> str:
+    """Square metres for messages: '1,234.5 平方米'."""
+    return f"{area_m2:,.1f} 平方米"
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """The report as plain Chinese text for a terminal (``gridmap validate --format text``)."""
+    s = report["summary"]
+    lines = []
+    if report.get("file"):
+        lines.append(f"文件：{report['file']}（{report.get('format', '')}；编码 {report.get('encoding', '-')}；"
+                     f"坐标系 {report.get('crs', '-')}）")
+    if report.get("fields"):
+        lines.append("字段：" + "，".join(f"{k} ← {v}" for k, v in report["fields"].items()))
+    for note in report.get("notes", []):
+        lines.append(f"说明：{note}")
+    levels = "，".join(f"第 {k} 级 {v:,} 个" for k, v in s["levels"].items())
+    lines.append(f"要素：{s['features']:,} 个（{levels}）；面积在 {s['metric_crs']} 中以平方米计算")
+    verdict = "通过" if report["ok"] else "未通过"
+    lines.append(f"结果：{verdict}，{s['errors']} 个错误，{s['warnings']} 个警告")
+    for issue in report["issues"]:
+        tag = "错误" if issue["severity"] == ERROR else "警告"
+        label = KINDS[issue["kind"]][0]
+        lines.append(f"  [{tag}] {label} {'、'.join(issue['codes'])}  {fmt_area(issue['area_m2'])}")
+        lines.append(f"         {issue['message']}")
+    for change in report.get("repairs") or []:
+        lines.append(f"  [修复] {change['code'] or change['row']}：{'、'.join(change['actions'])}，"
+                     f"面积 {change['area_before_m2']:,.1f} → {change['area_after_m2']:,.1f} 平方米")
+    return "\n".join(lines)
