@@ -62,7 +62,7 @@ class PublishResult:
 
 def database_parents(conn: Connection) -> ParentLookup:
     """Parent lookup backed by the live areas in PostGIS."""
-    return lambda scope, codes: parent_areas(conn, codes, scope.root, scope.parent_level)
+    return lambda scope, codes: parent_areas(conn, codes, scope)
 
 
 def source_info(src: BoundaryFile) -> dict[str, Any]:

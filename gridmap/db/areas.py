@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
 from gridmap.db.copy import copy_columns, ewkb_hex
+
+if TYPE_CHECKING:
+    from gridmap.geometry.scope import Scope
 
 AREA_COLUMNS = ("code", "name", "level", "parent_code", "kind", "households", "population",
                 "worker_name", "worker_phone", "attrs", "geom")
@@ -66,14 +70,20 @@ def replace_subtree(conn: Connection, root_code: str, areas: gpd.GeoDataFrame, i
     return int(version_id)
 
 
-def parent_areas(conn: Connection, codes: set[str], root: str | None, level: int | None) -> gpd.GeoDataFrame:
-    """Live areas that are ``codes``, or sit at ``level`` under ``root``: the parents an upload is
-    checked against (columns code, level, geometry; EPSG:4490)."""
+def parent_areas(conn: Connection, codes: set[str], scope: "Scope") -> gpd.GeoDataFrame:
+    """The live areas an upload is checked against (columns code, level, parent_code, geometry in
+    EPSG:4490): ``codes`` (parents named by the upload), the areas one level above the upload
+    under its root, and, when the upload replaces a single area, that area's live siblings."""
+    siblings = scope.includes_root and scope.parent is not None
     return gpd.read_postgis(
-        text("""SELECT code, level, geom FROM area
+        text("""SELECT code, level, parent_code, geom FROM area
                 WHERE code = ANY(CAST(:codes AS text[]))
-                   OR (code LIKE CAST(:root AS text) || '%' AND level = CAST(:level AS smallint))"""),
-        conn, geom_col="geom", params={"codes": sorted(codes), "root": root, "level": level},
+                   OR (code LIKE CAST(:root AS text) || '%' AND level = CAST(:level AS smallint))
+                   OR (:siblings AND parent_code = CAST(:parent AS text) AND level = CAST(:top AS smallint)
+                       AND code NOT LIKE CAST(:root AS text) || '%')"""),
+        conn, geom_col="geom",
+        params={"codes": sorted(codes), "root": scope.root, "level": scope.parent_level, "siblings": siblings,
+                "parent": scope.parent, "top": scope.top_level},
     ).rename_geometry("geometry")
 
 

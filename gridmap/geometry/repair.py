@@ -60,13 +60,19 @@ def repair(analysis: Analysis, original_4490: np.ndarray, options: RepairOptions
     areal = [f for f in analysis.findings_m if f.kind in _AREAL and f.rows]
     fixable = [f for f in areal if f.area_m2 <= options.max_area_m2]
     frozen = {r for f in areal if f.area_m2 > options.max_area_m2 and of(f) == "overlap" for r in f.rows}
+    n = len(geoms)
     for f in fixable:
-        rows = np.array(f.rows)
+        rows = np.array([r for r in f.rows if r < n])  # live siblings (rows >= n) are never changed
+        if not len(rows):
+            continue
         if of(f) == "gap":
             border = shapely.length(shapely.intersection(shapely.boundary(f.geometry), geoms[rows]))
             win = int(rows[np.argmax(border)])
             geoms[win] = shapely.union(geoms[win], f.geometry)
             actions[win].append("gap")
+        elif of(f) == "overlap" and len(rows) == 1:  # with a live sibling: the upload gives way
+            geoms[rows[0]] = shapely.difference(geoms[rows[0]], f.geometry)
+            actions[int(rows[0])].append("overlap_cut")
         elif of(f) == "overlap":
             rest = shapely.difference(geoms[rows], f.geometry)
             border = shapely.length(shapely.intersection(shapely.boundary(f.geometry), rest))

@@ -98,6 +98,8 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
         if lv - 1 in scope.levels:
             expected[lv] = [codes[i] for i in first_row.values() if hierarchy.level[i] == lv - 1]
     known_codes = None
+    # Live siblings that stay (a single-area upload): checked together with the upload.
+    context = {"geoms": np.empty(0, dtype=object), "codes": np.empty(0, dtype=object)}
     if parent_lookup is not None:
         wanted = {p for p in hierarchy.parent if p and p not in first_row}
         if parent_code:
@@ -105,16 +107,29 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
         db = parent_lookup(scope, wanted)
         known_codes = set(db["code"]) if len(db) else set()
         db_geoms = to_metric(db.geometry.to_numpy(), crs) if len(db) else np.empty(0, dtype=object)
-        for code, geom in zip(db["code"], db_geoms):
+        sibling = np.zeros(len(db), dtype=bool)
+        if len(db) and scope.includes_root and scope.parent:
+            sibling = ((db["level"] == scope.top_level) & (db["parent_code"] == scope.parent)
+                       & ~db["code"].str.startswith(scope.root)).to_numpy()
+        context = {"geoms": db_geoms[sibling], "codes": db["code"].to_numpy(dtype=object)[sibling]}
+        for code, geom in zip(db["code"][~sibling], db_geoms[~sibling]):
             parent_geoms_m.setdefault(code, geom)
         if scope.top_level and scope.root:
             expected[scope.top_level] = [c for c, lv in zip(db["code"], db["level"])
                                          if lv == scope.top_level - 1 and c.startswith(scope.root)]
+            if scope.includes_root and scope.parent in parent_geoms_m:
+                expected[scope.top_level].append(scope.parent)
     findings += check_orphans(codes, labels, validity.usable, area_m2, hierarchy,
                               parent_code=parent_code, known_codes=known_codes)
 
-    partition = check_partition(geoms_m, codes, hierarchy.level, hierarchy.parent, parent_geoms_m, expected,
-                                options.tolerances)
+    k = len(context["codes"])
+    partition = check_partition(
+        np.concatenate([geoms_m, context["geoms"]]), np.concatenate([codes, context["codes"]]),
+        np.concatenate([hierarchy.level, np.full(k, scope.top_level if k else -1, dtype=int)]),
+        np.concatenate([hierarchy.parent, np.full(k, scope.parent, dtype=object)]),
+        parent_geoms_m, expected, options.tolerances)
+    # Defects among the live siblings alone were there before this upload: not its findings.
+    partition = [f for f in partition if not f.rows or min(f.rows) < n]
     storage = to_storage(np.array([f.geometry for f in partition], dtype=object), crs)
     findings_m = partition
     for f, g in zip(partition, storage):
