@@ -1,40 +1,655 @@
-"""Reading area boundary layers into the canonical form (EPSG:4490, canonical column names)."""
+"""Reading the boundary files county staff bring, and writing a repaired copy back.
+
+Formats (chosen by extension): zipped Shapefile(s) (``.zip``, one or more ``.shp`` anywhere in the
+archive), plain ``.shp``, GeoPackage (``.gpkg``), GeoJSON (``.geojson``/``.json``), KML and KMZ
+(read with GDAL's LIBKML driver, which turns ExtendedData/SchemaData into columns).
+
+``read_boundary_file`` gives a ``BoundaryFile``: the areas in EPSG:4490 (CGCS2000 lon/lat, degrees)
+under canonical column names (see ``AREA_FIELD_ALIASES``), plus everything needed to write the file
+back as it came (``originals``: attributes as read, geometry in the file's CRS) and Chinese
+``notes`` saying which layers, encoding, CRS and columns were used and why. Geometry is kept as read
+(invalid or non-polygon features stay, for the validator to report), except that Z/M is dropped and
+a geometry collection holding only polygons (a KML MultiGeometry) becomes a MultiPolygon.
+
+``write_boundary_file`` writes the same layers and attribute columns with new geometries in the
+file's own CRS, format and (for shapefiles) encoding and ``.cpg`` (implemented in
+``gridmap.io.boundary_writer``). GeoJSON and a plain ``.shp`` hold one layer: writing several layers
+to them raises ``BoundaryWriteError`` (``single_layer_format``); write ``.zip``, ``.gpkg`` or ``.kml``.
+
+Value normalisation (codes as text, counts and levels as Int64) lives in ``gridmap.io.area_values``,
+encoding detection in ``gridmap.io.encoding``, CRS inference in ``gridmap.io.crs``.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
+from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
+from pyproj import CRS
 
 from gridmap.config import STORAGE_SRID
+from gridmap.io.area_values import InexactCodeError, LEVEL_WORDS, code_strings, integers
+from gridmap.io.crs import (CHINA_LONLAT_BOUNDS, CrsUnknownError, crs_label, describe_bounds,
+                            infer_crs, parse_crs)
+from gridmap.io.encoding import (EncodingUnknownError, ShapefileEncoding, encoding_name,
+                                 find_sidecar, shapefile_encoding, strip_truncated_names)
 from gridmap.io.fields import detect_fields
 
-#: Canonical area fields and the column names counties use for them.
+#: Canonical area fields and the column names counties use for them, most specific first
+#: (matched ignoring case, spaces and underscores; see ``gridmap.io.fields.detect_fields``).
 AREA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "code": ("code", "网格编码", "编码", "区划代码", "行政区划代码", "代码", "网格代码", "wgbm", "bm", "gridcode"),
-    "name": ("name", "网格名称", "名称", "区划名称", "wgmc", "mc", "gridname"),
-    "parent_code": ("parent_code", "上级编码", "上级网格编码", "父级编码", "上级代码", "parentcode", "sjbm", "pcode"),
-    "level": ("level", "层级", "网格层级", "级别", "cj"),
+    "code": ("code", "网格编码", "网格编号", "编码", "区划代码", "区划编码", "行政区划代码", "行政代码", "代码",
+             "网格代码", "xzqdm", "qhdm", "wgbm", "bm", "gridcode"),
+    "name": ("name", "网格名称", "名称", "区划名称", "行政区划名称", "网格名", "xzqmc", "qhmc", "wgmc", "mc",
+             "gridname"),
+    "parent_code": ("parent_code", "上级编码", "上级网格编码", "父级编码", "上级代码", "上级区划代码", "父编码",
+                    "parentcode", "sjbm", "sjdm", "pcode", "parent"),
+    "level": ("level", "层级", "网格层级", "级别", "网格级别", "cj", "jb"),
     "kind": ("kind", "类型", "网格类型", "类别", "type"),
-    "households": ("households", "户数", "总户数", "hs", "hh"),
-    "population": ("population", "人口", "人口数", "总人口", "rk"),
-    "worker_name": ("worker_name", "网格员", "网格员姓名", "负责人", "wgy"),
-    "worker_phone": ("worker_phone", "联系电话", "网格员电话", "电话", "手机", "phone", "lxdh"),
+    "households": ("households", "户数", "总户数", "户数(户)", "hs", "hh"),
+    "population": ("population", "人口", "人口数", "总人口", "常住人口", "rk", "pop"),
+    "worker_name": ("worker_name", "网格员", "网格员姓名", "网格员名称", "专职网格员", "网格管理员", "负责人", "wgy"),
+    "worker_phone": ("worker_phone", "联系电话", "网格员电话", "网格员联系电话", "网格员手机", "电话", "手机",
+                     "手机号", "联系方式", "phone", "tel", "lxdh"),
 }
+#: Chinese labels of the canonical fields, for notes and messages.
+FIELD_LABELS = {"code": "编码", "name": "名称", "parent_code": "上级编码", "level": "层级", "kind": "类型",
+                "households": "户数", "population": "人口", "worker_name": "网格员", "worker_phone": "联系电话"}
+#: Extension → format.
+FORMATS = {".zip": "shapefile", ".shp": "shapefile", ".gpkg": "gpkg", ".geojson": "geojson",
+           ".json": "geojson", ".kml": "kml", ".kmz": "kmz"}
+FORMAT_LABELS = {"shapefile": "Shapefile", "gpkg": "GeoPackage", "geojson": "GeoJSON", "kml": "KML", "kmz": "KMZ"}
+_STRING_FIELDS = ("code", "parent_code", "worker_phone")
+_COUNT_FIELDS = ("households", "population")
+#: shapely type ids of areal geometries.
+POLYGONAL_TYPES = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+#: The files of one shapefile that are read, zipped and written.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+#: Columns LIBKML adds to every KML layer; left out of ``areas`` when they carry nothing.
+_KML_STANDARD = ("id", "Name", "description", "timestamp", "begin", "end", "altitudeMode", "tessellate",
+                 "extrude", "visibility", "drawOrder", "icon", "snippet")
+_RESERVED = ("layer", "source_row")
+STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
+
+
+class BoundaryReadError(Exception):
+    """The file cannot be read. ``.code`` is a stable English error code, ``.message`` a Chinese,
+    actionable message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class BoundaryWriteError(Exception):
+    """The repaired copy cannot be written. ``.code`` stable English, ``.message`` Chinese."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """How one layer was read (a file's layers may differ, e.g. one shapefile without .prj)."""
+
+    name: str
+    encoding: str
+    encoding_source: str  # "cpg" | "detected" | "explicit" | "format"
+    crs: CRS
+    crs_source: str  # "file" | "inferred" | "explicit"
+    field_mapping: dict[str, str]
+    geometry_type: str  # as the file declares it: "Polygon", "MultiPolygon", "Unknown" ...
+    cpg_text: str | None = None  # the shapefile's .cpg content, written back as found
+
+
+@dataclass
+class BoundaryFile:
+    path: Path
+    format: str  # "shapefile" (a .shp or a .zip of shapefiles), "gpkg", "geojson", "kml", "kmz"
+    layers: list[str]  # the layers that were read, in order
+    encoding: str  # attribute encoding used ("UTF-8", "GBK", "GB18030" ...; "GBK/UTF-8" if layers differ)
+    encoding_source: str  # "cpg" | "detected" | "explicit" | "format" (GPKG/GeoJSON/KML are UTF-8 by spec)
+    source_crs: CRS  # CRS of the coordinates in the file (of the first layer; see layer_info)
+    crs_source: str  # "file" | "inferred" | "explicit"
+    field_mapping: dict[str, str]  # canonical name -> column name in the file
+    notes: list[str]  # Chinese sentences for the report
+    #: EPSG:4490; canonical columns + "layer" (str) + "source_row" (0-based row within its layer)
+    #: + every other column under its original name.
+    areas: gpd.GeoDataFrame
+    #: per layer: the attributes exactly as read (original column names), geometry in the layer's CRS.
+    originals: dict[str, gpd.GeoDataFrame]
+    layer_info: dict[str, LayerInfo] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _LayerRef:
+    name: str  # shown to users and used as the layer name when writing
+    dataset: str  # what pyogrio opens
+    ogr_layer: str | None
+    geometry_type: str | None  # declared; None: no geometry column
+    shp: Path | None = None
+
+
+@dataclass
+class _Layer:
+    ref: _LayerRef
+    frame: gpd.GeoDataFrame  # as read
+    encoding: ShapefileEncoding
+    crs: CRS
+    crs_source: str
+    crs_note: str
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- read
+
+def read_boundary_file(path: str | Path, *, layer: str | None = None, crs: str | int | None = None,
+                       encoding: str | None = None, fields: Mapping[str, str] | None = None) -> BoundaryFile:
+    """Read a boundary file (see the module docstring) into a ``BoundaryFile``.
+
+    ``layer`` picks one layer (default: every layer holding polygons, concatenated in file order);
+    ``crs`` (EPSG code or string) overrides the file's CRS; ``encoding`` overrides a shapefile's
+    .cpg/detected encoding; ``fields`` (canonical → column) overrides the column detection.
+    Raises ``BoundaryReadError``.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise BoundaryReadError("file_not_found", f"找不到文件“{path}”。")
+    explicit_crs, explicit_enc = _explicit_crs(crs), _explicit_encoding(encoding)
+    notes: list[str] = []
+    if explicit_enc and fmt != "shapefile":
+        notes.append(f"{FORMAT_LABELS[fmt]} 文件按规范使用 UTF-8 编码，已忽略指定的编码 {explicit_enc}。")
+    if explicit_crs is not None and fmt in ("kml", "kmz") and explicit_crs != CRS.from_epsg(4326):
+        notes.append(f"{FORMAT_LABELS[fmt]} 文件的坐标按规范是 WGS84 经纬度，已忽略指定的坐标系 {crs_label(explicit_crs)}。")
+        explicit_crs = None
+    layers: list[_Layer] = []
+    with tempfile.TemporaryDirectory(prefix="gridmap-read-") as tmp:
+        refs = _choose_layers(_list_layers(path, fmt, Path(tmp)), layer, notes)
+        for ref in refs:
+            loaded = _load_layer(ref, fmt, explicit_enc, explicit_crs, Path(tmp))
+            if loaded is None:
+                if layer is not None:
+                    raise BoundaryReadError("no_polygon_layer", f"图层“{ref.name}”中没有面要素，不能作为网格边界。")
+                notes.append(f"图层“{ref.name}”中没有面要素，已跳过。")
+                continue
+            layers.append(loaded)
+    if not layers:
+        raise BoundaryReadError("no_polygon_layer", f"文件“{path.name}”中没有含面要素的图层，不能作为网格边界。")
+    return _assemble(path, fmt, layers, fields, notes)
 
 
 def read_areas(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Read one polygon layer as canonical columns (see ``AREA_FIELD_ALIASES``) in EPSG:4490,
-    every geometry a MultiPolygon. Columns not recognised are kept under their own names."""
-    gdf = pyogrio.read_dataframe(path, layer=layer)
-    if gdf.crs is None:
-        raise ValueError(f"{path}: the layer has no CRS")
-    mapping = detect_fields([c for c in gdf.columns if c != "geometry"], AREA_FIELD_ALIASES)
-    gdf = gdf.rename(columns={column: canonical for canonical, column in mapping.items()})
-    gdf = gdf.to_crs(STORAGE_SRID)
-    geoms = gdf.geometry.to_numpy()
+    """Read the polygon layers of a boundary file (or ``layer``) as canonical columns (see
+    ``AREA_FIELD_ALIASES``) in EPSG:4490, every Polygon promoted to a MultiPolygon. Columns not
+    recognised are kept under their own names. A thin wrapper of ``read_boundary_file``."""
+    areas = read_boundary_file(path, layer=layer).areas.drop(columns=list(_RESERVED))
+    geoms = areas.geometry.to_numpy().copy()
     single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
     geoms[single] = shapely.multipolygons(geoms[single, None])
-    return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=STORAGE_SRID))
+    return areas.set_geometry(gpd.GeoSeries(geoms, index=areas.index, crs=STORAGE_SRID))
+
+
+def _format_of(path: Path, default: str | None = None) -> str:
+    fmt = FORMATS.get(path.suffix.lower(), default)
+    if fmt is None:
+        raise BoundaryReadError(
+            "unsupported_format",
+            f"不支持的文件类型“{path.suffix or path.name}”。请上传 Shapefile（.shp，或把 .shp .shx .dbf .prj .cpg "
+            "一起压缩成 .zip）、GeoPackage（.gpkg）、GeoJSON（.geojson）、KML 或 KMZ 文件。")
+    return fmt
+
+
+def _explicit_crs(crs: str | int | CRS | None) -> CRS | None:
+    if crs is None or crs == "":
+        return None
+    try:
+        return parse_crs(crs)
+    except CrsUnknownError as exc:
+        raise BoundaryReadError("crs_unknown", exc.message) from exc
+
+
+def _explicit_encoding(encoding: str | None) -> str | None:
+    if not encoding:
+        return None
+    try:
+        return encoding_name(encoding)
+    except EncodingUnknownError as exc:
+        raise BoundaryReadError("encoding_unknown", exc.message) from exc
+
+
+def _unreadable(path: Path | str, fmt: str, exc: Exception) -> BoundaryReadError:
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return BoundaryReadError(
+        "unreadable", f"无法读取文件“{Path(path).name}”：文件可能已损坏，或不是有效的 {FORMAT_LABELS[fmt]} 文件"
+                      f"（{detail}）。请重新导出后再上传。")
+
+
+def _list_layers(path: Path, fmt: str, workdir: Path) -> list[_LayerRef]:
+    """The file's layers in file order (a zip is extracted into ``workdir``)."""
+    if fmt == "shapefile":
+        shps = _extract_shapefiles(path, workdir) if path.suffix.lower() == ".zip" else [(path.stem, path)]
+        refs = []
+        for name, shp in shps:
+            _check_shapefile_parts(shp)
+            try:
+                declared = pyogrio.list_layers(shp)[0][1]
+            except (DataSourceError, DataLayerError, IndexError) as exc:
+                raise _unreadable(shp, fmt, exc) from exc
+            refs.append(_LayerRef(name, str(shp), None, declared, shp))
+        return refs
+    try:
+        listed = pyogrio.list_layers(path)
+    except (DataSourceError, DataLayerError) as exc:
+        raise _unreadable(path, fmt, exc) from exc
+    return [_LayerRef(str(name), str(path), str(name), gtype) for name, gtype in listed]
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """A member's name; names without the UTF-8 flag are usually GBK on Chinese Windows."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    raw = info.filename.encode("cp437")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
+    """Extract the shapefile parts of a zip (any folder; macOS ``__MACOSX`` junk skipped) into
+    ``workdir``; returns (layer name, .shp path) in archive order. A layer is named by its file stem,
+    or by folder/stem when two folders hold the same stem."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BoundaryReadError("unreadable", f"“{path.name}”不是有效的 zip 压缩包（可能已损坏或未传完整），请重新压缩后上传。") from exc
+    shps: list[PurePosixPath] = []
+    members: list[str] = []
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            name = _zip_name(info)
+            members.append(name)
+            parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "..", "/")]
+            if not parts or parts[0] == "__MACOSX" or parts[-1].startswith("._"):
+                continue
+            relative = PurePosixPath(*parts)
+            if relative.suffix.lower() not in SHAPEFILE_PARTS:
+                continue
+            target = workdir.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(info) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except RuntimeError as exc:  # encrypted
+                raise BoundaryReadError("unreadable", f"压缩包“{path.name}”设置了密码，请去掉密码后重新上传。") from exc
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                raise BoundaryReadError("unreadable", f"压缩包“{path.name}”中的“{name}”无法解压（文件已损坏），请重新压缩后上传。") from exc
+            if relative.suffix.lower() == ".shp":
+                shps.append(relative)
+    if not shps:
+        listing = "、".join(members[:10]) + ("……" if len(members) > 10 else "") or "空"
+        raise BoundaryReadError(
+            "unsupported_format",
+            f"压缩包“{path.name}”中没有 .shp 文件（内容：{listing}）。请把 Shapefile 的 .shp .shx .dbf .prj .cpg "
+            "一起压缩，或直接上传 .gpkg、.geojson、.kml 文件。")
+    stems = [s.stem for s in shps]
+    return [(s.stem if stems.count(s.stem) == 1 else str(s.with_suffix("")), workdir.joinpath(*s.parts))
+            for s in shps]
+
+
+def _check_shapefile_parts(shp: Path) -> None:
+    missing = [ext for ext in (".shx", ".dbf") if find_sidecar(shp, ext) is None]
+    if missing:
+        raise BoundaryReadError(
+            "shapefile_incomplete",
+            f"Shapefile“{shp.name}”缺少 {'、'.join(missing)} 文件。Shapefile 由多个同名文件组成，请把 .shp .shx .dbf"
+            "（以及 .prj .cpg）一起上传，最好压缩成一个 .zip。")
+
+
+def _choose_layers(refs: list[_LayerRef], layer: str | None, notes: list[str]) -> list[_LayerRef]:
+    if layer is not None:
+        chosen = [r for r in refs if r.name == layer] or [r for r in refs if r.name.lower() == layer.lower()]
+        if not chosen:
+            raise BoundaryReadError(
+                "layer_not_found", f"文件中没有图层“{layer}”。现有的图层：{'、'.join(r.name for r in refs)}。")
+        return chosen[:1]
+    kept = []
+    for ref in refs:
+        declared = (ref.geometry_type or "").split(" ")[0]
+        if ref.geometry_type is None:
+            notes.append(f"图层“{ref.name}”没有几何（只是属性表），已跳过。")
+        elif declared in ("Point", "MultiPoint", "LineString", "MultiLineString"):
+            notes.append(f"图层“{ref.name}”是{'点' if 'Point' in declared else '线'}图层，不含面要素，已跳过。")
+        else:
+            kept.append(ref)
+    return kept
+
+
+def _load_layer(ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None,
+                workdir: Path) -> _Layer | None:
+    """Read one layer as it is and settle its encoding and CRS; None when it holds no polygons."""
+    encoding = _layer_encoding(ref, fmt, explicit_enc)
+    notes: list[str] = []
+    dataset = ref.dataset
+    if fmt == "shapefile":
+        dataset = _without_truncated_names(ref, encoding.encoding, workdir, notes)
+    kwargs = {"layer": ref.ogr_layer, "encoding": encoding.encoding if fmt == "shapefile" else None}
+    # LIBKML would turn <Data name="编码"> into a field named "______"
+    config = {"LIBKML_LAUNDER_FIELD_NAMES": "NO"} if fmt in ("kml", "kmz") else {}
+    try:
+        with _gdal_config(config):
+            try:
+                frame = pyogrio.read_dataframe(dataset, **kwargs)
+            except (GeometryError, shapely.errors.ShapelyError):
+                frame = pyogrio.read_dataframe(dataset, on_invalid="fix", **kwargs)
+                notes.append(f"图层“{ref.name}”有无法解析的几何（如没有闭合的环），已尽量修正，修正不了的按空几何处理。")
+    except (DataSourceError, DataLayerError, FieldError, GeometryError, UnicodeDecodeError) as exc:
+        raise _unreadable(ref.dataset, fmt, exc) from exc
+    if not _has_polygons(_collections_to_multipolygons(frame.geometry.to_numpy())[0]):
+        return None
+    layer = _with_crs(ref, fmt, frame, encoding, explicit_crs)
+    layer.notes = notes
+    return layer
+
+
+@contextmanager
+def _gdal_config(options: Mapping[str, str]) -> Iterator[None]:
+    """GDAL config options set for the duration of a read, then restored."""
+    previous = {key: pyogrio.get_gdal_config_option(key) for key in options}
+    pyogrio.set_gdal_config_options(dict(options))
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(previous)
+
+
+def _without_truncated_names(ref: _LayerRef, encoding: str, workdir: Path, notes: list[str]) -> str:
+    """The shapefile to open: ``ref``'s own, or a copy whose DBF field names cut inside a character
+    are repaired (the user's file is never changed)."""
+    dbf = find_sidecar(ref.shp, ".dbf")
+    data = dbf.read_bytes()
+    patched, changes = strip_truncated_names(data, encoding)
+    if not changes:
+        return ref.dataset
+    folder = Path(tempfile.mkdtemp(dir=workdir))
+    for part in SHAPEFILE_PARTS:
+        sidecar = find_sidecar(ref.shp, part)
+        if sidecar is not None and part != ".dbf":
+            shutil.copyfile(sidecar, folder / f"{ref.shp.stem}{part}")
+    (folder / f"{ref.shp.stem}.dbf").write_bytes(patched)
+    renamed = "、".join(f"“{old}”→“{new}”" for old, new in changes)
+    notes.append(f"图层“{ref.name}”的字段名被截断在一个字的中间（Shapefile 字段名最多 10 个字节），已去掉残缺的字节：{renamed}。")
+    return str(folder / f"{ref.shp.stem}.shp")
+
+
+def _with_crs(ref: _LayerRef, fmt: str, frame: gpd.GeoDataFrame, encoding: ShapefileEncoding,
+              explicit_crs: CRS | None) -> _Layer:
+    """The layer with its CRS: explicit > the file's (KML: WGS84) > inferred from the bounds."""
+    file_crs = CRS.from_epsg(4326) if fmt in ("kml", "kmz") else frame.crs
+    if explicit_crs is not None:
+        differs = file_crs is not None and file_crs != explicit_crs
+        note = f"按指定的 --crs 使用 {crs_label(explicit_crs)}" + (f"（文件中写的是 {crs_label(file_crs)}）" if differs else "")
+        return _Layer(ref, frame, encoding, explicit_crs, "explicit", note + "。")
+    if file_crs is not None:
+        why = "KML 规定使用 WGS84 经纬度" if fmt in ("kml", "kmz") else "来自文件"
+        return _Layer(ref, frame, encoding, file_crs, "file", f"{crs_label(file_crs)}，{why}。")
+    try:
+        inferred, why = infer_crs(frame.total_bounds)
+    except CrsUnknownError as exc:
+        raise BoundaryReadError("crs_unknown", f"图层“{ref.name}”没有坐标系信息{_no_prj(fmt)}。{exc.message}") from exc
+    return _Layer(ref, frame, encoding, inferred, "inferred", f"文件没有坐标系信息{_no_prj(fmt)}，{why}")
+
+
+def _no_prj(fmt: str) -> str:
+    return "（缺少 .prj 文件）" if fmt == "shapefile" else ""
+
+
+def _layer_encoding(ref: _LayerRef, fmt: str, explicit: str | None) -> ShapefileEncoding:
+    if fmt != "shapefile":
+        return ShapefileEncoding("UTF-8", "format", f"{FORMAT_LABELS[fmt]} 规定使用 UTF-8", None)
+    try:
+        return shapefile_encoding(ref.shp, explicit)
+    except EncodingUnknownError as exc:
+        raise BoundaryReadError("encoding_unknown", f"图层“{ref.name}”：{exc.message}") from exc
+
+
+def _collections_to_multipolygons(geoms: np.ndarray) -> tuple[np.ndarray, int]:
+    """Geometry collections holding only polygons → MultiPolygons; returns (geoms, how many)."""
+    geoms = geoms.copy()
+    count = 0
+    for i in np.flatnonzero(shapely.get_type_id(geoms) == shapely.GeometryType.GEOMETRYCOLLECTION):
+        parts = shapely.get_parts(shapely.get_parts(geoms[i]))
+        if len(parts) and (shapely.get_type_id(parts) == shapely.GeometryType.POLYGON).all():
+            geoms[i] = shapely.multipolygons(parts)
+            count += 1
+    return geoms, count
+
+
+def _has_polygons(geoms: np.ndarray) -> bool:
+    types = shapely.get_type_id(geoms)
+    if np.isin(types, POLYGONAL_TYPES).any():
+        return True
+    parts = shapely.get_parts(geoms[types == shapely.GeometryType.GEOMETRYCOLLECTION])
+    return bool(np.isin(shapely.get_type_id(parts), POLYGONAL_TYPES).any())
+
+
+# ----------------------------------------------------------------------------------------- assemble
+
+def _assemble(path: Path, fmt: str, layers: list[_Layer], fields: Mapping[str, str] | None,
+              notes: list[str]) -> BoundaryFile:
+    """Geometry fixes, reprojection, field mapping and types per layer; then one ``areas`` frame."""
+    total = sum(len(lay.frame) for lay in layers)
+    names = [lay.ref.name for lay in layers]
+    if len(layers) == 1:
+        notes.insert(0, f"读取了 {FORMAT_LABELS[fmt]} 文件的图层“{names[0]}”（{total:,} 个要素）。")
+    else:
+        notes.insert(0, f"读取了 {FORMAT_LABELS[fmt]} 文件的 {len(layers)} 个图层：{'、'.join(names)}（共 {total:,} 个要素），按此顺序合并。")
+    notes += _grouped([(lay.ref.name, f"属性编码：{lay.encoding.encoding}，{lay.encoding.reason}。") for lay in layers])
+    notes += _grouped([(lay.ref.name, f"坐标系：{lay.crs_note}") for lay in layers])
+    if any(lay.crs != STORAGE_CRS for lay in layers):
+        notes.append("坐标已转换为 CGCS2000 经纬度（EPSG:4490）。")
+
+    parts, originals, infos, mapping_notes, detail_notes = [], {}, {}, [], []
+    for lay in layers:
+        name = lay.ref.name
+        frame = lay.frame.set_crs(lay.crs, allow_override=True)
+        originals[name] = frame
+        geoms, fixes = _fix_geometries(frame.geometry.to_numpy(), name)
+        detail_notes += lay.notes + fixes
+        lonlat = gpd.GeoSeries(geoms, crs=lay.crs).to_crs(STORAGE_SRID)
+        detail_notes += _check_extent(lay, frame, lonlat)
+        ignored = _kml_noise(frame, name) if fmt in ("kml", "kmz") else []
+        columns = [c for c in frame.columns if c != frame.geometry.name and c not in ignored]
+        mapping = _field_mapping(name, columns, fields)
+        mapping_notes.append((name, _mapping_note(mapping)))
+        table, value_notes = _canonical_table(name, frame, mapping, columns)
+        detail_notes += value_notes
+        parts.append(gpd.GeoDataFrame(table, geometry=lonlat.to_numpy(), crs=STORAGE_SRID))
+        infos[name] = LayerInfo(name, lay.encoding.encoding, lay.encoding.source, lay.crs, lay.crs_source,
+                                mapping, lay.ref.geometry_type or "Unknown", lay.encoding.cpg_text)
+    notes += _grouped(mapping_notes) + detail_notes
+    areas = _concat(parts)
+    first = infos[names[0]]
+    combined_mapping = {}
+    for info in infos.values():
+        for canonical, column in info.field_mapping.items():
+            combined_mapping.setdefault(canonical, column)
+    return BoundaryFile(
+        path=path, format=fmt, layers=names,
+        encoding="/".join(dict.fromkeys(i.encoding for i in infos.values())),
+        encoding_source="/".join(dict.fromkeys(i.encoding_source for i in infos.values())),
+        source_crs=first.crs, crs_source=first.crs_source, field_mapping=combined_mapping,
+        notes=notes, areas=areas, originals=originals, layer_info=infos)
+
+
+def _grouped(items: Sequence[tuple[str, str]]) -> list[str]:
+    """One note per distinct text; prefixed with its layers when the layers differ."""
+    groups: dict[str, list[str]] = {}
+    for layer, text in items:
+        groups.setdefault(text, []).append(layer)
+    if len(groups) <= 1:
+        return list(groups)
+    return [f"图层 {'、'.join(layers)} 的{text}" for text, layers in groups.items()]
+
+
+def _fix_geometries(geoms: np.ndarray, layer: str) -> tuple[np.ndarray, list[str]]:
+    notes = []
+    zm = shapely.has_z(geoms) | shapely.has_m(geoms)
+    if zm.any():
+        geoms = shapely.force_2d(geoms)
+        notes.append(f"图层“{layer}”有 {int(zm.sum()):,} 个要素带高程（Z）或量测值（M），已去掉，只保留平面坐标。")
+    geoms, collections = _collections_to_multipolygons(geoms)
+    if collections:
+        notes.append(f"图层“{layer}”有 {collections:,} 个要素是只含多边形的几何集合（如 KML 的 MultiGeometry），已转为多面（MultiPolygon）。")
+    return geoms, notes
+
+
+def _check_extent(lay: _Layer, frame: gpd.GeoDataFrame, lonlat: gpd.GeoSeries) -> list[str]:
+    """``crs_mismatch`` when no feature of the reprojected layer lies in China; a note naming the
+    features outside when only some do (stray features are data errors for the validator)."""
+    per_feature = shapely.bounds(lonlat.to_numpy())
+    valid = np.isfinite(per_feature).all(axis=1)
+    if not valid.any():
+        return []
+    west, south, east, north = CHINA_LONLAT_BOUNDS
+    minx, miny, maxx, maxy = per_feature.T
+    inside = valid & (minx >= west) & (maxx <= east) & (miny >= south) & (maxy <= north)
+    if inside[valid].all():
+        return []
+    if inside.any():
+        outside = np.flatnonzero(valid & ~inside)
+        numbers = "、".join(str(i + 1) for i in outside[:10]) + ("……" if len(outside) > 10 else "")
+        return [f"图层“{lay.ref.name}”有 {len(outside):,} 个要素（第 {numbers} 个）换算后不在中国境内，"
+                "可能是错误数据，已保留，由检查报告列出。"]
+    bounds = lonlat[valid].total_bounds
+    raw = frame.geometry[valid].total_bounds
+    source = {"file": "文件中的坐标系", "explicit": "指定的 --crs", "inferred": "推断的坐标系"}[lay.crs_source]
+    try:
+        guess, _ = infer_crs(raw)
+        hint = f"这些坐标看起来是 {crs_label(guess)}，可用 --crs {guess.to_epsg()} 指定。"
+    except CrsUnknownError:
+        hint = "请检查 .prj 文件（或 GeoJSON 的 crs）是否与坐标一致，或用 --crs 指定正确的坐标系。"
+    raise BoundaryReadError(
+        "crs_mismatch",
+        f"图层“{lay.ref.name}”按{source} {crs_label(lay.crs)} 换算成经纬度后，范围是 {describe_bounds(bounds)}，"
+        f"不在中国境内：坐标系与坐标不符。文件中的原始坐标范围：{describe_bounds(raw)}。{hint}")
+
+
+def _kml_noise(frame: gpd.GeoDataFrame, layer: str) -> list[str]:
+    """LIBKML's standard columns that carry nothing (empty, constant defaults, generated ids)."""
+    noise = []
+    for column in _KML_STANDARD:
+        if column not in frame:
+            continue
+        values = frame[column]
+        text = values.astype(str).str.strip()
+        constant = column in ("tessellate", "extrude", "visibility", "altitudeMode") and values.nunique(dropna=False) <= 1
+        generated_id = column == "id" and text.str.fullmatch(re.escape(layer) + r"\.\d+").all()
+        if values.isna().all() or text.eq("").all() or constant or generated_id:
+            noise.append(column)
+    return noise
+
+
+def _field_mapping(layer: str, columns: list[str], explicit: Mapping[str, str] | None) -> dict[str, str]:
+    resolved: dict[str, str] = {}
+    for canonical, column in (explicit or {}).items():
+        if canonical not in AREA_FIELD_ALIASES:
+            known = "、".join(f"{k}（{v}）" for k, v in FIELD_LABELS.items())
+            raise BoundaryReadError("field_unknown", f"不认识的字段名“{canonical}”。可以指定的字段：{known}。")
+        matches = [c for c in columns if c == column] or [c for c in columns if c.lower() == str(column).lower()]
+        if not matches:
+            raise BoundaryReadError(
+                "field_not_found",
+                f"图层“{layer}”中没有列“{column}”（指定为{FIELD_LABELS[canonical]}）。现有的列：{'、'.join(columns)}。")
+        resolved[canonical] = matches[0]
+    mapping = detect_fields(columns, AREA_FIELD_ALIASES, resolved)
+    if "code" not in mapping:
+        raise BoundaryReadError(
+            "no_code_field",
+            f"图层“{layer}”中找不到编码列。现有的列：{'、'.join(columns) or '无'}。请把编码列命名为“编码”"
+            "（也可以是 网格编码、区划代码、CODE），或用 --field code=列名 指定哪一列是编码。")
+    return {c: mapping[c] for c in AREA_FIELD_ALIASES if c in mapping}
+
+
+def _mapping_note(mapping: Mapping[str, str]) -> str:
+    used = "，".join(f"{FIELD_LABELS[c]} ← “{col}”" for c, col in mapping.items())
+    missing = [FIELD_LABELS[c] for c in AREA_FIELD_ALIASES if c not in mapping]
+    return f"字段对应：{used}" + (f"；未找到：{'、'.join(missing)}" if missing else "") + "。"
+
+
+def _canonical_table(layer: str, frame: gpd.GeoDataFrame, mapping: Mapping[str, str],
+                     columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Canonical columns (normalised types), "layer", "source_row", then the other columns."""
+    notes: list[str] = []
+    n = len(frame)
+    table: dict[str, object] = {}
+    for canonical, column in mapping.items():
+        values = frame[column].reset_index(drop=True)
+        label = f"图层“{layer}”的{FIELD_LABELS[canonical]}列“{column}”"
+        if canonical in _STRING_FIELDS:
+            try:
+                table[canonical] = code_strings(values, label, notes, exact=canonical != "worker_phone")
+            except InexactCodeError as exc:
+                raise BoundaryReadError("code_not_exact", exc.message) from exc
+        elif canonical in _COUNT_FIELDS:
+            table[canonical] = integers(values, label, notes)
+        elif canonical == "level":
+            table[canonical] = integers(values, label, notes, LEVEL_WORDS)
+        else:
+            table[canonical] = values.to_numpy()
+    table["layer"] = np.full(n, layer, dtype=object)
+    table["source_row"] = np.arange(n, dtype=np.int64)
+    for column in columns:
+        if column in mapping.values():
+            continue
+        target = column if column not in table else f"{column}_原"
+        if target != column:
+            notes.append(f"图层“{layer}”的列“{column}”与标准字段重名，改称“{target}”。")
+        table[target] = frame[column].to_numpy()
+    return pd.DataFrame(table, index=pd.RangeIndex(n)), notes
+
+
+def _concat(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    areas = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    canonical = [c for c in AREA_FIELD_ALIASES if c in areas]
+    others = [c for c in areas.columns if c not in canonical and c not in _RESERVED and c != "geometry"]
+    areas = areas[canonical + list(_RESERVED) + others + ["geometry"]]
+    for column in canonical:
+        if column in (*_COUNT_FIELDS, "level"):
+            areas[column] = areas[column].astype("Int64")
+        elif column in _STRING_FIELDS:
+            areas[column] = areas[column].astype(object).where(areas[column].notna(), None)
+    areas["source_row"] = areas["source_row"].astype(np.int64)
+    return gpd.GeoDataFrame(areas, geometry="geometry", crs=STORAGE_SRID)
+
+
+def write_boundary_file(source: BoundaryFile, geometries: Sequence[object] | np.ndarray | gpd.GeoSeries,
+                        out: str | Path) -> Path:
+    """Write ``source`` back with new ``geometries`` (aligned with ``source.areas`` rows, EPSG:4490)
+    to ``out`` in the same format (or the one ``out``'s extension names), layers, attribute columns,
+    CRS and encoding; returns ``out``. Raises ``BoundaryWriteError``. See
+    ``gridmap.io.boundary_writer.write_boundary_file``."""
+    from gridmap.io.boundary_writer import write_boundary_file as write  # it imports this module
+
+    return write(source, geometries, out)
