@@ -29,8 +29,9 @@ class VersionRow:
     restored_from: int | None
 
 
-def list_versions(conn: Connection, code: str | None = None) -> list[VersionRow]:
-    """Every version, newest first; with ``code``, those whose subtree contains it or lies in it."""
+def list_versions(conn: Connection, code: str | None = None, *, version_id: int | None = None) -> list[VersionRow]:
+    """Every version, newest first; with ``code``, those whose subtree contains it or lies in it;
+    with ``version_id``, that one."""
     rows = conn.execute(text("""
         SELECT v.id, v.created_at, v.created_by, v.file_name, v.root_code, v.top_level, v.status, v.reason,
                v.feature_count,
@@ -39,13 +40,14 @@ def list_versions(conn: Connection, code: str | None = None) -> list[VersionRow]
                (v.report -> 'summary' ->> 'warnings')::int AS warnings,
                v.restored_from
         FROM boundary_version v
-        WHERE CAST(:code AS text) IS NULL OR :code LIKE v.root_code || '%' OR v.root_code LIKE :code || '%'
-        ORDER BY v.id DESC"""), {"code": code}).all()
+        WHERE (CAST(:code AS text) IS NULL OR :code LIKE v.root_code || '%' OR v.root_code LIKE :code || '%')
+          AND (CAST(:id AS bigint) IS NULL OR v.id = :id)
+        ORDER BY v.id DESC"""), {"code": code, "id": version_id}).all()
     return [VersionRow(*r) for r in rows]
 
 
 def get_version(conn: Connection, version_id: int) -> VersionRow | None:
-    return next((v for v in list_versions(conn) if v.id == version_id), None)
+    return next(iter(list_versions(conn, version_id=version_id)), None)
 
 
 def archived_areas(conn: Connection, version_id: int) -> gpd.GeoDataFrame:
