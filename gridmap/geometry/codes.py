@@ -84,7 +84,8 @@ def check_codes(codes: np.ndarray, labels: np.ndarray, row_names: np.ndarray, ge
         parents[i] = parent if levels[i] != 0 else None
 
     present = pd.Series(codes).dropna()
-    for code, dup in present.groupby(present).groups.items():
+    repeated = present[present.duplicated(keep=False)]  # group only the repeats: cheap at 1M rows
+    for code, dup in repeated.groupby(repeated).groups.items():
         if len(dup) > 1:
             rows = list(dup)
             where = "、".join(str(row_names[r]) for r in rows)

@@ -30,14 +30,10 @@ def polygon_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def as_multipolygons(geoms: np.ndarray) -> np.ndarray:
     """Each geometry's polygonal content as one MultiPolygon; None where there is none."""
     geoms = np.asarray(geoms, dtype=object)
-    out = np.full(len(geoms), None, dtype=object)
     parts, owner = polygon_parts(geoms)
-    if len(parts):
-        order = np.argsort(owner, kind="stable")  # shapely wants the part indices sorted
-        parts, owner = parts[order], owner[order]
-        owners = np.unique(owner)
-        out[owners] = shapely.multipolygons(parts, indices=np.searchsorted(owners, owner))
-    return out
+    if not len(parts):
+        return np.full(len(geoms), None, dtype=object)
+    return as_multipolygons_from(parts, owner, len(geoms))
 
 
 def interior_holes(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +55,28 @@ def width_m(geoms: np.ndarray, tolerance: float | np.ndarray) -> np.ndarray:
     if not len(geoms):
         return np.empty(0)
     return 2.0 * shapely.length(shapely.maximum_inscribed_circle(geoms, tolerance=tolerance))
+
+
+def without_specks(geoms: np.ndarray, min_area: float) -> np.ndarray:
+    """``geoms`` as MultiPolygons without the parts and holes smaller than ``min_area`` (CRS
+    units squared); None where nothing is left."""
+    parts, owner = polygon_parts(geoms)
+    keep = shapely.area(parts) >= min_area
+    parts, owner = parts[keep], owner[keep]
+    cleaned = []
+    for part in parts:  # only called on the few unions with unmatched edges
+        holes = [h for h in part.interiors if shapely.area(shapely.Polygon(h)) >= min_area]
+        cleaned.append(part if len(holes) == len(part.interiors) else shapely.Polygon(part.exterior, holes))
+    if not cleaned:
+        return np.full(len(geoms), None, dtype=object)
+    return as_multipolygons_from(np.array(cleaned, dtype=object), owner, len(geoms))
+
+
+def as_multipolygons_from(parts: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """MultiPolygons of ``parts`` grouped by ``owner`` (0..n-1); None where an owner has none."""
+    out = np.full(n, None, dtype=object)
+    order = np.argsort(owner, kind="stable")  # shapely wants the part indices sorted
+    parts, owner = parts[order], owner[order]
+    owners = np.unique(owner)
+    out[owners] = shapely.multipolygons(parts, indices=np.searchsorted(owners, owner))
+    return out
