@@ -24,8 +24,9 @@ from gridmap.geometry.report import KINDS, Finding, ValidationReport
 from gridmap.geometry.scope import Scope, upload_scope
 from gridmap.geometry.validity import Validity, check_validity
 
-#: ``parent_lookup(scope, codes)`` returns the database areas (columns code, level, geometry in
-#: EPSG:4490) that are ``codes`` or sit at ``scope.parent_level`` under ``scope.root``.
+#: ``parent_lookup(scope, codes)`` returns the database areas (columns code, level, parent_code,
+#: geometry in EPSG:4490) that are ``codes``, sit at ``scope.parent_level`` under ``scope.root``, or,
+#: for a single-area upload, are that area's live siblings (see ``gridmap.db.areas.parent_areas``).
 ParentLookup = Callable[[Scope, set[str]], gpd.GeoDataFrame]
 
 
