@@ -40,6 +40,15 @@ LEVEL_BY_KEY = {lv.key: lv for lv in LEVELS}
 _CODE_RE = re.compile(r"^\d+$")
 
 
+def level_number(value: object) -> int | None:
+    """A level cell (int, float, numeric text) as an int; None for null/NaN or anything else."""
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number
+
+
 def level_of_code(code: str) -> int | None:
     """Level implied by a code's length, or None when the code does not fit the scheme."""
     if not _CODE_RE.match(code):

@@ -4,7 +4,6 @@ change is listed, and the output keeps the input's format and CRS."""
 from __future__ import annotations
 
 import json
-import zipfile
 
 import pyogrio
 import pytest
@@ -14,7 +13,7 @@ from gridmap.cli import app
 from gridmap.publishing import check_file
 
 from planting import plant_gap, plant_outside, plant_overlap, plant_self_intersection, plant_sliver
-from test_validate import CHINESE, findings, township  # noqa: F401 (fixture)
+from test_validate import CHINESE, findings, township, zip_shapefile  # noqa: F401 (fixture)
 
 runner = CliRunner()
 
@@ -31,14 +30,7 @@ def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):  #
         e = planter(gdf, skip, **kwargs)
         bucket.append(e)
         skip |= e.codes
-    folder = tmp_path / "in"
-    folder.mkdir()
-    pyogrio.write_dataframe(gdf.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], folder / "网格.shp",
-                            encoding="GBK")
-    archive = tmp_path / "grids.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for part in folder.iterdir():
-            zf.write(part, part.name)
+    archive = zip_shapefile(gdf, tmp_path / "in", tmp_path / "grids.zip")
 
     before = findings(check_file(archive)[1].report)
     assert len(before) == len(small) + len(large)

@@ -49,6 +49,19 @@ def write_gpkg(gdf: gpd.GeoDataFrame, path: Path) -> Path:
     return path
 
 
+def zip_shapefile(gdf: gpd.GeoDataFrame, folder: Path, archive: Path, *, leave_out: tuple[str, ...] = ()) -> Path:
+    """``gdf`` (Chinese field names) as a GBK shapefile written by GDAL, zipped without the
+    sidecar files in ``leave_out`` (e.g. ".cpg", ".prj")."""
+    folder.mkdir()
+    pyogrio.write_dataframe(gdf.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], folder / "网格.shp",
+                            encoding="GBK")
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in folder.iterdir():
+            if part.suffix not in leave_out:
+                zf.write(part, part.name)
+    return archive
+
+
 def findings(report) -> list[tuple[str, set[str], float]]:
     return [(f["kind"], set(f["codes"]), f["area_m2"]) for f in report.to_dict()["issues"]]
 
@@ -131,15 +144,7 @@ def test_all_planted_defects_in_one_gbk_gk_shapefile_without_sidecars(township, 
         e = planter(gdf, skip)
         expected.append(e)
         skip |= e.codes
-    folder = tmp_path / "upload"
-    folder.mkdir()
-    pyogrio.write_dataframe(gdf.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], folder / "网格.shp",
-                            encoding="GBK")
-    archive = tmp_path / "upload.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for part in folder.iterdir():
-            if part.suffix not in (".cpg", ".prj"):
-                zf.write(part, part.name)
+    archive = zip_shapefile(gdf, tmp_path / "upload", tmp_path / "upload.zip", leave_out=(".cpg", ".prj"))
     src, analysis = check_file(archive)
     assert (src.encoding_source, src.crs_source, src.source_crs.to_epsg()) == ("detected", "inferred", 4526)
     found = findings(analysis.report)

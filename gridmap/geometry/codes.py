@@ -14,7 +14,7 @@ import pandas as pd
 from shapely import union_all
 
 from gridmap.geometry.report import Finding
-from gridmap.levels import LEVELS, level_of_code, parent_code_of
+from gridmap.levels import LEVELS, level_number, level_of_code, parent_code_of
 
 _LENGTHS = "、".join(str(lv.code_length) for lv in LEVELS)
 
@@ -63,7 +63,7 @@ def check_codes(codes: np.ndarray, labels: np.ndarray, row_names: np.ndarray, ge
     for i in range(n):  # per feature, cheap string work; geometry is never touched here
         code, label = codes[i], row_names[i]
         stated = level if level is not None else (
-            _int_or_none(level_column[i]) if level_column is not None else None)
+            level_number(level_column[i]) if level_column is not None else None)
         if code is None:
             finding("bad_code", [i], [], f"{label} 没有编码，请填写 {_LENGTHS} 位数字编码。")
         elif by_code[i] is None:
@@ -115,12 +115,3 @@ def check_orphans(codes: np.ndarray, labels: np.ndarray, geoms: np.ndarray, area
         findings.append(Finding(kind, [code, parent], float(area_m2[i]), geoms[i], message,
                                 detail={"rows": [str(labels[i])]}, rows=[int(i)]))
     return findings
-
-
-def _int_or_none(value: object) -> int | None:
-    if value is None or pd.isna(value):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

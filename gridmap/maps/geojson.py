@@ -21,6 +21,7 @@ import shapely
 from shapely.geometry import shape
 
 from gridmap.config import STORAGE_SRID
+from gridmap.levels import level_number
 from gridmap.maps.labels import format_area, html_text, kind_label, severity_label
 
 #: Outline simplification for display, in degrees (≈ 1 m at 34° N).
@@ -41,16 +42,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
-
-
-def as_level(value: Any) -> int | None:
-    """A level cell as an int (None for null/NaN or anything that is not a number)."""
-    if value is None or pd.isna(value):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def to_storage_crs(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -77,7 +68,7 @@ def area_collections(areas: gpd.GeoDataFrame) -> dict[int | None, dict]:
     out: dict[int | None, dict] = {}
     for geojson, code, name, level in zip(shapely.to_geojson(geoms), codes, names, levels):
         name_text, code_text = _text(name), _text(code)
-        features = out.setdefault(as_level(level), {"type": "FeatureCollection", "features": []})["features"]
+        features = out.setdefault(level_number(level), {"type": "FeatureCollection", "features": []})["features"]
         features.append({
             "type": "Feature",
             "id": len(features),

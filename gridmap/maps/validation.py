@@ -20,7 +20,8 @@ import shapely
 
 from gridmap.maps.basemap import new_map
 from gridmap.maps.controls import HtmlControl, KeepLayerOrder, PageStyle
-from gridmap.maps.geojson import area_collections, as_level, bounds_of, issue_layers, to_storage_crs
+from gridmap.levels import level_number
+from gridmap.maps.geojson import area_collections, bounds_of, issue_layers, to_storage_crs
 from gridmap.maps.labels import format_count, html_text, kind_colour, kind_label, level_label
 from gridmap.maps.offline import standalone_html
 from gridmap.maps.panels import PANEL_CSS, header_html, legend_html
@@ -117,7 +118,7 @@ def validation_map(report: Mapping, areas: gpd.GeoDataFrame, *, basemap: str | N
         layer.add_to(m)
         stacked.append(layer)
 
-    level_counts = dict(sorted(Counter(as_level(v) for v in areas["level"]).items(),
+    level_counts = dict(sorted(Counter(level_number(v) for v in areas["level"]).items(),
                                key=lambda kv: (kv[0] is None, kv[0] or 0))) if "level" in areas else {}
     HtmlControl(header_html(report, level_counts, drawn.without_geometry), "topleft",
                 "gridmap-header").add_to(m)
