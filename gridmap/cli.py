@@ -10,6 +10,8 @@ from sqlalchemy import make_url
 
 from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
+from gridmap import cli_boundaries
+from gridmap.cli_boundaries import fail
 from gridmap.levels import LEVELS
 
 # No locals in tracebacks: they would print database URLs with their passwords.
@@ -19,11 +21,6 @@ db_app = typer.Typer(help="The PostGIS database: bring it up, stop it, migrate i
 sample_app = typer.Typer(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"gridmap: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _shown(url: str) -> str:
@@ -39,7 +36,7 @@ def _database_up() -> str:
     try:
         url = database_url(start_local=True)
     except LocalClusterError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     upgrade(url)
     return url
 
@@ -66,7 +63,7 @@ def db_down() -> None:
     try:
         stopped = LocalCluster.from_settings(settings).down()
     except LocalClusterError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo("local PostGIS stopped" if stopped else "local PostGIS was not running")
 
 
@@ -167,8 +164,6 @@ def demo(
 
 
 # Boundary files: validate, publish, versions, rollback (gridmap/cli_boundaries.py).
-from gridmap import cli_boundaries  # noqa: E402  (registered after the app exists)
-
 for _command in (cli_boundaries.validate, cli_boundaries.publish, cli_boundaries.versions, cli_boundaries.rollback):
     app.command()(_command)
 

@@ -28,7 +28,8 @@ HOUSEHOLDS = Annotated[list[str] | None, typer.Option("--households", help="Hous
 NO_DB = Annotated[bool, typer.Option("--no-db", help="Do not look up parents in the database.")]
 
 
-def _fail(message: str, code: int) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` to stderr; the ``typer.Exit`` to raise with ``code``."""
     typer.echo(f"gridmap: {message}", err=True)
     return typer.Exit(code)
 
@@ -40,7 +41,7 @@ def _read_options(layer, crs, encoding, field):
     for item in field or []:
         name, sep, column = item.partition("=")
         if not sep or not name.strip() or not column.strip():
-            raise _fail(f"--field 的格式应为 名称=列名（例如 code=网格编码），而不是 {item!r}", 2)
+            raise fail(f"--field 的格式应为 名称=列名（例如 code=网格编码），而不是 {item!r}", 2)
         fields[name.strip()] = column.strip()
     return ReadOptions(layer=layer, crs=crs, encoding=encoding, fields=fields)
 
@@ -57,7 +58,7 @@ def _validation_options(sliver_width, sliver_area, households):
             low, high = span.split("-")
             ranges[int(level)] = (int(low), int(high))
         except ValueError:
-            raise _fail(f"--households 的格式应为 层级:最小-最大（例如 4:15-60），而不是 {item!r}", 2) from None
+            raise fail(f"--households 的格式应为 层级:最小-最大（例如 4:15-60），而不是 {item!r}", 2) from None
     return ValidationOptions(tolerances=Tolerances(sliver_width_m=sliver_width, sliver_area_m2=sliver_area),
                              households=ranges)
 
@@ -117,7 +118,7 @@ def validate(
     from gridmap.publishing import check_file, database_parents
 
     if fmt not in ("text", "json", "html"):
-        raise _fail(f"--format 只能是 text、json 或 html，而不是 {fmt!r}", 2)
+        raise fail(f"--format 只能是 text、json 或 html，而不是 {fmt!r}", 2)
     read = _read_options(layer, crs, encoding, field)
     options = _validation_options(sliver_width, sliver_area, households)
     engine = None if no_db else _engine_or_none()
@@ -141,9 +142,9 @@ def validate(
             report = after.report
             report.repairs = fixed.changes
     except BoundaryReadError as exc:
-        raise _fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
+        raise fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
     except BoundaryWriteError as exc:
-        raise _fail(f"无法写出修复结果 {fix}（{exc.code}）：{exc.message}", 2) from exc
+        raise fail(f"无法写出修复结果 {fix}（{exc.code}）：{exc.message}", 2) from exc
     finally:
         if engine is not None:
             if conn is not None:
@@ -174,7 +175,7 @@ def publish(
                               level=level, parent_code=parent_code, force=force, reason=reason,
                               options=_validation_options(sliver_width, sliver_area, households))
     except BoundaryReadError as exc:
-        raise _fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
+        raise fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
     except PublishRefused as exc:
         _refused(exc, fmt)
     finally:

@@ -8,7 +8,7 @@ caller), so this module is pure geometry and can run with no database at all.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -132,9 +132,7 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
     # Defects among the live siblings alone were there before this upload: not its findings.
     partition = [f for f in partition if not f.rows or min(f.rows) < n]
     storage = to_storage(np.array([f.geometry for f in partition], dtype=object), crs)
-    findings_m = partition
-    for f, g in zip(partition, storage):
-        findings.append(Finding(f.kind, f.codes, f.area_m2, g, f.message, f.severity, f.detail, f.rows))
+    findings += [replace(f, geometry=g) for f, g in zip(partition, storage)]
 
     for i in np.flatnonzero(validity.problem != None):  # noqa: E711 (elementwise)
         where = validity.location[i]
@@ -154,7 +152,7 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
     report = ValidationReport(findings, feature_count=n, levels={int(k): int(v) for k, v in levels.items()},
                               metric_crs=f"EPSG:{crs.to_epsg()}", source=dict(source or {}))
     report.source.setdefault("scope", {"root": scope.root, "top_level": scope.top_level, "levels": list(scope.levels)})
-    return Analysis(report, scope, crs, geoms_m, validity, hierarchy, labels, parent_geoms_m, findings_m)
+    return Analysis(report, scope, crs, geoms_m, validity, hierarchy, labels, parent_geoms_m, partition)
 
 
 def _labels(areas: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
