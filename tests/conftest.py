@@ -2,11 +2,15 @@
 
 Tests always run in databases of their own (``gridmap_test*``, recreated each session) in the
 project-local cluster, never in ``GRIDMAP_DATABASE_URL``: a test run must not be able to wipe a
-real county's data.
+real county's data. Database names carry the pytest process id, so two test runs at once (a
+developer and a helper, say) never drop each other's databases; a run drops its own at the end and
+the databases of runs that died without cleaning up.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,13 +20,48 @@ from gridmap.config import get_settings
 from gridmap.db.local import LocalCluster
 
 DATA_DIR = get_settings().data_dir
+_RUN_SUFFIX = re.compile(r"_p(\d+)$")
+_created: list[str] = []
+
+
+def _cluster() -> LocalCluster:
+    cluster = LocalCluster.from_settings(get_settings())
+    cluster.up()
+    return cluster
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fresh_database(name: str) -> str:
-    """URL of a new, empty PostGIS database ``name`` in the local cluster (dropped first)."""
-    cluster = LocalCluster.from_settings(get_settings())
-    cluster.up()
-    return cluster.ensure_database(name, drop_first=True)
+    """URL of a new, empty PostGIS database for this test run: ``name`` plus ``_p<pid>``."""
+    cluster = _cluster()
+    full = f"{name}_p{os.getpid()}"
+    _created.append(full)
+    return cluster.ensure_database(full, drop_first=True)
+
+
+def pytest_sessionstart(session) -> None:
+    """Drop test databases left behind by runs that are no longer alive."""
+    cluster = _cluster()
+    for name in cluster.database_names("gridmap_test"):
+        match = _RUN_SUFFIX.search(name)
+        if match is None or not _alive(int(match.group(1))):
+            cluster.drop_database(name)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _created:
+        cluster = LocalCluster.from_settings(get_settings())
+        for name in _created:
+            cluster.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -272,6 +272,25 @@ class LocalCluster:
             self._create_database(state, name, drop_first=drop_first)
             return self.url(name)
 
+    def drop_database(self, name: str) -> None:
+        """DROP DATABASE ``name`` if it exists (other sessions on it are terminated)."""
+        with self._lock():
+            state = self._load_state()
+            if state is None:
+                return
+            with self._connect(state, "postgres") as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def database_names(self, prefix: str = "") -> list[str]:
+        """Names of the cluster's databases starting with ``prefix``."""
+        state = self._load_state()
+        if state is None:
+            return []
+        with self._connect(state, "postgres") as conn:
+            rows = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1",
+                                (prefix,)).fetchall()
+        return [r[0] for r in rows]
+
     def server_user(self) -> str:
         """The OS user that runs (or will run) the server.
 
