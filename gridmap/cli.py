@@ -10,7 +10,7 @@ from sqlalchemy import make_url
 
 from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
-from gridmap import cli_boundaries
+from gridmap import cli_boundaries, cli_cameras, cli_coverage
 from gridmap.cli_boundaries import fail
 from gridmap.levels import LEVELS
 
@@ -21,6 +21,8 @@ db_app = typer.Typer(help="The PostGIS database: bring it up, stop it, migrate i
 sample_app = typer.Typer(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
+app.add_typer(cli_cameras.app, name="cameras")
+app.add_typer(cli_coverage.app, name="coverage")
 
 
 def _shown(url: str) -> str:

@@ -34,16 +34,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def parse_field_mapping(items: list[str] | None, example: str = "code=网格编码") -> dict[str, str]:
+    """``--field NAME=COLUMN`` options as {NAME: COLUMN}; exit 2 on a malformed one."""
+    fields = {}
+    for item in items or []:
+        name, sep, column = item.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise fail(f"--field 的格式应为 名称=列名（例如 {example}），而不是 {item!r}", 2)
+        fields[name.strip()] = column.strip()
+    return fields
+
+
 def _read_options(layer, crs, encoding, field):
     from gridmap.publishing import ReadOptions
 
-    fields = {}
-    for item in field or []:
-        name, sep, column = item.partition("=")
-        if not sep or not name.strip() or not column.strip():
-            raise fail(f"--field 的格式应为 名称=列名（例如 code=网格编码），而不是 {item!r}", 2)
-        fields[name.strip()] = column.strip()
-    return ReadOptions(layer=layer, crs=crs, encoding=encoding, fields=fields)
+    return ReadOptions(layer=layer, crs=crs, encoding=encoding, fields=parse_field_mapping(field))
 
 
 def _validation_options(sliver_width, sliver_area, households):

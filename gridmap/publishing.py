@@ -150,7 +150,7 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
             removed = count_below(conn, scope.root, scope.top_level - 1)
             version_id = replace_subtree(conn, scope.root, store, info, report.to_dict(),
                                          top_level=scope.top_level, restored_from=restored_from)
-            assigned = assign_cameras_to_areas(conn)
+            assigned = assign_cameras_to_areas(conn, root_code=scope.root)
     except DBAPIError as exc:
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report.to_dict()) from exc

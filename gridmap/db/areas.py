@@ -8,19 +8,21 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 from sqlalchemy import Connection, text
 
 from gridmap.db.copy import copy_columns, ewkb_hex
+from gridmap.geometry.metric import metric_crs, to_metric
 
 if TYPE_CHECKING:
     from gridmap.geometry.scope import Scope
 
 AREA_COLUMNS = ("code", "name", "level", "parent_code", "kind", "households", "population",
-                "worker_name", "worker_phone", "attrs", "geom")
+                "worker_name", "worker_phone", "attrs", "geom", "area_m2")
 
 
 #: Columns the readers add for bookkeeping; not the county's attributes.
-_NOT_ATTRS = ("layer", "source_row")
+_NOT_ATTRS = ("layer", "source_row", "area_m2")
 
 
 @dataclass(frozen=True)
@@ -103,5 +105,7 @@ def _area_columns(areas: gpd.GeoDataFrame) -> dict[str, list[object]]:
     columns["attrs"] = [json.dumps({**(b or {}), **{k: v for k, v in rec.items() if not pd.isna(v)}},
                                    ensure_ascii=False, default=str)
                         for b, rec in zip(base, areas[extra].to_dict("records"))]
-    columns["geom"] = ewkb_hex(areas.geometry.to_numpy())
+    geoms = areas.geometry.to_numpy()
+    columns["geom"] = ewkb_hex(geoms)
+    columns["area_m2"] = shapely.area(to_metric(geoms, metric_crs(geoms))).tolist() if n else []
     return columns

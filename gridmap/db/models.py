@@ -9,6 +9,7 @@ Tables:
   validation report). ``area_version`` keeps the areas each published version contained, so any
   earlier version can be restored.
 - ``camera``: public cameras with their GB/T 28181 id, status and online flag.
+- ``camera_import``: one row per camera-list import (file, CRS, counts, rejected rows).
 - ``coverage_snapshot``: daily planned / installed / online counts per area, for trends.
 - ``api_token``: hashed bearer tokens with a role and an area scope.
 """
@@ -87,6 +88,8 @@ class AreaAttributes:
     worker_phone: Mapped[str | None] = mapped_column(Text)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     geom: Mapped[Any] = mapped_column(AREA_GEOMETRY)
+    #: Area in square metres, measured when written, in the CGCS2000 Gauss-Krüger zone of the data.
+    area_m2: Mapped[float | None] = mapped_column()
 
 
 class Area(AreaAttributes, Base):
@@ -134,7 +137,10 @@ class Camera(Base):
     raw_crs: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
     online: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    #: Last time a status report said the camera was online.
     last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Time of the newest online/offline report applied (older reports arriving later are ignored).
+    status_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     operator: Mapped[str | None] = mapped_column(Text)
     installed_on: Mapped[dt.date | None] = mapped_column(Date)
     direction: Mapped[str | None] = mapped_column(Text)
@@ -154,6 +160,26 @@ class Camera(Base):
         Index("ix_camera_area_code", "area_code"),
         Index("ix_camera_status", "status"),
     )
+
+
+class CameraImport(Base):
+    """One import of a camera list: what came in, what was written, which rows were rejected."""
+
+    __tablename__ = "camera_import"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    crs: Mapped[str] = mapped_column(Text)
+    source_rows: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    #: The import report (rejected rows with their reasons, warnings, cameras outside every area).
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class CoverageSnapshot(Base):

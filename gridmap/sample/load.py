@@ -30,10 +30,9 @@ def load_sample(engine: Engine, data_dir: Path) -> None:
     areas = pd.concat([read_areas(gpkg, layer=lv.key) for lv in LEVELS], ignore_index=True)
     areas = gpd.GeoDataFrame(areas, geometry="geometry", crs=STORAGE_SRID)
     cameras = read_camera_table(cameras_csv)
-    points = gpd.GeoSeries(gpd.points_from_xy(cameras["lon"], cameras["lat"]), crs=STORAGE_SRID)
     info = VersionInfo(created_by="gridmap sample", file_name=gpkg.name,
                        file_sha256=hashlib.sha256(gpkg.read_bytes()).hexdigest())
     with engine.begin() as conn:  # one transaction: areas, cameras and assignment land together
         replace_subtree(conn, SAMPLE_COUNTY_CODE, areas, info)
-        upsert_cameras(conn, cameras, points, raw_crs="cgcs2000")
+        upsert_cameras(conn, cameras, raw_crs="cgcs2000")
         assign_cameras_to_areas(conn)

@@ -1,0 +1,159 @@
+"""``gridmap coverage [blind | snapshot | trend]``: camera coverage per area, blind grids, history.
+
+Exit codes: 0 success, 2 an option could not be used (unknown code, level or format).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridmap.cli_boundaries import fail
+
+app = typer.Typer(help="Camera coverage (覆盖统计): planned / installed / online and rates per area.",
+                  invoke_without_command=True)
+
+LEVEL = Annotated[int | None, typer.Option(min=0, max=4, help="Level: 0 county, 1 township, 2 village, 3 grid, "
+                                                              "4 micro-grid.")]
+CODE = Annotated[str | None, typer.Option(help="Area code: that area and its children, or with --level the "
+                                               "areas of that level under it.")]
+OUT = Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal (required for xlsx).")]
+
+
+def _coverage():
+    from gridmap.coverage.table import compute_coverage
+    from gridmap.db.session import make_engine
+
+    engine = make_engine()
+    try:
+        with engine.connect() as conn:
+            return compute_coverage(conn)
+    finally:
+        engine.dispose()
+
+
+def _select(coverage, **kwargs):
+    try:
+        return coverage.select(**kwargs)
+    except KeyError:
+        raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code。", 2) from None
+
+
+def _write(rows, fmt: str, out: Path | None, title: str) -> None:
+    from gridmap.coverage.formats import FORMATS, render, write_xlsx
+
+    if fmt not in FORMATS:
+        raise fail(f"--format 只能是 {' / '.join(FORMATS)}，而不是 {fmt!r}", 2)
+    if fmt == "xlsx":
+        if out is None:
+            raise fail("--format xlsx 需要用 --out 指定 .xlsx 文件。", 2)
+        write_xlsx(rows, out)
+        typer.echo(f"已写入 {out}（{len(rows):,} 行）")
+        return
+    body = render(rows, fmt, title=title)
+    if out is None:
+        typer.echo(body, nl=not body.endswith("\n"))
+    else:
+        out.write_text(body, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        typer.echo(f"已写入 {out}（{len(rows):,} 行）")
+
+
+@app.callback()
+def coverage(
+    ctx: typer.Context,
+    level: LEVEL = None,
+    code: CODE = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, csv or xlsx.")] = "text",
+    out: OUT = None,
+) -> None:
+    """Coverage table: without options the county and its townships."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _select(_coverage(), level=level, code=code)
+    _write(rows, fmt, out, "摄像头覆盖统计（安装率 = 已安装 / 计划，上云率 = 在线 / 已安装）")
+
+
+@app.command()
+def blind(
+    level: Annotated[int, typer.Option(min=0, max=4, help="Level (default 3: 网格).")] = 3,
+    code: Annotated[str | None, typer.Option(help="Only areas under this code.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, csv or xlsx.")] = "text",
+    out: OUT = None,
+) -> None:
+    """Areas with no installed camera (盲区): the grids "覆盖到每个网格" still misses."""
+    coverage = _coverage()
+    if code is not None and code not in coverage.rows:
+        raise fail(f"没有编码为 {code} 的区域：请检查 --code。", 2)
+    rows = coverage.blind(level=level, code=code)
+    total = len(coverage.select(level=level, code=code))
+    _write(rows, fmt, out, f"无已安装摄像头的区域：{len(rows):,} / {total:,}")
+
+
+@app.command()
+def snapshot(
+    date: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: today, China time).")] = None,
+) -> None:
+    """Store today's coverage of every area (re-running the same day replaces it)."""
+    from gridmap.coverage.snapshots import take_snapshot, today_in_china
+    from gridmap.db.session import make_engine
+
+    day = _date(date, "--date") or today_in_china()
+    engine = make_engine()
+    try:
+        with engine.begin() as conn:
+            n = take_snapshot(conn, day)
+    finally:
+        engine.dispose()
+    typer.echo(f"{day.isoformat()}：已保存 {n:,} 个区域的覆盖快照")
+
+
+@app.command()
+def trend(
+    code: Annotated[str, typer.Argument(help="Area code.")],
+    since: Annotated[str | None, typer.Option("--from", help="First date YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Last date YYYY-MM-DD.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json or csv.")] = "text",
+) -> None:
+    """An area's coverage over time, from the daily snapshots."""
+    from gridmap.coverage.rates import percent
+    from gridmap.coverage.snapshots import trend as read_trend
+    from gridmap.db.session import make_engine
+
+    if fmt not in ("text", "json", "csv"):
+        raise fail(f"--format 只能是 text / json / csv，而不是 {fmt!r}", 2)
+    engine = make_engine()
+    try:
+        with engine.connect() as conn:
+            points = read_trend(conn, code, _date(since, "--from"), _date(until, "--to"))
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps([p.to_dict() for p in points], ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        typer.echo("date,planned,installed,online,rollout_rate,online_rate")
+        for p in points:
+            typer.echo(f"{p.day},{p.planned},{p.installed},{p.online},"
+                       f"{'' if p.rollout_rate is None else percent(p.rollout_rate)},"
+                       f"{'' if p.online_rate is None else percent(p.online_rate)}")
+        return
+    if not points:
+        typer.echo(f"{code} 还没有快照：用 gridmap coverage snapshot 每天保存一次。")
+        return
+    typer.echo("日期        计划数  已安装    在线   安装率   上云率")
+    for p in points:
+        typer.echo(f"{p.day}  {p.planned:>6,}  {p.installed:>6,}  {p.online:>6,}  "
+                   f"{percent(p.rollout_rate):>7}  {percent(p.online_rate):>7}")
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} 应为 YYYY-MM-DD 格式的日期，而不是 {value!r}", 2) from None
