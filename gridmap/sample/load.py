@@ -12,27 +12,35 @@ from sqlalchemy import Engine
 
 from gridmap.config import STORAGE_SRID
 from gridmap.db.areas import VersionInfo, replace_subtree
-from gridmap.db.cameras import assign_cameras_to_areas, upsert_cameras
+from gridmap.camera_import import county_of, import_camera_table
+from gridmap.db.cameras import assign_cameras_to_areas
 from gridmap.io.boundaries import read_areas
-from gridmap.io.cameras import read_camera_table
+from gridmap.io.cameras import read_camera_file
 from gridmap.levels import LEVELS
 from gridmap.sample.files import CAMERAS_CSV, GPKG
 
 SAMPLE_COUNTY_CODE = "411628"
 
 
-def load_sample(engine: Engine, data_dir: Path) -> None:
-    """Replace the sample county's areas (one published version) and upsert its cameras."""
+def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None:
+    """Replace the sample county's areas (one published version) and import its camera list
+    (unless ``cameras`` is False)."""
     gpkg, cameras_csv = data_dir / GPKG, data_dir / CAMERAS_CSV
-    for path in (gpkg, cameras_csv):
+    for path in (gpkg, cameras_csv) if cameras else (gpkg,):
         if not path.exists():
             raise FileNotFoundError(f"sample file missing: {path} (run `gridmap sample generate`)")
     areas = pd.concat([read_areas(gpkg, layer=lv.key) for lv in LEVELS], ignore_index=True)
     areas = gpd.GeoDataFrame(areas, geometry="geometry", crs=STORAGE_SRID)
-    cameras = read_camera_table(cameras_csv)
     info = VersionInfo(created_by="gridmap sample", file_name=gpkg.name,
                        file_sha256=hashlib.sha256(gpkg.read_bytes()).hexdigest())
     with engine.begin() as conn:  # one transaction: areas, cameras and assignment land together
         replace_subtree(conn, SAMPLE_COUNTY_CODE, areas, info)
-        upsert_cameras(conn, cameras, raw_crs="cgcs2000")
-        assign_cameras_to_areas(conn)
+        assign_cameras_to_areas(conn, root_code=SAMPLE_COUNTY_CODE)
+        if cameras:
+            county = county_of(conn, SAMPLE_COUNTY_CODE)
+            table = read_camera_file(cameras_csv, county_code=county.code, extent=county.extent)
+            if table.rejected:
+                raise ValueError(f"{cameras_csv.name}: {len(table.rejected)} rows rejected, e.g. {table.rejected[0]}")
+            import_camera_table(conn, table, county, file_name=cameras_csv.name,
+                                file_sha256=hashlib.sha256(cameras_csv.read_bytes()).hexdigest(),
+                                created_by="gridmap sample")

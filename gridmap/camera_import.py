@@ -1,0 +1,246 @@
+"""Importing camera lists and online/offline reports into the database.
+
+A camera file flows: read and check every row (``gridmap.io.cameras``: ids, coordinates, statuses;
+bad rows are rejected with their row number) → check the declared CRS against the live grids
+(GCJ-02 / BD-09 coordinates declared as WGS84 land in the wrong grids: we say so and name the
+right ``--crs``) → one transaction: upsert by device id, assign the imported cameras to leaf areas,
+log the import. A failure anywhere leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from gridmap.coverage.assign import LeafIndex
+from gridmap.db.cameras import UpsertCounts, apply_status_updates, assign_cameras_to_areas, leaf_areas, upsert_cameras
+from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
+from gridmap.io.coords import to_storage
+from gridmap.io.status_updates import StatusUpdates, read_status_updates
+
+#: Camera coordinates may lie this far (degrees, ≈2 km) beyond the county's bounding box and still be
+#: imported (then listed as outside every area); farther away they are rejected as wrong.
+EXTENT_MARGIN_DEG = 0.02
+#: CRS checks look at up to this many rows (the conversion is pure Python).
+CRS_CHECK_SAMPLE = 2000
+
+
+class ImportRefused(Exception):
+    """The import cannot run at all (no county in the database, unknown county code)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class County:
+    code: str
+    name: str | None
+    extent: tuple[float, float, float, float]  # lon/lat degrees, EPSG:4490, with EXTENT_MARGIN_DEG
+
+
+def county_of(conn: Connection, code: str | None = None) -> County:
+    """The county cameras are imported into: ``code``, or the only county in the database."""
+    rows = conn.execute(text("""SELECT code, name, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                                FROM (SELECT code, name, ST_Extent(geom)::geometry AS e FROM area
+                                      WHERE level = 0 GROUP BY code, name) c ORDER BY code""")).all()
+    if code is not None:
+        rows = [r for r in rows if r[0] == code]
+        if not rows:
+            raise ImportRefused("county_unknown", f"数据库中没有区县 {code}：请检查 --county，或先发布该县边界。")
+    if not rows:
+        raise ImportRefused("no_boundaries", "数据库中还没有区县边界：请先发布边界（gridmap publish）再导入摄像头。")
+    if len(rows) > 1:
+        codes = "、".join(r[0] for r in rows)
+        raise ImportRefused("county_ambiguous", f"数据库中有多个区县（{codes}）：请用 --county 指定导入到哪个县。")
+    c, name, *bounds = rows[0]
+    m = EXTENT_MARGIN_DEG
+    return County(c, name, (bounds[0] - m, bounds[1] - m, bounds[2] + m, bounds[3] + m))
+
+
+@dataclass(frozen=True)
+class CrsSuggestion:
+    declared: str
+    suggested: str
+    declared_share: float  # share of checked rows consistent with the grids as declared
+    suggested_share: float
+    checked: int
+    basis: str  # "grid_code": the file's own 所属网格; "inside": inside any area
+
+    @property
+    def message(self) -> str:
+        what = "落在文件所填“所属网格”内" if self.basis == "grid_code" else "落在网格范围内"
+        return (f"坐标系可能不对：按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
+                f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}。"
+                f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09：请确认后用 --crs {self.suggested} 重新导入。")
+
+
+def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_SAMPLE) -> CrsSuggestion | None:
+    """Would another CRS fit the grids clearly better than the declared one?
+
+    Consistency of a reading = share of rows whose point lands in the grid the file itself names
+    (所属网格, when the file has that column) or, failing that, inside any area. A suggestion is
+    made when the declared reading is below 80 % and another reaches at least 90 % and beats it by
+    20 points: GCJ-02 shifts points by a few hundred metres, enough to leave most grids.
+    """
+    cams = table.cameras
+    if cams.empty or index.codes.size == 0:
+        return None
+    if len(cams) > sample:
+        cams = cams.sample(sample, random_state=0)
+    raw_x, raw_y = cams["raw_x"].to_numpy(float), cams["raw_y"].to_numpy(float)
+    grid = cams["grid_code"] if "grid_code" in cams and cams["grid_code"].notna().any() else None
+
+    def share(lon: np.ndarray, lat: np.ndarray) -> float:
+        codes = index.assign_codes(lon, lat)
+        if grid is None:
+            return float(np.mean([c is not None for c in codes]))
+        return float(np.mean([c is not None and g is not None and str(c).startswith(str(g))
+                              for c, g in zip(codes, grid)]))
+
+    declared = share(cams["lon"].to_numpy(float), cams["lat"].to_numpy(float))
+    if declared >= 0.8:
+        return None
+    best: tuple[float, str] | None = None
+    for candidate in ("wgs84", "gcj02", "bd09"):
+        if candidate == table.crs or (candidate == "wgs84" and table.crs == "cgcs2000"):
+            continue
+        s = share(*to_storage(raw_x, raw_y, candidate))
+        if best is None or s > best[0]:
+            best = (s, candidate)
+    if best is None or best[0] < 0.9 or best[0] < declared + 0.2:
+        return None
+    return CrsSuggestion(table.crs, best[1], declared, best[0], len(cams),
+                         "grid_code" if grid is not None else "inside")
+
+
+@dataclass
+class ImportResult:
+    file_name: str | None
+    crs: str
+    county: str
+    source_rows: int
+    counts: UpsertCounts
+    rejected: list[RowProblem]
+    #: Imported cameras no leaf area covers: device_id, row, lon, lat.
+    outside: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    crs_suggestion: CrsSuggestion | None = None
+    import_id: int | None = None
+
+    @property
+    def imported(self) -> int:
+        return self.counts.inserted + self.counts.updated + self.counts.unchanged
+
+    @property
+    def ok(self) -> bool:
+        """Every row imported (cameras outside every area still count as imported)."""
+        return not self.rejected
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok, "import_id": self.import_id, "file": self.file_name, "crs": self.crs,
+            "county": self.county, "rows": self.source_rows, "imported": self.imported, **asdict(self.counts),
+            "rejected_count": len(self.rejected), "rejected": [asdict(p) for p in self.rejected],
+            "outside_count": len(self.outside), "outside": self.outside,
+            "warnings": self.warnings, "notes": self.notes,
+            "crs_suggestion": ({**asdict(self.crs_suggestion), "message": self.crs_suggestion.message}
+                               if self.crs_suggestion else None),
+        }
+
+
+def import_cameras(engine: Engine, path: str | Path, *, crs: str | None = None,
+                   fields: dict[str, str] | None = None, sheet: str | None = None,
+                   county: str | None = None, created_by: str = "gridmap cameras import") -> ImportResult:
+    """Read, check and import a camera file (CSV, XLSX or GeoJSON) in one transaction.
+
+    Raises ``gridmap.io.cameras.CameraReadError`` when the file cannot be read at all and
+    ``ImportRefused`` when there is no county to import into; in both cases nothing is written.
+    """
+    path = Path(path)
+    with engine.connect() as conn:
+        target = county_of(conn, county)
+        index = LeafIndex.build(*leaf_areas(conn))
+    table = read_camera_file(path, crs=crs, fields=fields, sheet=sheet, county_code=target.code,
+                             extent=target.extent)
+    with engine.begin() as conn:
+        return import_camera_table(conn, table, target, index=index, file_name=path.name,
+                                   file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), created_by=created_by)
+
+
+def import_camera_table(conn: Connection, table: CameraTable, county: County, *, index: LeafIndex | None = None,
+                        file_name: str | None = None, file_sha256: str | None = None,
+                        created_by: str = "gridmap") -> ImportResult:
+    """Write the good rows of ``table`` on the caller's transaction and log the import."""
+    suggestion = check_crs(index, table) if index is not None else None
+    counts = upsert_cameras(conn, table.cameras, table.crs, table.present)
+    ids = table.cameras["device_id"].tolist()
+    assign_cameras_to_areas(conn, device_ids=ids)
+    outside = _outside(conn, table.cameras)
+    warnings = [suggestion.message] if suggestion else []
+    if outside:
+        warnings.append(f"{len(outside)} 个摄像头不在任何网格内（已导入，见 outside 列表）：请核对坐标或网格边界。")
+    result = ImportResult(file_name, table.crs, county.code, table.source_rows, counts, table.rejected,
+                          outside, warnings, list(table.notes), suggestion)
+    report = result.to_dict()
+    result.import_id = int(conn.execute(text("""
+        INSERT INTO camera_import (created_by, file_name, file_sha256, crs, source_rows, inserted, updated,
+                                   unchanged, rejected, report)
+        VALUES (:by, :file, :sha, :crs, :rows, :ins, :upd, :same, :rej, CAST(:report AS jsonb)) RETURNING id
+    """), {"by": created_by, "file": file_name, "sha": file_sha256, "crs": table.crs, "rows": table.source_rows,
+           "ins": counts.inserted, "upd": counts.updated, "same": counts.unchanged, "rej": len(table.rejected),
+           "report": json.dumps(report, ensure_ascii=False, default=str)}).scalar_one())
+    return result
+
+
+def _outside(conn: Connection, cameras: pd.DataFrame) -> list[dict[str, object]]:
+    ids = conn.execute(text("""SELECT device_id FROM camera WHERE device_id = ANY(CAST(:ids AS text[]))
+                               AND area_code IS NULL AND status <> 'removed'"""),
+                       {"ids": cameras["device_id"].tolist()}).scalars().all()
+    if not ids:
+        return []
+    rows = cameras[cameras["device_id"].isin(set(ids))]
+    return [{"device_id": d, "row": int(r), "lon": float(x), "lat": float(y)}
+            for d, r, x, y in zip(rows["device_id"], rows["row"], rows["lon"], rows["lat"])]
+
+
+@dataclass
+class StatusResult:
+    source_rows: int
+    applied: int
+    stale: int
+    rejected: list[RowProblem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "rows": self.source_rows, "applied": self.applied, "stale": self.stale,
+                "rejected_count": len(self.rejected), "rejected": [asdict(p) for p in self.rejected]}
+
+
+def apply_status_reports(engine: Engine, source: object, *, default_time=None) -> StatusResult:
+    """Read online/offline reports (file path, JSON text/bytes or parsed JSON) and apply them in one
+    transaction. Reports for unknown devices, or "online" for a camera that is not installed, are
+    rejected with their row; stale reports (older than the last applied) are counted, not errors."""
+    updates: StatusUpdates = read_status_updates(source, default_time=default_time)
+    with engine.begin() as conn:
+        counts = apply_status_updates(conn, updates.updates)
+    rejected = list(updates.rejected)
+    row_of = dict(zip(updates.updates["device_id"], updates.updates["row"])) if not updates.updates.empty else {}
+    rejected += [RowProblem(int(row_of[d]), "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。",
+                            device_id=d) for d in counts.unknown]
+    rejected += [RowProblem(int(row_of[d]), "online_not_installed",
+                            f"设备 {d} 在台账中未安装（规划或已拆除），不能标记为在线：请先在台账中更新安装状态。",
+                            device_id=d) for d in counts.not_installed]
+    rejected.sort(key=lambda p: p.row)
+    return StatusResult(updates.source_rows, counts.applied, counts.stale, rejected)

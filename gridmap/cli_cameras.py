@@ -1,0 +1,150 @@
+"""``gridmap cameras import | status | outside``: camera lists and online reports in.
+
+Exit codes: 0 every row imported / applied, 1 some rows rejected (listed), 2 the file or an option
+could not be used (the reason is printed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridmap.cli_boundaries import fail, parse_field_mapping
+
+app = typer.Typer(help="Camera lists (摄像头台账): import, online/offline reports, cameras outside every area.",
+                  no_args_is_help=True)
+
+FORMAT = Annotated[str, typer.Option("--format", help="Output: text or json.")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("text", "json"):
+        raise fail(f"--format 只能是 text 或 json，而不是 {fmt!r}", 2)
+
+
+def _problems_text(problems, limit: int = 200) -> list[str]:
+    lines = [f"  第 {p.row} 行 [{p.code}] {p.message}" for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"  …… 另有 {len(problems) - limit} 行，完整列表见 --format json")
+    return lines
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Camera list: CSV, XLSX or GeoJSON.")],
+    crs: Annotated[str | None, typer.Option(help="CRS of the coordinates: wgs84, cgcs2000, gcj02 (高德/腾讯), "
+                                                 "bd09 (百度) or an EPSG code (default: cgcs2000; GeoJSON: wgs84).")] = None,
+    fmt: FORMAT = "text",
+    field: Annotated[list[str] | None, typer.Option("--field", help="Column mapping NAME=COLUMN, e.g. "
+                                                                    "device_id=通道编码 (repeatable).")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: the first with camera columns).")] = None,
+    county: Annotated[str | None, typer.Option(help="County code (only when the database holds several).")] = None,
+) -> None:
+    """Import a camera list: good rows are upserted by device id, bad rows listed with their row number."""
+    from gridmap.camera_import import ImportRefused, import_cameras
+    from gridmap.db.session import make_engine
+    from gridmap.io.cameras import CameraReadError
+    from gridmap.io.crs import CrsUnknownError
+
+    _check_format(fmt)
+    fields = parse_field_mapping(field, "device_id=通道编码")
+    if not file.exists():
+        raise fail(f"文件不存在：{file}", 2)
+    engine = make_engine()
+    try:
+        result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
+    except CameraReadError as exc:
+        _refused(fmt, exc.code, exc.message)
+    except ImportRefused as exc:
+        _refused(fmt, exc.code, exc.message)
+    except CrsUnknownError as exc:
+        _refused(fmt, "crs_unknown", exc.message)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        c = result.counts
+        typer.echo(f"{file.name}：{result.source_rows:,} 行，导入 {result.imported:,} 行"
+                   f"（新增 {c.inserted:,}，更新 {c.updated:,}，未变 {c.unchanged:,}），拒绝 {len(result.rejected):,} 行；"
+                   f"坐标系 {result.crs}")
+        for note in result.notes:
+            typer.echo(f"  说明：{note}")
+        for warning in result.warnings:
+            typer.echo(f"警告：{warning}")
+        for item in result.outside[:20]:
+            typer.echo(f"  不在任何网格内：第 {item['row']} 行 {item['device_id']} ({item['lon']:.6f}, {item['lat']:.6f})")
+        if result.rejected:
+            typer.echo("被拒绝的行：")
+            for line in _problems_text(result.rejected):
+                typer.echo(line)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _refused(fmt: str, code: str, message: str) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps({"ok": False, "error": code, "message": message}, ensure_ascii=False, indent=2))
+        raise typer.Exit(2)
+    raise fail(f"{message}（{code}）", 2)
+
+
+@app.command("status")
+def status(
+    source: Annotated[str, typer.Argument(help="Reports: CSV, XLSX or JSON file; '-' reads JSON from stdin.")],
+    fmt: FORMAT = "text",
+) -> None:
+    """Apply online/offline reports (device id, online, time) as a video platform sends them."""
+    from gridmap.camera_import import apply_status_reports
+    from gridmap.db.session import make_engine
+    from gridmap.io.cameras import CameraReadError
+
+    _check_format(fmt)
+    if source == "-":
+        try:
+            payload: object = json.loads(sys.stdin.read())
+        except json.JSONDecodeError as exc:
+            _refused(fmt, "unreadable", f"标准输入不是合法的 JSON：{exc}")
+    else:
+        payload = Path(source)
+        if not payload.exists():
+            raise fail(f"文件不存在：{source}", 2)
+    engine = make_engine()
+    try:
+        result = apply_status_reports(engine, payload)
+    except CameraReadError as exc:
+        _refused(fmt, exc.code, exc.message)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(f"{result.source_rows:,} 条状态上报：生效 {result.applied:,}，过时忽略 {result.stale:,}，"
+                   f"拒绝 {len(result.rejected):,}")
+        for line in _problems_text(result.rejected):
+            typer.echo(line)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("outside")
+def outside(fmt: FORMAT = "text") -> None:
+    """Cameras that no leaf area covers (wrong coordinates, or a gap in the grids)."""
+    from gridmap.coverage.table import cameras_outside
+    from gridmap.db.session import make_engine
+
+    _check_format(fmt)
+    engine = make_engine()
+    try:
+        with engine.connect() as conn:
+            rows = cameras_outside(conn)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    typer.echo(f"不在任何网格内的摄像头：{len(rows):,} 个")
+    for r in rows:
+        typer.echo(f"  {r['device_id']} {r['name'] or ''} ({r['lon']:.6f}, {r['lat']:.6f}) {r['status']}")

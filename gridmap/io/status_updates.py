@@ -1,0 +1,229 @@
+"""Bulk online/offline reports: which cameras went online or offline, and when.
+
+Platforms (GB/T 28181 Catalog/Keepalive, a video cloud's export) and county staff report camera
+status as a CSV/XLSX sheet or as JSON. ``read_status_updates`` turns any of these into rows of
+(device_id, online, at) and rejects, with row number and a stable code, rows it cannot use:
+
+- ``device_id_missing`` / ``device_id_format``: no id, or not 20 ASCII digits (the county and the
+  type code are not checked here: the caller matches ids against the cameras it knows);
+- ``online_unknown``: a status word not in ``gridmap.io.cameras.ONLINE_WORDS`` (ON/OFF, 在线/离线,
+  1/0, true/false …) or empty;
+- ``time_invalid``: a time that is neither ISO 8601 / "2026-11-21 08:00:00" nor epoch seconds or
+  milliseconds (2000–2100).
+
+Times are tz-aware ``pandas.Timestamp``s in Asia/Shanghai; naive times are read as Beijing time,
+epoch numbers as UTC instants. Several reports for one device are all kept (the caller applies the
+newest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridmap.io.cameras import (ONLINE_WORDS, CameraReadError, RowProblem, decode_text, lookup_words,
+                                missing_columns_error, read_table, word_list)
+from gridmap.io.device_ids import check_device_ids, describe, normalize_device_ids
+from gridmap.io.fields import detect_fields
+
+#: Time zone of naive report times.
+TIME_ZONE = "Asia/Shanghai"
+#: Column names / JSON keys per field (matched ignoring case, spaces and underscores: "DeviceID",
+#: "deviceId" and "device_id" are the same).
+STATUS_UPDATE_ALIASES: dict[str, tuple[str, ...]] = {
+    "device_id": ("device_id", "设备编码", "国标编码", "设备国标编码", "国标ID", "GB28181编码", "通道编码", "设备ID",
+                  "编码"),
+    "online": ("online", "在线状态", "是否在线", "status", "状态", "设备状态", "online_status"),
+    "at": ("at", "time", "时间", "上报时间", "状态时间", "timestamp", "更新时间", "report_time", "updated_at"),
+}
+REQUIRED_FIELDS = ("device_id", "online")
+FIELD_LABELS = {"device_id": "设备编码", "online": "在线状态", "at": "时间"}
+#: Epoch times outside these years are rejected (a year or a serial number is not a time).
+EPOCH_YEARS = (2000, 2100)
+_REPORT_WORDS = {k: v for k, v in ONLINE_WORDS.items() if k != ""}  # an empty status is not a report
+_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json"}
+
+
+@dataclass
+class StatusUpdates:
+    """``updates``: columns row, device_id (20 digits), online (bool), at (tz-aware Timestamp,
+    Asia/Shanghai), in source order; ``rejected``: one ``RowProblem`` per unusable row."""
+
+    updates: pd.DataFrame
+    rejected: list[RowProblem] = field(default_factory=list)
+    source_rows: int = 0
+
+
+def read_status_updates(source: str | Path | bytes | list | dict, *,
+                        default_time: dt.datetime | None = None) -> StatusUpdates:
+    """Read online/offline reports from a CSV/XLSX/JSON file (path), its bytes, JSON text (a ``str``
+    starting with ``[`` or ``{``) or parsed JSON (a list of objects, or ``{"updates": [...]}`` /
+    ``{"items": [...]}``).
+
+    Rows without a time get ``default_time`` (naive = Beijing time; None = now). Row numbers are
+    spreadsheet rows (header = row 1) for sheets, 1-based item numbers for JSON. Raises
+    ``CameraReadError`` when the source as a whole cannot be read.
+    """
+    frame, rows, sources = _load(source)
+    missing = [f for f in REQUIRED_FIELDS if sources[f].isna().all()]
+    if missing:
+        raise missing_columns_error(missing, sorted({k for k in sources.to_numpy().ravel() if isinstance(k, str)}),
+                                    STATUS_UPDATE_ALIASES, FIELD_LABELS, field_hint=False)
+    default = _timestamp(default_time) if default_time is not None else pd.Timestamp.now(tz=TIME_ZONE)
+    return _check(frame, rows, sources, default)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources → text frame
+# ---------------------------------------------------------------------------------------------
+
+def _load(source: str | Path | bytes | list | dict) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The reports as a text frame with canonical columns (device_id, online, at; "" when absent),
+    their row numbers, and per row and field the source column or JSON key (None when absent)."""
+    if isinstance(source, (list, dict)):
+        return _json_frame(source)
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith(("[", "{")):
+        source = source.encode("utf-8")  # JSON text rather than a path
+    if isinstance(source, bytes):
+        fmt = _sniff(source)
+        data = source
+    else:
+        path = Path(source)
+        fmt = _FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise CameraReadError("unsupported_format",
+                                  f"不支持的文件类型“{path.suffix or path.name}”：请上传 CSV、XLSX 或 JSON 文件。")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CameraReadError("unreadable", f"无法读取文件“{path}”：{exc.strerror or exc}。") from exc
+    if fmt == "json":
+        try:
+            document = json.loads(decode_text(data)[0]) if data.strip() else None
+        except json.JSONDecodeError as exc:
+            raise CameraReadError("unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。") from exc
+        return _json_frame(document)
+    table = read_table(data, fmt, STATUS_UPDATE_ALIASES, REQUIRED_FIELDS, labels=FIELD_LABELS, field_hint=False)
+    frame = pd.DataFrame({f: table.frame[col].astype(object) if col else "" for f, col in
+                          ((f, table.mapping.get(f)) for f in STATUS_UPDATE_ALIASES)}, index=table.frame.index)
+    sources = pd.DataFrame({f: table.mapping.get(f) for f in STATUS_UPDATE_ALIASES}, index=frame.index, dtype=object)
+    return frame, table.rows, sources
+
+
+def _sniff(data: bytes) -> str:
+    """Format of uploaded bytes: XLSX (a zip), JSON (starts with [ or {), else CSV."""
+    if data.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "json" if head in (b"[", b"{") else "csv"
+
+
+def _json_frame(document: object) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """A list of report objects (or ``{"updates"|"items": [...]}``) as a text frame with canonical
+    columns, and the key each item used per field (items may spell keys differently). An item that is
+    not an object becomes an empty row (rejected for its missing id)."""
+    items = document
+    if isinstance(document, dict):
+        key = next((k for k in document if str(k).lower() in ("updates", "items")), None)
+        items = document[key] if key is not None else None
+    if not isinstance(items, list):
+        raise CameraReadError("unreadable", "JSON 应为上报记录的数组，或 {\"updates\": [...]} / {\"items\": [...]}。")
+    if not items:
+        raise CameraReadError("empty", "JSON 中没有上报记录。")
+    values, keys = [], []
+    for item in items:
+        item = {str(k).strip(): v for k, v in item.items()} if isinstance(item, dict) else {}
+        mapping = detect_fields(list(item), STATUS_UPDATE_ALIASES)
+        values.append({f: _json_text(item[k]) for f, k in mapping.items()})
+        keys.append(mapping)
+    index = range(len(items))
+    frame = pd.DataFrame.from_records(values, index=index, columns=list(STATUS_UPDATE_ALIASES)).astype(object)
+    sources = pd.DataFrame.from_records(keys, index=index, columns=list(STATUS_UPDATE_ALIASES)).astype(object)
+    return (frame.where(frame.notna(), ""), np.arange(1, len(items) + 1, dtype=np.int64),
+            sources.where(sources.notna(), None))
+
+
+def _json_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
+    return str(value).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+def _timestamp(value: dt.datetime | pd.Timestamp) -> pd.Timestamp:
+    """A tz-aware Timestamp in ``TIME_ZONE`` (naive values are Beijing time)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize(TIME_ZONE) if stamp.tzinfo is None else stamp.tz_convert(TIME_ZONE)
+
+
+_DATE_START = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def parse_time(text: str) -> pd.Timestamp | None:
+    """One report time: ISO 8601 ("2026-11-21T08:00:00+08:00", "…Z"), "2026-11-21 08:00:00",
+    "2026/11/21 8:00", "2026年11月21日 08:00", or epoch seconds / milliseconds (UTC instants, years
+    ``EPOCH_YEARS``). None when it is none of these."""
+    if _NUMBER.match(text):
+        number = float(text)
+        stamp = pd.Timestamp(number, unit="ms" if number >= 1e11 else "s", tz="UTC")
+        return stamp.tz_convert(TIME_ZONE) if EPOCH_YEARS[0] <= stamp.year < EPOCH_YEARS[1] else None
+    value = re.sub(r"[年月/]", "-", text).replace("日", " ").strip()
+    if not _DATE_START.match(value):
+        return None
+    try:
+        return _timestamp(pd.Timestamp(value))
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _parse_times(values: pd.Series, default: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """(times with ``default`` where empty, mask of non-empty values that are not times); each
+    distinct text is parsed once."""
+    parsed = {text: parse_time(text) for text in values.unique() if text}
+    times = values.map(lambda t: parsed[t] if t else default)
+    bad = times.isna()
+    return pd.to_datetime(times.where(~bad, pd.NaT), utc=True).dt.tz_convert(TIME_ZONE), bad
+
+
+def _check(text: pd.DataFrame, rows: np.ndarray, sources: pd.DataFrame, default: pd.Timestamp) -> StatusUpdates:
+    """Validate the rows; each rejected row reports its first problem (id, then status, then time)."""
+    raw_ids = text["device_id"]
+    ids = normalize_device_ids(raw_ids)
+    id_codes = check_device_ids(raw_ids, None)
+    id_codes = id_codes.where(id_codes.isin(["device_id_missing", "device_id_format"]))
+    online = lookup_words(text["online"], _REPORT_WORDS)
+    at, bad_time = _parse_times(text["at"], default)
+    accepted = word_list(_REPORT_WORDS, {True: "在线", False: "离线"})
+    problems: dict[int, tuple[str, str, str]] = {}  # position → (code, canonical field, message)
+    for i in range(len(text)):
+        if isinstance(id_codes.iat[i], str):
+            problems[i] = (id_codes.iat[i], "device_id", describe(id_codes.iat[i], raw_ids.iat[i]))
+        elif pd.isna(online.iat[i]):
+            word = text["online"].iat[i]
+            problems[i] = ("online_unknown", "online",
+                           (f"在线状态“{word}”无法识别" if word else "在线状态为空") + f"；可用的写法：{accepted}。")
+        elif bad_time.iat[i]:
+            problems[i] = ("time_invalid", "at", f"时间“{text['at'].iat[i]}”无法识别：请写成 2026-11-21 08:00:00、"
+                                                 "ISO 8601（如 2026-11-21T08:00:00+08:00）或 Unix 时间戳（秒或毫秒）。")
+    rejected = [RowProblem(int(rows[i]), code, message, ids.iat[i] or None, sources[f].iat[i] or f, text[f].iat[i])
+                for i, (code, f, message) in problems.items()]
+    keep = np.ones(len(text), dtype=bool)
+    keep[list(problems)] = False
+    updates = pd.DataFrame({"row": rows.astype(np.int64), "device_id": ids.astype(object),
+                            "online": online.astype(object), "at": at}, index=text.index)[keep]
+    updates["online"] = updates["online"].astype(bool)
+    return StatusUpdates(updates.reset_index(drop=True), rejected, len(text))
