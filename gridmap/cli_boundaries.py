@@ -263,5 +263,5 @@ def _published(result, fmt: str) -> None:
         return
     s = result.report["summary"]
     typer.echo(f"已发布版本 {result.version_id}：范围 {result.scope.root}（第 {result.scope.top_level} 级起），"
-               f"替换 {result.removed:,} 个区域为 {result.added:,} 个；{result.cameras_assigned:,} 个摄像头已重新归属网格；"
+               f"替换 {result.removed:,} 个区域为 {result.added:,} 个；范围内 {result.cameras_assigned:,} 个摄像头已重新归属网格；"
                f"校验 {s['errors']} 个错误、{s['warnings']} 个警告。")

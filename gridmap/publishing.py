@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gridmap.config import STORAGE_SRID
 from gridmap.db.areas import VersionInfo, count_below, parent_areas, replace_subtree
-from gridmap.db.cameras import assign_cameras_to_areas
+from gridmap.db.cameras import assign_cameras_to_areas, cameras_in
 from gridmap.db.versions import archived_areas, get_version, record_rejected
 from gridmap.geometry.scope import Scope
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
@@ -56,7 +56,7 @@ class PublishResult:
     scope: Scope
     removed: int             # live areas replaced
     added: int               # areas now live from this version
-    cameras_assigned: int
+    cameras_assigned: int  # cameras in the replaced subtree after re-assignment
     report: dict[str, Any]
 
 
@@ -150,7 +150,8 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
             removed = count_below(conn, scope.root, scope.top_level - 1)
             version_id = replace_subtree(conn, scope.root, store, info, report.to_dict(),
                                          top_level=scope.top_level, restored_from=restored_from)
-            assigned = assign_cameras_to_areas(conn, root_code=scope.root)
+            assign_cameras_to_areas(conn, root_code=scope.root)
+            assigned = cameras_in(conn, scope.root)
     except DBAPIError as exc:
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report.to_dict()) from exc

@@ -10,7 +10,8 @@ from conftest import fresh_database
 from gridmap.db import migrate
 from gridmap.db.models import Base
 
-OUR_TABLES = {"area", "area_version", "boundary_version", "camera", "coverage_snapshot", "api_token"}
+OUR_TABLES = {"area", "area_version", "boundary_version", "camera", "camera_import", "coverage_snapshot",
+              "api_token"}
 
 
 def _tables(url: str) -> set[str]:

@@ -165,6 +165,13 @@ def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | Non
     return int(placed)
 
 
+def cameras_in(conn: Connection, root_code: str) -> int:
+    """How many cameras (not removed) lie in the subtree under ``root_code``."""
+    return int(conn.execute(text("""SELECT count(*) FROM camera
+                                    WHERE area_code LIKE CAST(:root AS text) || '%' AND status <> 'removed'"""),
+                            {"root": root_code}).scalar_one())
+
+
 def leaf_areas(conn: Connection) -> tuple[np.ndarray, np.ndarray]:
     """(codes, polygons in EPSG:4490) of the live leaf areas: areas with no child area."""
     rows = conn.execute(text("""
