@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridmap.io.cameras import (ONLINE_WORDS, CameraReadError, RowProblem, decode_text, lookup_words,
-                                missing_columns_error, read_table, word_list)
+from gridmap.io.cameras import ONLINE_WORDS, RowProblem, lookup_words, word_list
+from gridmap.io.tables import CameraReadError, decode_text, missing_columns_error, read_table
 from gridmap.io.device_ids import check_device_ids, describe, normalize_device_ids
 from gridmap.io.fields import detect_fields
 
