@@ -37,12 +37,12 @@ Using a real cluster::
 - The leaves are read on the client (the STRtree and the subsets are built there): a few million
   polygons take a few GB on the client, not on every worker — a worker only receives the subsets
   of its partitions.
-- Memory per worker: the cluster holds the compact camera frame (~40 bytes a camera) and the
-  spatially shuffled points (~200 bytes a camera: coordinates, flags, Hilbert index and a shapely
-  point) at the same time, spread over the workers, so 100M cameras need roughly 25 GB of worker
-  memory in all; on top of that a task works on one partition (its LeafIndex of a few thousand
-  leaves: tens of MB) — choose ``npartitions`` so partitions have 0.5-2M cameras, and give each
-  worker ≥ 4 GB.
+- Memory per worker: the cluster holds the compact camera frame (~30 bytes a camera) and the
+  spatially shuffled points (~250 bytes a camera, mostly the shapely point: ~215 bytes) at the
+  same time, spread over the workers, so 100M cameras need roughly 28 GB of worker memory in all;
+  on top of that a task works on one partition (its LeafIndex of a few thousand leaves: tens of
+  MB; assignment temporaries ~60 bytes a camera) — choose ``npartitions`` so partitions have
+  0.5-2M cameras, and give each worker ≥ 4 GB.
 - Tasks are plain picklable functions of this module, so ``processes=True`` workers (the default
   of ``dask worker``) are fine.
 """
