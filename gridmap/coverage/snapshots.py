@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
-from gridmap.coverage.rates import rate
+from gridmap.coverage.rates import Counts
 from gridmap.db.copy import copy_columns
 from gridmap.coverage.table import compute_coverage
 
@@ -39,19 +39,8 @@ def take_snapshot(conn: Connection, day: dt.date | None = None) -> int:
 
 
 @dataclass(frozen=True)
-class TrendPoint:
-    day: dt.date
-    planned: int
-    installed: int
-    online: int
-
-    @property
-    def rollout_rate(self) -> float | None:
-        return rate(self.installed, self.planned)
-
-    @property
-    def online_rate(self) -> float | None:
-        return rate(self.online, self.installed)
+class TrendPoint(Counts):
+    day: dt.date | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"date": self.day.isoformat(), "planned": self.planned, "installed": self.installed,
@@ -67,7 +56,7 @@ def trend(conn: Connection, code: str, start: dt.date | None = None, end: dt.dat
           AND snapshot_date <= coalesce(CAST(:end AS date), 'infinity'::date)
         ORDER BY snapshot_date
     """), {"code": code, "start": start, "end": end}).all()
-    return [TrendPoint(*r) for r in rows]
+    return [TrendPoint(planned, installed, online, day=day) for day, planned, installed, online in rows]
 
 
 def snapshot_dates(conn: Connection) -> list[dt.date]:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
-from gridmap.coverage.rates import rate
+from gridmap.coverage.rates import Counts
 
 
 @dataclass(frozen=True)
-class Summary:
-    areas_per_level: dict[int, int]
-    planned: int
-    installed: int
-    online: int
-    cameras_unplaced: int  # cameras inside no leaf area
-
-    @property
-    def rollout_rate(self) -> float | None:
-        return rate(self.installed, self.planned)
-
-    @property
-    def online_rate(self) -> float | None:
-        return rate(self.online, self.installed)
+class Summary(Counts):
+    areas_per_level: dict[int, int] = field(default_factory=dict)
+    cameras_unplaced: int = 0  # cameras inside no leaf area
 
 
 def summarize(conn: Connection) -> Summary:
@@ -36,4 +25,6 @@ def summarize(conn: Connection) -> Summary:
                count(*) FILTER (WHERE status <> 'removed' AND area_code IS NULL)
         FROM camera
     """)).one()
-    return Summary({int(k): int(v) for k, v in levels.items()}, *map(int, row))
+    planned, installed, online, unplaced = map(int, row)
+    return Summary(planned, installed, online, areas_per_level={int(k): int(v) for k, v in levels.items()},
+                   cameras_unplaced=unplaced)

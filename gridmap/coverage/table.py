@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import Connection, text
 
-from gridmap.coverage.rates import rate
+from gridmap.coverage.rates import Counts
 
 #: Default level of `gridmap coverage blind`: 网格 (grids), the level "覆盖到每个网格" speaks of.
 BLIND_DEFAULT_LEVEL = 3
@@ -43,26 +43,6 @@ _COUNTS_SQL = text("""
     GROUP BY 1, 2
 """)
 _AREAS_SQL = text("SELECT code, name, level, parent_code, households, area_m2 FROM area ORDER BY level, code")
-
-
-@dataclass(frozen=True)
-class Counts:
-    planned: int = 0
-    installed: int = 0
-    online: int = 0
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(self.planned + other.planned, self.installed + other.installed, self.online + other.online)
-
-    @property
-    def rollout_rate(self) -> float | None:
-        """安装率 = installed / planned (fraction), None when nothing is planned."""
-        return rate(self.installed, self.planned)
-
-    @property
-    def online_rate(self) -> float | None:
-        """上云率 = online / installed (fraction), None when nothing is installed."""
-        return rate(self.online, self.installed)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ _KEY = "device_id"
 _ALWAYS = ("geom", "raw_x", "raw_y", "raw_crs", "status")
 _OPTIONAL = ("name", "online", "operator", "installed_on", "direction", "place_type")
 _COLUMNS = (_KEY, *_ALWAYS, *_OPTIONAL)
+#: The live leaf areas: areas no other area names as its parent.
+LEAF_AREAS_SQL = "SELECT a.code, a.geom FROM area a WHERE NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)"
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,7 @@ def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | Non
     # The leaf areas with an index of their own: probing the live table would test every camera
     # against the county, its township, ... before reaching the leaf (2.5x slower).
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.leaf_area"))
-    conn.execute(text("""CREATE TEMP TABLE leaf_area ON COMMIT DROP AS
-                         SELECT code, geom FROM area a
-                         WHERE NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)"""))
+    conn.execute(text(f"CREATE TEMP TABLE leaf_area ON COMMIT DROP AS {LEAF_AREAS_SQL}"))
     conn.execute(text("CREATE INDEX ON leaf_area USING gist (geom)"))
     conn.execute(text(f"""
         UPDATE camera cam SET area_code = hit.code
@@ -174,11 +174,7 @@ def cameras_in(conn: Connection, root_code: str) -> int:
 
 def leaf_areas(conn: Connection) -> tuple[np.ndarray, np.ndarray]:
     """(codes, polygons in EPSG:4490) of the live leaf areas: areas with no child area."""
-    rows = conn.execute(text("""
-        SELECT a.code, ST_AsBinary(a.geom) FROM area a
-        WHERE NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)
-        ORDER BY a.code
-    """)).all()
+    rows = conn.execute(text(f"SELECT code, ST_AsBinary(geom) FROM ({LEAF_AREAS_SQL}) leaf ORDER BY code")).all()
     codes = np.array([r[0] for r in rows], dtype=object)
     geoms = shapely.from_wkb([bytes(r[1]) for r in rows]) if rows else np.array([], dtype=object)
     return codes, np.asarray(geoms, dtype=object)
