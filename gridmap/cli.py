@@ -113,15 +113,12 @@ def sample_load() -> None:
 
 
 def _load_and_summarize(url: str) -> None:
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
     from gridmap.sample.load import load_sample
 
-    engine = make_engine(url)
-    try:
+    with engine_scope(url) as engine:
         load_sample(engine, get_settings().data_dir)
         _print_summary(engine)
-    finally:
-        engine.dispose()
 
 
 def _print_summary(engine) -> None:
@@ -146,13 +143,10 @@ def _print_summary(engine) -> None:
 @app.command()
 def summary() -> None:
     """Print areas per level and the camera figures of the database."""
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
 
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         _print_summary(engine)
-    finally:
-        engine.dispose()
 
 
 @app.command()

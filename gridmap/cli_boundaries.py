@@ -170,21 +170,19 @@ def publish(
 ) -> None:
     """Validate a boundary file and publish it as a new version, replacing its subtree in one
     transaction and re-assigning cameras. Refuses when validation finds errors."""
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
     from gridmap.io.boundaries import BoundaryReadError
     from gridmap.publishing import PublishRefused, publish_file
 
-    engine = make_engine()
-    try:
-        result = publish_file(engine, file, by=by or getpass.getuser(), read=_read_options(layer, crs, encoding, field),
-                              level=level, parent_code=parent_code, force=force, reason=reason,
-                              options=_validation_options(sliver_width, sliver_area, households))
-    except BoundaryReadError as exc:
-        raise fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
-    except PublishRefused as exc:
-        _refused(exc, fmt)
-    finally:
-        engine.dispose()
+    with engine_scope() as engine:
+        try:
+            result = publish_file(engine, file, by=by or getpass.getuser(), read=_read_options(layer, crs, encoding, field),
+                                  level=level, parent_code=parent_code, force=force, reason=reason,
+                                  options=_validation_options(sliver_width, sliver_area, households))
+        except BoundaryReadError as exc:
+            raise fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
+        except PublishRefused as exc:
+            _refused(exc, fmt)
     _published(result, fmt)
 
 
@@ -193,15 +191,12 @@ def versions(
     fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
 ) -> None:
     """List boundary versions, newest first."""
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
     from gridmap.db.versions import list_versions
 
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         with engine.connect() as conn:
             rows = list_versions(conn, code)
-    finally:
-        engine.dispose()
     if fmt == "json":
         typer.echo(json.dumps([{**r.__dict__, "created_at": r.created_at.isoformat()} for r in rows],
                               ensure_ascii=False, indent=1))
@@ -227,17 +222,15 @@ def rollback(
     fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
 ) -> None:
     """Make an earlier version's areas live again (recorded as a new version)."""
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
     from gridmap.publishing import PublishRefused
     from gridmap.publishing import rollback as do_rollback
 
-    engine = make_engine()
-    try:
-        result = do_rollback(engine, version, by=by or getpass.getuser(), force=force, reason=reason)
-    except PublishRefused as exc:
-        _refused(exc, fmt)
-    finally:
-        engine.dispose()
+    with engine_scope() as engine:
+        try:
+            result = do_rollback(engine, version, by=by or getpass.getuser(), force=force, reason=reason)
+        except PublishRefused as exc:
+            _refused(exc, fmt)
     _published(result, fmt)
 
 

@@ -46,7 +46,7 @@ def import_(
 ) -> None:
     """Import a camera list: good rows are upserted by device id, bad rows listed with their row number."""
     from gridmap.camera_import import ImportRefused, import_cameras
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
     from gridmap.io.crs import CrsUnknownError
 
@@ -54,17 +54,15 @@ def import_(
     fields = parse_field_mapping(field, "device_id=通道编码")
     if not file.exists():
         raise fail(f"文件不存在：{file}", 2)
-    engine = make_engine()
-    try:
-        result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
-    except CameraReadError as exc:
-        _refused(fmt, exc.code, exc.message)
-    except ImportRefused as exc:
-        _refused(fmt, exc.code, exc.message)
-    except CrsUnknownError as exc:
-        _refused(fmt, "crs_unknown", exc.message)
-    finally:
-        engine.dispose()
+    with engine_scope() as engine:
+        try:
+            result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
+        except CameraReadError as exc:
+            _refused(fmt, exc.code, exc.message)
+        except ImportRefused as exc:
+            _refused(fmt, exc.code, exc.message)
+        except CrsUnknownError as exc:
+            _refused(fmt, "crs_unknown", exc.message)
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -99,7 +97,7 @@ def status(
 ) -> None:
     """Apply online/offline reports (device id, online, time) as a video platform sends them."""
     from gridmap.camera_import import apply_status_reports
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
 
     _check_format(fmt)
@@ -112,13 +110,11 @@ def status(
         payload = Path(source)
         if not payload.exists():
             raise fail(f"文件不存在：{source}", 2)
-    engine = make_engine()
-    try:
-        result = apply_status_reports(engine, payload)
-    except CameraReadError as exc:
-        _refused(fmt, exc.code, exc.message)
-    finally:
-        engine.dispose()
+    with engine_scope() as engine:
+        try:
+            result = apply_status_reports(engine, payload)
+        except CameraReadError as exc:
+            _refused(fmt, exc.code, exc.message)
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -133,15 +129,12 @@ def status(
 def outside(fmt: FORMAT = "text") -> None:
     """Cameras that no leaf area covers (wrong coordinates, or a gap in the grids)."""
     from gridmap.coverage.table import cameras_outside
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
 
     _check_format(fmt)
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         with engine.connect() as conn:
             rows = cameras_outside(conn)
-    finally:
-        engine.dispose()
     if fmt == "json":
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return

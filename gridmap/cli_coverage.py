@@ -26,14 +26,11 @@ OUT = Annotated[Path | None, typer.Option(help="Write to this file instead of th
 
 def _coverage():
     from gridmap.coverage.table import compute_coverage
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
 
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         with engine.connect() as conn:
             return compute_coverage(conn)
-    finally:
-        engine.dispose()
 
 
 def _select(coverage, **kwargs):
@@ -99,15 +96,12 @@ def snapshot(
 ) -> None:
     """Store today's coverage of every area (re-running the same day replaces it)."""
     from gridmap.coverage.snapshots import take_snapshot, today_in_china
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
 
     day = _date(date, "--date") or today_in_china()
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         with engine.begin() as conn:
             n = take_snapshot(conn, day)
-    finally:
-        engine.dispose()
     typer.echo(f"{day.isoformat()}：已保存 {n:,} 个区域的覆盖快照")
 
 
@@ -121,16 +115,13 @@ def trend(
     """An area's coverage over time, from the daily snapshots."""
     from gridmap.coverage.rates import percent
     from gridmap.coverage.snapshots import trend as read_trend
-    from gridmap.db.session import make_engine
+    from gridmap.db.session import engine_scope
 
     if fmt not in ("text", "json", "csv"):
         raise fail(f"--format 只能是 text / json / csv，而不是 {fmt!r}", 2)
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         with engine.connect() as conn:
             points = read_trend(conn, code, _date(since, "--from"), _date(until, "--to"))
-    finally:
-        engine.dispose()
     if fmt == "json":
         typer.echo(json.dumps([p.to_dict() for p in points], ensure_ascii=False, indent=2))
         return

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Engine, create_engine
 
 from gridmap.config import get_settings
@@ -20,3 +23,13 @@ def database_url(*, start_local: bool = False) -> str:
 
 def make_engine(url: str | None = None) -> Engine:
     return create_engine(url or database_url(), pool_pre_ping=True)
+
+
+@contextmanager
+def engine_scope(url: str | None = None) -> Iterator[Engine]:
+    """An engine for one command, disposed (its connections closed) when the block ends."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
