@@ -129,9 +129,8 @@ def apply_status_updates(conn: Connection, updates: pd.DataFrame) -> StatusCount
 
 
 def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | None = None,
-                            root_code: str | None = None) -> int:
-    """Set ``area_code`` of cameras to the leaf area covering them (rule in the module docstring);
-    returns how many were placed in an area.
+                            root_code: str | None = None) -> None:
+    """Set ``area_code`` of cameras to the leaf area covering them (rule in the module docstring).
 
     Which cameras: all (default); those in ``device_ids`` (after an import); or, after boundaries
     under ``root_code`` changed, those that were in that subtree, were outside every area, or lie
@@ -160,9 +159,6 @@ def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | Non
         ) hit
         WHERE cam.id = hit.id AND cam.area_code IS DISTINCT FROM hit.code
     """), params)
-    placed = conn.execute(text(f"SELECT count(*) FROM camera c WHERE {where} AND c.area_code IS NOT NULL"),
-                          params).scalar_one()
-    return int(placed)
 
 
 def cameras_in(conn: Connection, root_code: str) -> int:
