@@ -42,7 +42,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from gridmap.coverage.assign import OUTSIDE, LeafIndex  # noqa: E402
 from gridmap.io.boundaries import read_areas  # noqa: E402
+from memory import peak_rss_mb, reset_peak, rss_mb, status_kb  # noqa: E402  (benchmarks/memory.py)
 
 SAMPLE = ROOT / "data" / "luyi_grids.gpkg"
 TARGET_RATIO = 10.0
@@ -90,39 +90,6 @@ def timed(fn, runs: int, setup=None, budget_s: float = 60.0):
         result = fn(arg) if setup else fn()
         times.append(time.perf_counter() - t)
     return min(times), statistics.median(times), len(times), result
-
-
-def _status_kb(key: str, pid: int | str = "self") -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    kb = _status_kb("VmHWM")
-    if kb is None:
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return kb / 1024 / (1024 if sys.platform == "darwin" else 1)
-    return kb / 1024
-
-
-def rss_mb() -> float:
-    kb = _status_kb("VmRSS")
-    return kb / 1024 if kb is not None else float("nan")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,7 +219,7 @@ def worker_postgis(n: int, seed: int, runs: int, out: Path) -> dict:
             reset_peak()
             best = timed(run, runs)
             peak = peak_rss_mb() - base_q
-            backend_hwm = _status_kb("VmHWM", backend)
+            backend_hwm = status_kb("VmHWM", backend)
     finally:
         engine.dispose()
         cluster.drop_database(name)

@@ -30,7 +30,6 @@ import gc
 import os
 import platform
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from gridmap.geometry.metric import metric_crs, to_metric  # noqa: E402
 from gridmap.geometry.validate import analyse  # noqa: E402
 from gridmap.io.boundaries import read_areas  # noqa: E402
+from memory import peak_rss_mb, reset_peak, rss_mb  # noqa: E402  (benchmarks/memory.py)
 
 SAMPLE = ROOT / "data" / "luyi_grids.gpkg"
 METRIC_EPSG = 4547          # CGCS2000 3-degree Gauss-Krüger, central meridian 114°E
@@ -82,42 +82,6 @@ def timed(fn, runs: int, first=None, budget_s: float = 90.0):
         result = fn()
         times.append(time.perf_counter() - t)
     return min(times), statistics.median(times), len(times), result
-
-
-def _status_kb(key: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak() -> bool:
-    """Reset the RSS high-water mark (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set since the last ``reset_peak``: VmHWM where /proc has it, else ru_maxrss
-    (which on Linux also carries the pre-exec peak of the parent that spawned us)."""
-    kb = _status_kb("VmHWM")
-    if kb is None:
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return kb / 1024 / (1024 if sys.platform == "darwin" else 1)  # bytes on macOS
-    return kb / 1024
-
-
-def rss_mb() -> float:
-    kb = _status_kb("VmRSS")
-    return kb / 1024 if kb is not None else float("nan")
 
 
 @contextmanager
