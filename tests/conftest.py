@@ -64,6 +64,15 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             cluster.drop_database(name)
 
 
+def engine_for_cli(url: str, monkeypatch: pytest.MonkeyPatch):
+    """Generator for an ``engine`` fixture: an engine on ``url``, with GRIDMAP_DATABASE_URL set so
+    the CLI commands a test runs use the same database."""
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", url)
+    eng = create_engine(url)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA_DIR

@@ -20,7 +20,7 @@ from pyproj import Geod
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from conftest import DATA_DIR, fresh_database
+from conftest import DATA_DIR, engine_for_cli, fresh_database
 from gridmap.cli import app
 from gridmap.coverage.assign import LeafIndex
 from gridmap.db.cameras import leaf_areas
@@ -45,10 +45,7 @@ def url() -> str:
 
 @pytest.fixture
 def engine(url, monkeypatch):
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", url)
-    eng = create_engine(url)
-    yield eng
-    eng.dispose()
+    yield from engine_for_cli(url, monkeypatch)
 
 
 def gridmap(*args: str, input: str | None = None):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from gridmap.cli import app
 from gridmap.sample.load import load_sample
 
-from conftest import DATA_DIR, fresh_database
+from conftest import DATA_DIR, engine_for_cli, fresh_database
 from gridmap.sample.files import CAMERAS_CSV
 from planting import plant_gap, plant_overlap
 from test_validate import CHINESE, township  # noqa: F401 (fixture)
@@ -38,10 +38,7 @@ def url() -> str:
 
 @pytest.fixture
 def engine(url, monkeypatch):
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", url)
-    eng = create_engine(url)
-    yield eng
-    eng.dispose()
+    yield from engine_for_cli(url, monkeypatch)
 
 
 def gridmap(*args: str):
