@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.coverage.assign import LeafIndex
+from gridmap.coverage.stats import extent_of, extent_wkt, record_change
 from gridmap.db.cameras import UpsertCounts, apply_status_updates, assign_cameras_to_areas, leaf_areas, upsert_cameras
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
 from gridmap.io.coords import to_storage
@@ -181,9 +182,12 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
                         created_by: str = "gridmap") -> ImportResult:
     """Write the good rows of ``table`` on the caller's transaction and log the import."""
     suggestion = check_crs(index, table) if index is not None else None
-    counts = upsert_cameras(conn, table.cameras, table.crs, table.present)
     ids = table.cameras["device_id"].tolist()
+    moved_from = extent_of(conn, _CAMERA_GEOMS, {"ids": ids})
+    counts = upsert_cameras(conn, table.cameras, table.crs, table.present)
     assign_cameras_to_areas(conn, device_ids=ids)
+    if counts.inserted or counts.updated:
+        record_change(conn, "camera_import", extent_wkt(moved_from, extent_of(conn, _CAMERA_GEOMS, {"ids": ids})))
     outside = _outside(conn, table.cameras)
     warnings = [suggestion.message] if suggestion else []
     if outside:
@@ -199,6 +203,9 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
            "ins": counts.inserted, "upd": counts.updated, "same": counts.unchanged, "rej": len(table.rejected),
            "report": json.dumps(report, ensure_ascii=False, default=str)}).scalar_one())
     return result
+
+
+_CAMERA_GEOMS = "SELECT geom FROM camera WHERE device_id = ANY(:ids)"
 
 
 def _outside(conn: Connection, cameras: pd.DataFrame) -> list[dict[str, object]]:
@@ -235,6 +242,10 @@ def apply_status_reports(engine: Engine, source: object, *, default_time=None) -
     updates: StatusUpdates = read_status_updates(source, default_time=default_time)
     with engine.begin() as conn:
         counts = apply_status_updates(conn, updates.updates)
+        if counts.applied:
+            # status_in (the reports just applied) lives until this transaction commits.
+            record_change(conn, "status", extent_wkt(extent_of(
+                conn, "SELECT c.geom FROM camera c JOIN status_in s USING (device_id)")))
     rejected = list(updates.rejected)
     row_of = dict(zip(updates.updates["device_id"], updates.updates["row"])) if not updates.updates.empty else {}
     rejected += [RowProblem(int(row_of[d]), "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。",

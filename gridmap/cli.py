@@ -10,7 +10,7 @@ from sqlalchemy import make_url
 
 from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
-from gridmap import cli_boundaries, cli_cameras, cli_coverage
+from gridmap import cli_boundaries, cli_cameras, cli_coverage, cli_tokens
 from gridmap.cli_boundaries import fail
 from gridmap.levels import LEVELS
 
@@ -23,6 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
 app.add_typer(cli_cameras.app, name="cameras")
 app.add_typer(cli_coverage.app, name="coverage")
+app.add_typer(cli_tokens.app, name="token")
 
 
 def _shown(url: str) -> str:
@@ -149,14 +150,63 @@ def summary() -> None:
         _print_summary(engine)
 
 
+HOST_HELP = "Address to listen on (0.0.0.0 for the intranet)."
+
+
 @app.command()
 def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the summary.")] = False,
+    host: Annotated[str, typer.Option(help=HOST_HELP)] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Bring up PostGIS, migrate, load the sample county and print its summary."""
+    """Bring up PostGIS, migrate, load the sample county, print its summary and serve the map."""
     _load_and_summarize(_database_up())
     if not no_serve:
-        typer.echo("The map server is not part of this build yet; stopping after the summary.")
+        _serve(host, port, workers=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help=HOST_HELP)] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each has its own tile cache).")] = 1,
+) -> None:
+    """Serve the API, the vector tiles and the pages (/map, /embed, /upload, /docs) with uvicorn."""
+    _database_up()
+    _serve(host, port, workers)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"一张图 map:      http://{shown}:{port}/map")
+    typer.echo(f"上传 upload:     http://{shown}:{port}/upload")
+    typer.echo(f"大屏 embed:      http://{shown}:{port}/embed?theme=dark")
+    typer.echo(f"API docs:        http://{shown}:{port}/docs")
+    typer.echo("Ctrl+C stops the server.")
+    uvicorn.run("gridmap.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=True)
+
+
+@app.command("export-map")
+def export_map(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")],
+    level: Annotated[int, typer.Option(help="Area level to colour: 0 county … 4 micro-grid.")] = 3,
+    metric: Annotated[str, typer.Option(help="online_rate (上云率) | rollout_rate (安装率)")] = "online_rate",
+    code: Annotated[str | None, typer.Option(help="Only areas under this code.")] = None,
+    basemap: Annotated[str | None, typer.Option(help="Optional XYZ basemap URL template.")] = None,
+) -> None:
+    """Write a standalone HTML coverage map (folium, every asset inlined: works offline)."""
+    from gridmap.db.session import engine_scope
+    from gridmap.maps.coverage_map import CoverageMapError, write_coverage_map
+
+    with engine_scope() as engine:
+        try:
+            summary = write_coverage_map(engine, out, level=level, metric=metric, code=code, basemap=basemap)
+        except CoverageMapError as exc:
+            raise fail(f"{exc.message}（{exc.code}）", 2) from exc
+    typer.echo(summary)
 
 
 # Boundary files: validate, publish, versions, rollback (gridmap/cli_boundaries.py).

@@ -8,6 +8,12 @@ Every knob lives here so the rest of the code never reads ``os.environ`` directl
   Default: ``<checkout>/.gridmap`` when running from a source checkout, else ``~/.local/share/gridmap``.
 - ``GRIDMAP_DATA_DIR``: the sample county files. Default: ``<checkout>/data``.
 - ``GRIDMAP_PG_PORT``: force the local cluster's port (otherwise a free port is chosen once and kept).
+- ``GRIDMAP_READ_ACCESS``: ``open`` (default: read endpoints, tiles and pages need no token) or
+  ``token`` (they need a viewer, editor or admin token; tiles and /embed also accept an embed token).
+- ``GRIDMAP_BASEMAP_URL``: optional XYZ basemap template for the pages, e.g. 天地图 with its key or a
+  county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
+- ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
+- ``GRIDMAP_MAX_UPLOAD_MB``: largest file the upload endpoints accept (default 200).
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class Settings:
     home: Path
     data_dir: Path
     pg_port: int | None
+    read_access: str = "open"
+    basemap_url: str | None = None
+    basemap_attribution: str | None = None
+    max_upload_mb: float = 200.0
 
     @property
     def local_cluster_dir(self) -> Path:
@@ -48,4 +58,19 @@ def get_settings() -> Settings:
         home=Path(os.environ.get("GRIDMAP_HOME") or default_home).resolve(),
         data_dir=Path(os.environ.get("GRIDMAP_DATA_DIR") or default_data).resolve(),
         pg_port=int(port) if port else None,
+        read_access=_choice("GRIDMAP_READ_ACCESS", READ_ACCESS_MODES),
+        basemap_url=os.environ.get("GRIDMAP_BASEMAP_URL") or None,
+        basemap_attribution=os.environ.get("GRIDMAP_BASEMAP_ATTRIBUTION") or None,
+        max_upload_mb=float(os.environ.get("GRIDMAP_MAX_UPLOAD_MB") or 200),
     )
+
+
+#: ``open``: reading needs no token; ``token``: reading needs one (see the module docstring).
+READ_ACCESS_MODES = ("open", "token")
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or allowed[0]).strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value

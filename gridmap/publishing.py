@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from gridmap.config import STORAGE_SRID
+from gridmap.coverage.stats import extent_of, extent_wkt, record_change
 from gridmap.db.areas import VersionInfo, count_below, parent_areas, replace_subtree
 from gridmap.db.cameras import assign_cameras_to_areas, cameras_in
 from gridmap.db.versions import archived_areas, get_version, record_rejected
@@ -148,14 +149,21 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
     try:
         with engine.begin() as conn:
             removed = count_below(conn, scope.root, scope.top_level - 1)
+            before = extent_of(conn, _ROOT_GEOM, {"root": scope.root})
             version_id = replace_subtree(conn, scope.root, store, info, report.to_dict(),
                                          top_level=scope.top_level, restored_from=restored_from)
             assign_cameras_to_areas(conn, root_code=scope.root)
             assigned = cameras_in(conn, scope.root)
+            record_change(conn, "rollback" if restored_from else "publish",
+                          extent_wkt(before, extent_of(conn, _ROOT_GEOM, {"root": scope.root})))
     except DBAPIError as exc:
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report.to_dict()) from exc
     return PublishResult(version_id, scope, removed, len(store), assigned, report.to_dict())
+
+
+#: The subtree root's outline bounds everything a publish changes (its descendants lie inside it).
+_ROOT_GEOM = "SELECT geom FROM area WHERE code = :root"
 
 
 def _storable(areas: gpd.GeoDataFrame, analysis: Analysis) -> gpd.GeoDataFrame:

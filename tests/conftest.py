@@ -102,3 +102,22 @@ def loaded_engine(engine: Engine) -> Engine:
 
     load_sample(engine, DATA_DIR)
     return engine
+
+
+@pytest.fixture(scope="session")
+def api_url(loaded_engine: Engine) -> str:
+    """Base URL of a real uvicorn serving the API on the loaded sample county (reading is open).
+    For read-only tests: tests that change data use their own database and server."""
+    from api_server import serve
+
+    with serve(loaded_engine) as base:
+        yield base
+
+
+@pytest.fixture()
+def http(api_url: str):
+    """An httpx client on :func:`api_url` (no token)."""
+    from api_server import client
+
+    with client(api_url) as c:
+        yield c

@@ -11,7 +11,7 @@ from gridmap.db import migrate
 from gridmap.db.models import Base
 
 OUR_TABLES = {"area", "area_version", "boundary_version", "camera", "camera_import", "coverage_snapshot",
-              "api_token"}
+              "api_token", "data_revision", "data_change", "area_stats", "upload"}
 
 
 def _tables(url: str) -> set[str]:

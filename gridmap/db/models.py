@@ -12,6 +12,12 @@ Tables:
 - ``camera_import``: one row per camera-list import (file, CRS, counts, rejected rows).
 - ``coverage_snapshot``: daily planned / installed / online counts per area, for trends.
 - ``api_token``: hashed bearer tokens with a role and an area scope.
+- ``data_revision`` / ``data_change``: a counter bumped by every write that changes what maps show
+  (publish, rollback, camera import, status reports), with the extent each change touched: the
+  API's caches compare revisions instead of guessing.
+- ``area_stats``: every live area's camera counts and rates as of the current revision (rewritten
+  by each write, in its transaction), so vector tiles join figures instead of rolling them up.
+- ``upload``: files uploaded through the API, with their validation report, until published.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, ForeignKeyConstraint, Index,
-    Integer, SmallInteger, String, Text, func,
+    Integer, LargeBinary, SmallInteger, String, Text, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +41,8 @@ POINT_GEOMETRY = Geometry("POINT", srid=STORAGE_SRID, spatial_index=False)
 CAMERA_STATUSES = ("planned", "installed", "removed")
 VERSION_STATUSES = ("validated", "published", "rejected", "superseded", "rolled_back")
 TOKEN_ROLES = ("viewer", "editor", "admin", "embed")
+UPLOAD_KINDS = ("boundary", "camera")
+UPLOAD_STATUSES = ("validated", "rejected", "published", "failed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -219,4 +227,71 @@ class ApiToken(Base):
     __table_args__ = (
         CheckConstraint(_in("role", TOKEN_ROLES), name="ck_api_token_role"),
         CheckConstraint("scope IS NULL OR scope ~ '^[0-9]+$'", name="ck_api_token_scope"),
+    )
+
+
+class DataRevision(Base):
+    """One row: the revision of everything maps show. Writers bump it in their own transaction
+    (the row lock orders them), so a reader never sees a revision before its data."""
+
+    __tablename__ = "data_revision"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_data_revision_single_row"),)
+
+
+class DataChange(Base):
+    """What each revision changed: its kind and the extent it touched (None: anywhere)."""
+
+    __tablename__ = "data_change"
+
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    kind: Mapped[str] = mapped_column(Text)
+    extent: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=True)
+
+
+class AreaStats(Base):
+    """Coverage figures of every live area (the rows of ``gridmap coverage``), for tiles and maps."""
+
+    __tablename__ = "area_stats"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    planned: Mapped[int] = mapped_column(Integer)
+    installed: Mapped[int] = mapped_column(Integer)
+    online: Mapped[int] = mapped_column(Integer)
+    rollout_rate: Mapped[float | None] = mapped_column()
+    online_rate: Mapped[float | None] = mapped_column()
+    households: Mapped[int | None] = mapped_column(Integer)
+
+
+class Upload(Base):
+    """A file uploaded through the API: kept with its validation report so that exactly the
+    validated bytes are published later (re-validated against the then live data)."""
+
+    __tablename__ = "upload"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(Text)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id", ondelete="SET NULL"))
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    #: How the file is read and validated (layer, crs, encoding, fields, level, parent_code).
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    status: Mapped[str] = mapped_column(Text)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    root_code: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", UPLOAD_KINDS), name="ck_upload_kind"),
+        CheckConstraint(_in("status", UPLOAD_STATUSES), name="ck_upload_status"),
     )

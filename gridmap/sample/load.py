@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gridmap.config import STORAGE_SRID
+from gridmap.coverage.stats import record_change
 from gridmap.db.areas import VersionInfo, replace_subtree
 from gridmap.camera_import import county_of, import_camera_table
 from gridmap.db.cameras import assign_cameras_to_areas
@@ -44,3 +45,4 @@ def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None
             import_camera_table(conn, table, county, file_name=cameras_csv.name,
                                 file_sha256=hashlib.sha256(cameras_csv.read_bytes()).hexdigest(),
                                 created_by="gridmap sample")
+        record_change(conn, "sample_load")

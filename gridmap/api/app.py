@@ -1,0 +1,61 @@
+"""The FastAPI application: JSON/GeoJSON API under /api/v1, vector tiles under /tiles, the pages
+(/map, /embed, /upload), health at /healthz and OpenAPI docs at /docs.
+
+SQL lives next to the data (``gridmap.db``, ``gridmap.coverage``, ``gridmap.tiles``); the routers in
+``gridmap.api.routers`` only translate HTTP to those calls and back.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from sqlalchemy import Engine
+
+from gridmap import __version__
+from gridmap.api.errors import install_error_handlers
+from gridmap.config import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+gridmap 网格化管理与视频覆盖服务 API。
+
+- 读取接口（区域、摄像头、覆盖率、趋势）、瓦片和页面：`GRIDMAP_READ_ACCESS=open` 时无需令牌，
+  `token` 时需要查看（viewer）及以上令牌；瓦片和 /embed 也接受嵌入（embed）令牌，可放在地址 `?token=` 中。
+- 修改接口（上传、发布、回滚、导入、状态上报）需要编辑（editor，限其区划编码前缀）或管理员（admin）令牌：
+  `Authorization: Bearer gm_…`。令牌用 `gridmap token create` 创建。
+- 出错时返回 `{"code": 稳定的英文错误码, "message": 中文说明, "detail": 详情}`。
+"""
+
+
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """The app on ``engine`` (default: an engine on the configured database, created at startup and
+    disposed at shutdown) with ``settings`` (default: from the environment)."""
+    from gridmap.api.routers import ROUTERS
+
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        owned = None
+        if getattr(app.state, "engine", None) is None:
+            from gridmap.db.session import make_engine
+
+            owned = app.state.engine = make_engine()
+        try:
+            yield
+        finally:
+            if owned is not None:
+                owned.dispose()
+
+    app = FastAPI(title="gridmap", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.engine = engine
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,146 @@
+"""FastAPI dependencies: the database, the settings, and who is asking.
+
+Authorization (see ``gridmap.db.tokens`` for the roles):
+
+- write endpoints depend on :func:`editor` and then check the code they change with
+  ``principal.may_change(code)`` (:func:`require_change`);
+- JSON read endpoints and the /map and /upload pages depend on :func:`reader`: open when
+  ``GRIDMAP_READ_ACCESS=open``, else a viewer, editor or admin token;
+- tiles and the /embed page depend on :func:`tile_reader`: like :func:`reader`, but an embed token
+  is accepted too, and the token may come in the URL (``?token=``) for screens that cannot send
+  headers.
+
+A bearer token travels in ``Authorization: Bearer gm_…``; a wrong, expired or revoked token is
+refused even where no token is needed, so a screen with a dead token finds out at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Connection, Engine
+
+from gridmap.api.errors import ApiError
+from gridmap.config import Settings
+from gridmap.db.tokens import Principal, authenticate
+
+_REFUSED = {
+    "unknown": ("token_invalid", "令牌无效：请检查是否完整复制，或向管理员申请新令牌。"),
+    "expired": ("token_expired", "令牌已过期：请向管理员申请新令牌。"),
+    "revoked": ("token_revoked", "令牌已被吊销：请向管理员申请新令牌。"),
+}
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_conn(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
+    """A connection for the request (read-only use; writers open their own transaction)."""
+    with engine.connect() as conn:
+        yield conn
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(401, "token_malformed", "Authorization 头应为 “Bearer 令牌”。", headers=_CHALLENGE)
+    return value.strip()
+
+
+def _principal(engine: Engine, secret: str | None) -> Principal | None:
+    if secret is None:
+        return None
+    with engine.begin() as conn:
+        principal, why = authenticate(conn, secret)
+    if principal is None:
+        code, message = _REFUSED[why]
+        raise ApiError(401, code, message, headers=_CHALLENGE)
+    return principal
+
+
+def header_principal(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Principal | None:
+    """The token sent in the Authorization header, if any (URL tokens are not accepted here)."""
+    return _principal(engine, _bearer(request))
+
+
+def url_or_header_principal(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)],
+    token: Annotated[str | None, Query(description="Token for screens that cannot send headers "
+                                                   "(embed, viewer or higher).")] = None,
+) -> Principal | None:
+    return _principal(engine, _bearer(request) or token)
+
+
+def _needs_token(settings: Settings) -> bool:
+    return settings.read_access == "token"
+
+
+def reader(principal: Annotated[Principal | None, Depends(header_principal)],
+           settings: Annotated[Settings, Depends(get_settings)]) -> Principal | None:
+    if principal is not None and not principal.reads_api:
+        raise ApiError(403, "embed_token_read_only", "嵌入令牌只能用于地图瓦片和 /embed 页面。")
+    if principal is None and _needs_token(settings):
+        raise ApiError(401, "token_required", "本服务需要令牌才能查看：请在请求头中提供 Bearer 令牌。",
+                       headers=_CHALLENGE)
+    return principal
+
+
+def page_reader(principal: Annotated[Principal | None, Depends(url_or_header_principal)],
+                settings: Annotated[Settings, Depends(get_settings)]) -> Principal | None:
+    """For /map and /upload: like :func:`reader`, but the token may come in the URL."""
+    return reader(principal, settings)
+
+
+def tile_reader(principal: Annotated[Principal | None, Depends(url_or_header_principal)],
+                settings: Annotated[Settings, Depends(get_settings)]) -> Principal | None:
+    if principal is None and _needs_token(settings):
+        raise ApiError(401, "token_required", "本服务需要令牌才能查看地图：请在地址中加上 token=嵌入令牌。",
+                       headers=_CHALLENGE)
+    return principal
+
+
+def editor(principal: Annotated[Principal | None, Depends(header_principal)]) -> Principal:
+    if principal is None:
+        raise ApiError(401, "token_required", "修改数据需要令牌：请在请求头中提供编辑或管理员令牌（Bearer）。",
+                       headers=_CHALLENGE)
+    if not principal.writes:
+        raise ApiError(403, "role_cannot_write", f"{principal.role} 令牌只能查看，不能修改数据。")
+    return principal
+
+
+def admin(principal: Annotated[Principal, Depends(editor)]) -> Principal:
+    if principal.role != "admin":
+        raise ApiError(403, "admin_required", "此操作需要管理员令牌。")
+    return principal
+
+
+def require_change(principal: Principal, *codes: str | None) -> None:
+    """Refuse (403 ``out_of_scope``) unless ``principal`` may change every one of ``codes``."""
+    outside = [c for c in codes if not principal.may_change(c)]
+    if outside:
+        shown = "、".join(str(c) for c in outside[:5])
+        raise ApiError(403, "out_of_scope",
+                       f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域和摄像头，"
+                       f"不能修改 {shown}{' 等' if len(outside) > 5 else ''}。",
+                       {"scope": principal.scope, "codes": [c for c in outside[:100]]})
+
+
+Conn = Annotated[Connection, Depends(get_conn)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Reader = Annotated[Principal | None, Depends(reader)]
+PageReader = Annotated[Principal | None, Depends(page_reader)]
+TileReader = Annotated[Principal | None, Depends(tile_reader)]
+Editor = Annotated[Principal, Depends(editor)]
+Admin = Annotated[Principal, Depends(admin)]

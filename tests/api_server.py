@@ -1,0 +1,48 @@
+"""A real uvicorn server in a background thread, for tests that talk HTTP to the API."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import httpx
+import uvicorn
+from sqlalchemy import Engine
+
+from gridmap.api.app import create_app
+from gridmap.config import get_settings
+
+
+@contextmanager
+def serve(engine: Engine, **settings) -> Iterator[str]:
+    """Serve the app on ``engine`` at a free localhost port; yields the base URL (no trailing /).
+    ``settings`` override fields of :class:`gridmap.config.Settings` (e.g. read_access="token")."""
+    app = create_app(engine, replace(get_settings(), **settings))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test API server did not start")
+        time.sleep(0.02)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def client(base: str, token: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=base, headers=headers, timeout=60)
