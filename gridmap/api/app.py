@@ -55,7 +55,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.settings = settings
     install_error_handlers(app)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -1,5 +1,154 @@
-"""(to be written)"""
+"""Coverage: GET /api/v1/coverage (the rows of ``gridmap coverage`` as JSON, CSV or XLSX),
+/api/v1/coverage/blind (areas with no installed camera), /api/v1/coverage/trend/{code} (daily
+snapshots) and /api/v1/summary (figures of the areas in a map view).
 
-from fastapi import APIRouter
+The rows come from :func:`gridmap.coverage.table.compute_coverage`, computed once per data revision
+(:mod:`gridmap.api.revision_cache`), and are rendered by :mod:`gridmap.coverage.formats`, exactly
+as the CLI does; rendered answers are cached per revision too.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from gridmap.api.deps import Reader
+from gridmap.api.errors import ApiError, responses
+from gridmap.api.revision_cache import Revisioned, RevisionedDep, SnapshotConn
+from gridmap.api.schemas_read import (
+    BBOX_DESCRIPTION, LEVEL_DESCRIPTION, BlindRows, CoverageRows, Summary, Trend, json_bytes, parse_bbox,
+    parse_date, parse_format, parse_level,
+)
+from gridmap.coverage.rates import rate
+from gridmap.coverage.snapshots import trend as read_trend
+from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, Coverage, CoverageRow, compute_coverage
+from gridmap.db import area_queries
+
+router = APIRouter(prefix="/api/v1", tags=["coverage"])
+
+FORMATS = ("json", "csv", "xlsx")
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_DOWNLOADS = {
+    200: {"content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}},
+          "description": "JSON rows, or with format=csv / xlsx a download (coverage_<code>[_level<n>].<ext>)."},
+}
+
+LevelQuery = Annotated[str | None, Query(description=LEVEL_DESCRIPTION)]
+CodeQuery = Annotated[str | None, Query(max_length=64, description=(
+    "Area code: that area and its direct children; with `level`, the areas of that level under it."))]
+FormatQuery = Annotated[str, Query(description="json, csv (UTF-8 with BOM, rates as percentages) or xlsx "
+                                               "(sheets 覆盖统计 and 运营商).")]
+
+
+def _coverage(data: Revisioned) -> Coverage:
+    return data.get("coverage", compute_coverage)
+
+
+def _check_code(coverage: Coverage, code: str | None) -> None:
+    if code is not None and code not in coverage.rows:
+        raise ApiError(404, "area_not_found", f"没有编码为 {code} 的区域：请检查 code 参数。", {"code": code})
+
+
+def _file_name(stem: str, coverage: Coverage, code: str | None, level: int | None, ext: str) -> str:
+    roots = coverage.children.get(None, [])
+    where = code or (roots[0] if len(roots) == 1 else "all")
+    return f"{stem}_{where}{'' if level is None else f'_level{level}'}.{ext}"
+
+
+def _render(rows: Sequence[CoverageRow], fmt: str, extra: dict | None = None) -> bytes:
+    from gridmap.coverage.formats import to_csv, write_xlsx
+
+    if fmt == "csv":
+        return to_csv(rows).encode("utf-8-sig")  # with BOM, as `gridmap coverage --out x.csv`: Excel reads Chinese
+    if fmt == "xlsx":
+        out = io.BytesIO()
+        write_xlsx(rows, out)
+        return out.getvalue()
+    return json_bytes({**(extra or {}), "rows": [r.to_dict() for r in rows]})
+
+
+def _answer(body: bytes, fmt: str, file_name: str) -> Response:
+    headers = {} if fmt == "json" else {"Content-Disposition": f'attachment; filename="{file_name}"'}
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+@router.get("/coverage", response_model=CoverageRows, responses={**responses(400, 401, 403, 404), **_DOWNLOADS})
+def coverage_table(_: Reader, data: RevisionedDep, level: LevelQuery = None, code: CodeQuery = None,
+                   format: FormatQuery = "json"):
+    """The rows of `gridmap coverage` (same options, same figures): without options the county and
+    its townships; `level`: every area of that level (under `code`); `code` alone: that area and its
+    direct children. Rates are fractions (null when undefined) in JSON, percentages in CSV, percentage-
+    formatted fractions in XLSX."""
+    fmt = parse_format(format, FORMATS)
+    level_number = parse_level(level)
+    coverage = _coverage(data)
+    _check_code(coverage, code)
+    body = data.get(("coverage", fmt, level_number, code),
+                    lambda _conn: _render(coverage.select(level=level_number, code=code), fmt))
+    return _answer(body, fmt, _file_name("coverage", coverage, code, level_number, fmt))
+
+
+@router.get("/coverage/blind", response_model=BlindRows, responses={**responses(400, 401, 403, 404), **_DOWNLOADS})
+def coverage_blind(
+    _: Reader, data: RevisionedDep,
+    level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION + " Default 3 (网格).")] = None,
+    code: Annotated[str | None, Query(max_length=64, description="Only areas under this code.")] = None,
+    format: FormatQuery = "json",
+):
+    """Areas of `level` (default 网格) under `code` with no installed camera, by code: the rows of
+    `gridmap coverage blind`. JSON adds `level` and `total` (how many areas of the level there are)."""
+    fmt = parse_format(format, FORMATS)
+    level_number = parse_level(level)
+    level_number = BLIND_DEFAULT_LEVEL if level_number is None else level_number
+    coverage = _coverage(data)
+    _check_code(coverage, code)
+
+    def render(_conn) -> bytes:
+        total = len(coverage.select(level=level_number, code=code))
+        return _render(coverage.blind(level=level_number, code=code), fmt, {"level": level_number, "total": total})
+
+    body = data.get(("blind", fmt, level_number, code), render)
+    return _answer(body, fmt, _file_name("blind", coverage, code, level_number, fmt))
+
+
+@router.get("/coverage/trend/{code}", response_model=Trend, responses=responses(400, 401, 403, 404))
+def coverage_trend(
+    _: Reader, conn: SnapshotConn,
+    code: Annotated[str, Path(max_length=64, description="Area code.")],
+    since: Annotated[str | None, Query(alias="from", description="First date YYYY-MM-DD (inclusive).")] = None,
+    until: Annotated[str | None, Query(alias="to", description="Last date YYYY-MM-DD (inclusive).")] = None,
+):
+    """The area's daily snapshots (`gridmap coverage snapshot`), oldest first. 404 `area_not_found`
+    when the code is neither a live area nor has snapshots; 400 `invalid_date`."""
+    start, end = parse_date(since, "from"), parse_date(until, "to")
+    if start is not None and end is not None and start > end:
+        raise ApiError(400, "invalid_date", f"from（{start}）不能晚于 to（{end}）。", {"from": since, "to": until})
+    if not area_queries.area_known(conn, code):
+        raise ApiError(404, "area_not_found", f"没有编码为 {code} 的区域，也没有它的快照。", {"code": code})
+    return {"code": code, "points": [p.to_dict() for p in read_trend(conn, code, start, end)]}
+
+
+@router.get("/summary", response_model=Summary, responses=responses(400, 401, 403, 422))
+def summary(
+    _: Reader, conn: SnapshotConn,
+    level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION + " Default 3 (网格).")] = None,
+    bbox: Annotated[str | None, Query(description=BBOX_DESCRIPTION + " Areas whose representative point "
+                                                                      "(ST_PointOnSurface) lies in the box; "
+                                                                      "none: every area of the level.")] = None,
+):
+    """Figures of the current map view: the areas of `level` whose representative point lies in
+    `bbox` (EPSG:4490 lon/lat degrees), how many there are, their planned / installed / online sums,
+    rates of those sums and `blind` (how many have no installed camera). Without bbox the whole
+    database (for one county: the county's own figures)."""
+    level_number = parse_level(level)
+    level_number = BLIND_DEFAULT_LEVEL if level_number is None else level_number
+    figures = area_queries.view_summary(conn, level_number, parse_bbox(bbox))
+    return {"level": level_number, **figures, "rollout_rate": rate(figures["installed"], figures["planned"]),
+            "online_rate": rate(figures["online"], figures["installed"])}
