@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -235,19 +236,25 @@ class StatusResult:
                 "rejected_count": len(self.rejected), "rejected": [asdict(p) for p in self.rejected]}
 
 
-def apply_status_reports(engine: Engine, source: object, *, default_time=None) -> StatusResult:
+def apply_status_reports(engine: Engine, source: object, *, default_time=None,
+                         may_change: Callable[[str | None], bool] | None = None) -> StatusResult:
     """Read online/offline reports (file path, JSON text/bytes or parsed JSON) and apply them in one
     transaction. Reports for unknown devices, or "online" for a camera that is not installed, are
-    rejected with their row; stale reports (older than the last applied) are counted, not errors."""
+    rejected with their row; stale reports (older than the last applied) are counted, not errors.
+    ``may_change(area_code)`` (the API's token scope): reports for known cameras whose leaf area it
+    refuses are rejected (``out_of_scope``), every row of them, and not applied."""
     updates: StatusUpdates = read_status_updates(source, default_time=default_time)
+    todo, rejected = updates.updates, list(updates.rejected)
     with engine.begin() as conn:
-        counts = apply_status_updates(conn, updates.updates)
+        if may_change is not None and not todo.empty:
+            todo, refused = _outside_scope(conn, todo, may_change)
+            rejected += refused
+        counts = apply_status_updates(conn, todo)
         if counts.applied:
             # status_in (the reports just applied) lives until this transaction commits.
             record_change(conn, "status", extent_wkt(extent_of(
                 conn, "SELECT c.geom FROM camera c JOIN status_in s USING (device_id)")))
-    rejected = list(updates.rejected)
-    row_of = dict(zip(updates.updates["device_id"], updates.updates["row"])) if not updates.updates.empty else {}
+    row_of = dict(zip(todo["device_id"], todo["row"])) if not todo.empty else {}
     rejected += [RowProblem(int(row_of[d]), "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。",
                             device_id=d) for d in counts.unknown]
     rejected += [RowProblem(int(row_of[d]), "online_not_installed",
@@ -255,3 +262,21 @@ def apply_status_reports(engine: Engine, source: object, *, default_time=None) -
                             device_id=d) for d in counts.not_installed]
     rejected.sort(key=lambda p: p.row)
     return StatusResult(updates.source_rows, counts.applied, counts.stale, rejected)
+
+
+def _outside_scope(conn: Connection, updates: pd.DataFrame,
+                   may_change: Callable[[str | None], bool]) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """(the reports for cameras ``may_change`` allows or that are unknown, one ``out_of_scope``
+    problem per report for the others). The cameras are locked until the transaction ends."""
+    areas = dict(conn.execute(text("""SELECT device_id, area_code FROM camera
+                                      WHERE device_id = ANY(CAST(:ids AS text[])) ORDER BY device_id FOR UPDATE"""),
+                              {"ids": sorted(set(updates["device_id"]))}).all())
+    outside = {d for d, area in areas.items() if not may_change(area)}
+    if not outside:
+        return updates, []
+    mask = updates["device_id"].isin(outside).to_numpy()
+    problems = [RowProblem(int(r), "out_of_scope",
+                           f"设备 {d} 所在区域 {areas[d] or '（不在任何网格内）'} 不在本令牌可修改的范围内，未更新其在线状态。",
+                           device_id=d)
+                for r, d in zip(updates["row"][mask], updates["device_id"][mask])]
+    return updates[~mask].reset_index(drop=True), problems

@@ -10,7 +10,7 @@ everything happens in one transaction: any failure leaves the live data exactly 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,10 @@ def rollback(engine: Engine, version_id: int, *, by: str, force: bool = False, r
             raise PublishRefused("version_has_no_areas",
                                  f"版本 {version_id}（{version.status}）没有发布过区域，无法回滚到它。")
         top = version.top_level or 0
-        analysis = analyse(areas, parent_code=version.root_code if top > 0 else None,
+        # The root is the parent of the top features, unless the version replaced one area with
+        # its subtree (root = that area's own code): then the codes tell the scope by themselves.
+        one_area = bool((areas["code"] == version.root_code).any())
+        analysis = analyse(areas, parent_code=version.root_code if top > 0 and not one_area else None,
                            parent_lookup=database_parents(conn), options=options,
                            source={"file": version.file_name, "rollback_of": version_id})
     info = VersionInfo(created_by=by, file_name=version.file_name, reason=reason or f"回滚到版本 {version_id}")
@@ -120,8 +123,10 @@ def rollback(engine: Engine, version_id: int, *, by: str, force: bool = False, r
 
 def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame, info: VersionInfo, *,
                      force: bool = False, restored_from: int | None = None,
-                     reason_required: bool = True) -> PublishResult:
-    """Publish analysed ``areas`` (refusing on errors unless ``force``), in one transaction."""
+                     reason_required: bool = True,
+                     on_publish: Callable[[Connection, int], None] | None = None) -> PublishResult:
+    """Publish analysed ``areas`` (refusing on errors unless ``force``), in one transaction.
+    ``on_publish(conn, version_id)`` runs last in that transaction (the API marks its upload)."""
     report, scope = analysis.report, analysis.scope
     if force and reason_required and not (info.reason or "").strip():
         raise PublishRefused("reason_required", "强制发布（--force）必须用 --reason 写明原因，原因会记入版本记录。")
@@ -156,6 +161,8 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
             assigned = cameras_in(conn, scope.root)
             record_change(conn, "rollback" if restored_from else "publish",
                           extent_wkt(before, extent_of(conn, _ROOT_GEOM, {"root": scope.root})))
+            if on_publish is not None:
+                on_publish(conn, version_id)
     except DBAPIError as exc:
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report.to_dict()) from exc

@@ -1,0 +1,532 @@
+"""Writes through the API: boundary uploads (store → validate → publish), rollbacks, camera imports
+and online/offline reports, each on behalf of a token (``gridmap.db.tokens.Principal``).
+
+Everything here goes through the same workflows as the CLI (``gridmap.publishing``,
+``gridmap.camera_import``), so every change calls ``record_change`` in its transaction; this module
+adds what the API needs on top: keeping the uploaded file, and the token's scope.
+
+Uploads live in table ``upload`` (bytes, how to read them, the validation report). A boundary
+upload is validated when it arrives (against the live parents) and re-validated from the stored
+bytes when it is published, since the live data may have changed in between. The report and the
+published JSON are the CLI's (``gridmap validate|publish --format json``).
+
+Scope rules for an editor (scope = area code prefix; an admin may change anything):
+
+- a boundary upload's scope root (the code prefix publishing replaces) must start with the scope;
+  an upload outside it is refused and not stored; the check is made again at publish time;
+- a rollback: the version's root code;
+- a camera import: every camera the import touches (inserted, or changed in any column incl. its
+  leaf area) must lie in a leaf area starting with the scope, after the import and, for cameras
+  that existed, before it; otherwise the whole import is rolled back;
+- status reports: reports for cameras whose leaf area is outside the scope are rejected row by row
+  (code ``out_of_scope``), the others are applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry import shape
+from sqlalchemy import Connection, Engine, text
+
+from gridmap.db.tokens import Principal
+from gridmap.geometry.report import KINDS
+from gridmap.publishing import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
+
+UPLOAD_KINDS = ("boundary", "camera")
+#: Canonical field names and GDAL column names are short: a longer ``fields`` text is a mistake.
+_MAX_FIELDS = 50
+#: Defects whose bounding box is smaller than this (degrees, ≈ 100 m) get an extra locator point
+#: (as on the HTML validation map).
+LOCATOR_BELOW_DEG = 1e-3
+DEFECT_DECIMALS = 8
+
+
+class UploadRefused(Exception):
+    """The API write cannot be done as asked. ``code`` stable English, ``message`` Chinese,
+    ``detail`` structured context."""
+
+    def __init__(self, code: str, message: str, detail: Any | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.detail = code, message, detail
+
+
+class OutOfScope(UploadRefused):
+    """The token may not change these areas (``codes``) or cameras (``device_ids``)."""
+
+    def __init__(self, principal: Principal, codes: list[str | None], device_ids: list[str] | None = None):
+        self.codes, self.device_ids = codes, device_ids or []
+        shown_codes = [c for c in codes if c]
+        if device_ids:
+            shown = "、".join(device_ids[:5]) + (" 等" if len(device_ids) > 5 else "")
+            message = (f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域内的摄像头；"
+                       f"{len(device_ids)} 个摄像头（{shown}）不在此范围内（或不在任何网格内），本次导入未做任何修改。")
+        else:
+            shown = "、".join(str(c) for c in codes[:5]) + (" 等" if len(codes) > 5 else "")
+            message = (f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域和摄像头，"
+                       f"不能修改 {shown or '未知范围'}。")
+        detail: dict[str, Any] = {"scope": principal.scope, "codes": sorted(set(shown_codes))[:100]}
+        if device_ids:
+            detail["device_ids"] = device_ids[:100]
+            detail["count"] = len(device_ids)
+        super().__init__("out_of_scope", message, detail)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options and files
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BoundaryOptions:
+    """How a boundary upload is read and validated (stored with it as ``upload.options``)."""
+
+    layer: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    level: int | None = None
+    parent_code: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "fields": dict(self.fields)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> BoundaryOptions:
+        data = dict(data or {})
+        return cls(layer=data.get("layer"), crs=data.get("crs"), encoding=data.get("encoding"),
+                   fields=dict(data.get("fields") or {}), level=data.get("level"),
+                   parent_code=data.get("parent_code"))
+
+    @property
+    def read(self) -> ReadOptions:
+        return ReadOptions(layer=self.layer, crs=self.crs, encoding=self.encoding, fields=dict(self.fields))
+
+
+def parse_fields(value: str | None, example: str = "code=网格编码") -> dict[str, str]:
+    """A column mapping given as ``NAME=COLUMN`` lines (also separated by ``;``) or as a JSON
+    object ``{"code": "网格编码"}``; {} for nothing. Raises ``UploadRefused`` (invalid_fields)."""
+    value = (value or "").strip()
+    if not value:
+        return {}
+    bad = UploadRefused("invalid_fields", f"fields 应为每行一个 名称=列名（例如 {example}），"
+                                          f"或 JSON 对象，而不是 {value[:100]!r}。")
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            raise bad from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
+                                                 for k, v in data.items()):
+            raise bad
+        items = [(k.strip(), v.strip()) for k, v in data.items()]
+    else:
+        items = []
+        for line in re.split(r"[\r\n;]+", value):
+            if not line.strip():
+                continue
+            name, sep, column = line.partition("=")
+            if not sep or not name.strip() or not column.strip():
+                raise bad
+            items.append((name.strip(), column.strip()))
+    if len(items) > _MAX_FIELDS:
+        raise bad
+    return dict(items)
+
+
+def safe_file_name(name: str | None, default: str = "upload") -> str:
+    """The uploaded file's own name without any directory part (browsers and curl may send one),
+    so it can be written into a temporary directory with its extension (the readers choose the
+    format by it)."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip().strip(".")
+    return name[:200] or default
+
+
+@contextmanager
+def as_file(name: str, content: bytes) -> Iterator[Path]:
+    """``content`` written to a temporary directory as ``name``; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(content)
+        yield path
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types, the way the CLI prints it (``default=str``); NaN → None."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+    return clean(json.loads(json.dumps(value, ensure_ascii=False, default=str)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Defects as GeoJSON
+# ---------------------------------------------------------------------------------------------
+
+def _round(coords: Any) -> Any:
+    if isinstance(coords, (int, float)):
+        return round(coords, DEFECT_DECIMALS)
+    return [_round(c) for c in coords]
+
+
+def _rounded(geometry: dict) -> dict:
+    if geometry["type"] == "GeometryCollection":
+        return {"type": "GeometryCollection", "geometries": [_rounded(g) for g in geometry.get("geometries", [])]}
+    return {"type": geometry["type"], "coordinates": _round(geometry["coordinates"])}
+
+
+def defects_geojson(report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The report's issues that have a geometry, as one GeoJSON FeatureCollection (EPSG:4490
+    lon/lat). Feature ``id`` and property ``issue`` = the issue's index in ``report["issues"]``;
+    properties: kind, kind_label, severity, message, codes (list), area_m2, locator. A defect too
+    small to see at county scale gets a second feature, its locator point (``locator`` true).
+    Texts are not HTML-escaped: pages must insert them as text."""
+    features: list[dict[str, Any]] = []
+    for i, issue in enumerate((report or {}).get("issues") or []):
+        geometry = issue.get("geometry")
+        if not isinstance(geometry, dict) or "type" not in geometry:
+            continue
+        try:
+            geom = shape(geometry)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, shapely.errors.ShapelyError):
+            continue
+        if geom.is_empty:
+            continue
+        kind = issue.get("kind")
+        props = {"issue": i, "kind": kind, "kind_label": KINDS.get(kind, (kind,))[0],
+                 "severity": issue.get("severity"), "message": issue.get("message"),
+                 "codes": [str(c) for c in issue.get("codes") or []], "area_m2": issue.get("area_m2")}
+        features.append({"type": "Feature", "id": i, "properties": {**props, "locator": False},
+                         "geometry": _rounded(geometry)})
+        if geom.geom_type != "Point":
+            minx, miny, maxx, maxy = geom.bounds
+            if max(maxx - minx, maxy - miny) < LOCATOR_BELOW_DEG:
+                point = geom.representative_point()
+                features.append({"type": "Feature", "id": i, "properties": {**props, "locator": True},
+                                 "geometry": {"type": "Point", "coordinates": _round([point.x, point.y])}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+# ---------------------------------------------------------------------------------------------
+# The upload table
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UploadRecord:
+    id: int
+    kind: str
+    created_at: dt.datetime
+    created_by: str
+    token_id: int | None
+    file_name: str
+    file_sha256: str
+    size: int
+    options: dict[str, Any]
+    status: str
+    ok: bool
+    root_code: str | None
+    report: dict[str, Any] | None
+    version_id: int | None
+
+    def visible_to(self, principal: Principal) -> bool:
+        """Admins see every upload; editors their own and those within their scope."""
+        return (principal.role == "admin" or (principal.token_id is not None and principal.token_id == self.token_id)
+                or (self.root_code is not None and principal.may_change(self.root_code)))
+
+    def summary(self) -> dict[str, Any]:
+        return {"upload_id": self.id, "kind": self.kind, "created_at": self.created_at.isoformat(),
+                "created_by": self.created_by, "file_name": self.file_name, "file_sha256": self.file_sha256,
+                "size": self.size, "options": self.options, "status": self.status, "ok": self.ok,
+                "root_code": self.root_code, "version_id": self.version_id,
+                "summary": _report_summary(self.kind, self.report)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The upload as the API shows it: the answer to the upload itself, plus what is stored."""
+        return {**created_json(self), **self.summary()}
+
+
+def _report_summary(kind: str, report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    if kind == "boundary":
+        return report.get("summary")
+    return {k: report.get(k) for k in ("rows", "imported", "inserted", "updated", "unchanged", "rejected_count",
+                                       "outside_count", "import_id")}
+
+
+def created_json(record: UploadRecord) -> dict[str, Any]:
+    """The answer to a boundary upload: ``{upload_id, status, ok, root_code, report, defects}``."""
+    return {"upload_id": record.id, "status": record.status, "ok": record.ok, "root_code": record.root_code,
+            "report": record.report,
+            "defects": defects_geojson(record.report) if record.kind == "boundary" else None}
+
+
+_UPLOAD_COLUMNS = """id, kind, created_at, created_by, token_id, file_name, file_sha256, octet_length(content),
+                     options, status, ok, root_code, report, version_id"""
+
+
+def get_upload(conn: Connection, upload_id: int) -> UploadRecord | None:
+    row = conn.execute(text(f"SELECT {_UPLOAD_COLUMNS} FROM upload WHERE id = :id"), {"id": upload_id}).one_or_none()
+    return None if row is None else UploadRecord(*row)
+
+
+def upload_content(conn: Connection, upload_id: int) -> bytes:
+    return bytes(conn.execute(text("SELECT content FROM upload WHERE id = :id"), {"id": upload_id}).scalar_one())
+
+
+def list_uploads(conn: Connection, principal: Principal, *, kind: str | None = None, limit: int = 100,
+                 offset: int = 0) -> list[UploadRecord]:
+    """Uploads the principal may see (see ``UploadRecord.visible_to``), newest first."""
+    everything = principal.role == "admin" or principal.scope is None
+    rows = conn.execute(text(f"""
+        SELECT {_UPLOAD_COLUMNS} FROM upload
+        WHERE (CAST(:kind AS text) IS NULL OR kind = :kind)
+          AND (:all OR token_id = :token OR root_code LIKE CAST(:scope AS text) || '%')
+        ORDER BY id DESC LIMIT :limit OFFSET :offset"""),
+        {"kind": kind, "all": everything, "token": principal.token_id, "scope": principal.scope or "",
+         "limit": limit, "offset": offset}).all()
+    return [UploadRecord(*r) for r in rows]
+
+
+def _insert_upload(conn: Connection, principal: Principal, *, kind: str, file_name: str, content: bytes,
+                   options: dict[str, Any], status: str, ok: bool, root_code: str | None,
+                   report: dict[str, Any] | None) -> int:
+    return int(conn.execute(text("""
+        INSERT INTO upload (kind, created_by, token_id, file_name, file_sha256, content, options, status, ok,
+                            root_code, report)
+        VALUES (:kind, :by, :token, :file, :sha, :content, CAST(:options AS jsonb), :status, :ok, :root,
+                CAST(:report AS jsonb))
+        RETURNING id"""), {
+        "kind": kind, "by": principal.name, "token": principal.token_id, "file": file_name,
+        "sha": sha256(content), "content": content, "options": json.dumps(options, ensure_ascii=False),
+        "status": status, "ok": ok, "root": root_code,
+        "report": None if report is None else json.dumps(report, ensure_ascii=False)}).scalar_one())
+
+
+# ---------------------------------------------------------------------------------------------
+# Boundaries: upload, publish, rollback
+# ---------------------------------------------------------------------------------------------
+
+def _require(principal: Principal, *codes: str | None) -> None:
+    outside = [c for c in codes if not principal.may_change(c)]
+    if outside:
+        raise OutOfScope(principal, outside)
+
+
+def store_boundary_upload(engine: Engine, principal: Principal, file_name: str, content: bytes,
+                          options: BoundaryOptions) -> UploadRecord:
+    """Validate an uploaded boundary file against the live data (as ``gridmap validate``) and keep
+    it with its report: status ``validated`` (no errors) or ``rejected``.
+
+    Raises ``BoundaryReadError`` when the file cannot be read and ``OutOfScope`` when the token may
+    not change the upload's scope root; in both cases nothing is stored."""
+    file_name = safe_file_name(file_name)
+    with as_file(file_name, content) as path, engine.connect() as conn:
+        _src, analysis = check_file(path, read=options.read, level=options.level, parent_code=options.parent_code,
+                                    parent_lookup=database_parents(conn))
+    report, root = jsonable(analysis.report.to_dict()), analysis.scope.root
+    if principal.role != "admin":
+        # No root (no usable code at all): it cannot be published anyway; an editor may keep it
+        # only when every code in the file is within the scope.
+        codes = [root] if root is not None else sorted({c for c in analysis.hierarchy.codes if c}) or [None]
+        _require(principal, *codes)
+    with engine.begin() as conn:
+        upload_id = _insert_upload(conn, principal, kind="boundary", file_name=file_name, content=content,
+                                   options=options.to_json(), status="validated" if report["ok"] else "rejected",
+                                   ok=bool(report["ok"]), root_code=root, report=report)
+        return get_upload(conn, upload_id)
+
+
+def published_json(result: PublishResult) -> dict[str, Any]:
+    """A publish or rollback as ``gridmap publish|rollback --format json`` prints it."""
+    return {"published": True, "version": result.version_id, "root": result.scope.root,
+            "top_level": result.scope.top_level, "removed": result.removed, "added": result.added,
+            "cameras_assigned": result.cameras_assigned, "summary": result.report["summary"]}
+
+
+def _lock_key(kind: str, ident: int) -> str:
+    return f"gridmap.{kind}.{ident}"
+
+
+def publish_upload(engine: Engine, principal: Principal, upload_id: int, *, force: bool = False,
+                   reason: str | None = None) -> PublishResult:
+    """Publish a stored boundary upload: re-read its bytes, re-validate them against the live data
+    and publish (``gridmap.publishing.publish_analysis``); the upload is marked ``published`` with
+    its version in the same transaction.
+
+    Raises ``UploadRefused`` (upload_not_found, not_a_boundary_upload, already_published,
+    publish_in_progress), ``OutOfScope``, ``PublishRefused`` or ``BoundaryReadError``."""
+    from gridmap.db.areas import VersionInfo
+    from gridmap.publishing import publish_analysis
+
+    # One publish per upload at a time: a transaction-level advisory lock, held while publishing.
+    with engine.begin() as lock:
+        got = lock.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+                           {"key": _lock_key("upload", upload_id)}).scalar_one()
+        if not got:
+            raise UploadRefused("publish_in_progress", f"上传 {upload_id} 正在发布中，请稍后刷新查看结果。")
+        record = get_upload(lock, upload_id)
+        if record is None or not record.visible_to(principal):
+            if record is None:
+                raise UploadRefused("upload_not_found", f"没有编号为 {upload_id} 的上传。")
+            raise OutOfScope(principal, [record.root_code])
+        if record.kind != "boundary":
+            raise UploadRefused("not_a_boundary_upload", f"上传 {upload_id} 是摄像头台账，导入时已生效，无需发布。",
+                                {"kind": record.kind, "status": record.status})
+        if record.status == "published":
+            raise UploadRefused("already_published", f"上传 {upload_id} 已发布为版本 {record.version_id}，不能重复发布。",
+                                {"version_id": record.version_id})
+        if record.root_code is not None and principal.role != "admin":
+            _require(principal, record.root_code)
+        content = upload_content(lock, upload_id)
+        options = BoundaryOptions.from_json(record.options)
+        with as_file(record.file_name, content) as path, engine.connect() as conn:
+            src, analysis = check_file(path, read=options.read, level=options.level,
+                                       parent_code=options.parent_code, parent_lookup=database_parents(conn))
+        if analysis.scope.root is not None and principal.role != "admin":
+            _require(principal, analysis.scope.root)
+
+        def mark(conn: Connection, version_id: int) -> None:
+            conn.execute(text("UPDATE upload SET status = 'published', version_id = :v WHERE id = :id"),
+                         {"v": version_id, "id": upload_id})
+
+        info = VersionInfo(created_by=principal.name, file_name=record.file_name, file_sha256=record.file_sha256,
+                           reason=reason)
+        try:
+            return publish_analysis(engine, analysis, src.areas, info, force=force, on_publish=mark)
+        except PublishRefused as exc:
+            if exc.code == "database_error":
+                with engine.begin() as conn:
+                    conn.execute(text("UPDATE upload SET status = 'failed' WHERE id = :id AND status <> 'published'"),
+                                 {"id": upload_id})
+            raise
+
+
+def rollback_version(engine: Engine, principal: Principal, version_id: int, *, force: bool = False,
+                     reason: str | None = None) -> PublishResult:
+    """``gridmap rollback`` for a token: the version's root code must be within its scope."""
+    from gridmap.db.versions import get_version
+    from gridmap.publishing import rollback
+
+    with engine.connect() as conn:
+        version = get_version(conn, version_id)
+    if version is None:
+        raise PublishRefused("version_not_found", f"没有版本 {version_id}，请在版本列表中查看。")
+    _require(principal, version.root_code or None)
+    return rollback(engine, version_id, by=principal.name, force=force, reason=reason)
+
+
+def versions_json(conn: Connection, code: str | None = None) -> list[dict[str, Any]]:
+    """The version history as ``gridmap versions --format json`` prints it."""
+    from gridmap.db.versions import list_versions
+
+    return [{**r.__dict__, "created_at": r.created_at.isoformat()} for r in list_versions(conn, code)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cameras: import, status reports
+# ---------------------------------------------------------------------------------------------
+
+_CAMERA_STATE = """SELECT device_id, area_code, md5(c::text) FROM camera c
+                   WHERE device_id = ANY(CAST(:ids AS text[])) ORDER BY device_id"""
+
+
+def import_camera_upload(engine: Engine, principal: Principal, file_name: str, content: bytes, *,
+                         crs: str | None = None, fields: dict[str, str] | None = None, sheet: str | None = None,
+                         county: str | None = None) -> tuple[int, Any]:
+    """``gridmap cameras import`` for a token, in one transaction, keeping the file as an upload
+    (kind ``camera``, status ``published``). Returns (upload id, ``ImportResult``).
+
+    Raises ``CameraReadError``, ``CrsUnknownError``, ``ImportRefused`` or ``OutOfScope`` (an editor
+    touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
+    from gridmap.camera_import import county_of, import_camera_table
+    from gridmap.coverage.assign import LeafIndex
+    from gridmap.db.cameras import leaf_areas
+    from gridmap.io.cameras import read_camera_file
+
+    file_name = safe_file_name(file_name)
+    with engine.connect() as conn:
+        target = county_of(conn, county)
+    with as_file(file_name, content) as path:
+        table = read_camera_file(path, crs=crs, fields=fields or None, sheet=sheet, county_code=target.code,
+                                 extent=target.extent)
+    index = None
+    if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
+        with engine.connect() as conn:
+            index = LeafIndex.build(*leaf_areas(conn))
+    ids = table.cameras["device_id"].tolist()
+    restricted = principal.role != "admin"
+    with engine.begin() as conn:
+        before = {}
+        if restricted and ids:
+            before = {d: (a, h) for d, a, h in conn.execute(text(_CAMERA_STATE + " FOR UPDATE"), {"ids": ids}).all()}
+        result = import_camera_table(conn, table, target, index=index, file_name=file_name,
+                                     file_sha256=sha256(content), created_by=principal.name)
+        if restricted and ids:
+            after = {d: (a, h) for d, a, h in conn.execute(text(_CAMERA_STATE), {"ids": ids}).all()}
+            outside, codes = [], []
+            for d, (area, digest) in after.items():
+                old = before.get(d)
+                if old is not None and old[1] == digest:
+                    continue  # not touched
+                bad = [a for a in ([area] + ([old[0]] if old is not None else [])) if not principal.may_change(a)]
+                if bad:
+                    outside.append(d)
+                    codes.extend(bad)
+            if outside:
+                raise OutOfScope(principal, codes, sorted(outside))  # rolls the whole import back
+        report = jsonable(result.to_dict())
+        upload_id = _insert_upload(conn, principal, kind="camera", file_name=file_name, content=content,
+                                   options={"crs": crs, "fields": fields or {}, "sheet": sheet, "county": county},
+                                   status="published", ok=result.ok,
+                                   root_code=principal.scope if restricted else target.code, report=report)
+    return upload_id, result
+
+
+def status_payload(body: bytes) -> object:
+    """A status request body as ``read_status_updates`` takes it: JSON (a list of reports,
+    ``{"reports": [...]}``, ``{"updates": [...]}`` or ``{"items": [...]}``) or the bytes of a CSV
+    (or XLSX) sheet. Raises ``CameraReadError`` for JSON that does not parse."""
+    from gridmap.io.tables import CameraReadError, decode_text
+
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head not in (b"[", b"{"):
+        return body
+    try:
+        document = json.loads(decode_text(body)[0])
+    except json.JSONDecodeError as exc:
+        raise CameraReadError("unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。") from exc
+    if isinstance(document, dict):
+        key = next((k for k in document if str(k).lower() == "reports"), None)
+        if key is not None:
+            return document[key] if isinstance(document[key], list) else {"updates": document[key]}
+    return document
+
+
+def apply_status(engine: Engine, principal: Principal, body: bytes):
+    """Apply a platform's online/offline reports for a token (``StatusResult``); reports for cameras
+    outside an editor's scope are rejected (``out_of_scope``)."""
+    from gridmap.camera_import import apply_status_reports
+
+    return apply_status_reports(engine, status_payload(body),
+                                may_change=None if principal.role == "admin" else principal.may_change)
