@@ -26,6 +26,9 @@ demo: setup
 	$(BIN)/gridmap demo
 
 test: setup
+	@# The page tests (tests/test_pages.py) drive Debian's chromium; a CJK font keeps their screenshots readable.
+	@[ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei; }
 	$(BIN)/gridmap db up
 	$(BIN)/python -m pytest
 

@@ -1,0 +1,370 @@
+"""The pages (/map, /embed, /upload) in Debian's chromium, driven by playwright.
+
+Every request a page makes to a host other than this machine is aborted and recorded; each test
+ends by asserting there were none (the pages must work on an intranet with no internet). The
+read-only map tests use the shared session server (``api_url``); the embed test (which bumps the
+data revision), the upload tests and the escaping test use a database and servers of their own.
+Screenshots go to ``test-artifacts/screenshots/`` (look at them: they are the pages' review).
+
+No skipping: without /usr/bin/chromium these tests fail and say how to install it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import time
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from api_server import serve
+from browser import (defective_boundary_file, playwright_browser, representative_point, screenshot,
+                     wait_for, wait_idle)
+from conftest import DATA_DIR, fresh_database
+from gridmap.api.routers.pages import script_json
+from gridmap.db.tokens import create_token
+from gridmap.maps.coverage_map import NO_DATA, RATE_CLASSES
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium; fails (never skips) with how to install it when it is missing."""
+    with playwright_browser() as b:
+        yield b
+
+
+@pytest.fixture(autouse=True)
+def no_external_requests(request):
+    """After each browser test: no request left this machine, and no page script failed."""
+    yield
+    if "browser" in request.fixturenames:
+        b = request.getfixturevalue("browser")
+        external, errors, failed = list(b.external), list(b.errors), list(b.failed)
+        b.external.clear(), b.errors.clear(), b.failed.clear()
+        assert external == [], f"pages requested external URLs: {external[:10]}"
+        assert errors == [], f"page errors: {errors[:10]}"
+        assert failed == [], f"{len(failed)} requests failed: {failed[:10]}"
+
+
+@pytest.fixture(scope="module")
+def own_engine():
+    """A database of our own with the sample county (the tests here write)."""
+    from gridmap.db.migrate import upgrade
+    from gridmap.sample.load import load_sample
+
+    url = fresh_database("gridmap_test_pages")
+    upgrade(url)
+    eng = create_engine(url)
+    load_sample(eng, DATA_DIR)
+    yield eng
+    eng.dispose()
+
+
+def token(engine, role: str, scope: str | None = None) -> str:
+    with engine.begin() as conn:
+        secret, _ = create_token(conn, name=f"pages-{role}-{time.monotonic_ns()}", role=role, scope=scope,
+                                 expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    return secret
+
+
+def map_click(page, lon: float, lat: float) -> None:
+    """Click the map where (lon, lat) is, as a person would (projected with the map's own maths)."""
+    point = page.evaluate(f"(() => {{ const p = gm.map.latLngToContainerPoint([{lat}, {lon}]); "
+                          f"const r = gm.map.getContainer().getBoundingClientRect(); "
+                          f"return [r.left + p.x, r.top + p.y]; }})()")
+    page.mouse.click(point[0], point[1])
+
+
+# ------------------------------------------------------------------------------------ without a browser
+
+def test_pages_are_served_with_their_assets_and_a_strict_policy(http):
+    for path in ("/map", "/upload", "/embed?layer=village&metric=rollout_rate&theme=light&refresh=0"):
+        r = http.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
+        config = json.loads(re.search(r'<script type="application/json" id="gm-config">(.*?)</script>', r.text,
+                                      re.S).group(1))
+        assert [lv["name"] for lv in config["levels"]] == ["县", "乡镇/街道", "村/社区", "网格", "微网格"]
+        assert "http://" not in r.text.replace("http://www.w3.org", "") and "https://" not in r.text
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
+            assert http.get(asset).status_code == 200, asset
+    embed = http.get("/embed?layer=village&metric=rollout_rate&theme=light&refresh=0").text
+    assert '"layer":"village"' in embed and '"metric":"rollout_rate"' in embed and '"refresh":0' in embed
+    assert http.get("/embed?layer=nothing").status_code == 422
+    assert http.get("/embed?metric=nothing").status_code == 422
+    # frame-able by big-screen pages, the others only by this server's pages
+    assert "frame-ancestors *" in http.get("/embed").headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in http.get("/upload").headers["content-security-policy"]
+    for vendored in ("/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.min.js",
+                     "/static/vendor/leaflet.vectorgrid/LICENSE", "/static/leaflet/leaflet.js",
+                     "/static/leaflet/LICENSE", "/static/leaflet/images/layers.png"):
+        assert http.get(vendored).status_code == 200, vendored
+    assert http.get("/static/../config.py").status_code == 404
+
+
+def test_config_json_cannot_close_its_script_element():
+    hostile = {"basemap": "</script><script>alert(1)</script>", "name": "a&b\u2028"}
+    text_ = script_json(hostile)
+    assert "<" not in text_ and ">" not in text_ and "&" not in text_ and "\u2028" not in text_
+    assert json.loads(text_) == hostile
+
+
+def test_basemap_setting_reaches_the_page_and_its_policy(loaded_engine):
+    url = "http://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY"
+    with serve(loaded_engine, basemap_url=url, basemap_attribution="天地图") as base:
+        r = httpx.get(base + "/map")
+    config = json.loads(re.search(r'id="gm-config">(.*?)</script>', r.text, re.S).group(1))
+    assert config["basemap"] == {"url": url, "attribution": "天地图", "subdomains": "01234567"}
+    assert "img-src 'self' data: blob: http://*.tianditu.gov.cn" in r.headers["content-security-policy"]
+
+
+# ------------------------------------------------------------------------------------ /map
+
+def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, browser):
+    page = browser.page(1920, 1080)
+    page.goto(api_url + "/map")
+    wait_idle(page)
+
+    # One set of legend classes: the JS ones are the exported maps' ones.
+    classes = page.evaluate("GM.RATE_CLASSES.concat([GM.NO_DATA]).map(c => [c.key, c.lower, c.upper, c.colour])")
+    assert classes == [[c.key, c.lower, c.upper, c.colour] for c in (*RATE_CLASSES, NO_DATA)]
+    assert page.evaluate("[GM.classOfCounts(95, 100).key, GM.classOfCounts(9499, 10000).key, "
+                         "GM.classOfCounts(0, 0).key, GM.classOfRate(0.95).key, GM.classOfRate(null).key]") == \
+        ["95_98", "90_95", "none", "95_98", "none"]
+
+    # The grid tiles are drawn: features decoded from the vector tiles, painted on canvases.
+    assert page.evaluate("gm.layers.area.gmLayer") == "grid"
+    drawn = page.evaluate("""(() => { const t = gm.layers.area._vectorTiles; const codes = new Set();
+        Object.values(t).forEach(r => Object.keys(r._features).forEach(c => codes.add(c))); return codes.size; })()""")
+    assert drawn > 1000, drawn
+    assert page.evaluate("gm.state.viewSummary.level") == 3
+    assert "网格" in page.text_content("#gm-view-title")
+    screenshot(page, "map_county_grid")
+
+    # Click a grid: its code, name and figures in the side panel, its micro-grids listed.
+    code, lon, lat = representative_point(loaded_engine, 3)
+    with loaded_engine.connect() as conn:
+        name, households = conn.execute(text("SELECT name, households FROM area WHERE code = :c"), {"c": code}).one()
+    page.evaluate(f"gm.map.setView([{lat}, {lon}], 14, {{animate: false}})")
+    wait_idle(page)
+    map_click(page, lon, lat)
+    wait_for(page, f"document.getElementById('gm-area-code').textContent === '{code}'", 15, "the clicked grid's panel")
+    wait_idle(page)
+    assert page.text_content("#gm-area-name") == name
+    assert f"{households:,}" in page.text_content("#gm-area-facts")
+    assert page.text_content("#gm-area-level") == "网格"
+    assert page.locator("#gm-area-children .gm-child").count() > 0
+    assert page.evaluate("location.hash").endswith(f"area={code}")
+    screenshot(page, "map_grid_selected")
+
+    # 安装率: the same features, re-coloured by their rollout class.
+    page.click("#gm-metrics [data-value=rollout_rate]")
+    assert page.get_attribute("#gm-metrics [data-value=rollout_rate]", "aria-checked") == "true"
+    assert "安装率" in page.text_content("#gm-legend")
+    mismatches = page.evaluate("""(() => { let bad = 0, n = 0;
+        Object.values(gm.layers.area._vectorTiles).forEach(r => Object.values(r._features).forEach(f => {
+          n++; if (f.feature.options.fillColor !== GM.rateClass(f.feature.properties, 'rollout_rate').colour) bad++; }));
+        return [bad, n]; })()""")
+    assert mismatches[0] == 0 and mismatches[1] > 0, mismatches
+
+    # A child in the panel flies there and opens it.
+    child = page.get_attribute("#gm-area-children .gm-child >> nth=0", "data-code")
+    page.click("#gm-area-children .gm-child >> nth=0")
+    wait_for(page, f"document.getElementById('gm-area-code').textContent === '{child}'", 15, "the child's panel")
+
+    # 村/社区: the village tiles and the view's figures for villages.
+    page.click("#gm-levels [data-value='2']")
+    wait_idle(page)
+    assert page.evaluate("gm.layers.area.gmLayer") == "village"
+    wait_for(page, "gm.state.viewSummary && gm.state.viewSummary.level === 2", 10, "the village summary")
+    assert "村/社区" in page.text_content("#gm-view-title")
+
+    # Search by name: the list, Enter, the map flies to the area and opens its panel.
+    with loaded_engine.connect() as conn:
+        town_code, town_name, box = conn.execute(text(
+            "SELECT code, name, ST_AsText(ST_Centroid(geom)) FROM area WHERE level = 1 ORDER BY code DESC LIMIT 1")).one()
+    page.fill("#gm-search-input", town_name)
+    wait_for(page, f"!!document.querySelector('#gm-search-list [data-code=\"{town_code}\"]')", 10, "search results")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_for(page, f"document.getElementById('gm-area-code').textContent === '{town_code}'", 15, "the found area")
+    wait_idle(page)
+    lon_c, lat_c = (float(v) for v in re.findall(r"[-\d.]+", box))
+    assert page.evaluate(f"gm.map.getBounds().contains([{lat_c}, {lon_c}])")
+    screenshot(page, "map_search_township")
+
+    # Cameras, coloured by state, near the grid clicked above.
+    page.evaluate(f"gm.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    page.check("#gm-cameras")
+    wait_idle(page)
+    states = page.evaluate("""(() => { const s = {};
+        Object.values(gm.layers.cameras._vectorTiles).forEach(r => Object.values(r._features).forEach(f => {
+          const k = GM.cameraState(f.feature.properties); s[k] = (s[k] || 0) + 1; }));
+        return s; })()""")
+    assert states.get("online", 0) > 0, states
+    assert "在线" in page.text_content("#gm-legend")
+    with loaded_engine.connect() as conn:
+        device, cam_lon, cam_lat = conn.execute(text(
+            "SELECT device_id, ST_X(geom), ST_Y(geom) FROM camera WHERE status = 'installed' AND online "
+            "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) LIMIT 1"), {"lon": lon, "lat": lat}).one()
+    map_click(page, cam_lon, cam_lat)
+    wait_for(page, "!!document.querySelector('.gm-camera-pop')", 10, "the camera's popup")
+    assert device in page.text_content(".gm-camera-pop") and "在线" in page.text_content(".gm-camera-pop")
+    screenshot(page, "map_cameras")
+    page.context.close()
+
+
+def test_map_fits_a_laptop_screen(api_url, browser):
+    page = browser.page(1366, 768)
+    page.goto(api_url + "/map#level=township&metric=rollout_rate")
+    wait_idle(page)
+    assert page.evaluate("gm.layers.area.gmLayer") == "township"
+    for selector in ("#gm-search-input", "#gm-levels", "#gm-metrics", "#gm-legend", "#gm-view", "#gm-link-upload"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 1366 \
+            and box["y"] + box["height"] <= 768, (selector, box)
+    toolbar, legend = page.locator("#gm-toolbar").bounding_box(), page.locator("#gm-legend").bounding_box()
+    assert toolbar["y"] + toolbar["height"] < legend["y"]
+    screenshot(page, "map_laptop_township")
+    page.context.close()
+
+
+# ------------------------------------------------------------------------------------ /embed
+
+def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, browser):
+    from gridmap.coverage.stats import record_change
+
+    secret = token(own_engine, "embed")
+    with own_engine.connect() as conn:
+        county = conn.execute(text("SELECT a.name, s.planned, s.installed, s.online FROM area a "
+                                   "JOIN area_stats s USING (code) WHERE a.level = 0")).one()
+    with serve(own_engine, read_access="token") as base:
+        assert httpx.get(base + "/embed").status_code == 401          # the page itself needs the token
+        assert httpx.get(base + "/map", params={"token": secret}).status_code == 403  # embed: /embed only
+        page = browser.page(1920, 1080)
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{base}/embed?layer=grid&metric=online_rate&theme=dark&refresh=1&token={secret}")
+        wait_idle(page)
+        wait_for(page, "!!gm.state.summary", 15, "the figures")
+        tiles = [u for u in requests if ".mvt" in u]
+        assert tiles and all(f"token={secret}" in u for u in tiles), tiles[:3]
+        assert page.evaluate("gm.state.summarySource") == "tiles"   # an embed token may not read the API
+        stats = page.text_content("#gm-embed-stats")
+        assert f"{county.installed:,}" in stats and f"{county.online:,}" in stats and f"{county.planned:,}" in stats
+        assert f"{county.online / county.installed * 100:.2f}%" in stats
+        assert page.text_content("#gm-embed-county") == county.name
+        assert "gm-embed-dark" in page.get_attribute("body", "class")
+        assert page.locator(".leaflet-control-zoom").count() == 0
+        screenshot(page, "embed_dark_grid")
+
+        with own_engine.begin() as conn:
+            new_revision = record_change(conn, "status")
+        wait_for(page, f"gm.state.revision === {new_revision}", 15, "the new revision")
+        wait_idle(page)
+        assert any(f"v={new_revision}" in u for u in requests if ".mvt" in u), "tiles not re-read after the change"
+        assert str(new_revision) in page.text_content("#gm-embed-status")
+        page.context.close()
+
+
+# ------------------------------------------------------------------------------------ /upload
+
+def test_upload_shows_the_defects_of_a_boundary_file_and_refuses_to_publish(own_engine, browser, tmp_path):
+    path, village, moved = defective_boundary_file(own_engine, tmp_path)
+    secret = token(own_engine, "editor", scope=village[:9])
+    with serve(own_engine) as base:
+        page = browser.page(1920, 1080)
+        page.goto(base + "/upload")
+        page.fill("#gm-token", secret)
+        page.set_input_files("#gm-file", str(path))
+        page.click("#gm-submit")
+        wait_for(page, "!!document.getElementById('gm-verdict')", 60, "the validation report")
+        assert "校验未通过" in page.text_content("#gm-verdict")
+        overlaps = page.locator(".gm-issue[data-kind=overlap][data-severity=error]")
+        assert overlaps.count() > 0
+        assert moved in overlaps.first.text_content() and "重叠" in overlaps.first.text_content()
+        assert page.is_disabled("#gm-publish")
+        assert "错误" in page.text_content("#gm-publish-why")
+        # the defects on the map, coloured by kind
+        shapes = page.evaluate("""(() => { const out = []; gmUpload.defectLayer.eachLayer(l => out.push(
+            [l.feature.properties.kind, l.options.color])); return out; })()""")
+        kinds = {k for k, _ in shapes}
+        assert "overlap" in kinds and ["overlap", "#d7191c"] in shapes
+        assert page.locator("#gm-defect-map path.leaflet-interactive").count() >= len(shapes) > 0
+        overlaps.first.click()
+        time.sleep(1.0)
+        screenshot(page, "upload_boundary_defects")
+
+        # the token is remembered in this browser
+        page.reload()
+        assert page.input_value("#gm-token") == secret
+        page.context.close()
+
+
+def test_upload_publishes_a_clean_file_and_reports_camera_rows(own_engine, browser, tmp_path):
+    path, village, _ = defective_boundary_file(own_engine, tmp_path, shift_m=0)
+    secret = token(own_engine, "editor", scope=village[:9])
+    with open(DATA_DIR / "luyi_cameras.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    header, good = rows[0], [r for r in rows[1:] if r[4].startswith(village[:9])][:2]
+    bad = list(good[0])
+    bad[0] = "4116280001131800000X"          # not a 20-digit id
+    cameras = tmp_path / "cameras.csv"
+    with open(cameras, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([header, *good, bad])
+    with serve(own_engine) as base:
+        page = browser.page(1920, 1080)
+        page.goto(base + "/upload")
+        page.fill("#gm-token", secret)
+        page.set_input_files("#gm-file", str(path))
+        page.click("#gm-submit")
+        wait_for(page, "!!document.getElementById('gm-verdict')", 60, "the validation report")
+        assert "校验通过" in page.text_content("#gm-verdict")
+        assert page.is_enabled("#gm-publish")
+        page.click("#gm-publish")
+        wait_for(page, "!!(gmUpload.publish && (gmUpload.publish.version || gmUpload.publish.code))", 60, "publishing")
+        assert page.evaluate("gmUpload.publish.published") is True, page.text_content("#gm-publish-why")
+        assert "已发布" in page.text_content("#gm-published")
+        assert page.is_disabled("#gm-publish") or "已发布" in page.text_content("#gm-publish-why")
+
+        page.click("#gm-tab-cameras")
+        page.set_input_files("#gm-file", str(cameras))
+        page.click("#gm-submit")
+        wait_for(page, "!!document.getElementById('gm-verdict')", 60, "the import report")
+        assert "部分导入" in page.text_content("#gm-verdict")
+        rejected = page.locator("#gm-rejected tbody tr")
+        assert rejected.count() == 1 and "4" in rejected.first.locator("td").first.text_content()
+        assert page.evaluate("gmUpload.result.imported") == 2
+        screenshot(page, "upload_camera_report")
+        page.context.close()
+
+
+def test_data_strings_are_shown_as_text_never_as_html(own_engine, browser):
+    hostile = '<img src=x onerror="window.__owned=1">网格<b>粗</b>'
+    code, lon, lat = representative_point(own_engine, 3)
+    with own_engine.begin() as conn:
+        conn.execute(text("UPDATE area SET name = :n WHERE code = :c"), {"n": hostile, "c": code})
+    try:
+        with serve(own_engine) as base:
+            page = browser.page(1600, 900)
+            page.goto(f"{base}/map#level=grid&area={code}")
+            wait_for(page, f"document.getElementById('gm-area-code').textContent === '{code}'", 20, "the panel")
+            wait_idle(page)
+            assert page.text_content("#gm-area-name") == hostile
+            assert page.locator("#gm-area img, #gm-area b").count() == 0
+            page.fill("#gm-search-input", code)
+            wait_for(page, f"!!document.querySelector('#gm-search-list [data-code=\"{code}\"]')", 10, "search")
+            assert page.locator("#gm-search-list img").count() == 0
+            assert page.evaluate("window.__owned") is None
+            page.context.close()
+    finally:
+        with own_engine.begin() as conn:
+            conn.execute(text("UPDATE area SET name = '恢复' WHERE code = :c"), {"c": code})
