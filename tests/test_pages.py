@@ -237,6 +237,17 @@ def test_map_fits_a_laptop_screen(api_url, browser):
     page.context.close()
 
 
+
+def test_api_docs_render_from_vendored_swagger_ui(api_url, browser):
+    """/docs works on an intranet: Swagger UI comes from the package, and it lists our endpoints."""
+    page = browser.page()
+    page.goto(api_url + "/docs")
+    wait_for(page, "document.querySelectorAll('.opblock').length > 10", what="Swagger UI to list the endpoints")
+    paths = page.evaluate("[...document.querySelectorAll('.opblock-summary-path')].map(e => e.textContent)")
+    assert "/healthz" in paths and "/api/v1/areas" in paths and "/api/v1/uploads/boundaries" in paths
+    screenshot(page, "docs")
+    page.context.close()
+
 # ------------------------------------------------------------------------------------ /embed
 
 def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, browser):

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from gridmap import __version__
@@ -50,7 +52,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             if owned is not None:
                 owned.dispose()
 
-    app = FastAPI(title="gridmap", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served below with the vendored Swagger UI: FastAPI's default page loads it from a CDN,
+    # which an intranet cannot reach. ReDoc (CDN only) is off.
+    app = FastAPI(title="gridmap", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.engine = engine
     app.state.settings = settings
     install_error_handlers(app)
@@ -58,4 +63,16 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less
     for router in ROUTERS:
         app.include_router(router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="gridmap API 文档",
+                                   swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png")
+
     return app
+
+
+#: The vendored Swagger UI (gridmap/web/static/vendor/swagger-ui, served by the pages router).
+SWAGGER = "/static/vendor/swagger-ui"
