@@ -11,7 +11,8 @@ from gridmap.db import migrate
 from gridmap.db.models import Base
 
 OUR_TABLES = {"area", "area_version", "boundary_version", "camera", "camera_import", "coverage_snapshot",
-              "api_token", "data_revision", "data_change", "area_stats", "upload"}
+              "api_token", "data_revision", "data_change", "area_stats", "upload", "tile_area", "tile_camera"}
+GIST_INDEXES = {"ix_area_geom", "ix_camera_geom", "ix_tile_camera_geom", *(f"ix_tile_area_geom_l{lv}" for lv in range(5))}
 
 
 def _tables(url: str) -> set[str]:
@@ -37,7 +38,7 @@ def test_upgrade_downgrade_upgrade():
     url = fresh_database("gridmap_test_migrations")
     migrate.upgrade(url)
     assert _tables(url) == OUR_TABLES
-    assert _gist_indexes(url) == {"ix_area_geom", "ix_camera_geom"}
+    assert _gist_indexes(url) == GIST_INDEXES
     assert migrate.current_revision(url) == migrate.head_revision()
 
     migrate.downgrade(url, "base")

@@ -295,3 +295,64 @@ class Upload(Base):
         CheckConstraint(_in("kind", UPLOAD_KINDS), name="ck_upload_kind"),
         CheckConstraint(_in("status", UPLOAD_STATUSES), name="ck_upload_status"),
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Vector tiles (migration 0005): precomputed tile geometry, kept in step with the data by
+# ``gridmap.coverage.stats.record_change`` → ``gridmap.tiles.store.refresh_tile_tables``.
+
+from sqlalchemy import text as _sql  # noqa: E402  (kept with the tile models it serves)
+
+#: Geometry in a zoom's global tile units (no CRS; see gridmap.tiles.store).
+TILE_UNITS_GEOMETRY = Geometry("GEOMETRY", spatial_index=False)
+
+
+class TileArea(Base):
+    """One live area at one zoom: its geometry simplified, snapped and validated for that zoom's
+    tiles, in the zoom's global tile units (y up), with the properties the tiles carry."""
+
+    __tablename__ = "tile_area"
+
+    #: ``area.id`` the row was built from (a publish writes new ids, so stale rows are found by id).
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str] = mapped_column(Text)
+    #: The code as an integer: the MVT feature id.
+    fid: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    area_m2: Mapped[float | None] = mapped_column()
+    planned: Mapped[int] = mapped_column(Integer)
+    installed: Mapped[int] = mapped_column(Integer)
+    online: Mapped[int] = mapped_column(Integer)
+    rollout_rate: Mapped[float | None] = mapped_column()
+    online_rate: Mapped[float | None] = mapped_column()
+    households: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(TILE_UNITS_GEOMETRY)
+    #: The geometry's exact box (the GiST index and ``&&`` compare single-precision boxes, off by
+    #: up to 32 units at z16 in these coordinates).
+    x_min: Mapped[float] = mapped_column()
+    y_min: Mapped[float] = mapped_column()
+    x_max: Mapped[float] = mapped_column()
+    y_max: Mapped[float] = mapped_column()
+
+    __table_args__ = tuple(
+        Index(f"ix_tile_area_geom_l{lv}", "geom", postgresql_using="gist", postgresql_where=_sql(f"level = {lv}"))
+        for lv in range(5)
+    )
+
+
+class TileCamera(Base):
+    """A drawn camera (status planned or installed) with its point in EPSG:3857."""
+
+    __tablename__ = "tile_camera"
+
+    device_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    online: Mapped[bool] = mapped_column(Boolean)
+    operator: Mapped[str | None] = mapped_column(Text)
+    area_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=3857, spatial_index=False))
+
+    __table_args__ = (Index("ix_tile_camera_geom", "geom", postgresql_using="gist"),)

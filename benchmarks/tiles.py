@@ -1,0 +1,406 @@
+"""Benchmark of the vector tiles (``/tiles/{layer}/{z}/{x}/{y}.mvt``) against tipg on the same
+PostGIS tables, the same tiles, in the same run.
+
+Set-up (a scratch database ``gridmap_bench_tiles_p<pid>`` in the local cluster, dropped at the
+end unless ``--keep-db``): migrations, the sample county (``load_sample``: areas, cameras, and our
+precomputed tile rows, timed), and for tipg one view per layer in schema ``tipg_bench`` with the
+same properties (``area`` joined with ``area_stats`` per level; cameras without the removed ones).
+tipg (``pip install tipg`` into a separate venv, ``.venv-tipg``, made on first use) serves them at
+``/collections/tipg_bench.<layer>/tiles/WebMercatorQuad/{z}/{x}/{y}`` with the same extent (4096),
+buffer (64) and feature cap (4096).
+
+Tiles: a fixed, seeded set — for every layer and every zoom from max(10, its minzoom) to 16, up
+to ``--per-zoom`` distinct tiles drawn among those meeting the county's bounding box (all of them
+where there are fewer), shuffled. Each server runs alone as ``uvicorn … --workers 1`` (asyncio
+loop, h11, no access log) in a subprocess; ``--clients`` threads, each with its own keep-alive
+``httpx.Client`` sending ``Accept-Encoding: gzip``, take tiles from a shared queue.
+
+- cold: a freshly started server (our tile cache empty; tipg has none), each tile requested once;
+- warm: the same tiles again on the same server (ours: all from the in-process cache; tipg:
+  database buffers warm, otherwise the same work); warm1: once more with a single client, the
+  latency without queueing behind the other clients.
+
+Figures: tiles/s (tiles ÷ wall time), p50/p99 latency as the client sees it, our ratio to tipg,
+and the CPU time per tile of the server process plus the PostgreSQL backends serving it (read from
+/proc before and after each pass: unlike the wall-clock figures, independent of other load).
+Targets: cold ≥ 3× tipg's throughput; warm p99 < 10 ms. The client shares the machine's CPUs with
+both servers and PostgreSQL: the load average is printed, other processes skew the timings.
+
+    .venv/bin/python benchmarks/tiles.py [--per-zoom 30] [--clients 4] [--seed 1] [--rounds 1] [--keep-db]
+
+About a minute per round (plus ~10 s for the scratch database). On a 2-CPU machine the client
+threads compete with both servers and PostgreSQL for the CPUs: with ``--clients 8`` the warm
+latencies mostly measure that queueing (the CPU figures do not depend on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import queue
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gridmap.tiles.layers import HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m  # noqa: E402
+
+TIPG_VENV = ROOT / ".venv-tipg"
+SCRATCH_DB = "gridmap_bench_tiles"
+ZOOMS = range(10, 17)
+
+
+# ----------------------------------------------------------------------------------------------
+# Set-up
+
+
+def ensure_tipg() -> Path:
+    uvicorn = TIPG_VENV / "bin" / "uvicorn"
+    if not uvicorn.exists():
+        print(f"   creating {TIPG_VENV} with tipg (once) …", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+        subprocess.run([str(TIPG_VENV / "bin" / "pip"), "install", "-q", "tipg", "uvicorn"], check=True)
+    return uvicorn
+
+
+def tipg_version() -> str:
+    out = subprocess.run([str(TIPG_VENV / "bin" / "python"), "-c", "import tipg; print(tipg.__version__)"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "?"
+
+
+def make_database(keep: bool) -> tuple[str, str, float]:
+    """(URL, database name, seconds load_sample took)."""
+    from sqlalchemy import create_engine, text
+
+    from gridmap.config import get_settings
+    from gridmap.db.local import LocalCluster
+    from gridmap.db.migrate import upgrade
+    from gridmap.sample.load import load_sample
+
+    cluster = LocalCluster.from_settings(get_settings())
+    cluster.up()
+    name = SCRATCH_DB if keep else f"{SCRATCH_DB}_p{os.getpid()}"
+    if keep and name in cluster.database_names(SCRATCH_DB):
+        return cluster.url(name), name, float("nan")
+    url = cluster.ensure_database(name, drop_first=True)
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        t = time.perf_counter()
+        load_sample(engine, get_settings().data_dir)
+        load_s = time.perf_counter() - t
+        with engine.begin() as conn:
+            conn.execute(text("CREATE SCHEMA tipg_bench"))
+            for layer in LAYERS.values():
+                if layer.is_area:
+                    conn.execute(text(f"""
+                        CREATE VIEW tipg_bench.{layer.id} AS
+                        SELECT a.code, a.name, a.level, s.rollout_rate, s.online_rate, s.planned, s.installed,
+                               s.online, s.households, a.geom
+                        FROM area a JOIN area_stats s USING (code) WHERE a.level = {layer.level}"""))
+                else:
+                    conn.execute(text(f"""
+                        CREATE VIEW tipg_bench.{layer.id} AS
+                        SELECT device_id, name, status, online, operator, area_code, geom
+                        FROM camera WHERE status <> 'removed'"""))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    finally:
+        engine.dispose()
+    return url, name, load_s
+
+
+def county_box(url: str) -> tuple[float, float, float, float]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                                    "FROM (SELECT ST_Extent(geom)::geometry AS e FROM area) x")).one()
+    finally:
+        engine.dispose()
+    return tuple(float(v) for v in row)
+
+
+def tile_set(box: tuple[float, float, float, float], per_zoom: int, seed: int) -> list[tuple[str, int, int, int]]:
+    rng = random.Random(seed)
+    (x0, y0), (x1, y1) = lonlat_to_3857(box[0], box[1]), lonlat_to_3857(box[2], box[3])
+    tiles = []
+    for layer in LAYERS.values():
+        for z in ZOOMS:
+            if not layer.has_zoom(z):
+                continue
+            size = tile_size_m(z)
+            cols = range(int((x0 + HALF_WORLD) // size), int((x1 + HALF_WORLD) // size) + 1)
+            rows = range(int((HALF_WORLD - y1) // size), int((HALF_WORLD - y0) // size) + 1)
+            every = [(x, y) for x in cols for y in rows]
+            for x, y in sorted(rng.sample(every, min(per_zoom, len(every)))):
+                tiles.append((layer.id, z, x, y))
+    rng.shuffle(tiles)
+    return tiles
+
+
+# ----------------------------------------------------------------------------------------------
+# Servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_path: str, url_of):
+        self.name, self.argv, self.env, self.ready_path, self.url_of = name, argv, env, ready_path, url_of
+        self.proc: subprocess.Popen | None = None
+        self.base = ""
+
+    def start(self) -> None:
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([*self.argv, "--port", str(port)], env={**os.environ, **self.env},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(self.base + self.ready_path, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"{self.name} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
+def servers(url: str) -> dict[str, Server]:
+    uvicorn_opts = ["--workers", "1", "--loop", "asyncio", "--http", "h11", "--no-access-log",
+                    "--host", "127.0.0.1"]
+    ours = Server("gridmap", [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app",
+                              *uvicorn_opts],
+                  {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_READ_ACCESS": "open"}, "/healthz",
+                  lambda layer, z, x, y: f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+    tipg = Server("tipg", [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", *uvicorn_opts],
+                  {"DATABASE_URL": url.replace("+psycopg", ""), "TIPG_DB_SCHEMAS": '["tipg_bench"]',
+                   "TIPG_TILE_BUFFER": "64", "TIPG_TILE_RESOLUTION": "4096", "TIPG_MAX_FEATURES_PER_TILE": "4096",
+                   "TIPG_CATALOG_TTL": "0"},
+                  "/collections",
+                  lambda layer, z, x, y: f"/collections/tipg_bench.{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    return {"tipg": tipg, "gridmap": ours}
+
+
+# ----------------------------------------------------------------------------------------------
+# Load
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by a server process and by the PostgreSQL backends serving the benchmark
+    database (load-independent, unlike wall time)."""
+
+    def __init__(self, url: str, name: str):
+        import psycopg
+
+        self.db = name
+        self.conn = psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
+
+    def snapshot(self, server_pid: int) -> tuple[float, dict[int, float]]:
+        pids = [r[0] for r in self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()", (self.db,))]
+        return cpu_seconds(server_pid), {p: cpu_seconds(p) for p in pids}
+
+    @staticmethod
+    def used(before, after) -> tuple[float, float]:
+        server = after[0] - before[0]
+        backends = sum(v - before[1].get(p, 0.0) for p, v in after[1].items())
+        return server, backends
+
+
+def run_pass(server: Server, tiles, clients: int, meter: CpuMeter | None = None) -> dict:
+    work: queue.SimpleQueue = queue.SimpleQueue()
+    for t in tiles:
+        work.put(t)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    cache: dict[str, int] = {}
+    sizes = [0]
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def client() -> None:
+        mine, codes, hits, got = [], {}, {}, 0
+        with httpx.Client(base_url=server.base, headers={"Accept-Encoding": "gzip"}, timeout=60) as c:
+            c.get(server.ready_path)  # open the connection before the clock starts
+            start.wait()
+            while True:
+                try:
+                    t = work.get_nowait()
+                except queue.Empty:
+                    break
+                path = server.url_of(*t)
+                t0 = time.perf_counter()
+                r = c.get(path)
+                body = r.content
+                mine.append(time.perf_counter() - t0)
+                codes[r.status_code] = codes.get(r.status_code, 0) + 1
+                got += int(r.headers.get("content-length", 0)) if r.status_code == 200 else 0
+                h = r.headers.get("x-tile-cache")
+                if h:
+                    hits[h] = hits.get(h, 0) + 1
+                if r.status_code not in (200, 204) and len(errors) < 3:
+                    errors.append(f"{r.status_code} {path} {body[:200]!r}")
+        with lock:
+            latencies.extend(mine)
+            for k, v in codes.items():
+                statuses[k] = statuses.get(k, 0) + v
+            for k, v in hits.items():
+                cache[k] = cache.get(k, 0) + v
+            sizes[0] += got
+
+    start = threading.Event()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    time.sleep(0.3)
+    before = meter.snapshot(server.proc.pid) if meter else None
+    t0 = time.perf_counter()
+    start.set()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t0
+    server_cpu, db_cpu = meter.used(before, meter.snapshot(server.proc.pid)) if meter else (0.0, 0.0)
+    latencies.sort()
+    return {"n": len(latencies), "wall": wall, "rate": len(latencies) / wall,
+            "server_ms": server_cpu / len(latencies) * 1000, "db_ms": db_cpu / len(latencies) * 1000,
+            "p50": latencies[len(latencies) // 2] * 1000, "p99": latencies[min(len(latencies) - 1,
+                                                                               int(len(latencies) * 0.99))] * 1000,
+            "mean": statistics.fmean(latencies) * 1000, "statuses": statuses, "cache": cache,
+            "mb": sizes[0] / 1e6, "errors": errors}
+
+
+def bench(server: Server, tiles, clients: int, meter: CpuMeter) -> tuple[dict, dict, dict]:
+    server.start()
+    try:
+        cold = run_pass(server, tiles, clients, meter)
+        warm = run_pass(server, tiles, clients, meter)
+        alone = run_pass(server, tiles, 1, meter)
+    finally:
+        server.stop()
+    return cold, warm, alone
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--per-zoom", type=int, default=30, help="tiles per layer and zoom (default 30)")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent client threads (default 4)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat each server's cold+warm run; medians shown")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep-db", action="store_true", help=f"keep (and reuse) the scratch database {SCRATCH_DB}")
+    args = ap.parse_args()
+
+    ensure_tipg()
+    print("Vector tile benchmark: gridmap /tiles vs tipg (same PostGIS, same tiles)")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"   tipg {tipg_version()}, Python {platform.python_version()}, {os.cpu_count()} CPUs ({usable} usable); "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)")
+    t = time.perf_counter()
+    url, name, load_s = make_database(args.keep_db)
+    print(f"   scratch database {name}: ready in {time.perf_counter() - t:.1f} s "
+          f"(load_sample incl. precomputed tile rows: {load_s:.1f} s)")
+    try:
+        tiles = tile_set(county_box(url), args.per_zoom, args.seed)
+        per_layer = {}
+        for layer, z, *_ in tiles:
+            per_layer[layer] = per_layer.get(layer, 0) + 1
+        print(f"   {len(tiles):,} tiles z10–z16 (seed {args.seed}, ≤{args.per_zoom} per layer and zoom): "
+              + ", ".join(f"{k} {v}" for k, v in per_layer.items()))
+        print(f"   {args.clients} concurrent clients (threads, keep-alive, Accept-Encoding: gzip); "
+              f"{args.rounds} round(s), cold = fresh server process\n")
+        results: dict[tuple[str, str], list[dict]] = {}
+        meter = CpuMeter(url, name)
+        for r in range(args.rounds):
+            for key, server in servers(url).items():
+                cold, warm, alone = bench(server, tiles, args.clients, meter)
+                results.setdefault((key, "cold"), []).append(cold)
+                results.setdefault((key, "warm"), []).append(warm)
+                results.setdefault((key, "warm1"), []).append(alone)
+                for phase, res in (("cold", cold), ("warm", warm), ("warm1", alone)):
+                    if res["errors"]:
+                        print(f"   ! {key} {phase}: {res['errors']}")
+        meter.conn.close()
+        report(results, args.clients)
+    finally:
+        if not args.keep_db:
+            from gridmap.config import get_settings
+            from gridmap.db.local import LocalCluster
+
+            LocalCluster.from_settings(get_settings()).drop_database(name)
+
+
+def report(results: dict, clients: int) -> None:
+    def med(key, field):
+        return statistics.median(r[field] for r in results[key])
+
+    print(f"   {'server':<9}{'cache':<7}{'tiles':>7}{'tiles/s':>10}{'vs tipg':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'mean ms':>9}{'CPU ms/tile':>13}{'(server+db)':>12}  {'MB':>5}  statuses / X-Tile-Cache")
+    for key in (("tipg", "cold"), ("gridmap", "cold"), ("tipg", "warm"), ("gridmap", "warm"),
+                ("tipg", "warm1"), ("gridmap", "warm1")):
+        last = results[key][-1]
+        ratio = med(key, "rate") / med(("tipg", key[1]), "rate")
+        cpu = med(key, "server_ms") + med(key, "db_ms")
+        split = f"{med(key, 'server_ms'):.2f}+{med(key, 'db_ms'):.2f}"
+        print(f"   {key[0]:<9}{key[1]:<7}{last['n']:>7,}{med(key, 'rate'):>10.0f}{f'{ratio:.1f}×':>9}"
+              f"{med(key, 'p50'):>9.2f}{med(key, 'p99'):>9.2f}{med(key, 'mean'):>9.2f}{cpu:>13.2f}"
+              f"{split:>12}  {last['mb']:>5.1f}  "
+              f"{dict(sorted(last['statuses'].items()))} {last['cache'] or ''}")
+    cpu_ratio = ((med(("tipg", "cold"), "server_ms") + med(("tipg", "cold"), "db_ms"))
+                 / (med(("gridmap", "cold"), "server_ms") + med(("gridmap", "cold"), "db_ms")))
+    print(f"   (warm1: the warm pass again with one client, for latency without queueing. CPU ms/tile: the server "
+          f"process plus the PostgreSQL backends it used, per tile — independent of other load; cold, tipg needs "
+          f"{cpu_ratio:.1f}× our CPU per tile)")
+    cold = med(("gridmap", "cold"), "rate") / med(("tipg", "cold"), "rate")
+    warm_p99, alone_p99 = med(("gridmap", "warm"), "p99"), med(("gridmap", "warm1"), "p99")
+    print(f"\n   target cold ≥ 3× tipg throughput: {'met' if cold >= 3 else 'NOT met'} ({cold:.1f}×); "
+          f"warm p99 < 10 ms: {'met' if warm_p99 < 10 else 'NOT met'} with {clients} clients ({warm_p99:.2f} ms), "
+          f"{'met' if alone_p99 < 10 else 'NOT met'} with 1 ({alone_p99:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()
