@@ -197,3 +197,26 @@ def test_a_dead_token_is_refused_even_where_reading_is_open(http, headers, calle
     if r.status_code == 404 and r.json()["code"] == "not_found":
         pytest.skip("the areas router is not there yet")
     assert (r.status_code, r.json()["code"]) == READERS[caller]
+
+
+URL_TOKENS = {"viewer": 200, "embed": 200, "editor_in": (401, "token_in_url_not_allowed"),
+              "admin": (401, "token_in_url_not_allowed"), "revoked": (401, "token_revoked"),
+              "unknown": (401, "token_invalid")}
+
+
+@pytest.mark.parametrize("caller", URL_TOKENS)
+@pytest.mark.parametrize("path", ["/tiles/grid.json", "/embed", "/map"])
+def test_only_read_tokens_may_travel_in_a_url(http, headers, caller, path):
+    """URLs reach access logs and browser history: editor and admin tokens are refused there."""
+    secret = headers[caller]["Authorization"].removeprefix("Bearer ")
+    r = http.get(path, params={"token": secret})
+    expected = URL_TOKENS[caller]
+    if path == "/map" and caller == "embed":
+        expected = (403, "embed_token_read_only")  # the one map reads the API: not for embed tokens
+    status, code = expected if isinstance(expected, tuple) else (expected, None)
+    assert r.status_code == status, r.text
+    if code:
+        assert r.json()["code"] == code
+    # The same editor token in the header is fine.
+    if caller in ("editor_in", "admin"):
+        assert http.get(path, headers=headers[caller]).status_code == 200

@@ -81,10 +81,20 @@ def header_principal(request: Request, engine: Annotated[Engine, Depends(get_eng
 async def url_or_header_principal(
     request: Request, engine: Annotated[Engine, Depends(get_engine)],
     token: Annotated[str | None, Query(description="Token for screens that cannot send headers "
-                                                   "(embed, viewer or higher).")] = None,
+                                                   "(embed or viewer; editor and admin tokens only "
+                                                   "in the Authorization header).")] = None,
 ) -> Principal | None:
-    secret = _bearer(request) or token
-    return None if secret is None else await run_in_threadpool(_principal, engine, secret)
+    header = _bearer(request)
+    secret = header or token
+    if secret is None:
+        return None
+    principal = await run_in_threadpool(_principal, engine, secret)
+    if header is None and principal.writes:
+        # URLs end up in access logs, browser history and screenshots: only read tokens go there.
+        raise ApiError(401, "token_in_url_not_allowed",
+                       "编辑和管理员令牌不能放在地址中（会被记入日志）：请放在 Authorization 请求头中；"
+                       "大屏请使用嵌入令牌（gridmap token create --role embed）。", headers=_CHALLENGE)
+    return principal
 
 
 def _needs_token(settings: Settings) -> bool:

@@ -224,7 +224,10 @@
   var tileJsonCache = {};
   GM.tileInfo = function (layer, token) {
     if (!tileJsonCache[layer]) {
-      tileJsonCache[layer] = fetch(GM.url('tiles/' + layer + '.json', {token: token || GM.token}))
+      // The token goes in a header: editor tokens are refused in URLs (they would reach logs).
+      var bearer = token || GM.token;
+      tileJsonCache[layer] = fetch(GM.url('tiles/' + layer + '.json'),
+                                   {headers: bearer ? {'Authorization': 'Bearer ' + bearer} : {}})
         .then(function (r) {
           if (!r.ok) { var e = new Error('tilejson ' + r.status); e.status = r.status; throw e; }
           return r.json();
