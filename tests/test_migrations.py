@@ -68,3 +68,23 @@ def _ours(obj, name, type_, reflected, compare_to):
     if type_ == "table" and reflected and compare_to is None:
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+
+def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
+    """A county loaded before migrations 0004/0005 gets its area_stats and tile rows on upgrade."""
+    from gridmap.sample.load import load_sample
+
+    url = fresh_database("gridmap_test_migrate_data")
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    load_sample(engine, data_dir)
+    with engine.connect() as conn:
+        stats = conn.execute(text("SELECT * FROM area_stats ORDER BY code")).all()
+        tiles = conn.execute(text("SELECT count(*), sum(planned), sum(online) FROM tile_area")).one()
+    migrate.downgrade(url, "0003")
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT * FROM area_stats ORDER BY code")).all() == stats
+        assert conn.execute(text("SELECT count(*), sum(planned), sum(online) FROM tile_area")).one() == tiles
+    assert tiles[0] > 0 and tiles[1] > 0
+    engine.dispose()

@@ -47,6 +47,11 @@ def upgrade() -> None:
         sa.Column('households', sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint('code'),
     )
+    # A database that already holds a county gets its figures now (the same code record_change
+    # runs on every write); otherwise maps would show no figures until the first write.
+    from gridmap.coverage.stats import refresh_area_stats
+
+    refresh_area_stats(op.get_bind())
     op.create_table(
         'upload',
         sa.Column('id', sa.BigInteger(), nullable=False),
