@@ -137,6 +137,9 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     crs_suggestion: CrsSuggestion | None = None
     import_id: int | None = None
+    #: Bounds (WKT, EPSG:4490) of the cameras the import inserted or changed, where they were and
+    #: where they are now, for :func:`record_import`; None when nothing changed.
+    changed_extent: str | None = None
 
     @property
     def imported(self) -> int:
@@ -174,27 +177,30 @@ def import_cameras(engine: Engine, path: str | Path, *, crs: str | None = None,
     table = read_camera_file(path, crs=crs, fields=fields, sheet=sheet, county_code=target.code,
                              extent=target.extent)
     with engine.begin() as conn:
-        return import_camera_table(conn, table, target, index=index, file_name=path.name,
-                                   file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), created_by=created_by)
+        result = import_camera_table(conn, table, target, index=index, file_name=path.name,
+                                     file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), created_by=created_by)
+        record_import(conn, result)
+        return result
 
 
 def import_camera_table(conn: Connection, table: CameraTable, county: County, *, index: LeafIndex | None = None,
                         file_name: str | None = None, file_sha256: str | None = None,
                         created_by: str = "gridmap") -> ImportResult:
-    """Write the good rows of ``table`` on the caller's transaction and log the import."""
+    """Write the good rows of ``table`` on the caller's transaction and log the import. The caller
+    then calls :func:`record_import` (once its own checks passed) so maps and tiles follow."""
     suggestion = check_crs(index, table) if index is not None else None
     ids = table.cameras["device_id"].tolist()
     moved_from = extent_of(conn, _CAMERA_GEOMS, {"ids": ids})
     counts = upsert_cameras(conn, table.cameras, table.crs, table.present)
     assign_cameras_to_areas(conn, device_ids=ids)
-    if counts.inserted or counts.updated:
-        record_change(conn, "camera_import", extent_wkt(moved_from, extent_of(conn, _CAMERA_GEOMS, {"ids": ids})))
+    changed = (extent_wkt(moved_from, extent_of(conn, _CAMERA_GEOMS, {"ids": ids}))
+               if counts.inserted or counts.updated else None)
     outside = _outside(conn, table.cameras)
     warnings = [suggestion.message] if suggestion else []
     if outside:
         warnings.append(f"{len(outside)} 个摄像头不在任何网格内（已导入，见 outside 列表）：请核对坐标或网格边界。")
     result = ImportResult(file_name, table.crs, county.code, table.source_rows, counts, table.rejected,
-                          outside, warnings, list(table.notes), suggestion)
+                          outside, warnings, list(table.notes), suggestion, changed_extent=changed)
     report = result.to_dict()
     result.import_id = int(conn.execute(text("""
         INSERT INTO camera_import (created_by, file_name, file_sha256, crs, source_rows, inserted, updated,
@@ -207,6 +213,12 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
 
 
 _CAMERA_GEOMS = "SELECT geom FROM camera WHERE device_id = ANY(:ids)"
+
+
+def record_import(conn: Connection, result: ImportResult) -> None:
+    """Record an import's change (figures, revision, tiles) on its transaction, if it changed anything."""
+    if result.counts.inserted or result.counts.updated:
+        record_change(conn, "camera_import", result.changed_extent)
 
 
 def _outside(conn: Connection, cameras: pd.DataFrame) -> list[dict[str, object]]:

@@ -459,7 +459,7 @@ def import_camera_upload(engine: Engine, principal: Principal, file_name: str, c
 
     Raises ``CameraReadError``, ``CrsUnknownError``, ``ImportRefused`` or ``OutOfScope`` (an editor
     touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
-    from gridmap.camera_import import county_of, import_camera_table
+    from gridmap.camera_import import county_of, import_camera_table, record_import
     from gridmap.coverage.assign import LeafIndex
     from gridmap.db.cameras import leaf_areas
     from gridmap.io.cameras import read_camera_file
@@ -495,6 +495,7 @@ def import_camera_upload(engine: Engine, principal: Principal, file_name: str, c
                     codes.extend(bad)
             if outside:
                 raise OutOfScope(principal, codes, sorted(outside))  # rolls the whole import back
+        record_import(conn, result)
         report = jsonable(result.to_dict())
         upload_id = _insert_upload(conn, principal, kind="camera", file_name=file_name, content=content,
                                    options={"crs": crs, "fields": fields or {}, "sheet": sheet, "county": county},
