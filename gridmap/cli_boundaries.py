@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from gridmap.io.fields import parse_field_items
+
 FILE = Annotated[Path, typer.Argument(help="Boundary file: zipped Shapefile, .shp, GeoPackage, GeoJSON, KML/KMZ.")]
 LAYER = Annotated[str | None, typer.Option(help="Layer to read (default: every polygon layer).")]
 LEVEL = Annotated[int | None, typer.Option(min=0, max=4, help="Level of the features: 0 county … 4 micro-grid "
@@ -36,13 +38,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def parse_field_mapping(items: list[str] | None, example: str = "code=网格编码") -> dict[str, str]:
     """``--field NAME=COLUMN`` options as {NAME: COLUMN}; exit 2 on a malformed one."""
-    fields = {}
-    for item in items or []:
-        name, sep, column = item.partition("=")
-        if not sep or not name.strip() or not column.strip():
-            raise fail(f"--field 的格式应为 名称=列名（例如 {example}），而不是 {item!r}", 2)
-        fields[name.strip()] = column.strip()
-    return fields
+    try:
+        return parse_field_items(items or [])
+    except ValueError as exc:
+        raise fail(f"--field 的格式应为 名称=列名（例如 {example}），而不是 {exc.args[0]!r}", 2) from None
 
 
 def _read_options(layer, crs, encoding, field):
@@ -198,7 +197,7 @@ def versions(
         with engine.connect() as conn:
             rows = list_versions(conn, code)
     if fmt == "json":
-        typer.echo(json.dumps([{**r.__dict__, "created_at": r.created_at.isoformat()} for r in rows],
+        typer.echo(json.dumps([r.to_dict() for r in rows],
                               ensure_ascii=False, indent=1))
         return
     typer.echo(f"{'版本':>5}  {'状态':<11} {'范围':<18} {'层级':<4} {'要素':>7} {'在用':>7} {'错误':>4}  "
@@ -249,10 +248,7 @@ def _refused(exc, fmt: str) -> None:
 
 def _published(result, fmt: str) -> None:
     if fmt == "json":
-        typer.echo(json.dumps({"published": True, "version": result.version_id, "root": result.scope.root,
-                               "top_level": result.scope.top_level, "removed": result.removed,
-                               "added": result.added, "cameras_assigned": result.cameras_assigned,
-                               "summary": result.report["summary"]}, ensure_ascii=False, indent=1))
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
     s = result.report["summary"]
     typer.echo(f"已发布版本 {result.version_id}：范围 {result.scope.root}（第 {result.scope.top_level} 级起），"

@@ -60,6 +60,12 @@ class PublishResult:
     cameras_assigned: int  # cameras in the replaced subtree after re-assignment
     report: dict[str, Any]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``gridmap publish|rollback --format json`` and of the API."""
+        return {"published": True, "version": self.version_id, "root": self.scope.root,
+                "top_level": self.scope.top_level, "removed": self.removed, "added": self.added,
+                "cameras_assigned": self.cameras_assigned, "summary": self.report["summary"]}
+
 
 def database_parents(conn: Connection) -> ParentLookup:
     """Parent lookup backed by the live areas in PostGIS."""

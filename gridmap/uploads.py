@@ -42,6 +42,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridmap.db.tokens import Principal
 from gridmap.geometry.report import KINDS
+from gridmap.io.fields import parse_field_items
 from gridmap.publishing import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
 
 UPLOAD_KINDS = ("boundary", "camera")
@@ -131,14 +132,10 @@ def parse_fields(value: str | None, example: str = "code=网格编码") -> dict[
             raise bad
         items = [(k.strip(), v.strip()) for k, v in data.items()]
     else:
-        items = []
-        for line in re.split(r"[\r\n;]+", value):
-            if not line.strip():
-                continue
-            name, sep, column = line.partition("=")
-            if not sep or not name.strip() or not column.strip():
-                raise bad
-            items.append((name.strip(), column.strip()))
+        try:
+            items = list(parse_field_items(re.split(r"[\r\n;]+", value)).items())
+        except ValueError:
+            raise bad from None
     if len(items) > _MAX_FIELDS:
         raise bad
     return dict(items)
@@ -357,13 +354,6 @@ def store_boundary_upload(engine: Engine, principal: Principal, file_name: str, 
         return get_upload(conn, upload_id)
 
 
-def published_json(result: PublishResult) -> dict[str, Any]:
-    """A publish or rollback as ``gridmap publish|rollback --format json`` prints it."""
-    return {"published": True, "version": result.version_id, "root": result.scope.root,
-            "top_level": result.scope.top_level, "removed": result.removed, "added": result.added,
-            "cameras_assigned": result.cameras_assigned, "summary": result.report["summary"]}
-
-
 def _lock_key(kind: str, ident: int) -> str:
     return f"gridmap.{kind}.{ident}"
 
@@ -434,13 +424,6 @@ def rollback_version(engine: Engine, principal: Principal, version_id: int, *, f
         raise PublishRefused("version_not_found", f"没有版本 {version_id}，请在版本列表中查看。")
     _require(principal, version.root_code or None)
     return rollback(engine, version_id, by=principal.name, force=force, reason=reason)
-
-
-def versions_json(conn: Connection, code: str | None = None) -> list[dict[str, Any]]:
-    """The version history as ``gridmap versions --format json`` prints it."""
-    from gridmap.db.versions import list_versions
-
-    return [{**r.__dict__, "created_at": r.created_at.isoformat()} for r in list_versions(conn, code)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ WRITERS = {
     "publish_upload": {"editor_in": 200, "editor_out": OUT, "admin": 200},
     "list_versions": {"editor_in": 200, "editor_out": 200, "admin": 200},
     "rollback_version": {"editor_in": 200, "editor_out": OUT, "admin": 200},
-    "import_cameras": {"editor_in": 200, "editor_out": OUT, "admin": 200},
+    "import_cameras": {"editor_in": 201, "editor_out": OUT, "admin": 201},
     # Status reports are judged per row: out of scope → rejected rows, not a refused request.
     "camera_status": {"editor_in": 200, "editor_out": (200, "rows:out_of_scope"), "admin": 200},
 }

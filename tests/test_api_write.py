@@ -399,7 +399,7 @@ def test_camera_import_report_equals_the_cli_json(db, engine, editor, tmp_path, 
     rev = revision(engine)
     with open(path, "rb") as f:
         r = editor.post("/api/v1/uploads/cameras", files={"file": (path.name, f, "text/csv")})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     got = r.json()
     assert got["import_id"] != expected["import_id"]
     assert {**got, "import_id": None} == {**expected, "import_id": None}
@@ -453,7 +453,7 @@ def test_camera_import_may_carry_unchanged_cameras_of_other_townships(engine, ed
     path = camera_csv(pd.concat([unchanged, mine]), tmp_path / "cams.csv")
     with open(path, "rb") as f:
         r = editor.post("/api/v1/uploads/cameras", files={"file": (path.name, f)})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     assert (r.json()["inserted"], r.json()["unchanged"], r.json()["updated"]) == (2, 5, 0)
 
 

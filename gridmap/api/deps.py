@@ -2,8 +2,8 @@
 
 Authorization (see ``gridmap.db.tokens`` for the roles):
 
-- write endpoints depend on :func:`editor` and then check the code they change with
-  ``principal.may_change(code)`` (:func:`require_change`);
+- write endpoints depend on :func:`editor`; the workflows in ``gridmap.uploads`` then check every
+  code they change with ``principal.may_change(code)`` (403 ``out_of_scope``);
 - JSON read endpoints and the /map and /upload pages depend on :func:`reader`: open when
   ``GRIDMAP_READ_ACCESS=open``, else a viewer, editor or admin token;
 - tiles and the /embed page depend on :func:`tile_reader`: like :func:`reader`, but an embed token
@@ -139,16 +139,6 @@ def admin(principal: Annotated[Principal, Depends(editor)]) -> Principal:
         raise ApiError(403, "admin_required", "此操作需要管理员令牌。")
     return principal
 
-
-def require_change(principal: Principal, *codes: str | None) -> None:
-    """Refuse (403 ``out_of_scope``) unless ``principal`` may change every one of ``codes``."""
-    outside = [c for c in codes if not principal.may_change(c)]
-    if outside:
-        shown = "、".join(str(c) for c in outside[:5])
-        raise ApiError(403, "out_of_scope",
-                       f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域和摄像头，"
-                       f"不能修改 {shown}{' 等' if len(outside) > 5 else ''}。",
-                       {"scope": principal.scope, "codes": [c for c in outside[:100]]})
 
 
 Conn = Annotated[Connection, Depends(get_conn)]

@@ -110,10 +110,6 @@ def parse_format(value: str, allowed: tuple[str, ...]) -> str:
     return fmt
 
 
-def level_name(level: int) -> str:
-    return LEVELS[level].name_zh if 0 <= level < len(LEVELS) else str(level)
-
-
 class GeoJSONResponse(JSONResponse):
     """JSON of RFC 7946 GeoJSON (the body is usually rendered by PostgreSQL already)."""
 

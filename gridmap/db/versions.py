@@ -28,6 +28,10 @@ class VersionRow:
     warnings: int | None
     restored_from: int | None
 
+    def to_dict(self) -> dict:
+        """The JSON of ``gridmap versions --format json`` and of the API."""
+        return {**self.__dict__, "created_at": self.created_at.isoformat()}
+
 
 def list_versions(conn: Connection, code: str | None = None, *, version_id: int | None = None) -> list[VersionRow]:
     """Every version, newest first; with ``code``, those whose subtree contains it or lies in it;

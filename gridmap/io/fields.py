@@ -35,3 +35,17 @@ def detect_fields(columns: Iterable[str], aliases: Mapping[str, tuple[str, ...]]
                 used.add(column)
                 break
     return mapping
+
+
+def parse_field_items(items: Iterable[str]) -> dict[str, str]:
+    """``NAME=COLUMN`` items (the CLI's ``--field``, the API's ``fields`` lines) as {NAME: COLUMN}.
+    Blank items are skipped; a malformed one raises ``ValueError`` with that item."""
+    fields = {}
+    for item in items:
+        if not item.strip():
+            continue
+        name, sep, column = item.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise ValueError(item)
+        fields[name.strip()] = column.strip()
+    return fields

@@ -18,6 +18,7 @@ from gridmap.api.schemas_write import (ImportReport, Published, PublishRequest, 
                                        UploadDetail, UploadSummary, VersionItem)
 from gridmap.config import Settings
 from gridmap import uploads as flow
+from gridmap.db.versions import list_versions as versions_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -155,7 +156,7 @@ def publish_upload(principal: Editor, engine: EngineDep, upload_id: Annotated[in
         result = flow.publish_upload(engine, principal, upload_id, force=body.force, reason=_blank(body.reason))
     except _refusals() as exc:
         raise _refusal(exc) from exc
-    return JSONResponse(flow.published_json(result))
+    return JSONResponse(result.to_dict())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def list_versions(principal: Editor, conn: Conn,
                                                     description="Only versions whose subtree contains or lies in "
                                                                 "CODE.")] = None):
     """Boundary versions, newest first (as `gridmap versions --format json`)."""
-    return JSONResponse(flow.versions_json(conn, code))
+    return JSONResponse([v.to_dict() for v in versions_of(conn, code)])
 
 
 @router.post("/versions/{version_id}/rollback", tags=["versions"], response_model=Published,
@@ -182,14 +183,14 @@ def rollback_version(principal: Editor, engine: EngineDep, version_id: Annotated
         result = flow.rollback_version(engine, principal, version_id, force=body.force, reason=_blank(body.reason))
     except _refusals() as exc:
         raise _refusal(exc) from exc
-    return JSONResponse(flow.published_json(result))
+    return JSONResponse(result.to_dict())
 
 
 # ---------------------------------------------------------------------------------------------
 # Cameras
 # ---------------------------------------------------------------------------------------------
 
-@router.post("/uploads/cameras", tags=["cameras"], response_model=ImportReport,
+@router.post("/uploads/cameras", tags=["cameras"], status_code=201, response_model=ImportReport,
              responses=responses(*_AUTH, 413, 422))
 def upload_cameras(
     principal: Editor, engine: EngineDep, settings: SettingsDep,
@@ -210,7 +211,8 @@ def upload_cameras(
             fields=flow.parse_fields(fields, "device_id=通道编码"), county=_blank(county))
     except _refusals() as exc:
         raise _refusal(exc) from exc
-    return JSONResponse(flow.jsonable(result.to_dict()), headers={"Location": f"/api/v1/uploads/{upload_id}"})
+    return JSONResponse(flow.jsonable(result.to_dict()), status_code=201,
+                        headers={"Location": f"/api/v1/uploads/{upload_id}"})
 
 
 _STATUS_BODY = {
