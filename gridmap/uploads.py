@@ -36,22 +36,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import shapely
-from shapely.geometry import shape
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.db.tokens import Principal
-from gridmap.geometry.report import KINDS
+from gridmap.maps.geojson import drawn_geometries, usable_geometry
+from gridmap.maps.labels import kind_label
 from gridmap.io.fields import parse_field_items
 from gridmap.publishing import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
 
 UPLOAD_KINDS = ("boundary", "camera")
 #: Canonical field names and GDAL column names are short: a longer ``fields`` text is a mistake.
 _MAX_FIELDS = 50
-#: Defects whose bounding box is smaller than this (degrees, ≈ 100 m) get an extra locator point
-#: (as on the HTML validation map).
-LOCATOR_BELOW_DEG = 1e-3
-DEFECT_DECIMALS = 8
 
 
 class UploadRefused(Exception):
@@ -180,47 +175,24 @@ def jsonable(value: Any) -> Any:
 # Defects as GeoJSON
 # ---------------------------------------------------------------------------------------------
 
-def _round(coords: Any) -> Any:
-    if isinstance(coords, (int, float)):
-        return round(coords, DEFECT_DECIMALS)
-    return [_round(c) for c in coords]
-
-
-def _rounded(geometry: dict) -> dict:
-    if geometry["type"] == "GeometryCollection":
-        return {"type": "GeometryCollection", "geometries": [_rounded(g) for g in geometry.get("geometries", [])]}
-    return {"type": geometry["type"], "coordinates": _round(geometry["coordinates"])}
-
-
 def defects_geojson(report: Mapping[str, Any] | None) -> dict[str, Any]:
     """The report's issues that have a geometry, as one GeoJSON FeatureCollection (EPSG:4490
-    lon/lat). Feature ``id`` and property ``issue`` = the issue's index in ``report["issues"]``;
-    properties: kind, kind_label, severity, message, codes (list), area_m2, locator. A defect too
-    small to see at county scale gets a second feature, its locator point (``locator`` true).
-    Texts are not HTML-escaped: pages must insert them as text."""
+    lon/lat). Property ``issue`` = the issue's index in ``report["issues"]``; properties: kind,
+    kind_label, severity, message, codes (list), area_m2, locator. A defect too small to see at
+    county scale gets a second feature, its locator point (``locator`` true), drawn as on the HTML
+    validation map (:func:`gridmap.maps.geojson.drawn_geometries`). Texts are not HTML-escaped:
+    pages must insert them as text."""
     features: list[dict[str, Any]] = []
     for i, issue in enumerate((report or {}).get("issues") or []):
-        geometry = issue.get("geometry")
-        if not isinstance(geometry, dict) or "type" not in geometry:
+        geometry = usable_geometry(issue.get("geometry"))
+        if geometry is None:
             continue
-        try:
-            geom = shape(geometry)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError, shapely.errors.ShapelyError):
-            continue
-        if geom.is_empty:
-            continue
-        kind = issue.get("kind")
-        props = {"issue": i, "kind": kind, "kind_label": KINDS.get(kind, (kind,))[0],
+        props = {"issue": i, "kind": issue.get("kind"), "kind_label": kind_label(issue.get("kind")),
                  "severity": issue.get("severity"), "message": issue.get("message"),
                  "codes": [str(c) for c in issue.get("codes") or []], "area_m2": issue.get("area_m2")}
-        features.append({"type": "Feature", "id": i, "properties": {**props, "locator": False},
-                         "geometry": _rounded(geometry)})
-        if geom.geom_type != "Point":
-            minx, miny, maxx, maxy = geom.bounds
-            if max(maxx - minx, maxy - miny) < LOCATOR_BELOW_DEG:
-                point = geom.representative_point()
-                features.append({"type": "Feature", "id": i, "properties": {**props, "locator": True},
-                                 "geometry": {"type": "Point", "coordinates": _round([point.x, point.y])}})
+        for drawn, locator in drawn_geometries(geometry):
+            features.append({"type": "Feature", "id": len(features),
+                             "properties": {**props, "locator": locator}, "geometry": drawn})
     return {"type": "FeatureCollection", "features": features}
 
 

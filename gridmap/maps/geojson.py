@@ -136,6 +136,19 @@ class IssueLayers:
     without_geometry: list[dict] = field(default_factory=list)
 
 
+def drawn_geometries(geometry: dict) -> list[tuple[dict, bool]]:
+    """What to draw for one usable issue geometry: (its rounded GeoJSON, False), plus
+    (a locator point, True) when the defect is too small to see at county scale."""
+    out = [(_rounded_geometry(geometry), False)]
+    geom = shape(geometry)
+    if geom.geom_type != "Point":
+        minx, miny, maxx, maxy = geom.bounds
+        if max(maxx - minx, maxy - miny) < LOCATOR_BELOW_DEG and all(map(math.isfinite, geom.bounds)):
+            point = geom.representative_point()
+            out.append(({"type": "Point", "coordinates": _round([point.x, point.y], DEFECT_DECIMALS)}, True))
+    return out
+
+
 def issue_layers(issues: list[dict]) -> IssueLayers:
     """Group issues by kind as GeoJSON features (full-detail geometry, plus a ``locator`` point
     for defects too small to see at county scale)."""
@@ -148,17 +161,9 @@ def issue_layers(issues: list[dict]) -> IssueLayers:
         props = issue_properties(issue)
         features = layers.by_kind.setdefault(str(issue.get("kind") or ""),
                                              {"type": "FeatureCollection", "features": []})["features"]
-        features.append({"type": "Feature", "id": len(features),
-                         "properties": {**props, "locator": False}, "geometry": _rounded_geometry(geometry)})
-        geom = shape(geometry)
-        if geom.geom_type != "Point":
-            minx, miny, maxx, maxy = geom.bounds
-            if max(maxx - minx, maxy - miny) < LOCATOR_BELOW_DEG and all(map(math.isfinite, geom.bounds)):
-                point = geom.representative_point()
-                features.append({"type": "Feature", "id": len(features),
-                                 "properties": {**props, "locator": True},
-                                 "geometry": {"type": "Point", "coordinates": _round(
-                                     [point.x, point.y], DEFECT_DECIMALS)}})
+        for drawn, locator in drawn_geometries(geometry):
+            features.append({"type": "Feature", "id": len(features),
+                             "properties": {**props, "locator": locator}, "geometry": drawn})
     return layers
 
 
