@@ -64,6 +64,19 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             cluster.drop_database(name)
 
 
+def loaded_database(name: str) -> tuple[str, Engine]:
+    """URL and engine of a new, migrated database of this run (see :func:`fresh_database`) with
+    the sample county loaded: for test modules that write."""
+    from gridmap.db.migrate import upgrade
+    from gridmap.sample.load import load_sample
+
+    url = fresh_database(name)
+    upgrade(url)
+    eng = create_engine(url)
+    load_sample(eng, DATA_DIR)
+    return url, eng
+
+
 def engine_for_cli(url: str, monkeypatch: pytest.MonkeyPatch):
     """Generator for an ``engine`` fixture: an engine on ``url``, with GRIDMAP_DATABASE_URL set so
     the CLI commands a test runs use the same database."""

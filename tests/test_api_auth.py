@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from api_server import client, serve
-from test_api_write import OTHER, SCOPE, loaded_database, make_token, register
+from conftest import loaded_database
+from test_api_write import OTHER, SCOPE, make_token, register
 
 CALLERS = ["none", "viewer", "editor_in", "editor_out", "admin", "expired", "revoked", "embed", "unknown",
            "malformed"]

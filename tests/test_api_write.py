@@ -14,15 +14,14 @@ import json
 import pandas as pd
 import pyogrio
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api_server import client, serve
-from conftest import DATA_DIR, fresh_database
+from conftest import DATA_DIR, loaded_database
 from gridmap.cli import app
 from gridmap.db.tokens import create_token, revoke_token
 from gridmap.sample.files import CAMERAS_CSV
-from gridmap.sample.load import load_sample
 from planting import plant_overlap
 from test_validate import CHINESE, township, zip_shapefile  # noqa: F401 (fixture)
 
@@ -32,17 +31,6 @@ CHINA = dt.timezone(dt.timedelta(hours=8))  # naive report times are Beijing tim
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-def loaded_database(name: str):
-    """An engine on a new migrated database with the sample county loaded."""
-    from gridmap.db.migrate import upgrade
-
-    url = fresh_database(name)
-    upgrade(url)
-    eng = create_engine(url)
-    load_sample(eng, DATA_DIR)
-    return url, eng
-
 
 def make_token(engine, role: str, scope: str | None = None, state: str = "active", name: str | None = None) -> str:
     """A token's secret; ``state`` expired or revoked gives a dead one."""

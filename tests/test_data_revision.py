@@ -7,27 +7,21 @@ import datetime as dt
 
 import pytest
 import shapely
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from conftest import DATA_DIR, fresh_database
+from conftest import DATA_DIR, loaded_database
 from gridmap.camera_import import apply_status_reports, import_cameras
 from gridmap.coverage.stats import current_revision
 from gridmap.coverage.table import compute_coverage
 from gridmap.publishing import PublishRefused, publish_file
 from gridmap.sample.files import CAMERAS_CSV
-from gridmap.sample.load import load_sample
 from planting import plant_overlap
 from test_validate import township, write_gpkg  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")
 def engine():
-    from gridmap.db.migrate import upgrade
-
-    url = fresh_database("gridmap_test_revision")
-    upgrade(url)
-    eng = create_engine(url)
-    load_sample(eng, DATA_DIR)
+    _url, eng = loaded_database("gridmap_test_revision")
     yield eng
     eng.dispose()
 

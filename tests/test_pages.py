@@ -19,12 +19,12 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from api_server import serve
 from browser import (defective_boundary_file, playwright_browser, representative_point, screenshot,
                      wait_for, wait_idle)
-from conftest import DATA_DIR, fresh_database
+from conftest import DATA_DIR, loaded_database
 from gridmap.api.routers.pages import script_json
 from gridmap.db.tokens import create_token
 from gridmap.maps.coverage_map import NO_DATA, RATE_CLASSES
@@ -55,13 +55,7 @@ def no_external_requests(request):
 @pytest.fixture(scope="module")
 def own_engine():
     """A database of our own with the sample county (the tests here write)."""
-    from gridmap.db.migrate import upgrade
-    from gridmap.sample.load import load_sample
-
-    url = fresh_database("gridmap_test_pages")
-    upgrade(url)
-    eng = create_engine(url)
-    load_sample(eng, DATA_DIR)
+    _url, eng = loaded_database("gridmap_test_pages")
     yield eng
     eng.dispose()
 

@@ -22,7 +22,7 @@ from shapely.geometry import shape
 from sqlalchemy import create_engine, text
 
 from api_server import client, serve
-from conftest import DATA_DIR, fresh_database
+from conftest import loaded_database
 from gridmap.api.app import create_app
 from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m
 from gridmap.tiles.service import TileService
@@ -226,13 +226,7 @@ def test_tilejson(http, api_url, loaded_engine):
 
 @pytest.fixture(scope="module")
 def own_engine():
-    from gridmap.db.migrate import upgrade
-    from gridmap.sample.load import load_sample
-
-    url = fresh_database("gridmap_test_tiles")
-    upgrade(url)
-    engine = create_engine(url)
-    load_sample(engine, DATA_DIR)
+    _url, engine = loaded_database("gridmap_test_tiles")
     yield engine
     engine.dispose()
 
