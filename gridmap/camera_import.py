@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from gridmap.coverage.assign import LeafIndex
 from gridmap.coverage.stats import extent_of, extent_wkt, record_change
 from gridmap.db.cameras import UpsertCounts, apply_status_updates, assign_cameras_to_areas, leaf_areas, upsert_cameras
+from gridmap.errors import GridmapError
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
 from gridmap.io.coords import to_storage
 from gridmap.io.status_updates import StatusUpdates, read_status_updates
@@ -33,12 +34,8 @@ EXTENT_MARGIN_DEG = 0.02
 CRS_CHECK_SAMPLE = 2000
 
 
-class ImportRefused(Exception):
+class ImportRefused(GridmapError):
     """The import cannot run at all (no county in the database, unknown county code)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 @dataclass(frozen=True)

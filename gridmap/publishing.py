@@ -26,19 +26,20 @@ from gridmap.coverage.stats import extent_of, extent_wkt, record_change
 from gridmap.db.areas import VersionInfo, count_below, parent_areas, replace_subtree
 from gridmap.db.cameras import assign_cameras_to_areas, cameras_in
 from gridmap.db.versions import archived_areas, get_version, record_rejected
+from gridmap.errors import GridmapError
 from gridmap.geometry.scope import Scope
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
 from gridmap.io.boundaries import BoundaryFile, read_boundary_file
 from gridmap.io.crs import crs_label
 
 
-class PublishRefused(Exception):
+class PublishRefused(GridmapError):
     """Publishing did not happen. ``code`` is stable (API), ``message`` Chinese; ``report`` the
     validation report when validation was the reason."""
 
     def __init__(self, code: str, message: str, report: dict | None = None):
-        super().__init__(f"{code}: {message}")
-        self.code, self.message, self.report = code, message, report
+        super().__init__(code, message)
+        self.report = report
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.db.tokens import Principal
+from gridmap.errors import GridmapError
 from gridmap.maps.geojson import drawn_geometries, usable_geometry
 from gridmap.maps.labels import kind_label
 from gridmap.io.fields import parse_field_items
@@ -49,13 +50,13 @@ UPLOAD_KINDS = ("boundary", "camera")
 _MAX_FIELDS = 50
 
 
-class UploadRefused(Exception):
+class UploadRefused(GridmapError):
     """The API write cannot be done as asked. ``code`` stable English, ``message`` Chinese,
     ``detail`` structured context."""
 
     def __init__(self, code: str, message: str, detail: Any | None = None):
-        super().__init__(f"{code}: {message}")
-        self.code, self.message, self.detail = code, message, detail
+        super().__init__(code, message)
+        self.detail = detail
 
 
 class OutOfScope(UploadRefused):

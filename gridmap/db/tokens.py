@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from gridmap.db.models import TOKEN_ROLES
+from gridmap.errors import GridmapError
 
 TOKEN_PREFIX = "gm_"
 #: How many leading characters of a secret are stored to recognise it (``gm_`` + 7).
@@ -28,12 +29,8 @@ SHOWN_CHARS = 10
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-class TokenError(ValueError):
+class TokenError(GridmapError, ValueError):
     """A token cannot be created or changed as asked. ``code`` is stable, ``message`` Chinese."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from pyogrio.errors import DataLayerError, DataSourceError, FieldError, Geometry
 from pyproj import CRS
 
 from gridmap.config import STORAGE_SRID
+from gridmap.errors import GridmapError
 from gridmap.io.area_values import InexactCodeError, LEVEL_WORDS, code_strings, integers
 from gridmap.io.crs import (CHINA_LONLAT_BOUNDS, CrsUnknownError, crs_label, describe_bounds,
                             infer_crs, parse_crs)
@@ -85,23 +86,13 @@ _RESERVED = ("layer", "source_row")
 STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
 
 
-class BoundaryReadError(Exception):
+class BoundaryReadError(GridmapError):
     """The file cannot be read. ``.code`` is a stable English error code, ``.message`` a Chinese,
     actionable message."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
-
-class BoundaryWriteError(Exception):
+class BoundaryWriteError(GridmapError):
     """The repaired copy cannot be written. ``.code`` stable English, ``.message`` Chinese."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

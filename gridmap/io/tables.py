@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gridmap.errors import GridmapError
 from gridmap.io.fields import detect_fields
 
 #: File suffix → format.
@@ -26,14 +27,9 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geo
 HEADER_SCAN_ROWS = 10
 
 
-class CameraReadError(Exception):
+class CameraReadError(GridmapError):
     """The file as a whole cannot be read. ``.code``: unreadable, unsupported_format, no_header,
     missing_columns, encoding_unknown, empty; ``.message``: Chinese, actionable."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass

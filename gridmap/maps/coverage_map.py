@@ -62,6 +62,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridmap.coverage.rates import Counts, percent
 from gridmap.coverage.table import Coverage, CoverageRow, compute_coverage
+from gridmap.errors import GridmapError
 from gridmap.levels import LEVELS
 from gridmap.maps.basemap import new_map
 from gridmap.maps.controls import HtmlControl, KeepLayerOrder, PageStyle
@@ -76,14 +77,9 @@ __all__ = [
 ]
 
 
-class CoverageMapError(Exception):
+class CoverageMapError(GridmapError):
     """A coverage map that cannot be made: ``code`` is stable English snake_case (for scripts and
     tests), ``message`` is Chinese (for the person who ran the command)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
