@@ -26,9 +26,10 @@ demo: setup
 	$(BIN)/gridmap demo
 
 test: setup
-	@# The page tests (tests/test_pages.py) drive Debian's chromium; a CJK font keeps their screenshots readable.
-	@[ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
-	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei; }
+	@# The page tests (tests/test_pages.py) drive Debian's chromium; a CJK font keeps their screenshots readable;
+	@# faketime moves the clock for the sample generator test (tests/test_sample_data.py).
+	@[ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && [ -x /usr/bin/faketime ] \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei faketime; }
 	$(BIN)/gridmap db up
 	$(BIN)/python -m pytest
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+import subprocess
+import sys
 import zipfile
 
 import geopandas as gpd
@@ -189,12 +192,32 @@ def test_manifest_checksums_match_the_files(data_dir):
         assert hashlib.sha256((data_dir / name).read_bytes()).hexdigest() == digest, name
 
 
+#: A date far from the day the sample was written: the files must not carry the day they are made.
+MOVED_CLOCK = "2031-07-15 09:30:00"
+
+_GENERATE = """
+import datetime, json, sys
+from pathlib import Path
+from gridmap.sample.generate import generate
+manifest = generate(Path(sys.argv[1]))
+print(json.dumps({"today": datetime.date.today().isoformat(), "sha256": manifest["sha256"]}))
+"""
+
+
 @pytest.mark.slow
 def test_generator_is_deterministic_and_reproduces_the_committed_files(data_dir, tmp_path):
-    """Regenerating gives the committed bytes: the files in data/ are exactly what the script makes."""
-    from gridmap.sample.generate import generate  # needs the `sample` extra (rasterio, scikit-image)
-
-    manifest = generate(tmp_path)
+    """Regenerating gives the committed bytes on any date: the generator runs with the clock moved
+    (libfaketime moves it for GDAL's C code too, which stamps a date into each .dbf header)."""
+    faketime = shutil.which("faketime")
+    assert faketime, "the faketime command (Debian package faketime) is needed: `make test` installs it"
+    done = subprocess.run([faketime, MOVED_CLOCK, sys.executable, "-c", _GENERATE, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["today"] == MOVED_CLOCK[:10], "the clock was not moved"
     committed = json.loads((data_dir / g.MANIFEST).read_text(encoding="utf-8"))
-    assert manifest["sha256"] == committed["sha256"]
-    assert re.fullmatch(r"[0-9a-f]{64}", manifest["sha256"][g.GPKG])
+    assert result["sha256"] == committed["sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", result["sha256"][g.GPKG])
+    with zipfile.ZipFile(tmp_path / g.SHAPEFILE_ZIP) as zf:
+        dbf = zf.read("county.dbf")
+    assert (dbf[1] + 1900, dbf[2], dbf[3]) == (2026, 11, 21)  # pinned, not the moved clock's date

@@ -35,6 +35,10 @@ CHINESE_FIELDS = {"code": "编码", "name": "名称", "parent_code": "上级编�
                   "households": "户数", "worker_name": "网格员", "worker_phone": "联系电话"}
 # Fixed timestamps so regenerating gives byte-identical GeoPackage, XLSX and zip files.
 _FIXED_TIME = dt.datetime(2026, 1, 1, 0, 0, 0)
+#: The "last update" date in each .dbf header (bytes 1–3). The Shapefile driver writes today's date
+#: there and does not read OGR_CURRENT_DATE; its layer option DBF_DATE_LAST_UPDATE pins it. This is
+#: the date the committed files carry (they were written before it was pinned).
+_DBF_DATE = "2026-11-21"
 
 
 def generate(out_dir: Path, spec: CountySpec = CountySpec()) -> dict[str, object]:
@@ -72,7 +76,8 @@ def _write_shapefile_zip(frames: dict[str, gpd.GeoDataFrame], path: Path) -> Non
     with tempfile.TemporaryDirectory() as tmp:
         for lv in LEVELS:
             gdf = _chinese(frames[lv.key]).to_crs(SAMPLE_PROJECTED_EPSG)
-            pyogrio.write_dataframe(gdf, Path(tmp) / f"{lv.key}.shp", driver="ESRI Shapefile", encoding="GBK")
+            pyogrio.write_dataframe(gdf, Path(tmp) / f"{lv.key}.shp", driver="ESRI Shapefile", encoding="GBK",
+                                    layer_options={"DBF_DATE_LAST_UPDATE": _DBF_DATE})
         _write_zip(path, [(f.name, f.read_bytes()) for f in sorted(Path(tmp).iterdir())])
 
 
