@@ -14,18 +14,24 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from gridmap.coverage.assign import LeafIndex
-from gridmap.coverage.stats import extent_of, extent_wkt, record_change
-from gridmap.db.cameras import UpsertCounts, apply_status_updates, assign_cameras_to_areas, leaf_areas, upsert_cameras
+from gridmap.db.cameras import (StatusCounts, UpsertCounts, apply_status_updates, assign_cameras_to_areas,
+                                expire_statuses, leaf_areas, lock_cameras, upsert_cameras)
+from gridmap.db.locks import lock_areas_for_import
 from gridmap.errors import GridmapError
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
 from gridmap.io.coords import to_storage
 from gridmap.io.status_updates import StatusUpdates, read_status_updates
+from gridmap.services.changes import record_change
+
+T = TypeVar("T")
 
 #: Camera coordinates may lie this far (degrees, ≈2 km) beyond the county's bounding box and still be
 #: imported (then listed as outside every area); farther away they are rejected as wrong.
@@ -134,9 +140,6 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     crs_suggestion: CrsSuggestion | None = None
     import_id: int | None = None
-    #: Bounds (WKT, EPSG:4490) of the cameras the import inserted or changed, where they were and
-    #: where they are now, for :func:`record_import`; None when nothing changed.
-    changed_extent: str | None = None
 
     @property
     def imported(self) -> int:
@@ -187,17 +190,16 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
     then calls :func:`record_import` (once its own checks passed) so maps and tiles follow."""
     suggestion = check_crs(index, table) if index is not None else None
     ids = table.cameras["device_id"].tolist()
-    moved_from = extent_of(conn, _CAMERA_GEOMS, {"ids": ids})
+    lock_areas_for_import(conn)
+    lock_cameras(conn, "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": ids}, new_ids=ids)
     counts = upsert_cameras(conn, table.cameras, table.crs, table.present)
     assign_cameras_to_areas(conn, device_ids=ids)
-    changed = (extent_wkt(moved_from, extent_of(conn, _CAMERA_GEOMS, {"ids": ids}))
-               if counts.inserted or counts.updated else None)
     outside = _outside(conn, table.cameras)
     warnings = [suggestion.message] if suggestion else []
     if outside:
         warnings.append(f"{len(outside)} 个摄像头不在任何网格内（已导入，见 outside 列表）：请核对坐标或网格边界。")
     result = ImportResult(file_name, table.crs, county.code, table.source_rows, counts, table.rejected,
-                          outside, warnings, list(table.notes), suggestion, changed_extent=changed)
+                          outside, warnings, list(table.notes), suggestion)
     report = result.to_dict()
     result.import_id = int(conn.execute(text("""
         INSERT INTO camera_import (created_by, file_name, file_sha256, crs, source_rows, inserted, updated,
@@ -209,13 +211,10 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
     return result
 
 
-_CAMERA_GEOMS = "SELECT geom FROM camera WHERE device_id = ANY(:ids)"
-
-
 def record_import(conn: Connection, result: ImportResult) -> None:
     """Record an import's change (figures, revision, tiles) on its transaction, if it changed anything."""
     if result.counts.inserted or result.counts.updated:
-        record_change(conn, "camera_import", result.changed_extent)
+        record_change(conn, "camera_import")
 
 
 def _outside(conn: Connection, cameras: pd.DataFrame) -> list[dict[str, object]]:
@@ -251,41 +250,59 @@ def apply_status_reports(engine: Engine, source: object, *, default_time=None,
     transaction. Reports for unknown devices, or "online" for a camera that is not installed, are
     rejected with their row; stale reports (older than the last applied) are counted, not errors.
     ``may_change(area_code)`` (the API's token scope): reports for known cameras whose leaf area it
-    refuses are rejected (``out_of_scope``), every row of them, and not applied."""
+    refuses are rejected (``out_of_scope``), every row of them, and not applied.
+
+    Concurrent reports for the same cameras queue on the camera rows (locked in device-id order,
+    so never in a cycle); a deadlock or serialization failure all the same is retried."""
     updates: StatusUpdates = read_status_updates(source, default_time=default_time)
     todo, rejected = updates.updates, list(updates.rejected)
-    with engine.begin() as conn:
-        if may_change is not None and not todo.empty:
-            todo, refused = _outside_scope(conn, todo, may_change)
-            rejected += refused
-        counts = apply_status_updates(conn, todo)
-        if counts.applied:
-            # status_in (the reports just applied) lives until this transaction commits.
-            record_change(conn, "status", extent_wkt(extent_of(
-                conn, "SELECT c.geom FROM camera c JOIN status_in s USING (device_id)")))
-    row_of = dict(zip(todo["device_id"], todo["row"])) if not todo.empty else {}
-    rejected += [RowProblem(int(row_of[d]), "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。",
+    counts, refused = retry_on_conflict(lambda: _apply_status(engine, todo, may_change))
+    row_of: dict[str, list[int]] = {}
+    for device_id, row in zip(todo["device_id"], todo["row"]):
+        row_of.setdefault(device_id, []).append(int(row))
+    rejected += [RowProblem(row, "out_of_scope",
+                            f"设备 {d} 所在区域 {area or '（不在任何网格内）'} 不在本令牌可修改的范围内，未更新其在线状态。",
+                            device_id=d)
+                 for d, area in refused for row in row_of[d]]
+    rejected += [RowProblem(row_of[d][-1], "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。",
                             device_id=d) for d in counts.unknown]
-    rejected += [RowProblem(int(row_of[d]), "online_not_installed",
+    rejected += [RowProblem(row_of[d][-1], "online_not_installed",
                             f"设备 {d} 在台账中未安装（规划或已拆除），不能标记为在线：请先在台账中更新安装状态。",
                             device_id=d) for d in counts.not_installed]
     rejected.sort(key=lambda p: p.row)
     return StatusResult(updates.source_rows, counts.applied, counts.stale, rejected)
 
 
-def _outside_scope(conn: Connection, updates: pd.DataFrame,
-                   may_change: Callable[[str | None], bool]) -> tuple[pd.DataFrame, list[RowProblem]]:
-    """(the reports for cameras ``may_change`` allows or that are unknown, one ``out_of_scope``
-    problem per report for the others). The cameras are locked until the transaction ends."""
-    areas = dict(conn.execute(text("""SELECT device_id, area_code FROM camera
-                                      WHERE device_id = ANY(CAST(:ids AS text[])) ORDER BY device_id FOR UPDATE"""),
-                              {"ids": sorted(set(updates["device_id"]))}).all())
-    outside = {d for d, area in areas.items() if not may_change(area)}
-    if not outside:
-        return updates, []
-    mask = updates["device_id"].isin(outside).to_numpy()
-    problems = [RowProblem(int(r), "out_of_scope",
-                           f"设备 {d} 所在区域 {areas[d] or '（不在任何网格内）'} 不在本令牌可修改的范围内，未更新其在线状态。",
-                           device_id=d)
-                for r, d in zip(updates["row"][mask], updates["device_id"][mask])]
-    return updates[~mask].reset_index(drop=True), problems
+def _apply_status(engine: Engine, todo: pd.DataFrame,
+                  may_change) -> tuple[StatusCounts, list[tuple[str, str | None]]]:
+    with engine.begin() as conn:
+        counts, refused = apply_status_updates(conn, todo, may_change)
+        if counts.applied:
+            record_change(conn, "status")
+        return counts, refused
+
+
+def expire_stale_statuses(engine: Engine, ttl_seconds: float) -> int:
+    """The status time-to-live (``GRIDMAP_STATUS_TTL``): online cameras whose last online report is
+    older than ``ttl_seconds`` go offline, moving the figures like any status report. Returns how
+    many went offline."""
+    def run() -> int:
+        with engine.begin() as conn:
+            expired = expire_statuses(conn, ttl_seconds)
+            if expired:
+                record_change(conn, "status_expiry")
+            return expired
+
+    return retry_on_conflict(run)
+
+
+def retry_on_conflict(work: Callable[[], T], attempts: int = 3) -> T:
+    """``work()`` (one transaction), run again when PostgreSQL aborted it as a deadlock victim or
+    for a serialization failure: the transaction changed nothing, running it again is safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if attempt == attempts or getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                raise
+    raise AssertionError("unreachable")

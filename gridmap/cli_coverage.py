@@ -24,20 +24,17 @@ CODE = Annotated[str | None, typer.Option(help="Area code: that area and its chi
 OUT = Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal (required for xlsx).")]
 
 
-def _coverage():
-    from gridmap.coverage.table import compute_coverage
+def _rows(kind: str, **kwargs):
+    """The stored rows (``coverage_rows`` or ``blind_rows``) for the CLI's options."""
+    from gridmap.coverage.table import blind_rows, coverage_rows
     from gridmap.db.session import engine_scope
 
     with engine_scope() as engine:
         with engine.connect() as conn:
-            return compute_coverage(conn)
-
-
-def _select(coverage, **kwargs):
-    try:
-        return coverage.select(**kwargs)
-    except KeyError:
-        raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code。", 2) from None
+            try:
+                return (coverage_rows if kind == "rows" else blind_rows)(conn, **kwargs)
+            except KeyError:
+                raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code。", 2) from None
 
 
 def _write(rows, fmt: str, out: Path | None, title: str) -> None:
@@ -70,7 +67,7 @@ def coverage(
     """Coverage table: without options the county and its townships."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = _select(_coverage(), level=level, code=code)
+    rows = _rows("rows", level=level, code=code)
     _write(rows, fmt, out, "摄像头覆盖统计（安装率 = 已安装 / 计划，上云率 = 在线 / 已安装）")
 
 
@@ -82,11 +79,7 @@ def blind(
     out: OUT = None,
 ) -> None:
     """Areas with no installed camera (盲区): the grids "覆盖到每个网格" still misses."""
-    coverage = _coverage()
-    if code is not None and code not in coverage.rows:
-        raise fail(f"没有编码为 {code} 的区域：请检查 --code。", 2)
-    rows = coverage.blind(level=level, code=code)
-    total = len(coverage.select(level=level, code=code))
+    rows, total = _rows("blind", level=level, code=code)
     _write(rows, fmt, out, f"无已安装摄像头的区域：{len(rows):,} / {total:,}")
 
 
@@ -103,6 +96,34 @@ def snapshot(
         with engine.begin() as conn:
             n = take_snapshot(conn, day)
     typer.echo(f"{day.isoformat()}：已保存 {n:,} 个区域的覆盖快照")
+
+
+@app.command()
+def verify(
+    repair: Annotated[bool, typer.Option("--repair", help="Rebuild every stored figure and tile row from "
+                                                          "scratch when they disagree.")] = False,
+) -> None:
+    """Check the stored figures (moved by every write) and the tile rows against a recomputation
+    from scratch. Exit 0: they agree exactly; 1: they differ (listed; with --repair, rebuilt)."""
+    from gridmap.coverage.table import differences
+    from gridmap.db.session import engine_scope
+    from gridmap.services.changes import record_change
+    from gridmap.tiles.store import tile_differences
+
+    with engine_scope() as engine:
+        with engine.connect() as conn:
+            found = differences(conn) + tile_differences(conn)
+        if not found:
+            typer.echo("一致：存储的覆盖统计和瓦片数据与从头重算的结果完全相同。")
+            return
+        typer.echo(f"不一致（列出前 {len(found)} 处）：")
+        for line in found:
+            typer.echo(f"  {line}")
+        if repair:
+            with engine.begin() as conn:
+                revision = record_change(conn, "repair", everything=True)
+            typer.echo(f"已从头重建覆盖统计和瓦片数据（数据版本 {revision}）。")
+    raise typer.Exit(1)
 
 
 @app.command()

@@ -18,19 +18,21 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gridmap.config import STORAGE_SRID
-from gridmap.coverage.stats import extent_of, extent_wkt, record_change
-from gridmap.db.areas import VersionInfo, count_below, parent_areas, replace_subtree
-from gridmap.db.cameras import assign_cameras_to_areas, cameras_in
+from gridmap.db.areas import VersionInfo, count_below, live_codes_below, parent_areas, replace_subtree
+from gridmap.db.cameras import CHANGED_CAMERAS, assign_cameras_to_areas, cameras_in, lock_cameras
+from gridmap.db.locks import SubtreeBusy, lock_areas_for_publish, lock_subtree
+from gridmap.db.revisions import current_revision, replaced_since
 from gridmap.db.versions import archived_areas, get_version, record_rejected
 from gridmap.errors import GridmapError
-from gridmap.geometry.scope import Scope
+from gridmap.geometry.scope import Scope, encroachments
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
 from gridmap.io.boundaries import BoundaryFile, read_boundary_file
 from gridmap.io.crs import crs_label
+from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
 
 
 class PublishRefused(GridmapError):
@@ -98,17 +100,20 @@ def publish_file(engine: Engine, path: str | Path, *, by: str, read: ReadOptions
                  reason: str | None = None) -> PublishResult:
     """Validate ``path`` against the live data and publish it as a new version."""
     with engine.connect() as conn:
+        based_on = current_revision(conn)
         src, analysis = check_file(path, read=read, level=level, parent_code=parent_code, options=options,
                                    parent_lookup=database_parents(conn))
     info = VersionInfo(created_by=by, file_name=src.path.name,
                        file_sha256=hashlib.sha256(src.path.read_bytes()).hexdigest(), reason=reason)
-    return publish_analysis(engine, analysis, src.areas, info, force=force)
+    return publish_analysis(engine, analysis, src.areas, info, force=force, based_on=based_on)
 
 
 def rollback(engine: Engine, version_id: int, *, by: str, force: bool = False, reason: str | None = None,
-             options: ValidationOptions | None = None) -> PublishResult:
-    """Make the areas of version ``version_id`` live again, as a new version that records it."""
+             options: ValidationOptions | None = None, restrict_to: str | None = None) -> PublishResult:
+    """Make the areas of version ``version_id`` live again, as a new version that records it.
+    ``restrict_to``: an editor's scope (see :func:`publish_analysis`)."""
     with engine.connect() as conn:
+        based_on = current_revision(conn)
         version = get_version(conn, version_id)
         if version is None:
             raise PublishRefused("version_not_found", f"没有版本 {version_id}，请用 gridmap versions 查看。")
@@ -125,15 +130,25 @@ def rollback(engine: Engine, version_id: int, *, by: str, force: bool = False, r
                            source={"file": version.file_name, "rollback_of": version_id})
     info = VersionInfo(created_by=by, file_name=version.file_name, reason=reason or f"回滚到版本 {version_id}")
     return publish_analysis(engine, analysis, areas, info, force=force, restored_from=version_id,
-                            reason_required=False)
+                            reason_required=False, based_on=based_on, restrict_to=restrict_to)
 
 
 def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame, info: VersionInfo, *,
                      force: bool = False, restored_from: int | None = None,
                      reason_required: bool = True,
-                     on_publish: Callable[[Connection, int], None] | None = None) -> PublishResult:
+                     on_publish: Callable[[Connection, int], None] | None = None,
+                     based_on: int | None = None, restrict_to: str | None = None) -> PublishResult:
     """Publish analysed ``areas`` (refusing on errors unless ``force``), in one transaction.
-    ``on_publish(conn, version_id)`` runs last in that transaction (the API marks its upload)."""
+    ``on_publish(conn, version_id)`` runs last in that transaction (the API marks its upload).
+
+    Concurrency: the subtree is locked (:func:`gridmap.db.locks.lock_subtree`); an overlapping
+    publish in progress, or one committed after ``based_on`` (the data revision the analysis was
+    made at), refuses this one (``publish_conflict``): it was validated against other data.
+
+    ``restrict_to``: an editor's scope (a code prefix). Every code written must lie in it, and,
+    ``force`` or not, the areas written must not reach over areas outside it (overlap more than
+    ``ENCROACH_M2``, or leave the scope's own area when it stays) nor move cameras of areas outside
+    it (``out_of_scope``, nothing changed)."""
     report, scope = analysis.report, analysis.scope
     if force and reason_required and not (info.reason or "").strip():
         raise PublishRefused("reason_required", "强制发布（--force）必须用 --reason 写明原因，原因会记入版本记录。")
@@ -145,6 +160,9 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
     if scope.root is None or scope.top_level is None:
         raise PublishRefused("scope_unknown", "无法确定本次上传替换哪一部分：请检查编码，或用 --parent-code 指定上级。",
                              report.to_dict())
+    store = _storable(areas, analysis)
+    if restrict_to is not None:
+        _check_codes_in_scope(restrict_to, scope.root, store["code"].tolist())
     if not report.ok and not force:
         with engine.begin() as conn:
             record_rejected(conn, info, scope.root, scope.top_level, len(areas), report.to_dict())
@@ -157,27 +175,123 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
         raise PublishRefused("would_remove_descendants",
                              f"文件只到第 {max(scope.levels)} 级，发布会删除库中 {scope.root} 下 {deeper} 个更下级区域。"
                              f"请把下级区域一并上传，或用 --force --reason 确认删除。", report.to_dict())
-    store = _storable(areas, analysis)
+    kind = "rollback" if restored_from else "publish"
     try:
         with engine.begin() as conn:
-            removed = count_below(conn, scope.root, scope.top_level - 1)
-            before = extent_of(conn, _ROOT_GEOM, {"root": scope.root})
+            lock_areas_for_publish(conn)
+            _lock_subtree(conn, scope.root, kind, based_on)
+            removed_codes = live_codes_below(conn, scope.root, scope.top_level)
+            before = extent_of(conn, _TOP_GEOMS, {"root": scope.root, "top": scope.top_level})
+            after = tuple(float(v) for v in store.total_bounds)
+            # The cameras this can move: those of the subtree and those within its new outline.
+            lock_cameras(conn, "c.area_code LIKE CAST(:root AS text) || '%' "
+                               "OR c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)",
+                         {"root": scope.root, "x0": after[0], "y0": after[1], "x1": after[2], "y1": after[3]})
             version_id = replace_subtree(conn, scope.root, store, info, report.to_dict(),
                                          top_level=scope.top_level, restored_from=restored_from)
-            assign_cameras_to_areas(conn, root_code=scope.root)
+            assign_cameras_to_areas(conn, locked=True)
+            if restrict_to is not None:
+                _check_reach(conn, restrict_to, scope, store, version_id)
             assigned = cameras_in(conn, scope.root)
-            record_change(conn, "rollback" if restored_from else "publish",
-                          extent_wkt(before, extent_of(conn, _ROOT_GEOM, {"root": scope.root})))
+            anchor = scope.parent if scope.includes_root else scope.root
+            record_change(conn, kind, areas=AreaReplacement(
+                scope.root, tuple(removed_codes), tuple(store["code"]), anchor, extent_wkt([before, after])))
             if on_publish is not None:
                 on_publish(conn, version_id)
     except DBAPIError as exc:
-        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report.to_dict()) from exc
-    return PublishResult(version_id, scope, removed, len(store), assigned, report.to_dict())
+        raise database_refusal(exc, report.to_dict()) from exc
+    return PublishResult(version_id, scope, len(removed_codes), len(store), assigned, report.to_dict())
 
 
-#: The subtree root's outline bounds everything a publish changes (its descendants lie inside it).
-_ROOT_GEOM = "SELECT geom FROM area WHERE code = :root"
+#: The top-level areas a publish replaces (their outlines bound everything below them).
+_TOP_GEOMS = "SELECT geom FROM area WHERE code LIKE CAST(:root AS text) || '%' AND level = :top"
+#: Overlaps smaller than this (m²) are slivers of edges that do not match to the last digit, not a
+#: reach into another's area (validation reports them as slivers).
+ENCROACH_M2 = 1.0
+
+
+def _lock_subtree(conn: Connection, root: str, kind: str, based_on: int | None) -> None:
+    try:
+        lock_subtree(conn, root, kind)
+    except SubtreeBusy as busy:
+        doing = f"（{busy.holder}）" if busy.holder else ""
+        raise PublishRefused("publish_conflict",
+                             f"另一次发布或回滚{doing}正在修改与 {root} 重叠的区域：本次未发布。请等它完成后刷新，"
+                             f"按新的数据重新校验再发布。", {"root": root, "conflict": busy.holder}) from None
+    if based_on is not None:
+        newer = replaced_since(conn, based_on, root)
+        if newer is not None:
+            revision, what, other = newer
+            raise PublishRefused("publish_conflict",
+                                 f"校验之后，数据版本 {revision} 已{_KIND_ZH.get(what, '修改')}了与 {root} 重叠的区域"
+                                 f"（{other}）：本次未发布。请按新的数据重新校验再发布。",
+                                 {"root": root, "conflict": other, "revision": revision, "kind": what})
+
+
+_KIND_ZH = {"publish": "发布", "rollback": "回滚", "sample_load": "重新载入"}
+
+
+def _check_codes_in_scope(restrict_to: str, root: str, codes: list[str]) -> None:
+    outside = sorted({c for c in [root, *codes] if not str(c).startswith(restrict_to)})
+    if outside:
+        shown = "、".join(outside[:5]) + (" 等" if len(outside) > 5 else "")
+        raise PublishRefused("out_of_scope", f"只能修改编码以 {restrict_to} 开头的区域，本次会写入或替换 {shown}，未发布。",
+                             {"scope": restrict_to, "codes": outside[:100]})
+
+
+def _check_reach(conn: Connection, restrict_to: str, scope: Scope, store: gpd.GeoDataFrame, version_id: int) -> None:
+    """Inside the publish transaction (areas replaced, cameras re-assigned): the new areas must not
+    overlap areas outside the scope, leave the scope's own area (when this version did not replace
+    it), or move cameras of areas outside the scope."""
+    top = store.loc[store["level"] == scope.top_level]
+    x0, y0, x1, y1 = (float(v) for v in top.total_bounds)
+    others = gpd.read_postgis(text("""
+        SELECT code, geom FROM area
+        WHERE level = :top AND code NOT LIKE CAST(:scope AS text) || '%'
+          AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)"""), conn, geom_col="geom",
+        params={"top": scope.top_level, "scope": restrict_to, "x0": x0, "y0": y0, "x1": x1, "y1": y1})
+    own = conn.execute(text("""SELECT ST_AsBinary(geom) FROM area
+                               WHERE code = :scope AND version_id IS DISTINCT FROM :version"""),
+                       {"scope": restrict_to, "version": version_id}).scalar_one_or_none()
+    reach = encroachments(top.geometry.to_numpy(), others.geometry.to_numpy(), others["code"].to_numpy(),
+                          shapely.from_wkb(bytes(own)) if own is not None else None, ENCROACH_M2)
+    moved = conn.execute(text(f"""
+        SELECT g.device_id, g.area_code, c.area_code FROM {CHANGED_CAMERAS} g JOIN camera c USING (device_id)
+        WHERE g.area_code IS DISTINCT FROM c.area_code ORDER BY g.device_id""")).all()
+    cameras = [(d, old, new) for d, old, new in moved
+               if not (old or "").startswith(restrict_to) or not (new or "").startswith(restrict_to)]
+    if not reach and not cameras:
+        return
+    codes = sorted({c for c in reach if c} | {a for _, old, new in cameras for a in (old, new)
+                                                if a and not a.startswith(restrict_to)})
+    parts = []
+    if reach:
+        overlap = "、".join(f"{c}（{m2:,.0f} m²）" for c, m2 in sorted(reach.items(), key=lambda kv: -kv[1]) if c)
+        if overlap:
+            parts.append(f"与范围外的区域重叠：{overlap}")
+        if None in reach:
+            parts.append(f"超出 {restrict_to} 的范围 {reach[None]:,.0f} m²")
+    if cameras:
+        parts.append(f"会改变 {len(cameras)} 个范围外（或不在任何网格内）摄像头的所属区域")
+    raise PublishRefused("out_of_scope", f"只能修改编码以 {restrict_to} 开头的区域；本次发布" + "；".join(parts)
+                         + "。未做任何修改：请修正边界，或请管理员发布。",
+                         {"scope": restrict_to, "codes": codes[:100],
+                          "overlap_m2": {c: round(m2, 1) for c, m2 in reach.items() if c},
+                          "outside_scope_m2": round(reach[None], 1) if None in reach else None,
+                          "device_ids": [d for d, _, _ in cameras][:100], "cameras": len(cameras)})
+
+
+def database_refusal(exc: DBAPIError, report: dict | None = None) -> PublishRefused:
+    """A database failure during a publish, as a refusal: nothing was changed (the transaction
+    rolled back). A unique or exclusion violation means another write got there first."""
+    detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    if isinstance(exc, IntegrityError):
+        return PublishRefused("publish_conflict", f"另一次写入与本次发布冲突，数据库未做任何修改：{detail}。"
+                                                  f"请刷新后重新校验再发布。", report)
+    if isinstance(exc, OperationalError):
+        return PublishRefused("database_unavailable", f"数据库暂时无法完成发布（繁忙或不可用），未做任何修改：{detail}。"
+                                                      f"请稍后重试。", report)
+    return PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report)
 
 
 def _storable(areas: gpd.GeoDataFrame, analysis: Analysis) -> gpd.GeoDataFrame:

@@ -38,6 +38,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from gridmap.db.cameras import CHANGED_CAMERAS, ROW_DIGEST
+from gridmap.db.revisions import current_revision
 from gridmap.db.tokens import Principal
 from gridmap.errors import GridmapError
 from gridmap.maps.geojson import drawn_geometries, usable_geometry
@@ -297,6 +299,11 @@ def _insert_upload(conn: Connection, principal: Principal, *, kind: str, file_na
 # Boundaries: upload, publish, rollback
 # ---------------------------------------------------------------------------------------------
 
+def restriction(principal: Principal) -> str | None:
+    """The code prefix a token's boundary writes must stay within (None: anywhere)."""
+    return None if principal.role == "admin" else principal.scope
+
+
 def _require(principal: Principal, *codes: str | None) -> None:
     outside = [c for c in codes if not principal.may_change(c)]
     if outside:
@@ -364,6 +371,7 @@ def publish_upload(engine: Engine, principal: Principal, upload_id: int, *, forc
         content = upload_content(lock, upload_id)
         options = BoundaryOptions.from_json(record.options)
         with as_file(record.file_name, content) as path, engine.connect() as conn:
+            based_on = current_revision(conn)
             src, analysis = check_file(path, read=options.read, level=options.level,
                                        parent_code=options.parent_code, parent_lookup=database_parents(conn))
         if analysis.scope.root is not None and principal.role != "admin":
@@ -376,7 +384,8 @@ def publish_upload(engine: Engine, principal: Principal, upload_id: int, *, forc
         info = VersionInfo(created_by=principal.name, file_name=record.file_name, file_sha256=record.file_sha256,
                            reason=reason)
         try:
-            return publish_analysis(engine, analysis, src.areas, info, force=force, on_publish=mark)
+            return publish_analysis(engine, analysis, src.areas, info, force=force, on_publish=mark,
+                                    based_on=based_on, restrict_to=restriction(principal))
         except PublishRefused as exc:
             if exc.code == "database_error":
                 with engine.begin() as conn:
@@ -387,7 +396,8 @@ def publish_upload(engine: Engine, principal: Principal, upload_id: int, *, forc
 
 def rollback_version(engine: Engine, principal: Principal, version_id: int, *, force: bool = False,
                      reason: str | None = None) -> PublishResult:
-    """``gridmap rollback`` for a token: the version's root code must be within its scope."""
+    """``gridmap rollback`` for a token: the version's root code, every code it restores and
+    where its areas reach must be within the token's scope (see ``publish_analysis``)."""
     from gridmap.db.versions import get_version
     from gridmap.publishing import rollback
 
@@ -396,15 +406,19 @@ def rollback_version(engine: Engine, principal: Principal, version_id: int, *, f
     if version is None:
         raise PublishRefused("version_not_found", f"没有版本 {version_id}，请在版本列表中查看。")
     _require(principal, version.root_code or None)
-    return rollback(engine, version_id, by=principal.name, force=force, reason=reason)
+    return rollback(engine, version_id, by=principal.name, force=force, reason=reason,
+                    restrict_to=restriction(principal))
 
 
 # ---------------------------------------------------------------------------------------------
 # Cameras: import, status reports
 # ---------------------------------------------------------------------------------------------
 
-_CAMERA_STATE = """SELECT device_id, area_code, md5(c::text) FROM camera c
-                   WHERE device_id = ANY(CAST(:ids AS text[])) ORDER BY device_id"""
+#: The cameras an import wrote (inserted, or changed in any column), with their leaf area before
+#: (None for a new camera) and after.
+_WRITTEN_CAMERAS = f"""SELECT g.device_id, g.status IS NOT NULL, g.area_code, c.area_code
+                      FROM {CHANGED_CAMERAS} g JOIN camera c USING (device_id)
+                      WHERE g.digest IS DISTINCT FROM {ROW_DIGEST} ORDER BY g.device_id"""
 
 
 def import_camera_upload(engine: Engine, principal: Principal, file_name: str, content: bytes, *,
@@ -430,27 +444,19 @@ def import_camera_upload(engine: Engine, principal: Principal, file_name: str, c
     if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
         with engine.connect() as conn:
             index = LeafIndex.build(*leaf_areas(conn))
-    ids = table.cameras["device_id"].tolist()
     restricted = principal.role != "admin"
     with engine.begin() as conn:
-        before = {}
-        if restricted and ids:
-            before = {d: (a, h) for d, a, h in conn.execute(text(_CAMERA_STATE + " FOR UPDATE"), {"ids": ids}).all()}
         result = import_camera_table(conn, table, target, index=index, file_name=file_name,
                                      file_sha256=sha256(content), created_by=principal.name)
-        if restricted and ids:
-            after = {d: (a, h) for d, a, h in conn.execute(text(_CAMERA_STATE), {"ids": ids}).all()}
+        if restricted:
             outside, codes = [], []
-            for d, (area, digest) in after.items():
-                old = before.get(d)
-                if old is not None and old[1] == digest:
-                    continue  # not touched
-                bad = [a for a in ([area] + ([old[0]] if old is not None else [])) if not principal.may_change(a)]
+            for d, existed, old_area, new_area in conn.execute(text(_WRITTEN_CAMERAS)):
+                bad = [a for a in ([new_area] + ([old_area] if existed else [])) if not principal.may_change(a)]
                 if bad:
                     outside.append(d)
                     codes.extend(bad)
             if outside:
-                raise OutOfScope(principal, codes, sorted(outside))  # rolls the whole import back
+                raise OutOfScope(principal, codes, outside)  # rolls the whole import back
         record_import(conn, result)
         report = jsonable(result.to_dict())
         upload_id = _insert_upload(conn, principal, kind="camera", file_name=file_name, content=content,

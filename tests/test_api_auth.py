@@ -84,7 +84,7 @@ def grid_file(engine, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ctx(http, headers, grid_file):
+def ctx(engine, http, headers, grid_file):
     """An upload kept by the admin and a version published from it, to read and roll back."""
     grid, path = grid_file
     kept = _upload(http, headers["admin"], grid, path)
@@ -92,7 +92,8 @@ def ctx(http, headers, grid_file):
     published = _upload(http, headers["admin"], grid, path).json()["upload_id"]
     r = http.post(f"/api/v1/uploads/{published}/publish", headers=headers["admin"])
     assert r.status_code == 200, r.text
-    return {"grid": grid, "path": path, "upload_id": kept.json()["upload_id"], "version": r.json()["version"]}
+    return {"grid": grid, "path": path, "upload_id": kept.json()["upload_id"], "version": r.json()["version"],
+            "engine": engine}
 
 
 def _upload(http, hdrs, grid, path):
@@ -127,7 +128,10 @@ def call(endpoint: str, http, hdrs, ctx, fresh_upload):
     if endpoint == "camera_status":
         reg = register()
         device = reg[reg["所属网格"].str.startswith(SCOPE) & (reg["安装状态"] == "已安装")].iloc[0]["设备编码"]
-        return http.post("/api/v1/cameras/status", headers=hdrs, json=[{"device_id": device, "online": False}])
+        # The opposite of its state: a report that changes nothing visible takes no revision.
+        with ctx["engine"].connect() as conn:
+            online = conn.execute(text("SELECT online FROM camera WHERE device_id = :d"), {"d": device}).scalar_one()
+        return http.post("/api/v1/cameras/status", headers=hdrs, json=[{"device_id": device, "online": not online}])
     raise AssertionError(endpoint)
 
 

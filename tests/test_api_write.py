@@ -22,6 +22,7 @@ from conftest import DATA_DIR, loaded_database
 from gridmap.cli import app
 from gridmap.db.tokens import create_token, revoke_token
 from gridmap.sample.files import CAMERAS_CSV
+from gridmap.services.changes import record_change
 from planting import plant_overlap
 from test_validate import CHINESE, township, zip_shapefile  # noqa: F401 (fixture)
 
@@ -379,10 +380,11 @@ def test_camera_import_report_equals_the_cli_json(db, engine, editor, tmp_path, 
     assert out.exit_code == 1, out.output  # one row rejected
     expected = json.loads(out.stdout)
     assert (expected["inserted"], expected["updated"], expected["rejected_count"]) == (3, 1, 1)
-    with engine.begin() as conn:  # undo the CLI import
+    with engine.begin() as conn:  # undo the CLI import (directly: then rebuild the stored figures)
         conn.execute(text("DELETE FROM camera WHERE device_id = ANY(:ids)"), {"ids": list(rows["设备编码"])})
         conn.execute(text("UPDATE camera SET name = :n WHERE device_id = :d"),
                      {"n": original_name, "d": changed.iloc[0]["设备编码"]})
+        record_change(conn, "repair", everything=True)
 
     rev = revision(engine)
     with open(path, "rb") as f:

@@ -59,8 +59,13 @@ def gridmap_json(*args: str, exit_code: int = 0):
 
 
 def empty_cameras(engine) -> None:
+    """No cameras (a direct delete, as no workflow deletes cameras): the stored figures are then
+    rebuilt, as `gridmap coverage verify --repair` would."""
+    from gridmap.services.changes import record_change
+
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE camera, camera_import, coverage_snapshot"))
+        record_change(conn, "repair", everything=True)
 
 
 def write_csv(path, rows: pd.DataFrame | list[dict], encoding: str = "utf-8-sig"):

@@ -1,4 +1,4 @@
-"""Every write bumps the data revision and rewrites area_stats in its own transaction; failed or
+"""Every write bumps the data revision and moves area_stats in its own transaction; failed or
 empty writes change neither. Real PostGIS, the real publish / import / status code paths."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from conftest import DATA_DIR, loaded_database
 from gridmap.camera_import import apply_status_reports, import_cameras
-from gridmap.coverage.stats import current_revision
-from gridmap.coverage.table import compute_coverage
+from gridmap.coverage.table import differences
+from gridmap.db.revisions import current_revision
 from gridmap.publishing import PublishRefused, publish_file
 from gridmap.sample.files import CAMERAS_CSV
 from planting import plant_overlap
@@ -31,23 +31,18 @@ def revision(engine) -> int:
         return current_revision(conn)
 
 
-def last_change(engine) -> tuple[str, shapely.Geometry | None]:
+def last_change(engine) -> tuple[str, shapely.Geometry | None, shapely.Geometry | None, list[str] | None]:
+    """(kind, extent, camera points, area codes) of the newest change."""
     with engine.connect() as conn:
-        kind, wkt = conn.execute(text("SELECT kind, ST_AsText(extent) FROM data_change "
-                                      "ORDER BY revision DESC LIMIT 1")).one()
-    return kind, None if wkt is None else shapely.from_wkt(wkt)
+        kind, extent, points, codes = conn.execute(text(
+            "SELECT kind, ST_AsText(extent), ST_AsText(points), codes FROM data_change "
+            "ORDER BY revision DESC LIMIT 1")).one()
+    return kind, *(None if wkt is None else shapely.from_wkt(wkt) for wkt in (extent, points)), codes
 
 
 def stats_match_coverage(engine) -> None:
     with engine.connect() as conn:
-        stored = {r.code: r for r in conn.execute(text("SELECT * FROM area_stats"))}
-        rows = compute_coverage(conn).rows
-    assert stored.keys() == rows.keys()
-    for code, row in rows.items():
-        s = stored[code]
-        assert (s.level, s.planned, s.installed, s.online, s.households) == \
-               (row.level, row.planned, row.installed, row.online, row.households), code
-        assert s.rollout_rate == row.rollout_rate and s.online_rate == row.online_rate, code
+        assert differences(conn) == []
 
 
 def test_sample_load_fills_area_stats_with_the_county_figures(engine):
@@ -55,7 +50,7 @@ def test_sample_load_fills_area_stats_with_the_county_figures(engine):
     with engine.connect() as conn:
         county = conn.execute(text("SELECT planned, installed, online FROM area_stats WHERE code = '411628'")).one()
     assert tuple(county) == (10520, 10048, 9896)
-    assert last_change(engine) == ("sample_load", None)
+    assert last_change(engine) == ("sample_load", None, None, None)
 
 
 def test_re_importing_an_unchanged_register_does_not_bump_the_revision(engine):
@@ -75,10 +70,15 @@ def test_a_status_report_bumps_the_revision_with_the_cameras_extent(engine):
     result = apply_status_reports(engine, [{"device_id": c.device_id, "online": False, "at": at} for c in cams])
     assert result.applied == 3
     assert revision(engine) == before + 1
-    kind, extent = last_change(engine)
-    assert kind == "status"
-    xs, ys = [c.x for c in cams], [c.y for c in cams]
-    assert extent.bounds == pytest.approx((min(xs), min(ys), max(xs), max(ys)))
+    kind, extent, points, codes = last_change(engine)
+    assert kind == "status" and extent is None  # no boundary changed
+    # The cameras' own points, and the areas whose figures moved: their leaves and every ancestor.
+    assert {(p.x, p.y) for p in points.geoms} == {(c.x, c.y) for c in cams}  # where they were and are
+    with engine.connect() as conn:
+        leaves = set(conn.execute(text("SELECT area_code FROM camera WHERE device_id = ANY(:ids)"),
+                                  {"ids": [c.device_id for c in cams]}).scalars())
+    assert leaves <= set(codes) and "411628" in codes
+    assert all(any(leaf.startswith(code) for leaf in leaves) for code in codes)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT online FROM area_stats WHERE code = '411628'")).scalar_one() == county_online - 3
     stats_match_coverage(engine)
@@ -108,7 +108,7 @@ def test_a_publish_bumps_the_revision_with_the_township_extent(engine, township,
     gdf.loc[gdf["level"] == 4, "households"] = 7
     result = publish_file(engine, write_gpkg(gdf, tmp_path / "township.gpkg"), by="test")
     assert revision(engine) == before + 1
-    kind, extent = last_change(engine)
+    kind, extent, _points, _codes = last_change(engine)
     assert kind == "publish"
     outline = township.to_crs(4490).loc[township["level"] == 1].geometry.iloc[0]
     assert extent.bounds == pytest.approx(outline.bounds, abs=1e-6)

@@ -245,7 +245,8 @@ def test_api_docs_render_from_vendored_swagger_ui(api_url, browser):
 # ------------------------------------------------------------------------------------ /embed
 
 def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, browser):
-    from gridmap.coverage.stats import record_change
+    from gridmap.camera_import import apply_status_reports
+    from gridmap.db.revisions import current_revision
 
     secret = token(own_engine, "embed")
     with own_engine.connect() as conn:
@@ -271,8 +272,11 @@ def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, b
         assert page.locator(".leaflet-control-zoom").count() == 0
         screenshot(page, "embed_dark_grid")
 
-        with own_engine.begin() as conn:
-            new_revision = record_change(conn, "status")
+        with own_engine.connect() as conn:
+            device = conn.execute(text("SELECT device_id FROM camera WHERE online ORDER BY device_id LIMIT 1")).scalar_one()
+        assert apply_status_reports(own_engine, [{"device_id": device, "online": False}]).applied == 1
+        with own_engine.connect() as conn:
+            new_revision = current_revision(conn)
         wait_for(page, f"gm.state.revision === {new_revision}", 15, "the new revision")
         wait_idle(page)
         assert any(f"v={new_revision}" in u for u in requests if ".mvt" in u), "tiles not re-read after the change"

@@ -1,10 +1,10 @@
 """A tiny per-app cache of values computed from the data, keyed by (name, data revision).
 
 Every write that changes what the API shows bumps ``data_revision`` in its own transaction
-(:func:`gridmap.coverage.stats.record_change`), so a value computed at revision *r* is right for
+(:func:`gridmap.services.changes.record_change`), so a value computed at revision *r* is right for
 every request that sees revision *r*, and wrong for none. Reading the revision is one cheap row
-(:func:`gridmap.coverage.stats.current_revision`), so a route reads it on every request and asks
-the cache for ``(name, revision)``: the expensive value (``compute_coverage``, a rendered XLSX, …)
+(:func:`gridmap.db.revisions.current_revision`), so a route reads it on every request and asks
+the cache for ``(name, revision)``: the expensive value (a rendered XLSX, a long CSV, …)
 is computed once per revision and per process.
 
 - Thread-safe: FastAPI runs sync routes in a thread pool. Concurrent requests for the same
@@ -31,7 +31,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection
 
 from gridmap.api.deps import Conn
-from gridmap.coverage.stats import current_revision
+from gridmap.db.revisions import current_revision
 
 T = TypeVar("T")
 

@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from gridmap.coverage.rates import Counts
-from gridmap.db.copy import copy_columns
-from gridmap.coverage.table import compute_coverage
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -25,17 +23,14 @@ def today_in_china() -> dt.date:
 
 
 def take_snapshot(conn: Connection, day: dt.date | None = None) -> int:
-    """Store the coverage of every live area for ``day``; returns the number of areas written."""
+    """Store the coverage of every live area (the stored figures) for ``day``; returns the number
+    of areas written."""
     day = day or today_in_china()
-    coverage = compute_coverage(conn)
     conn.execute(text("DELETE FROM coverage_snapshot WHERE snapshot_date = :d"), {"d": day})
-    rows = list(coverage.rows.values())
-    copy_columns(conn, "coverage_snapshot", {
-        "snapshot_date": [day] * len(rows), "area_code": [r.code for r in rows], "level": [r.level for r in rows],
-        "planned": [r.planned for r in rows], "installed": [r.installed for r in rows],
-        "online": [r.online for r in rows],
-    })
-    return len(rows)
+    return int(conn.execute(text("""
+        INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
+        SELECT :d, s.code, a.level, s.planned, s.installed, s.online
+        FROM area_stats s JOIN area a ON a.code = s.code"""), {"d": day}).rowcount)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,13 @@ are rolled up the ``parent_code`` chain, so a township's figures are exactly the
 villages', whatever the code scheme. A removed camera counts nowhere; a planned one counts as
 planned only; an installed one as planned and installed; an online one in all three.
 
-Everything is recomputed from the camera table on each call (a few tens of milliseconds for a
-county; see ``benchmarks/assign_cameras.py`` for larger registers), so it is never stale after an
-import, a status report or a new boundary version.
+Two ways to the same rows:
+
+- :func:`coverage_rows` / :func:`blind_rows` read the stored figures (``area_stats``, moved by
+  deltas on every write, see :mod:`gridmap.db.figures`): what the API, the CLI, maps and the
+  notebook show. A few milliseconds for the default rows, whatever the number of cameras.
+- :func:`compute_coverage` recomputes every area from the camera table, in Python, independently
+  of the stored figures: ``gridmap coverage verify`` compares the two (:func:`differences`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import Connection, text
 
 from gridmap.coverage.rates import Counts
+from gridmap.db.figures import FigureRow, count_areas, select_figures
 
 #: Default level of `gridmap coverage blind`: 网格 (grids), the level "覆盖到每个网格" speaks of.
 BLIND_DEFAULT_LEVEL = 3
@@ -27,10 +32,10 @@ BLIND_DEFAULT_LEVEL = 3
 _COUNTS_SQL = text("""
     WITH RECURSIVE leaf_counts AS (
         SELECT area_code AS code, coalesce(operator, '') AS operator,
-               count(*) FILTER (WHERE status <> 'removed') AS planned,
+               count(*) AS planned,
                count(*) FILTER (WHERE status = 'installed') AS installed,
                count(*) FILTER (WHERE status = 'installed' AND online) AS online
-        FROM camera WHERE area_code IS NOT NULL
+        FROM camera WHERE area_code IS NOT NULL AND status <> 'removed'
         GROUP BY 1, 2
     ), chain(leaf, code) AS (
         SELECT DISTINCT code, code FROM leaf_counts
@@ -101,44 +106,74 @@ def _round(value: float | None, digits: int) -> float | None:
 
 @dataclass
 class Coverage:
-    """Coverage of every live area, by code (computed once, then selected from)."""
+    """Coverage of every live area, by code, as :func:`compute_coverage` computes it."""
 
     rows: dict[str, CoverageRow]
     children: dict[str | None, list[str]]
 
-    def select(self, *, level: int | None = None, code: str | None = None) -> list[CoverageRow]:
-        """The rows `gridmap coverage` prints, sorted by level then code:
 
-        - neither: the county level and the townships (levels 0 and 1);
-        - ``level``: every area of that level (under ``code`` when given);
-        - ``code`` alone: that area and its direct children.
-        Raises KeyError for an unknown code.
-        """
-        if code is not None and code not in self.rows:
-            raise KeyError(code)
-        if level is None and code is not None:
-            picked = [code, *self.children.get(code, [])]
+def coverage_rows(conn: Connection, *, level: int | None = None, code: str | None = None) -> list[CoverageRow]:
+    """The rows `gridmap coverage` prints, from the stored figures, sorted by level then code:
+
+    - neither: the county level and the townships (levels 0 and 1);
+    - ``level``: every area of that level (under ``code`` when given);
+    - ``code`` alone: that area and its direct children.
+    Raises KeyError for an unknown code.
+    """
+    rows = select_figures(conn, level=level, code=code)
+    if rows is None:
+        raise KeyError(code)
+    return [_stored_row(r) for r in rows]
+
+
+def blind_rows(conn: Connection, *, level: int = BLIND_DEFAULT_LEVEL,
+               code: str | None = None) -> tuple[list[CoverageRow], int]:
+    """(areas of ``level`` under ``code`` with no installed camera, by code; how many areas of that
+    level there are there). Raises KeyError for an unknown code."""
+    rows = select_figures(conn, level=level, code=code, only_blind=True)
+    if rows is None:
+        raise KeyError(code)
+    return [_stored_row(r) for r in rows], count_areas(conn, level=level, code=code)
+
+
+def _stored_row(r: FigureRow) -> CoverageRow:
+    return CoverageRow(
+        code=r.code, name=r.name, level=int(r.level), parent_code=r.parent_code,
+        counts=Counts(r.planned, r.installed, r.online),
+        area_km2=r.area_m2 / 1e6 if r.area_m2 is not None else None, households=r.households,
+        children=r.children, no_camera_children=r.no_camera_children,
+        operators={op: Counts(p, i, o) for op, p, i, o in r.operators})
+
+
+def differences(conn: Connection, limit: int = 20) -> list[str]:
+    """How the stored figures differ from a recomputation from scratch (empty: they agree
+    exactly), at most ``limit`` lines, each naming the area and the figure."""
+    computed = compute_coverage(conn).rows
+    figures = {f.code: f for f in select_figures(conn, every_area=True) or []}
+    stored_codes = set(conn.execute(text("SELECT code FROM area_stats")).scalars())
+    found: list[str] = []
+    for code in sorted(computed.keys() | stored_codes):
+        want, row = computed.get(code), figures.get(code)
+        if want is None:
+            found.append(f"{code}: stored figures of an area that is gone")
+        elif code not in stored_codes:
+            found.append(f"{code}: no stored figures")
         else:
-            levels = {level} if level is not None else {0, 1}
-            picked = [c for c, r in self.rows.items()
-                      if r.level in levels and (code is None or c == code or self._below(c, code))]
-        return sorted((self.rows[c] for c in picked), key=lambda r: (r.level, r.code))
-
-    def blind(self, *, level: int = BLIND_DEFAULT_LEVEL, code: str | None = None) -> list[CoverageRow]:
-        """Areas of ``level`` (under ``code``) with no installed camera, by code."""
-        return [r for r in self.select(level=level, code=code) if r.installed == 0]
-
-    def _below(self, child: str, ancestor: str) -> bool:
-        parent = self.rows[child].parent_code
-        while parent is not None:
-            if parent == ancestor:
-                return True
-            parent = self.rows[parent].parent_code if parent in self.rows else None
-        return False
+            have = _stored_row(row)
+            for name in ("counts", "households", "children", "no_camera_children", "operators"):
+                if getattr(want, name) != getattr(have, name):
+                    found.append(f"{code}: {name} stored {getattr(have, name)!r}, computed {getattr(want, name)!r}")
+            if (row.rollout_rate, row.online_rate) != (want.rollout_rate, want.online_rate):
+                found.append(f"{code}: rates stored {(row.rollout_rate, row.online_rate)!r}, "
+                             f"computed {(want.rollout_rate, want.online_rate)!r}")
+        if len(found) >= limit:
+            break
+    return found
 
 
 def compute_coverage(conn: Connection) -> Coverage:
-    """Counts, rates and roll-ups for every live area (one query for the counts, one for areas)."""
+    """Counts, rates and roll-ups for every live area, from scratch (one query for the counts, one
+    for areas)."""
     per_operator: dict[str, dict[str, Counts]] = defaultdict(dict)
     for code, operator, planned, installed, online in conn.execute(_COUNTS_SQL):
         per_operator[code][operator] = Counts(planned, installed, online)

@@ -4,7 +4,7 @@ GeoJSON is built by PostgreSQL (``json_build_object`` / ``ST_AsGeoJSON``) and re
 a page of a thousand micro-grids is never parsed and re-serialised in Python. Coordinates are
 EPSG:4490 (CGCS2000) longitude/latitude degrees rounded to 7 decimals (about 1 cm), without the
 non-standard ``crs`` member. Figures (planned, installed, online, rates, households) come from
-``area_stats`` (rewritten by every change, see ``gridmap.coverage.stats``), i.e. they are exactly
+``area_stats`` (moved by every change, see ``gridmap.db.figures``), i.e. they are exactly
 the rows of ``gridmap coverage``.
 
 Subtrees follow ``parent_code`` (never code prefixes), like the coverage roll-up.
@@ -85,6 +85,11 @@ def geometry_sql(mode: GeometryMode, column: str = "a.geom") -> str:
 
 def area_exists(conn: Connection, code: str) -> bool:
     return conn.execute(text("SELECT EXISTS (SELECT 1 FROM area WHERE code = :code)"), {"code": code}).scalar_one()
+
+
+def root_codes(conn: Connection) -> list[str]:
+    """The codes of the areas at the top of the tree (no parent), by code."""
+    return list(conn.execute(text("SELECT code FROM area WHERE parent_code IS NULL ORDER BY code")).scalars())
 
 
 def area_known(conn: Connection, code: str) -> bool:

@@ -89,6 +89,13 @@ def parent_areas(conn: Connection, codes: set[str], scope: "Scope") -> gpd.GeoDa
     ).rename_geometry("geometry")
 
 
+def live_codes_below(conn: Connection, root: str, top_level: int) -> list[str]:
+    """The codes ``replace_subtree(root, top_level=…)`` would replace: under ``root`` at
+    ``top_level`` and below."""
+    return list(conn.execute(text("SELECT code FROM area WHERE code LIKE :root || '%' AND level >= :top"),
+                             {"root": root, "top": top_level}).scalars())
+
+
 def count_below(conn: Connection, root: str, level: int) -> int:
     """How many live areas under ``root`` sit deeper than ``level``."""
     return int(conn.execute(text("SELECT count(*) FROM area WHERE code LIKE :root || '%' AND level > :level"),

@@ -9,7 +9,7 @@ covers has no area (``area_code`` NULL) and is listed as outside.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +84,43 @@ def upsert_cameras(conn: Connection, cameras: pd.DataFrame, raw_crs: str,
     return UpsertCounts(inserted, changed, n - inserted - changed)
 
 
+#: The write path's record of the cameras a transaction changes, as they were before (see
+#: :func:`lock_cameras`); a temporary table of the session, emptied at every commit.
+CHANGED_CAMERAS = "change_camera"
+_CHANGED_CAMERAS_TABLE = text(f"""
+    CREATE TEMP TABLE IF NOT EXISTS {CHANGED_CAMERAS} (
+        device_id text PRIMARY KEY, name text, area_code text, operator text, status text,
+        online boolean, status_at timestamptz, x float8, y float8, digest text
+    ) ON COMMIT DELETE ROWS""")
+#: A camera row's fingerprint (every column): was it written at all?
+ROW_DIGEST = "md5(CAST(c AS text))"
+
+
+def prepare_changed_cameras(conn: Connection) -> None:
+    """Make sure this session has its ``change_camera`` table (empty unless cameras were locked)."""
+    conn.execute(_CHANGED_CAMERAS_TABLE)
+
+
+def lock_cameras(conn: Connection, where: str, params: dict | None = None, *,
+                 new_ids: Sequence[str] = ()) -> int:
+    """Lock the cameras ``where`` selects (SQL on ``camera c``), in device-id order, and remember
+    their state as it is now in ``change_camera`` (for ``record_change``: figures move by the
+    difference). ``new_ids``: device ids the caller may insert — remembered as absent (no status)
+    when there is no such camera. Locking in one global order is what keeps concurrent writers from
+    deadlocking. Returns the number of existing cameras locked."""
+    prepare_changed_cameras(conn)
+    locked = conn.execute(text(f"""
+        INSERT INTO {CHANGED_CAMERAS} (device_id, name, area_code, operator, status, online, status_at, x, y, digest)
+        SELECT c.device_id, c.name, c.area_code, coalesce(c.operator, ''), c.status, c.online, c.status_at,
+               ST_X(c.geom), ST_Y(c.geom), {ROW_DIGEST}
+        FROM camera c WHERE {where} ORDER BY c.device_id FOR UPDATE OF c
+        ON CONFLICT (device_id) DO NOTHING"""), params or {}).rowcount
+    if new_ids:
+        conn.execute(text(f"INSERT INTO {CHANGED_CAMERAS} (device_id) SELECT unnest(CAST(:ids AS text[])) "
+                          "ON CONFLICT (device_id) DO NOTHING"), {"ids": list(new_ids)})
+    return int(locked)
+
+
 @dataclass(frozen=True)
 class StatusCounts:
     applied: int  # reports that set a camera's online flag (changed or confirmed)
@@ -92,51 +129,85 @@ class StatusCounts:
     not_installed: list[str]  # online reports for cameras that are planned or removed
 
 
-def apply_status_updates(conn: Connection, updates: pd.DataFrame) -> StatusCounts:
+def apply_status_updates(conn: Connection, updates: pd.DataFrame, may_change: Callable[[str | None], bool] | None = None
+                         ) -> tuple[StatusCounts, list[tuple[str, str | None]]]:
     """Apply online/offline reports (columns device_id, online, at — a tz-aware time).
 
     Per camera only the newest report of the batch counts, and only if it is newer than the last
     report applied (``status_at``): platforms resend and reorder reports. ``last_seen`` moves
     to the report time when the camera is reported online. An "online" report for a camera that is
-    not installed is refused (listed), never turned into an installation.
+    not installed is refused (listed), never turned into an installation. ``may_change(area_code)``
+    (a token's scope): reports for cameras it refuses are not applied; their (device id, area
+    code) are returned second. The cameras are locked in device-id order (:func:`lock_cameras`).
     """
     if updates.empty:
-        return StatusCounts(0, 0, [], [])
+        return StatusCounts(0, 0, [], []), []
     newest = (updates.sort_values("at", kind="stable")
               .drop_duplicates("device_id", keep="last"))
     batch_stale = len(updates) - len(newest)
-    conn.execute(text("CREATE TEMP TABLE status_in (device_id text, online boolean, at timestamptz) ON COMMIT DROP"))
-    copy_columns(conn, "status_in", {"device_id": newest["device_id"].tolist(),
-                                     "online": [bool(v) for v in newest["online"]],
-                                     "at": [t.to_pydatetime() for t in newest["at"]]})
-    unknown = conn.execute(text("""SELECT s.device_id FROM status_in s
-                                   WHERE NOT EXISTS (SELECT 1 FROM camera c WHERE c.device_id = s.device_id)
-                                   ORDER BY 1""")).scalars().all()
-    not_installed = conn.execute(text("""SELECT s.device_id FROM status_in s JOIN camera c USING (device_id)
-                                         WHERE s.online AND c.status <> 'installed' ORDER BY 1""")).scalars().all()
-    stale = conn.execute(text("""SELECT count(*) FROM status_in s JOIN camera c USING (device_id)
-                                 WHERE c.status_at IS NOT NULL AND s.at <= c.status_at
-                                   AND NOT (s.online AND c.status <> 'installed')""")).scalar_one()
-    applied = conn.execute(text("""
-        UPDATE camera c SET online = s.online, status_at = s.at,
-                            last_seen = CASE WHEN s.online THEN greatest(c.last_seen, s.at) ELSE c.last_seen END,
+    ids = newest["device_id"].tolist()
+    lock_cameras(conn, "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": ids})
+    known = {d: (area, status, at) for d, area, status, at in conn.execute(text(
+        f"SELECT device_id, area_code, status, status_at FROM {CHANGED_CAMERAS}"))}
+    unknown, not_installed, refused = [], [], []
+    stale = 0
+    apply_ids, apply_online, apply_at = [], [], []
+    for device_id, online, at in zip(ids, newest["online"], newest["at"]):
+        state = known.get(device_id)
+        if state is None:
+            unknown.append(device_id)
+            continue
+        area, status, status_at = state
+        if may_change is not None and not may_change(area):
+            refused.append((device_id, area))
+        elif online and status != "installed":
+            not_installed.append(device_id)
+        elif status_at is not None and at <= status_at:
+            stale += 1
+        else:
+            apply_ids.append(device_id)
+            apply_online.append(bool(online))
+            apply_at.append(at.to_pydatetime())
+    applied = 0
+    if apply_ids:
+        applied = conn.execute(text("""
+            UPDATE camera c SET online = s.online, status_at = s.at,
+                                last_seen = CASE WHEN s.online THEN greatest(c.last_seen, s.at) ELSE c.last_seen END,
+                                updated_at = now()
+            FROM unnest(CAST(:ids AS text[]), CAST(:online AS boolean[]), CAST(:at AS timestamptz[]))
+                 AS s(device_id, online, at)
+            WHERE c.device_id = s.device_id"""), {"ids": apply_ids, "online": apply_online, "at": apply_at}).rowcount
+    return StatusCounts(int(applied), stale + batch_stale, sorted(unknown), sorted(not_installed)), refused
+
+
+def expire_statuses(conn: Connection, ttl_seconds: float) -> int:
+    """The status time-to-live: online cameras whose last online report (``last_seen``) is older
+    than ``ttl_seconds`` are set offline, as of the moment their report expired (``status_at``, so a
+    report older than that arriving later is stale). Cameras marked online by a register import
+    and never reported (no ``last_seen``) are left alone. Returns how many went offline."""
+    cutoff = {"ttl": float(ttl_seconds)}
+    lock_cameras(conn, "c.online AND c.last_seen < now() - make_interval(secs => :ttl)", cutoff)
+    return int(conn.execute(text(f"""
+        UPDATE camera c SET online = false,
+                            status_at = greatest(c.status_at, c.last_seen + make_interval(secs => :ttl)),
                             updated_at = now()
-        FROM status_in s
-        WHERE c.device_id = s.device_id AND (c.status_at IS NULL OR s.at > c.status_at)
-          AND (c.status = 'installed' OR NOT s.online)
-    """)).rowcount
-    return StatusCounts(int(applied), int(stale) + batch_stale, list(unknown), list(not_installed))
+        FROM {CHANGED_CAMERAS} g
+        WHERE c.device_id = g.device_id AND c.online
+          AND c.last_seen < now() - make_interval(secs => :ttl)"""), cutoff).rowcount)
 
 
 def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | None = None,
-                            root_code: str | None = None) -> None:
+                            root_code: str | None = None, locked: bool = False) -> None:
     """Set ``area_code`` of cameras to the leaf area covering them (rule in the module docstring).
 
-    Which cameras: all (default); those in ``device_ids`` (after an import); or, after boundaries
-    under ``root_code`` changed, those that were in that subtree, were outside every area, or lie
-    within the subtree's extent.
+    Which cameras: all (default); those in ``device_ids`` (after an import); those in
+    ``change_camera`` (``locked``: a publish locked its region with :func:`lock_cameras`); or,
+    after boundaries under ``root_code`` changed, those that were in that subtree, were outside
+    every area, or lie within the subtree's extent.
     """
-    if device_ids is not None:
+    if locked:
+        where, params = f"c.device_id IN (SELECT device_id FROM {CHANGED_CAMERAS})", {}
+    elif device_ids is not None:
         where, params = "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": list(device_ids)}
     elif root_code is not None:
         where = """(c.area_code IS NULL OR c.area_code LIKE CAST(:root AS text) || '%'

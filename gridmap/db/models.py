@@ -15,8 +15,9 @@ Tables:
 - ``data_revision`` / ``data_change``: a counter bumped by every write that changes what maps show
   (publish, rollback, camera import, status reports), with the extent each change touched: the
   API's caches compare revisions instead of guessing.
-- ``area_stats``: every live area's camera counts and rates as of the current revision (rewritten
-  by each write, in its transaction), so vector tiles join figures instead of rolling them up.
+- ``area_stats`` / ``area_operator_stats``: every live area's camera counts and rates (also per
+  operator) as of the current revision, moved by deltas in each write's transaction
+  (``gridmap.db.figures``), so readers and tiles join figures instead of rolling them up.
 - ``upload``: files uploaded through the API, with their validation report, until published.
 """
 
@@ -30,7 +31,8 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, ForeignKeyConstraint, Index,
     Integer, LargeBinary, SmallInteger, String, Text, func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import text as _sql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gridmap.config import STORAGE_SRID
@@ -167,6 +169,8 @@ class Camera(Base):
         Index("ix_camera_geom", "geom", postgresql_using="gist"),
         Index("ix_camera_area_code", "area_code"),
         Index("ix_camera_status", "status"),
+        # The status time-to-live (GRIDMAP_STATUS_TTL) finds online cameras by their last report.
+        Index("ix_camera_online_last_seen", "last_seen", postgresql_where=_sql("online")),
     )
 
 
@@ -244,7 +248,11 @@ class DataRevision(Base):
 
 
 class DataChange(Base):
-    """What each revision changed: its kind and the extent it touched (None: anywhere)."""
+    """What each revision changed, for the caches that evict selectively (see
+    ``gridmap.services.changes``): the areas whose figures changed (``codes``), the cameras drawn
+    differently (``points``: where they were and are), the box where area boundaries changed
+    (``extent``) and the subtree replaced (``root``); ``everything`` when a cache should start
+    over."""
 
     __tablename__ = "data_change"
 
@@ -252,10 +260,16 @@ class DataChange(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     kind: Mapped[str] = mapped_column(Text)
     extent: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=True)
+    codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    points: Mapped[Any] = mapped_column(Geometry("MULTIPOINT", srid=STORAGE_SRID, spatial_index=False), nullable=True)
+    everything: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    #: The subtree a publish, rollback or sample load replaced (its root code).
+    root: Mapped[str | None] = mapped_column(Text)
 
 
 class AreaStats(Base):
-    """Coverage figures of every live area (the rows of ``gridmap coverage``), for tiles and maps."""
+    """Coverage figures of every live area (the rows of ``gridmap coverage``), kept current by
+    deltas on every write (``gridmap.db.figures``); read by the API, the CLI, tiles and maps."""
 
     __tablename__ = "area_stats"
 
@@ -267,6 +281,26 @@ class AreaStats(Base):
     rollout_rate: Mapped[float | None] = mapped_column()
     online_rate: Mapped[float | None] = mapped_column()
     households: Mapped[int | None] = mapped_column(Integer)
+    #: Direct child areas, and those of them with no installed camera.
+    children: Mapped[int] = mapped_column(Integer, server_default="0")
+    no_camera_children: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
+
+
+class AreaOperatorStats(Base):
+    """An area's figures per operator (运营商; '' for cameras without one): only operators with a
+    planned camera in the area."""
+
+    __tablename__ = "area_operator_stats"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    operator: Mapped[str] = mapped_column(Text, primary_key=True)
+    planned: Mapped[int] = mapped_column(Integer)
+    installed: Mapped[int] = mapped_column(Integer)
+    online: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
 
 
 class Upload(Base):
@@ -299,9 +333,8 @@ class Upload(Base):
 
 # ----------------------------------------------------------------------------------------------
 # Vector tiles (migration 0005): precomputed tile geometry, kept in step with the data by
-# ``gridmap.coverage.stats.record_change`` → ``gridmap.tiles.store.refresh_tile_tables``.
+# the write path (``gridmap.services.changes.record_change`` → ``gridmap.tiles.store``).
 
-from sqlalchemy import text as _sql  # noqa: E402  (kept with the tile models it serves)
 
 #: Geometry in a zoom's global tile units (no CRS; see gridmap.tiles.store).
 TILE_UNITS_GEOMETRY = Geometry("GEOMETRY", spatial_index=False)
@@ -309,7 +342,8 @@ TILE_UNITS_GEOMETRY = Geometry("GEOMETRY", spatial_index=False)
 
 class TileArea(Base):
     """One live area at one zoom: its geometry simplified, snapped and validated for that zoom's
-    tiles, in the zoom's global tile units (y up), with the properties the tiles carry."""
+    tiles, in the zoom's global tile units (y up), with its fixed properties (the figures are
+    joined from ``area_stats`` when a tile is made)."""
 
     __tablename__ = "tile_area"
 
@@ -322,12 +356,6 @@ class TileArea(Base):
     fid: Mapped[int | None] = mapped_column(BigInteger)
     name: Mapped[str | None] = mapped_column(Text)
     area_m2: Mapped[float | None] = mapped_column()
-    planned: Mapped[int] = mapped_column(Integer)
-    installed: Mapped[int] = mapped_column(Integer)
-    online: Mapped[int] = mapped_column(Integer)
-    rollout_rate: Mapped[float | None] = mapped_column()
-    online_rate: Mapped[float | None] = mapped_column()
-    households: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[Any] = mapped_column(TILE_UNITS_GEOMETRY)
     #: The geometry's exact box (the GiST index and ``&&`` compare single-precision boxes, off by
     #: up to 32 units at z16 in these coordinates).
@@ -336,9 +364,10 @@ class TileArea(Base):
     x_max: Mapped[float] = mapped_column()
     y_max: Mapped[float] = mapped_column()
 
-    __table_args__ = tuple(
-        Index(f"ix_tile_area_geom_l{lv}", "geom", postgresql_using="gist", postgresql_where=_sql(f"level = {lv}"))
-        for lv in range(5)
+    __table_args__ = (
+        *(Index(f"ix_tile_area_geom_l{lv}", "geom", postgresql_using="gist", postgresql_where=_sql(f"level = {lv}"))
+          for lv in range(5)),
+        Index("ix_tile_area_code", "code"),  # cache eviction finds a changed area's rows by code
     )
 
 

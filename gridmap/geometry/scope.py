@@ -1,4 +1,5 @@
-"""Which part of the hierarchy an upload speaks for: its root, top level and parent.
+"""Which part of the hierarchy an upload speaks for (its root, top level and parent), and where
+areas being written reach beyond a writer's own part (:func:`encroachments`).
 
 Publishing replaces every live area whose code starts with ``root`` at ``top_level`` and below.
 Three shapes of upload:
@@ -17,8 +18,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from gridmap.geometry.codes import Hierarchy
+from gridmap.geometry.metric import metric_crs, to_metric
 from gridmap.levels import LEVELS
 
 
@@ -61,3 +64,31 @@ def upload_scope(hierarchy: Hierarchy, parent_code: str | None = None) -> Scope:
     prefix = os.path.commonprefix(parents)
     fitting = [lv.code_length for lv in LEVELS if lv.code_length <= len(prefix)]
     return Scope(prefix[:fitting[-1]] if fitting else None, top, levels)
+
+
+def encroachments(new_geoms: np.ndarray, others: np.ndarray, other_codes: np.ndarray,
+                  inside: shapely.Geometry | None = None, min_area_m2: float = 1.0) -> dict[str | None, float]:
+    """Where areas being written reach beyond what their writer may change.
+
+    ``new_geoms``: the areas written (EPSG:4490); ``others``/``other_codes``: live areas outside
+    the writer's scope (EPSG:4490); ``inside``: the writer's own area when it stays as it is (the
+    written areas must lie within it). Returns {other code: overlap m²} and, under None, the
+    area outside ``inside`` — each only when over ``min_area_m2`` (shared edges that do not match
+    to the last digit make slivers, not encroachments). Measured in the data's Gauss-Krüger zone.
+    """
+    new_geoms = np.asarray([g for g in new_geoms if g is not None], dtype=object)
+    if not len(new_geoms):
+        return {}
+    crs = metric_crs(new_geoms)
+    written = shapely.union_all(to_metric(new_geoms, crs))
+    found: dict[str | None, float] = {}
+    if len(others):
+        overlap = shapely.area(shapely.intersection(to_metric(np.asarray(others, dtype=object), crs), written))
+        for code, m2 in zip(other_codes, overlap):
+            if m2 > min_area_m2:
+                found[str(code)] = found.get(str(code), 0.0) + float(m2)
+    if inside is not None:
+        outside = float(shapely.area(shapely.difference(written, to_metric(np.array([inside], dtype=object), crs)[0])))
+        if outside > min_area_m2:
+            found[None] = outside
+    return found

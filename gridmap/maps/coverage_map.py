@@ -10,7 +10,7 @@ What the page shows (``gridmap export-map``, or :func:`coverage_map` in a notebo
   with the number of areas per class, a layer control and a scale bar;
 - no basemap unless one is asked for (an XYZ URL template: see :mod:`gridmap.maps.basemap`).
 
-**Figures** are the rows of :func:`gridmap.coverage.table.compute_coverage`, exactly what
+**Figures** are the stored rows of :func:`gridmap.coverage.table.coverage_rows`, exactly what
 ``gridmap coverage`` prints; they and the geometries are read in one REPEATABLE READ transaction
 when an engine is passed, so they come from the same snapshot.
 
@@ -61,7 +61,9 @@ from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.coverage.rates import Counts, percent
-from gridmap.coverage.table import Coverage, CoverageRow, compute_coverage
+from gridmap.coverage.table import CoverageRow, coverage_rows
+from gridmap.db.area_queries import root_codes
+from gridmap.db.figures import chain_of
 from gridmap.errors import GridmapError
 from gridmap.levels import LEVELS
 from gridmap.maps.basemap import new_map
@@ -360,16 +362,18 @@ def _build(source: Engine | Connection, *, level: int, metric: str, code: str | 
     _check_level(level)
     _check_basemap(basemap)
     with _connection(source) as conn:
-        coverage = compute_coverage(conn)
-        if code is not None and code not in coverage.rows:
-            raise CoverageMapError("unknown_code", f"编码“{code}”不存在（数据库中没有这个区域）")
-        rows = coverage.select(level=level, code=code)
+        try:
+            rows = coverage_rows(conn, level=level, code=code)
+        except KeyError:
+            raise CoverageMapError("unknown_code", f"编码“{code}”不存在（数据库中没有这个区域）") from None
         if not rows:
             where = f"编码 {code} 之下" if code else "数据库中"
             raise CoverageMapError("no_areas", f"{where}没有{level_label(level)}（第 {level} 级）区域")
         shapes = _geometries(conn, level, {r.code for r in rows})
-        parent_rows = sorted({r.parent_code for r in rows if r.parent_code in coverage.rows} if level > 0 else set())
+        parent_rows = sorted({r.parent_code for r in rows if r.parent_code} if level > 0 else set())
         parent_shapes = _geometries(conn, level - 1, set(parent_rows)) if parent_rows else {}
+        county = _county_row(conn, code)
+        scope = coverage_rows(conn, code=code)[0] if code is not None else None
     if not shapes:
         raise CoverageMapError("no_areas", f"{level_label(level)}（第 {level} 级）区域都没有边界，无法绘制")
 
@@ -407,8 +411,6 @@ def _build(source: Engine | Connection, *, level: int, metric: str, code: str | 
         layer.add_to(m)
         layers.append(layer)
 
-    county = _county_row(coverage, code)
-    scope = coverage.rows[code] if code is not None else None
     HtmlControl(_title_html(m_info, level, len(features), county, scope), "topleft", "gridmap-title").add_to(m)
     HtmlControl(_legend_html(m_info, level, per_class, bool(parents)), "bottomleft", "gridmap-legend").add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
@@ -420,14 +422,10 @@ def _build(source: Engine | Connection, *, level: int, metric: str, code: str | 
     return _Built(m, title, len(features), county)
 
 
-def _county_row(coverage: Coverage, code: str | None) -> CoverageRow | None:
+def _county_row(conn: Connection, code: str | None) -> CoverageRow | None:
     """The county (level 0) the map belongs to: ``code``'s ancestor, or the only county."""
-    if code is not None:
-        row = coverage.rows[code]
-        while row.level > 0 and row.parent_code in coverage.rows:
-            row = coverage.rows[row.parent_code]
-        return row if row.level == 0 else None
-    counties = [r for r in coverage.rows.values() if r.level == 0]
+    above = chain_of(conn, code) if code is not None else root_codes(conn)
+    counties = [r for r in (coverage_rows(conn, code=c)[0] for c in above) if r.level == 0]
     return counties[0] if len(counties) == 1 else None
 
 

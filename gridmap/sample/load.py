@@ -8,13 +8,14 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gridmap.config import STORAGE_SRID
-from gridmap.coverage.stats import record_change
 from gridmap.db.areas import VersionInfo, replace_subtree
 from gridmap.camera_import import county_of, import_camera_table
 from gridmap.db.cameras import assign_cameras_to_areas
+from gridmap.db.locks import lock_areas_for_import, lock_areas_for_publish, lock_subtree
+from gridmap.services.changes import record_change
 from gridmap.io.boundaries import read_areas
 from gridmap.io.cameras import read_camera_file
 from gridmap.levels import LEVELS
@@ -24,8 +25,10 @@ SAMPLE_COUNTY_CODE = "411628"
 
 
 def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None:
-    """Replace the sample county's areas (one published version) and import its camera list
-    (unless ``cameras`` is False)."""
+    """Restore exactly the sample county: its areas as one new published version and its camera
+    list as generated (unless ``cameras`` is False). The county's cameras are replaced, not
+    updated: cameras imported since are removed and every online flag, report time and last-seen
+    time is the sample's, so demos, benchmarks and acceptance checks start from the same state."""
     gpkg, cameras_csv = data_dir / GPKG, data_dir / CAMERAS_CSV
     for path in (gpkg, cameras_csv) if cameras else (gpkg,):
         if not path.exists():
@@ -35,7 +38,17 @@ def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None
     info = VersionInfo(created_by="gridmap sample", file_name=gpkg.name,
                        file_sha256=hashlib.sha256(gpkg.read_bytes()).hexdigest())
     with engine.begin() as conn:  # one transaction: areas, cameras and assignment land together
+        lock_areas_for_publish(conn)
+        lock_subtree(conn, SAMPLE_COUNTY_CODE, "sample load")
+        lock_areas_for_import(conn)
         replace_subtree(conn, SAMPLE_COUNTY_CODE, areas, info)
+        # The county's cameras: by their id's centre code, their area, or (outside every area) the
+        # county's outline.
+        conn.execute(text("""
+            DELETE FROM camera c
+            WHERE c.device_id LIKE :county || '%' OR c.area_code LIKE :county || '%'
+               OR (c.area_code IS NULL AND c.geom && (SELECT geom FROM area WHERE code = :county))"""),
+                     {"county": SAMPLE_COUNTY_CODE})
         assign_cameras_to_areas(conn, root_code=SAMPLE_COUNTY_CODE)
         if cameras:
             county = county_of(conn, SAMPLE_COUNTY_CODE)
@@ -45,4 +58,4 @@ def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None
             import_camera_table(conn, table, county, file_name=cameras_csv.name,
                                 file_sha256=hashlib.sha256(cameras_csv.read_bytes()).hexdigest(),
                                 created_by="gridmap sample")
-        record_change(conn, "sample_load")
+        record_change(conn, "sample_load", everything=True, root=SAMPLE_COUNTY_CODE)

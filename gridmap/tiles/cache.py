@@ -5,17 +5,19 @@ holding each tile gzipped with its ETag and the data revision it was made at. Th
 lock; the routes touch it from the event loop and from worker threads).
 
 Invalidation follows the data revision (``data_revision``, bumped by every write in the write's
-transaction, see :mod:`gridmap.coverage.stats`). :class:`gridmap.tiles.service.TileService` reads it
-at most every ``check_interval`` seconds; when it moved, it works out per layer which regions
-changed (:class:`Regions`) and calls :meth:`TileCache.advance`, which evicts exactly the tiles
-whose buffered extent meets one of them. Figures roll up (a camera going offline changes its
-micro-grid, grid, village, township and county), so for an area layer the regions are the
-changes' extents *plus the boxes of that level's areas meeting them*; see
-:func:`gridmap.tiles.service.changed_regions`.
+transaction, see :mod:`gridmap.services.changes`). :class:`gridmap.tiles.service.TileService`
+reads it at most every ``check_interval`` seconds, and at once when a request names a newer
+revision (``?v=``); when it moved, it works out which tiles changed (:class:`Regions`, see
+:func:`gridmap.tiles.service.changed_regions`) and calls :meth:`TileCache.advance`, which evicts
+exactly those: the tiles showing an area whose figures changed (at every zoom), the tiles
+showing a camera that changed (where it was and where it is), and every tile meeting a box where
+boundaries changed. A status change of one camera evicts its own camera tiles and the tiles of its
+micro-grid, grid, village, township and county, nothing else.
 
-A tile made from an older snapshot than the revision the cache has already processed is not
-stored (it could carry data that was just evicted); one made from a newer snapshot is (the
-eviction for that revision, when it comes, treats it like any other tile).
+A tile that survives an advance is known to be current at the cache's revision. A tile made from
+an older snapshot than the revision the cache has already processed is not stored (it could carry
+data that was just evicted); one made from a newer snapshot is (the eviction for that revision,
+when it comes, treats it like any other tile).
 """
 
 from __future__ import annotations
@@ -52,20 +54,31 @@ class Tile:
 
 @dataclass
 class Regions:
-    """What changed, per layer id: boxes in EPSG:3857 metres; ``everything`` for a change with no
-    known extent (or too many changes to list)."""
+    """What changed: tiles (``keys``), tile ranges per (layer, zoom) (``ranges``: (x0, x1, y0,
+    y1), inclusive, for areas too large to list tile by tile) and boxes in EPSG:3857 metres per
+    layer (``boxes``: every tile of the layer meeting one, buffer included); ``everything`` for a
+    change with no known extent (or too many changes to list)."""
 
     everything: bool = False
+    keys: set[Key] = field(default_factory=set)
+    ranges: dict[tuple[str, int], list[tuple[int, int, int, int]]] = field(default_factory=dict)
     boxes: dict[str, list[Box]] = field(default_factory=dict)
 
     def touches(self, layer: str, z: int, x: int, y: int) -> bool:
-        if self.everything:
+        if self.everything or (layer, z, x, y) in self.keys:
+            return True
+        if any(x0 <= x <= x1 and y0 <= y <= y1 for x0, x1, y0, y1 in self.ranges.get((layer, z), ())):
             return True
         boxes = self.boxes.get(layer)
         if not boxes:
             return False
         x0, y0, x1, y1 = tile_bounds(z, x, y, BUFFER)
         return any(b[0] <= x1 and b[2] >= x0 and b[1] <= y1 and b[3] >= y0 for b in boxes)
+
+    @property
+    def scan(self) -> bool:
+        """Whether evicting needs a look at every cached tile (ranges or boxes), not just ``keys``."""
+        return self.everything or bool(self.ranges) or any(self.boxes.values())
 
 
 class TileCache:
@@ -108,7 +121,10 @@ class TileCache:
                 evicted = len(self._lru)
                 self._lru.clear()
             else:
-                stale = [k for k in self._lru.keys() if regions.touches(*k)]
+                if regions.scan:
+                    stale = [k for k in self._lru.keys() if regions.touches(*k)]
+                else:  # only listed tiles: look them up rather than test every cached tile
+                    stale = [k for k in regions.keys if k in self._lru]
                 for k in stale:
                     del self._lru[k]
                 evicted = len(stale)

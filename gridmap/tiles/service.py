@@ -20,6 +20,7 @@ import asyncio
 import gzip
 import hashlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -27,11 +28,12 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
+import shapely
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.tiles.cache import DEFAULT_MAX_BYTES, Box, Regions, Tile, TileCache
-from gridmap.tiles.layers import LAYERS, TileLayer
+from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, TileLayer, tile_size_m
 from gridmap.tiles.sql import tile_params, tile_sql
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,6 @@ DEFAULT_POOL_SIZE = 4
 GZIP_LEVEL = 1
 #: Over this many new revisions at once, the whole cache is dropped instead of evicted by extent.
 MAX_REVISIONS_EVICTED = 200
-#: Over this many areas of one level touched by a change, their boxes are merged into one.
-MAX_BOXES_PER_LAYER = 64
 STATEMENT_TIMEOUT = "20s"
 SESSION_SETTINGS = (
     f"SET statement_timeout = '{STATEMENT_TIMEOUT}'",
@@ -299,6 +299,21 @@ class TileService:
         finally:
             self._check_lock.release()
 
+    def ensure_revision(self, wanted: int) -> None:
+        """Make sure the cache has processed revision ``wanted`` (a request named it, ``?v=``):
+        wait for a check in progress, then check now unless that one got there. A tile request
+        never gets content older than the newest revision it can know of."""
+        if self.cache.revision is not None and self.cache.revision >= wanted:
+            return
+        with self._check_lock:
+            if self.cache.revision is not None and self.cache.revision >= wanted:
+                return
+            self._next_check = time.monotonic() + self.check_interval
+            try:
+                self.pool.run(self._advance)
+            except TileDatabaseError as exc:
+                log.warning("tile cache: cannot read the data revision: %s", exc)
+
     def _advance(self, conn: psycopg.Connection) -> None:
         current = int(conn.execute("SELECT revision FROM data_revision WHERE id = 1").fetchone()[0])
         seen = self.cache.revision
@@ -337,50 +352,80 @@ class TileService:
 
 
 _CHANGES_SQL = """
-    SELECT revision, extent IS NULL, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-    FROM (SELECT revision, extent, ST_Transform(extent, 3857) AS e FROM data_change
+    SELECT revision, everything, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), codes,
+           ST_AsBinary(ST_Transform(points, 3857))
+    FROM (SELECT revision, everything, codes, points, ST_Transform(extent, 3857) AS e FROM data_change
           WHERE revision > %(seen)s AND revision <= %(current)s) AS c
 """
-#: Boxes (EPSG:3857) of the areas meeting the changes' extents: their figures may have changed
-#: (they contain a changed camera or area), and so may every tile they reach into.
-_TOUCHED_AREAS_SQL = """
-    SELECT level, ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)
-    FROM (SELECT DISTINCT ON (a.id) a.level, ST_Transform(ST_Envelope(a.geom), 3857) AS b
-          FROM area a JOIN data_change c ON a.geom && c.extent
-          WHERE c.revision > %(seen)s AND c.revision <= %(current)s) AS x
-"""
+#: The tile boxes (each zoom's global tile units) of the areas whose figures changed.
+_AREA_BOXES_SQL = "SELECT level, z, x_min, y_min, x_max, y_max FROM tile_area WHERE code = ANY(%(codes)s)"
+#: An area spanning more tiles than this at a zoom is evicted as a range, not tile by tile.
+MAX_LISTED_TILES = 64
 
 
 def changed_regions(conn: psycopg.Connection, seen: int, current: int, layers) -> Regions:
-    """What revisions ``seen``+1 … ``current`` changed, per layer.
+    """Which tiles revisions ``seen``+1 … ``current`` changed:
 
-    - cameras: the changes' extents (they cover every camera written, where it was and is);
-    - an area layer: the extents (areas replaced or removed lie inside them) plus the box of every
-      live area of that level meeting an extent — its figures may have changed, and they show in
-      every tile it reaches. Ancestors contain their descendants, so a change in a micro-grid
-      reaches its grid, village, township and county this way, and only those.
+    - area layers: every tile showing an area whose figures changed (``data_change.codes``), at
+      every zoom, found from the area's exact box in ``tile_area`` — a tile shows an area when the
+      area's box meets the tile grown by its buffer, exactly the test the tile query makes;
+    - the camera layer: the tiles showing a changed camera where it was or is (``points``);
+    - every layer: every tile meeting a box where boundaries changed (``extent``).
 
-    A change with no extent, or a revision without its ``data_change`` row, means everything.
+    A change marked ``everything``, or a revision without its ``data_change`` row, means everything.
     """
     params = {"seen": seen, "current": current}
     changes = conn.execute(_CHANGES_SQL, params).fetchall()
-    if len(changes) != current - seen or any(unknown for _, unknown, *_ in changes):
+    if len(changes) != current - seen or any(everything for _, everything, *_ in changes):
         return Regions(everything=True)
-    extents: list[Box] = [tuple(float(v) for v in row[2:]) for row in changes]
-    by_level: dict[int, list[Box]] = {}
-    for level, *box in conn.execute(_TOUCHED_AREAS_SQL, params):
-        by_level.setdefault(int(level), []).append(tuple(float(v) for v in box))
     regions = Regions()
-    for layer in layers:
-        boxes = list(extents)
-        if layer.is_area:
-            touched = by_level.get(layer.level, [])
-            if len(touched) > MAX_BOXES_PER_LAYER:
-                touched = [_union(touched)]
-            boxes += touched
-        regions.boxes[layer.id] = boxes
+    by_level = {layer.level: layer.id for layer in layers if layer.is_area}
+    cameras = next((layer for layer in layers if not layer.is_area), None)
+    codes: set[str] = set()
+    for _revision, _everything, x0, y0, x1, y1, changed_codes, points in changes:
+        if x0 is not None:
+            for layer in layers:
+                regions.boxes.setdefault(layer.id, []).append((float(x0), float(y0), float(x1), float(y1)))
+        codes.update(changed_codes or ())
+        if points is not None and cameras is not None:
+            for px, py in shapely.get_coordinates(shapely.from_wkb(bytes(points))):
+                _add_point(regions, cameras, float(px), float(py))
+    if codes:
+        for level, z, x_min, y_min, x_max, y_max in conn.execute(_AREA_BOXES_SQL, {"codes": sorted(codes)}):
+            layer_id = by_level.get(int(level))
+            if layer_id is not None:
+                _add_area(regions, layer_id, int(z), float(x_min), float(y_min), float(x_max), float(y_max))
     return regions
 
 
-def _union(boxes: list[Box]) -> Box:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+def _add_area(regions: Regions, layer_id: str, z: int, x_min: float, y_min: float, x_max: float,
+              y_max: float) -> None:
+    """The tiles of zoom ``z`` whose buffered box meets an area's box (zoom-``z`` global tile units,
+    y up; see gridmap.tiles.store): tile x when ``x·E − B ≤ x_max`` and ``(x+1)·E + B ≥ x_min``."""
+    last = (1 << z) - 1
+    x0, x1 = max(0, math.ceil((x_min - BUFFER) / EXTENT - 1)), min(last, math.floor((x_max + BUFFER) / EXTENT))
+    row0, row1 = max(0, math.ceil((y_min - BUFFER) / EXTENT - 1)), min(last, math.floor((y_max + BUFFER) / EXTENT))
+    y0, y1 = last - row1, last - row0  # rows counted from the bottom → XYZ rows from the top
+    _add_range(regions, layer_id, z, x0, x1, y0, y1)
+
+
+def _add_point(regions: Regions, layer: TileLayer, px: float, py: float) -> None:
+    """The camera tiles showing a point (EPSG:3857 metres), at each of the layer's zooms: those
+    whose box grown by the buffer (plus the half unit the tile query allows) holds it."""
+    for z in range(layer.minzoom, layer.maxzoom + 1):
+        size, last = tile_size_m(z), (1 << z) - 1
+        grow = size * (BUFFER + 0.5) / EXTENT
+        x0 = max(0, math.ceil((px + HALF_WORLD - grow) / size - 1))
+        x1 = min(last, math.floor((px + HALF_WORLD + grow) / size))
+        y0 = max(0, math.ceil((HALF_WORLD - py - grow) / size - 1))
+        y1 = min(last, math.floor((HALF_WORLD - py + grow) / size))
+        _add_range(regions, layer.id, z, x0, x1, y0, y1)
+
+
+def _add_range(regions: Regions, layer_id: str, z: int, x0: int, x1: int, y0: int, y1: int) -> None:
+    if x1 < x0 or y1 < y0:
+        return
+    if (x1 - x0 + 1) * (y1 - y0 + 1) <= MAX_LISTED_TILES:
+        regions.keys.update((layer_id, z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1))
+    else:
+        regions.ranges.setdefault((layer_id, z), []).append((x0, x1, y0, y1))

@@ -1,11 +1,13 @@
 """The tile query of each layer: one statement returning (data revision, MVT bytes).
 
 Both values come from the same statement, hence the same snapshot: the revision a tile is
-cached under is exactly the revision of the data it was made from.
+cached under is exactly the revision of the data it was made from (geometry and figures).
 
 Area layers read ``tile_area`` (see :mod:`gridmap.tiles.store`) at the requested zoom: the GiST
 index (one partial index per level) finds the rows whose box meets the tile grown by its buffer
-(then checked against each row's exact box: index boxes are single precision); they are ordered (size, then code) and capped, then areas lying inside the buffered tile are only
+(then checked against each row's exact box: index boxes are single precision); they are ordered
+(size, then code) and capped, their figures joined from ``area_stats`` (by primary key, after the
+cap), then areas lying inside the buffered tile are only
 shifted and flipped into tile coordinates (they were simplified, snapped and validated when
 precomputed) and areas crossing its edge are clipped by ``ST_AsMVTGeom``. The level is written
 into the SQL (each layer has its own statement, so the partial index always applies); everything
@@ -22,7 +24,10 @@ from gridmap.tiles.layers import BUFFER, EXTENT, TileLayer, tile_bounds
 
 _REVISION = "(SELECT revision FROM data_revision WHERE id = 1)"
 
-_AREA_PROPERTIES = "fid, code, name, level, rollout_rate, online_rate, planned, installed, online, households"
+#: The tile's properties: fixed ones from ``tile_area`` (``f``), figures from ``area_stats`` (``s``).
+_AREA_PROPERTIES = """f.fid, f.code, f.name, f.level, s.rollout_rate, s.online_rate,
+            coalesce(s.planned, 0) AS planned, coalesce(s.installed, 0) AS installed,
+            coalesce(s.online, 0) AS online, s.households"""
 
 
 def area_tile_sql(layer: TileLayer) -> str:
@@ -30,7 +35,7 @@ def area_tile_sql(layer: TileLayer) -> str:
     return f"""
 SELECT {_REVISION},
   (SELECT ST_AsMVT(t.*, '{layer.id}', {EXTENT}, 'geom', 'fid') FROM (
-     SELECT {", ".join(f"f.{c}" for c in _AREA_PROPERTIES.split(", "))},
+     SELECT {_AREA_PROPERTIES},
             CASE WHEN f.x_min >= e.bx0 AND f.x_max <= e.bx1 AND f.y_min >= e.by0 AND f.y_max <= e.by1
                  THEN ST_Affine(f.geom, 1, 0, 0, -1, -e.x0, e.top)
                  ELSE ST_AsMVTGeom(f.geom, e.tile, {EXTENT}, {BUFFER}, true) END AS geom
@@ -42,11 +47,12 @@ SELECT {_REVISION},
                   ST_MakeBox2D(ST_Point(%(x0)s, %(y0)s), ST_Point(%(x0)s + {EXTENT}, %(y0)s + {EXTENT})) AS tile
            OFFSET 0) AS e
      CROSS JOIN LATERAL (
-        SELECT {_AREA_PROPERTIES}, geom, x_min, y_min, x_max, y_max FROM tile_area
+        SELECT fid, code, name, level, geom, x_min, y_min, x_max, y_max FROM tile_area
         WHERE level = {int(layer.level)} AND z = %(z)s AND geom && e.buffered
           AND x_max >= e.bx0 AND x_min <= e.bx1 AND y_max >= e.by0 AND y_min <= e.by1
         ORDER BY area_m2 DESC NULLS LAST, code COLLATE "C"
         LIMIT {int(layer.max_features)}) AS f
+     LEFT JOIN area_stats s ON s.code = f.code
   ) AS t)"""
 
 

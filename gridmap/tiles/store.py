@@ -8,60 +8,55 @@ validated exactly as ``ST_AsMVTGeom`` would (it is ``ST_AsMVTGeom`` over the who
 [(2^z−1−y)·4096, (2^z−y)·4096]`` of its zoom's rows; an area inside the tile's buffer needs only an
 integer shift and a flip (``ST_Affine``), only areas crossing the buffer edge are clipped by
 ``ST_AsMVTGeom`` at request time. Each row keeps its exact box (``x_min`` … ``y_max``): index
-boxes are single precision, up to 32 units off at z16 in these coordinates. The properties (name,
-figures from ``area_stats``) are copied in so a tile reads one table. The rows of different zooms lie in disjoint coordinate ranges for
-anything east of Greenwich and north of the equator, so one GiST index per level serves every zoom.
+boxes are single precision, up to 32 units off at z16 in these coordinates; the tile cache also
+evicts by these boxes. The fixed properties (code, name, level, size) are copied in; the figures
+are not: a tile joins ``area_stats`` (kept current by deltas), so a status change rewrites no tile
+row. The rows of different zooms lie in disjoint coordinate ranges for anything east of Greenwich
+and north of the equator, so one GiST index per level serves every zoom.
 
 ``tile_camera``: the drawn cameras (status ≠ removed) with their point in EPSG:3857 and properties.
 
-:func:`refresh_tile_tables` keeps both in step with the data; it runs inside
-:func:`gridmap.coverage.stats.record_change`, i.e. in the writer's transaction, so tiles, figures and
-the data revision change together at commit:
+Both are kept in step by the write path (``gridmap.services.changes.record_change``), in the
+writer's transaction, so tiles, figures and the data revision change together at commit:
 
-- areas (publish, rollback, sample load — the kinds that replace areas): rows whose ``area.id`` is
-  gone are deleted and areas without rows are built. ``replace_subtree`` gives every area it writes
-  a new id, so exactly the replaced subtree is rebuilt: the sample county's 12,195 areas make
-  63,507 rows in ≈2–3 s (about half ``ST_AsMVTGeom``, half writing rows and index entries), one
-  township ≈0.1 s;
-- figures (every kind): rows whose copied figures differ from ``area_stats`` are updated;
-- cameras (every kind): the cameras inside the change's extent are rewritten (all of them when
-  the extent is unknown).
+- areas (publish, rollback): the rows of the replaced areas are deleted and the new areas' rows
+  built (:func:`sync_area_rows` with their codes): one township ≈0.1 s; the sample county's
+  12,195 areas make 63,507 rows in ≈2–3 s (about half ``ST_AsMVTGeom``, half writing rows and
+  index entries);
+- cameras (every kind): the rows of the cameras the write changed, by device id
+  (:func:`sync_camera_rows`), never by rewriting a region.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from gridmap.db.cameras import CHANGED_CAMERAS
 from gridmap.tiles.layers import AREA_MINZOOMS, EXTENT, HALF_WORLD, MAX_ZOOM
 
-#: Kinds of change that can replace areas (see gridmap.coverage.stats.CHANGE_KINDS).
-AREA_KINDS = frozenset({"publish", "rollback", "sample_load"})
-
-_FIGURES = ("planned", "installed", "online", "rollout_rate", "online_rate", "households")
-
 _DELETE_GONE_AREAS = text("""
-    DELETE FROM tile_area t WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id)
+    DELETE FROM tile_area t
+    WHERE (CAST(:codes AS text[]) IS NULL OR t.code = ANY(CAST(:codes AS text[])))
+      AND NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id)
 """)
 
 _BUILD_NEW_AREAS = text(f"""
     WITH a AS MATERIALIZED (
         SELECT a.id, a.level, a.code, a.name, a.area_m2, ST_Transform(a.geom, 3857) AS geom
         FROM area a
-        WHERE NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id)
+        WHERE (CAST(:codes AS text[]) IS NULL OR a.code = ANY(CAST(:codes AS text[])))
+          AND NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id)
     )
-    INSERT INTO tile_area (area_id, z, level, code, fid, name, area_m2, {", ".join(_FIGURES)}, geom,
-                           x_min, y_min, x_max, y_max)
+    INSERT INTO tile_area (area_id, z, level, code, fid, name, area_m2, geom, x_min, y_min, x_max, y_max)
     SELECT a.id, zz.z, a.level, a.code,
            CASE WHEN length(a.code) <= 18 THEN CAST(a.code AS bigint) END,
-           a.name, a.area_m2,
-           coalesce(s.planned, 0), coalesce(s.installed, 0), coalesce(s.online, 0),
-           s.rollout_rate, s.online_rate, s.households, g.geom,
+           a.name, a.area_m2, g.geom,
            ST_XMin(g.box), ST_YMin(g.box), ST_XMax(g.box), ST_YMax(g.box)
     FROM a
-    LEFT JOIN area_stats s ON s.code = a.code
     CROSS JOIN LATERAL generate_series((CAST(:minzooms AS int[]))[a.level + 1], :maxzoom) AS zz(z)
     CROSS JOIN LATERAL (
         SELECT ST_Affine(ST_AsMVTGeom(a.geom, ST_MakeBox2D(ST_Point(-{HALF_WORLD!r}, -{HALF_WORLD!r}),
@@ -75,49 +70,41 @@ _BUILD_NEW_AREAS = text(f"""
     WHERE g.geom IS NOT NULL
 """)
 
-_UPDATE_FIGURES = text(f"""
-    UPDATE tile_area t SET {", ".join(f"{c} = s.{c}" for c in _FIGURES)}
-    FROM area_stats s
-    WHERE s.code = t.code
-      AND ({", ".join(f"t.{c}" for c in _FIGURES)}) IS DISTINCT FROM ({", ".join(f"s.{c}" for c in _FIGURES)})
+_CAMERA_COLUMNS = ("device_id", "name", "status", "online", "operator", "area_code")
+_INSERT_ALL_CAMERAS = text(f"""
+    INSERT INTO tile_camera ({", ".join(_CAMERA_COLUMNS)}, geom)
+    SELECT {", ".join(_CAMERA_COLUMNS)}, ST_Transform(geom, 3857) FROM camera
+    WHERE status <> 'removed' AND geom IS NOT NULL
 """)
-
-_CAMERA_COLUMNS = "device_id, name, status, online, operator, area_code"
-_SELECT_CAMERAS = f"""
-    SELECT {_CAMERA_COLUMNS}, ST_Transform(geom, 3857) FROM camera c
-    WHERE c.status <> 'removed' AND c.geom IS NOT NULL
-"""
-_DELETE_ALL_CAMERAS = text("DELETE FROM tile_camera")
-_INSERT_ALL_CAMERAS = text(f"INSERT INTO tile_camera ({_CAMERA_COLUMNS}, geom) {_SELECT_CAMERAS}")
-_DELETE_CAMERAS_IN = text("""
-    DELETE FROM tile_camera t
-    WHERE t.geom && ST_Transform(ST_GeomFromText(:extent, 4490), 3857)
-       OR t.device_id IN (SELECT device_id FROM camera WHERE geom && ST_GeomFromText(:extent, 4490))
+#: The cameras of ``change_camera`` drawn differently now (or no longer): their tile rows are
+#: upserted or deleted by device id; returns the points (EPSG:4490) where they were and are drawn.
+_SYNC_CAMERAS = text(f"""
+    WITH changed AS MATERIALIZED (
+        SELECT g.device_id, g.status <> 'removed' AS was_drawn, g.x AS old_x, g.y AS old_y,
+               c.device_id IS NOT NULL AND c.status <> 'removed' AND c.geom IS NOT NULL AS drawn,
+               c.name, c.status, c.online, c.operator, c.area_code, c.geom
+        FROM {CHANGED_CAMERAS} g LEFT JOIN camera c USING (device_id)
+        WHERE (g.name, g.area_code, g.operator, g.status, g.online, g.x, g.y)
+              IS DISTINCT FROM (c.name, c.area_code, coalesce(c.operator, ''), c.status, c.online,
+                                ST_X(c.geom), ST_Y(c.geom))
+    ), upserted AS (
+        INSERT INTO tile_camera ({", ".join(_CAMERA_COLUMNS)}, geom)
+        SELECT {", ".join(_CAMERA_COLUMNS)}, ST_Transform(geom, 3857) FROM changed WHERE drawn
+        ON CONFLICT (device_id) DO UPDATE SET
+            {", ".join(f"{c} = excluded.{c}" for c in _CAMERA_COLUMNS[1:])}, geom = excluded.geom
+        RETURNING 1
+    ), deleted AS (
+        DELETE FROM tile_camera t USING changed
+        WHERE t.device_id = changed.device_id AND NOT changed.drawn
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM changed),
+           (SELECT ST_AsBinary(ST_Collect(p)) FROM (
+                SELECT ST_SetSRID(ST_Point(old_x, old_y), 4490) FROM changed WHERE was_drawn AND old_x IS NOT NULL
+                UNION ALL
+                SELECT geom FROM changed WHERE drawn) AS pts(p)),
+           (SELECT count(*) FROM upserted) + (SELECT count(*) FROM deleted)
 """)
-_UPSERT_CAMERAS_IN = text(f"""
-    INSERT INTO tile_camera ({_CAMERA_COLUMNS}, geom)
-    {_SELECT_CAMERAS} AND c.geom && ST_GeomFromText(:extent, 4490)
-    ON CONFLICT (device_id) DO UPDATE SET
-        {", ".join(f"{c} = excluded.{c}" for c in _CAMERA_COLUMNS.split(", ")[1:])}, geom = excluded.geom
-""")
-
-
-def refresh_tile_tables(conn: Connection, kind: str, extent_wkt: str | None = None) -> dict[str, int]:
-    """Bring ``tile_area`` / ``tile_camera`` up to date after a change of ``kind`` that touched
-    ``extent_wkt`` (EPSG:4490 polygon; None = anywhere), on the caller's transaction. Call after
-    ``area_stats`` is rewritten. Returns row counts (for logs and tests).
-
-    A database not yet migrated to 0005 has no tile tables: nothing to do then.
-    """
-    if not conn.execute(text("SELECT to_regclass('tile_area') IS NOT NULL")).scalar_one():
-        return {}
-    with _build_settings(conn):
-        done = {"area_rows_deleted": 0, "area_rows_built": 0}
-        if kind in AREA_KINDS:
-            done = sync_area_rows(conn)
-        done["figure_rows_updated"] = conn.execute(_UPDATE_FIGURES).rowcount
-        done["camera_rows"] = sync_cameras(conn, extent_wkt)
-    return done
 
 
 #: Planner settings for the statements here (restored afterwards, the transaction is the caller's):
@@ -139,30 +126,69 @@ def _build_settings(conn: Connection) -> Iterator[None]:
             conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
-def sync_area_rows(conn: Connection) -> dict[str, int]:
-    """Delete the rows of areas that are gone, build the rows of areas that have none."""
-    deleted = conn.execute(_DELETE_GONE_AREAS).rowcount
-    built = conn.execute(_BUILD_NEW_AREAS, {"minzooms": list(AREA_MINZOOMS), "maxzoom": MAX_ZOOM}).rowcount
+def sync_area_rows(conn: Connection, codes: Sequence[str] | None = None) -> dict[str, int]:
+    """Delete the rows of areas that are gone, build the rows of areas that have none: among the
+    areas with ``codes`` (a publish's removed and added codes), or everywhere when None."""
+    if codes is not None and not codes:
+        return {"area_rows_deleted": 0, "area_rows_built": 0}
+    params = {"codes": None if codes is None else sorted(set(codes))}
+    with _build_settings(conn):
+        deleted = conn.execute(_DELETE_GONE_AREAS, params).rowcount
+        built = conn.execute(_BUILD_NEW_AREAS, {**params, "minzooms": list(AREA_MINZOOMS),
+                                                "maxzoom": MAX_ZOOM}).rowcount
     if built > 20000:  # a county or more: fresh statistics now rather than at the next autovacuum
         conn.execute(text("ANALYZE tile_area"))
     return {"area_rows_deleted": deleted, "area_rows_built": built}
 
 
-def sync_cameras(conn: Connection, extent_wkt: str | None) -> int:
-    """Rewrite the cameras inside ``extent_wkt`` (all when None); returns the rows written."""
-    if extent_wkt is None:
-        conn.execute(_DELETE_ALL_CAMERAS)
-        written = conn.execute(_INSERT_ALL_CAMERAS).rowcount
-        conn.execute(text("ANALYZE tile_camera"))
-        return written
-    conn.execute(_DELETE_CAMERAS_IN, {"extent": extent_wkt})
-    return conn.execute(_UPSERT_CAMERAS_IN, {"extent": extent_wkt}).rowcount
+@dataclass(frozen=True)
+class CameraRows:
+    """What :func:`sync_camera_rows` did: cameras drawn differently, rows written or deleted, and
+    the points (EPSG:4490 MultiPoint WKB, or None) where they were and are drawn."""
+
+    changed: int
+    written: int
+    points_wkb: bytes | None
+
+
+def sync_camera_rows(conn: Connection) -> CameraRows:
+    """Bring the tile rows of the cameras in ``change_camera`` (those a write locked, see
+    ``gridmap.db.cameras.lock_cameras``) up to date, by device id."""
+    changed, points, written = conn.execute(_SYNC_CAMERAS).one()
+    return CameraRows(int(changed), int(written), bytes(points) if points is not None else None)
 
 
 def rebuild_tile_tables(conn: Connection) -> dict[str, int]:
-    """Build both tables from scratch (migration 0005; repairs)."""
-    with _build_settings(conn):
-        conn.execute(text("DELETE FROM tile_area"))
-        done = sync_area_rows(conn)
-        done["camera_rows"] = sync_cameras(conn, None)
+    """Build both tables from scratch (the sample load, repairs)."""
+    conn.execute(text("DELETE FROM tile_area"))
+    done = sync_area_rows(conn, None)
+    conn.execute(text("DELETE FROM tile_camera"))
+    done["camera_rows"] = conn.execute(_INSERT_ALL_CAMERAS).rowcount
+    conn.execute(text("ANALYZE tile_camera"))
     return done
+
+
+def tile_differences(conn: Connection, limit: int = 20) -> list[str]:
+    """How the tile rows differ from the data (empty: they agree): camera rows against the drawn
+    cameras, area rows against the live areas (each has rows, none of a gone area)."""
+    found: list[str] = []
+    columns = ", ".join(_CAMERA_COLUMNS)
+    for device_id, where in conn.execute(text(f"""
+            (SELECT device_id, 'tile row differs from the camera or is missing' FROM (
+                SELECT {columns}, ST_Transform(geom, 3857) AS geom FROM camera
+                WHERE status <> 'removed' AND geom IS NOT NULL
+                EXCEPT SELECT {columns}, geom FROM tile_camera) AS x)
+            UNION ALL
+            (SELECT device_id, 'tile row of a camera not drawn' FROM tile_camera t
+             WHERE NOT EXISTS (SELECT 1 FROM camera c WHERE c.device_id = t.device_id AND c.status <> 'removed'))
+            ORDER BY 1 LIMIT :limit"""), {"limit": limit}):
+        found.append(f"camera {device_id}: {where}")
+    for code, where in conn.execute(text("""
+            (SELECT a.code, 'area without tile rows' FROM area a
+             WHERE NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id))
+            UNION ALL
+            (SELECT t.code, 'tile rows of an area that is gone' FROM tile_area t
+             WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id AND a.code = t.code))
+            ORDER BY 1 LIMIT :limit"""), {"limit": limit}):
+        found.append(f"area {code}: {where}")
+    return found[:limit]

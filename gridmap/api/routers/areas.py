@@ -14,13 +14,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from gridmap.api.deps import Reader
 from gridmap.api.errors import ApiError, responses
-from gridmap.api.revision_cache import RevisionedDep, SnapshotConn
+from gridmap.api.revision_cache import SnapshotConn
 from gridmap.api.routers.cameras import CameraFilters, camera_filters
 from gridmap.api.schemas_read import (
     BBOX_DESCRIPTION, LEVEL_DESCRIPTION, AreaCollection, AreaDetail, CameraCollection, GeoJSONResponse,
     SearchResults, feature_collection, json_bytes, parse_bbox, parse_level,
 )
-from gridmap.coverage.table import compute_coverage
+from gridmap.coverage.table import coverage_rows
 from gridmap.db import area_queries, camera_queries
 
 router = APIRouter(prefix="/api/v1", tags=["areas"])
@@ -70,22 +70,20 @@ def list_areas(
 
 @router.get("/areas/{code}", response_model=AreaDetail, response_class=GeoJSONResponse,
             responses=responses(401, 403, 404))
-def get_area(code: CodePath, _: Reader, data: RevisionedDep):
+def get_area(code: CodePath, _: Reader, conn: SnapshotConn):
     """One area as a GeoJSON Feature with its full boundary (EPSG:4490 lon/lat degrees, 7 decimals),
     its list properties plus `coverage` (its row of `gridmap coverage`), `worker_phone`, `ancestors`
     (county first), `children` with their figures, `bbox` and `camera_count` (cameras not removed,
     in the area or below). 404 `area_not_found`."""
-    detail = area_queries.area_detail(data.conn, code)
+    detail = area_queries.area_detail(conn, code)
     if detail is None:
         raise area_not_found(code)
-    coverage = data.get("coverage", compute_coverage)
     properties = detail["properties"]
-    row = coverage.rows.get(code)
-    properties["coverage"] = row.to_dict() if row is not None else None
+    row = coverage_rows(conn, code=code)[0]  # the area itself, then its children
+    properties["coverage"] = row.to_dict()
     # Cameras not removed whose leaf area is this one or below it: by construction the roll-up's
     # `planned` (the same rule /areas/{code}/cameras counts with), so no second recursive count.
-    properties["camera_count"] = row.planned if row is not None else camera_queries.count_cameras(data.conn,
-                                                                                                 area=code)
+    properties["camera_count"] = row.planned
     feature = {"type": "Feature", "id": code, "geometry": json.loads(detail["geometry"]) if detail["geometry"]
                else None, "properties": properties}
     return Response(json_bytes(feature), media_type=GeoJSONResponse.media_type)

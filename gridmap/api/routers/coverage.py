@@ -2,9 +2,9 @@
 /api/v1/coverage/blind (areas with no installed camera), /api/v1/coverage/trend/{code} (daily
 snapshots) and /api/v1/summary (figures of the areas in a map view).
 
-The rows come from :func:`gridmap.coverage.table.compute_coverage`, computed once per data revision
-(:mod:`gridmap.api.revision_cache`), and are rendered by :mod:`gridmap.coverage.formats`, exactly
-as the CLI does; rendered answers are cached per revision too.
+The rows are the stored figures (:func:`gridmap.coverage.table.coverage_rows`, kept current by
+every write), rendered by :mod:`gridmap.coverage.formats` exactly as the CLI does; rendered answers
+are cached per data revision.
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy import Connection
 
 from gridmap.api.deps import Reader
 from gridmap.api.errors import ApiError, responses
-from gridmap.api.revision_cache import Revisioned, RevisionedDep, SnapshotConn
+from gridmap.api.revision_cache import RevisionedDep, SnapshotConn
 from gridmap.api.schemas_read import (
     BBOX_DESCRIPTION, LEVEL_DESCRIPTION, BlindRows, CoverageRows, Summary, Trend, json_bytes, parse_bbox,
     parse_date, parse_format, parse_level,
 )
 from gridmap.coverage.rates import rate
 from gridmap.coverage.snapshots import trend as read_trend
-from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, Coverage, CoverageRow, compute_coverage
+from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, CoverageRow, blind_rows, coverage_rows
 from gridmap.db import area_queries
 
 router = APIRouter(prefix="/api/v1", tags=["coverage"])
@@ -47,17 +48,12 @@ FormatQuery = Annotated[str, Query(description="json, csv (UTF-8 with BOM, rates
                                                "(sheets 覆盖统计 and 运营商).")]
 
 
-def _coverage(data: Revisioned) -> Coverage:
-    return data.get("coverage", compute_coverage)
+def _area_not_found(code: str | None) -> ApiError:
+    return ApiError(404, "area_not_found", f"没有编码为 {code} 的区域：请检查 code 参数。", {"code": code})
 
 
-def _check_code(coverage: Coverage, code: str | None) -> None:
-    if code is not None and code not in coverage.rows:
-        raise ApiError(404, "area_not_found", f"没有编码为 {code} 的区域：请检查 code 参数。", {"code": code})
-
-
-def _file_name(stem: str, coverage: Coverage, code: str | None, level: int | None, ext: str) -> str:
-    roots = coverage.children.get(None, [])
+def _file_name(stem: str, conn: Connection, code: str | None, level: int | None, ext: str) -> str:
+    roots = area_queries.root_codes(conn)
     where = code or (roots[0] if len(roots) == 1 else "all")
     return f"{stem}_{where}{'' if level is None else f'_level{level}'}.{ext}"
 
@@ -88,11 +84,17 @@ def coverage_table(_: Reader, data: RevisionedDep, level: LevelQuery = None, cod
     formatted fractions in XLSX."""
     fmt = parse_format(format, FORMATS)
     level_number = parse_level(level)
-    coverage = _coverage(data)
-    _check_code(coverage, code)
-    body = data.get(("coverage", fmt, level_number, code),
-                    lambda _conn: _render(coverage.select(level=level_number, code=code), fmt))
-    return _answer(body, fmt, _file_name("coverage", coverage, code, level_number, fmt))
+
+    def render(conn: Connection) -> bytes | None:
+        try:
+            return _render(coverage_rows(conn, level=level_number, code=code), fmt)
+        except KeyError:
+            return None
+
+    body = data.get(("coverage", fmt, level_number, code), render)
+    if body is None:
+        raise _area_not_found(code)
+    return _answer(body, fmt, _file_name("coverage", data.conn, code, level_number, fmt))
 
 
 @router.get("/coverage/blind", response_model=BlindRows, responses={**responses(400, 401, 403, 404), **_DOWNLOADS})
@@ -107,15 +109,18 @@ def coverage_blind(
     fmt = parse_format(format, FORMATS)
     level_number = parse_level(level)
     level_number = BLIND_DEFAULT_LEVEL if level_number is None else level_number
-    coverage = _coverage(data)
-    _check_code(coverage, code)
 
-    def render(_conn) -> bytes:
-        total = len(coverage.select(level=level_number, code=code))
-        return _render(coverage.blind(level=level_number, code=code), fmt, {"level": level_number, "total": total})
+    def render(conn: Connection) -> bytes | None:
+        try:
+            rows, total = blind_rows(conn, level=level_number, code=code)
+        except KeyError:
+            return None
+        return _render(rows, fmt, {"level": level_number, "total": total})
 
     body = data.get(("blind", fmt, level_number, code), render)
-    return _answer(body, fmt, _file_name("blind", coverage, code, level_number, fmt))
+    if body is None:
+        raise _area_not_found(code)
+    return _answer(body, fmt, _file_name("blind", data.conn, code, level_number, fmt))
 
 
 @router.get("/coverage/trend/{code}", response_model=Trend, responses=responses(400, 401, 403, 404))

@@ -2,9 +2,12 @@
 list of layers with the cache's figures at ``/tiles``.
 
 Tiles are made in PostGIS from precomputed geometry (:mod:`gridmap.tiles`) and kept gzipped in
-an in-process LRU; every answer says whether it came from there (``X-Tile-Cache: hit|miss``).
-The LRU follows the data revision (read at most every 0.2 s) and evicts the tiles a write
-touched (:mod:`gridmap.tiles.cache`, :func:`gridmap.tiles.service.changed_regions`).
+an in-process LRU; every answer says whether it came from there (``X-Tile-Cache: hit|miss``) and
+the data revision it is current at (``X-Tile-Revision``). The LRU follows the data revision (read
+at most every ``check_interval``, and at once when the URL names a newer one with ``?v=``, as the
+pages do) and evicts the tiles a write touched (:mod:`gridmap.tiles.cache`,
+:func:`gridmap.tiles.service.changed_regions`): a tile is never served from an older revision than
+the one its URL names or the cache has seen.
 
 HTTP caching: ``ETag`` (a hash of the tile, ``-gz`` appended for the gzipped form) with
 ``If-None-Match`` → 304; ``Cache-Control: public, max-age=60, stale-while-revalidate=600``
@@ -103,9 +106,12 @@ def _matches(if_none_match: str, digest: str) -> bool:
     return False
 
 
-def tile_response(request: Request, tile: Tile, hit: bool) -> Response:
+def tile_response(request: Request, tile: Tile, hit: bool, current_at: int | None = None) -> Response:
+    """The tile as HTTP. ``X-Tile-Revision``: the newest revision the tile is known to be current
+    at (the cache's, for a tile that survived its evictions since it was made)."""
+    revision = max(tile.revision, current_at) if current_at is not None else tile.revision
     headers = {"Cache-Control": _cache_control(request), "X-Tile-Cache": "hit" if hit else "miss",
-               "X-Tile-Revision": str(tile.revision), "Vary": "Accept-Encoding"}
+               "X-Tile-Revision": str(revision), "Vary": "Accept-Encoding"}
     if tile.empty:
         return Response(status_code=204, headers=headers)
     gz = accepts_gzip(request.headers.get("accept-encoding"))
@@ -167,13 +173,26 @@ async def _tile(request: Request, layer: str, z: int, x: int, y: int) -> Respons
     if not tile_in_range(z, x, y):
         raise ApiError(404, "tile_out_of_range", f"第 {z} 级的瓦片行列号应在 0–{(1 << z) - 1} 之间，没有 {x}/{y}。",
                        {"z": z, "max": (1 << z) - 1})
-    if service.check_due():
+    wanted = _named_revision(request)
+    seen = service.cache.revision
+    if wanted is not None and (seen is None or seen < wanted):
+        await run_in_threadpool(service.ensure_revision, wanted)
+    elif service.check_due():
         await run_in_threadpool(service.check_revision)
+    current_at = service.cache.revision  # a cached tile found after this has survived its evictions
     try:
         tile, hit = await service.tile_async(spec, z, x, y)
     except TileDatabaseError as exc:
         raise ApiError(503, "database_unavailable", "数据库暂时不可用，瓦片无法生成，请稍后重试。", str(exc)) from exc
-    return tile_response(request, tile, hit)
+    return tile_response(request, tile, hit, current_at if hit else None)
+
+
+def _named_revision(request: Request) -> int | None:
+    """The data revision a tile URL names (``?v=``, as the pages write it), if it is one."""
+    value = request.query_params.get("v")
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
 
 
 def _tile_url(request: Request, layer_id: str) -> str:

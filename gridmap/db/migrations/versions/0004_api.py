@@ -47,11 +47,12 @@ def upgrade() -> None:
         sa.Column('households', sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint('code'),
     )
-    # A database that already holds a county gets its figures now (the same code record_change
-    # runs on every write); otherwise maps would show no figures until the first write.
-    from gridmap.coverage.stats import refresh_area_stats
-
-    refresh_area_stats(op.get_bind())
+    # A database that already holds a county gets its figures now; otherwise maps would show no
+    # figures until the first write. Frozen SQL: what the application computed when 0004 was written
+    # (a migration must not call code that keeps changing).
+    op.execute(_FILL_AREA_STATS)
+    for level in (4, 3, 2, 1, 0):
+        op.execute(_ROLL_UP_HOUSEHOLDS.format(level=level))
     op.create_table(
         'upload',
         sa.Column('id', sa.BigInteger(), nullable=False),
@@ -74,6 +75,41 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['version_id'], ['boundary_version.id']),
         sa.PrimaryKeyConstraint('id'),
     )
+
+
+#: Counts per area: each camera's leaf area (camera.area_code) rolled up the parent_code chain.
+_FILL_AREA_STATS = """
+    WITH RECURSIVE leaf AS (
+        SELECT area_code AS code,
+               count(*) FILTER (WHERE status <> 'removed') AS planned,
+               count(*) FILTER (WHERE status = 'installed') AS installed,
+               count(*) FILTER (WHERE status = 'installed' AND online) AS online
+        FROM camera WHERE area_code IS NOT NULL GROUP BY 1
+    ), chain(leaf, code) AS (
+        SELECT code, code FROM leaf
+        UNION ALL
+        SELECT chain.leaf, a.parent_code FROM chain JOIN area a ON a.code = chain.code
+        WHERE a.parent_code IS NOT NULL
+    ), totals AS (
+        SELECT chain.code, sum(leaf.planned)::int AS planned, sum(leaf.installed)::int AS installed,
+               sum(leaf.online)::int AS online
+        FROM chain JOIN leaf ON leaf.code = chain.leaf GROUP BY 1
+    )
+    INSERT INTO area_stats (code, level, planned, installed, online, rollout_rate, online_rate, households)
+    SELECT a.code, a.level, coalesce(t.planned, 0), coalesce(t.installed, 0), coalesce(t.online, 0),
+           CASE WHEN t.planned > 0 THEN CAST(t.installed AS float8) / t.planned END,
+           CASE WHEN t.installed > 0 THEN CAST(t.online AS float8) / t.installed END,
+           a.households
+    FROM area a LEFT JOIN totals t ON t.code = a.code
+"""
+#: An area without its own households gets the sum of its children's (deepest level first).
+_ROLL_UP_HOUSEHOLDS = """
+    UPDATE area_stats s SET households = x.households
+    FROM (SELECT p.code, sum(cs.households)::int AS households
+          FROM area p JOIN area c ON c.parent_code = p.code JOIN area_stats cs ON cs.code = c.code
+          WHERE p.level = {level} AND p.households IS NULL GROUP BY p.code) x
+    WHERE s.code = x.code
+"""
 
 
 def downgrade() -> None:

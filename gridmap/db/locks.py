@@ -1,0 +1,80 @@
+"""Locks that order writers (see ``gridmap.services.changes`` for the whole order).
+
+- **Subtrees.** A publish or rollback replacing the subtree under ``root`` holds an exclusive
+  advisory lock on ``root`` and shared ones on each area code above it (its prefixes at the
+  levels' code lengths). Two publishes therefore conflict exactly when one subtree contains the
+  other (the same root, an ancestor, a descendant); siblings proceed side by side. The locks are
+  *tried*, never waited for: the second of two overlapping publishes is refused at once
+  (:class:`SubtreeBusy`, naming the subtree being published), rather than publishing over data it
+  did not validate against.
+- **The ``area`` table.** Publishes take it ROW EXCLUSIVE, camera imports SHARE: the two conflict,
+  each with itself not. A camera import assigns its cameras against the areas it sees; a publish
+  in between would leave them on areas it replaced.
+- **Camera imports** hold one advisory lock among themselves: an import may insert a camera
+  another import is inserting, and each must see the other's camera as it left it.
+
+Advisory locks are transaction-level: a crash or a dropped connection releases them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from gridmap.levels import LEVELS
+
+_KEY = "hashtextextended(:key, 0)"
+
+
+@dataclass
+class SubtreeBusy(Exception):
+    """Another write holds a subtree overlapping ``root``: ``holder`` is what it said it is doing
+    (e.g. ``publish 411628001``), when known."""
+
+    root: str
+    holder: str | None
+
+
+def _subtree_key(code: str) -> str:
+    return f"gridmap.subtree.{code}"
+
+
+def ancestors_by_prefix(code: str) -> list[str]:
+    """The codes above ``code`` in the default scheme: its prefixes at the levels' code lengths."""
+    return [code[:lv.code_length] for lv in LEVELS if lv.code_length < len(code)]
+
+
+def lock_subtree(conn: Connection, root: str, doing: str) -> None:
+    """Take the subtree locks for ``root`` on the caller's transaction, or raise
+    :class:`SubtreeBusy` at once. ``doing`` (e.g. ``publish``) names this write to the others."""
+    conn.execute(text("SELECT set_config('application_name', :name, true)"),
+                 {"name": f"gridmap {doing} {root}"[:63]})
+    wanted = [(root, "pg_try_advisory_xact_lock")] + [(a, "pg_try_advisory_xact_lock_shared")
+                                                       for a in ancestors_by_prefix(root)]
+    for code, function in wanted:
+        key = _subtree_key(code)
+        if not conn.execute(text(f"SELECT {function}({_KEY})"), {"key": key}).scalar_one():
+            raise SubtreeBusy(root, _holder(conn, key))
+
+
+def _holder(conn: Connection, key: str) -> str | None:
+    """What the session holding advisory lock ``key`` calls itself (``gridmap publish …``)."""
+    name = conn.execute(text(f"""
+        SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() AND l.objsubid = 1
+          AND l.classid = CAST(({_KEY} >> 32) & 4294967295 AS oid)
+          AND l.objid = CAST({_KEY} & 4294967295 AS oid)
+        LIMIT 1"""), {"key": key}).scalar_one_or_none()
+    return name.removeprefix("gridmap ") if name else None
+
+
+def lock_areas_for_publish(conn: Connection) -> None:
+    conn.execute(text("LOCK TABLE area IN ROW EXCLUSIVE MODE"))
+
+
+def lock_areas_for_import(conn: Connection) -> None:
+    """Imports: no publish changes areas while this transaction assigns cameras to them; one
+    import at a time."""
+    conn.execute(text("LOCK TABLE area IN SHARE MODE"))
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"key": "gridmap.camera_import"})

@@ -1,0 +1,1 @@
+"""Workflows above the database layer; today the write path (:mod:`gridmap.services.changes`)."""

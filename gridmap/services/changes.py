@@ -1,0 +1,150 @@
+"""The write path: where every write's change reaches everything derived from the data.
+
+A write (status reports, a camera import, a boundary publish or rollback, the status time-to-live,
+the sample load) runs in one transaction:
+
+1. it locks what it changes, in the global order below, and the cameras it may change are
+   remembered as they were (:func:`gridmap.db.cameras.lock_cameras`);
+2. it changes the data;
+3. it calls :func:`record_change`, which brings the derived data up to date — each step
+   proportional to the change, never to the data:
+
+   - tile rows: the replaced areas' rows (:func:`gridmap.tiles.store.sync_area_rows`), the changed
+     cameras' rows by device id (:func:`gridmap.tiles.store.sync_camera_rows`);
+   - the data revision (:func:`gridmap.db.revisions.bump_revision`);
+   - figures: the changed cameras' deltas up the parent chain, new areas' rows
+     (:mod:`gridmap.db.figures`);
+   - the change log caches evict by: the areas whose figures moved, the cameras' old and new
+     points, the box where boundaries changed (:func:`gridmap.db.revisions.log_change`), and the
+     revision announced to listeners at commit.
+
+Lock order — every writer takes its locks in this order, so writers wait for each other but never
+deadlock:
+
+1. the ``area`` table: publishes and rollbacks ROW EXCLUSIVE, camera imports SHARE (an import's
+   assignment and a publish's never interleave; publishes run side by side, imports too);
+2. advisory locks: a publish's subtree (:mod:`gridmap.db.locks`), the import lock;
+3. camera rows, in device-id order (:func:`gridmap.db.cameras.lock_cameras`);
+4. the ``data_revision`` row (taken by :func:`record_change`): it serialises only the short end of
+   each write — figures and the change log —, so writes to different townships proceed in parallel
+   and status pushes queue only for milliseconds.
+
+A write that fails anywhere rolls back with everything it derived: figures, tiles, revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import shapely
+from sqlalchemy import Connection, text
+
+from gridmap.db import figures
+from gridmap.db.cameras import CHANGED_CAMERAS, prepare_changed_cameras
+from gridmap.db.revisions import bump_revision, log_change
+from gridmap.tiles.store import rebuild_tile_tables, sync_area_rows, sync_camera_rows
+
+#: Kinds of change recorded in ``data_change.kind``.
+CHANGE_KINDS = ("publish", "rollback", "camera_import", "status", "status_expiry", "sample_load", "repair")
+
+#: Signed contributions of the cameras in ``change_camera``: minus as they were (an old leaf among
+#: the replaced areas counts from the anchor up, the replaced rows being rebuilt), plus as they are.
+_CAMERA_DELTAS = f"""
+    SELECT CASE WHEN g.area_code = ANY(CAST(:removed AS text[])) THEN CAST(:anchor AS text) ELSE g.area_code END,
+           g.operator, {figures.contribution("g", -1)}
+    FROM {CHANGED_CAMERAS} g WHERE g.area_code IS NOT NULL
+    UNION ALL
+    SELECT c.area_code, coalesce(c.operator, ''), {figures.contribution("c")}
+    FROM {CHANGED_CAMERAS} g JOIN camera c USING (device_id) WHERE c.area_code IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class AreaReplacement:
+    """Areas a publish or rollback replaced under ``root``: the codes live before (``removed``)
+    and now (``added``), the deepest area kept above them (``anchor``: the parent of the replaced
+    top level; None when the top of the tree was replaced) and the box (WKT, EPSG:4490 degrees) of
+    the old and new outlines."""
+
+    root: str
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+    anchor: str | None
+    extent_wkt: str | None
+    codes: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codes", tuple(sorted(set(self.removed) | set(self.added))))
+
+
+def record_change(conn: Connection, kind: str, *, areas: AreaReplacement | None = None,
+                  everything: bool = False, root: str | None = None) -> int | None:
+    """Bring figures, tile rows and the change log up to date after a write, on its transaction;
+    returns the new revision, or None when nothing a map shows changed (no revision is taken).
+
+    The cameras the write changed are those it locked with ``lock_cameras``; ``areas`` describes
+    replaced areas; ``everything`` rebuilds all derived data (the sample load under ``root``,
+    repairs).
+    """
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"unknown change kind {kind!r}")
+    prepare_changed_cameras(conn)
+    if everything:
+        rebuild_tile_tables(conn)
+        revision = bump_revision(conn)
+        figures.rebuild(conn)
+        log_change(conn, revision, kind, everything=True, root=root)
+        _forget_cameras(conn)
+        return revision
+    if areas is not None:
+        sync_area_rows(conn, areas.codes)
+    cameras = sync_camera_rows(conn)
+    if not cameras.changed and areas is None:
+        _forget_cameras(conn)
+        return None
+    revision = bump_revision(conn)
+    structure: set[str] = set()
+    if areas is not None:
+        figures.reset_areas(conn, areas.removed, areas.added)
+        structure.update(areas.added)
+        structure.update(figures.chain_of(conn, areas.anchor))
+    moved = figures.apply_deltas(conn, _CAMERA_DELTAS, {
+        "removed": list(areas.removed) if areas else [], "anchor": areas.anchor if areas else None})
+    structure.update(figures.parents_of(conn, moved.installed_codes))
+    figures.refresh_structure(conn, sorted(structure))
+    log_change(conn, revision, kind, extent_wkt=areas.extent_wkt if areas else None,
+               codes=moved.codes, points_wkb=cameras.points_wkb, root=areas.root if areas else None)
+    _forget_cameras(conn)
+    return revision
+
+
+def _forget_cameras(conn: Connection) -> None:
+    """Empty ``change_camera`` (it is emptied at commit too): a second write in the same
+    transaction starts from a clean record."""
+    conn.execute(text(f"DELETE FROM {CHANGED_CAMERAS}"))
+
+
+def extent_of(conn: Connection, sql: str, params: dict | None = None) -> tuple[float, float, float, float] | None:
+    """Bounding box (EPSG:4490 degrees) of the geometries ``sql`` selects (one geometry column), or None."""
+    row = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                            f"FROM (SELECT ST_Extent(g)::geometry AS e FROM ({sql}) AS s(g)) AS x"),
+                       params or {}).one()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def extent_wkt(boxes: Iterable[tuple[float, float, float, float] | None]) -> str | None:
+    """WKT polygon of the union of bounding boxes (None ones skipped); None when all are None."""
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return None
+    minx, miny = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    maxx, maxy = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    # A flat box (one point, a line) would make ST_Envelope a point or line that data_change.extent
+    # (POLYGON) refuses: widen it by ~1 cm.
+    pad = 1e-7
+    if maxx - minx < pad:
+        minx, maxx = minx - pad, maxx + pad
+    if maxy - miny < pad:
+        miny, maxy = miny - pad, maxy + pad
+    return shapely.box(minx, miny, maxx, maxy).wkt
