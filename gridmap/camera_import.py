@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from gridmap.coverage.assign import LeafIndex
 from gridmap.db.cameras import (StatusCounts, UpsertCounts, apply_status_updates, assign_cameras_to_areas,
                                 expire_statuses, leaf_areas, lock_cameras, upsert_cameras)
-from gridmap.db.locks import lock_areas_for_import
+from gridmap.db.locks import lock_areas_for_import, try_lock_status_expiry
 from gridmap.errors import GridmapError
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
 from gridmap.io.coords import to_storage
@@ -288,6 +288,8 @@ def expire_stale_statuses(engine: Engine, ttl_seconds: float) -> int:
     many went offline."""
     def run() -> int:
         with engine.begin() as conn:
+            if not try_lock_status_expiry(conn):
+                return 0  # another process is at it
             expired = expire_statuses(conn, ttl_seconds)
             if expired:
                 record_change(conn, "status_expiry")

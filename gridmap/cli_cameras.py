@@ -1,4 +1,4 @@
-"""``gridmap cameras import | status | outside``: camera lists and online reports in.
+"""``gridmap cameras import | status | expire | outside``: camera lists and online reports in.
 
 Exit codes: 0 every row imported / applied, 1 some rows rejected (listed), 2 the file or an option
 could not be used (the reason is printed).
@@ -141,3 +141,22 @@ def outside(fmt: FORMAT = "text") -> None:
     typer.echo(f"不在任何网格内的摄像头：{len(rows):,} 个")
     for r in rows:
         typer.echo(f"  {r['device_id']} {r['name'] or ''} ({r['lon']:.6f}, {r['lat']:.6f}) {r['status']}")
+
+
+@app.command("expire")
+def expire(
+    ttl: Annotated[float | None, typer.Option(help="Seconds after its last online report a camera counts as "
+                                                   "offline (default: GRIDMAP_STATUS_TTL).")] = None,
+) -> None:
+    """Set offline the online cameras whose last online report is older than the time-to-live (for
+    cron, when no server runs the expiry itself; a server with GRIDMAP_STATUS_TTL set does)."""
+    from gridmap.camera_import import expire_stale_statuses
+    from gridmap.config import get_settings
+    from gridmap.db.session import engine_scope
+
+    seconds = ttl if ttl is not None else get_settings().status_ttl_s
+    if not seconds or seconds <= 0:
+        raise fail("请用 --ttl 给出秒数（例如 180：GB/T 28181 平台 3 次 60 秒心跳未到即离线），或设置 GRIDMAP_STATUS_TTL。", 2)
+    with engine_scope() as engine:
+        expired = expire_stale_statuses(engine, seconds)
+    typer.echo(f"超过 {seconds:g} 秒没有在线上报、已设为离线的摄像头：{expired:,} 个")

@@ -14,6 +14,14 @@ Every knob lives here so the rest of the code never reads ``os.environ`` directl
   county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
 - ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
 - ``GRIDMAP_MAX_UPLOAD_MB``: largest file the upload endpoints accept (default 200).
+- ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
+  service sets it offline, which moves the figures like any report). GB/T 28181 platforms mark a
+  channel offline after 3 missed 60 s keep-alives: 180 matches them. Default 0: off (a camera stays
+  online until a report says otherwise).
+- ``GRIDMAP_TILE_CHECK_INTERVAL``: seconds between the tile cache's looks at the data revision
+  (default 0.2). Tile URLs that name a revision (``?v=``, as the pages write them) are always
+  answered at that revision or newer, whatever this is; a longer interval keeps more tiles cached
+  under a flood of writes, for clients that do not name one.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ class Settings:
     basemap_url: str | None = None
     basemap_attribution: str | None = None
     max_upload_mb: float = 200.0
+    status_ttl_s: float = 0.0
+    tile_check_interval_s: float = 0.2
 
     @property
     def local_cluster_dir(self) -> Path:
@@ -62,7 +72,22 @@ def get_settings() -> Settings:
         basemap_url=os.environ.get("GRIDMAP_BASEMAP_URL") or None,
         basemap_attribution=os.environ.get("GRIDMAP_BASEMAP_ATTRIBUTION") or None,
         max_upload_mb=float(os.environ.get("GRIDMAP_MAX_UPLOAD_MB") or 200),
+        status_ttl_s=_seconds("GRIDMAP_STATUS_TTL", 0.0),
+        tile_check_interval_s=_seconds("GRIDMAP_TILE_CHECK_INTERVAL", 0.2),
     )
+
+
+def _seconds(name: str, default: float) -> float:
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 <= seconds < 10 ** 9:
+        raise ValueError(f"{name} must be a number of seconds ≥ 0, not {value!r}")
+    return seconds
 
 
 #: ``open``: reading needs no token; ``token``: reading needs one (see the module docstring).

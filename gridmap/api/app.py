@@ -7,6 +7,9 @@ SQL lives next to the data (``gridmap.db``, ``gridmap.coverage``, ``gridmap.tile
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,12 +17,14 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from gridmap import __version__
 from gridmap.api.errors import install_error_handlers
 from gridmap.config import Settings, get_settings
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 gridmap 网格化管理与视频覆盖服务 API。
@@ -46,9 +51,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             from gridmap.db.session import make_engine
 
             owned = app.state.engine = make_engine()
+        expiry = (asyncio.get_running_loop().create_task(_expire_statuses(app.state.engine, settings.status_ttl_s))
+                  if settings.status_ttl_s > 0 else None)
         try:
             yield
         finally:
+            if expiry is not None:
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
             if owned is not None:
                 owned.dispose()
 
@@ -72,6 +83,23 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                                    swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png")
 
     return app
+
+
+async def _expire_statuses(engine: Engine, ttl_s: float) -> None:
+    """The status time-to-live (``GRIDMAP_STATUS_TTL``): every quarter of it (1–30 s), cameras whose
+    last online report is older go offline (one process at a time does it)."""
+    from gridmap.camera_import import expire_stale_statuses
+
+    interval = min(max(ttl_s / 4, 1.0), 30.0)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            expired = await run_in_threadpool(expire_stale_statuses, engine, ttl_s)
+        except Exception as exc:  # the database may be down for a while: try again next time
+            log.warning("status expiry failed: %s", exc)
+        else:
+            if expired:
+                log.info("status expiry: %d cameras offline (no report for %s s)", expired, ttl_s)
 
 
 #: The vendored Swagger UI (gridmap/web/static/vendor/swagger-ui, served by the pages router).

@@ -78,3 +78,9 @@ def lock_areas_for_import(conn: Connection) -> None:
     import at a time."""
     conn.execute(text("LOCK TABLE area IN SHARE MODE"))
     conn.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"key": "gridmap.camera_import"})
+
+
+def try_lock_status_expiry(conn: Connection) -> bool:
+    """One status expiry at a time (every server process runs it): False when another holds it."""
+    return bool(conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_KEY})"),
+                             {"key": "gridmap.status_expiry"}).scalar_one())

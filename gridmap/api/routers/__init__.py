@@ -1,6 +1,6 @@
 """The API's routers, in the order they are mounted."""
 
-from gridmap.api.routers import areas, cameras, coverage, health, pages, tiles, uploads
+from gridmap.api.routers import areas, cameras, coverage, events, health, pages, tiles, uploads
 
 ROUTERS = [health.router, areas.router, cameras.router, coverage.router, uploads.router, tiles.router,
-           pages.router]
+           events.router, pages.router]

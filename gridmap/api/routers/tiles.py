@@ -56,7 +56,8 @@ def tile_service(app: FastAPI) -> TileService:
     """The app's tile service, made on first use (the engine exists once the app has started)."""
     service = getattr(app.state, "tiles", None)
     if service is None:
-        service = app.state.tiles = TileService(app.state.engine)
+        service = app.state.tiles = TileService(app.state.engine,
+                                                check_interval=app.state.settings.tile_check_interval_s)
     return service
 
 
