@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gridmap.coverage.assign import LeafIndex
 from gridmap.db.cameras import (StatusCounts, UpsertCounts, apply_status_updates, assign_cameras_to_areas,
-                                expire_statuses, leaf_areas, lock_cameras, upsert_cameras)
+                                expire_statuses, leaf_areas, lock_cameras, record_current_states, upsert_cameras)
 from gridmap.db.locks import lock_areas_for_import, try_lock_status_expiry
 from gridmap.errors import GridmapError
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
@@ -191,9 +191,10 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
     suggestion = check_crs(index, table) if index is not None else None
     ids = table.cameras["device_id"].tolist()
     lock_areas_for_import(conn)
-    lock_cameras(conn, "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": ids}, new_ids=ids)
+    lock_cameras(conn, "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": ids}, new_ids=ids, digest=True)
     counts = upsert_cameras(conn, table.cameras, table.crs, table.present)
     assign_cameras_to_areas(conn, device_ids=ids)
+    record_current_states(conn)
     outside = _outside(conn, table.cameras)
     warnings = [suggestion.message] if suggestion else []
     if outside:

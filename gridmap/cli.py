@@ -109,16 +109,21 @@ def sample_generate(
 
 @sample_app.command("load")
 def sample_load() -> None:
-    """Load the sample county (areas and cameras) into the database, replacing an earlier load."""
+    """Restore exactly the sample county (areas, cameras and their statuses as generated): cameras
+    imported since are removed."""
     _load_and_summarize(_database_up())
 
 
 def _load_and_summarize(url: str) -> None:
+    from gridmap.db.locks import SubtreeBusy
     from gridmap.db.session import engine_scope
     from gridmap.sample.load import load_sample
 
     with engine_scope(url) as engine:
-        load_sample(engine, get_settings().data_dir)
+        try:
+            load_sample(engine, get_settings().data_dir)
+        except SubtreeBusy as busy:
+            raise fail(f"另一次写入（{busy.holder or '发布或回滚'}）正在修改该县的区域：请等它完成后再载入样例。") from None
         _print_summary(engine)
 
 

@@ -19,9 +19,10 @@ Every knob lives here so the rest of the code never reads ``os.environ`` directl
   channel offline after 3 missed 60 s keep-alives: 180 matches them. Default 0: off (a camera stays
   online until a report says otherwise).
 - ``GRIDMAP_TILE_CHECK_INTERVAL``: seconds between the tile cache's looks at the data revision
-  (default 0.2). Tile URLs that name a revision (``?v=``, as the pages write them) are always
-  answered at that revision or newer, whatever this is; a longer interval keeps more tiles cached
-  under a flood of writes, for clients that do not name one.
+  (default 1). Tile URLs that name a revision (``?v=``, as the pages write them) are always
+  answered at that revision or newer, whatever this is; for clients that do not name one it is
+  how stale a tile may be, and the trade: under thousands of status changes a second, 0.2 s kept
+  ~60 % of a screen's tiles cached, 1 s ~90 % (``benchmarks/writes.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Settings:
     basemap_attribution: str | None = None
     max_upload_mb: float = 200.0
     status_ttl_s: float = 0.0
-    tile_check_interval_s: float = 0.2
+    tile_check_interval_s: float = 1.0
 
     @property
     def local_cluster_dir(self) -> Path:
@@ -73,7 +74,7 @@ def get_settings() -> Settings:
         basemap_attribution=os.environ.get("GRIDMAP_BASEMAP_ATTRIBUTION") or None,
         max_upload_mb=float(os.environ.get("GRIDMAP_MAX_UPLOAD_MB") or 200),
         status_ttl_s=_seconds("GRIDMAP_STATUS_TTL", 0.0),
-        tile_check_interval_s=_seconds("GRIDMAP_TILE_CHECK_INTERVAL", 0.2),
+        tile_check_interval_s=_seconds("GRIDMAP_TILE_CHECK_INTERVAL", 1.0),
     )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from gridmap.config import STORAGE_SRID
 from gridmap.db.areas import VersionInfo, count_below, live_codes_below, parent_areas, replace_subtree
 from gridmap.db.cameras import CHANGED_CAMERAS, assign_cameras_to_areas, cameras_in, lock_cameras
+from gridmap.db.figures import planned_in
 from gridmap.db.locks import SubtreeBusy, lock_areas_for_publish, lock_subtree
 from gridmap.db.revisions import current_revision, replaced_since
 from gridmap.db.versions import archived_areas, get_version, record_rejected
@@ -183,24 +184,34 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
             removed_codes = live_codes_below(conn, scope.root, scope.top_level)
             before = extent_of(conn, _TOP_GEOMS, {"root": scope.root, "top": scope.top_level})
             after = tuple(float(v) for v in store.total_bounds)
-            # The cameras this can move: those of the subtree and those within its new outline.
-            lock_cameras(conn, "c.area_code LIKE CAST(:root AS text) || '%' "
-                               "OR c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)",
-                         {"root": scope.root, "x0": after[0], "y0": after[1], "x1": after[2], "y1": after[3]})
+            # The cameras this can move: those in the areas it replaces, and those its new leaves cover.
+            lock_cameras(conn, "c.area_code = ANY(CAST(:removed AS text[])) "
+                               "OR (c.geom && ST_GeomFromWKB(:cover, 4490) AND ST_Covers(ST_GeomFromWKB(:cover, 4490), c.geom))",
+                         {"removed": removed_codes, "cover": shapely.to_wkb(_new_leaves_outline(store))})
             version_id = replace_subtree(conn, scope.root, store, info, report.to_dict(),
                                          top_level=scope.top_level, restored_from=restored_from)
             assign_cameras_to_areas(conn, locked=True)
             if restrict_to is not None:
                 _check_reach(conn, restrict_to, scope, store, version_id)
-            assigned = cameras_in(conn, scope.root)
             anchor = scope.parent if scope.includes_root else scope.root
             record_change(conn, kind, areas=AreaReplacement(
                 scope.root, tuple(removed_codes), tuple(store["code"]), anchor, extent_wkt([before, after])))
+            assigned = planned_in(conn, scope.root)
+            if assigned is None:  # the root is a code prefix, not an area
+                assigned = cameras_in(conn, scope.root)
             if on_publish is not None:
                 on_publish(conn, version_id)
     except DBAPIError as exc:
         raise database_refusal(exc, report.to_dict()) from exc
     return PublishResult(version_id, scope, len(removed_codes), len(store), assigned, report.to_dict())
+
+
+def _new_leaves_outline(store: gpd.GeoDataFrame) -> shapely.Geometry:
+    """Where the published areas without children lie (EPSG:4490): a camera can only be assigned
+    to one of them."""
+    parents = set(store["parent_code"].dropna())
+    leaves = store.geometry[~store["code"].isin(parents)].to_numpy()
+    return shapely.union_all(leaves)
 
 
 #: The top-level areas a publish replaces (their outlines bound everything below them).
@@ -240,11 +251,11 @@ def _check_codes_in_scope(restrict_to: str, root: str, codes: list[str]) -> None
 
 
 def _check_reach(conn: Connection, restrict_to: str, scope: Scope, store: gpd.GeoDataFrame, version_id: int) -> None:
-    """Inside the publish transaction (areas replaced, cameras re-assigned): the new areas must not
-    overlap areas outside the scope, leave the scope's own area (when this version did not replace
-    it), or move cameras of areas outside the scope."""
-    top = store.loc[store["level"] == scope.top_level]
-    x0, y0, x1, y1 = (float(v) for v in top.total_bounds)
+    """Inside the publish transaction (areas replaced, cameras re-assigned): the new areas, every
+    level of them, must not overlap the areas outside the scope at the upload's top level, leave the
+    scope's own area (when this version did not replace it), or move cameras of areas outside the
+    scope."""
+    x0, y0, x1, y1 = (float(v) for v in store.total_bounds)
     others = gpd.read_postgis(text("""
         SELECT code, geom FROM area
         WHERE level = :top AND code NOT LIKE CAST(:scope AS text) || '%'
@@ -253,11 +264,11 @@ def _check_reach(conn: Connection, restrict_to: str, scope: Scope, store: gpd.Ge
     own = conn.execute(text("""SELECT ST_AsBinary(geom) FROM area
                                WHERE code = :scope AND version_id IS DISTINCT FROM :version"""),
                        {"scope": restrict_to, "version": version_id}).scalar_one_or_none()
-    reach = encroachments(top.geometry.to_numpy(), others.geometry.to_numpy(), others["code"].to_numpy(),
+    reach = encroachments(store.geometry.to_numpy(), others.geometry.to_numpy(), others["code"].to_numpy(),
                           shapely.from_wkb(bytes(own)) if own is not None else None, ENCROACH_M2)
     moved = conn.execute(text(f"""
-        SELECT g.device_id, g.area_code, c.area_code FROM {CHANGED_CAMERAS} g JOIN camera c USING (device_id)
-        WHERE g.area_code IS DISTINCT FROM c.area_code ORDER BY g.device_id""")).all()
+        SELECT device_id, area_code, now_area_code FROM {CHANGED_CAMERAS}
+        WHERE area_code IS DISTINCT FROM now_area_code ORDER BY device_id""")).all()
     cameras = [(d, old, new) for d, old, new in moved
                if not (old or "").startswith(restrict_to) or not (new or "").startswith(restrict_to)]
     if not reach and not cameras:

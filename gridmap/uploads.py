@@ -13,8 +13,10 @@ published JSON are the CLI's (``gridmap validate|publish --format json``).
 Scope rules for an editor (scope = area code prefix; an admin may change anything):
 
 - a boundary upload's scope root (the code prefix publishing replaces) must start with the scope;
-  an upload outside it is refused and not stored; the check is made again at publish time;
-- a rollback: the version's root code;
+  an upload outside it is refused and not stored; the check is made again at publish time, with
+  every code written and where the new areas reach (``gridmap.publishing.publish_analysis``,
+  ``restrict_to``), forced or not;
+- a rollback: the same, for the version restored;
 - a camera import: every camera the import touches (inserted, or changed in any column incl. its
   leaf area) must lie in a leaf area starting with the scope, after the import and, for cameras
   that existed, before it; otherwise the whole import is rolled back;

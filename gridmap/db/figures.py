@@ -31,12 +31,13 @@ from sqlalchemy import Connection, text
 
 from gridmap.db.area_queries import SUBTREE_CTE
 
-def contribution(c: str, sign: int = 1) -> str:
-    """SQL: what camera row ``c`` adds to its leaf's planned, installed and online (× ``sign``)."""
+def contribution(status: str, online: str, sign: int = 1) -> str:
+    """SQL: what a camera with these ``status`` and ``online`` (SQL expressions) adds to its leaf's
+    planned, installed and online (× ``sign``); nothing for a NULL status (no such camera)."""
     s = "-" if sign < 0 else ""
-    return (f"{s}CASE WHEN {c}.status <> 'removed' THEN 1 ELSE 0 END, "
-            f"{s}CASE WHEN {c}.status = 'installed' THEN 1 ELSE 0 END, "
-            f"{s}CASE WHEN {c}.status = 'installed' AND {c}.online THEN 1 ELSE 0 END")
+    return (f"{s}CASE WHEN {status} <> 'removed' THEN 1 ELSE 0 END, "
+            f"{s}CASE WHEN {status} = 'installed' THEN 1 ELSE 0 END, "
+            f"{s}CASE WHEN {status} = 'installed' AND {online} THEN 1 ELSE 0 END")
 
 
 _RATES = """rollout_rate = CASE WHEN {p} > 0 THEN CAST({i} AS float8) / {p} END,
@@ -44,8 +45,8 @@ _RATES = """rollout_rate = CASE WHEN {p} > 0 THEN CAST({i} AS float8) / {p} END,
 
 #: Moves the figures by the deltas of ``{source}``: rows (leaf, operator, planned, installed,
 #: online) of signed per-camera contributions. Returns each area whose figures moved, with its
-#: level and whether its installed count moved. (The operator upsert, a data-modifying CTE, runs
-#: to completion whether or not the main statement reads it.)
+#: level and whether its installed count moved, then each operator row left with nothing planned
+#: (to delete). An area whose total did not move (one camera changing operator) is not returned.
 _APPLY = """
     WITH RECURSIVE d AS (
         SELECT leaf, operator, sum(planned)::int AS planned, sum(installed)::int AS installed,
@@ -71,22 +72,26 @@ _APPLY = """
         ON CONFLICT (code, operator) DO UPDATE SET planned = t.planned + excluded.planned,
                                                    installed = t.installed + excluded.installed,
                                                    online = t.online + excluded.online
-        RETURNING 1
+        RETURNING t.code, t.operator, t.planned
     ), per_area AS (
         SELECT code, sum(planned)::int AS planned, sum(installed)::int AS installed, sum(online)::int AS online
         FROM per_operator GROUP BY code
+    ), totals AS (
+        UPDATE area_stats s SET planned = s.planned + x.planned, installed = s.installed + x.installed,
+                                online = s.online + x.online,
+                                {rates}
+        FROM per_area x
+        WHERE s.code = x.code AND (x.planned <> 0 OR x.installed <> 0 OR x.online <> 0)
+        RETURNING s.code, s.level, x.installed <> 0 AS installed_moved
     )
-    UPDATE area_stats s SET planned = s.planned + x.planned, installed = s.installed + x.installed,
-                            online = s.online + x.online,
-                            {rates}
-    FROM per_area x
-    WHERE s.code = x.code AND (x.planned <> 0 OR x.installed <> 0 OR x.online <> 0)
-    RETURNING s.code, s.level, x.installed <> 0
+    SELECT code, level, installed_moved, NULL FROM totals
+    UNION ALL
+    SELECT code, NULL, NULL, operator FROM operators WHERE planned = 0
 """.replace("{rates}", _RATES.format(p="(s.planned + x.planned)", i="(s.installed + x.installed)",
                                       o="(s.online + x.online)"))
 
 #: Every camera's contribution (for :func:`rebuild`).
-ALL_CAMERAS = f"""SELECT area_code, coalesce(operator, ''), {contribution("c")}
+ALL_CAMERAS = f"""SELECT area_code, coalesce(operator, ''), {contribution("c.status", "c.online")}
                   FROM camera c WHERE area_code IS NOT NULL AND status <> 'removed'"""
 
 #: Children, children without an installed camera, and households (own, else the sum of the
@@ -118,12 +123,15 @@ def apply_deltas(conn: Connection, source_sql: str, params: dict[str, Any] | Non
     (leaf, operator, planned, installed, online); on the caller's transaction. Areas not in
     ``area_stats`` (a leaf code no longer live) are skipped. Operator rows that drop to nothing
     planned are deleted."""
-    rows = conn.execute(text(_APPLY.format(source=source_sql)), params or {}).all()
-    codes = [r[0] for r in sorted(rows, key=lambda r: (r[1], r[0]))]
-    if codes:
-        conn.execute(text("DELETE FROM area_operator_stats WHERE code = ANY(:codes) AND planned = 0"),
-                     {"codes": codes})
-    return Moved(codes, [r[0] for r in rows if r[2]])
+    rows = [tuple(r) for r in conn.execute(text(_APPLY.format(source=source_sql)), params or {}).all()]
+    totals = sorted((r for r in rows if r[3] is None), key=lambda r: (r[1], r[0]))
+    emptied = [(r[0], r[3]) for r in rows if r[3] is not None]
+    if emptied:
+        conn.execute(text("""DELETE FROM area_operator_stats o
+                             USING unnest(CAST(:codes AS text[]), CAST(:operators AS text[])) AS e(code, operator)
+                             WHERE o.code = e.code AND o.operator = e.operator AND o.planned = 0"""),
+                     {"codes": [c for c, _ in emptied], "operators": [o for _, o in emptied]})
+    return Moved([r[0] for r in totals], [r[0] for r in totals if r[2]])
 
 
 def reset_areas(conn: Connection, removed: Iterable[str], added: Iterable[str]) -> None:
@@ -248,6 +256,12 @@ def select_figures(conn: Connection, *, level: int | None = None, code: str | No
                                 FROM area a LEFT JOIN area_stats s ON s.code = a.code
                                 WHERE {where} ORDER BY a.level, a.code COLLATE "C" """), params).all()
     return [FigureRow(*r[:13], [tuple(o) for o in r[13]]) for r in rows]
+
+
+def planned_in(conn: Connection, code: str) -> int | None:
+    """The stored number of cameras (not removed) in area ``code`` and below; None for no such area."""
+    value = conn.execute(text("SELECT planned FROM area_stats WHERE code = :code"), {"code": code}).scalar_one_or_none()
+    return None if value is None else int(value)
 
 
 def count_areas(conn: Connection, *, level: int, code: str | None = None) -> int:

@@ -13,7 +13,9 @@
 - **Camera imports** hold one advisory lock among themselves: an import may insert a camera
   another import is inserting, and each must see the other's camera as it left it.
 
-Advisory locks are transaction-level: a crash or a dropped connection releases them.
+Advisory locks are transaction-level: a crash or a dropped connection releases them. A writer
+waits for a lock at most :data:`LOCK_TIMEOUT` (then its transaction fails, changing nothing: the
+API answers 503 and the caller may retry).
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from sqlalchemy import Connection, text
 from gridmap.levels import LEVELS
 
 _KEY = "hashtextextended(:key, 0)"
+#: The longest a writer waits for any lock (rows, tables, advisory locks).
+LOCK_TIMEOUT = "60s"
+
+
+def bound_lock_waits(conn: Connection) -> None:
+    """On the caller's transaction: wait for no lock longer than :data:`LOCK_TIMEOUT`."""
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": LOCK_TIMEOUT})
 
 
 @dataclass
@@ -70,6 +79,7 @@ def _holder(conn: Connection, key: str) -> str | None:
 
 
 def lock_areas_for_publish(conn: Connection) -> None:
+    bound_lock_waits(conn)
     conn.execute(text("LOCK TABLE area IN ROW EXCLUSIVE MODE"))
 
 

@@ -53,7 +53,11 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         geometry = None
         if self.geometry is not None and not self.geometry.is_empty:
-            geometry = shapely.geometry.mapping(shapely.set_precision(self.geometry, 1e-8))
+            try:
+                rounded = shapely.set_precision(self.geometry, 1e-8)
+            except shapely.errors.GEOSException:  # a sliver GEOS cannot snap to the grid: round the
+                rounded = shapely.set_precision(self.geometry, 1e-8, mode="pointwise")  # vertices only
+            geometry = shapely.geometry.mapping(rounded)
         return {"kind": self.kind, "severity": self.severity, "codes": self.codes,
                 "area_m2": round(float(self.area_m2), 3), "geometry": geometry,
                 "message": self.message, **self.detail}

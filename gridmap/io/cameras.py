@@ -242,10 +242,15 @@ def parse_coordinates(values: pd.Series) -> pd.Series:
     return numbers.where(np.isfinite(numbers))
 
 
+def word_key(value: object) -> str:
+    """How a status word is compared: without spaces, lower case."""
+    return "".join(str(value).split()).lower()
+
+
 def lookup_words(values: pd.Series, words: Mapping[str, object]) -> pd.Series:
     """Values mapped through ``words`` ignoring case and spaces; NaN where unknown."""
-    known = {"".join(k.split()).lower(): v for k, v in words.items()}
-    key = values.astype(str).str.replace(r"\s+", "", regex=True).str.lower()
+    known = {word_key(k): v for k, v in words.items()}
+    key = values.astype(str).map(word_key)
     return key.map(known).astype(object).where(key.isin(known.keys()), np.nan)
 
 

@@ -43,20 +43,37 @@ _TYPE_NAMES = {"111": "DVR", "112": "视频服务器", "113": "编码器", "114"
                "200": "中心信令控制服务器", "215": "业务分组", "216": "虚拟组织"}
 
 
-def normalize_device_ids(ids: pd.Series) -> pd.Series:
-    """Ids as text ready for checking: whitespace (also inside) removed, full-width digits made
+_SPACE = re.compile(r"\s+")
+_EXCEL_TEXT = re.compile(r'^="(.*)"$')
+_TWENTY_DIGITS = re.compile(r"[0-9]{20}")
+
+
+def normalize_device_id(value: object) -> str:
+    """An id as text ready for checking: whitespace (also inside) removed, full-width digits made
     ASCII, Excel's text markers (a leading ``'``, or ``="…"``) removed; missing → ""."""
-    text = ids.astype(object).where(ids.notna(), "").astype(str)
-    text = text.str.replace(r"\s+", "", regex=True).str.translate(_FULL_WIDTH)
-    text = text.str.replace(r'^="(.*)"$', r"\1", regex=True).str.replace(r"^'", "", regex=True)
-    return text
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    text = _SPACE.sub("", str(value)).translate(_FULL_WIDTH)
+    return _EXCEL_TEXT.sub(r"\1", text).removeprefix("'")
+
+
+def device_id_format_problem(normalized: str) -> str | None:
+    """``device_id_missing`` / ``device_id_format`` for a normalized id, None when it has 20 ASCII digits."""
+    if not normalized:
+        return "device_id_missing"
+    return None if _TWENTY_DIGITS.fullmatch(normalized) else "device_id_format"
+
+
+def normalize_device_ids(ids: pd.Series) -> pd.Series:
+    """:func:`normalize_device_id` of every id (keeps the index)."""
+    return ids.astype(object).map(normalize_device_id).astype(object)
 
 
 def check_device_ids(ids: pd.Series, county_code: str | None) -> pd.Series:
     """Per row, None when the id is a valid camera id (of the county ``county_code``, 6 digits, when
-    given) or the first problem code of ``PROBLEM_CODES``. Vectorized; keeps ``ids``' index."""
+    given) or the first problem code of ``PROBLEM_CODES``. Keeps ``ids``' index."""
     text = normalize_device_ids(ids)
-    well_formed = text.str.fullmatch(r"[0-9]{20}")
+    well_formed = text.map(lambda t: device_id_format_problem(t) is None).astype(bool)
     codes = pd.Series([None] * len(ids), index=ids.index, dtype=object)
     codes[~well_formed] = "device_id_format"
     codes[text == ""] = "device_id_missing"
@@ -71,7 +88,7 @@ def check_device_ids(ids: pd.Series, county_code: str | None) -> pd.Series:
 def describe(code: str, value: object, county_code: str | None = None) -> str:
     """A Chinese message for a problem code of ``check_device_ids`` about the id ``value``."""
     text = "" if value is None else str(value).strip()
-    digits = normalize_device_ids(pd.Series([text])).iloc[0]
+    digits = normalize_device_id(text)
     if code == "device_id_missing":
         return "设备编码为空：每个摄像头都需要 20 位 GB/T 28181 国标编码。"
     if code == "device_id_format":

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridmap.io.cameras import ONLINE_WORDS, RowProblem, lookup_words, word_list
+from gridmap.io.cameras import ONLINE_WORDS, RowProblem, word_key, word_list
 from gridmap.io.tables import CameraReadError, decode_text, missing_columns_error, read_table
-from gridmap.io.device_ids import check_device_ids, describe, normalize_device_ids
+from gridmap.io.device_ids import describe, device_id_format_problem, normalize_device_id
 from gridmap.io.fields import detect_fields
 
 #: Time zone of naive report times.
@@ -70,24 +70,29 @@ def read_status_updates(source: str | Path | bytes | list | dict, *,
     spreadsheet rows (header = row 1) for sheets, 1-based item numbers for JSON. Raises
     ``CameraReadError`` when the source as a whole cannot be read.
     """
-    frame, rows, sources = _load(source)
-    missing = [f for f in REQUIRED_FIELDS if sources[f].isna().all()]
+    columns, rows, sources = _load(source)
+    missing = [f for f in REQUIRED_FIELDS if all(k is None for k in sources[f])]
     if missing:
-        raise missing_columns_error(missing, sorted({k for k in sources.to_numpy().ravel() if isinstance(k, str)}),
+        raise missing_columns_error(missing, sorted({k for keys in sources.values() for k in keys if k is not None}),
                                     STATUS_UPDATE_ALIASES, FIELD_LABELS, field_hint=False)
     default = _timestamp(default_time) if default_time is not None else pd.Timestamp.now(tz=TIME_ZONE)
-    return _check(frame, rows, sources, default)
+    return _check(columns, rows, sources, default)
 
 
 # ---------------------------------------------------------------------------------------------
 # Sources → text frame
 # ---------------------------------------------------------------------------------------------
 
-def _load(source: str | Path | bytes | list | dict) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """The reports as a text frame with canonical columns (device_id, online, at; "" when absent),
-    their row numbers, and per row and field the source column or JSON key (None when absent)."""
+#: The reports as text, column by column (device_id, online, at; "" when absent), with per row the
+#: source column or JSON key of each field (None when absent) and the row numbers.
+Columns = dict[str, list[str]]
+
+
+def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int], dict[str, list[str | None]]]:
+    """The reports as text columns, their row numbers, and per row and field the source column or
+    JSON key (None when absent)."""
     if isinstance(source, (list, dict)):
-        return _json_frame(source)
+        return _json_columns(source)
     if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith(("[", "{")):
         source = source.encode("utf-8")  # JSON text rather than a path
     if isinstance(source, bytes):
@@ -108,12 +113,13 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[pd.DataFrame, np.nd
             document = json.loads(decode_text(data)[0]) if data.strip() else None
         except json.JSONDecodeError as exc:
             raise CameraReadError("unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。") from exc
-        return _json_frame(document)
+        return _json_columns(document)
     table = read_table(data, fmt, STATUS_UPDATE_ALIASES, REQUIRED_FIELDS, labels=FIELD_LABELS, field_hint=False)
-    frame = pd.DataFrame({f: table.frame[col].astype(object) if col else "" for f, col in
-                          ((f, table.mapping.get(f)) for f in STATUS_UPDATE_ALIASES)}, index=table.frame.index)
-    sources = pd.DataFrame({f: table.mapping.get(f) for f in STATUS_UPDATE_ALIASES}, index=frame.index, dtype=object)
-    return frame, table.rows, sources
+    n = len(table.frame)
+    columns = {f: ["" if v is None or v != v else str(v) for v in table.frame[col].tolist()] if col else [""] * n
+               for f, col in ((f, table.mapping.get(f)) for f in STATUS_UPDATE_ALIASES)}
+    sources = {f: [table.mapping.get(f)] * n for f in STATUS_UPDATE_ALIASES}
+    return columns, [int(r) for r in table.rows], sources
 
 
 def _sniff(data: bytes) -> str:
@@ -124,10 +130,10 @@ def _sniff(data: bytes) -> str:
     return "json" if head in (b"[", b"{") else "csv"
 
 
-def _json_frame(document: object) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """A list of report objects (or ``{"updates"|"items": [...]}``) as a text frame with canonical
-    columns, and the key each item used per field (items may spell keys differently). An item that is
-    not an object becomes an empty row (rejected for its missing id)."""
+def _json_columns(document: object) -> tuple[Columns, list[int], dict[str, list[str | None]]]:
+    """A list of report objects (or ``{"updates"|"items": [...]}``) as text columns, and the key
+    each item used per field (items may spell keys differently). An item that is not an object
+    becomes an empty row (rejected for its missing id)."""
     items = document
     if isinstance(document, dict):
         key = next((k for k in document if str(k).lower() in ("updates", "items")), None)
@@ -136,17 +142,20 @@ def _json_frame(document: object) -> tuple[pd.DataFrame, np.ndarray, pd.DataFram
         raise CameraReadError("unreadable", "JSON 应为上报记录的数组，或 {\"updates\": [...]} / {\"items\": [...]}。")
     if not items:
         raise CameraReadError("empty", "JSON 中没有上报记录。")
-    values, keys = [], []
+    columns: Columns = {f: [] for f in STATUS_UPDATE_ALIASES}
+    sources: dict[str, list[str | None]] = {f: [] for f in STATUS_UPDATE_ALIASES}
+    mappings: dict[tuple[str, ...], dict[str, str]] = {}  # items mostly share one set of keys
     for item in items:
         item = {str(k).strip(): v for k, v in item.items()} if isinstance(item, dict) else {}
-        mapping = detect_fields(list(item), STATUS_UPDATE_ALIASES)
-        values.append({f: _json_text(item[k]) for f, k in mapping.items()})
-        keys.append(mapping)
-    index = range(len(items))
-    frame = pd.DataFrame.from_records(values, index=index, columns=list(STATUS_UPDATE_ALIASES)).astype(object)
-    sources = pd.DataFrame.from_records(keys, index=index, columns=list(STATUS_UPDATE_ALIASES)).astype(object)
-    return (frame.where(frame.notna(), ""), np.arange(1, len(items) + 1, dtype=np.int64),
-            sources.where(sources.notna(), None))
+        keys = tuple(item)
+        mapping = mappings.get(keys)
+        if mapping is None:
+            mapping = mappings[keys] = detect_fields(list(keys), STATUS_UPDATE_ALIASES)
+        for f in STATUS_UPDATE_ALIASES:
+            key = mapping.get(f)
+            columns[f].append(_json_text(item[key]) if key is not None else "")
+            sources[f].append(key)
+    return columns, list(range(1, len(items) + 1)), sources
 
 
 def _json_text(value: object) -> str:
@@ -190,40 +199,38 @@ def parse_time(text: str) -> pd.Timestamp | None:
         return None
 
 
-def _parse_times(values: pd.Series, default: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-    """(times with ``default`` where empty, mask of non-empty values that are not times); each
-    distinct text is parsed once."""
-    parsed = {text: parse_time(text) for text in values.unique() if text}
-    times = values.map(lambda t: parsed[t] if t else default)
-    bad = times.isna()
-    return pd.to_datetime(times.where(~bad, pd.NaT), utc=True).dt.tz_convert(TIME_ZONE), bad
-
-
-def _check(text: pd.DataFrame, rows: np.ndarray, sources: pd.DataFrame, default: pd.Timestamp) -> StatusUpdates:
-    """Validate the rows; each rejected row reports its first problem (id, then status, then time)."""
-    raw_ids = text["device_id"]
-    ids = normalize_device_ids(raw_ids)
-    id_codes = check_device_ids(raw_ids, None)
-    id_codes = id_codes.where(id_codes.isin(["device_id_missing", "device_id_format"]))
-    online = lookup_words(text["online"], _REPORT_WORDS)
-    at, bad_time = _parse_times(text["at"], default)
+def _check(text: Columns, rows: list[int], sources: dict[str, list[str | None]],
+           default: pd.Timestamp) -> StatusUpdates:
+    """Validate the rows one by one; each rejected row reports its first problem (id, then status,
+    then time). Each distinct time text is parsed once."""
+    words = {word_key(k): v for k, v in _REPORT_WORDS.items()}
     accepted = word_list(_REPORT_WORDS, {True: "在线", False: "离线"})
-    problems: dict[int, tuple[str, str, str]] = {}  # position → (code, canonical field, message)
-    for i in range(len(text)):
-        if isinstance(id_codes.iat[i], str):
-            problems[i] = (id_codes.iat[i], "device_id", describe(id_codes.iat[i], raw_ids.iat[i]))
-        elif pd.isna(online.iat[i]):
-            word = text["online"].iat[i]
-            problems[i] = ("online_unknown", "online",
-                           (f"在线状态“{word}”无法识别" if word else "在线状态为空") + f"；可用的写法：{accepted}。")
-        elif bad_time.iat[i]:
-            problems[i] = ("time_invalid", "at", f"时间“{text['at'].iat[i]}”无法识别：请写成 2026-11-21 08:00:00、"
-                                                 "ISO 8601（如 2026-11-21T08:00:00+08:00）或 Unix 时间戳（秒或毫秒）。")
-    rejected = [RowProblem(int(rows[i]), code, message, ids.iat[i] or None, sources[f].iat[i] or f, text[f].iat[i])
-                for i, (code, f, message) in problems.items()]
-    keep = np.ones(len(text), dtype=bool)
-    keep[list(problems)] = False
-    updates = pd.DataFrame({"row": rows.astype(np.int64), "device_id": ids.astype(object),
-                            "online": online.astype(object), "at": at}, index=text.index)[keep]
-    updates["online"] = updates["online"].astype(bool)
-    return StatusUpdates(updates.reset_index(drop=True), rejected, len(text))
+    times: dict[str, pd.Timestamp | None] = {"": default}
+    kept: dict[str, list] = {"row": [], "device_id": [], "online": [], "at": []}
+    rejected: list[RowProblem] = []
+    for i, (raw_id, word, when) in enumerate(zip(text["device_id"], text["online"], text["at"])):
+        device_id = normalize_device_id(raw_id)
+        if when not in times:
+            times[when] = parse_time(when)
+        online, at = words.get(word_key(word)), times[when]
+        id_problem = device_id_format_problem(device_id)
+        if id_problem is not None:
+            problem = (id_problem, "device_id", describe(id_problem, raw_id))
+        elif online is None:
+            problem = ("online_unknown", "online",
+                       (f"在线状态“{word}”无法识别" if word else "在线状态为空") + f"；可用的写法：{accepted}。")
+        elif at is None:
+            problem = ("time_invalid", "at", f"时间“{when}”无法识别：请写成 2026-11-21 08:00:00、"
+                                             "ISO 8601（如 2026-11-21T08:00:00+08:00）或 Unix 时间戳（秒或毫秒）。")
+        else:
+            for column, value in zip(kept.values(), (rows[i], device_id, online, at)):
+                column.append(value)
+            continue
+        code, field_name, message = problem
+        rejected.append(RowProblem(int(rows[i]), code, message, device_id or None,
+                                   sources[field_name][i] or field_name, text[field_name][i]))
+    instants = np.array([t.value for t in kept["at"]], dtype="datetime64[ns]")  # UTC nanoseconds
+    updates = pd.DataFrame({"row": np.array(kept["row"], dtype=np.int64), "device_id": kept["device_id"],
+                            "online": np.array(kept["online"], dtype=bool),
+                            "at": pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(TIME_ZONE)})
+    return StatusUpdates(updates, rejected, len(rows))

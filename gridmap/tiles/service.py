@@ -9,7 +9,8 @@ so a burst of cold tiles queues here instead of swamping the database.
 
 The HTTP route renders on the event loop (:meth:`TileService.tile_async`, psycopg's asyncio
 connections: no thread hop per tile). The blocking calls (:meth:`TileService.render`,
-:meth:`TileService.check_revision` — at most every 0.2 s —, :meth:`TileService.bounds`) use a
+:meth:`TileService.check_revision` — at most every ``check_interval`` —,
+:meth:`TileService.ensure_revision`, :meth:`TileService.bounds`) use a
 second, synchronous pool and are run in a worker thread by the routes; scripts and tests may
 call them directly.
 """
@@ -38,9 +39,10 @@ from gridmap.tiles.sql import tile_params, tile_sql
 
 log = logging.getLogger(__name__)
 
-#: How often (seconds) a process looks at the data revision; a write shows in its tiles after at
-#: most this long (plus the HTTP max-age clients may cache for).
-DEFAULT_CHECK_INTERVAL = 0.2
+#: How often (seconds) a process looks at the data revision by itself; a write shows in its tiles
+#: after at most this long (plus the HTTP max-age clients may cache for), at once for a URL that
+#: names the new revision (``?v=``). The app sets it from ``GRIDMAP_TILE_CHECK_INTERVAL``.
+DEFAULT_CHECK_INTERVAL = 1.0
 DEFAULT_POOL_SIZE = 4
 #: zlib level 1: on these tiles 2–3× faster than level 6 for 5–12 % more bytes, and a cold tile's
 #: compression is on the request's path (a cached tile is compressed once).

@@ -81,12 +81,13 @@ _INSERT_ALL_CAMERAS = text(f"""
 _SYNC_CAMERAS = text(f"""
     WITH changed AS MATERIALIZED (
         SELECT g.device_id, g.status <> 'removed' AS was_drawn, g.x AS old_x, g.y AS old_y,
-               c.device_id IS NOT NULL AND c.status <> 'removed' AND c.geom IS NOT NULL AS drawn,
-               c.name, c.status, c.online, c.operator, c.area_code, c.geom
-        FROM {CHANGED_CAMERAS} g LEFT JOIN camera c USING (device_id)
+               coalesce(g.now_status <> 'removed' AND g.now_geom IS NOT NULL, false) AS drawn,
+               g.now_name AS name, g.now_status AS status, g.now_online AS online, g.now_operator AS operator,
+               g.now_area_code AS area_code, g.now_geom AS geom
+        FROM {CHANGED_CAMERAS} g
         WHERE (g.name, g.area_code, g.operator, g.status, g.online, g.x, g.y)
-              IS DISTINCT FROM (c.name, c.area_code, coalesce(c.operator, ''), c.status, c.online,
-                                ST_X(c.geom), ST_Y(c.geom))
+              IS DISTINCT FROM (g.now_name, g.now_area_code, g.now_operator, g.now_status,
+                                g.now_online, ST_X(g.now_geom), ST_Y(g.now_geom))
     ), upserted AS (
         INSERT INTO tile_camera ({", ".join(_CAMERA_COLUMNS)}, geom)
         SELECT {", ".join(_CAMERA_COLUMNS)}, ST_Transform(geom, 3857) FROM changed WHERE drawn
@@ -153,7 +154,7 @@ class CameraRows:
 
 def sync_camera_rows(conn: Connection) -> CameraRows:
     """Bring the tile rows of the cameras in ``change_camera`` (those a write locked, see
-    ``gridmap.db.cameras.lock_cameras``) up to date, by device id."""
+    ``gridmap.db.cameras.lock_cameras``, with their current state) up to date, by device id."""
     changed, points, written = conn.execute(_SYNC_CAMERAS).one()
     return CameraRows(int(changed), int(written), bytes(points) if points is not None else None)
 

@@ -163,13 +163,16 @@ def embed_page(
                      Query(description="显示的层级")] = "grid",
     metric: Annotated[Literal["online_rate", "rollout_rate"], Query(description="着色指标")] = "online_rate",
     theme: Annotated[Literal["dark", "light"], Query(description="配色")] = "dark",
-    refresh: Annotated[int, Query(ge=0, le=86400, description="刷新间隔（秒），0 为不刷新")] = 60,
+    refresh: Annotated[int, Query(ge=0, le=86400, description="检查连接和数据版本的间隔（秒；数据变化另由事件流在 1 秒内送达），"
+                                                              "0 为不刷新")] = 60,
     cameras: Annotated[bool, Query(description="是否显示摄像头")] = False,
     summary: Annotated[bool, Query(description="是否显示汇总数字")] = True,
     token: Annotated[str | None, Query(description="嵌入令牌（GRIDMAP_READ_ACCESS=token 时需要）")] = None,
 ) -> HTMLResponse:
     """A full-screen map for big screens and iframes: no controls, a legend and (optionally) the
-    county's figures; tiles and figures are re-read every ``refresh`` seconds when the data changed."""
+    county's figures. Tiles and figures follow the data: the page hears of every change on the
+    event stream (/events/revision, within a second) and checks /healthz every ``refresh`` seconds
+    (0: neither, a still picture)."""
     page = {"name": "embed", "layer": layer, "metric": metric, "theme": theme, "refresh": refresh,
             "cameras": cameras, "summary": summary}
     return render_page(request, settings, "embed.html", page, frame_anywhere=True)

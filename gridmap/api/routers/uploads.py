@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import Conn, Editor, EngineDep, SettingsDep
@@ -45,12 +46,17 @@ def _refusal(exc: Exception) -> ApiError:
     if isinstance(exc, flow.UploadRefused):
         return ApiError(_UPLOAD_STATUS.get(exc.code, 409), exc.code, exc.message, exc.detail)
     if isinstance(exc, PublishRefused):
-        status = {"version_not_found": 404, "database_error": 500}.get(exc.code, 409)
+        status = {"version_not_found": 404, "out_of_scope": 403, "database_unavailable": 503,
+                  "database_error": 500}.get(exc.code, 409)
         return ApiError(status, exc.code, exc.message, exc.report)
     if isinstance(exc, (BoundaryReadError, CameraReadError, ImportRefused)):
         return ApiError(422, exc.code, exc.message)
     if isinstance(exc, CrsUnknownError):
         return ApiError(422, "crs_unknown", exc.message)
+    if isinstance(exc, OperationalError):  # the database is down, restarting or too busy: nothing was written
+        return ApiError(503, "database_unavailable", "数据库暂时不可用或繁忙，本次未做任何修改，请稍后重试。",
+                        str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else None,
+                        headers={"Retry-After": "5"})
     raise exc
 
 
@@ -61,7 +67,8 @@ def _refusals():
     from gridmap.io.tables import CameraReadError
     from gridmap.publishing import PublishRefused
 
-    return (flow.UploadRefused, PublishRefused, BoundaryReadError, CameraReadError, ImportRefused, CrsUnknownError)
+    return (flow.UploadRefused, PublishRefused, BoundaryReadError, CameraReadError, ImportRefused, CrsUnknownError,
+            OperationalError)
 
 
 def _limit_bytes(settings: Settings) -> int:
@@ -144,13 +151,15 @@ def get_upload(principal: Editor, conn: Conn, upload_id: Annotated[int, _ID]):
 
 
 @router.post("/uploads/{upload_id}/publish", tags=["uploads"], response_model=Published,
-             responses=responses(*_AUTH, 404, 409, 422, 500))
+             responses=responses(*_AUTH, 404, 409, 422, 500, 503))
 def publish_upload(principal: Editor, engine: EngineDep, upload_id: Annotated[int, _ID],
                    body: PublishRequest | None = None):
     """Publish a stored boundary upload as a new version (as `gridmap publish --format json`). The
     stored bytes are validated again against the data live now; refusals answer 409 with the code
     (validation_failed, would_remove_descendants, reason_required, already_published, …) and the
-    report in `detail`."""
+    report in `detail`; `409 publish_conflict` when an overlapping subtree is being published (or
+    was, since the validation). An editor's publish, forced or not, must stay within its scope:
+    codes, areas overlapped or left, cameras moved (`403 out_of_scope`)."""
     body = body or PublishRequest()
     try:
         result = flow.publish_upload(engine, principal, upload_id, force=body.force, reason=_blank(body.reason))
@@ -173,7 +182,7 @@ def list_versions(principal: Editor, conn: Conn,
 
 
 @router.post("/versions/{version_id}/rollback", tags=["versions"], response_model=Published,
-             responses=responses(*_AUTH, 404, 409, 500))
+             responses=responses(*_AUTH, 404, 409, 500, 503))
 def rollback_version(principal: Editor, engine: EngineDep, version_id: Annotated[int, _ID],
                      body: PublishRequest | None = None):
     """Make an earlier version's areas live again, as a new version (as `gridmap rollback --format
@@ -231,7 +240,7 @@ _STATUS_BODY = {
 
 
 @router.post("/cameras/status", tags=["cameras"], response_model=StatusReport,
-             responses=responses(*_AUTH, 413, 422), openapi_extra=_STATUS_BODY)
+             responses=responses(*_AUTH, 413, 422, 503), openapi_extra=_STATUS_BODY)
 async def camera_status(request: Request, principal: Editor, engine: EngineDep, settings: SettingsDep):
     """Online/offline reports from a video platform (as `gridmap cameras status --format json`): a
     JSON list of `{"device_id", "online", "at"}`, `{"reports": [...]}`, or a CSV (XLSX) sheet as

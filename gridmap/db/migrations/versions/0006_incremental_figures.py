@@ -46,7 +46,10 @@ def upgrade() -> None:
     for name, _type, _null in _TILE_FIGURES:
         op.drop_column('tile_area', name)
     op.create_index('ix_tile_area_code', 'tile_area', ['code'])
-    op.create_index('ix_camera_online_last_seen', 'camera', ['last_seen'], postgresql_where=sa.text('online'))
+    # Status reports update cameras (and their tile rows) all day: room on each page for HOT
+    # updates (no index entry written).
+    op.execute("ALTER TABLE camera SET (fillfactor = 80)")
+    op.execute("ALTER TABLE tile_camera SET (fillfactor = 80)")
     # Every figure from scratch, as the application computed them when 0006 was written (frozen SQL).
     for statement in _RECOMPUTE:
         op.execute(statement)
@@ -55,7 +58,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_camera_online_last_seen', table_name='camera')
+    op.execute("ALTER TABLE camera RESET (fillfactor)")
+    op.execute("ALTER TABLE tile_camera RESET (fillfactor)")
     op.drop_index('ix_tile_area_code', table_name='tile_area')
     for name, type_, nullable in _TILE_FIGURES:
         op.add_column('tile_area', sa.Column(name, type_, server_default='0' if not nullable else None,

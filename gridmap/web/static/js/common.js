@@ -220,6 +220,34 @@
       .catch(function () { return null; });
   };
 
+  /*
+   * GM.watchRevision(callback, opts): callback(revision) whenever the data revision moves, from the
+   * server's event stream (/events/revision: every committed write announces its revision), at
+   * most once per opts.minInterval ms (default 1000: a flood of writes reloads tiles once a second,
+   * not at every write). opts.urlToken: send the page's token in the stream's URL (EventSource
+   * cannot send headers). The browser reconnects a dropped stream by itself; pages keep their own
+   * slower polling of /healthz as well. Returns {close: function}.
+   */
+  GM.watchRevision = function (callback, opts) {
+    opts = opts || {};
+    var minInterval = opts.minInterval === undefined ? 1000 : opts.minInterval;
+    var last = 0, timer = null, newest = null, closed = false;
+    if (!window.EventSource) { return {close: function () {}}; }
+    var source = new EventSource(GM.url('events/revision', {token: opts.urlToken ? GM.token : null}));
+    source.addEventListener('revision', function (e) {
+      var rev;
+      try { rev = JSON.parse(e.data).revision; } catch (err) { return; }
+      newest = rev;
+      if (timer) { return; }
+      timer = setTimeout(function () {
+        timer = null;
+        last = Date.now();
+        if (!closed) { callback(newest); }
+      }, Math.max(0, last + minInterval - Date.now()));
+    });
+    return {close: function () { closed = true; source.close(); if (timer) { clearTimeout(timer); } }};
+  };
+
   /* A tile layer's TileJSON (min/max zoom, bounds), with defaults when it cannot be read. */
   var tileJsonCache = {};
   GM.tileInfo = function (layer, token) {

@@ -1,8 +1,9 @@
 /*
  * /embed: a full-screen map for big screens and iframes. No controls and no interaction; the
  * areas of one level coloured by one metric, the county outline, a legend, the county's figures
- * and a status line. Every `refresh` seconds it reads the data revision (/healthz) and, when it
- * changed, reloads its tiles (URLs carry ?v=<revision>, so no stale cached tile is shown) and
+ * and a status line. It follows the data revision on the server's event stream (/events/revision,
+ * at most one reload a second) and, every `refresh` seconds, on /healthz; when it moved, it reloads
+ * its tiles (URLs carry ?v=<revision>: the server never answers them from an older revision) and
  * its figures.
  *
  * The page's ?token= (an embed token is enough) is passed to every tile request in the URL.
@@ -35,7 +36,7 @@
 
   var m = GM.METRICS[metric];
   $('gm-embed-heading').textContent = ' · ' + GM.levelName(level) + m.label;
-  $('gm-embed-subtitle').textContent = m.formula + (page.refresh ? ' · 每 ' + page.refresh + ' 秒刷新' : '');
+  $('gm-embed-subtitle').textContent = m.formula + (page.refresh ? ' · 实时更新' : ' · 静态画面');
   fill($('gm-embed-legend'), GM.legendNodes(metric, {cameras: page.cameras}));
 
   function grids(info) {
@@ -179,20 +180,26 @@
     }
   }
 
+  /* The data moved on to revision rev: re-read the tiles at that revision (?v=rev: the server then
+     never answers from an older one) and the figures. */
+  function applyRevision(rev) {
+    var changed = rev !== state.revision;
+    state.revision = rev;
+    state.checkedAt = new Date();
+    if (!changed) { return Promise.resolve(); }
+    ['area', 'outline', 'cameras'].forEach(function (k) {
+      if (layers[k]) { layers[k] = GM.refreshGrid(map, layers[k], rev); }
+    });
+    wire();
+    return loadSummary();
+  }
+
+  /* Every `refresh` seconds: is the server there, and at which revision (the event stream brings
+     changes within a second; this catches a stream that cannot get through). */
   function refresh() {
     return fetch(GM.url('healthz'), {cache: 'no-store'}).then(function (r) { return r.json(); }).then(function (h) {
-      var rev = h && h.revision !== undefined ? h.revision : null;
-      var changed = rev !== state.revision;
-      state.revision = rev;
       state.failed = h.status !== 'ok';
-      state.checkedAt = new Date();
-      if (changed) {
-        ['area', 'outline', 'cameras'].forEach(function (k) {
-          if (layers[k]) { layers[k] = GM.refreshGrid(map, layers[k], rev); }
-        });
-        wire();
-        return loadSummary();
-      }
+      if (!state.failed) { return applyRevision(h && h.revision !== undefined ? h.revision : null); }
     }).catch(function () { state.failed = true; }).then(renderStatus);
   }
 
@@ -211,7 +218,13 @@
       grids(info);
       renderStatus();
       window.addEventListener('resize', GM.debounce(function () { fit(info.outline.bounds || info.area.bounds); }, 300));
-      if (page.refresh > 0) { setInterval(refresh, page.refresh * 1000); }
+      if (page.refresh > 0) {  // refresh=0: a still picture
+        setInterval(refresh, page.refresh * 1000);
+        GM.watchRevision(function (rev) {
+          state.failed = false;
+          applyRevision(rev).then(renderStatus);
+        }, {urlToken: true});
+      }
       return loadSummary();
     }).catch(function () { state.failed = true; renderStatus(); });
   }

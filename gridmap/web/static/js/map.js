@@ -510,6 +510,7 @@
     if (state.selected) { select(state.selected); }
   }
   setInterval(function () { GM.revision().then(applyRevision); }, 60000);
+  GM.watchRevision(applyRevision, {urlToken: !!GM.token});
 
   /* ------------------------------------------------------------ start */
 
