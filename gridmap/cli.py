@@ -190,8 +190,14 @@ def _serve(host: str, port: int, workers: int) -> None:
     typer.echo(f"大屏 embed:      http://{shown}:{port}/embed?theme=dark")
     typer.echo(f"API docs:        http://{shown}:{port}/docs")
     typer.echo("Ctrl+C stops the server.")
+    # Event streams (/events/revision) never end by themselves: on Ctrl+C or SIGTERM, give open
+    # requests a few seconds, then close them.
     uvicorn.run("gridmap.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True)
+                log_level="info", proxy_headers=True, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+
+
+#: Seconds open requests get to finish when the server stops.
+SHUTDOWN_GRACE_S = 5
 
 
 @app.command("export-map")

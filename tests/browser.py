@@ -58,7 +58,7 @@ class Browser:
                                            timezone_id="Asia/Shanghai", service_workers="block")
         context.route("**/*", self._route)
         page = context.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))
+        page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc} {getattr(exc, 'stack', '')}"))
         page.on("console", self._console)
         page.on("response", lambda r: self.failed.append(f"{r.status} {r.request.method} {r.url}")
                 if r.status >= 400 else None)

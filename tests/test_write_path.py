@@ -35,14 +35,14 @@ from api_server import client, serve
 from conftest import DATA_DIR, loaded_database
 from gridmap.camera_import import apply_status_reports, expire_stale_statuses, import_cameras
 from gridmap.coverage.table import differences
-from gridmap.db.tokens import create_token
 from gridmap.publishing import PublishRefused, publish_file, rollback
 from gridmap.sample.files import CAMERAS_CSV
 from gridmap.sample.load import load_sample
 from gridmap.tiles.layers import HALF_WORLD, lonlat_to_3857, tile_size_m
 from gridmap.tiles.store import tile_differences
 from planting import METRIC, plant_overlap
-from test_validate import CHINESE, write_gpkg
+from test_api_write import make_token
+from test_validate import write_gpkg
 
 SCOPE, NEIGHBOUR = "411628001", "411628002"
 OPERATORS = ("中国移动", "中国电信", "中国联通")
@@ -68,13 +68,6 @@ def engine():
 def base(engine):
     with serve(engine) as url:
         yield url
-
-
-def make_token(engine, role: str, scope: str | None = None) -> str:
-    with engine.begin() as conn:
-        secret, _row = create_token(conn, name=f"{role}-{scope or 'all'}", role=role, scope=scope,
-                                    expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
-    return secret
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, text
 
 from gridmap.db.area_queries import SUBTREE_CTE
 
+
 def contribution(status: str, online: str, sign: int = 1) -> str:
     """SQL: what a camera with these ``status`` and ``online`` (SQL expressions) adds to its leaf's
     planned, installed and online (× ``sign``); nothing for a NULL status (no such camera)."""

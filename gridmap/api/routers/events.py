@@ -9,6 +9,7 @@ figures. Readable like tiles: an embed token is enough, and it may come in the U
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,9 @@ from gridmap.api.revision_feed import RevisionFeed
 
 #: How long a stream waits for a change before it looks whether the client is still there.
 WAIT_S = 15.0
+#: A stream ends after this long; the browser reconnects (after ``RETRY_MS``) and is sent the
+#: revision of that moment. Keeps proxies and a stopping server from waiting on it forever.
+MAX_STREAM_S = 300.0
 #: How soon (ms) a browser reconnects a dropped stream.
 RETRY_MS = 2000
 
@@ -50,8 +54,9 @@ async def revision_events(request: Request, principal: TileReader) -> AsyncItera
     revision`, `id: N`, `data: {"revision": N}`."""
     feed = revision_feed(request.app)
     seen: int | None = None
-    while not await request.is_disconnected():
-        revision = await feed.next_after(seen, WAIT_S)
+    ends = time.monotonic() + MAX_STREAM_S
+    while time.monotonic() < ends and not await request.is_disconnected():
+        revision = await feed.next_after(seen, min(WAIT_S, max(0.0, ends - time.monotonic())))
         if revision is not None:
             seen = revision
             yield ServerSentEvent(data={"revision": revision}, event="revision", id=str(revision), retry=RETRY_MS)

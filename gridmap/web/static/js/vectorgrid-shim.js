@@ -28,3 +28,21 @@
     }
   });
 })();
+
+/*
+ * Leaflet 1.9.4: a grid layer whose tiles arrive asynchronously (VectorGrid's fetches) may get a
+ * tile's "ready" callback after the layer or its map was removed (e.g. the upload page replacing
+ * its defects map while tiles load); GridLayer._tileReady then reads this._map._fadeAnimated of
+ * null and throws. A tile that arrives for a removed layer is simply dropped.
+ */
+(function () {
+  'use strict';
+  if (!window.L || !L.GridLayer) { return; }
+  var tileReady = L.GridLayer.prototype._tileReady;
+  L.GridLayer.include({
+    _tileReady: function (coords, err, tile) {
+      if (!this._map) { return; }
+      return tileReady.call(this, coords, err, tile);
+    }
+  });
+})();
