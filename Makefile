@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test db-up db-down clean
+.PHONY: setup demo check test db-up db-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -25,7 +25,14 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/gridmap demo
 
-test: setup
+# Lint, format, the layers contract and the types (also a pre-commit config: .pre-commit-config.yaml).
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: check
 	@# The page tests (tests/test_pages.py) drive Debian's chromium; a CJK font keeps their screenshots readable;
 	@# faketime moves the clock for the sample generator test (tests/test_sample_data.py).
 	@[ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && [ -x /usr/bin/faketime ] \

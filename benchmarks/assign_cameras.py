@@ -57,9 +57,10 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from memory import peak_rss_mb, reset_peak, rss_mb, status_kb  # noqa: E402  (benchmarks/memory.py)
+
 from gridmap.coverage.assign import OUTSIDE, LeafIndex  # noqa: E402
 from gridmap.io.boundaries import read_areas  # noqa: E402
-from memory import peak_rss_mb, reset_peak, rss_mb, status_kb  # noqa: E402  (benchmarks/memory.py)
 
 SAMPLE = ROOT / "data" / "luyi_grids.gpkg"
 TARGET_RATIO = 10.0
@@ -135,9 +136,14 @@ def worker_gridmap(n: int, seed: int, runs: int, out: Path) -> dict:
     peak = peak_rss_mb() - base
     np.save(out, assign[3])
     rows, cols = index.labels.shape
-    return {"build": build[:3], "assign": assign[:3], "peak_mb": peak, "base_mb": base,
-            "note": f"raster {rows:,}×{cols:,} cells of {index.cell * 111_000:.1f} m, "
-                    f"{index.boundary_cells:,} boundary cells"}
+    return {
+        "build": build[:3],
+        "assign": assign[:3],
+        "peak_mb": peak,
+        "base_mb": base,
+        "note": f"raster {rows:,}×{cols:,} cells of {index.cell * 111_000:.1f} m, "
+        f"{index.boundary_cells:,} boundary cells",
+    }
 
 
 def worker_sjoin(n: int, seed: int, runs: int, out: Path) -> dict:
@@ -157,8 +163,11 @@ def worker_sjoin(n: int, seed: int, runs: int, out: Path) -> dict:
     pending = [frames()]  # made before the baseline; the warm-up uses them
     base = rss_mb()
     reset_peak()
-    best = timed(lambda f: gpd.sjoin(f[0], f[1][["code", "geometry"]], predicate="within"), runs,
-                 setup=lambda: pending.pop() if pending else frames())
+    best = timed(
+        lambda f: gpd.sjoin(f[0], f[1][["code", "geometry"]], predicate="within"),
+        runs,
+        setup=lambda: pending.pop() if pending else frames(),
+    )
     peak = peak_rss_mb() - base
     joined = best[3]
     np.save(out, labels_of(codes, joined.index.to_numpy(), joined["code"].to_numpy(), n))
@@ -172,7 +181,7 @@ def worker_postgis(n: int, seed: int, runs: int, out: Path) -> dict:
 
     from gridmap.config import get_settings
     from gridmap.db.copy import copy_columns, ewkb_hex
-    from gridmap.db.local import LocalCluster
+    from gridmap.devdb import LocalCluster
 
     codes, geoms = load_grids()
     x, y = random_points(geoms, n, seed)
@@ -194,8 +203,7 @@ def worker_postgis(n: int, seed: int, runs: int, out: Path) -> dict:
             chunk = 1_000_000  # hex EWKB strings for 10M points at once would take ~1 GB
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                copy_columns(conn, "pts", {"id": range(lo, hi),
-                                           "geom": ewkb_hex(shapely.points(x[lo:hi], y[lo:hi]))})
+                copy_columns(conn, "pts", {"id": range(lo, hi), "geom": ewkb_hex(shapely.points(x[lo:hi], y[lo:hi]))})
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE grids"))
             conn.execute(text("VACUUM ANALYZE pts"))
@@ -224,13 +232,21 @@ def worker_postgis(n: int, seed: int, runs: int, out: Path) -> dict:
         engine.dispose()
         cluster.drop_database(name)
     data = best[3]
-    table = pd.read_csv(io.BytesIO(data), sep="\t", header=None, names=["id", "code"],
-                        dtype={"id": np.int64, "code": str})
+    table = pd.read_csv(
+        io.BytesIO(data), sep="\t", header=None, names=["id", "code"], dtype={"id": np.int64, "code": str}
+    )
     np.save(out, labels_of(codes, table["id"].to_numpy(), table["code"].to_numpy(object), n))
-    return {"query": best[:3], "load_s": load_s, "load_peak_mb": load_peak, "peak_mb": peak,
-            "base_mb": base, "rows": len(table),
-            "backend_hwm_mb": backend_hwm / 1024 if backend_hwm else None,
-            "parallel": "Gather" in plan, "plan": plan}
+    return {
+        "query": best[:3],
+        "load_s": load_s,
+        "load_peak_mb": load_peak,
+        "peak_mb": peak,
+        "base_mb": base,
+        "rows": len(table),
+        "backend_hwm_mb": backend_hwm / 1024 if backend_hwm else None,
+        "parallel": "Gather" in plan,
+        "plan": plan,
+    }
 
 
 def worker_distributed(n: int, seed: int, runs: int, out: Path) -> dict:
@@ -243,11 +259,14 @@ def worker_distributed(n: int, seed: int, runs: int, out: Path) -> dict:
     codes, geoms = load_grids()
     x, y = random_points(geoms, n, seed)
     rng = np.random.default_rng(seed + 1)
-    status = pd.Categorical(rng.choice(["planned", "installed", "removed"], n, p=[0.15, 0.8, 0.05]),
-                            categories=["planned", "installed", "removed"])
+    status = pd.Categorical(
+        rng.choice(["planned", "installed", "removed"], n, p=[0.15, 0.8, 0.05]),
+        categories=["planned", "installed", "removed"],
+    )
     online = rng.random(n) < 0.9
-    areas = pd.concat([read_areas(SAMPLE, layer=lv.key)[["code", "level", "parent_code"]] for lv in LEVELS],
-                      ignore_index=True)
+    areas = pd.concat(
+        [read_areas(SAMPLE, layer=lv.key)[["code", "level", "parent_code"]] for lv in LEVELS], ignore_index=True
+    )
     cameras = pd.DataFrame({"lon": x, "lat": y, "status": status, "online": online})
 
     build = timed(lambda: LeafIndex.build(codes, geoms), runs)
@@ -277,21 +296,45 @@ def worker_distributed(n: int, seed: int, runs: int, out: Path) -> dict:
     got_areas = roll_up(got.leaf, areas)
     same = bool(got == single and got_areas.equals(single_areas))
     county = single_areas.loc[single_areas.index.str.len() == 6]
-    return {"build": build[:3], "leaf_counts": count[:3], "roll_up": rolled[:3], "start": start_s,
-            "distributed": d[:3], "identical": same, "outside": single.outside,
-            "county": county.iloc[0].tolist() if len(county) else None,
-            "counted": int(single.leaf["planned"].sum()), "removed": int((status == "removed").sum())}
+    return {
+        "build": build[:3],
+        "leaf_counts": count[:3],
+        "roll_up": rolled[:3],
+        "start": start_s,
+        "distributed": d[:3],
+        "identical": same,
+        "outside": single.outside,
+        "county": county.iloc[0].tolist() if len(county) else None,
+        "counted": int(single.leaf["planned"].sum()),
+        "removed": int((status == "removed").sum()),
+    }
 
 
-WORKERS = {"gridmap": worker_gridmap, "sjoin": worker_sjoin, "postgis": worker_postgis,
-           "distributed": worker_distributed}
+WORKERS = {
+    "gridmap": worker_gridmap,
+    "sjoin": worker_sjoin,
+    "postgis": worker_postgis,
+    "distributed": worker_distributed,
+}
 
 
 def run_worker(method: str, n: int, seed: int, runs: int, out: Path) -> dict:
     """Run one method in a fresh interpreter; its figures come back as the last stdout line."""
     sys.stdout.flush()
-    argv = [sys.executable, __file__, "--worker", method, "--sizes", str(n), "--seed", str(seed),
-            "--runs", str(runs), "--out", str(out)]
+    argv = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--sizes",
+        str(n),
+        "--seed",
+        str(seed),
+        "--runs",
+        str(runs),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{method} worker failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
@@ -302,8 +345,9 @@ def run_worker(method: str, n: int, seed: int, runs: int, out: Path) -> dict:
 # Reporting
 
 
-def compare(ref: np.ndarray, other: np.ndarray, x: np.ndarray, y: np.ndarray,
-            boundaries: shapely.STRtree) -> tuple[int, int]:
+def compare(
+    ref: np.ndarray, other: np.ndarray, x: np.ndarray, y: np.ndarray, boundaries: shapely.STRtree
+) -> tuple[int, int]:
     """(points assigned differently, of which on a grid boundary)."""
     diff = np.flatnonzero(ref != other)
     if diff.size == 0:
@@ -316,8 +360,7 @@ def fmt_rate(n: int, s: float) -> str:
     return f"{n / s / 1e6:,.2f} M/s"
 
 
-def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray,
-               boundaries: shapely.STRtree) -> None:
+def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray, boundaries: shapely.STRtree) -> None:
     print(f"\n{n:,} random points → {len(codes):,} micro-grids")
     methods = ["gridmap", "sjoin"] + ([] if args.skip_postgis else ["postgis"])
     res = {}
@@ -333,34 +376,57 @@ def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray,
         ("gridmap LeafIndex.build", build, None, None, None, g["note"]),
         ("gridmap assign (index built)", assign, n, sj / assign, g["peak_mb"], "peak: build + assign"),
         ("gridmap build + assign", build + assign, n, sj / (build + assign), g["peak_mb"], ""),
-        ('geopandas.sjoin(predicate="within")', sj, n, 1.0, s["peak_mb"],
-         f"{s['pairs']:,} pairs; STRtree over the points"),
+        (
+            'geopandas.sjoin(predicate="within")',
+            sj,
+            n,
+            1.0,
+            s["peak_mb"],
+            f"{s['pairs']:,} pairs; STRtree over the points",
+        ),
     ]
     if "postgis" in res:
         p = res["postgis"]
         q = p["query"][0]
-        rows.append(("PostGIS ST_Contains join", q, n, sj / q, p["peak_mb"],
-                     f"{p['rows']:,} rows; {'parallel' if p['parallel'] else 'serial'} plan (Gather); "
-                     f"load {p['load_s']:.1f} s (not included)"))
-    runs = {"gridmap LeafIndex.build": g["build"][2], "gridmap assign (index built)": g["assign"][2],
-            "gridmap build + assign": min(g["build"][2], g["assign"][2]),
-            'geopandas.sjoin(predicate="within")': s["sjoin"][2]}
+        rows.append(
+            (
+                "PostGIS ST_Contains join",
+                q,
+                n,
+                sj / q,
+                p["peak_mb"],
+                f"{p['rows']:,} rows; {'parallel' if p['parallel'] else 'serial'} plan (Gather); "
+                f"load {p['load_s']:.1f} s (not included)",
+            )
+        )
+    runs = {
+        "gridmap LeafIndex.build": g["build"][2],
+        "gridmap assign (index built)": g["assign"][2],
+        "gridmap build + assign": min(g["build"][2], g["assign"][2]),
+        'geopandas.sjoin(predicate="within")': s["sjoin"][2],
+    }
     if "postgis" in res:
         runs["PostGIS ST_Contains join"] = res["postgis"]["query"][2]
     print(f"   {'method':<38}{'time':>10}{'points/s':>13}{'vs sjoin':>10}{'peak MB':>10}{'runs':>6}  notes")
     for name, sec, pts, ratio, peak, note in rows:
-        print(f"   {name:<38}{sec:>9.3f}s{fmt_rate(pts, sec) if pts else '':>13}"
-              f"{f'{ratio:.1f}×' if ratio else '':>10}{f'{peak:,.0f}' if peak is not None else '':>10}"
-              f"{runs[name]:>6}  {note}")
-    print(f"   (peak MB: the method's process, resident-set high-water mark minus its RSS with the inputs "
-          f"loaded: gridmap {g['base_mb']:,.0f} MB, sjoin {s['base_mb']:,.0f} MB"
-          + (f", PostGIS client {res['postgis']['base_mb']:,.0f} MB)" if "postgis" in res else ")"))
+        print(
+            f"   {name:<38}{sec:>9.3f}s{fmt_rate(pts, sec) if pts else '':>13}"
+            f"{f'{ratio:.1f}×' if ratio else '':>10}{f'{peak:,.0f}' if peak is not None else '':>10}"
+            f"{runs[name]:>6}  {note}"
+        )
+    print(
+        f"   (peak MB: the method's process, resident-set high-water mark minus its RSS with the inputs "
+        f"loaded: gridmap {g['base_mb']:,.0f} MB, sjoin {s['base_mb']:,.0f} MB"
+        + (f", PostGIS client {res['postgis']['base_mb']:,.0f} MB)" if "postgis" in res else ")")
+    )
     if "postgis" in res:
         p = res["postgis"]
         hwm = f"{p['backend_hwm_mb']:,.0f} MB" if p["backend_hwm_mb"] else "unreadable"
-        print(f"   PostGIS: load (COPY {len(codes):,} grids + {n:,} points as EWKB, GiST, VACUUM ANALYZE) "
-              f"{p['load_s']:.1f} s, client peak {p['load_peak_mb']:,.0f} MB; server backend VmHWM {hwm} "
-              "(shared buffers included; parallel workers not)")
+        print(
+            f"   PostGIS: load (COPY {len(codes):,} grids + {n:,} points as EWKB, GiST, VACUUM ANALYZE) "
+            f"{p['load_s']:.1f} s, client peak {p['load_peak_mb']:,.0f} MB; server backend VmHWM {hwm} "
+            "(shared buffers included; parallel workers not)"
+        )
 
     x, y = random_points(geoms, n, args.seed)
     ref = np.load(tmp / f"gridmap_{n}.npy")
@@ -372,32 +438,45 @@ def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray,
         diff, on_boundary = compare(ref, other, x, y, boundaries)
         unexplained = diff - on_boundary
         all_same &= unexplained == 0
-        print(f"   identical to {m}: {'yes' if unexplained == 0 else 'NO'} — {diff:,} points differ, "
-              f"{on_boundary:,} of them on a grid boundary (boundary-inclusive rule, by design), "
-              f"{unexplained:,} unexplained")
+        print(
+            f"   identical to {m}: {'yes' if unexplained == 0 else 'NO'} — {diff:,} points differ, "
+            f"{on_boundary:,} of them on a grid boundary (boundary-inclusive rule, by design), "
+            f"{unexplained:,} unexplained"
+        )
     ratio, ratio_all = sj / assign, sj / (build + assign)
     met = ratio >= TARGET_RATIO
-    print(f"   target ≥ {TARGET_RATIO:g}× sjoin throughput: {'met' if met else 'NOT met'} "
-          f"(assign with the index built {ratio:.1f}×; including the build {ratio_all:.1f}×"
-          f"{'' if ratio_all >= TARGET_RATIO else ' — below target'})")
+    print(
+        f"   target ≥ {TARGET_RATIO:g}× sjoin throughput: {'met' if met else 'NOT met'} "
+        f"(assign with the index built {ratio:.1f}×; including the build {ratio_all:.1f}×"
+        f"{'' if ratio_all >= TARGET_RATIO else ' — below target'})"
+    )
 
 
 def bench_distributed(args, tmp: Path) -> None:
     n = args.dist_size
-    print(f"\nBatch coverage count, {n:,} cameras (random statuses: 15% planned, 80% installed, "
-          f"5% removed; 90% online): one machine vs dask.distributed")
+    print(
+        f"\nBatch coverage count, {n:,} cameras (random statuses: 15% planned, 80% installed, "
+        f"5% removed; 90% online): one machine vs dask.distributed"
+    )
     r = run_worker("distributed", n, args.seed, args.runs, tmp / "distributed.npy")
     single = r["build"][0] + r["leaf_counts"][0] + r["roll_up"][0]
     print(f"   {'step':<58}{'time':>10}{'runs':>6}")
-    for name, key in (("one machine: LeafIndex.build", "build"), ("one machine: leaf_counts", "leaf_counts"),
-                      ("one machine: roll_up (all 5 levels)", "roll_up")):
+    for name, key in (
+        ("one machine: LeafIndex.build", "build"),
+        ("one machine: leaf_counts", "leaf_counts"),
+        ("one machine: roll_up (all 5 levels)", "roll_up"),
+    ):
         print(f"   {name:<58}{r[key][0]:>9.3f}s{r[key][2]:>6}")
     print(f"   {'one machine: total':<58}{single:>9.3f}s")
     print(f"   {'dask: LocalCluster start (2 worker processes, 1 thread each)':<58}{r['start']:>9.3f}s")
-    print(f"   {f'dask: distributed_leaf_counts ({DIST_PARTITIONS} partitions, from Parquet)':<58}"
-          f"{r['distributed'][0]:>9.3f}s{r['distributed'][2]:>6}  ({r['distributed'][0] / single:.1f}× the one-machine total)")
-    print(f"   counted {r['counted']:,} in grids, {r['outside']:,} outside, {r['removed']:,} removed; "
-          f"county planned/installed/online {r['county']}")
+    print(
+        f"   {f'dask: distributed_leaf_counts ({DIST_PARTITIONS} partitions, from Parquet)':<58}"
+        f"{r['distributed'][0]:>9.3f}s{r['distributed'][2]:>6}  ({r['distributed'][0] / single:.1f}× the one-machine total)"
+    )
+    print(
+        f"   counted {r['counted']:,} in grids, {r['outside']:,} outside, {r['removed']:,} removed; "
+        f"county planned/installed/online {r['county']}"
+    )
     print(f"   identical (per-leaf counts, outside, roll-up): {'yes' if r['identical'] else 'NO'}")
 
 
@@ -406,20 +485,30 @@ def print_header(args) -> None:
     import distributed
 
     print("Camera assignment benchmark: gridmap LeafIndex vs geopandas.sjoin vs PostGIS")
-    print(f"   shapely {shapely.__version__}, GEOS {shapely.geos_version_string}, geopandas {gpd.__version__}, "
-          f"numpy {np.__version__}, pandas {pd.__version__}, dask {dask.__version__}, "
-          f"distributed {distributed.__version__}, Python {platform.python_version()}")
+    print(
+        f"   shapely {shapely.__version__}, GEOS {shapely.geos_version_string}, geopandas {gpd.__version__}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}, dask {dask.__version__}, "
+        f"distributed {distributed.__version__}, Python {platform.python_version()}"
+    )
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"   {os.cpu_count()} CPUs ({usable} usable), {platform.machine()}; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)")
-    print(f"   points: uniform in the micro-grids' bounding box, seed {args.seed}; timings: best of "
-          f"{args.runs} runs after one warm-up (fewer where they would take over 60 s)")
+    print(
+        f"   {os.cpu_count()} CPUs ({usable} usable), {platform.machine()}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)"
+    )
+    print(
+        f"   points: uniform in the micro-grids' bounding box, seed {args.seed}; timings: best of "
+        f"{args.runs} runs after one warm-up (fewer where they would take over 60 s)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", nargs="+", default=["1000000", "10000000"],
-                    help="numbers of points, space- or comma-separated (default 1000000 10000000)")
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["1000000", "10000000"],
+        help="numbers of points, space- or comma-separated (default 1000000 10000000)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-postgis", action="store_true")

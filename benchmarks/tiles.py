@@ -75,8 +75,11 @@ def ensure_tipg() -> Path:
 
 
 def tipg_version() -> str:
-    out = subprocess.run([str(TIPG_VENV / "bin" / "python"), "-c", "import tipg; print(tipg.__version__)"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(TIPG_VENV / "bin" / "python"), "-c", "import tipg; print(tipg.__version__)"],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip() or "?"
 
 
@@ -85,8 +88,8 @@ def make_database(keep: bool) -> tuple[str, str, float]:
     from sqlalchemy import create_engine, text
 
     from gridmap.config import get_settings
-    from gridmap.db.local import LocalCluster
     from gridmap.db.migrate import upgrade
+    from gridmap.devdb import LocalCluster
     from gridmap.sample.load import load_sample
 
     cluster = LocalCluster.from_settings(get_settings())
@@ -105,16 +108,20 @@ def make_database(keep: bool) -> tuple[str, str, float]:
             conn.execute(text("CREATE SCHEMA tipg_bench"))
             for layer in LAYERS.values():
                 if layer.is_area:
-                    conn.execute(text(f"""
+                    conn.execute(
+                        text(f"""
                         CREATE VIEW tipg_bench.{layer.id} AS
                         SELECT a.code, a.name, a.level, s.rollout_rate, s.online_rate, s.planned, s.installed,
                                s.online, s.households, a.geom
-                        FROM area a JOIN area_stats s USING (code) WHERE a.level = {layer.level}"""))
+                        FROM area a JOIN area_stats s USING (code) WHERE a.level = {layer.level}""")
+                    )
                 else:
-                    conn.execute(text(f"""
+                    conn.execute(
+                        text(f"""
                         CREATE VIEW tipg_bench.{layer.id} AS
                         SELECT device_id, name, status, online, operator, area_code, geom
-                        FROM camera WHERE status <> 'removed'"""))
+                        FROM camera WHERE status <> 'removed'""")
+                    )
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
     finally:
@@ -128,8 +135,12 @@ def county_box(url: str) -> tuple[float, float, float, float]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            row = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                                    "FROM (SELECT ST_Extent(geom)::geometry AS e FROM area) x")).one()
+            row = conn.execute(
+                text(
+                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT ST_Extent(geom)::geometry AS e FROM area) x"
+                )
+            ).one()
     finally:
         engine.dispose()
     return tuple(float(v) for v in row)
@@ -172,8 +183,13 @@ class Server:
     def start(self) -> None:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([*self.argv, "--port", str(port)], env={**os.environ, **self.env},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*self.argv, "--port", str(port)],
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -199,18 +215,28 @@ class Server:
 
 
 def servers(url: str) -> dict[str, Server]:
-    uvicorn_opts = ["--workers", "1", "--loop", "asyncio", "--http", "h11", "--no-access-log",
-                    "--host", "127.0.0.1"]
-    ours = Server("gridmap", [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app",
-                              *uvicorn_opts],
-                  {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_READ_ACCESS": "open"}, "/healthz",
-                  lambda layer, z, x, y: f"/tiles/{layer}/{z}/{x}/{y}.mvt")
-    tipg = Server("tipg", [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", *uvicorn_opts],
-                  {"DATABASE_URL": url.replace("+psycopg", ""), "TIPG_DB_SCHEMAS": '["tipg_bench"]',
-                   "TIPG_TILE_BUFFER": "64", "TIPG_TILE_RESOLUTION": "4096", "TIPG_MAX_FEATURES_PER_TILE": "4096",
-                   "TIPG_CATALOG_TTL": "0"},
-                  "/collections",
-                  lambda layer, z, x, y: f"/collections/tipg_bench.{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    uvicorn_opts = ["--workers", "1", "--loop", "asyncio", "--http", "h11", "--no-access-log", "--host", "127.0.0.1"]
+    ours = Server(
+        "gridmap",
+        [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app", *uvicorn_opts],
+        {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_READ_ACCESS": "open"},
+        "/healthz",
+        lambda layer, z, x, y: f"/tiles/{layer}/{z}/{x}/{y}.mvt",
+    )
+    tipg = Server(
+        "tipg",
+        [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", *uvicorn_opts],
+        {
+            "DATABASE_URL": url.replace("+psycopg", ""),
+            "TIPG_DB_SCHEMAS": '["tipg_bench"]',
+            "TIPG_TILE_BUFFER": "64",
+            "TIPG_TILE_RESOLUTION": "4096",
+            "TIPG_MAX_FEATURES_PER_TILE": "4096",
+            "TIPG_CATALOG_TTL": "0",
+        },
+        "/collections",
+        lambda layer, z, x, y: f"/collections/tipg_bench.{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+    )
     return {"tipg": tipg, "gridmap": ours}
 
 
@@ -238,9 +264,14 @@ class CpuMeter:
         self.conn = psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
 
     def snapshot(self, server_pid: int) -> tuple[float, dict[int, float]]:
-        pids = [r[0] for r in self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
-            "AND pid <> pg_backend_pid()", (self.db,))]
+        pids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()",
+                (self.db,),
+            )
+        ]
         return cpu_seconds(server_pid), {p: cpu_seconds(p) for p in pids}
 
     @staticmethod
@@ -304,12 +335,20 @@ def run_pass(server: Server, tiles, clients: int, meter: CpuMeter | None = None)
     wall = time.perf_counter() - t0
     server_cpu, db_cpu = meter.used(before, meter.snapshot(server.proc.pid)) if meter else (0.0, 0.0)
     latencies.sort()
-    return {"n": len(latencies), "wall": wall, "rate": len(latencies) / wall,
-            "server_ms": server_cpu / len(latencies) * 1000, "db_ms": db_cpu / len(latencies) * 1000,
-            "p50": latencies[len(latencies) // 2] * 1000, "p99": latencies[min(len(latencies) - 1,
-                                                                               int(len(latencies) * 0.99))] * 1000,
-            "mean": statistics.fmean(latencies) * 1000, "statuses": statuses, "cache": cache,
-            "mb": sizes[0] / 1e6, "errors": errors}
+    return {
+        "n": len(latencies),
+        "wall": wall,
+        "rate": len(latencies) / wall,
+        "server_ms": server_cpu / len(latencies) * 1000,
+        "db_ms": db_cpu / len(latencies) * 1000,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "mean": statistics.fmean(latencies) * 1000,
+        "statuses": statuses,
+        "cache": cache,
+        "mb": sizes[0] / 1e6,
+        "errors": errors,
+    }
 
 
 def bench(server: Server, tiles, clients: int, meter: CpuMeter) -> tuple[dict, dict, dict]:
@@ -338,24 +377,32 @@ def main() -> None:
     ensure_tipg()
     print("Vector tile benchmark: gridmap /tiles vs tipg (same PostGIS, same tiles)")
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"   tipg {tipg_version()}, Python {platform.python_version()}, {os.cpu_count()} CPUs ({usable} usable); "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)")
+    print(
+        f"   tipg {tipg_version()}, Python {platform.python_version()}, {os.cpu_count()} CPUs ({usable} usable); "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)"
+    )
     t = time.perf_counter()
     url, name, load_s = make_database(args.keep_db)
-    print(f"   scratch database {name}: ready in {time.perf_counter() - t:.1f} s "
-          f"(load_sample incl. precomputed tile rows: {load_s:.1f} s)")
+    print(
+        f"   scratch database {name}: ready in {time.perf_counter() - t:.1f} s "
+        f"(load_sample incl. precomputed tile rows: {load_s:.1f} s)"
+    )
     try:
         tiles = tile_set(county_box(url), args.per_zoom, args.seed)
         per_layer = {}
-        for layer, z, *_ in tiles:
+        for layer, _z, *_ in tiles:
             per_layer[layer] = per_layer.get(layer, 0) + 1
-        print(f"   {len(tiles):,} tiles z10–z16 (seed {args.seed}, ≤{args.per_zoom} per layer and zoom): "
-              + ", ".join(f"{k} {v}" for k, v in per_layer.items()))
-        print(f"   {args.clients} concurrent clients (threads, keep-alive, Accept-Encoding: gzip); "
-              f"{args.rounds} round(s), cold = fresh server process\n")
+        print(
+            f"   {len(tiles):,} tiles z10–z16 (seed {args.seed}, ≤{args.per_zoom} per layer and zoom): "
+            + ", ".join(f"{k} {v}" for k, v in per_layer.items())
+        )
+        print(
+            f"   {args.clients} concurrent clients (threads, keep-alive, Accept-Encoding: gzip); "
+            f"{args.rounds} round(s), cold = fresh server process\n"
+        )
         results: dict[tuple[str, str], list[dict]] = {}
         meter = CpuMeter(url, name)
-        for r in range(args.rounds):
+        for _round in range(args.rounds):
             for key, server in servers(url).items():
                 cold, warm, alone = bench(server, tiles, args.clients, meter)
                 results.setdefault((key, "cold"), []).append(cold)
@@ -369,7 +416,7 @@ def main() -> None:
     finally:
         if not args.keep_db:
             from gridmap.config import get_settings
-            from gridmap.db.local import LocalCluster
+            from gridmap.devdb import LocalCluster
 
             LocalCluster.from_settings(get_settings()).drop_database(name)
 
@@ -378,28 +425,43 @@ def report(results: dict, clients: int) -> None:
     def med(key, field):
         return statistics.median(r[field] for r in results[key])
 
-    print(f"   {'server':<9}{'cache':<7}{'tiles':>7}{'tiles/s':>10}{'vs tipg':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'mean ms':>9}{'CPU ms/tile':>13}{'(server+db)':>12}  {'MB':>5}  statuses / X-Tile-Cache")
-    for key in (("tipg", "cold"), ("gridmap", "cold"), ("tipg", "warm"), ("gridmap", "warm"),
-                ("tipg", "warm1"), ("gridmap", "warm1")):
+    print(
+        f"   {'server':<9}{'cache':<7}{'tiles':>7}{'tiles/s':>10}{'vs tipg':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'mean ms':>9}{'CPU ms/tile':>13}{'(server+db)':>12}  {'MB':>5}  statuses / X-Tile-Cache"
+    )
+    for key in (
+        ("tipg", "cold"),
+        ("gridmap", "cold"),
+        ("tipg", "warm"),
+        ("gridmap", "warm"),
+        ("tipg", "warm1"),
+        ("gridmap", "warm1"),
+    ):
         last = results[key][-1]
         ratio = med(key, "rate") / med(("tipg", key[1]), "rate")
         cpu = med(key, "server_ms") + med(key, "db_ms")
         split = f"{med(key, 'server_ms'):.2f}+{med(key, 'db_ms'):.2f}"
-        print(f"   {key[0]:<9}{key[1]:<7}{last['n']:>7,}{med(key, 'rate'):>10.0f}{f'{ratio:.1f}×':>9}"
-              f"{med(key, 'p50'):>9.2f}{med(key, 'p99'):>9.2f}{med(key, 'mean'):>9.2f}{cpu:>13.2f}"
-              f"{split:>12}  {last['mb']:>5.1f}  "
-              f"{dict(sorted(last['statuses'].items()))} {last['cache'] or ''}")
-    cpu_ratio = ((med(("tipg", "cold"), "server_ms") + med(("tipg", "cold"), "db_ms"))
-                 / (med(("gridmap", "cold"), "server_ms") + med(("gridmap", "cold"), "db_ms")))
-    print(f"   (warm1: the warm pass again with one client, for latency without queueing. CPU ms/tile: the server "
-          f"process plus the PostgreSQL backends it used, per tile — independent of other load; cold, tipg needs "
-          f"{cpu_ratio:.1f}× our CPU per tile)")
+        print(
+            f"   {key[0]:<9}{key[1]:<7}{last['n']:>7,}{med(key, 'rate'):>10.0f}{f'{ratio:.1f}×':>9}"
+            f"{med(key, 'p50'):>9.2f}{med(key, 'p99'):>9.2f}{med(key, 'mean'):>9.2f}{cpu:>13.2f}"
+            f"{split:>12}  {last['mb']:>5.1f}  "
+            f"{dict(sorted(last['statuses'].items()))} {last['cache'] or ''}"
+        )
+    cpu_ratio = (med(("tipg", "cold"), "server_ms") + med(("tipg", "cold"), "db_ms")) / (
+        med(("gridmap", "cold"), "server_ms") + med(("gridmap", "cold"), "db_ms")
+    )
+    print(
+        f"   (warm1: the warm pass again with one client, for latency without queueing. CPU ms/tile: the server "
+        f"process plus the PostgreSQL backends it used, per tile — independent of other load; cold, tipg needs "
+        f"{cpu_ratio:.1f}× our CPU per tile)"
+    )
     cold = med(("gridmap", "cold"), "rate") / med(("tipg", "cold"), "rate")
     warm_p99, alone_p99 = med(("gridmap", "warm"), "p99"), med(("gridmap", "warm1"), "p99")
-    print(f"\n   target cold ≥ 3× tipg throughput: {'met' if cold >= 3 else 'NOT met'} ({cold:.1f}×); "
-          f"warm p99 < 10 ms: {'met' if warm_p99 < 10 else 'NOT met'} with {clients} clients ({warm_p99:.2f} ms), "
-          f"{'met' if alone_p99 < 10 else 'NOT met'} with 1 ({alone_p99:.2f} ms)")
+    print(
+        f"\n   target cold ≥ 3× tipg throughput: {'met' if cold >= 3 else 'NOT met'} ({cold:.1f}×); "
+        f"warm p99 < 10 ms: {'met' if warm_p99 < 10 else 'NOT met'} with {clients} clients ({warm_p99:.2f} ms), "
+        f"{'met' if alone_p99 < 10 else 'NOT met'} with 1 ({alone_p99:.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -47,17 +47,18 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from memory import peak_rss_mb, reset_peak, rss_mb  # noqa: E402  (benchmarks/memory.py)
+
 from gridmap.geometry.metric import metric_crs, to_metric  # noqa: E402
 from gridmap.geometry.validate import analyse  # noqa: E402
 from gridmap.io.boundaries import read_areas  # noqa: E402
-from memory import peak_rss_mb, reset_peak, rss_mb  # noqa: E402  (benchmarks/memory.py)
 
 SAMPLE = ROOT / "data" / "luyi_grids.gpkg"
-METRIC_EPSG = 4547          # CGCS2000 3-degree Gauss-Krüger, central meridian 114°E
-CELL_M = 50.0               # generated cell size
-JITTER_M = 12.5             # ± per axis; < CELL_M / 2 keeps every quad simple
-BLOCK = 10                  # parents are BLOCK × BLOCK cells
-COUNTY = 411699             # a made-up county code for the generated data
+METRIC_EPSG = 4547  # CGCS2000 3-degree Gauss-Krüger, central meridian 114°E
+CELL_M = 50.0  # generated cell size
+JITTER_M = 12.5  # ± per axis; < CELL_M / 2 keeps every quad simple
+BLOCK = 10  # parents are BLOCK × BLOCK cells
+COUNTY = 411699  # a made-up county code for the generated data
 TARGET_S, TARGET_RATIO = 1.0, 3.0
 
 
@@ -144,16 +145,21 @@ class Table:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
 
-    def add(self, case: str, timing: tuple | None = None, floor: float | None = None, n: int | None = None,
-            result: str = "") -> None:
+    def add(
+        self, case: str, timing: tuple | None = None, floor: float | None = None, n: int | None = None, result: str = ""
+    ) -> None:
         best, median, runs = timing[:3] if timing else (None, None, None)
-        self.rows.append((case,
-                          f"{runs}" if runs else "",
-                          f"{best:.3f}" if best is not None else "",
-                          f"{median:.3f}" if median is not None and runs and runs > 1 else "",
-                          f"{best / floor:.2f}" if best is not None and floor else "",
-                          f"{n / best:,.0f}" if best and n else "",
-                          result))
+        self.rows.append(
+            (
+                case,
+                f"{runs}" if runs else "",
+                f"{best:.3f}" if best is not None else "",
+                f"{median:.3f}" if median is not None and runs and runs > 1 else "",
+                f"{best / floor:.2f}" if best is not None and floor else "",
+                f"{n / best:,.0f}" if best and n else "",
+                result,
+            )
+        )
 
     def print(self) -> None:
         rows = [self.HEAD, *self.rows]
@@ -168,8 +174,10 @@ class Table:
 
 def verdict(best: float, floor: float) -> str:
     ok_t, ok_r = best < TARGET_S, best <= TARGET_RATIO * floor
-    return (f"under {TARGET_S:g} s: {'yes' if ok_t else 'NO'} ({best:.3f} s); "
-            f"within {TARGET_RATIO:g}× floor: {'yes' if ok_r else 'NO'} ({best / floor:.2f}×)")
+    return (
+        f"under {TARGET_S:g} s: {'yes' if ok_t else 'NO'} ({best:.3f} s); "
+        f"within {TARGET_RATIO:g}× floor: {'yes' if ok_r else 'NO'} ({best / floor:.2f}×)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,9 +193,11 @@ def bench_sample(runs: int, densify_m: float, densified_children: bool, do_profi
     n = len(micro)
     geoms = micro.geometry.to_numpy()
     crs = metric_crs(geoms)
-    print(f"   {n:,} micro-grids ({int(shapely.get_num_coordinates(geoms).sum()):,} vertices), "
-          f"{len(grids):,} grids as parents via parent_lookup; read in {read_s:.2f} s; "
-          f"metric CRS EPSG:{crs.to_epsg()}")
+    print(
+        f"   {n:,} micro-grids ({int(shapely.get_num_coordinates(geoms).sum()):,} vertices), "
+        f"{len(grids):,} grids as parents via parent_lookup; read in {read_s:.2f} s; "
+        f"metric CRS EPSG:{crs.to_epsg()}"
+    )
 
     def lookup(scope, codes):
         return grids
@@ -195,8 +205,10 @@ def bench_sample(runs: int, densify_m: float, densified_children: bool, do_profi
     # Densified parents: extra vertices every few metres (in the metric CRS), back to EPSG:4490.
     # They lie on the parents' edges up to reprojection round-off, so not exactly on the children's.
     dense = densified(grids, crs, densify_m)
-    added = int(shapely.get_num_coordinates(dense.geometry.to_numpy()).sum()
-                - shapely.get_num_coordinates(grids.geometry.to_numpy()).sum())
+    added = int(
+        shapely.get_num_coordinates(dense.geometry.to_numpy()).sum()
+        - shapely.get_num_coordinates(grids.geometry.to_numpy()).sum()
+    )
 
     def dense_lookup(scope, codes):
         return dense
@@ -219,8 +231,11 @@ def bench_sample(runs: int, densify_m: float, densified_children: bool, do_profi
     noisy = []
     for label, upload, lookup_ in cases:
         seen: dict = {}
-        t = timed(lambda: analyse(upload, parent_lookup=lookup_), runs,
-                  first=lambda: probed(seen, lambda: analyse(upload, parent_lookup=lookup_)))
+        t = timed(
+            lambda: analyse(upload, parent_lookup=lookup_),
+            runs,
+            first=lambda: probed(seen, lambda: analyse(upload, parent_lookup=lookup_)),
+        )
         report = t[3].report
         table.add(f"full analyse(), {label}", t, floor, n, f"{findings_text(report)}; {fast_path_text(seen)}")
         verdicts.append((label, t[0]))
@@ -244,8 +259,9 @@ def densified(areas: gpd.GeoDataFrame, crs, spacing_m: float) -> gpd.GeoDataFram
     metric CRS, then back to EPSG:4490): the same boundaries, but the new vertices sit on their
     neighbours' edges only up to round-off, and a shared edge densified from either end differs."""
     geoms_m = shapely.segmentize(to_metric(areas.geometry.to_numpy(), crs), spacing_m)
-    return areas.set_geometry(gpd.GeoSeries(shapely.transform(geoms_m, _xy_transformer(crs, 4490)),
-                                            index=areas.index, crs=4490))
+    return areas.set_geometry(
+        gpd.GeoSeries(shapely.transform(geoms_m, _xy_transformer(crs, 4490)), index=areas.index, crs=4490)
+    )
 
 
 def flagged_text(edges: np.ndarray) -> str:
@@ -276,8 +292,8 @@ class Lattice:
     def __init__(self, ny: int, nx: int, seed: int = 20240611) -> None:
         rng = np.random.default_rng(seed)
         self.ny, self.nx = ny, nx
-        x0 = 500_000.0 - nx * CELL_M / 2          # centred on 114°E (false easting 500 km)
-        y0 = 3_763_000.0 - ny * CELL_M / 2        # ≈ 34°N
+        x0 = 500_000.0 - nx * CELL_M / 2  # centred on 114°E (false easting 500 km)
+        y0 = 3_763_000.0 - ny * CELL_M / 2  # ≈ 34°N
         jj, ii = np.meshgrid(np.arange(nx + 1), np.arange(ny + 1))
         self.x = x0 + jj * CELL_M + rng.uniform(-JITTER_M, JITTER_M, jj.shape)
         self.y = y0 + ii * CELL_M + rng.uniform(-JITTER_M, JITTER_M, ii.shape)
@@ -287,9 +303,13 @@ class Lattice:
 
     def cell_coords(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(ny·nx, 5, 2) rings, counter-clockwise, row-major cell order."""
-        ring = [(slice(None, -1), slice(None, -1)), (slice(None, -1), slice(1, None)),
-                (slice(1, None), slice(1, None)), (slice(1, None), slice(None, -1)),
-                (slice(None, -1), slice(None, -1))]
+        ring = [
+            (slice(None, -1), slice(None, -1)),
+            (slice(None, -1), slice(1, None)),
+            (slice(1, None), slice(1, None)),
+            (slice(1, None), slice(None, -1)),
+            (slice(None, -1), slice(None, -1)),
+        ]
         xs = np.stack([a[r] for r in ring], axis=-1).reshape(-1, 5)
         ys = np.stack([b[r] for r in ring], axis=-1).reshape(-1, 5)
         return np.stack([xs, ys], axis=-1)
@@ -299,8 +319,7 @@ class Lattice:
         k = np.arange(BLOCK)
         di = np.concatenate([np.zeros(BLOCK, int), k, np.full(BLOCK, BLOCK), BLOCK - k, [0]])
         dj = np.concatenate([k, np.full(BLOCK, BLOCK), BLOCK - k, np.zeros(BLOCK, int), [0]])
-        bi, bj = np.meshgrid(np.arange(self.ny // BLOCK) * BLOCK, np.arange(self.nx // BLOCK) * BLOCK,
-                             indexing="ij")
+        bi, bj = np.meshgrid(np.arange(self.ny // BLOCK) * BLOCK, np.arange(self.nx // BLOCK) * BLOCK, indexing="ij")
         i = bi.reshape(-1, 1) + di
         j = bj.reshape(-1, 1) + dj
         return np.stack([a[i, j], b[i, j]], axis=-1)
@@ -321,16 +340,25 @@ def generate(ny: int, nx: int):
     owner = (ii // BLOCK) * nbx + jj // BLOCK
     child_int = parent_int[owner] * 1000 + (ii % BLOCK) * BLOCK + jj % BLOCK + 1
     rng = np.random.default_rng(7)
-    children = gpd.GeoDataFrame({
-        "code": child_int.astype(str).astype(object),
-        "parent_code": parent_int[owner].astype(str).astype(object),
-        "level": np.full(len(cells), 4),
-        "households": rng.integers(15, 61, len(cells)),
-    }, geometry=gpd.GeoSeries(cells, crs=4490), crs=4490)
-    parents = gpd.GeoDataFrame({"code": parent_int.astype(str).astype(object),
-                                "parent_code": (parent_int // 1000).astype(str).astype(object),
-                                "level": np.full(len(blocks), 3)},
-                               geometry=gpd.GeoSeries(blocks, crs=4490), crs=4490)
+    children = gpd.GeoDataFrame(
+        {
+            "code": child_int.astype(str).astype(object),
+            "parent_code": parent_int[owner].astype(str).astype(object),
+            "level": np.full(len(cells), 4),
+            "households": rng.integers(15, 61, len(cells)),
+        },
+        geometry=gpd.GeoSeries(cells, crs=4490),
+        crs=4490,
+    )
+    parents = gpd.GeoDataFrame(
+        {
+            "code": parent_int.astype(str).astype(object),
+            "parent_code": (parent_int // 1000).astype(str).astype(object),
+            "level": np.full(len(blocks), 3),
+        },
+        geometry=gpd.GeoSeries(blocks, crs=4490),
+        crs=4490,
+    )
     return lat, children, parents
 
 
@@ -392,9 +420,11 @@ def plant_defects(lat: Lattice, children: gpd.GeoDataFrame) -> tuple[gpd.GeoData
 
 def bench_generated(ny: int, nx: int, runs: int, do_profile: bool) -> None:
     n = ny * nx
-    print(f"\n2. Generated coverage: {ny:,} × {nx:,} jittered {CELL_M:g} m quads (±{JITTER_M:g} m), "
-          f"{n:,} children (18-digit codes), {n // BLOCK ** 2:,} parents of {BLOCK}×{BLOCK} cells "
-          f"(15-digit codes); EPSG:{METRIC_EPSG} → EPSG:4490")
+    print(
+        f"\n2. Generated coverage: {ny:,} × {nx:,} jittered {CELL_M:g} m quads (±{JITTER_M:g} m), "
+        f"{n:,} children (18-digit codes), {n // BLOCK**2:,} parents of {BLOCK}×{BLOCK} cells "
+        f"(15-digit codes); EPSG:{METRIC_EPSG} → EPSG:4490"
+    )
     reset_peak()
     t = time.perf_counter()
     lat, children, parents = generate(ny, nx)
@@ -421,8 +451,11 @@ def bench_generated(ny: int, nx: int, runs: int, do_profile: bool) -> None:
     base = rss_mb()
     reset_peak()
     seen: dict = {}
-    t = timed(lambda: analyse(children, parent_lookup=lookup), runs,
-              first=lambda: probed(seen, lambda: analyse(children, parent_lookup=lookup)))
+    t = timed(
+        lambda: analyse(children, parent_lookup=lookup),
+        runs,
+        first=lambda: probed(seen, lambda: analyse(children, parent_lookup=lookup)),
+    )
     full_peak = peak_rss_mb()
     clean = t[3].report
     table.add("full analyse(), clean", t, floor, n, f"{findings_text(clean)}; {fast_path_text(seen)}")
@@ -434,13 +467,22 @@ def bench_generated(ny: int, nx: int, runs: int, do_profile: bool) -> None:
     t = time.perf_counter()
     found = analyse(dirty, parent_lookup=lookup).report
     dirty_s = time.perf_counter() - t
-    table.add(f"full analyse(), {sum(expected.values())} defects planted", (dirty_s, None, 1), floor, len(dirty),
-              findings_text(found))
+    table.add(
+        f"full analyse(), {sum(expected.values())} defects planted",
+        (dirty_s, None, 1),
+        floor,
+        len(dirty),
+        findings_text(found),
+    )
     table.print()
-    print(f"   target (< {TARGET_RATIO:g}× floor): {'yes' if best <= TARGET_RATIO * floor else 'NO'} "
-          f"({best / floor:.2f}×)")
-    print(f"   peak RSS: floor phase {floor_peak:,.0f} MB, validation phase {full_peak:,.0f} MB "
-          f"(RSS before the phase {base:,.0f} MB: data, parents, lattice)")
+    print(
+        f"   target (< {TARGET_RATIO:g}× floor): {'yes' if best <= TARGET_RATIO * floor else 'NO'} "
+        f"({best / floor:.2f}×)"
+    )
+    print(
+        f"   peak RSS: floor phase {floor_peak:,.0f} MB, validation phase {full_peak:,.0f} MB "
+        f"(RSS before the phase {base:,.0f} MB: data, parents, lattice)"
+    )
     ok_clean = not clean.findings
     print(f"   clean coverage reports nothing: {'yes' if ok_clean else 'NO'}")
     if not ok_clean:
@@ -455,8 +497,10 @@ def bench_generated(ny: int, nx: int, runs: int, do_profile: bool) -> None:
         mark = "ok" if expected[kind] == got[kind] else "MISMATCH"
         print(f"     {kind:<16}{expected[kind]:>9}{got[kind]:>7}  {mark}")
     for f in found.findings:
-        print(f"       {f.severity:<7} {f.kind:<15} {', '.join(f.codes)}  {f.area_m2:,.2f} m²"
-              f"  width {f.detail.get('width_m', '-')}")
+        print(
+            f"       {f.severity:<7} {f.kind:<15} {', '.join(f.codes)}  {f.area_m2:,.2f} m²"
+            f"  width {f.detail.get('width_m', '-')}"
+        )
     if do_profile:
         profile(f"generated {n:,}, clean", lambda: analyse(children, parent_lookup=lookup))
 
@@ -468,11 +512,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="100,000 generated polygons instead of 1,000,000")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per case for the sample county (default 5)")
-    ap.add_argument("--big-runs", type=int, default=None,
-                    help="timed runs per case for the generated coverage (default 5 with --quick, else 3)")
+    ap.add_argument(
+        "--big-runs",
+        type=int,
+        default=None,
+        help="timed runs per case for the generated coverage (default 5 with --quick, else 3)",
+    )
     ap.add_argument("--densify", type=float, default=5.0, help="vertex spacing of the densified areas, m")
-    ap.add_argument("--densified-children", action="store_true",
-                    help="also validate the sample's micro-grids densified (siblings then share no vertex exactly)")
+    ap.add_argument(
+        "--densified-children",
+        action="store_true",
+        help="also validate the sample's micro-grids densified (siblings then share no vertex exactly)",
+    )
     ap.add_argument("--profile", action="store_true", help="also print cProfile of each full validation")
     ap.add_argument("--skip-sample", action="store_true", help="only the generated coverage")
     ap.add_argument("--generated-only", action="store_true", help=argparse.SUPPRESS)  # the re-invocation
@@ -495,14 +546,20 @@ def main() -> None:
 
 def print_header(args, big_runs: int) -> None:
     print("Boundary validation benchmark: gridmap.geometry.validate.analyse vs shapely.coverage_invalid_edges")
-    print(f"   shapely {shapely.__version__}, GEOS {shapely.geos_version_string}, geopandas {gpd.__version__}, "
-          f"numpy {np.__version__}, pandas {pd.__version__}, pyproj {pyproj.__version__}, "
-          f"Python {platform.python_version()}")
+    print(
+        f"   shapely {shapely.__version__}, GEOS {shapely.geos_version_string}, geopandas {gpd.__version__}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}, pyproj {pyproj.__version__}, "
+        f"Python {platform.python_version()}"
+    )
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"   {os.cpu_count()} CPUs ({usable} usable), {platform.machine()}; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)")
-    print(f"   timings: best of {args.runs} (sample) / {big_runs} (generated) runs after one warm-up; "
-          f"fewer where the warm-up shows they would take over 90 s")
+    print(
+        f"   {os.cpu_count()} CPUs ({usable} usable), {platform.machine()}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)"
+    )
+    print(
+        f"   timings: best of {args.runs} (sample) / {big_runs} (generated) runs after one warm-up; "
+        f"fewer where the warm-up shows they would take over 90 s"
+    )
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ from memory import status_kb  # noqa: E402  (benchmarks/memory.py)
 
 DEFAULT_BASELINE = "82ca034"  # main before the incremental write path (the sample date fix only)
 SCRATCH = "gridmap_bench_writes"
-_T0 = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc)
+_T0 = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
 _clock = itertools.count()
 
 
@@ -94,8 +94,9 @@ class Code:
 
     def run(self, url: str, script: str, *args: str) -> dict:
         """Run ``script`` (Python; prints one JSON line last) with this code; returns that JSON."""
-        done = subprocess.run([sys.executable, "-c", script, *args], cwd=self.root, env=self.env(url),
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], cwd=self.root, env=self.env(url), capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise SystemExit(f"{self.name}: script failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -157,7 +158,7 @@ print(json.dumps({"cameras": total, "synthetic_s": time.perf_counter() - t}))
 _PUBLISH = """
 import json, sys, time
 from sqlalchemy import create_engine
-from gridmap.publishing import publish_file
+from gridmap.services.boundaries import publish_file
 engine = create_engine(sys.argv[1])
 with engine.connect() as conn:
     pass
@@ -169,7 +170,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "version": result.version_
 _IMPORT = """
 import json, resource, sys, time
 from sqlalchemy import create_engine
-from gridmap.camera_import import import_cameras
+from gridmap.services.cameras import import_cameras
 engine = create_engine(sys.argv[1])
 t = time.perf_counter()
 result = import_cameras(engine, sys.argv[2])
@@ -186,7 +187,7 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": result.source_row
 
 def cluster():
     from gridmap.config import get_settings
-    from gridmap.db.local import LocalCluster
+    from gridmap.devdb import LocalCluster
 
     c = LocalCluster.from_settings(get_settings())
     c.up()
@@ -210,8 +211,9 @@ def admin_token(url: str) -> str:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            secret, _ = create_token(conn, name="benchmark", role="admin",
-                                     expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+            secret, _ = create_token(
+                conn, name="benchmark", role="admin", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+            )
     finally:
         engine.dispose()
     return secret
@@ -223,8 +225,11 @@ def installed_cameras(url: str) -> list[str]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return list(conn.execute(text("SELECT device_id FROM camera WHERE status = 'installed' "
-                                          "ORDER BY device_id")).scalars())
+            return list(
+                conn.execute(
+                    text("SELECT device_id FROM camera WHERE status = 'installed' ORDER BY device_id")
+                ).scalars()
+            )
     finally:
         engine.dispose()
 
@@ -245,11 +250,30 @@ class Server:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app", "--workers", "1",
-             "--loop", "asyncio", "--http", "h11", "--no-access-log", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=self.code.root, env={**self.code.env(self.url), **self.extra_env}, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "gridmap.api.app:create_app",
+                "--workers",
+                "1",
+                "--loop",
+                "asyncio",
+                "--http",
+                "h11",
+                "--no-access-log",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=self.code.root,
+            env={**self.code.env(self.url), **self.extra_env},
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            start_new_session=True)
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -285,8 +309,9 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
 
 
-def single_pushes(base: str, token: str, cameras: list[str], n: int, rng: random.Random,
-                  coverage_after: bool = False) -> dict:
+def single_pushes(
+    base: str, token: str, cameras: list[str], n: int, rng: random.Random, coverage_after: bool = False
+) -> dict:
     """n sequential single-camera pushes; with ``coverage_after`` a GET /api/v1/coverage after each."""
     push, cover, online = [], [], {}
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=600) as c:
@@ -335,28 +360,46 @@ def screen_requests(url: str) -> list[tuple[str, str]]:
 
     engine = create_engine(url)
     with engine.connect() as conn:
-        box = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                                "(SELECT ST_Extent(geom)::geometry AS e FROM area WHERE level = 0) x")).one()
+        box = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom)::geometry AS e FROM area WHERE level = 0) x"
+            )
+        ).one()
     engine.dispose()
 
     def tiles(layer, z, lon0, lat0, lon1, lat1):
         (x0, y0), (x1, y1) = lonlat_to_3857(lon0, lat0), lonlat_to_3857(lon1, lat1)
         size = tile_size_m(z)
-        return [("tile", f"/tiles/{layer}/{z}/{x}/{y}.mvt")
-                for x in range(int((x0 + HALF_WORLD) // size), int((x1 + HALF_WORLD) // size) + 1)
-                for y in range(int((HALF_WORLD - y1) // size), int((HALF_WORLD - y0) // size) + 1)]
+        return [
+            ("tile", f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+            for x in range(int((x0 + HALF_WORLD) // size), int((x1 + HALF_WORLD) // size) + 1)
+            for y in range(int((HALF_WORLD - y1) // size), int((HALF_WORLD - y0) // size) + 1)
+        ]
 
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    out = (tiles("township", 10, *box) + tiles("grid", 11, *box) + tiles("county", 10, *box)
-           + tiles("microgrid", 14, cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02)
-           + tiles("cameras", 14, cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02))
+    out = (
+        tiles("township", 10, *box)
+        + tiles("grid", 11, *box)
+        + tiles("county", 10, *box)
+        + tiles("microgrid", 14, cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02)
+        + tiles("cameras", 14, cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02)
+    )
     bbox = f"{cx - 0.1:.4f},{cy - 0.08:.4f},{cx + 0.1:.4f},{cy + 0.08:.4f}"
     out += [("summary", f"/api/v1/summary?level=3&bbox={bbox}"), ("coverage", "/api/v1/coverage")] * 4
     return out
 
 
-def sustained(base: str, token: str, cameras: list[str], requests: list[tuple[str, str]], seconds: float,
-              batch: int, pushers: int = 4, readers: int = 8) -> dict:
+def sustained(
+    base: str,
+    token: str,
+    cameras: list[str],
+    requests: list[tuple[str, str]],
+    seconds: float,
+    batch: int,
+    pushers: int = 4,
+    readers: int = 8,
+) -> dict:
     stop = threading.Event()
     lock = threading.Lock()
     pushed, applied, push_s, errors = [0], [0], [], []
@@ -402,8 +445,9 @@ def sustained(base: str, token: str, cameras: list[str], requests: list[tuple[st
             for k, v in hits.items():
                 cache[k] += v
 
-    threads = ([threading.Thread(target=pusher, args=(i,)) for i in range(pushers)]
-               + [threading.Thread(target=reader, args=(100 + i,)) for i in range(readers)])
+    threads = [threading.Thread(target=pusher, args=(i,)) for i in range(pushers)] + [
+        threading.Thread(target=reader, args=(100 + i,)) for i in range(readers)
+    ]
     t0 = time.perf_counter()
     for th in threads:
         th.start()
@@ -413,11 +457,16 @@ def sustained(base: str, token: str, cameras: list[str], requests: list[tuple[st
         th.join()
     wall = time.perf_counter() - t0
     lookups = cache["hit"] + cache["miss"]
-    return {"reports_per_s": pushed[0] / wall, "applied_per_s": applied[0] / wall,
-            "push_p50": pct(push_s, 0.5) * 1000, "push_p99": pct(push_s, 0.99) * 1000,
-            "readers": {k: (len(v), pct(v, 0.5) * 1000, pct(v, 0.99) * 1000) for k, v in sorted(lat.items())},
-            "all_p99": pct([x for v in lat.values() for x in v], 0.99) * 1000,
-            "hit_rate": cache["hit"] / lookups if lookups else float("nan"), "errors": errors}
+    return {
+        "reports_per_s": pushed[0] / wall,
+        "applied_per_s": applied[0] / wall,
+        "push_p50": pct(push_s, 0.5) * 1000,
+        "push_p99": pct(push_s, 0.99) * 1000,
+        "readers": {k: (len(v), pct(v, 0.5) * 1000, pct(v, 0.99) * 1000) for k, v in sorted(lat.items())},
+        "all_p99": pct([x for v in lat.values() for x in v], 0.99) * 1000,
+        "hit_rate": cache["hit"] / lookups if lookups else float("nan"),
+        "errors": errors,
+    }
 
 
 def township_file(tmp: Path) -> Path:
@@ -430,14 +479,17 @@ def township_file(tmp: Path) -> Path:
     from gridmap.sample.files import GPKG
 
     gpkg = get_settings().data_dir / GPKG
-    areas = pd.concat([read_areas(gpkg, layer=lv) for lv in ("township", "village", "grid", "microgrid")],
-                      ignore_index=True)
+    areas = pd.concat(
+        [read_areas(gpkg, layer=lv) for lv in ("township", "village", "grid", "microgrid")], ignore_index=True
+    )
     first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
     import geopandas as gpd
+
     sub = gpd.GeoDataFrame(areas[areas["code"].str.startswith(first)], geometry="geometry", crs=4490)
     path = tmp / "township.gpkg"
-    pyogrio.write_dataframe(sub[["code", "name", "parent_code", "level", "households", "geometry"]], path,
-                            driver="GPKG")
+    pyogrio.write_dataframe(
+        sub[["code", "name", "parent_code", "level", "households", "geometry"]], path, driver="GPKG"
+    )
     return path
 
 
@@ -448,12 +500,19 @@ def changed_register(url: str, tmp: Path, rows: int) -> Path:
 
     engine = create_engine(url)
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(text("""
+        frame = pd.DataFrame(
+            conn.execute(
+                text("""
             SELECT device_id AS 设备编码, coalesce(name, '') AS 设备名称, round(ST_X(geom)::numeric, 7) AS 经度,
                    round(ST_Y(geom)::numeric, 7) AS 纬度, CASE status WHEN 'installed' THEN '已安装' ELSE '规划' END AS 安装状态,
                    CASE WHEN status = 'installed' AND NOT online THEN '在线' ELSE '离线' END AS 在线状态,
                    coalesce(operator, '') AS 运营商
-            FROM camera WHERE status <> 'removed' ORDER BY device_id LIMIT :n"""), {"n": rows}).mappings().all())
+            FROM camera WHERE status <> 'removed' ORDER BY device_id LIMIT :n"""),
+                {"n": rows},
+            )
+            .mappings()
+            .all()
+        )
     engine.dispose()
     path = tmp / f"register_{rows}.csv"
     frame.to_csv(path, index=False, encoding="utf-8-sig")
@@ -469,15 +528,18 @@ def main() -> None:
     ap.add_argument("--pushes", type=int, default=300, help="single-camera pushes per server (default 300)")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the sustained run (default 20 s)")
     ap.add_argument("--batch", type=int, default=200, help="statuses per push in the sustained run (default 200)")
-    ap.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"git ref to compare with, or none "
-                                                                  f"(default {DEFAULT_BASELINE})")
+    ap.add_argument(
+        "--baseline", default=DEFAULT_BASELINE, help=f"git ref to compare with, or none (default {DEFAULT_BASELINE})"
+    )
     ap.add_argument("--quick", action="store_true", help="110,000 cameras, 100 pushes, 10 s")
     args = ap.parse_args()
     if args.quick:
         args.cameras, args.pushes, args.seconds = 110_000, 100, 10.0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"Write-path benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs ({usable} usable), "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"Write-path benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs ({usable} usable), "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     codes = {"new": Code("new", ROOT)}
     worktree = None
     if args.baseline != "none":
@@ -492,8 +554,11 @@ def main() -> None:
             for size, cameras in (("small", 0), ("large", args.cameras)):
                 url, info = make_db(code, f"{key}_{size}", cameras)
                 dbs[key, size] = url
-                print(f"   {key:<4}{size:<6} {info['cameras']:>10,} cameras, set up in {info['setup_s']:.0f} s "
-                      f"(synthetic cameras, figures and tiles rebuilt: {info['synthetic_s']:.0f} s)", flush=True)
+                print(
+                    f"   {key:<4}{size:<6} {info['cameras']:>10,} cameras, set up in {info['setup_s']:.0f} s "
+                    f"(synthetic cameras, figures and tiles rebuilt: {info['synthetic_s']:.0f} s)",
+                    flush=True,
+                )
         for (key, size), url in dbs.items():
             code, rng = codes[key], random.Random(1)
             token, cameras = admin_token(url), installed_cameras(url)
@@ -505,13 +570,15 @@ def main() -> None:
                 if size == "large":
                     r["batch"] = batches(server.base, token, cameras, 10_000, 5 if key == "new" else 1, rng)
                 if key == "new":
-                    r["sustained"] = sustained(server.base, token, cameras, screen_requests(url), args.seconds,
-                                               args.batch)
+                    r["sustained"] = sustained(
+                        server.base, token, cameras, screen_requests(url), args.seconds, args.batch
+                    )
                 r["server_peak_mb"] = server.peak_mb()
             if key == "new" and size == "large":  # the same with the tile cache looking every 2 s
                 with Server(code, url, {"GRIDMAP_TILE_CHECK_INTERVAL": "2"}) as server:
-                    r["sustained_2s"] = sustained(server.base, token, cameras, screen_requests(url), args.seconds,
-                                                  args.batch)
+                    r["sustained_2s"] = sustained(
+                        server.base, token, cameras, screen_requests(url), args.seconds, args.batch
+                    )
             r["publish"] = [code.run(url, _PUBLISH, url, str(township))["seconds"] for _ in range(3)]
             r["import_same"] = code.run(url, _IMPORT, url, str(ROOT / "data" / "luyi_cameras.csv"))
             if size == "large":
@@ -540,38 +607,67 @@ def report(results: dict, args) -> None:
         if base:
             rows.append(("baseline " + label, base["single"], None))
         for name, s, b in rows:
-            print(f"   {name:<30}{s['n']:>5}{s['p50']:>10.1f}{s['p99']:>10.1f}"
-                  f"{(ratio(s['p50'], b) if b else ''):>18}")
+            print(f"   {name:<30}{s['n']:>5}{s['p50']:>10.1f}{s['p99']:>10.1f}{(ratio(s['p50'], b) if b else ''):>18}")
     growth = new_l["single"]["p50"] / new_s["single"]["p50"]
-    print(f"   large / sample p50: {growth:.2f} (target ≤ 1.5); targets p50 ≤ 20 ms, p99 ≤ 100 ms: "
-          f"{'met' if max(new_s['single']['p50'], new_l['single']['p50']) <= 20 and max(new_s['single']['p99'], new_l['single']['p99']) <= 100 and growth <= 1.5 else 'NOT met'}")
+    print(
+        f"   large / sample p50: {growth:.2f} (target ≤ 1.5); targets p50 ≤ 20 ms, p99 ≤ 100 ms: "
+        f"{'met' if max(new_s['single']['p50'], new_l['single']['p50']) <= 20 and max(new_s['single']['p99'], new_l['single']['p99']) <= 100 and growth <= 1.5 else 'NOT met'}"
+    )
     print("\n2. A 10,000-status batch (large county)")
-    print(f"   new: median {new_l['batch']['median_s']:.2f} s, max {new_l['batch']['max_s']:.2f} s (target ≤ 1 s)"
-          + (f"; baseline {old_l['batch']['median_s']:.1f} s ({ratio(old_l['batch']['median_s'], new_l['batch']['median_s'])} slower)"
-             if old_l else ""))
+    print(
+        f"   new: median {new_l['batch']['median_s']:.2f} s, max {new_l['batch']['max_s']:.2f} s (target ≤ 1 s)"
+        + (
+            f"; baseline {old_l['batch']['median_s']:.1f} s ({ratio(old_l['batch']['median_s'], new_l['batch']['median_s'])} slower)"
+            if old_l
+            else ""
+        )
+    )
     print("\n3. The first /api/v1/coverage after a push")
     for label, r, base in (("sample", new_s, old_s), ("large", new_l, old_l)):
         c = r["cover"]
-        print(f"   {label:<7} new p50 {c['cover_p50']:.1f} ms, p99 {c['cover_p99']:.1f} ms"
-              + (f"; baseline p50 {base['cover']['cover_p50']:.1f} ms, p99 {base['cover']['cover_p99']:.1f} ms" if base else ""))
-    print(f"\n4. Sustained: 4 pushers × {args.batch} statuses beside 8 readers, {args.seconds:.0f} s "
-          f"(tile cache looking every 1 s, the default; 'large 2 s': every 2 s)")
-    for label, s in (("sample", new_s["sustained"]), ("large", new_l["sustained"]), ("large 2 s", new_l["sustained_2s"])):
+        print(
+            f"   {label:<7} new p50 {c['cover_p50']:.1f} ms, p99 {c['cover_p99']:.1f} ms"
+            + (
+                f"; baseline p50 {base['cover']['cover_p50']:.1f} ms, p99 {base['cover']['cover_p99']:.1f} ms"
+                if base
+                else ""
+            )
+        )
+    print(
+        f"\n4. Sustained: 4 pushers × {args.batch} statuses beside 8 readers, {args.seconds:.0f} s "
+        f"(tile cache looking every 1 s, the default; 'large 2 s': every 2 s)"
+    )
+    for label, s in (
+        ("sample", new_s["sustained"]),
+        ("large", new_l["sustained"]),
+        ("large 2 s", new_l["sustained_2s"]),
+    ):
         readers = ", ".join(f"{k} n={n:,} p50 {p50:.1f} p99 {p99:.1f} ms" for k, (n, p50, p99) in s["readers"].items())
-        print(f"   {label:<9} {s['reports_per_s']:,.0f} reports/s ({s['applied_per_s']:,.0f} applied/s), push p50 "
-              f"{s['push_p50']:.0f} ms p99 {s['push_p99']:.0f} ms; readers: {readers}; all readers p99 "
-              f"{s['all_p99']:.1f} ms; tile hit rate {s['hit_rate']:.1%}" + (f"; errors {s['errors']}" if s["errors"] else ""))
+        print(
+            f"   {label:<9} {s['reports_per_s']:,.0f} reports/s ({s['applied_per_s']:,.0f} applied/s), push p50 "
+            f"{s['push_p50']:.0f} ms p99 {s['push_p99']:.0f} ms; readers: {readers}; all readers p99 "
+            f"{s['all_p99']:.1f} ms; tile hit rate {s['hit_rate']:.1%}"
+            + (f"; errors {s['errors']}" if s["errors"] else "")
+        )
     print("\n5. A township publish (the sample's first township, unchanged), seconds (3 runs)")
     for label, r, base in (("sample", new_s, old_s), ("large", new_l, old_l)):
         med = statistics.median(r["publish"])
-        print(f"   {label:<7} new median {med:.2f} s {['%.2f' % x for x in r['publish']]}"
-              + (f"; baseline median {statistics.median(base['publish']):.2f} s (new/baseline "
-                 f"{ratio(med, statistics.median(base['publish']))})" if base else ""))
+        print(
+            f"   {label:<7} new median {med:.2f} s {[f'{x:.2f}' for x in r['publish']]}"
+            + (
+                f"; baseline median {statistics.median(base['publish']):.2f} s (new/baseline "
+                f"{ratio(med, statistics.median(base['publish']))})"
+                if base
+                else ""
+            )
+        )
     print("\n6. Memory and imports")
     for (key, size), r in sorted(results.items()):
         imp = r["import_same"]
-        line = (f"   {key:<4}{size:<6} server peak RSS {r['server_peak_mb']:.0f} MB; sample register re-imported "
-                f"({imp['unchanged']:,} unchanged) {imp['seconds']:.1f} s, peak {imp['peak_mb']:.0f} MB")
+        line = (
+            f"   {key:<4}{size:<6} server peak RSS {r['server_peak_mb']:.0f} MB; sample register re-imported "
+            f"({imp['unchanged']:,} unchanged) {imp['seconds']:.1f} s, peak {imp['peak_mb']:.0f} MB"
+        )
         if "import_100k" in r:
             big = r["import_100k"]
             line += f"; 100,000 changed cameras {big['seconds']:.1f} s, peak {big['peak_mb']:.0f} MB"

@@ -86,7 +86,7 @@ def _seconds(name: str, default: float) -> float:
         seconds = float(value)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not 0 <= seconds < 10 ** 9:
+    if not 0 <= seconds < 10**9:
         raise ValueError(f"{name} must be a number of seconds ≥ 0, not {value!r}")
     return seconds
 

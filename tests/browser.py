@@ -20,10 +20,20 @@ from shapely import affinity
 from sqlalchemy import Engine, text
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-default-apps", "--disable-extensions",
-                 "--disable-dev-shm-usage", "--mute-audio", "--no-default-browser-check",
-                 "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--no-default-browser-check",
+    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -31,8 +41,10 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 def require_chromium() -> None:
     """Fail (not skip) when Debian's chromium is missing: CI installs it (``make test``)."""
     if not CHROMIUM.exists():
-        raise AssertionError(f"{CHROMIUM} is missing: the page tests need Debian's chromium "
-                             "(apt-get install chromium; `make test` installs it).")
+        raise AssertionError(
+            f"{CHROMIUM} is missing: the page tests need Debian's chromium "
+            "(apt-get install chromium; `make test` installs it)."
+        )
 
 
 def is_local(url: str) -> bool:
@@ -51,17 +63,23 @@ class Browser:
         self.browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         self.external: list[str] = []
         self.errors: list[str] = []
-        self.failed: list[str] = []   # answers >= 400 (a test clears the ones it expects)
+        self.failed: list[str] = []  # answers >= 400 (a test clears the ones it expects)
 
     def page(self, width: int = 1920, height: int = 1080):
-        context = self.browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
-                                           timezone_id="Asia/Shanghai", service_workers="block")
+        context = self.browser.new_context(
+            viewport={"width": width, "height": height},
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            service_workers="block",
+        )
         context.route("**/*", self._route)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc} {getattr(exc, 'stack', '')}"))
         page.on("console", self._console)
-        page.on("response", lambda r: self.failed.append(f"{r.status} {r.request.method} {r.url}")
-                if r.status >= 400 else None)
+        page.on(
+            "response",
+            lambda r: self.failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None,
+        )
         return page
 
     def _console(self, msg) -> None:
@@ -125,14 +143,18 @@ def playwright_browser() -> Iterator[Browser]:
 # Data for the pages
 # ------------------------------------------------------------------------------------------------
 
+
 def representative_point(engine: Engine, level: int, *, min_area_m2: float = 0) -> tuple[str, float, float]:
     """(code, lon, lat) of a largish area of ``level``: a point well inside it, easy to click."""
     with engine.connect() as conn:
-        row = conn.execute(text("""
+        row = conn.execute(
+            text("""
             SELECT code, ST_X(p), ST_Y(p) FROM (
               SELECT code, area_m2, ST_PointOnSurface(ST_Buffer(geom::geography, -60)::geometry) AS p
               FROM area WHERE level = :level AND area_m2 >= :min ORDER BY area_m2 DESC LIMIT 5) s
-            WHERE NOT ST_IsEmpty(p) ORDER BY code LIMIT 1"""), {"level": level, "min": min_area_m2}).one()
+            WHERE NOT ST_IsEmpty(p) ORDER BY code LIMIT 1"""),
+            {"level": level, "min": min_area_m2},
+        ).one()
     return row[0], float(row[1]), float(row[2])
 
 
@@ -141,14 +163,20 @@ def defective_boundary_file(engine: Engine, folder: Path, *, shift_m: float = 40
     ``shift_m`` east (so it overlaps its neighbour and leaves a gap). Returns (path, village code,
     moved micro-grid code)."""
     with engine.connect() as conn:
-        village = conn.execute(text("""
+        village = conn.execute(
+            text("""
             SELECT v.code FROM area v WHERE v.level = 2
             AND (SELECT count(*) FROM area g WHERE g.parent_code = v.code) BETWEEN 2 AND 4
-            ORDER BY v.code LIMIT 1""")).scalar_one()
-        frame = gpd.read_postgis(text("""
+            ORDER BY v.code LIMIT 1""")
+        ).scalar_one()
+        frame = gpd.read_postgis(
+            text("""
             SELECT code, name, parent_code, level, kind, households, worker_name, worker_phone, geom
             FROM area WHERE code LIKE :prefix AND level >= 3 ORDER BY level, code"""),
-                                 conn, params={"prefix": village + "%"}, geom_col="geom")
+            conn,
+            params={"prefix": village + "%"},
+            geom_col="geom",
+        )
     micro = frame.index[frame["level"] == 4]
     moved = micro[len(micro) // 2]
     latitude = frame.geometry[moved].centroid.y
@@ -158,4 +186,3 @@ def defective_boundary_file(engine: Engine, folder: Path, *, shift_m: float = 40
     path = folder / f"defective_{village}.geojson"
     frame.to_file(path, driver="GeoJSON")
     return path, village, str(frame.loc[moved, "code"])
-

@@ -50,7 +50,7 @@ def shared_edge(gdf: gpd.GeoDataFrame, skip: set[str], min_length: float = 80.0)
     """Two sibling micro-grids (codes not in ``skip``) with a straight-ish shared border of at
     least ``min_length`` m, and that border as a LineString."""
     leaf = leaves(gdf)
-    for parent, group in leaf.groupby("parent_code"):
+    for _parent, group in leaf.groupby("parent_code"):
         codes, geoms = group["code"].to_numpy(), group.geometry.to_numpy()
         for i in range(len(codes)):
             for j in range(i + 1, len(codes)):
@@ -134,7 +134,7 @@ def plant_self_intersection(gdf, skip) -> Expected:
     k = len(ring) // 2
     (x0, y0), (x1, y1) = ring[k], ring[k + 1]
     tip = (x0 + (y1 - y0) * 2, y0 - (x1 - x0) * 2)  # a spike sticking out of the ring
-    spiked = shapely.Polygon(ring[:k + 1] + [tip] + ring[k:], [i.coords for i in poly.interiors])
+    spiked = shapely.Polygon(ring[: k + 1] + [tip] + ring[k:], [i.coords for i in poly.interiors])
     assert not spiked.is_valid
     _set_geom(gdf, code, spiked)
     return Expected("invalid_geometry", {code}, g.area)

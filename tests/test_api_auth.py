@@ -13,19 +13,22 @@ import itertools
 import geopandas as gpd
 import pyogrio
 import pytest
-from sqlalchemy import text
-
 from api_server import client, serve
 from conftest import loaded_database
+from sqlalchemy import text
 from test_api_write import OTHER, SCOPE, make_token, register
 
-CALLERS = ["none", "viewer", "editor_in", "editor_out", "admin", "expired", "revoked", "embed", "unknown",
-           "malformed"]
+CALLERS = ["none", "viewer", "editor_in", "editor_out", "admin", "expired", "revoked", "embed", "unknown", "malformed"]
 #: How every write endpoint answers a caller that may not write at all.
-REFUSED = {"none": (401, "token_required"), "viewer": (403, "role_cannot_write"),
-           "expired": (401, "token_expired"), "revoked": (401, "token_revoked"),
-           "embed": (403, "role_cannot_write"), "unknown": (401, "token_invalid"),
-           "malformed": (401, "token_malformed")}
+REFUSED = {
+    "none": (401, "token_required"),
+    "viewer": (403, "role_cannot_write"),
+    "expired": (401, "token_expired"),
+    "revoked": (401, "token_revoked"),
+    "embed": (403, "role_cannot_write"),
+    "unknown": (401, "token_invalid"),
+    "malformed": (401, "token_malformed"),
+}
 OUT = (403, "out_of_scope")
 #: Endpoint → answers of the callers who may write (status, or (status, error code)).
 WRITERS = {
@@ -52,11 +55,16 @@ def engine():
 
 @pytest.fixture(scope="module")
 def headers(engine) -> dict[str, dict[str, str]]:
-    secrets = {"viewer": make_token(engine, "viewer"), "editor_in": make_token(engine, "editor", SCOPE),
-               "editor_out": make_token(engine, "editor", OTHER), "admin": make_token(engine, "admin"),
-               "expired": make_token(engine, "editor", SCOPE, "expired"),
-               "revoked": make_token(engine, "admin", None, "revoked"), "embed": make_token(engine, "embed"),
-               "unknown": "gm_" + "x" * 43}
+    secrets = {
+        "viewer": make_token(engine, "viewer"),
+        "editor_in": make_token(engine, "editor", SCOPE),
+        "editor_out": make_token(engine, "editor", OTHER),
+        "admin": make_token(engine, "admin"),
+        "expired": make_token(engine, "editor", SCOPE, "expired"),
+        "revoked": make_token(engine, "admin", None, "revoked"),
+        "embed": make_token(engine, "embed"),
+        "unknown": "gm_" + "x" * 43,
+    }
     out = {name: {"Authorization": f"Bearer {secret}"} for name, secret in secrets.items()}
     out["none"] = {}
     out["malformed"] = {"Authorization": "Token " + secrets["admin"]}
@@ -73,11 +81,16 @@ def http(engine):
 def grid_file(engine, tmp_path_factory):
     """The micro-grids of one grid in 411628001, exported from the database as a GeoPackage."""
     with engine.connect() as conn:
-        grid = conn.execute(text("SELECT min(code) FROM area WHERE level = 3 AND code LIKE :p"),
-                            {"p": SCOPE + "%"}).scalar_one()
-        gdf = gpd.read_postgis(text("""SELECT code, name, parent_code, level, kind, households, geom FROM area
-                                       WHERE parent_code = :g ORDER BY code"""), conn, geom_col="geom",
-                               params={"g": grid})
+        grid = conn.execute(
+            text("SELECT min(code) FROM area WHERE level = 3 AND code LIKE :p"), {"p": SCOPE + "%"}
+        ).scalar_one()
+        gdf = gpd.read_postgis(
+            text("""SELECT code, name, parent_code, level, kind, households, geom FROM area
+                                       WHERE parent_code = :g ORDER BY code"""),
+            conn,
+            geom_col="geom",
+            params={"g": grid},
+        )
     path = tmp_path_factory.mktemp("auth") / "微网格.gpkg"
     pyogrio.write_dataframe(gdf, path, layer="微网格")
     return grid, path
@@ -92,13 +105,22 @@ def ctx(engine, http, headers, grid_file):
     published = _upload(http, headers["admin"], grid, path).json()["upload_id"]
     r = http.post(f"/api/v1/uploads/{published}/publish", headers=headers["admin"])
     assert r.status_code == 200, r.text
-    return {"grid": grid, "path": path, "upload_id": kept.json()["upload_id"], "version": r.json()["version"],
-            "engine": engine}
+    return {
+        "grid": grid,
+        "path": path,
+        "upload_id": kept.json()["upload_id"],
+        "version": r.json()["version"],
+        "engine": engine,
+    }
 
 
 def _upload(http, hdrs, grid, path):
-    return http.post("/api/v1/uploads/boundaries", headers=hdrs, data={"parent_code": grid},
-                     files={"file": (path.name, path.read_bytes())})
+    return http.post(
+        "/api/v1/uploads/boundaries",
+        headers=hdrs,
+        data={"parent_code": grid},
+        files={"file": (path.name, path.read_bytes())},
+    )
 
 
 def _camera_csv() -> bytes:
@@ -137,9 +159,13 @@ def call(endpoint: str, http, hdrs, ctx, fresh_upload):
 
 def state(engine) -> tuple[int, int, int, int]:
     with engine.connect() as conn:
-        return tuple(conn.execute(text("""SELECT (SELECT revision FROM data_revision), (SELECT count(*) FROM upload),
+        return tuple(
+            conn.execute(
+                text("""SELECT (SELECT revision FROM data_revision), (SELECT count(*) FROM upload),
                                                  (SELECT count(*) FROM boundary_version),
-                                                 (SELECT count(*) FROM camera_import)""")).one())
+                                                 (SELECT count(*) FROM camera_import)""")
+            ).one()
+        )
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -180,10 +206,18 @@ def token_reading(engine):
         yield c
 
 
-READERS = {"none": (401, "token_required"), "viewer": 200, "editor_in": 200, "editor_out": 200, "admin": 200,
-           "expired": (401, "token_expired"), "revoked": (401, "token_revoked"),
-           "embed": (403, "embed_token_read_only"), "unknown": (401, "token_invalid"),
-           "malformed": (401, "token_malformed")}
+READERS = {
+    "none": (401, "token_required"),
+    "viewer": 200,
+    "editor_in": 200,
+    "editor_out": 200,
+    "admin": 200,
+    "expired": (401, "token_expired"),
+    "revoked": (401, "token_revoked"),
+    "embed": (403, "embed_token_read_only"),
+    "unknown": (401, "token_invalid"),
+    "malformed": (401, "token_malformed"),
+}
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -204,9 +238,14 @@ def test_a_dead_token_is_refused_even_where_reading_is_open(http, headers, calle
     assert (r.status_code, r.json()["code"]) == READERS[caller]
 
 
-URL_TOKENS = {"viewer": 200, "embed": 200, "editor_in": (401, "token_in_url_not_allowed"),
-              "admin": (401, "token_in_url_not_allowed"), "revoked": (401, "token_revoked"),
-              "unknown": (401, "token_invalid")}
+URL_TOKENS = {
+    "viewer": 200,
+    "embed": 200,
+    "editor_in": (401, "token_in_url_not_allowed"),
+    "admin": (401, "token_in_url_not_allowed"),
+    "revoked": (401, "token_revoked"),
+    "unknown": (401, "token_invalid"),
+}
 
 
 @pytest.mark.parametrize("caller", URL_TOKENS)

@@ -17,22 +17,46 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import shapely
+from api_server import client, serve
+from conftest import engine_for_cli
 from openpyxl import load_workbook
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from api_server import client, serve
-from conftest import engine_for_cli
 from gridmap.api.revision_cache import RevisionCache
 from gridmap.cli import app as cli_app
 
 COUNTY, TOWN, VILLAGE, GRID = "411628", "411628001", "411628001001", "411628001001001"
 BOX = (115.45, 33.85, 115.60, 34.00)  # a part of the county (lon/lat degrees)
 BOX_Q = ",".join(map(str, BOX))
-AREA_KEYS = {"code", "name", "level", "level_name", "kind", "parent_code", "households", "population",
-             "worker_name", "area_m2", "planned", "installed", "online", "rollout_rate", "online_rate"}
-CAMERA_KEYS = {"device_id", "name", "status", "online", "operator", "area_code", "installed_on", "last_seen",
-               "place_type"}
+AREA_KEYS = {
+    "code",
+    "name",
+    "level",
+    "level_name",
+    "kind",
+    "parent_code",
+    "households",
+    "population",
+    "worker_name",
+    "area_m2",
+    "planned",
+    "installed",
+    "online",
+    "rollout_rate",
+    "online_rate",
+}
+CAMERA_KEYS = {
+    "device_id",
+    "name",
+    "status",
+    "online",
+    "operator",
+    "area_code",
+    "installed_on",
+    "last_seen",
+    "place_type",
+}
 runner = CliRunner()
 
 
@@ -148,28 +172,52 @@ def test_geometry_full_simplified_none(http):
             assert 115 < x < 116 and 33 < y < 35 and round(x, 7) == x and round(y, 7) == y
     # Simplified stays within the tolerance of the full boundary (20 m ≈ 0.00018°).
     for a, b in zip(full, simple):
-        assert shapely.hausdorff_distance(shapely.geometry.shape(a["geometry"]),
-                                          shapely.geometry.shape(b["geometry"])) <= 20 / 111_320 + 1e-9
+        assert (
+            shapely.hausdorff_distance(shapely.geometry.shape(a["geometry"]), shapely.geometry.shape(b["geometry"]))
+            <= 20 / 111_320 + 1e-9
+        )
 
 
 def test_parent_bbox_and_q_filters_agree_with_postgis(http, loaded_engine):
     children = ok(http.get("/api/v1/areas", params={"parent": TOWN, "geometry": "none", "limit": 1000}))
-    assert children["numberMatched"] == scalar(loaded_engine, "SELECT count(*) FROM area WHERE parent_code = :c",
-                                               c=TOWN)
+    assert children["numberMatched"] == scalar(
+        loaded_engine, "SELECT count(*) FROM area WHERE parent_code = :c", c=TOWN
+    )
     assert all(f["properties"]["parent_code"] == TOWN for f in children["features"])
     grids = ok(http.get("/api/v1/areas", params={"parent": TOWN, "level": 3, "geometry": "none", "limit": 1000}))
-    assert grids["numberMatched"] == scalar(loaded_engine, """
+    assert (
+        grids["numberMatched"]
+        == scalar(
+            loaded_engine,
+            """
         SELECT count(*) FROM area g JOIN area v ON v.code = g.parent_code WHERE g.level = 3 AND v.parent_code = :c
-    """, c=TOWN) > 0
+    """,
+            c=TOWN,
+        )
+        > 0
+    )
     for level in (1, 4):
         in_box = ok(http.get("/api/v1/areas", params={"level": level, "bbox": BOX_Q, "geometry": "none", "limit": 1}))
-        assert in_box["numberMatched"] == scalar(loaded_engine, """
+        assert (
+            in_box["numberMatched"]
+            == scalar(
+                loaded_engine,
+                """
             SELECT count(*) FROM area WHERE level = :level
                AND ST_Intersects(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4490))
-        """, level=level, a=BOX[0], b=BOX[1], c=BOX[2], d=BOX[3]) > 0
+        """,
+                level=level,
+                a=BOX[0],
+                b=BOX[1],
+                c=BOX[2],
+                d=BOX[3],
+            )
+            > 0
+        )
     by_code = ok(http.get("/api/v1/areas", params={"q": VILLAGE, "geometry": "none", "limit": 1000}))
-    assert by_code["numberMatched"] == scalar(loaded_engine, "SELECT count(*) FROM area WHERE code LIKE :p",
-                                              p=VILLAGE + "%")
+    assert by_code["numberMatched"] == scalar(
+        loaded_engine, "SELECT count(*) FROM area WHERE code LIKE :p", p=VILLAGE + "%"
+    )
     by_name = ok(http.get("/api/v1/areas", params={"q": "真源", "level": 2, "geometry": "none"}))
     assert by_name["numberMatched"] >= 1 and all("真源" in f["properties"]["name"] for f in by_name["features"])
     # LIKE wildcards are taken literally.
@@ -186,7 +234,11 @@ def test_one_area_in_detail(http, cli):
     [cli_row] = [r for r in cli_json("coverage", "--code", TOWN) if r["code"] == VILLAGE]
     assert p["coverage"] == cli_row
     assert (p["planned"], p["installed"], p["online"], p["rollout_rate"]) == (
-        cli_row["planned"], cli_row["installed"], cli_row["online"], cli_row["rollout_rate"])
+        cli_row["planned"],
+        cli_row["installed"],
+        cli_row["online"],
+        cli_row["rollout_rate"],
+    )
     assert [(a["code"], a["level"]) for a in p["ancestors"]] == [(COUNTY, 0), (TOWN, 1)]
     kids = ok(http.get("/api/v1/areas", params={"parent": VILLAGE, "geometry": "none"}))["features"]
     assert [c["code"] for c in p["children"]] == [k["id"] for k in kids]
@@ -204,8 +256,16 @@ def test_one_area_in_detail(http, cli):
 
 def test_area_cameras_are_the_subtree(http, loaded_engine):
     fc = ok(http.get(f"/api/v1/areas/{TOWN}/cameras", params={"limit": 10000}))
-    assert fc["numberMatched"] == fc["numberReturned"] == scalar(loaded_engine, """
-        SELECT count(*) FROM camera WHERE area_code LIKE :p AND status <> 'removed'""", p=TOWN + "%")
+    assert (
+        fc["numberMatched"]
+        == fc["numberReturned"]
+        == scalar(
+            loaded_engine,
+            """
+        SELECT count(*) FROM camera WHERE area_code LIKE :p AND status <> 'removed'""",
+            p=TOWN + "%",
+        )
+    )
     assert all(f["properties"]["area_code"].startswith(TOWN) for f in fc["features"])
     online = ok(http.get(f"/api/v1/areas/{TOWN}/cameras", params={"online": "true", "limit": 1}))
     assert online["numberMatched"] == ok(http.get(f"/api/v1/areas/{TOWN}"))["properties"]["online"]
@@ -226,11 +286,15 @@ CAMERA_FILTERS = [
     ({"operator": "未知"}, "coalesce(operator, '') = '' AND status <> 'removed'"),
     ({"area": TOWN}, f"area_code LIKE '{TOWN}%' AND status <> 'removed'"),
     ({"area": GRID, "online": "true"}, f"area_code LIKE '{GRID}%' AND online"),
-    ({"bbox": BOX_Q}, "ST_Intersects(geom, ST_MakeEnvelope({0}, {1}, {2}, {3}, 4490)) AND status <> 'removed'"
-                      .format(*BOX)),
-    ({"bbox": BOX_Q, "operator": "中国移动", "status": "installed"},
-     "ST_Intersects(geom, ST_MakeEnvelope({0}, {1}, {2}, {3}, 4490)) AND operator = '中国移动' "
-     "AND status = 'installed'".format(*BOX)),
+    (
+        {"bbox": BOX_Q},
+        "ST_Intersects(geom, ST_MakeEnvelope({}, {}, {}, {}, 4490)) AND status <> 'removed'".format(*BOX),
+    ),
+    (
+        {"bbox": BOX_Q, "operator": "中国移动", "status": "installed"},
+        "ST_Intersects(geom, ST_MakeEnvelope({}, {}, {}, {}, 4490)) AND operator = '中国移动' "
+        "AND status = 'installed'".format(*BOX),
+    ),
 ]
 
 
@@ -251,8 +315,12 @@ def test_cameras_are_point_features_in_device_id_order(http, loaded_engine):
     ids = [f["id"] for f in fc["features"] + rest["features"]]
     assert ids == sorted(ids) and len(set(ids)) == 10520
     with loaded_engine.connect() as conn:
-        truth = {r.device_id: r for r in conn.execute(text(
-            "SELECT device_id, ST_X(geom) AS x, ST_Y(geom) AS y, status, online, installed_on FROM camera"))}
+        truth = {
+            r.device_id: r
+            for r in conn.execute(
+                text("SELECT device_id, ST_X(geom) AS x, ST_Y(geom) AS y, status, online, installed_on FROM camera")
+            )
+        }
     for f in fc["features"][:500]:
         p, t = f["properties"], truth[f["id"]]
         assert set(p) == CAMERA_KEYS and p["device_id"] == f["id"]
@@ -269,9 +337,11 @@ def test_cameras_are_point_features_in_device_id_order(http, loaded_engine):
 # --------------------------------------------------------------------------- coverage
 
 
-@pytest.mark.parametrize("args", [(), ("--level", "1"), ("--level", "3"), ("--code", TOWN),
-                                  ("--level", "4", "--code", TOWN)],
-                         ids=["default", "level1", "level3", "code", "level4-code"])
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--level", "1"), ("--level", "3"), ("--code", TOWN), ("--level", "4", "--code", TOWN)],
+    ids=["default", "level1", "level3", "code", "level4-code"],
+)
 def test_coverage_json_rows_are_the_cli_rows(http, cli, args):
     params = dict(zip((a.lstrip("-") for a in args[::2]), args[1::2]))
     body = ok(http.get("/api/v1/coverage", params=params))
@@ -299,14 +369,18 @@ def test_coverage_downloads(http):
 
     r = http.get("/api/v1/coverage", params={"level": 3, "format": "xlsx"})
     assert r.status_code == 200 and r.headers["content-type"].startswith(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     assert r.headers["content-disposition"] == f'attachment; filename="coverage_{COUNTY}_level3.xlsx"'
     wb = load_workbook(io.BytesIO(r.content), read_only=True)
     assert wb.sheetnames == ["覆盖统计", "运营商"]
     sheet = list(wb["覆盖统计"].iter_rows(values_only=True))
     assert sheet[0][0] == "编码" and len(sheet) == 1 + 1294
-    assert http.get("/api/v1/coverage", params={"format": "csv"}).headers["content-disposition"].endswith(
-        f'filename="coverage_{COUNTY}.csv"')
+    assert (
+        http.get("/api/v1/coverage", params={"format": "csv"})
+        .headers["content-disposition"]
+        .endswith(f'filename="coverage_{COUNTY}.csv"')
+    )
     blind = http.get("/api/v1/coverage/blind", params={"format": "csv", "code": TOWN})
     assert blind.headers["content-disposition"] == f'attachment; filename="blind_{TOWN}_level3.csv"'
 
@@ -319,8 +393,11 @@ def snapshots(loaded_engine):
 
     days = [dt.date(2001, 1, 1), dt.date(2001, 1, 2)]
     with loaded_engine.begin() as conn:
-        conn.execute(text("""INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
-                             SELECT :day, code, level, planned, 0, 0 FROM area_stats"""), {"day": days[0]})
+        conn.execute(
+            text("""INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
+                             SELECT :day, code, level, planned, 0, 0 FROM area_stats"""),
+            {"day": days[0]},
+        )
         take_snapshot(conn, days[1])
     yield days
     with loaded_engine.begin() as conn:
@@ -336,7 +413,8 @@ def test_trend(http, snapshots, cli):
     county = county_row()
     for p in body["points"][1:]:
         assert {k: p[k] for k in ("planned", "installed", "online", "rollout_rate", "online_rate")} == {
-            k: county[k] for k in ("planned", "installed", "online", "rollout_rate", "online_rate")}
+            k: county[k] for k in ("planned", "installed", "online", "rollout_rate", "online_rate")
+        }
     one = ok(http.get(f"/api/v1/coverage/trend/{TOWN}", params={"from": "2001-01-02", "to": "2001-01-02"}))
     assert [p["date"] for p in one["points"]] == ["2001-01-02"]
     assert ok(http.get(f"/api/v1/coverage/trend/{TOWN}", params={"from": "2002-01-01"}))["points"] == []
@@ -360,11 +438,14 @@ def test_summary_of_the_whole_county_is_the_county_row(http, cli):
 def test_summary_of_a_view_counts_areas_by_their_representative_point(http, loaded_engine):
     s = ok(http.get("/api/v1/summary", params={"level": 3, "bbox": BOX_Q}))
     with loaded_engine.connect() as conn:
-        row = conn.execute(text("""
+        row = conn.execute(
+            text("""
             SELECT count(*), sum(s.planned), sum(s.installed), sum(s.online), count(*) FILTER (WHERE s.installed = 0)
             FROM area a JOIN area_stats s USING (code)
             WHERE a.level = 3 AND ST_Within(ST_PointOnSurface(a.geom), ST_MakeEnvelope(:a, :b, :c, :d, 4490))
-        """), dict(zip("abcd", BOX))).one()
+        """),
+            dict(zip("abcd", BOX)),
+        ).one()
     assert (s["areas"], s["planned"], s["installed"], s["online"], s["blind"]) == tuple(int(v) for v in row)
     assert 0 < s["areas"] < 1294 and s["rollout_rate"] == s["installed"] / s["planned"]
     empty = ok(http.get("/api/v1/summary", params={"bbox": "0,0,1,1"}))
@@ -463,6 +544,7 @@ def test_revision_cache_computes_once_per_revision():
             calls.append(value)
             time.sleep(0.05)
             return value
+
         return compute
 
     results = []
@@ -487,6 +569,7 @@ def test_revision_cache_computes_once_per_revision():
 
 def test_api_caches_coverage_per_revision(loaded_engine, monkeypatch):
     import api_server
+
     from gridmap.api.app import create_app
 
     apps = []

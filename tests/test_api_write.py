@@ -14,17 +14,17 @@ import json
 import pandas as pd
 import pyogrio
 import pytest
-from sqlalchemy import text
-from typer.testing import CliRunner
-
 from api_server import client, serve
 from conftest import DATA_DIR, loaded_database
+from planting import plant_overlap
+from sqlalchemy import text
+from test_validate import CHINESE, township, zip_shapefile  # noqa: F401 (fixture)
+from typer.testing import CliRunner
+
 from gridmap.cli import app
 from gridmap.db.tokens import create_token, revoke_token
 from gridmap.sample.files import CAMERAS_CSV
 from gridmap.services.changes import record_change
-from planting import plant_overlap
-from test_validate import CHINESE, township, zip_shapefile  # noqa: F401 (fixture)
 
 runner = CliRunner()
 SCOPE, OTHER = "411628001", "411628002"
@@ -33,14 +33,21 @@ CHINA = dt.timezone(dt.timedelta(hours=8))  # naive report times are Beijing tim
 
 # ------------------------------------------------------------------------------------ helpers
 
+
 def make_token(engine, role: str, scope: str | None = None, state: str = "active", name: str | None = None) -> str:
     """A token's secret; ``state`` expired or revoked gives a dead one."""
     with engine.begin() as conn:
-        secret, row = create_token(conn, name=name or f"{role}-{scope or 'all'}-{state}", role=role, scope=scope,
-                                   expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+        secret, row = create_token(
+            conn,
+            name=name or f"{role}-{scope or 'all'}-{state}",
+            role=role,
+            scope=scope,
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        )
         if state == "expired":
-            conn.execute(text("UPDATE api_token SET expires_at = now() - interval '1 minute' WHERE id = :id"),
-                         {"id": row.id})
+            conn.execute(
+                text("UPDATE api_token SET expires_at = now() - interval '1 minute' WHERE id = :id"), {"id": row.id}
+            )
         elif state == "revoked":
             revoke_token(conn, row.id)
     return secret
@@ -49,10 +56,14 @@ def make_token(engine, role: str, scope: str | None = None, state: str = "active
 def checksums(engine) -> tuple[str, str]:
     """Fingerprints of every live area (with its version) and every camera row."""
     with engine.connect() as conn:
-        areas = conn.execute(text("""SELECT md5(string_agg(code || ':' || coalesce(name, '') || ':'
+        areas = conn.execute(
+            text("""SELECT md5(string_agg(code || ':' || coalesce(name, '') || ':'
                                      || coalesce(households::text, '') || ':' || encode(ST_AsEWKB(geom), 'hex')
-                                     || ':' || coalesce(version_id::text, ''), ',' ORDER BY code)) FROM area""")).scalar_one()
-        cameras = conn.execute(text("SELECT md5(string_agg(c::text, ',' ORDER BY device_id)) FROM camera c")).scalar_one()
+                                     || ':' || coalesce(version_id::text, ''), ',' ORDER BY code)) FROM area""")
+        ).scalar_one()
+        cameras = conn.execute(
+            text("SELECT md5(string_agg(c::text, ',' ORDER BY device_id)) FROM camera c")
+        ).scalar_one()
     return areas, cameras
 
 
@@ -70,8 +81,11 @@ def write_boundaries(gdf, path, driver=None):
 
 def upload(http, path, **form):
     with open(path, "rb") as f:
-        return http.post("/api/v1/uploads/boundaries", files={"file": (path.name, f)},
-                         data={k: v for k, v in form.items() if v is not None})
+        return http.post(
+            "/api/v1/uploads/boundaries",
+            files={"file": (path.name, f)},
+            data={k: v for k, v in form.items() if v is not None},
+        )
 
 
 def cli(engine_url: str, monkeypatch, *args: str):
@@ -99,6 +113,7 @@ def new_cameras(like: pd.DataFrame, first_serial: int) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------ fixtures
 
+
 @pytest.fixture(scope="module")
 def db():
     url, eng = loaded_database("gridmap_test_write")
@@ -119,9 +134,11 @@ def base(engine):
 
 @pytest.fixture(scope="module")
 def tokens(engine) -> dict[str, str]:
-    return {"admin": make_token(engine, "admin", name="县网格中心"),
-            "editor": make_token(engine, "editor", SCOPE, name="真源街道网格办"),
-            "other": make_token(engine, "editor", OTHER, name="另一街道网格办")}
+    return {
+        "admin": make_token(engine, "admin", name="县网格中心"),
+        "editor": make_token(engine, "editor", SCOPE, name="真源街道网格办"),
+        "other": make_token(engine, "editor", OTHER, name="另一街道网格办"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +161,16 @@ def other(base, tokens):
 
 # ------------------------------------------------------------------------------------ boundaries
 
-def test_upload_publish_version_rollback_round_trip(db, engine, editor, admin, township, tmp_path,  # noqa: F811
-                                                    monkeypatch):
+
+def test_upload_publish_version_rollback_round_trip(
+    db,
+    engine,
+    editor,
+    admin,
+    township,  # noqa: F811 (the fixture imported from test_validate)
+    tmp_path,
+    monkeypatch,
+):
     url = db[0]
     original_areas, original_cameras = checksums(engine)
     with engine.connect() as conn:
@@ -178,13 +203,21 @@ def test_upload_publish_version_rollback_round_trip(db, engine, editor, admin, t
     assert r.status_code == 200, r.text
     pub = r.json()
     assert set(pub) == {"published", "version", "root", "top_level", "removed", "added", "cameras_assigned", "summary"}
-    assert (pub["published"], pub["root"], pub["top_level"], pub["added"], pub["removed"]) == \
-           (True, SCOPE, 1, len(gdf), len(gdf))
+    assert (pub["published"], pub["root"], pub["top_level"], pub["added"], pub["removed"]) == (
+        True,
+        SCOPE,
+        1,
+        len(gdf),
+        len(gdf),
+    )
     assert pub["summary"]["errors"] == 0
     assert revision(engine) == rev + 1  # tiles and caches see the change
     with engine.connect() as conn:
-        names = conn.execute(text("SELECT name FROM area WHERE code = ANY(:c)"),
-                             {"c": list(gdf.loc[leaf[:3], "code"])}).scalars().all()
+        names = (
+            conn.execute(text("SELECT name FROM area WHERE code = ANY(:c)"), {"c": list(gdf.loc[leaf[:3], "code"])})
+            .scalars()
+            .all()
+        )
     assert sorted(names) == ["新一", "新三", "新二"]
     stored = editor.get(f"/api/v1/uploads/{body['upload_id']}").json()
     assert (stored["status"], stored["version_id"]) == ("published", pub["version"])
@@ -197,7 +230,9 @@ def test_upload_publish_version_rollback_round_trip(db, engine, editor, admin, t
     assert versions[0]["id"] == pub["version"] and versions[0]["created_by"] == "真源街道网格办"
     out = cli(url, monkeypatch, "versions", "--code", SCOPE, "--format", "json")
     assert versions == json.loads(out.stdout)  # the CLI's JSON
-    assert editor.get("/api/v1/versions").json() == json.loads(cli(url, monkeypatch, "versions", "--format", "json").stdout)
+    assert editor.get("/api/v1/versions").json() == json.loads(
+        cli(url, monkeypatch, "versions", "--format", "json").stdout
+    )
 
     # The county-wide first version is outside the editor's scope; the admin may restore it.
     before = checksums(engine)
@@ -211,10 +246,14 @@ def test_upload_publish_version_rollback_round_trip(db, engine, editor, admin, t
     assert (back["root"], back["top_level"]) == ("411628", 0)
     assert revision(engine) == rev + 1
     with engine.connect() as conn:
-        names = conn.execute(text("SELECT name FROM area WHERE code = ANY(:c)"),
-                             {"c": list(gdf.loc[leaf[:3], "code"])}).scalars().all()
-        restored = conn.execute(text("SELECT restored_from, reason, created_by FROM boundary_version WHERE id = :v"),
-                                {"v": back["version"]}).one()
+        names = (
+            conn.execute(text("SELECT name FROM area WHERE code = ANY(:c)"), {"c": list(gdf.loc[leaf[:3], "code"])})
+            .scalars()
+            .all()
+        )
+        restored = conn.execute(
+            text("SELECT restored_from, reason, created_by FROM boundary_version WHERE id = :v"), {"v": back["version"]}
+        ).one()
     assert "新一" not in names and tuple(restored) == (first_version, "恢复初始版本", "县网格中心")
     assert checksums(engine)[1] == original_cameras
 
@@ -235,13 +274,22 @@ def test_an_editor_rolls_back_its_own_township(engine, editor, township, tmp_pat
     r = editor.post(f"/api/v1/versions/{published[0]}/rollback", json={"force": False, "reason": "户数填错"})
     assert r.status_code == 200, r.text
     with engine.connect() as conn:
-        hh = conn.execute(text("SELECT DISTINCT households FROM area WHERE code LIKE :p AND level = 4"),
-                          {"p": SCOPE + "%"}).scalars().all()
+        hh = (
+            conn.execute(
+                text("SELECT DISTINCT households FROM area WHERE code LIKE :p AND level = 4"), {"p": SCOPE + "%"}
+            )
+            .scalars()
+            .all()
+        )
     assert hh == [31] and r.json()["root"] == SCOPE
 
 
-def test_a_defective_upload_is_rejected_with_its_defects_and_cannot_be_published(engine, editor, township,  # noqa: F811
-                                                                                  tmp_path):
+def test_a_defective_upload_is_rejected_with_its_defects_and_cannot_be_published(
+    engine,
+    editor,
+    township,  # noqa: F811
+    tmp_path,
+):
     gdf = township.copy()
     expected = plant_overlap(gdf, set())
     r = upload(editor, write_boundaries(gdf, tmp_path / "重叠.geojson", driver="GeoJSON"))
@@ -253,7 +301,11 @@ def test_a_defective_upload_is_rejected_with_its_defects_and_cannot_be_published
     assert len(features) == 1
     props = features[0]["properties"]
     assert (props["kind"], props["severity"], set(props["codes"])) == ("overlap", "error", expected.codes)
-    assert props["kind_label"] == "重叠" and props["message"] and features[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert (
+        props["kind_label"] == "重叠"
+        and props["message"]
+        and features[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    )
     assert body["report"]["issues"][props["issue"]]["kind"] == "overlap"
     assert abs(props["area_m2"] - expected.area_m2) < 0.01 * expected.area_m2
 
@@ -281,7 +333,11 @@ def test_a_zipped_shapefile_of_one_grid_with_its_parent_code(engine, editor, tow
     assert r.status_code == 200, r.text
     assert (r.json()["root"], r.json()["top_level"], r.json()["added"]) == (grid, 4, len(part))
     with engine.connect() as conn:
-        hh = conn.execute(text("SELECT DISTINCT households FROM area WHERE parent_code = :g"), {"g": grid}).scalars().all()
+        hh = (
+            conn.execute(text("SELECT DISTINCT households FROM area WHERE parent_code = :g"), {"g": grid})
+            .scalars()
+            .all()
+        )
     assert hh == [44]
 
 
@@ -297,8 +353,10 @@ def test_publishing_one_upload_twice_at_once_publishes_it_once(engine, editor, t
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda _: editor.post(f"/api/v1/uploads/{upload_id}/publish"), range(2)))
     assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
-    assert next(a for a in answers if a.status_code == 409).json()["code"] in ("publish_in_progress",
-                                                                               "already_published")
+    assert next(a for a in answers if a.status_code == 409).json()["code"] in (
+        "publish_in_progress",
+        "already_published",
+    )
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM boundary_version")).scalar_one() == versions + 1
 
@@ -331,13 +389,16 @@ def test_an_editor_cannot_publish_or_see_another_scopes_upload(engine, editor, o
     assert checksums(engine) == before
 
 
-@pytest.mark.parametrize("name, content, form, code", [
-    ("garbage.gpkg", b"not a geopackage at all", {}, None),
-    ("网格.txt", b"code,name\n1,a\n", {}, "unsupported_format"),
-    ("empty.gpkg", b"", {}, "empty_file"),
-    ("x.gpkg", b"x", {"fields": "code"}, "invalid_fields"),
-    ("x.gpkg", b"x", {"level": "7"}, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    "name, content, form, code",
+    [
+        ("garbage.gpkg", b"not a geopackage at all", {}, None),
+        ("网格.txt", b"code,name\n1,a\n", {}, "unsupported_format"),
+        ("empty.gpkg", b"", {}, "empty_file"),
+        ("x.gpkg", b"x", {"fields": "code"}, "invalid_fields"),
+        ("x.gpkg", b"x", {"level": "7"}, "invalid_request"),
+    ],
+)
 def test_unusable_boundary_uploads_answer_422(editor, admin, name, content, form, code):
     count = len(admin.get("/api/v1/uploads").json())
     r = editor.post("/api/v1/uploads/boundaries", files={"file": (name, content)}, data=form)
@@ -364,6 +425,7 @@ def test_upload_size_limit_and_missing_things(engine, tokens):
 
 # ------------------------------------------------------------------------------------ cameras
 
+
 def test_camera_import_report_equals_the_cli_json(db, engine, editor, tmp_path, monkeypatch):
     url = db[0]
     reg = register()
@@ -382,8 +444,10 @@ def test_camera_import_report_equals_the_cli_json(db, engine, editor, tmp_path, 
     assert (expected["inserted"], expected["updated"], expected["rejected_count"]) == (3, 1, 1)
     with engine.begin() as conn:  # undo the CLI import (directly: then rebuild the stored figures)
         conn.execute(text("DELETE FROM camera WHERE device_id = ANY(:ids)"), {"ids": list(rows["设备编码"])})
-        conn.execute(text("UPDATE camera SET name = :n WHERE device_id = :d"),
-                     {"n": original_name, "d": changed.iloc[0]["设备编码"]})
+        conn.execute(
+            text("UPDATE camera SET name = :n WHERE device_id = :d"),
+            {"n": original_name, "d": changed.iloc[0]["设备编码"]},
+        )
         record_change(conn, "repair", everything=True)
 
     rev = revision(engine)
@@ -422,9 +486,11 @@ def _renamed(reg: pd.DataFrame) -> pd.DataFrame:
 def test_camera_import_touching_cameras_outside_the_scope_is_rolled_back(engine, editor, tmp_path, case):
     reg = register()
     mine = new_cameras(reg[reg["所属网格"].str.startswith(SCOPE)].iloc[20:22], 910001)
-    offending = {"new_outside": lambda: new_cameras(_other_township_camera(reg, 2), 920001),
-                 "renamed_outside": lambda: _renamed(reg),
-                 "moved_into_scope": lambda: _moved_into_scope(reg)}[case]()
+    offending = {
+        "new_outside": lambda: new_cameras(_other_township_camera(reg, 2), 920001),
+        "renamed_outside": lambda: _renamed(reg),
+        "moved_into_scope": lambda: _moved_into_scope(reg),
+    }[case]()
     path = camera_csv(pd.concat([mine, offending]), tmp_path / "cams.csv")
     before, rev = checksums(engine), revision(engine)
     with open(path, "rb") as f:
@@ -447,12 +513,15 @@ def test_camera_import_may_carry_unchanged_cameras_of_other_townships(engine, ed
     assert (r.json()["inserted"], r.json()["unchanged"], r.json()["updated"]) == (2, 5, 0)
 
 
-@pytest.mark.parametrize("name, content, form, code", [
-    ("cams.csv", "编号,名字\n1,a\n".encode(), {}, "missing_columns"),
-    ("cams.pdf", b"%PDF", {}, "unsupported_format"),
-    ("cams.csv", None, {"county": "999999"}, "county_unknown"),
-    ("cams.csv", None, {"crs": "no-such-crs"}, "crs_unknown"),
-])
+@pytest.mark.parametrize(
+    "name, content, form, code",
+    [
+        ("cams.csv", "编号,名字\n1,a\n".encode(), {}, "missing_columns"),
+        ("cams.pdf", b"%PDF", {}, "unsupported_format"),
+        ("cams.csv", None, {"county": "999999"}, "county_unknown"),
+        ("cams.csv", None, {"crs": "no-such-crs"}, "crs_unknown"),
+    ],
+)
 def test_unusable_camera_imports_answer_422_and_change_nothing(engine, admin, name, content, form, code):
     if content is None:
         content = register().iloc[:3].to_csv(index=False).encode("utf-8-sig")
@@ -482,8 +551,10 @@ def test_status_reports_update_online_counts_within_the_scope(engine, editor, ad
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["ok"], body["rows"], body["applied"], body["rejected_count"]) == (False, 4, 2, 2)
-    assert [(p["row"], p["code"], p["device_id"]) for p in body["rejected"]] == \
-           [(3, "out_of_scope", theirs.iloc[0]["设备编码"]), (4, "device_unknown", "41162800011318999999")]
+    assert [(p["row"], p["code"], p["device_id"]) for p in body["rejected"]] == [
+        (3, "out_of_scope", theirs.iloc[0]["设备编码"]),
+        (4, "device_unknown", "41162800011318999999"),
+    ]
     assert _online_in(engine, SCOPE) == township_before + 2 and _online_in(engine, OTHER) == other_before
     assert _online_in(engine, mine.iloc[0]["所属网格"]) >= 1 and revision(engine) == rev + 1
 
@@ -507,12 +578,15 @@ def test_status_reports_update_online_counts_within_the_scope(engine, editor, ad
     assert _online_in(engine, SCOPE) == township_before + 1
 
 
-@pytest.mark.parametrize("content, ctype, code", [
-    (b"[1, 2", "application/json", "unreadable"),
-    (b"", "application/json", "empty"),
-    (b"{\"reports\": []}", "application/json", "empty"),
-    ("名字,值\na,1\n".encode(), "text/csv", "missing_columns"),
-])
+@pytest.mark.parametrize(
+    "content, ctype, code",
+    [
+        (b"[1, 2", "application/json", "unreadable"),
+        (b"", "application/json", "empty"),
+        (b'{"reports": []}', "application/json", "empty"),
+        ("名字,值\na,1\n".encode(), "text/csv", "missing_columns"),
+    ],
+)
 def test_unusable_status_bodies_answer_422(engine, editor, content, ctype, code):
     before = checksums(engine)
     r = editor.post("/api/v1/cameras/status", content=content, headers={"content-type": ctype})

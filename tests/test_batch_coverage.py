@@ -29,8 +29,10 @@ def microgrids(data_dir):
 
 @pytest.fixture(scope="module")
 def all_areas(data_dir) -> pd.DataFrame:
-    return pd.concat([read_areas(data_dir / GPKG, layer=lv.key)[["code", "level", "parent_code"]]
-                      for lv in LEVELS], ignore_index=True)
+    return pd.concat(
+        [read_areas(data_dir / GPKG, layer=lv.key)[["code", "level", "parent_code"]] for lv in LEVELS],
+        ignore_index=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +45,14 @@ def sample_cameras(data_dir) -> pd.DataFrame:
     """The sample register as lon, lat, status, online (read directly, not through the importer)."""
     raw = pd.read_csv(data_dir / CAMERAS_CSV, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert set(raw["安装状态"]) <= set(STATUS) and set(raw["在线状态"]) <= {*ONLINE, ""}
-    return pd.DataFrame({
-        "lon": raw["经度"].astype(float), "lat": raw["纬度"].astype(float),
-        "status": raw["安装状态"].map(STATUS),
-        "online": raw["在线状态"].map(ONLINE).astype("boolean"),  # "" → <NA>
-    })
+    return pd.DataFrame(
+        {
+            "lon": raw["经度"].astype(float),
+            "lat": raw["纬度"].astype(float),
+            "status": raw["安装状态"].map(STATUS),
+            "online": raw["在线状态"].map(ONLINE).astype("boolean"),  # "" → <NA>
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -60,11 +65,14 @@ def test_batch_equals_compute_coverage(loaded_engine, index, all_areas, sample_c
     per_area = roll_up(counts.leaf, all_areas)
     with loaded_engine.connect() as conn:
         coverage = compute_coverage(conn)
-        outside_db = conn.execute(text("SELECT count(*) FROM camera WHERE area_code IS NULL "
-                                       "AND status <> 'removed'")).scalar_one()
+        outside_db = conn.execute(
+            text("SELECT count(*) FROM camera WHERE area_code IS NULL AND status <> 'removed'")
+        ).scalar_one()
     assert set(per_area.index) == set(coverage.rows)
-    expected = pd.DataFrame([(c, r.planned, r.installed, r.online) for c, r in coverage.rows.items()],
-                            columns=["code", "planned", "installed", "online"]).set_index("code")
+    expected = pd.DataFrame(
+        [(c, r.planned, r.installed, r.online) for c, r in coverage.rows.items()],
+        columns=["code", "planned", "installed", "online"],
+    ).set_index("code")
     got = per_area.loc[expected.index]
     diff = (got != expected).any(axis=1)
     assert not diff.any(), f"{int(diff.sum())} areas differ, e.g.\n{got[diff].head()}\n{expected[diff].head()}"
@@ -82,16 +90,31 @@ def test_leaf_counts_rule_and_roll_up_by_hand():
     index = LeafIndex.build(["r01a", "r01b"], [a, b])
     lon = [0.5, 0.5, 0.5, 0.5, 0.5, 1.0, 1.5, np.nan, 9.0, 9.0]
     lat = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 9.0, 9.0]
-    status = ["removed", "planned", "installed", "installed", "planned", "installed", "installed",
-              "planned", "installed", "removed"]
+    status = [
+        "removed",
+        "planned",
+        "installed",
+        "installed",
+        "planned",
+        "installed",
+        "installed",
+        "planned",
+        "installed",
+        "removed",
+    ]
     online = [True, True, True, False, None, True, pd.NA, True, True, True]
     counts = leaf_counts(index, lon, lat, status, online)
     # x = 1.0 lies on the shared edge: the smaller code wins
-    assert counts.leaf.loc["r01a"].tolist() == [5, 3, 2]   # planned ×2, installed ×3 (2 online; planned+online ignored)
-    assert counts.leaf.loc["r01b"].tolist() == [1, 1, 0]   # online <NA> → offline
-    assert counts.outside == 2                              # NaN planned + far installed; removed never counts
-    areas = pd.DataFrame({"code": ["r", "r01", "r01a", "r01b", "s"], "level": [1, 2, 3, 3, 1],
-                          "parent_code": [None, "r", "r01", "r01", None]})
+    assert counts.leaf.loc["r01a"].tolist() == [5, 3, 2]  # planned ×2, installed ×3 (2 online; planned+online ignored)
+    assert counts.leaf.loc["r01b"].tolist() == [1, 1, 0]  # online <NA> → offline
+    assert counts.outside == 2  # NaN planned + far installed; removed never counts
+    areas = pd.DataFrame(
+        {
+            "code": ["r", "r01", "r01a", "r01b", "s"],
+            "level": [1, 2, 3, 3, 1],
+            "parent_code": [None, "r", "r01", "r01", None],
+        }
+    )
     per_area = roll_up(counts.leaf, areas)
     assert per_area.loc["r"].tolist() == per_area.loc["r01"].tolist() == [6, 4, 2]
     assert per_area.loc["s"].tolist() == [0, 0, 0]
@@ -135,14 +158,16 @@ def test_distributed_equals_single_machine(client, microgrids, index, sample_cam
     lat = np.concatenate([sample_cameras["lat"], rng.uniform(miny - 0.01, maxy + 0.01, n), verts[:, 1]])
     lon[rng.choice(lon.size, 50, replace=False)] = np.nan
     extra = n + len(verts)
-    status = np.concatenate([sample_cameras["status"],
-                             rng.choice(["planned", "installed", "removed"], extra, p=[0.2, 0.7, 0.1])])
+    status = np.concatenate(
+        [sample_cameras["status"], rng.choice(["planned", "installed", "removed"], extra, p=[0.2, 0.7, 0.1])]
+    )
     online = np.concatenate([sample_cameras["online"].fillna(False).to_numpy(bool), rng.random(extra) < 0.8])
     cams = pd.DataFrame({"lon": lon, "lat": lat, "status": status, "online": online})
 
     single = leaf_counts(index, cams["lon"], cams["lat"], cams["status"], cams["online"])
-    got = distributed_leaf_counts(dd.from_pandas(cams, npartitions=4), microgrids[["code", "geometry"]],
-                                  client, npartitions=8)
+    got = distributed_leaf_counts(
+        dd.from_pandas(cams, npartitions=4), microgrids[["code", "geometry"]], client, npartitions=8
+    )
     assert isinstance(got, BatchCounts)
     assert got.leaf.index.equals(single.leaf.index)
     diff = (got.leaf != single.leaf).any(axis=1)
@@ -155,8 +180,7 @@ def test_distributed_equals_single_machine(client, microgrids, index, sample_cam
     codes = microgrids["code"].to_numpy()
     geoms = microgrids.geometry.to_numpy()
     vx, vy = verts[0]
-    extents = np.array([shapely.box(minx, miny, (minx + maxx) / 2, maxy), shapely.Point(vx, vy), None],
-                       dtype=object)
+    extents = np.array([shapely.box(minx, miny, (minx + maxx) / 2, maxy), shapely.Point(vx, vy), None], dtype=object)
     subsets = leaf_subsets(codes, geoms, extents)
     assert 0 < len(subsets[0][0]) < len(codes) and len(subsets[2][0]) == 0
     covering = set(codes[shapely.intersects_xy(geoms, vx, vy)])
@@ -169,14 +193,17 @@ def test_distributed_equals_single_machine(client, microgrids, index, sample_cam
 
 def _postgis_rule(conn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The smallest-code live leaf area that ST_Covers each point, None if none — one query."""
-    rows = conn.execute(text("""
+    rows = conn.execute(
+        text("""
         SELECT p.i, (SELECT a.code FROM area a
                      WHERE ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 4490))
                        AND NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)
                      ORDER BY a.code LIMIT 1)
         FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS p(x, y, i)
         ORDER BY p.i
-    """), {"xs": x.tolist(), "ys": y.tolist()}).all()
+    """),
+        {"xs": x.tolist(), "ys": y.tolist()},
+    ).all()
     assert [r[0] for r in rows] == list(range(1, x.size + 1))
     return np.array([r[1] for r in rows], dtype=object)
 
@@ -197,7 +224,9 @@ def test_leaf_index_equals_postgis_on_hard_points(loaded_engine):
     seg = np.flatnonzero(same)[rng.choice(int(same.sum()), 3000, replace=False)]
     midpoint = (coords[seg] + coords[seg + 1]) / 2
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
-    outside = np.column_stack([rng.uniform(minx - 0.05, maxx + 0.05, 1000), rng.uniform(miny - 0.05, maxy + 0.05, 1000)])
+    outside = np.column_stack(
+        [rng.uniform(minx - 0.05, maxx + 0.05, 1000), rng.uniform(miny - 0.05, maxy + 0.05, 1000)]
+    )
     outside[:100] = [maxx + 0.01, miny - 0.01]
     nan = np.array([[np.nan, miny + 0.01], [minx + 0.01, np.nan], [np.nan, np.nan]])
     pts = np.concatenate([vertex, midpoint, outside, nan])
@@ -209,9 +238,9 @@ def test_leaf_index_equals_postgis_on_hard_points(loaded_engine):
     mismatch = np.flatnonzero(got != expected)
     assert mismatch.size == 0, [(x[i], y[i], got[i], expected[i]) for i in mismatch[:5]]
     # Vertices are covered by at least their own micro-grid: never outside.
-    assert all(c is not None for c in got[:len(vertex)])
+    assert all(c is not None for c in got[: len(vertex)])
     assert got[-3:].tolist() == [None, None, None]
-    assert sum(c is not None for c in got[len(vertex) + len(midpoint):-3]) > 0  # some random ones land inside
+    assert sum(c is not None for c in got[len(vertex) + len(midpoint) : -3]) > 0  # some random ones land inside
     # Each point counted exactly once: in one leaf or outside.
     counts = leaf_counts(index, x, y, ["planned"] * x.size, [False] * x.size)
     assert int(counts.leaf["planned"].sum()) + counts.outside == x.size
@@ -225,14 +254,18 @@ def test_leaf_index_equals_postgis_on_hard_points(loaded_engine):
 def _synthetic():
     """Codes deliberately not in the order of the polygons. Coordinates dyadic, so edge points
     (midpoints, grid-aligned points) lie exactly on the edges."""
-    square_b = shapely.box(0.0, 0.0, 2.0, 2.0)                      # overlaps square_a
+    square_b = shapely.box(0.0, 0.0, 2.0, 2.0)  # overlaps square_a
     square_a = shapely.box(1.0, 1.0, 3.0, 3.0)
     holed = shapely.Polygon([(4, 0), (8, 0), (8, 4), (4, 4)], [[(5, 1), (5, 3), (7, 3), (7, 1)]])
-    filler = shapely.box(5.0, 1.0, 7.0, 3.0)                        # fills the hole exactly
-    island = shapely.Polygon([(5.5, 1.5), (6.5, 1.5), (6.0, 2.5)])    # inside the filler: overlap
-    multi = shapely.MultiPolygon([shapely.box(0.0, 5.0, 1.0, 6.0),
-                                  shapely.Polygon([(2, 5), (3.5, 5.25), (3, 6.75), (2.25, 6)]),
-                                  shapely.box(1.0, 6.0, 2.0, 7.0)])   # touches the first part's corner
+    filler = shapely.box(5.0, 1.0, 7.0, 3.0)  # fills the hole exactly
+    island = shapely.Polygon([(5.5, 1.5), (6.5, 1.5), (6.0, 2.5)])  # inside the filler: overlap
+    multi = shapely.MultiPolygon(
+        [
+            shapely.box(0.0, 5.0, 1.0, 6.0),
+            shapely.Polygon([(2, 5), (3.5, 5.25), (3, 6.75), (2.25, 6)]),
+            shapely.box(1.0, 6.0, 2.0, 7.0),
+        ]
+    )  # touches the first part's corner
     triangle = shapely.Polygon([(1.0, 3.0), (3.0, 5.0), (0.0, 4.5)])  # touches square_a's corner (1, 3)
     codes = np.array(["b", "a", "h", "f", "c", "m", "t"], dtype=object)
     geoms = np.array([square_b, square_a, holed, filler, island, multi, triangle], dtype=object)
@@ -253,15 +286,34 @@ def test_leaf_index_equals_brute_force_on_synthetic_polygons(cell):
     codes, geoms = _synthetic()
     rng = np.random.default_rng(3)
     random_pts = rng.uniform([-1.0, -1.0], [9.0, 8.0], size=(3000, 2))
-    on_lattice = rng.integers(-4, 36, size=(3000, 2)) / 4.0      # multiples of 1/4: many on edges and in cells' corners
+    on_lattice = rng.integers(-4, 36, size=(3000, 2)) / 4.0  # multiples of 1/4: many on edges and in cells' corners
     vertices = shapely.get_coordinates(geoms)
     segs = []
     for ring in shapely.get_rings(shapely.get_parts(geoms)):
         c = shapely.get_coordinates(ring)
         segs.append(c[:-1] + (c[1:] - c[:-1]) * rng.random((len(c) - 1, 1)))  # on (or within rounding of) edges
         segs.append((c[:-1] + c[1:]) / 2)
-    special = [(1, 1), (2, 2), (1, 2), (2, 1), (1, 3), (5, 2), (6, 1), (5, 1), (7, 3), (6, 2), (1, 6), (2, 6),
-               (4, 2), (8, 4), (np.nan, 1.0), (1.0, np.nan), (np.nan, np.nan), (-1, -1), (10, 10)]
+    special = [
+        (1, 1),
+        (2, 2),
+        (1, 2),
+        (2, 1),
+        (1, 3),
+        (5, 2),
+        (6, 1),
+        (5, 1),
+        (7, 3),
+        (6, 2),
+        (1, 6),
+        (2, 6),
+        (4, 2),
+        (8, 4),
+        (np.nan, 1.0),
+        (1.0, np.nan),
+        (np.nan, np.nan),
+        (-1, -1),
+        (10, 10),
+    ]
     pts = np.concatenate([random_pts, on_lattice, vertices, *segs, np.array(special, dtype=float)])
     x, y = pts[:, 0], pts[:, 1]
     index = LeafIndex.build(codes, geoms, cell=cell)
@@ -273,6 +325,6 @@ def test_leaf_index_equals_brute_force_on_synthetic_polygons(cell):
     assert (expected == "a").any() and (expected == "b").any() and (expected == "c").any()
     assert (expected == "f").any() and (expected == "h").any() and (expected == "m").any()
     on_overlap = (x > 1) & (x < 2) & (y > 1) & (y < 2)
-    assert on_overlap.any() and (got[on_overlap] == "a").all()     # "a" < "b"
-    assert (got[(x == 5.0) & (y == 2.0)] == "f").all()              # hole edge: filler "f" < holed "h"
+    assert on_overlap.any() and (got[on_overlap] == "a").all()  # "a" < "b"
+    assert (got[(x == 5.0) & (y == 2.0)] == "f").all()  # hole edge: filler "f" < holed "h"
     assert (index.assign(x, y) == OUTSIDE).sum() == sum(c is None for c in expected)

@@ -13,8 +13,9 @@ import pyogrio
 import pytest
 import shapely
 
-from gridmap.io.boundaries import (BoundaryReadError, BoundaryWriteError, read_areas, read_boundary_file,
-                                   write_boundary_file)
+from gridmap.io.boundaries import read_areas, read_boundary_file
+from gridmap.io.boundary_formats import BoundaryReadError, BoundaryWriteError
+from gridmap.io.boundary_writer import write_boundary_file
 from gridmap.io.crs import gauss_kruger_epsg, infer_crs
 from gridmap.io.encoding import detect_dbf_encoding, encoding_name
 from gridmap.sample.files import GEOJSON_DIR, GPKG, SHAPEFILE_ZIP
@@ -75,12 +76,21 @@ def error_of(call, *args, **kwargs) -> BoundaryReadError:
 
 # ------------------------------------------------------------------------------------ GeoPackage
 
+
 def test_gpkg_one_layer(gpkg, townships):
     bf = read_boundary_file(gpkg, layer="township")
     assert (bf.format, bf.layers, bf.encoding, bf.encoding_source) == ("gpkg", ["township"], "UTF-8", "format")
     assert (bf.source_crs.to_epsg(), bf.crs_source) == (4490, "file")
-    assert bf.field_mapping == {"code": "编码", "name": "名称", "parent_code": "上级编码", "level": "层级",
-                                "kind": "类型", "households": "户数", "worker_name": "网格员", "worker_phone": "联系电话"}
+    assert bf.field_mapping == {
+        "code": "编码",
+        "name": "名称",
+        "parent_code": "上级编码",
+        "level": "层级",
+        "kind": "类型",
+        "households": "户数",
+        "worker_name": "网格员",
+        "worker_phone": "联系电话",
+    }
     areas = bf.areas
     assert areas.crs.to_epsg() == 4490 and len(areas) == 24
     assert areas["code"].tolist() == townships["编码"].tolist()
@@ -127,6 +137,7 @@ def test_layers_without_polygons_are_skipped(tmp_path, townships):
 
 # ------------------------------------------------------------------------------------- Shapefile
 
+
 def test_zipped_shapefile_gbk_with_cpg(data_dir, townships):
     bf = read_boundary_file(data_dir / SHAPEFILE_ZIP, layer="township")
     assert (bf.format, bf.encoding, bf.encoding_source) == ("shapefile", "GBK", "cpg")
@@ -150,8 +161,9 @@ def test_zip_with_several_shapefiles_in_a_subfolder(tmp_path, gk_township, data_
 
 
 def test_shapefile_without_cpg_is_detected_as_gb18030(tmp_path, gk_township, townships):
-    no_cpg = zip_of([p for p in sorted(gk_township.parent.glob("township.*")) if p.suffix != ".cpg"],
-                    tmp_path / "no_cpg.zip")
+    no_cpg = zip_of(
+        [p for p in sorted(gk_township.parent.glob("township.*")) if p.suffix != ".cpg"], tmp_path / "no_cpg.zip"
+    )
     # GDAL alone falls back to ISO-8859-1 and gives mojibake
     raw = pyogrio.read_dataframe(no_cpg)
     assert "编码" not in raw.columns and "真源街道" not in raw.iloc[:, 1].tolist()
@@ -167,8 +179,9 @@ def test_shapefile_without_cpg_is_detected_as_gb18030(tmp_path, gk_township, tow
 
 def test_undecodable_shapefile_text_asks_for_an_encoding(tmp_path):
     path = tmp_path / "latin.shp"
-    frame = gpd.GeoDataFrame({"code": ["411628001"], "name": ["ÿÖÿ"]},
-                             geometry=[shapely.box(115.4, 33.8, 115.5, 33.9)], crs=4490)
+    frame = gpd.GeoDataFrame(
+        {"code": ["411628001"], "name": ["ÿÖÿ"]}, geometry=[shapely.box(115.4, 33.8, 115.5, 33.9)], crs=4490
+    )
     pyogrio.write_dataframe(frame, path, encoding="ISO-8859-1")
     path.with_suffix(".cpg").unlink()
     err = error_of(read_boundary_file, path)
@@ -247,6 +260,7 @@ def test_incomplete_shapefile_and_zip_without_shapefile(tmp_path, gk_township):
 
 # --------------------------------------------------------------------- GeoJSON, KML, KMZ, others
 
+
 def test_geojson_with_english_fields(data_dir, townships):
     bf = read_boundary_file(data_dir / GEOJSON_DIR / "township.geojson")
     assert (bf.format, bf.encoding_source, bf.source_crs.to_epsg()) == ("geojson", "format", 4490)
@@ -258,8 +272,9 @@ def test_geojson_with_english_fields(data_dir, townships):
 def test_kml_and_kmz_written_by_gdal(tmp_path, townships, suffix, layer):
     # (GDAL's own KMZ writer mangles non-ASCII layer names in the archive, hence "township" there)
     path = tmp_path / f"乡镇{suffix}"
-    pyogrio.write_dataframe(townships[["编码", "名称", "户数", "geometry"]].to_crs(4326), path,
-                            driver="LIBKML", layer=layer)
+    pyogrio.write_dataframe(
+        townships[["编码", "名称", "户数", "geometry"]].to_crs(4326), path, driver="LIBKML", layer=layer
+    )
     bf = read_boundary_file(path, encoding="GBK")
     assert (bf.format, bf.layers, bf.encoding, bf.source_crs.to_epsg()) == (suffix[1:], [layer], "UTF-8", 4326)
     assert bf.field_mapping == {"code": "编码", "name": "名称", "households": "户数"}
@@ -274,14 +289,19 @@ def test_kml_and_kmz_written_by_gdal(tmp_path, townships, suffix, layer):
 def test_kml_with_untyped_chinese_data_fields(tmp_path):
     """As Google Earth and 奥维 write it: <name> plus <Data name="编码">, a MultiGeometry, altitudes."""
     path = tmp_path / "网格.kml"
-    ring = ("<Polygon><outerBoundaryIs><LinearRing><coordinates>{0},33.80,12 {1},33.80,12 {1},33.90,12 {0},33.80,12"
-            "</coordinates></LinearRing></outerBoundaryIs></Polygon>")
-    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+    ring = (
+        "<Polygon><outerBoundaryIs><LinearRing><coordinates>{0},33.80,12 {1},33.80,12 {1},33.90,12 {0},33.80,12"
+        "</coordinates></LinearRing></outerBoundaryIs></Polygon>"
+    )
+    path.write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
 <kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>网格</name><Folder><name>一号片区</name>
 <Placemark><name>一号网格</name><ExtendedData><Data name="编码"><value>411628001001001</value></Data>
 <Data name="网格员"><value>张三</value></Data></ExtendedData>
 <MultiGeometry>{ring.format(115.4, 115.5)}{ring.format(115.6, 115.7)}</MultiGeometry>
-</Placemark></Folder></Document></kml>""", encoding="utf-8")
+</Placemark></Folder></Document></kml>""",
+        encoding="utf-8",
+    )
     bf = read_boundary_file(path)
     assert bf.layers == ["一号片区"]
     assert bf.field_mapping == {"code": "编码", "name": "Name", "worker_name": "网格员"}
@@ -304,9 +324,11 @@ def test_3d_polygons_lose_z_with_a_note(tmp_path, townships):
 def test_collections_of_polygons_become_multipolygons(tmp_path):
     path = tmp_path / "gc.geojson"
     a, b = shapely.box(115.4, 33.8, 115.5, 33.9), shapely.box(115.6, 33.8, 115.7, 33.9)
-    frame = gpd.GeoDataFrame({"编码": ["411628001", "411628002"]},
-                             geometry=[shapely.GeometryCollection([a, b]),
-                                       shapely.GeometryCollection([a, shapely.Point(115.45, 33.85)])], crs=4490)
+    frame = gpd.GeoDataFrame(
+        {"编码": ["411628001", "411628002"]},
+        geometry=[shapely.GeometryCollection([a, b]), shapely.GeometryCollection([a, shapely.Point(115.45, 33.85)])],
+        crs=4490,
+    )
     pyogrio.write_dataframe(frame, path)
     bf = read_boundary_file(path)
     assert bf.areas.geometry.geom_type.tolist() == ["MultiPolygon", "GeometryCollection"]
@@ -335,8 +357,11 @@ def test_explicit_field_mapping_and_missing_code(tmp_path, townships):
 def test_codes_normalised_and_unsafe_float_codes_refused(tmp_path):
     box = shapely.box(115.4, 33.8, 115.5, 33.9)
     path = tmp_path / "codes.geojson"
-    frame = gpd.GeoDataFrame({"code": [" 411628001 ", "411628002.0", ""], "parent_code": [411628, 411628, 411628]},
-                             geometry=[box] * 3, crs=4490)
+    frame = gpd.GeoDataFrame(
+        {"code": [" 411628001 ", "411628002.0", ""], "parent_code": [411628, 411628, 411628]},
+        geometry=[box] * 3,
+        crs=4490,
+    )
     pyogrio.write_dataframe(frame, path)
     bf = read_boundary_file(path)
     assert bf.areas["code"].tolist() == ["411628001", "411628002", None]
@@ -368,6 +393,7 @@ def test_read_areas_stays_a_canonical_multipolygon_reader(data_dir, townships):
 
 # ----------------------------------------------------------------------------------------- helpers
 
+
 def test_crs_helpers():
     assert gauss_kruger_epsg(115.48) == 4547 and gauss_kruger_epsg(115.48, prefix=True) == 4526
     assert gauss_kruger_epsg(115.48, zone_width=6) == 4509 and gauss_kruger_epsg(115.48, 6, True) == 4498
@@ -380,11 +406,18 @@ def test_crs_helpers():
 
 def test_encoding_helpers(gk_township):
     assert [encoding_name(n) for n in ("936", "cp936", "GB2312", "utf8", "65001", "GB18030")] == [
-        "GBK", "GBK", "GBK", "UTF-8", "UTF-8", "GB18030"]
+        "GBK",
+        "GBK",
+        "GBK",
+        "UTF-8",
+        "UTF-8",
+        "GB18030",
+    ]
     assert detect_dbf_encoding(gk_township.with_suffix(".dbf").read_bytes())[0] == "GB18030"
 
 
 # -------------------------------------------------------------------------------------------- write
+
 
 def shifted(bf, metres: float = 5.0) -> gpd.GeoSeries:
     """The areas moved 5 m east (a visible 'repair'), EPSG:4490."""
@@ -467,8 +500,9 @@ def test_write_kml_with_two_layers(tmp_path, townships, gpkg):
     source = tmp_path / "in.kml"
     county = pyogrio.read_dataframe(gpkg, layer="county")
     for i, (name, frame) in enumerate((("县", county), ("乡镇", townships))):
-        pyogrio.write_dataframe(frame[["编码", "名称", "geometry"]].to_crs(4326), source,
-                                driver="LIBKML", layer=name, append=i > 0)
+        pyogrio.write_dataframe(
+            frame[["编码", "名称", "geometry"]].to_crs(4326), source, driver="LIBKML", layer=name, append=i > 0
+        )
     bf = read_boundary_file(source)
     assert bf.layers == ["县", "乡镇"]
     new = shifted(bf)

@@ -42,8 +42,13 @@ def _sample_points(n: int = 50) -> pd.DataFrame:
     """n sample camera points spread over the county (lon/lat degrees), read without our reader."""
     raw = pd.read_csv(DATA_DIR / "luyi_cameras.csv", dtype=str, encoding="utf-8-sig")
     picked = raw.iloc[np.linspace(0, len(raw) - 1, n).astype(int)]
-    return pd.DataFrame({"device_id": picked["设备编码"].to_numpy(), "lon": picked["经度"].astype(float).to_numpy(),
-                         "lat": picked["纬度"].astype(float).to_numpy()})
+    return pd.DataFrame(
+        {
+            "device_id": picked["设备编码"].to_numpy(),
+            "lon": picked["经度"].astype(float).to_numpy(),
+            "lat": picked["纬度"].astype(float).to_numpy(),
+        }
+    )
 
 
 def _distances_m(lon1, lat1, lon2, lat2) -> np.ndarray:
@@ -58,10 +63,13 @@ def _problems(table) -> dict[int, str]:
 # The real sample files
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sample_tables():
-    return {name: read_camera_file(DATA_DIR / name, county_code=COUNTY, extent=EXTENT)
-            for name in ("luyi_cameras.csv", "luyi_cameras.xlsx")}
+    return {
+        name: read_camera_file(DATA_DIR / name, county_code=COUNTY, extent=EXTENT)
+        for name in ("luyi_cameras.csv", "luyi_cameras.xlsx")
+    }
 
 
 @pytest.mark.parametrize("name,fmt", [("luyi_cameras.csv", "csv"), ("luyi_cameras.xlsx", "xlsx")])
@@ -101,31 +109,43 @@ def test_sample_csv_and_xlsx_agree(sample_tables):
 GOOD = "41162800011318000001"
 BAD_ROWS = [
     HEADER,
-    [GOOD, "村口1号", "115.4979", "33.9382", "已安装", "在线", "中国移动", "2023-11-16"],            # 2 good
-    ["", "无编码", "115.5", "33.9", "已安装", "在线", "", ""],                                       # 3
-    ["4116280001131800000", "19位", "115.5", "33.9", "已安装", "在线", "", ""],                      # 4
-    ["4.11628E+19", "科学计数法", "115.5", "33.9", "已安装", "在线", "", ""],                        # 5
-    ["41162700011318000006", "外县", "115.5", "33.9", "已安装", "在线", "", ""],                     # 6
-    ["41162800011188000007", "NVR", "115.5", "33.9", "已安装", "在线", "", ""],                      # 7
-    [GOOD, "重复", "115.5", "33.9", "已安装", "在线", "", ""],                                        # 8
-    ["", "", "", "", "", "", "", ""],                                                                # 9 blank
-    ["41162800011318000010", "无经度", "", "33.9", "已安装", "在线", "", ""],                        # 10
-    ["41162800011318000011", "纬度错", "115.5", "三十三", "已安装", "在线", "", ""],                 # 11
-    ["41162800011318000012", "县外", "116.5", "33.9", "已安装", "在线", "", ""],                     # 12
-    ["41162800011318000013", "状态错", "115.5", "33.9", "坏了", "在线", "", ""],                     # 13
-    ["41162800011318000014", "在线错", "115.5", "33.9", "已安装", "也许", "", ""],                   # 14
-    ["41162800011318000015", "未装在线", "115.5", "33.9", "未安装", "在线", "", ""],                 # 15
-    ["41162800011318000016", "日期错", "115.5", "33.9", "已安装", "在线", "", "2023-13-45"],         # 16
+    [GOOD, "村口1号", "115.4979", "33.9382", "已安装", "在线", "中国移动", "2023-11-16"],  # 2 good
+    ["", "无编码", "115.5", "33.9", "已安装", "在线", "", ""],  # 3
+    ["4116280001131800000", "19位", "115.5", "33.9", "已安装", "在线", "", ""],  # 4
+    ["4.11628E+19", "科学计数法", "115.5", "33.9", "已安装", "在线", "", ""],  # 5
+    ["41162700011318000006", "外县", "115.5", "33.9", "已安装", "在线", "", ""],  # 6
+    ["41162800011188000007", "NVR", "115.5", "33.9", "已安装", "在线", "", ""],  # 7
+    [GOOD, "重复", "115.5", "33.9", "已安装", "在线", "", ""],  # 8
+    ["", "", "", "", "", "", "", ""],  # 9 blank
+    ["41162800011318000010", "无经度", "", "33.9", "已安装", "在线", "", ""],  # 10
+    ["41162800011318000011", "纬度错", "115.5", "三十三", "已安装", "在线", "", ""],  # 11
+    ["41162800011318000012", "县外", "116.5", "33.9", "已安装", "在线", "", ""],  # 12
+    ["41162800011318000013", "状态错", "115.5", "33.9", "坏了", "在线", "", ""],  # 13
+    ["41162800011318000014", "在线错", "115.5", "33.9", "已安装", "也许", "", ""],  # 14
+    ["41162800011318000015", "未装在线", "115.5", "33.9", "未安装", "在线", "", ""],  # 15
+    ["41162800011318000016", "日期错", "115.5", "33.9", "已安装", "在线", "", "2023-13-45"],  # 16
     ["41162800011318000017", "度分秒", "115°29'52.5\"", "33°56'17.6\"", "建成", "ON", "", "2023/5/6"],  # 17 good
-    [" 41162800011318000018 ", " 带空格 ", "115.4979°", " 33.9382° ", " 规划 ", "", "", ""],         # 18 good
+    [" 41162800011318000018 ", " 带空格 ", "115.4979°", " 33.9382° ", " 规划 ", "", "", ""],  # 18 good
     ["４１１６２８０００１１３１８００００１９", "全角", "115.48", "33.92", "已建", "Y", "", "2023年5月6日"],  # 19 good
-    ["41162800011328000020", "已拆", "115.47", "33.91", "拆除", "否", "中国电信", "45000"],           # 20 good
-    ["4116280001131800002X", "两处错", "115.5", "33.9", "坏了", "在线", "", ""],                      # 21
+    ["41162800011328000020", "已拆", "115.47", "33.91", "拆除", "否", "中国电信", "45000"],  # 20 good
+    ["4116280001131800002X", "两处错", "115.5", "33.9", "坏了", "在线", "", ""],  # 21
 ]
-EXPECTED_REJECTS = {3: "device_id_missing", 4: "device_id_format", 5: "device_id_format", 6: "device_id_county",
-                    7: "device_id_type", 8: "device_id_duplicate", 10: "coord_missing", 11: "coord_not_number",
-                    12: "coord_outside_county", 13: "status_unknown", 14: "online_unknown",
-                    15: "online_not_installed", 16: "date_invalid", 21: "device_id_format"}
+EXPECTED_REJECTS = {
+    3: "device_id_missing",
+    4: "device_id_format",
+    5: "device_id_format",
+    6: "device_id_county",
+    7: "device_id_type",
+    8: "device_id_duplicate",
+    10: "coord_missing",
+    11: "coord_not_number",
+    12: "coord_outside_county",
+    13: "status_unknown",
+    14: "online_unknown",
+    15: "online_not_installed",
+    16: "date_invalid",
+    21: "device_id_format",
+}
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +203,13 @@ def test_without_county_code_and_extent_only_universal_checks_apply(tmp_path):
 
 
 def test_semicolon_csv_with_title_row_keeps_true_row_numbers(tmp_path):
-    rows = [["鹿邑县公共视频监控点位表"], ["国标编码", "X坐标", "Y坐标", "建设状态"],
-            [GOOD, "115.5", "33.9", "已安装"], ["41162800011318000002", "115.5", "33.9", "待建"],
-            ["41162800011318000003", "115.5", "33.9", "未知"]]
+    rows = [
+        ["鹿邑县公共视频监控点位表"],
+        ["国标编码", "X坐标", "Y坐标", "建设状态"],
+        [GOOD, "115.5", "33.9", "已安装"],
+        ["41162800011318000002", "115.5", "33.9", "待建"],
+        ["41162800011318000003", "115.5", "33.9", "未知"],
+    ]
     table = read_camera_file(_write_csv(tmp_path / "cams.csv", rows, delimiter=";"), county_code=COUNTY)
     assert table.cameras["row"].tolist() == [3, 4]
     assert _problems(table) == {5: "status_unknown"}
@@ -199,7 +223,8 @@ def test_semicolon_csv_with_title_row_keeps_true_row_numbers(tmp_path):
 def test_swapped_lon_lat_gives_a_note_but_no_swap(tmp_path):
     points = _sample_points(8)
     rows = [["设备编码", "经度", "纬度", "安装状态"]] + [
-        [d, f"{lat}", f"{lon}", "已安装"] for d, lon, lat in zip(points["device_id"], points["lon"], points["lat"])]
+        [d, f"{lat}", f"{lon}", "已安装"] for d, lon, lat in zip(points["device_id"], points["lon"], points["lat"])
+    ]
     table = read_camera_file(_write_csv(tmp_path / "cams.csv", rows), extent=EXTENT)
     assert set(_problems(table).values()) == {"coord_outside_county"} and len(table.rejected) == 8
     assert any("填反" in note for note in table.notes)
@@ -209,6 +234,7 @@ def test_swapped_lon_lat_gives_a_note_but_no_swap(tmp_path):
 # XLSX and GeoJSON
 # ------------------------------------------------------------------------------------------------
 
+
 def test_xlsx_with_title_row_and_number_cells(tmp_path):
     book = openpyxl.Workbook()
     book.active.title = "说明"
@@ -217,11 +243,11 @@ def test_xlsx_with_title_row_and_number_cells(tmp_path):
     sheet["A1"] = "鹿邑县公共视频监控点位表"
     sheet.append([])
     sheet.append(["序号", "设备国标编码", "点位名称", "经度", "纬度", "安装状态", "在线状态", "安装日期"])
-    sheet.append([1, GOOD, "村口", 115.4979, 33.9382, "已安装", "在线", dt.datetime(2023, 11, 16)])   # row 4
-    sheet.append([2, 41162800011318000002, "数字", 115.49, 33.93, "已安装", "在线", None])              # row 5
-    sheet.append([3, "41162800011318000003", "状态错", 115.49, 33.93, "？", "", None])                  # row 6
-    sheet.append([])                                                                                   # row 7
-    sheet.append([4, "41162800011318000004", "离线", "115.48", "33.92", "已安装", "离线", 45000])         # row 8
+    sheet.append([1, GOOD, "村口", 115.4979, 33.9382, "已安装", "在线", dt.datetime(2023, 11, 16)])  # row 4
+    sheet.append([2, 41162800011318000002, "数字", 115.49, 33.93, "已安装", "在线", None])  # row 5
+    sheet.append([3, "41162800011318000003", "状态错", 115.49, 33.93, "？", "", None])  # row 6
+    sheet.append([])  # row 7
+    sheet.append([4, "41162800011318000004", "离线", "115.48", "33.92", "已安装", "离线", 45000])  # row 8
     path = tmp_path / "cams.xlsx"
     book.save(path)
     table = read_camera_file(path, county_code=COUNTY, extent=EXTENT)
@@ -256,8 +282,11 @@ def test_xlsx_without_any_header_lists_its_sheets(tmp_path):
 
 def _points_frame(points: pd.DataFrame, crs: int) -> gpd.GeoDataFrame:
     status = ["已安装"] * len(points)
-    return gpd.GeoDataFrame({"设备编码": points["device_id"], "安装状态": status, "在线状态": ["在线"] * len(points)},
-                            geometry=gpd.points_from_xy(points["lon"], points["lat"]), crs=crs)
+    return gpd.GeoDataFrame(
+        {"设备编码": points["device_id"], "安装状态": status, "在线状态": ["在线"] * len(points)},
+        geometry=gpd.points_from_xy(points["lon"], points["lat"]),
+        crs=crs,
+    )
 
 
 def test_geojson_points_in_wgs84_and_cgcs2000(tmp_path):
@@ -288,6 +317,7 @@ def test_geojson_points_in_wgs84_and_cgcs2000(tmp_path):
 # Field mapping and whole-file errors
 # ------------------------------------------------------------------------------------------------
 
+
 def test_explicit_field_mapping(tmp_path):
     rows = [["编号甲", "东经度数", "北纬度数", "现状", "经度"], [GOOD, "115.5", "33.9", "已安装", "999"]]
     path = _write_csv(tmp_path / "cams.csv", rows)
@@ -314,14 +344,17 @@ def test_missing_required_columns_are_named(tmp_path):
     assert "纬度" in err.value.message and "安装状态" in err.value.message and "经度、" not in err.value.message
 
 
-@pytest.mark.parametrize("name,data,code", [
-    ("cams.xls", b"\xd0\xcf\x11\xe0", "unsupported_format"),
-    ("cams.csv", b"", "empty"),
-    ("cams.csv", b"\xff\xfe\xff\xff,\xff", "encoding_unknown"),
-    ("cams.xlsx", b"not a zip", "unreadable"),
-    ("cams.geojson", b"{\"type\": \"FeatureCollection\", \"features\": []}", "empty"),
-    ("cams.csv", "设备编码,经度,纬度,安装状态\r\n".encode(), "empty"),
-])
+@pytest.mark.parametrize(
+    "name,data,code",
+    [
+        ("cams.xls", b"\xd0\xcf\x11\xe0", "unsupported_format"),
+        ("cams.csv", b"", "empty"),
+        ("cams.csv", b"\xff\xfe\xff\xff,\xff", "encoding_unknown"),
+        ("cams.xlsx", b"not a zip", "unreadable"),
+        ("cams.geojson", b'{"type": "FeatureCollection", "features": []}', "empty"),
+        ("cams.csv", "设备编码,经度,纬度,安装状态\r\n".encode(), "empty"),
+    ],
+)
 def test_whole_file_errors(tmp_path, name, data, code):
     path = tmp_path / name
     path.write_bytes(data)
@@ -334,16 +367,20 @@ def test_whole_file_errors(tmp_path, name, data, code):
 # Point CRSs
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("crs,forward", [("gcj02", prcoords.wgs_gcj), ("bd09", prcoords.wgs_bd)])
 def test_shifted_map_coordinates_come_back_within_2_m(tmp_path, crs, forward):
     truth = _sample_points(50)
     shifted = [forward(prcoords.Coords(lat, lon)) for lon, lat in zip(truth["lon"], truth["lat"])]
     rows = [["设备编码", "经度", "纬度", "安装状态"]] + [
-        [d, repr(c.lon), repr(c.lat), "已安装"] for d, c in zip(truth["device_id"], shifted)]
+        [d, repr(c.lon), repr(c.lat), "已安装"] for d, c in zip(truth["device_id"], shifted)
+    ]
     path = _write_csv(tmp_path / f"{crs}.csv", rows)
     table = read_camera_file(path, crs=crs, county_code=COUNTY, extent=EXTENT)
     assert table.rejected == [] and table.crs == crs
-    lon, lat = Transformer.from_crs(4326, 4490, always_xy=True).transform(truth["lon"].to_numpy(), truth["lat"].to_numpy())
+    lon, lat = Transformer.from_crs(4326, 4490, always_xy=True).transform(
+        truth["lon"].to_numpy(), truth["lat"].to_numpy()
+    )
     assert _distances_m(table.cameras["lon"], table.cameras["lat"], lon, lat).max() < 2.0
     assert table.cameras["raw_x"].tolist() == [c.lon for c in shifted]
     # Read as if they were CGCS2000, the same points are hundreds of metres off.
@@ -365,8 +402,9 @@ def test_from_wgs84_matches_prcoords_and_to_storage_inverts_it():
 def test_projected_coordinates(tmp_path):
     truth = _sample_points(10)
     x, y = Transformer.from_crs(4490, 4526, always_xy=True).transform(truth["lon"].to_numpy(), truth["lat"].to_numpy())
-    rows = [["设备编码", "X", "Y", "安装状态"]] + [[d, f"{a:.3f}", f"{b:.3f}", "已安装"]
-                                                for d, a, b in zip(truth["device_id"], x, y)]
+    rows = [["设备编码", "X", "Y", "安装状态"]] + [
+        [d, f"{a:.3f}", f"{b:.3f}", "已安装"] for d, a, b in zip(truth["device_id"], x, y)
+    ]
     path = _write_csv(tmp_path / "gk.csv", rows)
     table = read_camera_file(path, crs="4526", extent=EXTENT)
     assert table.crs == "EPSG:4526" and table.rejected == []
@@ -400,14 +438,33 @@ def test_to_storage_keeps_nan_and_leaves_points_outside_china_unshifted():
 # Device ids
 # ------------------------------------------------------------------------------------------------
 
+
 def test_check_device_ids_codes_keep_the_index():
-    ids = pd.Series([GOOD, None, " 4116 2800 0113 1800 0001 ", "41162800011318", "41162900011318000001",
-                     "41162800012008000001", "４１１６２８０００１１３２８０００００１", "'41162800011318000001"],
-                    index=[10, 11, 12, 13, 14, 15, 16, 17])
+    ids = pd.Series(
+        [
+            GOOD,
+            None,
+            " 4116 2800 0113 1800 0001 ",
+            "41162800011318",
+            "41162900011318000001",
+            "41162800012008000001",
+            "４１１６２８０００１１３２８０００００１",
+            "'41162800011318000001",
+        ],
+        index=[10, 11, 12, 13, 14, 15, 16, 17],
+    )
     codes = check_device_ids(ids, COUNTY)
     assert codes.index.tolist() == ids.index.tolist()
-    assert codes.tolist() == [None, "device_id_missing", None, "device_id_format", "device_id_county",
-                              "device_id_type", None, None]
+    assert codes.tolist() == [
+        None,
+        "device_id_missing",
+        None,
+        "device_id_format",
+        "device_id_county",
+        "device_id_type",
+        None,
+        None,
+    ]
     assert check_device_ids(ids, None).tolist()[4] is None  # no county check without a county code
     message = describe("device_id_county", "41162700011318000001", "411628")
     assert "411627" in message and "411628" in message
@@ -424,14 +481,16 @@ EIGHT_AM = pd.Timestamp("2026-11-21 08:00:00+08:00")
 
 
 def test_status_updates_from_csv(tmp_path):
-    rows = [["国标编码", "状态", "上报时间"],
-            [GOOD, "ON", "2026-11-21 08:00:00"],                      # 2
-            ["41162800011318000002", "离线", "1795219200"],           # 3 epoch seconds = 08:00 Beijing
-            ["4116280001131800000", "OFF", ""],                       # 4 bad id
-            ["41162800011318000004", "维修中", ""],                    # 5 unknown status
-            ["41162800011318000005", "在线", "昨天"],                  # 6 bad time
-            ["41162800011318000006", "0", ""],                        # 7 no time → default
-            [GOOD, "OFF", "2026-11-21T01:00:00Z"]]                    # 8 same device again, UTC
+    rows = [
+        ["国标编码", "状态", "上报时间"],
+        [GOOD, "ON", "2026-11-21 08:00:00"],  # 2
+        ["41162800011318000002", "离线", "1795219200"],  # 3 epoch seconds = 08:00 Beijing
+        ["4116280001131800000", "OFF", ""],  # 4 bad id
+        ["41162800011318000004", "维修中", ""],  # 5 unknown status
+        ["41162800011318000005", "在线", "昨天"],  # 6 bad time
+        ["41162800011318000006", "0", ""],  # 7 no time → default
+        [GOOD, "OFF", "2026-11-21T01:00:00Z"],
+    ]  # 8 same device again, UTC
     result = read_status_updates(_write_csv(tmp_path / "status.csv", rows, encoding="gbk"), default_time=NOW)
     assert result.source_rows == 7
     assert _problems(result) == {4: "device_id_format", 5: "online_unknown", 6: "time_invalid"}
@@ -440,18 +499,24 @@ def test_status_updates_from_csv(tmp_path):
     assert updates["row"].tolist() == [2, 3, 7, 8]
     assert updates["device_id"].tolist() == [GOOD, "41162800011318000002", "41162800011318000006", GOOD]
     assert updates["online"].tolist() == [True, False, False, False]
-    assert updates["at"].tolist() == [EIGHT_AM, EIGHT_AM, pd.Timestamp("2026-11-21 09:30:00+08:00"),
-                                      pd.Timestamp("2026-11-21 09:00:00+08:00")]
+    assert updates["at"].tolist() == [
+        EIGHT_AM,
+        EIGHT_AM,
+        pd.Timestamp("2026-11-21 09:30:00+08:00"),
+        pd.Timestamp("2026-11-21 09:00:00+08:00"),
+    ]
     assert str(updates["at"].dt.tz) == "Asia/Shanghai"
 
 
 def test_status_updates_from_json_list_and_dict(tmp_path):
-    items = [{"DeviceID": GOOD, "Status": "ON", "time": "2026-11-21 08:00:00"},
-             {"deviceId": "41162800011318000002", "online": False, "timestamp": 1795219200000},
-             {"device_id": "", "online": True},
-             {"device_id": "41162800011318000004", "status": "maybe"},
-             {"device_id": "41162800011318000005", "online": "true", "at": "2026/11/21 08:00"},
-             "not an object"]
+    items = [
+        {"DeviceID": GOOD, "Status": "ON", "time": "2026-11-21 08:00:00"},
+        {"deviceId": "41162800011318000002", "online": False, "timestamp": 1795219200000},
+        {"device_id": "", "online": True},
+        {"device_id": "41162800011318000004", "status": "maybe"},
+        {"device_id": "41162800011318000005", "online": "true", "at": "2026/11/21 08:00"},
+        "not an object",
+    ]
     for source in (items, {"updates": items}, {"items": items}):
         result = read_status_updates(source, default_time=NOW)
         assert _problems(result) == {3: "device_id_missing", 4: "online_unknown", 6: "device_id_missing"}
@@ -480,7 +545,7 @@ def test_status_updates_from_xlsx_with_datetime_cells(tmp_path):
     book.active.append(["41162800011318000002", "掉线", None])
     path = tmp_path / "status.xlsx"
     book.save(path)
-    result = read_status_updates(path, default_time=dt.datetime(2026, 11, 21, 1, 30, tzinfo=dt.timezone.utc))
+    result = read_status_updates(path, default_time=dt.datetime(2026, 11, 21, 1, 30, tzinfo=dt.UTC))
     assert result.rejected == []
     assert result.updates["online"].tolist() == [True, False]
     assert result.updates["at"].tolist() == [EIGHT_AM, pd.Timestamp("2026-11-21 09:30:00+08:00")]

@@ -15,12 +15,12 @@ import pandas as pd
 import prcoords
 import pytest
 import shapely
+from conftest import DATA_DIR, engine_for_cli, fresh_database
 from openpyxl import load_workbook
 from pyproj import Geod
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from conftest import DATA_DIR, engine_for_cli, fresh_database
 from gridmap.cli import app
 from gridmap.coverage.assign import LeafIndex
 from gridmap.db.cameras import leaf_areas
@@ -80,6 +80,7 @@ def coverage_rows(*args: str) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- the full sample import
 
+
 @pytest.fixture(scope="module")
 def full_import(url):
     eng = create_engine(url)
@@ -114,8 +115,17 @@ def test_every_level_adds_up_to_the_register(engine, full_import):
     for level, length in ((1, 9), (2, 12), (3, 15)):
         rows = coverage_rows("--level", str(level))
         key = SAMPLE["所属网格"].str[:length]
-        expected = pd.DataFrame({"planned": key.value_counts(), "installed": key[installed].value_counts(),
-                                 "online": key[online].value_counts()}).fillna(0).astype(int)
+        expected = (
+            pd.DataFrame(
+                {
+                    "planned": key.value_counts(),
+                    "installed": key[installed].value_counts(),
+                    "online": key[online].value_counts(),
+                }
+            )
+            .fillna(0)
+            .astype(int)
+        )
         got = pd.DataFrame.from_dict(rows, orient="index")[["planned", "installed", "online"]]
         got = got[got["planned"] > 0]
         assert got.sort_index().equals(expected.sort_index()), f"level {level}"
@@ -174,6 +184,7 @@ def test_cameras_per_km2_and_households_per_camera(engine, full_import):
 
 # --------------------------------------------------------------------------- each test imports its own
 
+
 def test_xlsx_import_gives_the_same_figures(engine):
     empty_cameras(engine)
     report = gridmap_json("cameras", "import", str(DATA_DIR / CAMERAS_XLSX))
@@ -186,20 +197,27 @@ def test_bad_rows_are_rejected_with_their_row_number_and_good_rows_imported(engi
     empty_cameras(engine)
     good = SAMPLE.head(6).copy()
     bad = SAMPLE.iloc[6:14].copy().reset_index(drop=True)
-    bad.loc[0, "设备编码"] = bad.loc[0, "设备编码"][:19]                        # row 8: 19 digits
-    bad.loc[1, "设备编码"] = "411627" + bad.loc[1, "设备编码"][6:]             # row 9: another county
+    bad.loc[0, "设备编码"] = bad.loc[0, "设备编码"][:19]  # row 8: 19 digits
+    bad.loc[1, "设备编码"] = "411627" + bad.loc[1, "设备编码"][6:]  # row 9: another county
     bad.loc[2, "设备编码"] = bad.loc[2, "设备编码"][:10] + "111" + bad.loc[2, "设备编码"][13:]  # row 10: a DVR
-    bad.loc[3, "设备编码"] = good.iloc[0]["设备编码"]                           # row 11: duplicate of row 2
-    bad.loc[4, "经度"] = "东经"                                                # row 12: not a number
-    bad.loc[5, "经度"] = "113.0"                                               # row 13: outside the county
-    bad.loc[6, "安装状态"] = "坏了"                                            # row 14: unknown status
-    bad.loc[7, ["安装状态", "在线状态"]] = ["未安装", "在线"]                    # row 15: online yet not installed
+    bad.loc[3, "设备编码"] = good.iloc[0]["设备编码"]  # row 11: duplicate of row 2
+    bad.loc[4, "经度"] = "东经"  # row 12: not a number
+    bad.loc[5, "经度"] = "113.0"  # row 13: outside the county
+    bad.loc[6, "安装状态"] = "坏了"  # row 14: unknown status
+    bad.loc[7, ["安装状态", "在线状态"]] = ["未安装", "在线"]  # row 15: online yet not installed
     path = write_csv(tmp_path / "mixed.csv", pd.concat([good, bad], ignore_index=True))
     report = gridmap_json("cameras", "import", str(path), exit_code=1)
     got = {p["row"]: p["code"] for p in report["rejected"]}
-    assert got == {8: "device_id_format", 9: "device_id_county", 10: "device_id_type", 11: "device_id_duplicate",
-                   12: "coord_not_number", 13: "coord_outside_county", 14: "status_unknown",
-                   15: "online_not_installed"}
+    assert got == {
+        8: "device_id_format",
+        9: "device_id_county",
+        10: "device_id_type",
+        11: "device_id_duplicate",
+        12: "coord_not_number",
+        13: "coord_outside_county",
+        14: "status_unknown",
+        15: "online_not_installed",
+    }
     assert all(p["message"] for p in report["rejected"])
     assert report["imported"] == 6
     with engine.connect() as conn:
@@ -237,8 +255,11 @@ def test_gcj02_input_lands_within_2m_of_the_truth_and_a_wrong_crs_is_flagged(eng
 
     gridmap_json("cameras", "import", str(path), "--crs", "gcj02")
     with engine.connect() as conn:
-        stored = pd.DataFrame(conn.execute(text(
-            "SELECT device_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, area_code, raw_crs FROM camera")).all())
+        stored = pd.DataFrame(
+            conn.execute(
+                text("SELECT device_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, area_code, raw_crs FROM camera")
+            ).all()
+        )
     stored = stored.set_index("device_id").loc[rows["设备编码"]]
     _, _, dist = Geod(ellps="GRS80").inv(truth[:, 0], truth[:, 1], stored["lon"].to_numpy(), stored["lat"].to_numpy())
     assert dist.max() < 2.0
@@ -262,21 +283,31 @@ def test_points_on_shared_boundaries_are_assigned_once_to_the_smallest_code(engi
         edges.append(((ring[0, 0] + ring[1, 0]) / 2, (ring[0, 1] + ring[1, 1]) / 2))
     points = corners + edges
     template = SAMPLE.iloc[0]
-    cams = [{**template.to_dict(), "设备编码": f"41162800001328{i:06d}", "经度": repr(float(x)), "纬度": repr(float(y))}
-            for i, (x, y) in enumerate(points)]
+    cams = [
+        {**template.to_dict(), "设备编码": f"41162800001328{i:06d}", "经度": repr(float(x)), "纬度": repr(float(y))}
+        for i, (x, y) in enumerate(points)
+    ]
     gridmap_json("cameras", "import", str(write_csv(tmp_path / "edges.csv", cams)))
     with engine.connect() as conn:
         got = dict(conn.execute(text("SELECT device_id, area_code FROM camera")).all())
-        rule = dict(conn.execute(text("""
+        rule = dict(
+            conn.execute(
+                text("""
             SELECT c.device_id, (SELECT a.code FROM area a
                                  WHERE ST_Covers(a.geom, c.geom)
                                    AND NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)
                                  ORDER BY a.code LIMIT 1)
-            FROM camera c""")).all())
-        covering = dict(conn.execute(text("""
+            FROM camera c""")
+            ).all()
+        )
+        covering = dict(
+            conn.execute(
+                text("""
             SELECT c.device_id, count(*) FROM camera c JOIN area a ON a.level = 4 AND ST_Covers(a.geom, c.geom)
-            GROUP BY 1""")).all())
-    assert got == rule and all(got[c["设备编码"]] is not None for c in cams[:len(corners)])
+            GROUP BY 1""")
+            ).all()
+        )
+    assert got == rule and all(got[c["设备编码"]] is not None for c in cams[: len(corners)])
     assert sum(1 for n in covering.values() if n >= 2) >= len(corners)  # they really are on boundaries
     x = np.array([float(c["经度"]) for c in cams])
     y = np.array([float(c["纬度"]) for c in cams])
@@ -326,15 +357,19 @@ def test_status_reports_change_the_online_rate(engine, tmp_path):
 
     # A stale report (older than the one applied) changes nothing; a newer one does.
     stale = [{"device_id": online_ids[0], "online": True, "at": "2026-11-19T08:00:00+08:00"}]
-    assert json.loads(gridmap("cameras", "status", "-", "--format", "json",
-                              input=json.dumps(stale)).stdout)["stale"] == 1
+    assert (
+        json.loads(gridmap("cameras", "status", "-", "--format", "json", input=json.dumps(stale)).stdout)["stale"] == 1
+    )
     assert coverage_rows("--code", town)[town]["online"] == after["online"]
-    status_csv = write_csv(tmp_path / "status.csv", [{"设备编码": online_ids[0], "在线状态": "在线",
-                                                      "上报时间": "2026-11-21 09:00:00"}])
+    status_csv = write_csv(
+        tmp_path / "status.csv", [{"设备编码": online_ids[0], "在线状态": "在线", "上报时间": "2026-11-21 09:00:00"}]
+    )
     assert gridmap("cameras", "status", str(status_csv)).exit_code == 0
     assert coverage_rows("--code", town)[town]["online"] == after["online"] + 1
     with engine.connect() as conn:
-        seen = conn.execute(text("SELECT last_seen FROM camera WHERE device_id = :d"), {"d": online_ids[0]}).scalar_one()
+        seen = conn.execute(
+            text("SELECT last_seen FROM camera WHERE device_id = :d"), {"d": online_ids[0]}
+        ).scalar_one()
     assert seen.isoformat().startswith("2026-11-21T01:00:00")  # 09:00 China time, stored as UTC
 
 
@@ -345,8 +380,12 @@ def test_snapshots_and_trend(engine, tmp_path):
     gridmap_json("cameras", "import", str(write_csv(tmp_path / "town.csv", rows)))
     assert gridmap("coverage", "snapshot", "--date", "2026-11-01").exit_code == 0
     ids = rows.loc[rows["在线状态"] == "在线", "设备编码"].tolist()[:5]
-    gridmap("cameras", "status", "-", input=json.dumps(
-        [{"device_id": d, "online": "OFF", "at": "2026-11-01T20:00:00+08:00"} for d in ids]))
+    gridmap(
+        "cameras",
+        "status",
+        "-",
+        input=json.dumps([{"device_id": d, "online": "OFF", "at": "2026-11-01T20:00:00+08:00"} for d in ids]),
+    )
     assert gridmap("coverage", "snapshot", "--date", "2026-11-02").exit_code == 0
     assert gridmap("coverage", "snapshot", "--date", "2026-11-02").exit_code == 0  # re-run replaces
     points = gridmap_json("coverage", "trend", town)

@@ -13,11 +13,12 @@ import re
 import time
 
 import pytest
+from conftest import engine_for_cli
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from conftest import engine_for_cli
 from gridmap.cli import app
+from gridmap.coverage.rates import percent
 from gridmap.coverage.table import compute_coverage
 from gridmap.maps import check_offline
 from gridmap.maps.coverage_map import (
@@ -31,7 +32,6 @@ from gridmap.maps.coverage_map import (
     row_class,
     write_coverage_map,
 )
-from gridmap.coverage.rates import percent
 
 runner = CliRunner()
 TOWNSHIP = "411628001"
@@ -53,8 +53,11 @@ def areas(page: str) -> dict[str, dict]:
 
 def fill_colours(page: str) -> dict[str, str]:
     """Code → fillColor, evaluated from the switch folium writes for the choropleth's style."""
-    body = re.search(r"function (\w+)_styler\(feature\) \{\s*switch\(feature\.id\) \{(.*?)\n\s*default:\s*return (\{.*?\});",
-                     page, re.DOTALL)
+    body = re.search(
+        r"function (\w+)_styler\(feature\) \{\s*switch\(feature\.id\) \{(.*?)\n\s*default:\s*return (\{.*?\});",
+        page,
+        re.DOTALL,
+    )
     assert body, "no style function in the page"
     by_id: dict[int, str] = {}
     for cases, style in re.findall(r"((?:case \d+: )+)\s*return (\{.*?\});", body.group(2)):
@@ -183,8 +186,15 @@ def test_title_box_and_tooltips(grid_pages):
     assert "bindTooltip(" in page
     fields = json.loads(re.search(r"let fields = (\[.*\]);", page).group(1))
     aliases = json.loads(re.search(r"let aliases = (\[.*\]);", page).group(1))
-    assert dict(zip(fields, aliases)) == {"code": "编码", "name": "名称", "planned": "计划", "installed": "已安装",
-                                          "online": "在线", "rollout_pct": "安装率", "online_pct": "上云率"}
+    assert dict(zip(fields, aliases)) == {
+        "code": "编码",
+        "name": "名称",
+        "planned": "计划",
+        "installed": "已安装",
+        "online": "在线",
+        "rollout_pct": "安装率",
+        "online_pct": "上云率",
+    }
 
 
 def test_parent_outlines_are_drawn_once_and_do_not_catch_the_mouse(grid_pages):
@@ -216,13 +226,16 @@ def test_basemap_is_a_tile_layer(cli_env, tmp_path):
     assert len(areas(page)) == 24
 
 
-@pytest.mark.parametrize(("args", "code", "words"), [
-    (["--metric", "coverage"], "unknown_metric", "未知指标"),
-    (["--level", "7"], "unknown_level", "未知层级"),
-    (["--code", "411628999"], "unknown_code", "不存在"),
-    (["--level", "1", "--code", "411628001001001"], "no_areas", "没有乡镇/街道"),
-    (["--basemap", "http://tiles.example/tile.png"], "bad_basemap", "XYZ"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--metric", "coverage"], "unknown_metric", "未知指标"),
+        (["--level", "7"], "unknown_level", "未知层级"),
+        (["--code", "411628999"], "unknown_code", "不存在"),
+        (["--level", "1", "--code", "411628001001001"], "no_areas", "没有乡镇/街道"),
+        (["--basemap", "http://tiles.example/tile.png"], "bad_basemap", "XYZ"),
+    ],
+)
 def test_unusable_options_exit_2_with_a_chinese_message(cli_env, tmp_path, args, code, words):
     result, out = export(tmp_path, *args)
     assert result.exit_code == 2, result.output

@@ -7,16 +7,16 @@ import datetime as dt
 
 import pytest
 import shapely
-from sqlalchemy import text
-
 from conftest import DATA_DIR, loaded_database
-from gridmap.camera_import import apply_status_reports, import_cameras
+from planting import plant_overlap
+from sqlalchemy import text
+from test_validate import township, write_gpkg  # noqa: F401 (fixture)
+
 from gridmap.coverage.table import differences
 from gridmap.db.revisions import current_revision
-from gridmap.publishing import PublishRefused, publish_file
 from gridmap.sample.files import CAMERAS_CSV
-from planting import plant_overlap
-from test_validate import township, write_gpkg  # noqa: F401 (fixture)
+from gridmap.services.boundaries import PublishRefused, publish_file
+from gridmap.services.cameras import apply_status_reports, import_cameras
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,12 @@ def revision(engine) -> int:
 def last_change(engine) -> tuple[str, shapely.Geometry | None, shapely.Geometry | None, list[str] | None]:
     """(kind, extent, camera points, area codes) of the newest change."""
     with engine.connect() as conn:
-        kind, extent, points, codes = conn.execute(text(
-            "SELECT kind, ST_AsText(extent), ST_AsText(points), codes FROM data_change "
-            "ORDER BY revision DESC LIMIT 1")).one()
+        kind, extent, points, codes = conn.execute(
+            text(
+                "SELECT kind, ST_AsText(extent), ST_AsText(points), codes FROM data_change "
+                "ORDER BY revision DESC LIMIT 1"
+            )
+        ).one()
     return kind, *(None if wkt is None else shapely.from_wkt(wkt) for wkt in (extent, points)), codes
 
 
@@ -62,11 +65,13 @@ def test_re_importing_an_unchanged_register_does_not_bump_the_revision(engine):
 
 def test_a_status_report_bumps_the_revision_with_the_cameras_extent(engine):
     with engine.connect() as conn:
-        cams = conn.execute(text("""SELECT device_id, ST_X(geom) AS x, ST_Y(geom) AS y FROM camera
-                                    WHERE online ORDER BY device_id LIMIT 3""")).all()
+        cams = conn.execute(
+            text("""SELECT device_id, ST_X(geom) AS x, ST_Y(geom) AS y FROM camera
+                                    WHERE online ORDER BY device_id LIMIT 3""")
+        ).all()
         county_online = conn.execute(text("SELECT online FROM area_stats WHERE code = '411628'")).scalar_one()
     before = revision(engine)
-    at = dt.datetime.now(dt.timezone.utc).isoformat()
+    at = dt.datetime.now(dt.UTC).isoformat()
     result = apply_status_reports(engine, [{"device_id": c.device_id, "online": False, "at": at} for c in cams])
     assert result.applied == 3
     assert revision(engine) == before + 1
@@ -75,12 +80,17 @@ def test_a_status_report_bumps_the_revision_with_the_cameras_extent(engine):
     # The cameras' own points, and the areas whose figures moved: their leaves and every ancestor.
     assert {(p.x, p.y) for p in points.geoms} == {(c.x, c.y) for c in cams}  # where they were and are
     with engine.connect() as conn:
-        leaves = set(conn.execute(text("SELECT area_code FROM camera WHERE device_id = ANY(:ids)"),
-                                  {"ids": [c.device_id for c in cams]}).scalars())
+        leaves = set(
+            conn.execute(
+                text("SELECT area_code FROM camera WHERE device_id = ANY(:ids)"), {"ids": [c.device_id for c in cams]}
+            ).scalars()
+        )
     assert leaves <= set(codes) and "411628" in codes
     assert all(any(leaf.startswith(code) for leaf in leaves) for code in codes)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT online FROM area_stats WHERE code = '411628'")).scalar_one() == county_online - 3
+        assert (
+            conn.execute(text("SELECT online FROM area_stats WHERE code = '411628'")).scalar_one() == county_online - 3
+        )
     stats_match_coverage(engine)
 
     # The same reports again are stale: nothing changes, the revision stays.
@@ -113,7 +123,13 @@ def test_a_publish_bumps_the_revision_with_the_township_extent(engine, township,
     outline = township.to_crs(4490).loc[township["level"] == 1].geometry.iloc[0]
     assert extent.bounds == pytest.approx(outline.bounds, abs=1e-6)
     with engine.connect() as conn:
-        hh = conn.execute(text("SELECT DISTINCT households FROM area_stats WHERE level = 4 AND code LIKE :c"),
-                          {"c": result.scope.root + "%"}).scalars().all()
+        hh = (
+            conn.execute(
+                text("SELECT DISTINCT households FROM area_stats WHERE level = 4 AND code LIKE :c"),
+                {"c": result.scope.root + "%"},
+            )
+            .scalars()
+            .all()
+        )
     assert hh == [7]
     stats_match_coverage(engine)

@@ -24,8 +24,9 @@ def test_sample_load_gives_the_published_figures(loaded_engine):
 
 def test_every_camera_is_assigned_to_the_micro_grid_of_its_stated_grid(loaded_engine, data_dir):
     with loaded_engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(text("SELECT device_id, area_code FROM camera")).all(),
-                            columns=["device_id", "area_code"])
+        rows = pd.DataFrame(
+            conn.execute(text("SELECT device_id, area_code FROM camera")).all(), columns=["device_id", "area_code"]
+        )
     register = pd.read_csv(data_dir / CAMERAS_CSV, dtype=str, encoding="utf-8-sig")
     merged = register.merge(rows, left_on="设备编码", right_on="device_id")
     assert len(merged) == 10520
@@ -46,8 +47,9 @@ def test_reloading_is_idempotent(loaded_engine, data_dir):
     load_sample(loaded_engine, data_dir)
     with loaded_engine.connect() as conn:
         s = summarize(conn)
-        versions = conn.execute(text(
-            "SELECT status, count(*) FROM boundary_version GROUP BY status ORDER BY status")).all()
+        versions = conn.execute(
+            text("SELECT status, count(*) FROM boundary_version GROUP BY status ORDER BY status")
+        ).all()
     assert s.areas_per_level[4] == 10311 and (s.planned, s.installed, s.online) == (10520, 10048, 9896)
     assert dict(versions)["published"] == 1 and dict(versions)["superseded"] >= 1
 
@@ -56,10 +58,17 @@ def test_a_failing_replacement_leaves_the_live_data_unchanged(loaded_engine, dat
     townships = read_areas(data_dir / GPKG, layer="township")
     broken = pd.concat([townships, townships.iloc[:1]], ignore_index=True)  # a duplicate code
     with loaded_engine.connect() as conn:
-        before = conn.execute(text("SELECT count(*), max(version_id), md5(string_agg(code || ST_AsEWKB(geom)::text, ',' ORDER BY code)) FROM area")).one()
-    with pytest.raises(Exception, match="duplicate key"):
-        with loaded_engine.begin() as conn:
-            replace_subtree(conn, "411628", gpd.GeoDataFrame(broken, crs=4490), VersionInfo(created_by="test"))
+        before = conn.execute(
+            text(
+                "SELECT count(*), max(version_id), md5(string_agg(code || ST_AsEWKB(geom)::text, ',' ORDER BY code)) FROM area"
+            )
+        ).one()
+    with pytest.raises(Exception, match="duplicate key"), loaded_engine.begin() as conn:
+        replace_subtree(conn, "411628", gpd.GeoDataFrame(broken, crs=4490), VersionInfo(created_by="test"))
     with loaded_engine.connect() as conn:
-        after = conn.execute(text("SELECT count(*), max(version_id), md5(string_agg(code || ST_AsEWKB(geom)::text, ',' ORDER BY code)) FROM area")).one()
+        after = conn.execute(
+            text(
+                "SELECT count(*), max(version_id), md5(string_agg(code || ST_AsEWKB(geom)::text, ',' ORDER BY code)) FROM area"
+            )
+        ).one()
     assert after == before

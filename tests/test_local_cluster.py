@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridmap.config import get_settings
-from gridmap.db.local import RELOCATED_ROOT, LocalCluster
+from gridmap.devdb import RELOCATED_ROOT, LocalCluster
 
 pytestmark = pytest.mark.slow
 

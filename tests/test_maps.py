@@ -119,43 +119,114 @@ def sample_areas() -> gpd.GeoDataFrame:
 def sample_report() -> dict:
     tiny = box(LON + 0.001, LAT + 0.001, LON + 0.001 + 1e-5, LAT + 0.001 + 5e-6)  # ≈ 1 m × 0.5 m
     issues = [
-        {"kind": "overlap", "severity": "error", "codes": ["411628001001", "411628001002"], "area_m2": 1234.5,
-         "geometry": mapping(box(LON - 0.05, LAT - 0.001, LON - 0.04, LAT + 0.001)),
-         "message": "东关社区与西关社区重叠"},
-        {"kind": "overlap", "severity": "error", "codes": ["411628001", "411628002"], "area_m2": 98765.25,
-         "geometry": mapping(box(LON - 0.002, LAT + 0.02, LON + 0.002, LAT + 0.03)),
-         "message": "真源街道与411628002重叠"},
-        {"kind": "gap", "severity": "warning", "codes": ["411628001"], "area_m2": 0.5,
-         "geometry": mapping(tiny), "message": "真源街道内有空白缝隙"},
-        {"kind": "outside_parent", "severity": "error", "codes": ["411628001002001"], "area_m2": 5000.0,
-         "geometry": mapping(MultiPolygon([box(LON - 0.081, LAT + 0.01, LON - 0.08, LAT + 0.02),
-                                           box(LON - 0.081, LAT + 0.03, LON - 0.08, LAT + 0.04)])),
-         "message": "西关第一网格超出西关社区范围"},
-        {"kind": "invalid_geometry", "severity": "error", "codes": ["411628001002"], "area_m2": 0.0,
-         "geometry": mapping(Point(LON - 0.03, LAT + 0.03)), "message": "西关社区边界自相交"},
-        {"kind": "duplicate_code", "severity": "error", "codes": ["411628001001"], "area_m2": None,
-         "geometry": None, "message": "编码411628001001出现两次"},
-        {"kind": "bad_code", "severity": "warning", "codes": ["41162800X"], "area_m2": 0.0, "geometry": None,
-         "message": "编码“41162800X”含非数字字符 <b>{{ 7*7 }}</b> {# 注释"},
-        {"kind": "orphan", "severity": "error", "codes": ["411628003001"], "area_m2": 321.0,
-         "geometry": mapping(box(LON + 0.03, LAT - 0.03, LON + 0.04, LAT - 0.02)),
-         "message": "上级411628003不存在"},
-        {"kind": "policy", "severity": "warning", "codes": ["411628002"], "area_m2": 0.0,
-         "geometry": mapping(LineString([(LON, LAT - 0.06), (LON, LAT + 0.06)])),
-         "message": "乡镇边界应沿道路或河流划分"},
-        {"kind": "sliver", "severity": "warning", "codes": ["411628001001", "411628001"], "area_m2": 3.2,
-         "geometry": mapping(box(LON - 0.06, LAT - 0.06, LON - 0.059, LAT - 0.05999)),
-         "message": "东关社区与真源街道之间的细小缝隙"},
+        {
+            "kind": "overlap",
+            "severity": "error",
+            "codes": ["411628001001", "411628001002"],
+            "area_m2": 1234.5,
+            "geometry": mapping(box(LON - 0.05, LAT - 0.001, LON - 0.04, LAT + 0.001)),
+            "message": "东关社区与西关社区重叠",
+        },
+        {
+            "kind": "overlap",
+            "severity": "error",
+            "codes": ["411628001", "411628002"],
+            "area_m2": 98765.25,
+            "geometry": mapping(box(LON - 0.002, LAT + 0.02, LON + 0.002, LAT + 0.03)),
+            "message": "真源街道与411628002重叠",
+        },
+        {
+            "kind": "gap",
+            "severity": "warning",
+            "codes": ["411628001"],
+            "area_m2": 0.5,
+            "geometry": mapping(tiny),
+            "message": "真源街道内有空白缝隙",
+        },
+        {
+            "kind": "outside_parent",
+            "severity": "error",
+            "codes": ["411628001002001"],
+            "area_m2": 5000.0,
+            "geometry": mapping(
+                MultiPolygon(
+                    [
+                        box(LON - 0.081, LAT + 0.01, LON - 0.08, LAT + 0.02),
+                        box(LON - 0.081, LAT + 0.03, LON - 0.08, LAT + 0.04),
+                    ]
+                )
+            ),
+            "message": "西关第一网格超出西关社区范围",
+        },
+        {
+            "kind": "invalid_geometry",
+            "severity": "error",
+            "codes": ["411628001002"],
+            "area_m2": 0.0,
+            "geometry": mapping(Point(LON - 0.03, LAT + 0.03)),
+            "message": "西关社区边界自相交",
+        },
+        {
+            "kind": "duplicate_code",
+            "severity": "error",
+            "codes": ["411628001001"],
+            "area_m2": None,
+            "geometry": None,
+            "message": "编码411628001001出现两次",
+        },
+        {
+            "kind": "bad_code",
+            "severity": "warning",
+            "codes": ["41162800X"],
+            "area_m2": 0.0,
+            "geometry": None,
+            "message": "编码“41162800X”含非数字字符 <b>{{ 7*7 }}</b> {# 注释",
+        },
+        {
+            "kind": "orphan",
+            "severity": "error",
+            "codes": ["411628003001"],
+            "area_m2": 321.0,
+            "geometry": mapping(box(LON + 0.03, LAT - 0.03, LON + 0.04, LAT - 0.02)),
+            "message": "上级411628003不存在",
+        },
+        {
+            "kind": "policy",
+            "severity": "warning",
+            "codes": ["411628002"],
+            "area_m2": 0.0,
+            "geometry": mapping(LineString([(LON, LAT - 0.06), (LON, LAT + 0.06)])),
+            "message": "乡镇边界应沿道路或河流划分",
+        },
+        {
+            "kind": "sliver",
+            "severity": "warning",
+            "codes": ["411628001001", "411628001"],
+            "area_m2": 3.2,
+            "geometry": mapping(box(LON - 0.06, LAT - 0.06, LON - 0.059, LAT - 0.05999)),
+            "message": "东关社区与真源街道之间的细小缝隙",
+        },
     ]
-    return {"ok": False, "file": "鹿邑县网格边界.gpkg", "summary": {"errors": 6, "warnings": 4, "metric_crs": "EPSG:4526"},
-            "issues": issues,
-            "notes": ["按 2024 版网格规范检查", "面积按 CGCS2000 高斯-克吕格 38 带计算"]}
+    return {
+        "ok": False,
+        "file": "鹿邑县网格边界.gpkg",
+        "summary": {"errors": 6, "warnings": 4, "metric_crs": "EPSG:4526"},
+        "issues": issues,
+        "notes": ["按 2024 版网格规范检查", "面积按 CGCS2000 高斯-克吕格 38 带计算"],
+    }
 
 
 #: Counted by hand from sample_report(): kind → (errors, warnings).
 EXPECTED_COUNTS = {
-    "overlap": (2, 0), "gap": (0, 1), "outside_parent": (1, 0), "invalid_geometry": (1, 0),
-    "duplicate_code": (1, 0), "bad_code": (0, 1), "orphan": (1, 0), "policy": (0, 1), "sliver": (0, 1),
+    "overlap": (2, 0),
+    "gap": (0, 1),
+    "outside_parent": (1, 0),
+    "invalid_geometry": (1, 0),
+    "duplicate_code": (1, 0),
+    "bad_code": (0, 1),
+    "orphan": (1, 0),
+    "policy": (0, 1),
+    "sliver": (0, 1),
 }
 
 
@@ -223,8 +294,11 @@ def test_header_shows_status_file_and_counts(page):
     totals = next(a for t, a in reader.header_attrs if "gm-totals" in a.get("class", ""))
     assert (int(totals["data-errors"]), int(totals["data-warnings"])) == (6, 4)
     assert "错误 6 项，警告 4 项" in text
-    rows = {a["data-kind"]: (int(a["data-errors"]), int(a["data-warnings"]))
-            for t, a in reader.header_attrs if t == "tr" and "data-kind" in a}
+    rows = {
+        a["data-kind"]: (int(a["data-errors"]), int(a["data-warnings"]))
+        for t, a in reader.header_attrs
+        if t == "tr" and "data-kind" in a
+    }
     assert rows == EXPECTED_COUNTS
     # issues without geometry are listed in the header, areas counted per level
     assert "无法在地图上标出的问题（2）" in text
@@ -240,8 +314,9 @@ def test_passing_report_says_so():
 
 def test_areas_are_drawn_per_level_with_their_codes(page):
     areas = sample_areas()
-    drawn = [f["properties"] for fc in geojson_payloads(page) for f in fc["features"]
-             if "message" not in f["properties"]]
+    drawn = [
+        f["properties"] for fc in geojson_payloads(page) for f in fc["features"] if "message" not in f["properties"]
+    ]
     assert sorted(p["code"] for p in drawn) == sorted(areas.dropna(subset=["geometry"])["code"])
     assert {"name": None, "code": "411628002"} in drawn
 
@@ -249,7 +324,12 @@ def test_areas_are_drawn_per_level_with_their_codes(page):
     layers = [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
     outline = [lyr for lyr in layers if lyr.layer_name.startswith("区域：")]
     assert [lyr.layer_name for lyr in outline] == [
-        "区域：县（1）", "区域：乡镇/街道（2）", "区域：村/社区（2）", "区域：网格（1）", "区域：未知层级（1）"]
+        "区域：县（1）",
+        "区域：乡镇/街道（2）",
+        "区域：村/社区（2）",
+        "区域：网格（1）",
+        "区域：未知层级（1）",
+    ]
     weights = [lyr.style_function(lyr.data["features"][0])["weight"] for lyr in outline[:4]]
     assert weights == sorted(weights, reverse=True) and len(set(weights)) == 4
     assert len(layers) == len(outline) + 7  # one defect layer per kind drawn
@@ -267,8 +347,9 @@ def test_write_validation_html(tmp_path):
 
 def test_basemap_url_is_kept_as_a_tile_layer():
     url = "http://127.0.0.1:8080/tiles/{z}/{x}/{y}.png"
-    page = standalone_html(validation_map(sample_report(), sample_areas(), basemap=url,
-                                          basemap_attribution="本地瓦片服务"))
+    page = standalone_html(
+        validation_map(sample_report(), sample_areas(), basemap=url, basemap_attribution="本地瓦片服务")
+    )
     assert url in page and "L.tileLayer" in page
     assert PageReader(page).external == []
 
@@ -283,13 +364,16 @@ def test_unknown_external_script_is_refused():
         standalone_html(m)
 
 
-@pytest.mark.parametrize("snippet", [
-    '<div style="background: url(https://example.com/bg.png)">x</div>',
-    "<style>.x { background: url('//example.com/bg.png') }</style>",
-    '<style>@import "https://example.com/more.css";</style>',
-    '<img src="https://example.com/logo.png">',
-    '<img src="logo.png">',  # next to the file is not inside it either
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        '<div style="background: url(https://example.com/bg.png)">x</div>',
+        "<style>.x { background: url('//example.com/bg.png') }</style>",
+        '<style>@import "https://example.com/more.css";</style>',
+        '<img src="https://example.com/logo.png">',
+        '<img src="logo.png">',  # next to the file is not inside it either
+    ],
+)
 def test_remaining_external_references_are_refused(snippet):
     m = folium.Map(tiles=None)
     m.get_root().html.add_child(Element(snippet))
@@ -316,9 +400,17 @@ def test_plain_markers_work_offline():
 
 def test_vendored_files_are_package_data():
     static = files("gridmap.maps") / "static"
-    for name in ("README.md", "leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/LICENSE",
-                 "leaflet/images/layers.png", "leaflet/images/layers-2x.png", "leaflet/images/marker-icon.png",
-                 "leaflet/images/marker-icon-2x.png", "leaflet/images/marker-shadow.png"):
+    for name in (
+        "README.md",
+        "leaflet/leaflet.js",
+        "leaflet/leaflet.css",
+        "leaflet/LICENSE",
+        "leaflet/images/layers.png",
+        "leaflet/images/layers-2x.png",
+        "leaflet/images/marker-icon.png",
+        "leaflet/images/marker-icon-2x.png",
+        "leaflet/images/marker-shadow.png",
+    ):
         assert (static / name).is_file(), name
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = pyproject["tool"]["setuptools"]["package-data"]["gridmap.maps"]
@@ -346,7 +438,11 @@ def test_ten_thousand_microgrids_stay_light(data_dir):
     # measured: 8.44 MB in ≈ 2 s (build 0.7 s + render and checks 1.2 s)
     assert size < 10_000_000, f"{size:,} bytes"
     assert seconds < 20, f"{seconds:.1f} s"
-    codes = {f["properties"]["code"] for fc in geojson_payloads(page) for f in fc["features"]
-             if "message" not in f["properties"]}
+    codes = {
+        f["properties"]["code"]
+        for fc in geojson_payloads(page)
+        for f in fc["features"]
+        if "message" not in f["properties"]
+    }
     assert codes == set(areas["code"])
     assert PageReader(page).external == []

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest import fresh_database
 from sqlalchemy import create_engine, inspect, text
 
-from conftest import fresh_database
 from gridmap.db import migrate
 from gridmap.db.models import Base
 
-OUR_TABLES = {"area", "area_version", "boundary_version", "camera", "camera_import", "coverage_snapshot",
-              "api_token", "data_revision", "data_change", "area_stats", "area_operator_stats", "upload",
-              "tile_area", "tile_camera"}
-GIST_INDEXES = {"ix_area_geom", "ix_camera_geom", "ix_tile_camera_geom", *(f"ix_tile_area_geom_l{lv}" for lv in range(5))}
+OUR_TABLES = {
+    "area",
+    "area_version",
+    "boundary_version",
+    "camera",
+    "camera_import",
+    "coverage_snapshot",
+    "api_token",
+    "data_revision",
+    "data_change",
+    "area_stats",
+    "area_operator_stats",
+    "upload",
+    "tile_area",
+    "tile_camera",
+}
+GIST_INDEXES = {
+    "ix_area_geom",
+    "ix_camera_geom",
+    "ix_tile_camera_geom",
+    *(f"ix_tile_area_geom_l{lv}" for lv in range(5)),
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -28,9 +46,13 @@ def _gist_indexes(url: str) -> set[str]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return set(conn.execute(text(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexdef LIKE '%USING gist%'"
-            )).scalars())
+            return set(
+                conn.execute(
+                    text(
+                        "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexdef LIKE '%USING gist%'"
+                    )
+                ).scalars()
+            )
     finally:
         engine.dispose()
 
@@ -56,8 +78,7 @@ def test_models_and_migrations_agree(db_url):
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                         "include_object": _ours})
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": _ours})
             assert compare_metadata(ctx, Base.metadata) == []
     finally:
         engine.dispose()

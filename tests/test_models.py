@@ -19,10 +19,17 @@ def test_polygon_and_point_round_trip_with_srid(engine):
         version = BoundaryVersion(created_by="test", root_code="999999", status="published")
         session.add(version)
         session.flush()
-        session.add(Area(code="999999", name="测试县", level=0, geom=from_shape(SQUARE, srid=4490),
-                         version_id=version.id))
-        session.add(Camera(device_id="99999900001320000001", status="installed", online=True,
-                           geom=from_shape(shapely.Point(115.405, 33.805), srid=4490)))
+        session.add(
+            Area(code="999999", name="测试县", level=0, geom=from_shape(SQUARE, srid=4490), version_id=version.id)
+        )
+        session.add(
+            Camera(
+                device_id="99999900001320000001",
+                status="installed",
+                online=True,
+                geom=from_shape(shapely.Point(115.405, 33.805), srid=4490),
+            )
+        )
         session.flush()
         area = session.scalars(select(Area).where(Area.code == "999999")).one()
         camera = session.scalars(select(Camera).where(Camera.device_id == "99999900001320000001")).one()
@@ -40,28 +47,43 @@ def test_wrong_srid_is_refused(engine):
         session.add(Area(code="999998", name="x", level=0, geom=from_shape(SQUARE, srid=4326)))
 
 
-@pytest.mark.parametrize("device_id, status, online", [
-    ("4116280000132000001", "installed", True),   # 19 digits
-    ("4116280000132000000A", "installed", True),  # not all digits
-    ("41162800001320000001", "broken", False),    # unknown status
-    ("41162800001320000001", "planned", True),    # online but not installed
-])
+@pytest.mark.parametrize(
+    "device_id, status, online",
+    [
+        ("4116280000132000001", "installed", True),  # 19 digits
+        ("4116280000132000000A", "installed", True),  # not all digits
+        ("41162800001320000001", "broken", False),  # unknown status
+        ("41162800001320000001", "planned", True),  # online but not installed
+    ],
+)
 def test_camera_constraints(engine, device_id, status, online):
     with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
-        session.add(Camera(device_id=device_id, status=status, online=online,
-                           geom=from_shape(shapely.Point(115.4, 33.8), srid=4490)))
+        session.add(
+            Camera(
+                device_id=device_id,
+                status=status,
+                online=online,
+                geom=from_shape(shapely.Point(115.4, 33.8), srid=4490),
+            )
+        )
 
 
 def test_spatial_query_uses_the_gist_index(loaded_engine):
     with loaded_engine.connect() as conn:
         conn.execute(text("ANALYZE area"))
-        plan = "\n".join(conn.execute(text("""
+        plan = "\n".join(
+            conn.execute(
+                text("""
             EXPLAIN SELECT code FROM area
             WHERE ST_Intersects(geom, ST_MakeEnvelope(115.47, 33.85, 115.48, 33.86, 4490))
-        """)).scalars())
+        """)
+            ).scalars()
+        )
         assert "ix_area_geom" in plan, plan
-        hits = conn.execute(text("""
+        hits = conn.execute(
+            text("""
             SELECT count(*) FROM area
             WHERE level = 4 AND ST_Intersects(geom, ST_MakeEnvelope(115.47, 33.85, 115.48, 33.86, 4490))
-        """)).scalar_one()
+        """)
+        ).scalar_one()
         assert 1 <= hits < 10311

@@ -56,17 +56,20 @@ def test_notebook_is_stored_without_outputs():
 
 @pytest.fixture(scope="module")
 def executed(loaded_engine, db_url, tmp_path_factory):
-    spec_dir = write_kernel_spec(tmp_path_factory.mktemp("kernels") / KERNEL,
-                                 overrides={"display_name": "gridmap tests"})
+    spec_dir = write_kernel_spec(
+        tmp_path_factory.mktemp("kernels") / KERNEL, overrides={"display_name": "gridmap tests"}
+    )
     assert json.loads(Path(spec_dir, "kernel.json").read_text())["argv"][0] == sys.executable
-    km = KernelManager(kernel_name=KERNEL,
-                       kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(Path(spec_dir).parent)]))
+    km = KernelManager(
+        kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(Path(spec_dir).parent)])
+    )
     nb = nbformat.read(NOTEBOOK, as_version=4)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GRIDMAP_DATABASE_URL", db_url)  # the kernel inherits the environment
         mp.delenv("MPLBACKEND", raising=False)
-        NotebookClient(nb, km=km, timeout=120, startup_timeout=60,
-                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+        NotebookClient(
+            nb, km=km, timeout=120, startup_timeout=60, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+        ).execute()
     return nb
 
 

@@ -19,18 +19,17 @@ import time
 
 import httpx
 import pytest
+from api_server import serve
+from browser import defective_boundary_file, playwright_browser, representative_point, screenshot, wait_for, wait_idle
+from conftest import DATA_DIR, loaded_database
 from sqlalchemy import text
 
-from api_server import serve
-from browser import (defective_boundary_file, playwright_browser, representative_point, screenshot,
-                     wait_for, wait_idle)
-from conftest import DATA_DIR, loaded_database
 from gridmap.api.routers.pages import script_json
 from gridmap.db.tokens import create_token
 from gridmap.maps.coverage_map import NO_DATA, RATE_CLASSES
 
-
 # ------------------------------------------------------------------------------------ fixtures
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -62,20 +61,28 @@ def own_engine():
 
 def token(engine, role: str, scope: str | None = None) -> str:
     with engine.begin() as conn:
-        secret, _ = create_token(conn, name=f"pages-{role}-{time.monotonic_ns()}", role=role, scope=scope,
-                                 expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+        secret, _ = create_token(
+            conn,
+            name=f"pages-{role}-{time.monotonic_ns()}",
+            role=role,
+            scope=scope,
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        )
     return secret
 
 
 def map_click(page, lon: float, lat: float) -> None:
     """Click the map where (lon, lat) is, as a person would (projected with the map's own maths)."""
-    point = page.evaluate(f"(() => {{ const p = gm.map.latLngToContainerPoint([{lat}, {lon}]); "
-                          f"const r = gm.map.getContainer().getBoundingClientRect(); "
-                          f"return [r.left + p.x, r.top + p.y]; }})()")
+    point = page.evaluate(
+        f"(() => {{ const p = gm.map.latLngToContainerPoint([{lat}, {lon}]); "
+        f"const r = gm.map.getContainer().getBoundingClientRect(); "
+        f"return [r.left + p.x, r.top + p.y]; }})()"
+    )
     page.mouse.click(point[0], point[1])
 
 
 # ------------------------------------------------------------------------------------ without a browser
+
 
 def test_pages_are_served_with_their_assets_and_a_strict_policy(http):
     for path in ("/map", "/upload", "/embed?layer=village&metric=rollout_rate&theme=light&refresh=0"):
@@ -84,8 +91,9 @@ def test_pages_are_served_with_their_assets_and_a_strict_policy(http):
         assert r.headers["content-type"].startswith("text/html")
         csp = r.headers["content-security-policy"]
         assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
-        config = json.loads(re.search(r'<script type="application/json" id="gm-config">(.*?)</script>', r.text,
-                                      re.S).group(1))
+        config = json.loads(
+            re.search(r'<script type="application/json" id="gm-config">(.*?)</script>', r.text, re.S).group(1)
+        )
         assert [lv["name"] for lv in config["levels"]] == ["县", "乡镇/街道", "村/社区", "网格", "微网格"]
         assert "http://" not in r.text.replace("http://www.w3.org", "") and "https://" not in r.text
         for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
@@ -97,9 +105,13 @@ def test_pages_are_served_with_their_assets_and_a_strict_policy(http):
     # frame-able by big-screen pages, the others only by this server's pages
     assert "frame-ancestors *" in http.get("/embed").headers["content-security-policy"]
     assert "frame-ancestors 'self'" in http.get("/upload").headers["content-security-policy"]
-    for vendored in ("/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.min.js",
-                     "/static/vendor/leaflet.vectorgrid/LICENSE", "/static/leaflet/leaflet.js",
-                     "/static/leaflet/LICENSE", "/static/leaflet/images/layers.png"):
+    for vendored in (
+        "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.min.js",
+        "/static/vendor/leaflet.vectorgrid/LICENSE",
+        "/static/leaflet/leaflet.js",
+        "/static/leaflet/LICENSE",
+        "/static/leaflet/images/layers.png",
+    ):
         assert http.get(vendored).status_code == 200, vendored
     assert http.get("/static/../config.py").status_code == 404
 
@@ -122,6 +134,7 @@ def test_basemap_setting_reaches_the_page_and_its_policy(loaded_engine):
 
 # ------------------------------------------------------------------------------------ /map
 
+
 def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, browser):
     page = browser.page(1920, 1080)
     page.goto(api_url + "/map")
@@ -130,9 +143,10 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
     # One set of legend classes: the JS ones are the exported maps' ones.
     classes = page.evaluate("GM.RATE_CLASSES.concat([GM.NO_DATA]).map(c => [c.key, c.lower, c.upper, c.colour])")
     assert classes == [[c.key, c.lower, c.upper, c.colour] for c in (*RATE_CLASSES, NO_DATA)]
-    assert page.evaluate("[GM.classOfCounts(95, 100).key, GM.classOfCounts(9499, 10000).key, "
-                         "GM.classOfCounts(0, 0).key, GM.classOfRate(0.95).key, GM.classOfRate(null).key]") == \
-        ["95_98", "90_95", "none", "95_98", "none"]
+    assert page.evaluate(
+        "[GM.classOfCounts(95, 100).key, GM.classOfCounts(9499, 10000).key, "
+        "GM.classOfCounts(0, 0).key, GM.classOfRate(0.95).key, GM.classOfRate(null).key]"
+    ) == ["95_98", "90_95", "none", "95_98", "none"]
 
     # The grid tiles are drawn: features decoded from the vector tiles, painted on canvases.
     assert page.evaluate("gm.layers.area.gmLayer") == "grid"
@@ -183,8 +197,9 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
 
     # Search by name: the list, Enter, the map flies to the area and opens its panel.
     with loaded_engine.connect() as conn:
-        town_code, town_name, box = conn.execute(text(
-            "SELECT code, name, ST_AsText(ST_Centroid(geom)) FROM area WHERE level = 1 ORDER BY code DESC LIMIT 1")).one()
+        town_code, town_name, box = conn.execute(
+            text("SELECT code, name, ST_AsText(ST_Centroid(geom)) FROM area WHERE level = 1 ORDER BY code DESC LIMIT 1")
+        ).one()
     page.fill("#gm-search-input", town_name)
     wait_for(page, f"!!document.querySelector('#gm-search-list [data-code=\"{town_code}\"]')", 10, "search results")
     page.keyboard.press("ArrowDown")
@@ -206,9 +221,13 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
     assert states.get("online", 0) > 0, states
     assert "在线" in page.text_content("#gm-legend")
     with loaded_engine.connect() as conn:
-        device, cam_lon, cam_lat = conn.execute(text(
-            "SELECT device_id, ST_X(geom), ST_Y(geom) FROM camera WHERE status = 'installed' AND online "
-            "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) LIMIT 1"), {"lon": lon, "lat": lat}).one()
+        device, cam_lon, cam_lat = conn.execute(
+            text(
+                "SELECT device_id, ST_X(geom), ST_Y(geom) FROM camera WHERE status = 'installed' AND online "
+                "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) LIMIT 1"
+            ),
+            {"lon": lon, "lat": lat},
+        ).one()
     map_click(page, cam_lon, cam_lat)
     wait_for(page, "!!document.querySelector('.gm-camera-pop')", 10, "the camera's popup")
     assert device in page.text_content(".gm-camera-pop") and "在线" in page.text_content(".gm-camera-pop")
@@ -223,13 +242,17 @@ def test_map_fits_a_laptop_screen(api_url, browser):
     assert page.evaluate("gm.layers.area.gmLayer") == "township"
     for selector in ("#gm-search-input", "#gm-levels", "#gm-metrics", "#gm-legend", "#gm-view", "#gm-link-upload"):
         box = page.locator(selector).bounding_box()
-        assert box and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 1366 \
-            and box["y"] + box["height"] <= 768, (selector, box)
+        assert (
+            box
+            and box["x"] >= 0
+            and box["y"] >= 0
+            and box["x"] + box["width"] <= 1366
+            and box["y"] + box["height"] <= 768
+        ), (selector, box)
     toolbar, legend = page.locator("#gm-toolbar").bounding_box(), page.locator("#gm-legend").bounding_box()
     assert toolbar["y"] + toolbar["height"] < legend["y"]
     screenshot(page, "map_laptop_township")
     page.context.close()
-
 
 
 def test_api_docs_render_from_vendored_swagger_ui(api_url, browser):
@@ -242,18 +265,24 @@ def test_api_docs_render_from_vendored_swagger_ui(api_url, browser):
     screenshot(page, "docs")
     page.context.close()
 
+
 # ------------------------------------------------------------------------------------ /embed
 
+
 def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, browser):
-    from gridmap.camera_import import apply_status_reports
     from gridmap.db.revisions import current_revision
+    from gridmap.services.cameras import apply_status_reports
 
     secret = token(own_engine, "embed")
     with own_engine.connect() as conn:
-        county = conn.execute(text("SELECT a.name, s.planned, s.installed, s.online FROM area a "
-                                   "JOIN area_stats s USING (code) WHERE a.level = 0")).one()
+        county = conn.execute(
+            text(
+                "SELECT a.name, s.planned, s.installed, s.online FROM area a "
+                "JOIN area_stats s USING (code) WHERE a.level = 0"
+            )
+        ).one()
     with serve(own_engine, read_access="token") as base:
-        assert httpx.get(base + "/embed").status_code == 401          # the page itself needs the token
+        assert httpx.get(base + "/embed").status_code == 401  # the page itself needs the token
         assert httpx.get(base + "/map", params={"token": secret}).status_code == 403  # embed: /embed only
         page = browser.page(1920, 1080)
         requests: list[str] = []
@@ -263,7 +292,7 @@ def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, b
         wait_for(page, "!!gm.state.summary", 15, "the figures")
         tiles = [u for u in requests if ".mvt" in u]
         assert tiles and all(f"token={secret}" in u for u in tiles), tiles[:3]
-        assert page.evaluate("gm.state.summarySource") == "tiles"   # an embed token may not read the API
+        assert page.evaluate("gm.state.summarySource") == "tiles"  # an embed token may not read the API
         stats = page.text_content("#gm-embed-stats")
         assert f"{county.installed:,}" in stats and f"{county.online:,}" in stats and f"{county.planned:,}" in stats
         assert f"{county.online / county.installed * 100:.2f}%" in stats
@@ -275,14 +304,20 @@ def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, b
         # A camera goes offline: the screen shows it within 2 s of the report being acknowledged
         # (the event stream, not the 10-minute polling, brings it).
         with own_engine.connect() as conn:
-            device = conn.execute(text("SELECT device_id FROM camera WHERE online ORDER BY device_id LIMIT 1")).scalar_one()
+            device = conn.execute(
+                text("SELECT device_id FROM camera WHERE online ORDER BY device_id LIMIT 1")
+            ).scalar_one()
         assert apply_status_reports(own_engine, [{"device_id": device, "online": False}]).applied == 1
         acknowledged = time.monotonic()
         with own_engine.connect() as conn:
             new_revision = current_revision(conn)
         shown = f"{county.online - 1:,}"
-        wait_for(page, f"document.querySelector('#gm-embed-stats').textContent.includes({shown!r})", 2,
-                 "the new figures within 2 s")
+        wait_for(
+            page,
+            f"document.querySelector('#gm-embed-stats').textContent.includes({shown!r})",
+            2,
+            "the new figures within 2 s",
+        )
         assert time.monotonic() - acknowledged < 2
         assert page.evaluate("gm.state.revision") == new_revision
         wait_idle(page)
@@ -292,6 +327,7 @@ def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, b
 
 
 # ------------------------------------------------------------------------------------ /upload
+
 
 def test_upload_shows_the_defects_of_a_boundary_file_and_refuses_to_publish(own_engine, browser, tmp_path):
     path, village, moved = defective_boundary_file(own_engine, tmp_path)
@@ -332,7 +368,7 @@ def test_upload_publishes_a_clean_file_and_reports_camera_rows(own_engine, brows
         rows = list(csv.reader(f))
     header, good = rows[0], [r for r in rows[1:] if r[4].startswith(village[:9])][:2]
     bad = list(good[0])
-    bad[0] = "4116280001131800000X"          # not a 20-digit id
+    bad[0] = "4116280001131800000X"  # not a 20-digit id
     cameras = tmp_path / "cameras.csv"
     with open(cameras, "w", encoding="utf-8-sig", newline="") as f:
         csv.writer(f).writerows([header, *good, bad])

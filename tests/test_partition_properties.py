@@ -43,8 +43,14 @@ def guillotine(draw) -> list[shapely.Polygon]:
 @st.composite
 def voronoi(draw) -> list[shapely.Polygon]:
     n = draw(st.integers(3, 25))
-    xy = draw(st.lists(st.tuples(st.floats(0.02, 0.98), st.floats(0.02, 0.98)), min_size=n, max_size=n,
-                       unique_by=lambda p: (round(p[0], 2), round(p[1], 2))))
+    xy = draw(
+        st.lists(
+            st.tuples(st.floats(0.02, 0.98), st.floats(0.02, 0.98)),
+            min_size=n,
+            max_size=n,
+            unique_by=lambda p: (round(p[0], 2), round(p[1], 2)),
+        )
+    )
     seeds = shapely.multipoints([(X0 + x * SIZE, Y0 + y * SIZE) for x, y in xy])
     cells = shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=SQUARE))
     cells = shapely.intersection(cells, SQUARE)
@@ -54,9 +60,11 @@ def voronoi(draw) -> list[shapely.Polygon]:
 def upload(children: list[shapely.Polygon]) -> gpd.GeoDataFrame:
     """The square as a grid (level 3) and the cells as its micro-grids, in EPSG:4490."""
     codes = [PARENT] + [f"{PARENT}{i + 1:03d}" for i in range(len(children))]
-    gdf = gpd.GeoDataFrame({"code": codes, "parent_code": [None] + [PARENT] * len(children),
-                            "level": [3] + [4] * len(children)},
-                           geometry=[SQUARE, *children], crs=METRIC)
+    gdf = gpd.GeoDataFrame(
+        {"code": codes, "parent_code": [None] + [PARENT] * len(children), "level": [3] + [4] * len(children)},
+        geometry=[SQUARE, *children],
+        crs=METRIC,
+    )
     return gdf.to_crs(4490)
 
 
@@ -68,8 +76,13 @@ def test_random_partitions_validate_clean(cells):
 
 
 @SETTINGS
-@given(cells=st.one_of(guillotine(), voronoi()), which=st.integers(0, 10_000), vertex=st.integers(0, 10_000),
-       dx=st.floats(-40, 40), dy=st.floats(-40, 40))
+@given(
+    cells=st.one_of(guillotine(), voronoi()),
+    which=st.integers(0, 10_000),
+    vertex=st.integers(0, 10_000),
+    dx=st.floats(-40, 40),
+    dy=st.floats(-40, 40),
+)
 def test_a_perturbation_is_found_with_its_whole_area(cells, which, vertex, dx, dy):
     assume(np.hypot(dx, dy) >= 2.0)
     c = which % len(cells)
@@ -80,7 +93,7 @@ def test_a_perturbation_is_found_with_its_whole_area(cells, which, vertex, dx, d
     assume(moved.is_valid and moved.area > 1.0)
     expected = shapely.symmetric_difference(cells[c], moved).area
     assume(expected > 1.0)
-    cells = [*cells[:c], moved, *cells[c + 1:]]
+    cells = [*cells[:c], moved, *cells[c + 1 :]]
 
     report = analyse(upload(cells)).report
     areal = [f for f in report.findings if f.kind in AREAL]

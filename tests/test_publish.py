@@ -7,31 +7,24 @@ from __future__ import annotations
 
 import json
 
-import pyogrio
 import pandas as pd
+import pyogrio
 import pytest
-from sqlalchemy import create_engine, text
+from conftest import DATA_DIR, engine_for_cli, loaded_database
+from planting import plant_gap, plant_overlap
+from sqlalchemy import text
+from test_validate import CHINESE, township  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
 from gridmap.cli import app
-from gridmap.sample.load import load_sample
-
-from conftest import DATA_DIR, engine_for_cli, fresh_database
 from gridmap.sample.files import CAMERAS_CSV
-from planting import plant_gap, plant_overlap
-from test_validate import CHINESE, township  # noqa: F401 (fixture)
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def url() -> str:
-    from gridmap.db.migrate import upgrade
-
-    url = fresh_database("gridmap_test_publish")
-    upgrade(url)
-    engine = create_engine(url)
-    load_sample(engine, DATA_DIR)
+    url, engine = loaded_database("gridmap_test_publish")
     engine.dispose()
     return url
 
@@ -49,21 +42,25 @@ def live(engine, *, with_versions: bool = True) -> str:
     """A fingerprint of every live area (and, optionally, which version it came from)."""
     version = "|| ':' || coalesce(version_id::text, '')" if with_versions else ""
     with engine.connect() as conn:
-        return conn.execute(text(f"""
+        return conn.execute(
+            text(f"""
             SELECT md5(string_agg(code || ':' || coalesce(name, '') || ':' || coalesce(households::text, '') || ':'
                                   || encode(ST_AsEWKB(geom), 'hex') {version}, ',' ORDER BY code))
-            FROM area""")).scalar_one()
+            FROM area""")
+        ).scalar_one()
 
 
 def versions(engine) -> list[tuple]:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT id, status, root_code, top_level, restored_from, reason "
-                                 "FROM boundary_version ORDER BY id")).all()
+        return conn.execute(
+            text("SELECT id, status, root_code, top_level, restored_from, reason FROM boundary_version ORDER BY id")
+        ).all()
 
 
 def write(gdf, path):
-    pyogrio.write_dataframe(gdf.to_crs(4490).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], path,
-                            layer="网格")
+    pyogrio.write_dataframe(
+        gdf.to_crs(4490).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], path, layer="网格"
+    )
     return path
 
 
@@ -99,8 +96,13 @@ def test_publish_then_rollback_round_trip(engine, township, tmp_path):  # noqa: 
     assert out["cameras_assigned"] == int(register["所属网格"].str.startswith(root).sum())
     with engine.connect() as conn:
         by_version = dict(conn.execute(text("SELECT version_id, count(*) FROM area GROUP BY 1")).all())
-        names = conn.execute(text("SELECT name FROM area WHERE code = ANY(:c) ORDER BY code"),
-                             {"c": list(gdf.loc[leaf[:3], "code"])}).scalars().all()
+        names = (
+            conn.execute(
+                text("SELECT name FROM area WHERE code = ANY(:c) ORDER BY code"), {"c": list(gdf.loc[leaf[:3], "code"])}
+            )
+            .scalars()
+            .all()
+        )
         unplaced = conn.execute(text("SELECT count(*) FROM camera WHERE area_code IS NULL")).scalar_one()
     new = out["version"]
     assert by_version[new] == len(gdf) and by_version[first] == 12195 - len(gdf)
@@ -131,7 +133,11 @@ def test_micro_grids_of_one_grid_replace_only_that_grid(engine, township, tmp_pa
     assert (out["root"], out["top_level"], out["added"]) == (grid, 4, len(upload))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM area")).scalar_one() == total
-        hh = conn.execute(text("SELECT DISTINCT households FROM area WHERE parent_code = :g"), {"g": grid}).scalars().all()
+        hh = (
+            conn.execute(text("SELECT DISTINCT households FROM area WHERE parent_code = :g"), {"g": grid})
+            .scalars()
+            .all()
+        )
         assert hh == [42]
 
 
@@ -148,11 +154,13 @@ def test_a_publish_failing_half_way_leaves_the_previous_version_live(engine, tow
     archive insert fails (a trigger raises), and the whole transaction must roll back."""
     before, history = live(engine), versions(engine)
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             CREATE FUNCTION fail_archive() RETURNS trigger LANGUAGE plpgsql AS
             $$ BEGIN RAISE EXCEPTION 'simulated failure while archiving'; END $$;
             CREATE TRIGGER fail_archive BEFORE INSERT ON area_version FOR EACH ROW EXECUTE FUNCTION fail_archive();
-        """))
+        """)
+        )
     try:
         gdf = township.copy()
         gdf["households"] = 30
@@ -173,6 +181,7 @@ def test_force_with_reason_publishes_despite_errors_and_records_why(engine, town
     last = versions(engine)[-1]
     assert last[1] == "published" and last[5] == "外业核实中，先行上线"
     with engine.connect() as conn:
-        errors = conn.execute(text("SELECT report -> 'summary' ->> 'errors' FROM boundary_version WHERE id = :i"),
-                              {"i": last[0]}).scalar_one()
+        errors = conn.execute(
+            text("SELECT report -> 'summary' ->> 'errors' FROM boundary_version WHERE id = :i"), {"i": last[0]}
+        ).scalar_one()
     assert errors == "1"

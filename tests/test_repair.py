@@ -7,13 +7,12 @@ import json
 
 import pyogrio
 import pytest
+from planting import plant_gap, plant_outside, plant_overlap, plant_self_intersection, plant_sliver
+from test_validate import CHINESE, findings, township, zip_shapefile  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
 from gridmap.cli import app
-from gridmap.publishing import check_file
-
-from planting import plant_gap, plant_outside, plant_overlap, plant_self_intersection, plant_sliver
-from test_validate import CHINESE, findings, township, zip_shapefile  # noqa: F401 (fixture)
+from gridmap.services.boundaries import check_file
 
 runner = CliRunner()
 
@@ -22,9 +21,13 @@ def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):  #
     gdf, skip = township.copy(), set()
     small, large = [], []
     for planter, kwargs, bucket in (
-        (plant_gap, {"radius": 3.0}, small), (plant_overlap, {"radius": 5.0}, small),
-        (plant_outside, {"radius": 6.0}, small), (plant_sliver, {}, small), (plant_self_intersection, {}, small),
-        (plant_gap, {"radius": 10.0}, large), (plant_overlap, {"radius": 15.0}, large),
+        (plant_gap, {"radius": 3.0}, small),
+        (plant_overlap, {"radius": 5.0}, small),
+        (plant_outside, {"radius": 6.0}, small),
+        (plant_sliver, {}, small),
+        (plant_self_intersection, {}, small),
+        (plant_gap, {"radius": 10.0}, large),
+        (plant_overlap, {"radius": 15.0}, large),
         (plant_outside, {"radius": 20.0}, large),
     ):
         e = planter(gdf, skip, **kwargs)
@@ -36,8 +39,9 @@ def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):  #
     assert len(before) == len(small) + len(large)
 
     fixed = tmp_path / "fixed.zip"
-    result = runner.invoke(app, ["validate", str(archive), "--no-db", "--fix", str(fixed), "--format", "json",
-                                 "--max-fix-area", "100"])
+    result = runner.invoke(
+        app, ["validate", str(archive), "--no-db", "--fix", str(fixed), "--format", "json", "--max-fix-area", "100"]
+    )
     report = json.loads(result.stdout)
     assert result.exit_code == 1  # the large defects remain errors
     assert report["input_summary"]["errors"] > report["summary"]["errors"]
@@ -47,8 +51,7 @@ def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):  #
     assert (src.format, src.encoding, src.source_crs.to_epsg()) == ("shapefile", "GBK", 4526)
     assert set(src.areas["name"]) == set(township["name"])
     after = findings(analysis.report)
-    assert sorted((k, tuple(sorted(c))) for k, c, _ in after) == \
-        sorted((e.kind, tuple(sorted(e.codes))) for e in large)
+    assert sorted((k, tuple(sorted(c))) for k, c, _ in after) == sorted((e.kind, tuple(sorted(e.codes))) for e in large)
     for e in large:
         area = next(a for k, c, a in after if k == e.kind and c == e.codes)
         assert area == pytest.approx(e.area_m2, rel=0.01)
@@ -69,8 +72,9 @@ def test_fix_writes_geopackage_for_geopackage(township, tmp_path):  # noqa: F811
     gdf = township.copy()
     plant_sliver(gdf, set())
     src_path = tmp_path / "in.gpkg"
-    pyogrio.write_dataframe(gdf.to_crs(4490).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], src_path,
-                            layer="网格")
+    pyogrio.write_dataframe(
+        gdf.to_crs(4490).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], src_path, layer="网格"
+    )
     out = tmp_path / "out.gpkg"
     result = runner.invoke(app, ["validate", str(src_path), "--no-db", "--fix", str(out)])
     assert result.exit_code == 0, result.output

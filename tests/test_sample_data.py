@@ -27,8 +27,9 @@ EXPECTED_COUNTS = {"county": 1, "township": 24, "village": 565, "grid": 1294, "m
 @pytest.fixture(scope="module")
 def levels(data_dir) -> dict[str, gpd.GeoDataFrame]:
     """Every level from the GeoPackage, reprojected to GK zone 38 (metres) for measuring."""
-    return {lv.key: pyogrio.read_dataframe(data_dir / g.GPKG, layer=lv.key).to_crs(SAMPLE_PROJECTED_EPSG)
-            for lv in LEVELS}
+    return {
+        lv.key: pyogrio.read_dataframe(data_dir / g.GPKG, layer=lv.key).to_crs(SAMPLE_PROJECTED_EPSG) for lv in LEVELS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +211,12 @@ def test_generator_is_deterministic_and_reproduces_the_committed_files(data_dir,
     (libfaketime moves it for GDAL's C code too, which stamps a date into each .dbf header)."""
     faketime = shutil.which("faketime")
     assert faketime, "the faketime command (Debian package faketime) is needed: `make test` installs it"
-    done = subprocess.run([faketime, MOVED_CLOCK, sys.executable, "-c", _GENERATE, str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [faketime, MOVED_CLOCK, sys.executable, "-c", _GENERATE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["today"] == MOVED_CLOCK[:10], "the clock was not moved"

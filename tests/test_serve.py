@@ -23,8 +23,13 @@ def test_serve_runs_the_app_on_the_configured_database(loaded_engine):
     port = _free_port()
     env = {**os.environ, "GRIDMAP_DATABASE_URL": loaded_engine.url.render_as_string(hide_password=False)}
     gridmap = Path(sys.executable).with_name("gridmap")
-    proc = subprocess.Popen([str(gridmap), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(gridmap), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -18,15 +18,15 @@ from dataclasses import replace
 import mapbox_vector_tile
 import pytest
 import uvicorn
-from shapely.geometry import shape
-from sqlalchemy import create_engine, text
-
 from api_server import client, serve
 from conftest import loaded_database
+from shapely.geometry import shape
+from sqlalchemy import create_engine, text
+from test_validate import township  # noqa: F401 (fixture)
+
 from gridmap.api.app import create_app
 from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m
 from gridmap.tiles.service import TileService
-from test_validate import township  # noqa: F401 (fixture)
 
 AREA_PROPS = ["code", "name", "level", "rollout_rate", "online_rate", "planned", "installed", "online", "households"]
 CAMERA_PROPS = ["device_id", "name", "status", "online", "operator", "area_code"]
@@ -69,8 +69,12 @@ def postgis_counts(engine, layer: str, z: int, x: int, y: int) -> tuple[int, int
     not survive the snap to whole units."""
     spec = LAYERS[layer]
     where = _AREA_FILTER if spec.is_area else _CAMERA_FILTER
-    sql = text(f"""SELECT {', '.join(f"count(*) FILTER (WHERE ST_Intersects(g, ST_TileEnvelope(:z, :x, :y, margin => {m})))"
-                                      for m in ((BUFFER - 1) / EXTENT, BUFFER / EXTENT, (BUFFER + 1) / EXTENT))}
+    sql = text(f"""SELECT {
+        ", ".join(
+            f"count(*) FILTER (WHERE ST_Intersects(g, ST_TileEnvelope(:z, :x, :y, margin => {m})))"
+            for m in ((BUFFER - 1) / EXTENT, BUFFER / EXTENT, (BUFFER + 1) / EXTENT)
+        )
+    }
                    FROM (SELECT ST_Transform(a.geom, 3857) AS g {where}) AS s""")
     with engine.connect() as conn:
         return tuple(conn.execute(sql, {"z": z, "x": x, "y": y, "level": spec.level}).one())
@@ -83,12 +87,14 @@ def postgis_reference(engine, layer: str, z: int, x: int, y: int) -> dict[str, o
     key = "code" if spec.is_area else "device_id"
     where = _AREA_FILTER if spec.is_area else _CAMERA_FILTER
     with engine.connect() as conn:
-        body = conn.execute(text(f"""
+        body = conn.execute(
+            text(f"""
             SELECT ST_AsMVT(t.*, 'ref', {EXTENT}, 'geom') FROM (
                 SELECT a.{key}, ST_AsMVTGeom(ST_Transform(a.geom, 3857), ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER})
                        AS geom {where}
                   AND ST_Transform(a.geom, 3857) && ST_TileEnvelope(:z, :x, :y, margin => {2 * BUFFER / EXTENT})) t"""),
-            {"z": z, "x": x, "y": y, "level": spec.level}).scalar_one()
+            {"z": z, "x": x, "y": y, "level": spec.level},
+        ).scalar_one()
     features = mapbox_vector_tile.decode(bytes(body or b""), default_options={"y_coord_down": True})
     return {f["properties"][key]: shape(f["geometry"]) for f in features.get("ref", {}).get("features", [])}
 
@@ -96,8 +102,16 @@ def postgis_reference(engine, layer: str, z: int, x: int, y: int) -> dict[str, o
 # ----------------------------------------------------------------------------------------------
 # Contents (shared read-only server)
 
-CENTRE_TILES = [("county", 10), ("township", 10), ("village", 12), ("grid", 13), ("microgrid", 14),
-                ("microgrid", 12), ("cameras", 14), ("cameras", 12)]
+CENTRE_TILES = [
+    ("county", 10),
+    ("township", 10),
+    ("village", 12),
+    ("grid", 13),
+    ("microgrid", 14),
+    ("microgrid", 12),
+    ("cameras", 14),
+    ("cameras", 12),
+]
 
 
 @pytest.mark.parametrize(("layer", "z"), CENTRE_TILES)
@@ -123,9 +137,15 @@ def test_area_properties_are_the_area_stats_row(http, loaded_engine):
     features = get_features(http, "grid", 13, x, y)
     codes = [f["properties"]["code"] for f in features]
     with loaded_engine.connect() as conn:
-        rows = {r.code: r._asdict() for r in conn.execute(text("""
+        rows = {
+            r.code: r._asdict()
+            for r in conn.execute(
+                text("""
             SELECT s.code, a.name, s.level, s.rollout_rate, s.online_rate, s.planned, s.installed, s.online, s.households
-            FROM area_stats s JOIN area a USING (code) WHERE s.code = ANY(:codes)"""), {"codes": codes})}
+            FROM area_stats s JOIN area a USING (code) WHERE s.code = ANY(:codes)"""),
+                {"codes": codes},
+            )
+        }
     assert len(rows) == len(features) > 5
     for f in features:
         row = rows[f["properties"]["code"]]
@@ -142,8 +162,14 @@ def test_camera_properties_are_the_camera_rows(http, loaded_engine):
     features = get_features(http, "cameras", 13, x, y)
     ids = [f["properties"]["device_id"] for f in features]
     with loaded_engine.connect() as conn:
-        rows = {r.device_id: r._asdict() for r in conn.execute(text(f"""
-            SELECT {', '.join(CAMERA_PROPS)} FROM camera WHERE device_id = ANY(:ids)"""), {"ids": ids})}
+        rows = {
+            r.device_id: r._asdict()
+            for r in conn.execute(
+                text(f"""
+            SELECT {", ".join(CAMERA_PROPS)} FROM camera WHERE device_id = ANY(:ids)"""),
+                {"ids": ids},
+            )
+        }
     assert len(rows) == len(features) > 20
     for f in features:
         row = rows[f["properties"]["device_id"]]
@@ -182,16 +208,19 @@ def test_empty_tile_is_204(http):
     assert r.status_code == 204 and r.content == b"" and "cache-control" in r.headers
 
 
-@pytest.mark.parametrize(("path", "status", "code"), [
-    ("/tiles/roads/10/840/409.mvt", 404, "unknown_layer"),
-    ("/tiles/roads.json", 404, "unknown_layer"),
-    ("/tiles/microgrid/11/420/204.mvt", 404, "zoom_out_of_range"),
-    ("/tiles/cameras/17/1/1.mvt", 404, "zoom_out_of_range"),
-    ("/tiles/county/-1/0/0.mvt", 404, "zoom_out_of_range"),
-    ("/tiles/county/3/8/0.mvt", 404, "tile_out_of_range"),
-    ("/tiles/county/3/0/-1.mvt", 404, "tile_out_of_range"),
-    ("/tiles/county/3/a/0.mvt", 422, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/tiles/roads/10/840/409.mvt", 404, "unknown_layer"),
+        ("/tiles/roads.json", 404, "unknown_layer"),
+        ("/tiles/microgrid/11/420/204.mvt", 404, "zoom_out_of_range"),
+        ("/tiles/cameras/17/1/1.mvt", 404, "zoom_out_of_range"),
+        ("/tiles/county/-1/0/0.mvt", 404, "zoom_out_of_range"),
+        ("/tiles/county/3/8/0.mvt", 404, "tile_out_of_range"),
+        ("/tiles/county/3/0/-1.mvt", 404, "tile_out_of_range"),
+        ("/tiles/county/3/a/0.mvt", 422, "invalid_request"),
+    ],
+)
 def test_errors(http, path, status, code):
     r = http.get(path)
     assert r.status_code == status and r.json()["code"] == code, r.text
@@ -211,8 +240,12 @@ def test_tilejson(http, api_url, loaded_engine):
         assert vl["id"] == spec.id and list(vl["fields"]) == (AREA_PROPS if spec.is_area else CAMERA_PROPS)
         where = f"FROM area WHERE level = {spec.level}" if spec.is_area else "FROM camera WHERE status <> 'removed'"
         with loaded_engine.connect() as conn:
-            expected = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                                         f"FROM (SELECT ST_Extent(geom) AS e {where}) x")).one()
+            expected = conn.execute(
+                text(
+                    f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    f"FROM (SELECT ST_Extent(geom) AS e {where}) x"
+                )
+            ).one()
         assert tj["bounds"] == pytest.approx(list(expected), abs=1e-6)
         lon, lat, zoom = tj["center"]
         assert expected[0] < lon < expected[2] and expected[1] < lat < expected[3]
@@ -251,8 +284,11 @@ def serve_app(app):
 
 
 def test_the_feature_cap_keeps_the_largest_areas(own_engine):
-    capped = {**LAYERS, "microgrid": replace(LAYERS["microgrid"], max_features=25),
-              "cameras": replace(LAYERS["cameras"], max_features=7)}
+    capped = {
+        **LAYERS,
+        "microgrid": replace(LAYERS["microgrid"], max_features=25),
+        "cameras": replace(LAYERS["cameras"], max_features=7),
+    }
     app = create_app(own_engine)
     app.state.tiles = TileService(own_engine, layers=capped)
     x, y = tile_at(*CENTRE, 13)
@@ -263,14 +299,26 @@ def test_the_feature_cap_keeps_the_largest_areas(own_engine):
     with own_engine.connect() as conn:
         # The cap applies to the areas whose box meets the buffered tile, largest first; one of
         # them whose outline misses the tile then draws nothing.
-        largest = conn.execute(text("""SELECT code FROM area WHERE level = 4
+        largest = (
+            conn.execute(
+                text("""SELECT code FROM area WHERE level = 4
                                        AND ST_Transform(geom, 3857) && ST_TileEnvelope(13, :x, :y, margin => :m)
                                        ORDER BY area_m2 DESC, code COLLATE "C" LIMIT 25"""),
-                               {"x": x, "y": y, "m": BUFFER / EXTENT}).scalars().all()
-        first_ids = conn.execute(text("""SELECT device_id FROM camera WHERE status <> 'removed'
+                {"x": x, "y": y, "m": BUFFER / EXTENT},
+            )
+            .scalars()
+            .all()
+        )
+        first_ids = (
+            conn.execute(
+                text("""SELECT device_id FROM camera WHERE status <> 'removed'
                                          AND ST_Transform(geom, 3857) && ST_TileEnvelope(13, :x, :y, margin => :m)
                                          ORDER BY device_id COLLATE "C" LIMIT 7"""),
-                                 {"x": x, "y": y, "m": BUFFER / EXTENT}).scalars().all()
+                {"x": x, "y": y, "m": BUFFER / EXTENT},
+            )
+            .scalars()
+            .all()
+        )
     assert len(full) > 100 and 20 <= len(areas) <= 25
     assert [f["properties"]["code"] for f in areas] == [c for c in largest if c in full]
     assert [f["properties"]["device_id"] for f in cameras] == first_ids
@@ -325,24 +373,32 @@ def test_concurrent_misses_of_one_tile_render_it_once(own_engine):
 def _far_point(engine, root: str) -> tuple[float, float]:
     """A point inside a micro-grid as far as possible from township ``root``."""
     with engine.connect() as conn:
-        return tuple(conn.execute(text("""
+        return tuple(
+            conn.execute(
+                text("""
             SELECT ST_X(p), ST_Y(p) FROM (
                 SELECT ST_PointOnSurface(a.geom) AS p, ST_Distance(a.geom, t.geom) AS d
                 FROM area a, area t WHERE a.level = 4 AND t.code = :root) x
-            ORDER BY d DESC LIMIT 1"""), {"root": root}).one())
+            ORDER BY d DESC LIMIT 1"""),
+                {"root": root},
+            ).one()
+        )
 
 
 def test_writes_evict_exactly_the_tiles_they_touch(own_engine, township, tmp_path):  # noqa: F811
-    from gridmap.camera_import import apply_status_reports
-    from gridmap.publishing import publish_file
     from test_validate import write_gpkg
+
+    from gridmap.services.boundaries import publish_file
+    from gridmap.services.cameras import apply_status_reports
 
     root = sorted(township.loc[township["level"] == 1, "code"])[0]
     with own_engine.connect() as conn:
-        camera = conn.execute(text("""
+        camera = conn.execute(
+            text("""
             SELECT c.device_id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.area_code FROM camera c
             WHERE c.online AND c.area_code LIKE :root || '%' ORDER BY c.device_id LIMIT 1"""),
-            {"root": root}).one()
+            {"root": root},
+        ).one()
     far = _far_point(own_engine, root)
     near_tiles = {  # tiles showing the camera or an area holding it
         "cameras": ("cameras", 15, *tile_at(camera.lon, camera.lat, 15)),
@@ -378,15 +434,21 @@ def test_writes_evict_exactly_the_tiles_they_touch(own_engine, township, tmp_pat
         assert stats["hits"] >= 6 and stats["entries"] >= 6
 
         # 1. One camera goes offline: its tile and every area tile holding it change, the far tile stays.
-        result = apply_status_reports(own_engine, [{"device_id": camera.device_id, "online": False,
-                                                     "at": dt.datetime.now(dt.timezone.utc).isoformat()}])
+        result = apply_status_reports(
+            own_engine,
+            [{"device_id": camera.device_id, "online": False, "at": dt.datetime.now(dt.UTC).isoformat()}],
+        )
         assert result.applied == 1, result.to_dict()
         hit, etag, features = state(http, near_tiles["cameras"])
         assert hit == "miss" and etag != before["cameras"][0]
         assert find(features, "device_id", camera.device_id)["online"] is False
         assert find(before["cameras"][1], "device_id", camera.device_id)["online"] is True
-        for name, key in (("microgrid", camera.area_code), ("grid", camera.area_code[:15]),
-                          ("county", camera.area_code[:6]), ("township", root)):
+        for name, key in (
+            ("microgrid", camera.area_code),
+            ("grid", camera.area_code[:15]),
+            ("county", camera.area_code[:6]),
+            ("township", root),
+        ):
             hit, etag, features = state(http, near_tiles[name])
             assert hit == "miss" and etag != before[name][0], name
             was, now = find(before[name][1], "code", key), find(features, "code", key)
@@ -401,8 +463,11 @@ def test_writes_evict_exactly_the_tiles_they_touch(own_engine, township, tmp_pat
         hit, etag, features = state(http, near_tiles["township"])
         assert hit == "miss" and find(features, "code", root)["name"] == "新城街道"
         hit, etag, features = state(http, near_tiles["microgrid"])
-        assert hit == "miss" and find(features, "code", camera.area_code)["online"] == \
-            find(before["microgrid"][1], "code", camera.area_code)["online"] - 1
+        assert (
+            hit == "miss"
+            and find(features, "code", camera.area_code)["online"]
+            == find(before["microgrid"][1], "code", camera.area_code)["online"] - 1
+        )
         hit, etag, _ = state(http, far_tile)
         assert (hit, etag) == ("hit", before["far"][0])
         stats = http.get("/tiles").json()["cache"]

@@ -8,11 +8,11 @@ import hashlib
 import json
 
 import pytest
+from api_server import client, serve
+from conftest import engine_for_cli, fresh_database
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from api_server import client, serve
-from conftest import engine_for_cli, fresh_database
 from gridmap.cli import app
 from gridmap.db.tokens import Principal, TokenError, authenticate, create_token
 
@@ -38,8 +38,20 @@ def gridmap(*args: str):
 
 
 def test_create_prints_the_secret_once_and_stores_only_its_hash(engine):
-    result = gridmap("token", "create", "--role", "editor", "--scope", "411628001", "--name", "城关镇网格办",
-                     "--days", "30", "--format", "json")
+    result = gridmap(
+        "token",
+        "create",
+        "--role",
+        "editor",
+        "--scope",
+        "411628001",
+        "--name",
+        "城关镇网格办",
+        "--days",
+        "30",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     secret = out["token"]
@@ -50,7 +62,7 @@ def test_create_prints_the_secret_once_and_stores_only_its_hash(engine):
     assert secret not in dump
     assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert (row.role, row.scope, row.name, row.token_prefix) == ("editor", "411628001", "城关镇网格办", secret[:10])
-    assert dt.timedelta(days=29) < row.expires_at - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(days=30)
+    assert dt.timedelta(days=29) < row.expires_at - dt.datetime.now(dt.UTC) <= dt.timedelta(days=30)
 
     with engine.begin() as conn:
         principal, why = authenticate(conn, secret)
@@ -63,13 +75,16 @@ def test_create_prints_the_secret_once_and_stores_only_its_hash(engine):
     assert secret not in listing.output
 
 
-@pytest.mark.parametrize("args, code", [
-    (["--role", "editor", "--name", "x"], "scope_required"),
-    (["--role", "boss", "--name", "x"], "unknown_role"),
-    (["--role", "viewer", "--name", "  "], "name_required"),
-    (["--role", "editor", "--scope", "4116x", "--name", "x"], "invalid_scope"),
-    (["--role", "viewer", "--name", "x", "--expires", "2001-01-01"], "already_expired"),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--role", "editor", "--name", "x"], "scope_required"),
+        (["--role", "boss", "--name", "x"], "unknown_role"),
+        (["--role", "viewer", "--name", "  "], "name_required"),
+        (["--role", "editor", "--scope", "4116x", "--name", "x"], "invalid_scope"),
+        (["--role", "viewer", "--name", "x", "--expires", "2001-01-01"], "already_expired"),
+    ],
+)
 def test_create_refuses_bad_requests_with_a_reason(engine, args, code):
     result = gridmap("token", "create", *args)
     assert result.exit_code == 2 and code in result.output
@@ -78,8 +93,9 @@ def test_create_refuses_bad_requests_with_a_reason(engine, args, code):
 def test_expired_revoked_and_unknown_tokens_are_told_apart(engine):
     with engine.begin() as conn:
         secret, row = create_token(conn, name="大屏", role="embed")
-        conn.execute(text("UPDATE api_token SET expires_at = now() - interval '1 second' WHERE id = :id"),
-                     {"id": row.id})
+        conn.execute(
+            text("UPDATE api_token SET expires_at = now() - interval '1 second' WHERE id = :id"), {"id": row.id}
+        )
         revoked_secret, revoked = create_token(conn, name="旧令牌", role="admin")
     assert gridmap("token", "revoke", str(revoked.id)).exit_code == 0
     assert gridmap("token", "revoke", "999999").exit_code == 2
@@ -102,9 +118,8 @@ def test_last_used_is_recorded_at_most_once_a_minute(engine):
         authenticate(conn, secret)
         second = conn.execute(text("SELECT last_used_at FROM api_token WHERE id = :id"), {"id": row.id}).scalar_one()
     assert first is not None and second == first
-    with pytest.raises(TokenError):
-        with engine.begin() as conn:
-            create_token(conn, name="x", role="editor", scope=None)
+    with pytest.raises(TokenError), engine.begin() as conn:
+        create_token(conn, name="x", role="editor", scope=None)
 
 
 def test_healthz_reports_the_database(engine):
@@ -124,4 +139,3 @@ def test_healthz_reports_the_database(engine):
         assert down.status_code == 503
         assert down.json()["database"] == "unreachable" and "数据库" in down.json()["message"]
     dead.dispose()
-

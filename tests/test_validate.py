@@ -15,28 +15,37 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from planting import METRIC, PLANTERS, plant_gap, plant_outside, plant_overlap, plant_sliver
 from typer.testing import CliRunner
 
 from gridmap.cli import app
 from gridmap.geometry.partition import Tolerances
 from gridmap.geometry.validate import ValidationOptions, analyse
 from gridmap.io.boundaries import read_areas
-from gridmap.publishing import check_file
 from gridmap.sample.files import GPKG, SHAPEFILE_ZIP
-
-from planting import METRIC, PLANTERS, plant_gap, plant_outside, plant_overlap, plant_sliver
+from gridmap.services.boundaries import check_file
 
 #: Canonical → the Chinese column names county files use (as in the sample).
-CHINESE = {"code": "编码", "name": "名称", "parent_code": "上级编码", "level": "层级", "kind": "类型",
-           "households": "户数", "worker_name": "网格员", "worker_phone": "联系电话"}
+CHINESE = {
+    "code": "编码",
+    "name": "名称",
+    "parent_code": "上级编码",
+    "level": "层级",
+    "kind": "类型",
+    "households": "户数",
+    "worker_name": "网格员",
+    "worker_phone": "联系电话",
+}
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def township(data_dir) -> gpd.GeoDataFrame:
     """Levels 1–4 of the sample's first township, canonical columns, EPSG:4526 (metres)."""
-    areas = pd.concat([read_areas(data_dir / GPKG, layer=lv) for lv in ("township", "village", "grid", "microgrid")],
-                      ignore_index=True)
+    areas = pd.concat(
+        [read_areas(data_dir / GPKG, layer=lv) for lv in ("township", "village", "grid", "microgrid")],
+        ignore_index=True,
+    )
     first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
     sub = areas[areas["code"].str.startswith(first)].reset_index(drop=True)
     return gpd.GeoDataFrame(sub, geometry="geometry", crs=4490).to_crs(METRIC)
@@ -53,8 +62,9 @@ def zip_shapefile(gdf: gpd.GeoDataFrame, folder: Path, archive: Path, *, leave_o
     """``gdf`` (Chinese field names) as a GBK shapefile written by GDAL, zipped without the
     sidecar files in ``leave_out`` (e.g. ".cpg", ".prj")."""
     folder.mkdir()
-    pyogrio.write_dataframe(gdf.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], folder / "网格.shp",
-                            encoding="GBK")
+    pyogrio.write_dataframe(
+        gdf.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], folder / "网格.shp", encoding="GBK"
+    )
     with zipfile.ZipFile(archive, "w") as zf:
         for part in folder.iterdir():
             if part.suffix not in leave_out:
@@ -68,6 +78,7 @@ def findings(report) -> list[tuple[str, set[str], float]]:
 
 # ------------------------------------------------------------------------------------ clean sample
 
+
 def test_the_clean_sample_gpkg_has_no_findings(data_dir):
     src, analysis = check_file(data_dir / GPKG)
     report = analysis.report.to_dict()
@@ -77,11 +88,12 @@ def test_the_clean_sample_gpkg_has_no_findings(data_dir):
 
 
 def test_the_clean_sample_shapefile_checked_against_the_database(loaded_engine, data_dir):
-    from gridmap.publishing import database_parents
+    from gridmap.services.boundaries import database_parents
 
     with loaded_engine.connect() as conn:
-        src, analysis = check_file(data_dir / SHAPEFILE_ZIP, read=_read(layer="microgrid"),
-                                   parent_lookup=database_parents(conn))
+        src, analysis = check_file(
+            data_dir / SHAPEFILE_ZIP, read=_read(layer="microgrid"), parent_lookup=database_parents(conn)
+        )
     assert src.encoding == "GBK" and src.source_crs.to_epsg() == 4526
     assert analysis.report.ok and analysis.report.findings == []
     assert analysis.scope.root == "411628" and analysis.scope.top_level == 4
@@ -91,8 +103,7 @@ def test_clean_township_in_other_formats_has_no_findings(township, tmp_path):
     # GBK shapefile without .cpg, in GK zone 38 without .prj: the reader must detect both.
     shp = tmp_path / "gk" / "网格.shp"
     shp.parent.mkdir()
-    pyogrio.write_dataframe(township.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], shp,
-                            encoding="GBK")
+    pyogrio.write_dataframe(township.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], shp, encoding="GBK")
     for sidecar in (".cpg", ".prj"):
         shp.with_suffix(sidecar).unlink(missing_ok=True)
     kml = tmp_path / "township.kml"
@@ -119,6 +130,7 @@ def test_vertex_mismatch_along_a_shared_edge_is_not_reported(township):
 
 
 # ---------------------------------------------------------------------------------- planted defects
+
 
 @pytest.mark.parametrize("kind", list(PLANTERS))
 def test_each_planted_defect_is_found_exactly_once(township, tmp_path, kind):
@@ -187,13 +199,14 @@ def test_households_outside_the_policy_range_are_warnings(township):
 
 def test_parent_in_the_database_and_orphans(loaded_engine, township):
     """Micro-grids of one grid, uploaded alone: the grid's boundary comes from PostGIS."""
-    from gridmap.publishing import database_parents
+    from gridmap.services.boundaries import database_parents
 
     gdf = township.copy()
     grid = sorted(gdf.loc[gdf["level"] == 3, "code"])[0]
     # The township (for plant_outside to find the outer border) plus the grid's micro-grids.
-    moved = gpd.GeoDataFrame(pd.concat([gdf[gdf["level"] == 1], gdf[gdf["parent_code"] == grid]]),
-                             crs=METRIC).reset_index(drop=True)
+    moved = gpd.GeoDataFrame(
+        pd.concat([gdf[gdf["level"] == 1], gdf[gdf["parent_code"] == grid]]), crs=METRIC
+    ).reset_index(drop=True)
     bulge = plant_outside(moved, set())
     upload = moved[moved["level"] == 4].copy()
     stray = next(i for i in upload.index if upload.loc[i, "code"] not in bulge.codes)
@@ -213,8 +226,9 @@ def test_parent_in_the_database_and_orphans(loaded_engine, township):
 
 # --------------------------------------------------------------------------------------------- CLI
 
+
 def _read(**kwargs):
-    from gridmap.publishing import ReadOptions
+    from gridmap.services.boundaries import ReadOptions
 
     return ReadOptions(**kwargs)
 
@@ -248,8 +262,22 @@ def test_validate_level_and_field_options(township, tmp_path):
     leaf = township[township["level"] == 4].rename(columns={"code": "WGBM_X", "name": "MC"})
     path = tmp_path / "leaf.geojson"
     pyogrio.write_dataframe(leaf.to_crs(4326)[["WGBM_X", "MC", "geometry"]], path)
-    result = runner.invoke(app, ["validate", str(path), "--no-db", "--format", "json", "--field", "code=WGBM_X",
-                                 "--field", "name=MC", "--level", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(path),
+            "--no-db",
+            "--format",
+            "json",
+            "--field",
+            "code=WGBM_X",
+            "--field",
+            "name=MC",
+            "--level",
+            "3",
+        ],
+    )
     report = json.loads(result.stdout)
     assert report["fields"]["code"] == "WGBM_X"
     # --level 3 contradicts the 18-digit codes: one bad_code per feature.
@@ -261,12 +289,14 @@ def test_validate_level_and_field_options(township, tmp_path):
 def test_a_single_township_is_checked_against_its_live_siblings(loaded_engine, township):
     """Uploading one township's subtree: the neighbouring townships in PostGIS stay, so growing
     the township into a neighbour is an overlap with that neighbour."""
-    from gridmap.publishing import database_parents
+    from gridmap.services.boundaries import database_parents
 
     gdf = township.copy()
     row = gdf.index[gdf["level"] == 1][0]
     with loaded_engine.connect() as conn:
-        neighbours = gpd.read_postgis("SELECT code, geom FROM area WHERE level = 1", conn, geom_col="geom").to_crs(METRIC)
+        neighbours = gpd.read_postgis("SELECT code, geom FROM area WHERE level = 1", conn, geom_col="geom").to_crs(
+            METRIC
+        )
     neighbours = neighbours[neighbours["code"] != gdf.loc[row, "code"]]
     mine = gdf.loc[row, "geometry"]
     touching = neighbours[neighbours.intersects(mine)]
@@ -292,8 +322,9 @@ def test_validate_html_report_is_an_offline_map_of_the_defects(township, tmp_pat
     gdf = township.copy()
     e = plant_gap(gdf, set())
     out = tmp_path / "report.html"
-    result = runner.invoke(app, ["validate", str(write_gpkg(gdf, tmp_path / "gap.gpkg")), "--no-db",
-                                 "--format", "html", "--out", str(out)])
+    result = runner.invoke(
+        app, ["validate", str(write_gpkg(gdf, tmp_path / "gap.gpkg")), "--no-db", "--format", "html", "--out", str(out)]
+    )
     assert result.exit_code == 1, result.output
     page = out.read_text(encoding="utf-8")
     assert external_references(page) == []

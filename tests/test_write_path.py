@@ -27,22 +27,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from sqlalchemy import text
-
 from api_server import client, serve
 from conftest import DATA_DIR, loaded_database
-from gridmap.camera_import import apply_status_reports, expire_stale_statuses, import_cameras
-from gridmap.coverage.table import differences
-from gridmap.publishing import PublishRefused, publish_file, rollback
-from gridmap.sample.files import CAMERAS_CSV
-from gridmap.sample.load import load_sample
-from gridmap.tiles.layers import HALF_WORLD, lonlat_to_3857, tile_size_m
-from gridmap.tiles.store import tile_differences
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from planting import METRIC, plant_overlap
+from sqlalchemy import text
 from test_api_write import make_token
 from test_validate import write_gpkg
+
+from gridmap.coverage.table import differences
+from gridmap.sample.files import CAMERAS_CSV
+from gridmap.sample.load import load_sample
+from gridmap.services.boundaries import PublishRefused, publish_file, rollback
+from gridmap.services.cameras import apply_status_reports, expire_stale_statuses, import_cameras
+from gridmap.tiles.layers import HALF_WORLD, lonlat_to_3857, tile_size_m
+from gridmap.tiles.store import tile_differences
 
 SCOPE, NEIGHBOUR = "411628001", "411628002"
 OPERATORS = ("中国移动", "中国电信", "中国联通")
@@ -50,7 +50,7 @@ _serial = itertools.count(700001)
 #: Report times: one second apart, each newer than the last (reports older than the newest applied
 #: are ignored as stale), starting well after the sample's.
 _clock = itertools.count()
-_T0 = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+_T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
 def next_time() -> str:
@@ -92,19 +92,27 @@ def consistent(engine) -> None:
 def live_subtree(engine, root: str) -> gpd.GeoDataFrame:
     """The live areas under ``root`` (itself included), canonical columns, EPSG:4526 (metres)."""
     with engine.connect() as conn:
-        gdf = gpd.read_postgis(text("""SELECT code, name, parent_code, level, kind, households, worker_name,
+        gdf = gpd.read_postgis(
+            text("""SELECT code, name, parent_code, level, kind, households, worker_name,
                                               worker_phone, geom FROM area
                                        WHERE code LIKE :root || '%' ORDER BY level, code"""),
-                               conn, geom_col="geom", params={"root": root})
+            conn,
+            geom_col="geom",
+            params={"root": root},
+        )
     return gdf.rename_geometry("geometry").to_crs(METRIC)
 
 
 def checksums(engine) -> tuple[str, str]:
     with engine.connect() as conn:
-        areas = conn.execute(text("""SELECT md5(string_agg(code || ':' || coalesce(households::text, '') || ':'
+        areas = conn.execute(
+            text("""SELECT md5(string_agg(code || ':' || coalesce(households::text, '') || ':'
                                      || encode(ST_AsEWKB(geom), 'hex') || ':' || coalesce(version_id::text, ''),
-                                     ',' ORDER BY code)) FROM area""")).scalar_one()
-        cameras = conn.execute(text("SELECT md5(string_agg(c::text, ',' ORDER BY device_id)) FROM camera c")).scalar_one()
+                                     ',' ORDER BY code)) FROM area""")
+        ).scalar_one()
+        cameras = conn.execute(
+            text("SELECT md5(string_agg(c::text, ',' ORDER BY device_id)) FROM camera c")
+        ).scalar_one()
     return areas, cameras
 
 
@@ -115,9 +123,14 @@ def revision(engine) -> int:
 
 # ------------------------------------------------------------------------------ random writes
 
+
 def _status(engine, rng: np.random.Generator, _tmp) -> None:
     with engine.connect() as conn:
-        ids = conn.execute(text("SELECT device_id FROM camera WHERE status = 'installed' ORDER BY device_id")).scalars().all()
+        ids = (
+            conn.execute(text("SELECT device_id FROM camera WHERE status = 'installed' ORDER BY device_id"))
+            .scalars()
+            .all()
+        )
     picked = rng.choice(ids, size=int(rng.integers(1, 60)), replace=False)
     at = next_time()
     apply_status_reports(engine, [{"device_id": d, "online": bool(rng.integers(0, 2)), "at": at} for d in picked])
@@ -125,10 +138,12 @@ def _status(engine, rng: np.random.Generator, _tmp) -> None:
 
 def _leaf_points(engine, n: int, rng: np.random.Generator) -> list[tuple[float, float, str]]:
     with engine.connect() as conn:
-        rows = conn.execute(text("""SELECT ST_X(p), ST_Y(p), code FROM (
+        rows = conn.execute(
+            text("""SELECT ST_X(p), ST_Y(p), code FROM (
                                        SELECT code, ST_PointOnSurface(geom) AS p FROM area a
                                        WHERE NOT EXISTS (SELECT 1 FROM area c WHERE c.parent_code = a.code)) x
-                                    ORDER BY code""")).all()
+                                    ORDER BY code""")
+        ).all()
     return [rows[i] for i in rng.choice(len(rows), size=n, replace=False)]
 
 
@@ -138,25 +153,45 @@ def _import(engine, rng: np.random.Generator, tmp) -> None:
     rows = []
     for lon, lat, code in _leaf_points(engine, int(rng.integers(1, 6)), rng):  # new cameras
         installed = bool(rng.integers(0, 2))
-        rows.append({**template, "设备编码": f"41162800011318{next(_serial):06d}", "设备名称": "随机新增",
-                     "经度": f"{lon:.7f}", "纬度": f"{lat:.7f}", "所属网格": code[:15],
-                     "安装状态": "已安装" if installed else "规划", "在线状态": "在线" if installed and rng.integers(0, 2) else "离线",
-                     "运营商": OPERATORS[int(rng.integers(0, 3))]})
+        rows.append(
+            {
+                **template,
+                "设备编码": f"41162800011318{next(_serial):06d}",
+                "设备名称": "随机新增",
+                "经度": f"{lon:.7f}",
+                "纬度": f"{lat:.7f}",
+                "所属网格": code[:15],
+                "安装状态": "已安装" if installed else "规划",
+                "在线状态": "在线" if installed and rng.integers(0, 2) else "离线",
+                "运营商": OPERATORS[int(rng.integers(0, 3))],
+            }
+        )
     with engine.connect() as conn:  # existing cameras: status, operator or place changed
-        existing = conn.execute(text("""SELECT device_id, ST_X(geom), ST_Y(geom), status, operator, area_code FROM camera
-                                        ORDER BY device_id""")).all()
+        existing = conn.execute(
+            text("""SELECT device_id, ST_X(geom), ST_Y(geom), status, operator, area_code FROM camera
+                                        ORDER BY device_id""")
+        ).all()
     moves = _leaf_points(engine, 5, rng)
     for k, i in enumerate(rng.choice(len(existing), size=int(rng.integers(1, 6)), replace=False)):
         device, lon, lat, status, operator, area = existing[i]
         change = int(rng.integers(0, 3))
-        status = {0: "已拆除" if status == "installed" else "已安装"}.get(change, {"installed": "已安装", "planned": "规划",
-                                                                            "removed": "已拆除"}[status])
+        status = {0: "已拆除" if status == "installed" else "已安装"}.get(
+            change, {"installed": "已安装", "planned": "规划", "removed": "已拆除"}[status]
+        )
         if change == 2:
             lon, lat, area = moves[k]
-        rows.append({**template, "设备编码": device, "经度": f"{lon:.7f}", "纬度": f"{lat:.7f}",
-                     "所属网格": (area or "")[:15], "安装状态": status,
-                     "在线状态": "在线" if status == "已安装" and rng.integers(0, 2) else "离线",
-                     "运营商": OPERATORS[int(rng.integers(0, 3))] if change == 1 else (operator or "")})
+        rows.append(
+            {
+                **template,
+                "设备编码": device,
+                "经度": f"{lon:.7f}",
+                "纬度": f"{lat:.7f}",
+                "所属网格": (area or "")[:15],
+                "安装状态": status,
+                "在线状态": "在线" if status == "已安装" and rng.integers(0, 2) else "离线",
+                "运营商": OPERATORS[int(rng.integers(0, 3))] if change == 1 else (operator or ""),
+            }
+        )
     path = tmp / f"cams{next(_serial)}.csv"
     pd.DataFrame(rows).to_csv(path, index=False, encoding="utf-8-sig")
     import_cameras(engine, path)
@@ -180,22 +215,34 @@ def _publish(engine, rng: np.random.Generator, tmp) -> None:
     if force:  # a forced overlap between two sibling micro-grids: cameras may change micro-grid
         plant_overlap(gdf, set(), radius=float(rng.uniform(20, 80)))
     try:
-        publish_file(engine, write_gpkg(gdf, tmp / f"{root}-{next(_serial)}.gpkg"), by="随机测试", force=force,
-                     reason="测试：强制发布" if force else None)
+        publish_file(
+            engine,
+            write_gpkg(gdf, tmp / f"{root}-{next(_serial)}.gpkg"),
+            by="随机测试",
+            force=force,
+            reason="测试：强制发布" if force else None,
+        )
     except PublishRefused as refused:  # the live township carries an earlier forced defect: nothing changes
         assert not force and refused.code == "validation_failed", refused.message
 
 
 def _rollback(engine, rng: np.random.Generator, _tmp) -> None:
     with engine.connect() as conn:
-        versions = conn.execute(text("""SELECT id FROM boundary_version WHERE published_at IS NOT NULL
+        versions = (
+            conn.execute(
+                text("""SELECT id FROM boundary_version WHERE published_at IS NOT NULL
                                         AND root_code = ANY(:roots) ORDER BY id"""),
-                                {"roots": list(RANDOM_TOWNSHIPS)}).scalars().all()
+                {"roots": list(RANDOM_TOWNSHIPS)},
+            )
+            .scalars()
+            .all()
+        )
     if not versions:
         return
     try:
-        rollback(engine, int(versions[int(rng.integers(0, len(versions)))]), by="随机测试", force=True,
-                 reason="测试：回滚")
+        rollback(
+            engine, int(versions[int(rng.integers(0, len(versions)))]), by="随机测试", force=True, reason="测试：回滚"
+        )
     except PublishRefused as refused:  # e.g. a version that would drop deeper levels: nothing changes
         assert refused.code in {"would_remove_descendants", "unusable_geometry"}, refused.message
 
@@ -204,10 +251,16 @@ WRITES = {"status": _status, "import": _import, "publish": _publish, "rollback":
 
 
 @pytest.mark.slow
-@settings(max_examples=6, deadline=None, derandomize=True, database=None, report_multiple_bugs=False,
-          phases=[Phase.explicit, Phase.generate],  # no shrinking: each step is a real write (~1 s)
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(sorted(WRITES)), st.integers(0, 2 ** 32 - 1)), min_size=2, max_size=6))
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: each step is a real write (~1 s)
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(st.sampled_from(sorted(WRITES)), st.integers(0, 2**32 - 1)), min_size=2, max_size=6))
 def test_stored_figures_equal_a_recomputation_after_any_sequence_of_writes(engine, tmp_path_factory, writes):
     tmp = tmp_path_factory.mktemp("writes")
     for name, seed in writes:
@@ -217,11 +270,18 @@ def test_stored_figures_equal_a_recomputation_after_any_sequence_of_writes(engin
 
 # ------------------------------------------------------------------------------ concurrent writers
 
+
 def _installed(engine, n: int, under: str = "411628") -> list[str]:
     with engine.connect() as conn:
-        return conn.execute(text("""SELECT device_id FROM camera WHERE status = 'installed'
+        return (
+            conn.execute(
+                text("""SELECT device_id FROM camera WHERE status = 'installed'
                                     AND area_code LIKE :under || '%' ORDER BY device_id LIMIT :n"""),
-                            {"n": n, "under": under}).scalars().all()
+                {"n": n, "under": under},
+            )
+            .scalars()
+            .all()
+        )
 
 
 def at_once(calls) -> list:
@@ -247,8 +307,12 @@ def test_twenty_overlapping_status_pushes_all_land(engine, base, admin):
     batches = []
     for i in range(20):  # each push: 15 of the 30 cameras, its own time
         at = (_T0 + dt.timedelta(seconds=first + 1 + i)).isoformat()
-        batches.append([{"device_id": d, "online": bool(rng.integers(0, 2)), "at": at}
-                        for d in rng.choice(cameras, size=15, replace=False)])
+        batches.append(
+            [
+                {"device_id": d, "online": bool(rng.integers(0, 2)), "at": at}
+                for d in rng.choice(cameras, size=15, replace=False)
+            ]
+        )
     for _ in range(21):
         next(_clock)
     token = admin.headers["authorization"]
@@ -269,8 +333,11 @@ def test_twenty_overlapping_status_pushes_all_land(engine, base, admin):
         for report in batch:
             newest[report["device_id"]] = report["online"]
     with engine.connect() as conn:
-        stored = dict(conn.execute(text("SELECT device_id, online FROM camera WHERE device_id = ANY(:ids)"),
-                                   {"ids": list(newest)}).all())
+        stored = dict(
+            conn.execute(
+                text("SELECT device_id, online FROM camera WHERE device_id = ANY(:ids)"), {"ids": list(newest)}
+            ).all()
+        )
     assert stored == newest
     consistent(engine)
 
@@ -285,10 +352,16 @@ def _upload(http, path, **form):
 
 def _live_matches_version(engine, root: str, version: int) -> bool:
     with engine.connect() as conn:
-        live = conn.execute(text("""SELECT code, households, encode(ST_AsEWKB(geom), 'hex') FROM area
-                                    WHERE code LIKE :root || '%' AND level >= 2 ORDER BY code"""), {"root": root}).all()
-        kept = conn.execute(text("""SELECT code, households, encode(ST_AsEWKB(geom), 'hex') FROM area_version
-                                    WHERE version_id = :v ORDER BY code"""), {"v": version}).all()
+        live = conn.execute(
+            text("""SELECT code, households, encode(ST_AsEWKB(geom), 'hex') FROM area
+                                    WHERE code LIKE :root || '%' AND level >= 2 ORDER BY code"""),
+            {"root": root},
+        ).all()
+        kept = conn.execute(
+            text("""SELECT code, households, encode(ST_AsEWKB(geom), 'hex') FROM area_version
+                                    WHERE version_id = :v ORDER BY code"""),
+            {"v": version},
+        ).all()
     return live == kept
 
 
@@ -323,6 +396,7 @@ def test_two_overlapping_publishes_at_once_one_wins_one_conflicts(engine, admin,
 
 
 # ------------------------------------------------------------------------------ scope
+
 
 def _border_bulge(engine, gdf: gpd.GeoDataFrame, into: str, radius: float = 60.0) -> str:
     """Grow one micro-grid of ``gdf`` (EPSG:4526) across its township's border into area ``into``;
@@ -374,13 +448,16 @@ def test_an_editor_cannot_reach_outside_its_scope_even_forced(engine, editor, ad
     consistent(engine)
     assert publish(admin, clean).status_code == 200
     after = checksums(engine)
-    r = editor.post(f"/api/v1/versions/{forced.json()['version']}/rollback", json={"force": True, "reason": "回到越界版本"})
+    r = editor.post(
+        f"/api/v1/versions/{forced.json()['version']}/rollback", json={"force": True, "reason": "回到越界版本"}
+    )
     assert (r.status_code, r.json()["code"]) == (403, "out_of_scope"), r.text
     assert checksums(engine) == after
     consistent(engine)
 
 
 # ------------------------------------------------------------------------------ freshness
+
 
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     x, y = lonlat_to_3857(lon, lat)
@@ -390,9 +467,12 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 def test_a_tile_url_naming_the_new_revision_has_the_new_figures_at_once(engine, base, admin):
     with engine.connect() as conn:
-        cameras = conn.execute(text("""SELECT c.device_id, ST_X(c.geom), ST_Y(c.geom), c.area_code, c.online FROM camera c
+        cameras = conn.execute(
+            text("""SELECT c.device_id, ST_X(c.geom), ST_Y(c.geom), c.area_code, c.online FROM camera c
                                        WHERE c.status = 'installed' AND c.area_code LIKE :s || '%'
-                                       ORDER BY c.device_id LIMIT 10"""), {"s": SCOPE}).all()
+                                       ORDER BY c.device_id LIMIT 10"""),
+            {"s": SCOPE},
+        ).all()
     with client(base) as http:
         for device, lon, lat, _area, _online in cameras:
             x, y = _tile_of(lon, lat, 11)
@@ -402,13 +482,19 @@ def test_a_tile_url_naming_the_new_revision_has_the_new_figures_at_once(engine, 
             assert old.headers["x-tile-cache"] == "hit"
             county_before = http.get("/api/v1/coverage", params={"code": SCOPE}).json()["rows"][0]
             with engine.connect() as conn:
-                online = conn.execute(text("SELECT online FROM camera WHERE device_id = :d"), {"d": device}).scalar_one()
-            r = admin.post("/api/v1/cameras/status", json=[{"device_id": device, "online": not online, "at": next_time()}])
+                online = conn.execute(
+                    text("SELECT online FROM camera WHERE device_id = :d"), {"d": device}
+                ).scalar_one()
+            r = admin.post(
+                "/api/v1/cameras/status", json=[{"device_id": device, "online": not online, "at": next_time()}]
+            )
             assert r.status_code == 200 and r.json()["applied"] == 1, r.text
             new = revision(engine)  # the push is acknowledged: its revision is committed
             tile = http.get(url, params={"v": new})
             assert int(tile.headers["x-tile-revision"]) >= new and tile.headers["etag"] != old.headers["etag"]
-            features = mapbox_vector_tile.decode(tile.content, default_options={"y_coord_down": True})["township"]["features"]
+            features = mapbox_vector_tile.decode(tile.content, default_options={"y_coord_down": True})["township"][
+                "features"
+            ]
             mine = next(f["properties"] for f in features if f["properties"]["code"] == SCOPE)
             assert mine["online"] == county_before["online"] + (1 if not online else -1)
     consistent(engine)
@@ -440,30 +526,47 @@ def _events(lines):
 
 def test_the_status_time_to_live_turns_cameras_offline_and_moves_the_figures(engine):
     with engine.connect() as conn:  # cameras no report has reached yet
-        cameras = conn.execute(text("""SELECT device_id FROM camera WHERE status = 'installed' AND status_at IS NULL
+        cameras = (
+            conn.execute(
+                text("""SELECT device_id FROM camera WHERE status = 'installed' AND status_at IS NULL
                                        AND area_code LIKE :c || '%' ORDER BY device_id LIMIT 3"""),
-                               {"c": NEIGHBOUR}).scalars().all()
-    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
-    assert apply_status_reports(engine, [{"device_id": d, "online": True, "at": long_ago} for d in cameras]).applied == 3
+                {"c": NEIGHBOUR},
+            )
+            .scalars()
+            .all()
+        )
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    assert (
+        apply_status_reports(engine, [{"device_id": d, "online": True, "at": long_ago} for d in cameras]).applied == 3
+    )
     consistent(engine)
     with engine.connect() as conn:
-        online_before = conn.execute(text("SELECT online FROM area_stats WHERE code = :c"), {"c": NEIGHBOUR}).scalar_one()
+        online_before = conn.execute(
+            text("SELECT online FROM area_stats WHERE code = :c"), {"c": NEIGHBOUR}
+        ).scalar_one()
     assert expire_stale_statuses(engine, 180) >= 3
     with engine.connect() as conn:
-        assert not any(conn.execute(text("SELECT online FROM camera WHERE device_id = ANY(:ids)"), {"ids": cameras}).scalars())
-        assert conn.execute(text("SELECT online FROM area_stats WHERE code = :c"), {"c": NEIGHBOUR}).scalar_one() <= online_before - 3
+        assert not any(
+            conn.execute(text("SELECT online FROM camera WHERE device_id = ANY(:ids)"), {"ids": cameras}).scalars()
+        )
+        assert (
+            conn.execute(text("SELECT online FROM area_stats WHERE code = :c"), {"c": NEIGHBOUR}).scalar_one()
+            <= online_before - 3
+        )
     consistent(engine)
     # A report older than the moment the status expired is stale; a newer one brings it back.
     assert apply_status_reports(engine, [{"device_id": cameras[0], "online": True, "at": long_ago}]).applied == 0
 
     # A server with the time-to-live set does it by itself.
     with serve(engine, status_ttl_s=2.0):
-        seen = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)).isoformat()
+        seen = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)).isoformat()
         assert apply_status_reports(engine, [{"device_id": cameras[1], "online": True, "at": seen}]).applied == 1
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if not conn.execute(text("SELECT online FROM camera WHERE device_id = :d"), {"d": cameras[1]}).scalar_one():
+                if not conn.execute(
+                    text("SELECT online FROM camera WHERE device_id = :d"), {"d": cameras[1]}
+                ).scalar_one():
                     break
             time.sleep(0.2)
         else:
@@ -497,7 +600,12 @@ def test_loading_the_sample_restores_exactly_the_sample(engine):
     with engine.connect() as conn:
         ids = set(conn.execute(text("SELECT device_id FROM camera")).scalars())
         assert ids == set(register["设备编码"])
-        assert conn.execute(text("SELECT count(*) FROM camera WHERE status_at IS NOT NULL OR last_seen IS NOT NULL")).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM camera WHERE status_at IS NOT NULL OR last_seen IS NOT NULL")
+            ).scalar_one()
+            == 0
+        )
         online = set(conn.execute(text("SELECT device_id FROM camera WHERE online")).scalars())
         assert online == set(register.loc[register["在线状态"] == "在线", "设备编码"])
         county = conn.execute(text("SELECT planned, installed, online FROM area_stats WHERE code = '411628'")).one()

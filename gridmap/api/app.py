@@ -51,8 +51,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             from gridmap.db.session import make_engine
 
             owned = app.state.engine = make_engine()
-        expiry = (asyncio.get_running_loop().create_task(_expire_statuses(app.state.engine, settings.status_ttl_s))
-                  if settings.status_ttl_s > 0 else None)
+        expiry = (
+            asyncio.get_running_loop().create_task(_expire_statuses(app.state.engine, settings.status_ttl_s))
+            if settings.status_ttl_s > 0
+            else None
+        )
         try:
             yield
         finally:
@@ -65,8 +68,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     # /docs is served below with the vendored Swagger UI: FastAPI's default page loads it from a CDN,
     # which an intranet cannot reach. ReDoc (CDN only) is off.
-    app = FastAPI(title="gridmap", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="gridmap", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.engine = engine
     app.state.settings = settings
     install_error_handlers(app)
@@ -77,10 +81,13 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="gridmap API 文档",
-                                   swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-                                   swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="gridmap API 文档",
+            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        )
 
     return app
 
@@ -88,7 +95,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 async def _expire_statuses(engine: Engine, ttl_s: float) -> None:
     """The status time-to-live (``GRIDMAP_STATUS_TTL``): every quarter of it (1–30 s), cameras whose
     last online report is older go offline (one process at a time does it)."""
-    from gridmap.camera_import import expire_stale_statuses
+    from gridmap.services.cameras import expire_stale_statuses
 
     interval = min(max(ttl_s / 4, 1.0), 30.0)
     while True:

@@ -2,7 +2,7 @@
 
 Authorization (see ``gridmap.db.tokens`` for the roles):
 
-- write endpoints depend on :func:`editor`; the workflows in ``gridmap.uploads`` then check every
+- write endpoints depend on :func:`editor`; the workflows in ``gridmap.services.uploads`` then check every
   code they change with ``principal.may_change(code)`` (403 ``out_of_scope``);
 - JSON read endpoints and the /map and /upload pages depend on :func:`reader`: open when
   ``GRIDMAP_READ_ACCESS=open``, else a viewer, editor or admin token;
@@ -79,10 +79,16 @@ def header_principal(request: Request, engine: Annotated[Engine, Depends(get_eng
 
 
 async def url_or_header_principal(
-    request: Request, engine: Annotated[Engine, Depends(get_engine)],
-    token: Annotated[str | None, Query(description="Token for screens that cannot send headers "
-                                                   "(embed or viewer; editor and admin tokens only "
-                                                   "in the Authorization header).")] = None,
+    request: Request,
+    engine: Annotated[Engine, Depends(get_engine)],
+    token: Annotated[
+        str | None,
+        Query(
+            description="Token for screens that cannot send headers "
+            "(embed or viewer; editor and admin tokens only "
+            "in the Authorization header)."
+        ),
+    ] = None,
 ) -> Principal | None:
     header = _bearer(request)
     secret = header or token
@@ -91,9 +97,13 @@ async def url_or_header_principal(
     principal = await run_in_threadpool(_principal, engine, secret)
     if header is None and principal.writes:
         # URLs end up in access logs, browser history and screenshots: only read tokens go there.
-        raise ApiError(401, "token_in_url_not_allowed",
-                       "编辑和管理员令牌不能放在地址中（会被记入日志）：请放在 Authorization 请求头中；"
-                       "大屏请使用嵌入令牌（gridmap token create --role embed）。", headers=_CHALLENGE)
+        raise ApiError(
+            401,
+            "token_in_url_not_allowed",
+            "编辑和管理员令牌不能放在地址中（会被记入日志）：请放在 Authorization 请求头中；"
+            "大屏请使用嵌入令牌（gridmap token create --role embed）。",
+            headers=_CHALLENGE,
+        )
     return principal
 
 
@@ -101,34 +111,43 @@ def _needs_token(settings: Settings) -> bool:
     return settings.read_access == "token"
 
 
-def reader(principal: Annotated[Principal | None, Depends(header_principal)],
-           settings: Annotated[Settings, Depends(get_settings)]) -> Principal | None:
+def reader(
+    principal: Annotated[Principal | None, Depends(header_principal)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Principal | None:
     if principal is not None and not principal.reads_api:
         raise ApiError(403, "embed_token_read_only", "嵌入令牌只能用于地图瓦片和 /embed 页面。")
     if principal is None and _needs_token(settings):
-        raise ApiError(401, "token_required", "本服务需要令牌才能查看：请在请求头中提供 Bearer 令牌。",
-                       headers=_CHALLENGE)
+        raise ApiError(
+            401, "token_required", "本服务需要令牌才能查看：请在请求头中提供 Bearer 令牌。", headers=_CHALLENGE
+        )
     return principal
 
 
-def page_reader(principal: Annotated[Principal | None, Depends(url_or_header_principal)],
-                settings: Annotated[Settings, Depends(get_settings)]) -> Principal | None:
+def page_reader(
+    principal: Annotated[Principal | None, Depends(url_or_header_principal)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Principal | None:
     """For /map and /upload: like :func:`reader`, but the token may come in the URL."""
     return reader(principal, settings)
 
 
-async def tile_reader(principal: Annotated[Principal | None, Depends(url_or_header_principal)],
-                      settings: Annotated[Settings, Depends(get_settings)]) -> Principal | None:
+async def tile_reader(
+    principal: Annotated[Principal | None, Depends(url_or_header_principal)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Principal | None:
     if principal is None and _needs_token(settings):
-        raise ApiError(401, "token_required", "本服务需要令牌才能查看地图：请在地址中加上 token=嵌入令牌。",
-                       headers=_CHALLENGE)
+        raise ApiError(
+            401, "token_required", "本服务需要令牌才能查看地图：请在地址中加上 token=嵌入令牌。", headers=_CHALLENGE
+        )
     return principal
 
 
 def editor(principal: Annotated[Principal | None, Depends(header_principal)]) -> Principal:
     if principal is None:
-        raise ApiError(401, "token_required", "修改数据需要令牌：请在请求头中提供编辑或管理员令牌（Bearer）。",
-                       headers=_CHALLENGE)
+        raise ApiError(
+            401, "token_required", "修改数据需要令牌：请在请求头中提供编辑或管理员令牌（Bearer）。", headers=_CHALLENGE
+        )
     if not principal.writes:
         raise ApiError(403, "role_cannot_write", f"{principal.role} 令牌只能查看，不能修改数据。")
     return principal
@@ -138,7 +157,6 @@ def admin(principal: Annotated[Principal, Depends(editor)]) -> Principal:
     if principal.role != "admin":
         raise ApiError(403, "admin_required", "此操作需要管理员令牌。")
     return principal
-
 
 
 Conn = Annotated[Connection, Depends(get_conn)]

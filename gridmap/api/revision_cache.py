@@ -123,8 +123,9 @@ class Revisioned:
         return self.cache.get(name, self.revision, lambda: compute(self.conn))
 
 
-def revisioned(conn: Annotated[Connection, Depends(snapshot_conn)],
-               cache: Annotated[RevisionCache, Depends(cache_of)]) -> Revisioned:
+def revisioned(
+    conn: Annotated[Connection, Depends(snapshot_conn)], cache: Annotated[RevisionCache, Depends(cache_of)]
+) -> Revisioned:
     return Revisioned(conn, cache)
 
 

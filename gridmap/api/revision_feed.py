@@ -66,8 +66,9 @@ class RevisionFeed:
     async def _listen(self) -> None:
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
-                                                             application_name="gridmap events")
+                conn = await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True, application_name="gridmap events"
+                )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     while True:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridmap.api.errors import ApiError
-from gridmap.db.area_queries import Page
+from gridmap.db.areas import Page
 from gridmap.db.models import CAMERA_STATUSES
 from gridmap.levels import LEVEL_BY_KEY, LEVELS
 
@@ -37,10 +37,14 @@ class BBox(NamedTuple):
     maxlat: float
 
 
-BBOX_DESCRIPTION = ("Bounding box `minlon,minlat,maxlon,maxlat` in EPSG:4490 (CGCS2000) longitude/latitude "
-                    "degrees, e.g. `115.3,33.8,115.6,34.0`.")
-LEVEL_DESCRIPTION = ("Level: 0 county 县, 1 township 乡镇/街道, 2 village 村/社区, 3 grid 网格, 4 micro-grid 微网格 "
-                     "(the number or its key: county, township, village, grid, microgrid).")
+BBOX_DESCRIPTION = (
+    "Bounding box `minlon,minlat,maxlon,maxlat` in EPSG:4490 (CGCS2000) longitude/latitude "
+    "degrees, e.g. `115.3,33.8,115.6,34.0`."
+)
+LEVEL_DESCRIPTION = (
+    "Level: 0 county 县, 1 township 乡镇/街道, 2 village 村/社区, 3 grid 网格, 4 micro-grid 微网格 "
+    "(the number or its key: county, township, village, grid, microgrid)."
+)
 
 
 def parse_bbox(value: str | None) -> BBox | None:
@@ -53,17 +57,31 @@ def parse_bbox(value: str | None) -> BBox | None:
     except ValueError:
         numbers = []
     if len(parts) != 4 or len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
-        raise ApiError(400, "invalid_bbox", f"bbox 应为 4 个用逗号分隔的数字：最小经度,最小纬度,最大经度,最大纬度"
-                                             f"（EPSG:4490 经纬度，单位：度），而不是 {value!r}。", {"bbox": value})
+        raise ApiError(
+            400,
+            "invalid_bbox",
+            f"bbox 应为 4 个用逗号分隔的数字：最小经度,最小纬度,最大经度,最大纬度"
+            f"（EPSG:4490 经纬度，单位：度），而不是 {value!r}。",
+            {"bbox": value},
+        )
     box = BBox(*numbers)
-    if not (-180 <= box.minlon <= 180 and -180 <= box.maxlon <= 180
-            and -90 <= box.minlat <= 90 and -90 <= box.maxlat <= 90):
+    if not (
+        -180 <= box.minlon <= 180 and -180 <= box.maxlon <= 180 and -90 <= box.minlat <= 90 and -90 <= box.maxlat <= 90
+    ):
         hint = "是否把经度和纬度写反了？" if any(abs(n) > 90 for n in (box.minlat, box.maxlat)) else ""
-        raise ApiError(400, "invalid_bbox", f"bbox 超出经纬度范围：经度应在 -180 到 180 之间，纬度应在 -90 到 90 之间"
-                                             f"（单位：度，不是米）。{hint}", {"bbox": value})
+        raise ApiError(
+            400,
+            "invalid_bbox",
+            f"bbox 超出经纬度范围：经度应在 -180 到 180 之间，纬度应在 -90 到 90 之间（单位：度，不是米）。{hint}",
+            {"bbox": value},
+        )
     if box.minlon > box.maxlon or box.minlat > box.maxlat:
-        raise ApiError(400, "invalid_bbox", "bbox 的顺序应为 最小经度,最小纬度,最大经度,最大纬度：最小值不能大于最大值。",
-                       {"bbox": value})
+        raise ApiError(
+            400,
+            "invalid_bbox",
+            "bbox 的顺序应为 最小经度,最小纬度,最大经度,最大纬度：最小值不能大于最大值。",
+            {"bbox": value},
+        )
     return box
 
 
@@ -76,8 +94,13 @@ def parse_level(value: str | int | None) -> int | None:
         return LEVEL_BY_KEY[text].number
     if text.isdigit() and int(text) < len(LEVELS):
         return int(text)
-    raise ApiError(400, "invalid_level", f"层级只能是 0 县、1 乡镇/街道、2 村/社区、3 网格、4 微网格"
-                                          f"（或 {', '.join(LEVEL_BY_KEY)}），而不是 {value!r}。", {"level": value})
+    raise ApiError(
+        400,
+        "invalid_level",
+        f"层级只能是 0 县、1 乡镇/街道、2 村/社区、3 网格、4 微网格"
+        f"（或 {', '.join(LEVEL_BY_KEY)}），而不是 {value!r}。",
+        {"level": value},
+    )
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...] | None:
@@ -87,8 +110,12 @@ def parse_statuses(value: str | None) -> tuple[str, ...] | None:
     statuses = tuple(dict.fromkeys(s.strip().lower() for s in value.split(",") if s.strip()))
     wrong = [s for s in statuses if s not in CAMERA_STATUSES]
     if wrong or not statuses:
-        raise ApiError(400, "invalid_status", f"状态只能是 planned（计划）、installed（已安装）、removed（已拆除），"
-                                               f"可用逗号分隔多个，而不是 {value!r}。", {"status": value})
+        raise ApiError(
+            400,
+            "invalid_status",
+            f"状态只能是 planned（计划）、installed（已安装）、removed（已拆除），可用逗号分隔多个，而不是 {value!r}。",
+            {"status": value},
+        )
     return statuses
 
 
@@ -98,15 +125,20 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise ApiError(400, "invalid_date", f"{name} 应为 YYYY-MM-DD 格式的日期，而不是 {value!r}。",
-                       {name: value}) from None
+        raise ApiError(
+            400, "invalid_date", f"{name} 应为 YYYY-MM-DD 格式的日期，而不是 {value!r}。", {name: value}
+        ) from None
 
 
 def parse_format(value: str, allowed: tuple[str, ...]) -> str:
     fmt = value.strip().lower()
     if fmt not in allowed:
-        raise ApiError(400, "unknown_format", f"format 只能是 {' / '.join(allowed)}，而不是 {value!r}。",
-                       {"format": value, "allowed": list(allowed)})
+        raise ApiError(
+            400,
+            "unknown_format",
+            f"format 只能是 {' / '.join(allowed)}，而不是 {value!r}。",
+            {"format": value, "allowed": list(allowed)},
+        )
     return fmt
 
 
@@ -308,13 +340,18 @@ def feature_collection(request: Request, page: Page, *, limit: int, offset: int)
     query parameter."""
     links = []
     if offset + page.returned < page.matched and page.returned:
-        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + page.returned,
-                                                                                  limit=limit))})
+        links.append(
+            {"rel": "next", "href": str(request.url.include_query_params(offset=offset + page.returned, limit=limit))}
+        )
     if offset > 0:
-        links.append({"rel": "prev", "href": str(request.url.include_query_params(offset=max(0, offset - limit),
-                                                                                  limit=limit))})
-    head = json.dumps({"type": "FeatureCollection", "numberMatched": page.matched,
-                       "numberReturned": page.returned, "links": links}, ensure_ascii=False, separators=(",", ":"))
+        links.append(
+            {"rel": "prev", "href": str(request.url.include_query_params(offset=max(0, offset - limit), limit=limit))}
+        )
+    head = json.dumps(
+        {"type": "FeatureCollection", "numberMatched": page.matched, "numberReturned": page.returned, "links": links},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     body = head[:-1] + ',"features":' + page.features_json + "}"
     return Response(body.encode("utf-8"), media_type=GeoJSONResponse.media_type)
 

@@ -17,8 +17,11 @@ class PublishRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(False, description="Publish despite validation errors or dropped descendants "
-                                           "(needs a reason when publishing an upload).")
+    force: bool = Field(
+        False,
+        description="Publish despite validation errors or dropped descendants "
+        "(needs a reason when publishing an upload).",
+    )
     reason: str | None = Field(None, max_length=2000, description="Why; recorded with the version.")
 
 
@@ -45,8 +48,9 @@ class UploadCreated(BaseModel):
     report: dict[str, Any] | None = Field(description="As `gridmap validate --format json`.")
     defects: dict[str, Any] | None = Field(
         description="GeoJSON FeatureCollection of the issues with a geometry (EPSG:4490 lon/lat); feature id and "
-                    "property `issue` = index in report.issues; properties kind, kind_label, severity, message, "
-                    "codes, area_m2, locator (true: an extra point marking a tiny defect). Texts are not HTML-escaped.")
+        "property `issue` = index in report.issues; properties kind, kind_label, severity, message, "
+        "codes, area_m2, locator (true: an extra point marking a tiny defect). Texts are not HTML-escaped."
+    )
 
 
 class UploadSummary(BaseModel):

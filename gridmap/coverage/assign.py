@@ -54,8 +54,9 @@ class LeafIndex:
     cand_idx: np.ndarray  #   cand_idx[cand_ptr[k]:cand_ptr[k + 1]], ascending (smallest code first)
 
     @classmethod
-    def build(cls, codes: Sequence[str] | np.ndarray, geoms: Sequence[object] | np.ndarray,
-              cell: float | None = None) -> LeafIndex:
+    def build(
+        cls, codes: Sequence[str] | np.ndarray, geoms: Sequence[object] | np.ndarray, cell: float | None = None
+    ) -> LeafIndex:
         """Index ``geoms`` (polygons in EPSG:4490) under ``codes``; ``cell`` is the cell size in
         degrees (default: about 1/``CELLS_PER_POLYGON`` of an average polygon's width)."""
         codes = np.asarray(codes, dtype=object)
@@ -69,8 +70,16 @@ class LeafIndex:
             codes, geoms = codes[keep], geoms[keep]
         shapely.prepare(geoms)
         if len(geoms) == 0:
-            return cls(codes, geoms, 0.0, 0.0, 1.0, np.full((1, 1), OUTSIDE, np.int32),
-                       np.zeros(1, np.int64), np.zeros(0, np.int32))
+            return cls(
+                codes,
+                geoms,
+                0.0,
+                0.0,
+                1.0,
+                np.full((1, 1), OUTSIDE, np.int32),
+                np.zeros(1, np.int64),
+                np.zeros(0, np.int32),
+            )
         minx, miny, maxx, maxy = shapely.total_bounds(geoms)
         if cell is None:
             cell = _default_cell(geoms, maxx - minx, maxy - miny)
@@ -105,8 +114,7 @@ class LeafIndex:
         cand_ptr = np.zeros(boundary.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(pair_k, minlength=boundary.size), out=cand_ptr[1:])
         labels[boundary] = -2 - np.arange(boundary.size, dtype=np.int32)
-        return cls(codes, geoms, x0, y0, float(cell), labels.reshape(rows, cols), cand_ptr,
-                   pair_poly.astype(np.int32))
+        return cls(codes, geoms, x0, y0, float(cell), labels.reshape(rows, cols), cand_ptr, pair_poly.astype(np.int32))
 
     @property
     def boundary_cells(self) -> int:
@@ -168,8 +176,9 @@ def _default_cell(geoms: np.ndarray, width: float, height: float) -> float:
     return max(cell, max(width, height) / 65_536, 1e-9)
 
 
-def _envelope_pairs(geoms: np.ndarray, boundary: np.ndarray, x0: float, y0: float, cell: float,
-                    rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+def _envelope_pairs(
+    geoms: np.ndarray, boundary: np.ndarray, x0: float, y0: float, cell: float, rows: int, cols: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(boundary cell number, polygon) for every boundary cell inside a polygon's envelope, with
     polygons ascending. ``boundary`` holds the flat indices of the boundary cells, sorted, so the
     boundary cells of one envelope row are a contiguous run of cell numbers."""
@@ -255,7 +264,8 @@ def _edge_cells(geoms: np.ndarray, x0: float, y0: float, cell: float, rows: int,
     return marked
 
 
-def assign_points(codes: Sequence[str] | np.ndarray, geoms: Sequence[object] | np.ndarray,
-                  x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def assign_points(
+    codes: Sequence[str] | np.ndarray, geoms: Sequence[object] | np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
     """Code of the leaf area each point (lon/lat degrees, EPSG:4490) falls in, None outside."""
     return LeafIndex.build(codes, geoms).assign_codes(x, y)

@@ -45,8 +45,12 @@ class BatchCounts:
     outside: int
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, BatchCounts) and self.outside == other.outside
-                and self.leaf.index.equals(other.leaf.index) and self.leaf.equals(other.leaf))
+        return (
+            isinstance(other, BatchCounts)
+            and self.outside == other.outside
+            and self.leaf.index.equals(other.leaf.index)
+            and self.leaf.equals(other.leaf)
+        )
 
 
 def camera_flags(status, online) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,8 +60,7 @@ def camera_flags(status, online) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     booleans, missing values (None/NaN/pd.NA) read as offline. ``online`` is only true for
     installed cameras.
     """
-    status = pd.Series(np.asarray(status) if not isinstance(status, pd.Series | pd.Categorical)
-                       else status, copy=False)
+    status = pd.Series(np.asarray(status) if not isinstance(status, pd.Series | pd.Categorical) else status, copy=False)
     if isinstance(status.dtype, pd.CategoricalDtype):
         cats = status.cat.categories
         unknown = [c for c in cats[np.unique(status.cat.codes[status.cat.codes >= 0])] if c not in STATUSES]
@@ -97,8 +100,7 @@ def leaf_counts(index: LeafIndex, lon, lat, status, online) -> BatchCounts:
     return counts_from_labels(index.codes, labels, installed[keep], online_flag[keep])
 
 
-def counts_from_labels(codes: np.ndarray, labels: np.ndarray, installed: np.ndarray,
-                       online: np.ndarray) -> BatchCounts:
+def counts_from_labels(codes: np.ndarray, labels: np.ndarray, installed: np.ndarray, online: np.ndarray) -> BatchCounts:
     """``BatchCounts`` of counted (not removed) cameras whose leaf positions in ``codes`` are
     ``labels`` (``OUTSIDE`` = no leaf); ``installed``/``online`` are their flags."""
     n = len(codes)
@@ -106,8 +108,11 @@ def counts_from_labels(codes: np.ndarray, labels: np.ndarray, installed: np.ndar
     planned_n = np.bincount(shifted, minlength=n + 1)
     installed_n = np.bincount(shifted[installed], minlength=n + 1)
     online_n = np.bincount(shifted[online], minlength=n + 1)
-    leaf = pd.DataFrame({"planned": planned_n[1:], "installed": installed_n[1:], "online": online_n[1:]},
-                        index=pd.Index(np.asarray(codes, dtype=object), name="code"), dtype=np.int64)
+    leaf = pd.DataFrame(
+        {"planned": planned_n[1:], "installed": installed_n[1:], "online": online_n[1:]},
+        index=pd.Index(np.asarray(codes, dtype=object), name="code"),
+        dtype=np.int64,
+    )
     if not leaf.index.is_unique:  # duplicate codes (a data error elsewhere): one row per code
         leaf = leaf.groupby(level=0, sort=True).sum()
     return BatchCounts(leaf, int(planned_n[0]))

@@ -53,14 +53,20 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.coverage.batch import BatchCounts, camera_flags, counts_from_labels
 from gridmap.coverage.assign import LeafIndex
+from gridmap.coverage.batch import BatchCounts, camera_flags, counts_from_labels
 
 #: Padding of a partition's bounding box when selecting its leaves, in degrees (~1 cm): a leaf that
 #: covers a point on the box's edge then crosses the box by a margin, whatever the rounding.
 PAD_DEGREES = 1e-7
-_FLAGS_META = pd.DataFrame({"lon": pd.Series(dtype="float64"), "lat": pd.Series(dtype="float64"),
-                            "installed": pd.Series(dtype="bool"), "online": pd.Series(dtype="bool")})
+_FLAGS_META = pd.DataFrame(
+    {
+        "lon": pd.Series(dtype="float64"),
+        "lat": pd.Series(dtype="float64"),
+        "installed": pd.Series(dtype="bool"),
+        "online": pd.Series(dtype="bool"),
+    }
+)
 
 
 def connect(address: str | None = None):
@@ -73,8 +79,7 @@ def connect(address: str | None = None):
 
     if address:
         return Client(address)
-    return Client(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                  silence_logs=logging.ERROR)
+    return Client(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
 
 
 def distributed_leaf_counts(cameras, leaves, client, *, npartitions: int | None = None) -> BatchCounts:
@@ -96,7 +101,8 @@ def distributed_leaf_counts(cameras, leaves, client, *, npartitions: int | None 
         located = flags.map_partitions(_located, meta=_FLAGS_META)
 
         points = dask_geopandas.from_dask_dataframe(
-            located, geometry=dask_geopandas.points_from_xy(located, "lon", "lat", crs=4490))
+            located, geometry=dask_geopandas.points_from_xy(located, "lon", "lat", crs=4490)
+        )
         shuffled = points.spatial_shuffle(by="hilbert", npartitions=npartitions, calculate_partitions=False)
         shuffled = shuffled.persist()
         del flags, located, points  # the shuffled frame holds all that is needed now
@@ -105,8 +111,11 @@ def distributed_leaf_counts(cameras, leaves, client, *, npartitions: int | None 
 
         subsets = leaf_subsets(codes, geoms, extents)
         parts = shuffled[["lon", "lat", "installed", "online"]].to_delayed()
-        jobs = [(part, subset) for part, subset, extent in zip(parts, subsets, extents)
-                if not (shapely.is_missing(extent) or shapely.is_empty(extent))]
+        jobs = [
+            (part, subset)
+            for part, subset, extent in zip(parts, subsets, extents)
+            if not (shapely.is_missing(extent) or shapely.is_empty(extent))
+        ]
         scattered = client.scatter([subset for _, subset in jobs]) if jobs else []
         tasks = [dask.delayed(_count_partition)(part, subset) for (part, _), subset in zip(jobs, scattered)]
         results = client.gather(client.compute(tasks)) if tasks else []
@@ -114,8 +123,11 @@ def distributed_leaf_counts(cameras, leaves, client, *, npartitions: int | None 
 
     outside = nonfinite + sum(out for _, out in results)
     frames = [leaf for leaf, _ in results if len(leaf)]
-    summed = (pd.concat(frames).groupby(level=0).sum() if frames
-              else pd.DataFrame(columns=["planned", "installed", "online"], dtype=np.int64))
+    summed = (
+        pd.concat(frames).groupby(level=0).sum()
+        if frames
+        else pd.DataFrame(columns=["planned", "installed", "online"], dtype=np.int64)
+    )
     leaf = summed.reindex(all_codes, fill_value=0).astype(np.int64)
     leaf.index.name = "code"
     return BatchCounts(leaf[["planned", "installed", "online"]], int(outside))
@@ -136,7 +148,7 @@ def leaf_subsets(codes: np.ndarray, geoms: np.ndarray, extents: np.ndarray) -> l
     box_i, leaf_i = box_i[order], leaf_i[order]
     cuts = np.searchsorted(box_i, np.arange(present.size + 1))
     for j, p in enumerate(present):
-        sel = leaf_i[cuts[j]:cuts[j + 1]]
+        sel = leaf_i[cuts[j] : cuts[j + 1]]
         out[p] = (codes[sel], geoms[sel])
     return out
 
@@ -144,8 +156,7 @@ def leaf_subsets(codes: np.ndarray, geoms: np.ndarray, extents: np.ndarray) -> l
 def _leaf_arrays(leaves) -> tuple[np.ndarray, np.ndarray]:
     """(codes, polygons) of the leaves with a geometry, ordered by code."""
     codes = np.asarray(leaves["code"], dtype=object)
-    geoms = np.asarray(leaves.geometry.to_numpy() if hasattr(leaves, "geometry") else leaves["geometry"],
-                       dtype=object)
+    geoms = np.asarray(leaves.geometry.to_numpy() if hasattr(leaves, "geometry") else leaves["geometry"], dtype=object)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     codes, geoms = codes[keep], geoms[keep]
     order = np.argsort(codes.astype(str), kind="stable")
@@ -160,8 +171,9 @@ def _flags(part: pd.DataFrame) -> pd.DataFrame:
     bad = ~(np.isfinite(lon) & np.isfinite(lat))
     lon[bad] = np.nan  # ±inf → NaN: outside, like LeafIndex.assign, and kept out of the shuffle
     lat[bad] = np.nan
-    return pd.DataFrame({"lon": lon, "lat": lat, "installed": installed[counted], "online": online[counted]},
-                        index=part.index[counted])
+    return pd.DataFrame(
+        {"lon": lon, "lat": lat, "installed": installed[counted], "online": online[counted]}, index=part.index[counted]
+    )
 
 
 def _count_unlocated(part: pd.DataFrame) -> pd.Series:
@@ -178,6 +190,5 @@ def _count_partition(part: pd.DataFrame, subset: tuple[np.ndarray, np.ndarray]) 
     codes, geoms = subset
     index = LeafIndex.build(codes, geoms)
     labels = index.assign(part["lon"].to_numpy(np.float64), part["lat"].to_numpy(np.float64))
-    counts = counts_from_labels(index.codes, labels, part["installed"].to_numpy(bool),
-                                part["online"].to_numpy(bool))
+    counts = counts_from_labels(index.codes, labels, part["installed"].to_numpy(bool), part["online"].to_numpy(bool))
     return counts.leaf[counts.leaf["planned"] > 0], counts.outside

@@ -27,9 +27,16 @@ FORMATS = ("text", "json", "csv", "xlsx")
 
 #: (key, Chinese header) of the table columns, in order.
 COLUMNS = (
-    ("code", "编码"), ("name", "名称"), ("level", "层级"), ("planned", "计划数"), ("installed", "已安装"),
-    ("online", "在线"), ("rollout_rate", "安装率"), ("online_rate", "上云率"),
-    ("cameras_per_km2", "每平方公里摄像头"), ("households_per_camera", "每摄像头户数"),
+    ("code", "编码"),
+    ("name", "名称"),
+    ("level", "层级"),
+    ("planned", "计划数"),
+    ("installed", "已安装"),
+    ("online", "在线"),
+    ("rollout_rate", "安装率"),
+    ("online_rate", "上云率"),
+    ("cameras_per_km2", "每平方公里摄像头"),
+    ("households_per_camera", "每摄像头户数"),
     ("no_camera_children", "无摄像头下级数"),
 )
 _RATES = {"rollout_rate", "online_rate"}
@@ -76,8 +83,10 @@ def to_csv(rows: Sequence[CoverageRow]) -> str:
     for r in rows:
         d = r.to_dict()
         operators = "; ".join(f"{op} {c['planned']}/{c['installed']}/{c['online']}" for op, c in d["operators"].items())
-        writer.writerow([_cell(d, key, blank="") if key in _RATES else ("" if d[key] is None else d[key])
-                         for key, _ in COLUMNS] + [operators])
+        writer.writerow(
+            [_cell(d, key, blank="") if key in _RATES else ("" if d[key] is None else d[key]) for key, _ in COLUMNS]
+            + [operators]
+        )
     return out.getvalue()
 
 
@@ -105,7 +114,9 @@ def write_xlsx(rows: Sequence[CoverageRow], path: str | Path) -> None:
     ops.append(["编码", "名称", "运营商", "计划数", "已安装", "在线", "安装率", "上云率"])
     for r in rows:
         for op, c in r.to_dict()["operators"].items():
-            ops.append([r.code, r.name, op, c["planned"], c["installed"], c["online"], c["rollout_rate"], c["online_rate"]])
+            ops.append(
+                [r.code, r.name, op, c["planned"], c["installed"], c["online"], c["rollout_rate"], c["online_rate"]]
+            )
     for col in ("G", "H"):
         for cell in ops[col][1:]:
             cell.number_format = "0.00%"

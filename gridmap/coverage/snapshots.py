@@ -27,10 +27,15 @@ def take_snapshot(conn: Connection, day: dt.date | None = None) -> int:
     of areas written."""
     day = day or today_in_china()
     conn.execute(text("DELETE FROM coverage_snapshot WHERE snapshot_date = :d"), {"d": day})
-    return int(conn.execute(text("""
+    return int(
+        conn.execute(
+            text("""
         INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
         SELECT :d, s.code, a.level, s.planned, s.installed, s.online
-        FROM area_stats s JOIN area a ON a.code = s.code"""), {"d": day}).rowcount)
+        FROM area_stats s JOIN area a ON a.code = s.code"""),
+            {"d": day},
+        ).rowcount
+    )
 
 
 @dataclass(frozen=True)
@@ -38,19 +43,28 @@ class TrendPoint(Counts):
     day: dt.date | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"date": self.day.isoformat(), "planned": self.planned, "installed": self.installed,
-                "online": self.online, "rollout_rate": self.rollout_rate, "online_rate": self.online_rate}
+        return {
+            "date": self.day.isoformat(),
+            "planned": self.planned,
+            "installed": self.installed,
+            "online": self.online,
+            "rollout_rate": self.rollout_rate,
+            "online_rate": self.online_rate,
+        }
 
 
 def trend(conn: Connection, code: str, start: dt.date | None = None, end: dt.date | None = None) -> list[TrendPoint]:
     """The snapshots of area ``code`` between ``start`` and ``end`` (inclusive), oldest first."""
-    rows = conn.execute(text("""
+    rows = conn.execute(
+        text("""
         SELECT snapshot_date, planned, installed, online FROM coverage_snapshot
         WHERE area_code = :code
           AND snapshot_date >= coalesce(CAST(:start AS date), '-infinity'::date)
           AND snapshot_date <= coalesce(CAST(:end AS date), 'infinity'::date)
         ORDER BY snapshot_date
-    """), {"code": code, "start": start, "end": end}).all()
+    """),
+        {"code": code, "start": start, "end": end},
+    ).all()
     return [TrendPoint(planned, installed, online, day=day) for day, planned, installed, online in rows]
 
 

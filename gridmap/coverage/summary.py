@@ -18,13 +18,20 @@ class Summary(Counts):
 def summarize(conn: Connection) -> Summary:
     levels = dict(conn.execute(text("SELECT level, count(*) FROM area GROUP BY level ORDER BY level")).all())
     # A removed camera is no longer part of the plan; a planned one counts until it is installed.
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         SELECT count(*) FILTER (WHERE status <> 'removed'),
                count(*) FILTER (WHERE status = 'installed'),
                count(*) FILTER (WHERE status = 'installed' AND online),
                count(*) FILTER (WHERE status <> 'removed' AND area_code IS NULL)
         FROM camera
-    """)).one()
+    """)
+    ).one()
     planned, installed, online, unplaced = map(int, row)
-    return Summary(planned, installed, online, areas_per_level={int(k): int(v) for k, v in levels.items()},
-                   cameras_unplaced=unplaced)
+    return Summary(
+        planned,
+        installed,
+        online,
+        areas_per_level={int(k): int(v) for k, v in levels.items()},
+        cameras_unplaced=unplaced,
+    )

@@ -86,17 +86,25 @@ class CoverageRow:
     def to_dict(self) -> dict[str, object]:
         """The JSON row of `gridmap coverage --format json` and the API."""
         return {
-            "code": self.code, "name": self.name, "level": self.level, "parent_code": self.parent_code,
-            "planned": self.planned, "installed": self.installed, "online": self.online,
-            "rollout_rate": self.rollout_rate, "online_rate": self.online_rate,
+            "code": self.code,
+            "name": self.name,
+            "level": self.level,
+            "parent_code": self.parent_code,
+            "planned": self.planned,
+            "installed": self.installed,
+            "online": self.online,
+            "rollout_rate": self.rollout_rate,
+            "online_rate": self.online_rate,
             "cameras_per_km2": _round(self.cameras_per_km2, 4),
             "households": self.households,
             "households_per_camera": _round(self.households_per_camera, 2),
             "area_km2": _round(self.area_km2, 4),
             "children": self.children,
             "no_camera_children": self.no_camera_children,
-            "operators": {op or "未知": {**asdict(c), "rollout_rate": c.rollout_rate, "online_rate": c.online_rate}
-                          for op, c in sorted(self.operators.items())},
+            "operators": {
+                op or "未知": {**asdict(c), "rollout_rate": c.rollout_rate, "online_rate": c.online_rate}
+                for op, c in sorted(self.operators.items())
+            },
         }
 
 
@@ -126,8 +134,9 @@ def coverage_rows(conn: Connection, *, level: int | None = None, code: str | Non
     return [_stored_row(r) for r in rows]
 
 
-def blind_rows(conn: Connection, *, level: int = BLIND_DEFAULT_LEVEL,
-               code: str | None = None) -> tuple[list[CoverageRow], int]:
+def blind_rows(
+    conn: Connection, *, level: int = BLIND_DEFAULT_LEVEL, code: str | None = None
+) -> tuple[list[CoverageRow], int]:
     """(areas of ``level`` under ``code`` with no installed camera, by code; how many areas of that
     level there are there). Raises KeyError for an unknown code."""
     rows = select_figures(conn, level=level, code=code, only_blind=True)
@@ -138,11 +147,17 @@ def blind_rows(conn: Connection, *, level: int = BLIND_DEFAULT_LEVEL,
 
 def _stored_row(r: FigureRow) -> CoverageRow:
     return CoverageRow(
-        code=r.code, name=r.name, level=int(r.level), parent_code=r.parent_code,
+        code=r.code,
+        name=r.name,
+        level=int(r.level),
+        parent_code=r.parent_code,
         counts=Counts(r.planned, r.installed, r.online),
-        area_km2=r.area_m2 / 1e6 if r.area_m2 is not None else None, households=r.households,
-        children=r.children, no_camera_children=r.no_camera_children,
-        operators={op: Counts(p, i, o) for op, p, i, o in r.operators})
+        area_km2=r.area_m2 / 1e6 if r.area_m2 is not None else None,
+        households=r.households,
+        children=r.children,
+        no_camera_children=r.no_camera_children,
+        operators={op: Counts(p, i, o) for op, p, i, o in r.operators},
+    )
 
 
 def differences(conn: Connection, limit: int = 20) -> list[str]:
@@ -164,8 +179,10 @@ def differences(conn: Connection, limit: int = 20) -> list[str]:
                 if getattr(want, name) != getattr(have, name):
                     found.append(f"{code}: {name} stored {getattr(have, name)!r}, computed {getattr(want, name)!r}")
             if (row.rollout_rate, row.online_rate) != (want.rollout_rate, want.online_rate):
-                found.append(f"{code}: rates stored {(row.rollout_rate, row.online_rate)!r}, "
-                             f"computed {(want.rollout_rate, want.online_rate)!r}")
+                found.append(
+                    f"{code}: rates stored {(row.rollout_rate, row.online_rate)!r}, "
+                    f"computed {(want.rollout_rate, want.online_rate)!r}"
+                )
         if len(found) >= limit:
             break
     return found
@@ -187,9 +204,15 @@ def compute_coverage(conn: Connection) -> Coverage:
     for code, name, level, parent, _hh, area_m2 in areas:
         kids = children.get(code, [])
         rows[code] = CoverageRow(
-            code=code, name=name, level=int(level), parent_code=parent, counts=totals.get(code, Counts()),
-            area_km2=area_m2 / 1e6 if area_m2 is not None else None, households=households.get(code),
-            children=len(kids), no_camera_children=sum(1 for k in kids if totals.get(k, Counts()).installed == 0),
+            code=code,
+            name=name,
+            level=int(level),
+            parent_code=parent,
+            counts=totals.get(code, Counts()),
+            area_km2=area_m2 / 1e6 if area_m2 is not None else None,
+            households=households.get(code),
+            children=len(kids),
+            no_camera_children=sum(1 for k in kids if totals.get(k, Counts()).installed == 0),
             operators=per_operator.get(code, {}),
         )
     return Coverage(rows, dict(children))
@@ -210,8 +233,14 @@ def _households(areas: Iterable[tuple], children: dict[str | None, list[str]]) -
 
 def cameras_outside(conn: Connection) -> list[dict[str, object]]:
     """Cameras (not removed) that no leaf area covers, by device id: where they are and what they are."""
-    rows = conn.execute(text("""
+    rows = (
+        conn.execute(
+            text("""
         SELECT device_id, name, status, online, operator, ST_X(geom) AS lon, ST_Y(geom) AS lat, raw_crs
         FROM camera WHERE area_code IS NULL AND status <> 'removed' ORDER BY device_id
-    """)).mappings().all()
+    """)
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]

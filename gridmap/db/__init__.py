@@ -1,1 +1,3 @@
-"""Database layer: the project-local PostgreSQL/PostGIS cluster (:mod:`gridmap.db.local`) and schema."""
+"""Database layer: schema (models, migrations), engines, and the SQL of each table family (one
+module per family: reads and writes together). The project-local cluster used in development is
+:mod:`gridmap.devdb`."""

@@ -1,4 +1,15 @@
-"""Writing areas: a set of areas replaces a subtree as one new published boundary version."""
+"""The ``area`` table: writes (a set of areas replaces a subtree as one new published boundary
+version) and the API's reads (lists as GeoJSON, one area in detail, view summaries, search).
+
+GeoJSON is built by PostgreSQL (``json_build_object`` / ``ST_AsGeoJSON``) and returned as text, so
+a page of a thousand micro-grids is never parsed and re-serialised in Python. Coordinates are
+EPSG:4490 (CGCS2000) longitude/latitude degrees rounded to 7 decimals (about 1 cm), without the
+non-standard ``crs`` member. Figures (planned, installed, online, rates, households) come from
+``area_stats`` (moved by every change, see ``gridmap.db.figures``), i.e. they are exactly
+the rows of ``gridmap coverage``.
+
+Subtrees follow ``parent_code`` (never code prefixes), like the coverage roll-up.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +27,25 @@ from gridmap.geometry.metric import metric_crs, to_metric
 
 if TYPE_CHECKING:
     from gridmap.geometry.scope import Scope
+from collections.abc import Sequence
+from typing import Any, Literal
 
-AREA_COLUMNS = ("code", "name", "level", "parent_code", "kind", "households", "population",
-                "worker_name", "worker_phone", "attrs", "geom", "area_m2")
+from gridmap.levels import LEVELS
+
+AREA_COLUMNS = (
+    "code",
+    "name",
+    "level",
+    "parent_code",
+    "kind",
+    "households",
+    "population",
+    "worker_name",
+    "worker_phone",
+    "attrs",
+    "geom",
+    "area_m2",
+)
 
 
 #: Columns the readers add for bookkeeping; not the county's attributes.
@@ -33,8 +60,16 @@ class VersionInfo:
     reason: str | None = None
 
 
-def replace_subtree(conn: Connection, root_code: str, areas: gpd.GeoDataFrame, info: VersionInfo,
-                    report: dict | None = None, *, top_level: int = 0, restored_from: int | None = None) -> int:
+def replace_subtree(
+    conn: Connection,
+    root_code: str,
+    areas: gpd.GeoDataFrame,
+    info: VersionInfo,
+    report: dict | None = None,
+    *,
+    top_level: int = 0,
+    restored_from: int | None = None,
+) -> int:
     """Replace every live area under ``root_code`` (code prefix) at ``top_level`` and below by
     ``areas`` (canonical columns, EPSG:4490 MultiPolygons) and record it as a new published version;
     returns the version id.
@@ -50,17 +85,25 @@ def replace_subtree(conn: Connection, root_code: str, areas: gpd.GeoDataFrame, i
                 VALUES (:by, :file, :sha, :root, :top, 'published', :reason, :n, CAST(:report AS jsonb), now(),
                         :restored)
                 RETURNING id"""),
-        {"by": info.created_by, "file": info.file_name, "sha": info.file_sha256, "root": root_code,
-         "top": top_level, "reason": info.reason, "n": len(areas),
-         "report": json.dumps(report, ensure_ascii=False) if report is not None else None,
-         "restored": restored_from},
+        {
+            "by": info.created_by,
+            "file": info.file_name,
+            "sha": info.file_sha256,
+            "root": root_code,
+            "top": top_level,
+            "reason": info.reason,
+            "n": len(areas),
+            "report": json.dumps(report, ensure_ascii=False) if report is not None else None,
+            "restored": restored_from,
+        },
     ).scalar_one()
-    conn.execute(text("DELETE FROM area WHERE code LIKE :root || '%' AND level >= :top"),
-                 {"root": root_code, "top": top_level})
+    conn.execute(
+        text("DELETE FROM area WHERE code LIKE :root || '%' AND level >= :top"), {"root": root_code, "top": top_level}
+    )
     copy_columns(conn, "area", {**_area_columns(areas), "version_id": [version_id] * len(areas)})
     conn.execute(
-        text(f"""INSERT INTO area_version (version_id, {', '.join(AREA_COLUMNS)})
-                 SELECT version_id, {', '.join(AREA_COLUMNS)} FROM area WHERE version_id = :id"""),
+        text(f"""INSERT INTO area_version (version_id, {", ".join(AREA_COLUMNS)})
+                 SELECT version_id, {", ".join(AREA_COLUMNS)} FROM area WHERE version_id = :id"""),
         {"id": version_id},
     )
     conn.execute(
@@ -72,7 +115,7 @@ def replace_subtree(conn: Connection, root_code: str, areas: gpd.GeoDataFrame, i
     return int(version_id)
 
 
-def parent_areas(conn: Connection, codes: set[str], scope: "Scope") -> gpd.GeoDataFrame:
+def parent_areas(conn: Connection, codes: set[str], scope: Scope) -> gpd.GeoDataFrame:
     """The live areas an upload is checked against (columns code, level, parent_code, geometry in
     EPSG:4490): ``codes`` (parents named by the upload), the areas one level above the upload
     under its root, and, when the upload replaces a single area, that area's live siblings."""
@@ -83,36 +126,316 @@ def parent_areas(conn: Connection, codes: set[str], scope: "Scope") -> gpd.GeoDa
                    OR (code LIKE CAST(:root AS text) || '%' AND level = CAST(:level AS smallint))
                    OR (:siblings AND parent_code = CAST(:parent AS text) AND level = CAST(:top AS smallint)
                        AND code NOT LIKE CAST(:root AS text) || '%')"""),
-        conn, geom_col="geom",
-        params={"codes": sorted(codes), "root": scope.root, "level": scope.parent_level, "siblings": siblings,
-                "parent": scope.parent, "top": scope.top_level},
+        conn,
+        geom_col="geom",
+        params={
+            "codes": sorted(codes),
+            "root": scope.root,
+            "level": scope.parent_level,
+            "siblings": siblings,
+            "parent": scope.parent,
+            "top": scope.top_level,
+        },
     ).rename_geometry("geometry")
 
 
 def live_codes_below(conn: Connection, root: str, top_level: int) -> list[str]:
     """The codes ``replace_subtree(root, top_level=…)`` would replace: under ``root`` at
     ``top_level`` and below."""
-    return list(conn.execute(text("SELECT code FROM area WHERE code LIKE :root || '%' AND level >= :top"),
-                             {"root": root, "top": top_level}).scalars())
+    return list(
+        conn.execute(
+            text("SELECT code FROM area WHERE code LIKE :root || '%' AND level >= :top"),
+            {"root": root, "top": top_level},
+        ).scalars()
+    )
 
 
 def count_below(conn: Connection, root: str, level: int) -> int:
     """How many live areas under ``root`` sit deeper than ``level``."""
-    return int(conn.execute(text("SELECT count(*) FROM area WHERE code LIKE :root || '%' AND level > :level"),
-                            {"root": root, "level": level}).scalar_one())
+    return int(
+        conn.execute(
+            text("SELECT count(*) FROM area WHERE code LIKE :root || '%' AND level > :level"),
+            {"root": root, "level": level},
+        ).scalar_one()
+    )
 
 
 def _area_columns(areas: gpd.GeoDataFrame) -> dict[str, list[object]]:
     """The ``AREA_COLUMNS`` of ``areas`` as lists; columns we do not know go into ``attrs``."""
     n = len(areas)
     columns = {c: areas[c].tolist() if c in areas else [None] * n for c in AREA_COLUMNS}
-    extra = [c for c in areas.columns if c not in AREA_COLUMNS and c != areas.geometry.name
-             and c not in _NOT_ATTRS and c != "attrs"]
+    extra = [
+        c
+        for c in areas.columns
+        if c not in AREA_COLUMNS and c != areas.geometry.name and c not in _NOT_ATTRS and c != "attrs"
+    ]
     base = areas["attrs"].tolist() if "attrs" in areas else [None] * n  # e.g. restored from the archive
-    columns["attrs"] = [json.dumps({**(b or {}), **{k: v for k, v in rec.items() if not pd.isna(v)}},
-                                   ensure_ascii=False, default=str)
-                        for b, rec in zip(base, areas[extra].to_dict("records"))]
+    columns["attrs"] = [
+        json.dumps({**(b or {}), **{k: v for k, v in rec.items() if not pd.isna(v)}}, ensure_ascii=False, default=str)
+        for b, rec in zip(base, areas[extra].to_dict("records"))
+    ]
     geoms = areas.geometry.to_numpy()
     columns["geom"] = ewkb_hex(geoms)
     columns["area_m2"] = shapely.area(to_metric(geoms, metric_crs(geoms))).tolist() if n else []
     return columns
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads for the API
+# ---------------------------------------------------------------------------------------------
+
+#: Metres per degree of latitude (and of longitude at the equator) on the CGCS2000 ellipsoid, rounded.
+METRES_PER_DEGREE = 111_320.0
+
+GeometryMode = Literal["full", "simplified", "none"]
+
+#: Level names by level number, for ``level_name`` (index with level + 1 in SQL).
+LEVEL_NAMES = [lv.name_zh for lv in LEVELS]
+
+#: Properties of an area feature (``a`` = area, ``s`` = area_stats, left-joined).
+AREA_PROPERTIES = """json_build_object(
+    'code', a.code, 'name', a.name, 'level', a.level,
+    'level_name', (CAST(:level_names AS text[]))[a.level + 1], 'kind', a.kind, 'parent_code', a.parent_code,
+    'households', coalesce(s.households, a.households), 'population', a.population,
+    'worker_name', a.worker_name, 'area_m2', a.area_m2,
+    'planned', s.planned, 'installed', s.installed, 'online', s.online,
+    'rollout_rate', s.rollout_rate, 'online_rate', s.online_rate)"""
+
+#: ``sub(code)``: the area ``:root`` and every area below it (by parent_code).
+SUBTREE_CTE = """sub(code) AS (
+    SELECT code FROM area WHERE code = :root
+    UNION ALL
+    SELECT a.code FROM area a JOIN sub ON a.parent_code = sub.code
+)"""
+
+ENVELOPE = "ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4490)"
+
+
+def metres_to_degrees(metres: float) -> float:
+    """A simplification tolerance in degrees for ``metres`` on the ground.
+
+    One degree of latitude is ~111.32 km everywhere; one degree of longitude is that times
+    cos(latitude) (~92 km at 34°N). The tolerance is applied in degrees on both axes, so it is
+    ``metres`` north-south and a little less east-west: never coarser than asked.
+    """
+    return metres / METRES_PER_DEGREE
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a feature list: how many match, how many are here, the features as JSON text."""
+
+    matched: int
+    returned: int
+    features_json: str
+
+
+def like_escape(value: str) -> str:
+    """``value`` with LIKE wildcards escaped (backslash is PostgreSQL's default escape)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def bbox_params(bbox: Sequence[float]) -> dict[str, float]:
+    minlon, minlat, maxlon, maxlat = bbox
+    return {"minlon": minlon, "minlat": minlat, "maxlon": maxlon, "maxlat": maxlat}
+
+
+def geometry_sql(mode: GeometryMode, column: str = "a.geom") -> str:
+    if mode == "none":
+        return "NULL::json"
+    if mode == "simplified":
+        return f"ST_AsGeoJSON(ST_Multi(ST_SimplifyPreserveTopology({column}, :tolerance)), 7, 0)::json"
+    return f"ST_AsGeoJSON({column}, 7, 0)::json"
+
+
+def area_exists(conn: Connection, code: str) -> bool:
+    return conn.execute(text("SELECT EXISTS (SELECT 1 FROM area WHERE code = :code)"), {"code": code}).scalar_one()
+
+
+def root_codes(conn: Connection) -> list[str]:
+    """The codes of the areas at the top of the tree (no parent), by code."""
+    return list(conn.execute(text("SELECT code FROM area WHERE parent_code IS NULL ORDER BY code")).scalars())
+
+
+def area_known(conn: Connection, code: str) -> bool:
+    """A live area, or one with coverage snapshots (an area since removed still has its history)."""
+    return conn.execute(
+        text("""SELECT EXISTS (SELECT 1 FROM area WHERE code = :code)
+                                    OR EXISTS (SELECT 1 FROM coverage_snapshot WHERE area_code = :code)"""),
+        {"code": code},
+    ).scalar_one()
+
+
+def list_areas(
+    conn: Connection,
+    *,
+    level: int | None = None,
+    parent: str | None = None,
+    bbox: Sequence[float] | None = None,
+    q: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    geometry: GeometryMode = "full",
+    tolerance_m: float = 10.0,
+) -> Page:
+    """Areas as GeoJSON features, sorted by level then code.
+
+    - ``level``: only that level;
+    - ``parent``: its direct children; with ``level``, the areas of that level anywhere below it;
+    - ``bbox`` (lon/lat degrees): areas whose geometry intersects the box;
+    - ``q``: code starting with ``q`` or name containing it;
+    - ``geometry``: ``full``, ``simplified`` (``ST_SimplifyPreserveTopology`` with ``tolerance_m``
+      metres, see :func:`metres_to_degrees`; neighbours may no longer share edges exactly) or
+      ``none`` (null geometry).
+    """
+    where, params, ctes = [], {"limit": limit, "offset": offset, "level_names": LEVEL_NAMES}, []
+    if level is not None:
+        where.append("a.level = :level")
+        params["level"] = level
+    if parent is not None:
+        params["root"] = parent
+        if level is None:
+            where.append("a.parent_code = :root")
+        else:
+            ctes.append(SUBTREE_CTE)
+            where.append("a.code IN (SELECT code FROM sub) AND a.code <> :root")
+    if bbox is not None:
+        where.append(f"ST_Intersects(a.geom, {ENVELOPE})")
+        params.update(bbox_params(bbox))
+    if q:
+        where.append("(a.code LIKE :q_prefix OR a.name ILIKE :q_part)")
+        params["q_prefix"] = like_escape(q) + "%"
+        params["q_part"] = "%" + like_escape(q) + "%"
+    if geometry == "simplified":
+        params["tolerance"] = metres_to_degrees(tolerance_m)
+    ctes.append(f"matched AS (SELECT a.code, a.level FROM area a WHERE {' AND '.join(where) or 'true'})")
+    ctes.append("page AS (SELECT code, level FROM matched ORDER BY level, code LIMIT :limit OFFSET :offset)")
+    sql = f"""
+        WITH RECURSIVE {", ".join(ctes)}
+        SELECT (SELECT count(*) FROM matched), (SELECT count(*) FROM page),
+               coalesce((SELECT json_agg(json_build_object(
+                             'type', 'Feature', 'id', a.code, 'geometry', {geometry_sql(geometry)},
+                             'properties', {AREA_PROPERTIES}) ORDER BY a.level, a.code)
+                         FROM page p JOIN area a ON a.code = p.code LEFT JOIN area_stats s ON s.code = a.code),
+                        '[]'::json)::text
+    """
+    matched, returned, features = conn.execute(text(sql), params).one()
+    return Page(int(matched), int(returned), features)
+
+
+#: [minlon, minlat, maxlon, maxlat] of ``g``, rounded outwards to 7 decimals (the box still contains g).
+BBOX_SQL = """json_build_array(floor(ST_XMin({g}) * 1e7) / 1e7, floor(ST_YMin({g}) * 1e7) / 1e7,
+                              ceil(ST_XMax({g}) * 1e7) / 1e7, ceil(ST_YMax({g}) * 1e7) / 1e7)"""
+
+
+def area_detail(conn: Connection, code: str) -> dict[str, Any] | None:
+    """One area: ``properties`` (as in lists, plus worker_phone, ancestors, children, bbox), its full
+    ``geometry`` as GeoJSON text; None when there is no such area. Coverage and camera counts are
+    added by the caller."""
+    row = conn.execute(
+        text(f"""
+        SELECT {AREA_PROPERTIES} AS properties, a.worker_phone, ST_AsGeoJSON(a.geom, 7, 0) AS geometry,
+               {BBOX_SQL.format(g="a.geom")} AS bbox
+        FROM area a LEFT JOIN area_stats s ON s.code = a.code WHERE a.code = :code
+    """),
+        {"code": code, "level_names": LEVEL_NAMES},
+    ).one_or_none()
+    if row is None:
+        return None
+    properties = dict(row.properties)
+    properties["worker_phone"] = row.worker_phone
+    properties["ancestors"] = ancestors(conn, code)
+    properties["children"] = children(conn, code)
+    properties["bbox"] = row.bbox
+    return {"properties": properties, "geometry": row.geometry}
+
+
+def ancestors(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """The areas above ``code``, from the top (county) down to its parent."""
+    rows = (
+        conn.execute(
+            text("""
+        WITH RECURSIVE up(code, name, level, parent_code, depth) AS (
+            SELECT p.code, p.name, p.level, p.parent_code, 1
+            FROM area c JOIN area p ON p.code = c.parent_code WHERE c.code = :code
+            UNION ALL
+            SELECT p.code, p.name, p.level, p.parent_code, up.depth + 1
+            FROM up JOIN area p ON p.code = up.parent_code WHERE up.depth < 32
+        )
+        SELECT code, name, level FROM up ORDER BY depth DESC
+    """),
+            {"code": code},
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
+def children(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """The direct children of ``code`` with their figures, by code."""
+    rows = (
+        conn.execute(
+            text("""
+        SELECT a.code, a.name, a.level, s.planned, s.installed, s.online, s.rollout_rate, s.online_rate
+        FROM area a LEFT JOIN area_stats s ON s.code = a.code
+        WHERE a.parent_code = :code ORDER BY a.code
+    """),
+            {"code": code},
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
+def view_summary(conn: Connection, level: int, bbox: Sequence[float] | None = None) -> dict[str, int]:
+    """Areas of ``level`` whose representative point (``ST_PointOnSurface``) lies in ``bbox`` (all
+    when None): how many, their planned / installed / online sums and how many have nothing installed.
+    Counting each area by one point means adjoining map views never count an area twice."""
+    params: dict[str, Any] = {"level": level}
+    where = "a.level = :level"
+    if bbox is not None:
+        where += f" AND a.geom && {ENVELOPE} AND ST_Intersects(ST_PointOnSurface(a.geom), {ENVELOPE})"
+        params.update(bbox_params(bbox))
+    row = (
+        conn.execute(
+            text(f"""
+        SELECT count(*) AS areas, coalesce(sum(s.planned), 0) AS planned,
+               coalesce(sum(s.installed), 0) AS installed, coalesce(sum(s.online), 0) AS online,
+               count(*) FILTER (WHERE coalesce(s.installed, 0) = 0) AS blind
+        FROM area a LEFT JOIN area_stats s ON s.code = a.code WHERE {where}
+    """),
+            params,
+        )
+        .mappings()
+        .one()
+    )
+    return {k: int(v) for k, v in row.items()}
+
+
+def search(conn: Connection, q: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Areas whose code starts with ``q`` or whose name contains it: exact code or name first,
+    then names starting with ``q``, then by level and code."""
+    rows = (
+        conn.execute(
+            text(f"""
+        SELECT a.code, a.name, a.level, (CAST(:level_names AS text[]))[a.level + 1] AS level_name,
+               CASE WHEN a.geom IS NULL THEN NULL ELSE {BBOX_SQL.format(g="a.geom")} END AS bbox
+        FROM area a
+        WHERE a.code LIKE :q_prefix OR a.name ILIKE :q_part
+        ORDER BY a.code = :q DESC, a.name = :q DESC, a.name LIKE :q_prefix DESC, a.level, a.code
+        LIMIT :limit
+    """),
+            {
+                "q": q,
+                "q_prefix": like_escape(q) + "%",
+                "q_part": "%" + like_escape(q) + "%",
+                "limit": limit,
+                "level_names": LEVEL_NAMES,
+            },
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]

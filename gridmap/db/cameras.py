@@ -1,22 +1,29 @@
-"""Writing cameras: upsert by GB/T 28181 device id, online/offline reports, assignment to leaf areas.
+"""The ``camera`` table: writes (upsert by GB/T 28181 device id, online/offline reports, expiry,
+assignment to leaf areas) and the API's reads (filtered pages as GeoJSON built by PostgreSQL, counts).
 
 The assignment rule, here in PostGIS and in ``gridmap.coverage.assign`` in memory (the two give
 identical results): a camera belongs to the **leaf area** (an area with no child areas) that
 covers it, boundary included (``ST_Covers``); a camera covered by several leaf areas (on a shared
 boundary, or inside an overlap) goes to the one with the smallest code; a camera no leaf area
 covers has no area (``area_code`` NULL) and is listed as outside.
+
+Points are EPSG:4490 (CGCS2000) longitude/latitude degrees rounded to 7 decimals. An area filter
+selects the cameras whose leaf area (``camera.area_code``) is the area or lies below it by
+``parent_code``, the same rule the coverage counts use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from gridmap.db.areas import ENVELOPE, SUBTREE_CTE, Page, bbox_params
 from gridmap.db.copy import copy_columns, ewkb_hex
 from gridmap.db.locks import bound_lock_waits
 
@@ -28,7 +35,9 @@ _ALWAYS = ("geom", "raw_x", "raw_y", "raw_crs", "status")
 _OPTIONAL = ("name", "online", "operator", "installed_on", "direction", "place_type")
 _COLUMNS = (_KEY, *_ALWAYS, *_OPTIONAL)
 #: The live leaf areas: areas no other area names as its parent.
-LEAF_AREAS_SQL = "SELECT a.code, a.geom FROM area a WHERE NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)"
+LEAF_AREAS_SQL = (
+    "SELECT a.code, a.geom FROM area a WHERE NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)"
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,9 @@ class UpsertCounts:
     unchanged: int
 
 
-def upsert_cameras(conn: Connection, cameras: pd.DataFrame, raw_crs: str,
-                   present: Iterable[str] | None = None) -> UpsertCounts:
+def upsert_cameras(
+    conn: Connection, cameras: pd.DataFrame, raw_crs: str, present: Iterable[str] | None = None
+) -> UpsertCounts:
     """Insert or update ``cameras`` by ``device_id``; returns how many rows were new, changed or
     already identical (so re-importing a register changes nothing and says so).
 
@@ -51,12 +61,13 @@ def upsert_cameras(conn: Connection, cameras: pd.DataFrame, raw_crs: str,
     n = len(cameras)
     present = set(cameras.columns if present is None else present) & set(_OPTIONAL)
     geoms = shapely.points(cameras["lon"].to_numpy(float), cameras["lat"].to_numpy(float))
-    columns: dict[str, Sequence[object]] = {
-        c: cameras[c].tolist() if c in cameras else [None] * n for c in _COLUMNS
-    }
-    columns.update(geom=ewkb_hex(geoms), raw_crs=[raw_crs] * n,
-                   raw_x=cameras.get("raw_x", cameras["lon"]).tolist(),
-                   raw_y=cameras.get("raw_y", cameras["lat"]).tolist())
+    columns: dict[str, Sequence[object]] = {c: cameras[c].tolist() if c in cameras else [None] * n for c in _COLUMNS}
+    columns.update(
+        geom=ewkb_hex(geoms),
+        raw_crs=[raw_crs] * n,
+        raw_x=cameras.get("raw_x", cameras["lon"]).tolist(),
+        raw_y=cameras.get("raw_y", cameras["lat"]).tolist(),
+    )
     if "online" not in present:
         columns["online"] = [False] * n  # new cameras start offline until a platform reports them
     else:
@@ -64,23 +75,25 @@ def upsert_cameras(conn: Connection, cameras: pd.DataFrame, raw_crs: str,
     conn.execute(text("CREATE TEMP TABLE camera_in (LIKE camera INCLUDING DEFAULTS) ON COMMIT DROP"))
     copy_columns(conn, "camera_in", columns)
 
-    updated = [c for c in (*_ALWAYS, *sorted(present - {"online"}))]
+    updated = [*_ALWAYS, *sorted(present - {"online"})]
     sets = [f"{c} = EXCLUDED.{c}" for c in updated]
     online_new = "EXCLUDED.online" if "online" in present else "camera.online"
     sets.append(f"online = ({online_new} AND EXCLUDED.status = 'installed')")
     compared = [c for c in updated if c != "geom"] + ["online"]
     old = ", ".join(f"camera.{c}" for c in compared[:-1]) + ", camera.online"
     new = ", ".join(f"EXCLUDED.{c}" for c in compared[:-1]) + f", ({online_new} AND EXCLUDED.status = 'installed')"
-    row = conn.execute(text(f"""
+    row = conn.execute(
+        text(f"""
         WITH written AS (
-            INSERT INTO camera ({', '.join(_COLUMNS)})
-            SELECT {', '.join(_COLUMNS)} FROM camera_in
-            ON CONFLICT (device_id) DO UPDATE SET {', '.join(sets)}, updated_at = now()
+            INSERT INTO camera ({", ".join(_COLUMNS)})
+            SELECT {", ".join(_COLUMNS)} FROM camera_in
+            ON CONFLICT (device_id) DO UPDATE SET {", ".join(sets)}, updated_at = now()
             WHERE ({old}) IS DISTINCT FROM ({new})
             RETURNING (xmax = 0) AS inserted
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
-    """)).one()
+    """)
+    ).one()
     inserted, changed = int(row[0]), int(row[1])
     return UpsertCounts(inserted, changed, n - inserted - changed)
 
@@ -110,10 +123,12 @@ def prepare_changed_cameras(conn: Connection) -> None:
 def record_current_states(conn: Connection) -> None:
     """Fill the ``now_`` columns of ``change_camera`` from the cameras as the write left them (one
     look-up per camera; a camera that does not exist keeps them empty)."""
-    conn.execute(text(f"""
+    conn.execute(
+        text(f"""
         UPDATE {CHANGED_CAMERAS} g SET now_name = c.name, now_area_code = c.area_code, now_operator = c.operator,
                                       now_status = c.status, now_online = c.online, now_geom = c.geom
-        FROM camera c WHERE c.device_id = g.device_id"""))
+        FROM camera c WHERE c.device_id = g.device_id""")
+    )
 
 
 #: After ``UPDATE camera … RETURNING c.device_id, c.<column>`` as CTE ``written``: the new values
@@ -121,8 +136,9 @@ def record_current_states(conn: Connection) -> None:
 _NOW = "UPDATE " + CHANGED_CAMERAS + " g SET now_{column} = w.{column} FROM written w WHERE g.device_id = w.device_id"
 
 
-def lock_cameras(conn: Connection, where: str, params: dict | None = None, *,
-                 new_ids: Sequence[str] = (), digest: bool = False) -> int:
+def lock_cameras(
+    conn: Connection, where: str, params: dict | None = None, *, new_ids: Sequence[str] = (), digest: bool = False
+) -> int:
     """Lock the cameras ``where`` selects (SQL on ``camera c``), in device-id order, and remember
     their state as it is now in ``change_camera`` (for ``record_change``: figures move by the
     difference). ``new_ids``: device ids the caller may insert — remembered as absent (no status)
@@ -132,17 +148,25 @@ def lock_cameras(conn: Connection, where: str, params: dict | None = None, *,
     cameras locked."""
     prepare_changed_cameras(conn)
     bound_lock_waits(conn)
-    locked = conn.execute(text(f"""
+    locked = conn.execute(
+        text(f"""
         INSERT INTO {CHANGED_CAMERAS} (device_id, name, area_code, operator, status, online, status_at, x, y, digest,
                                       now_name, now_area_code, now_operator, now_status, now_online, now_geom)
         SELECT c.device_id, c.name, c.area_code, c.operator, c.status, c.online, c.status_at,
                ST_X(c.geom), ST_Y(c.geom), {ROW_DIGEST if digest else "NULL"},
                c.name, c.area_code, c.operator, c.status, c.online, c.geom
         FROM camera c WHERE {where} ORDER BY c.device_id FOR UPDATE OF c
-        ON CONFLICT (device_id) DO NOTHING"""), params or {}).rowcount
+        ON CONFLICT (device_id) DO NOTHING"""),
+        params or {},
+    ).rowcount
     if new_ids:
-        conn.execute(text(f"INSERT INTO {CHANGED_CAMERAS} (device_id) SELECT unnest(CAST(:ids AS text[])) "
-                          "ON CONFLICT (device_id) DO NOTHING"), {"ids": list(new_ids)})
+        conn.execute(
+            text(
+                f"INSERT INTO {CHANGED_CAMERAS} (device_id) SELECT unnest(CAST(:ids AS text[])) "
+                "ON CONFLICT (device_id) DO NOTHING"
+            ),
+            {"ids": list(new_ids)},
+        )
     return int(locked)
 
 
@@ -154,8 +178,9 @@ class StatusCounts:
     not_installed: list[str]  # online reports for cameras that are planned or removed
 
 
-def apply_status_updates(conn: Connection, updates: pd.DataFrame, may_change: Callable[[str | None], bool] | None = None
-                         ) -> tuple[StatusCounts, list[tuple[str, str | None]]]:
+def apply_status_updates(
+    conn: Connection, updates: pd.DataFrame, may_change: Callable[[str | None], bool] | None = None
+) -> tuple[StatusCounts, list[tuple[str, str | None]]]:
     """Apply online/offline reports (columns device_id, online, at — a tz-aware time).
 
     Per camera only the newest report of the batch counts, and only if it is newer than the last
@@ -177,9 +202,15 @@ def apply_status_updates(conn: Connection, updates: pd.DataFrame, may_change: Ca
     batch_stale = len(updates) - len(newest)
     ids = sorted(newest)
     lock_cameras(conn, "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": ids})
-    known = {d: (area, status, at) for d, area, status, at in conn.execute(text(
-        f"""SELECT device_id, area_code, status, CAST(extract(epoch FROM status_at) * 1000000 AS bigint)
-            FROM {CHANGED_CAMERAS}""")).all()}
+    known = {
+        d: (area, status, at)
+        for d, area, status, at in conn.execute(
+            text(
+                f"""SELECT device_id, area_code, status, CAST(extract(epoch FROM status_at) * 1000000 AS bigint)
+            FROM {CHANGED_CAMERAS}"""
+            )
+        ).all()
+    }
     unknown, not_installed, refused = [], [], []
     stale = 0
     apply_ids, apply_online, apply_at = [], [], []
@@ -202,7 +233,9 @@ def apply_status_updates(conn: Connection, updates: pd.DataFrame, may_change: Ca
             apply_at.append(at)
     applied = 0
     if apply_ids:
-        applied = conn.execute(text("""
+        applied = conn.execute(
+            text(
+                """
             WITH written AS (
                 UPDATE camera c SET online = s.online, status_at = s.at,
                                     last_seen = CASE WHEN s.online THEN greatest(c.last_seen, s.at) ELSE c.last_seen END,
@@ -212,7 +245,11 @@ def apply_status_updates(conn: Connection, updates: pd.DataFrame, may_change: Ca
                            AS u(device_id, online, us)) s
                 WHERE c.device_id = s.device_id
                 RETURNING c.device_id, c.online)
-            """ + _NOW.format(column="online")), {"ids": apply_ids, "online": apply_online, "us": apply_at}).rowcount
+            """
+                + _NOW.format(column="online")
+            ),
+            {"ids": apply_ids, "online": apply_online, "us": apply_at},
+        ).rowcount
     return StatusCounts(int(applied), stale + batch_stale, sorted(unknown), sorted(not_installed)), refused
 
 
@@ -224,7 +261,10 @@ def expire_statuses(conn: Connection, ttl_seconds: float) -> int:
     the camera table: an index on ``last_seen`` would make every status report a non-HOT update.)"""
     cutoff = {"ttl": float(ttl_seconds)}
     lock_cameras(conn, "c.online AND c.last_seen < now() - make_interval(secs => :ttl)", cutoff)
-    return int(conn.execute(text(f"""
+    return int(
+        conn.execute(
+            text(
+                f"""
         WITH written AS (
             UPDATE camera c SET online = false,
                                 status_at = greatest(c.status_at, c.last_seen + make_interval(secs => :ttl)),
@@ -233,11 +273,17 @@ def expire_statuses(conn: Connection, ttl_seconds: float) -> int:
             WHERE c.device_id = g.device_id AND c.online
               AND c.last_seen < now() - make_interval(secs => :ttl)
             RETURNING c.device_id, c.online)
-        """ + _NOW.format(column="online")), cutoff).rowcount)
+        """
+                + _NOW.format(column="online")
+            ),
+            cutoff,
+        ).rowcount
+    )
 
 
-def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | None = None,
-                            root_code: str | None = None, locked: bool = False) -> None:
+def assign_cameras_to_areas(
+    conn: Connection, *, device_ids: Sequence[str] | None = None, root_code: str | None = None, locked: bool = False
+) -> None:
     """Set ``area_code`` of cameras to the leaf area covering them (rule in the module docstring).
 
     Which cameras: all (default); those in ``device_ids`` (after an import); those in
@@ -263,13 +309,16 @@ def assign_cameras_to_areas(conn: Connection, *, device_ids: Sequence[str] | Non
     if locked:
         _assign_locked(conn)
         return
-    conn.execute(text(f"""
+    conn.execute(
+        text(f"""
         UPDATE camera cam SET area_code = hit.code
         FROM (SELECT x.id, x.area_code AS old, {_LEAF_OF.format(point="x.geom")} AS code
               FROM (SELECT c.id, c.area_code, c.geom FROM camera c WHERE {where}
                     ORDER BY c.area_code, c.id OFFSET 0) x) hit
         WHERE hit.old IS DISTINCT FROM hit.code AND cam.id = hit.id
-    """), params)
+    """),
+        params,
+    )
 
 
 #: The leaf area covering ``{point}`` (the smallest code on a shared boundary), or NULL.
@@ -283,12 +332,16 @@ def _assign_locked(conn: Connection) -> None:
     against its candidate leaves in turn, where the polygon changes at every call. The new leaf
     is recorded as the cameras' current one in ``change_camera``."""
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.locked_point"))
-    conn.execute(text(f"""CREATE TEMP TABLE locked_point ON COMMIT DROP AS
+    conn.execute(
+        text(f"""CREATE TEMP TABLE locked_point ON COMMIT DROP AS
                           SELECT device_id, area_code, ST_SetSRID(ST_Point(x, y), 4490) AS p FROM {CHANGED_CAMERAS}
-                          WHERE status IS NOT NULL AND x IS NOT NULL"""))
+                          WHERE status IS NOT NULL AND x IS NOT NULL""")
+    )
     conn.execute(text("CREATE INDEX ON locked_point USING gist (p)"))
     conn.execute(text("ANALYZE locked_point"))
-    conn.execute(text("""
+    conn.execute(
+        text(
+            """
         WITH written AS (
             UPDATE camera cam SET area_code = hit.code
             FROM (SELECT pt.device_id, pt.area_code AS old, l.code
@@ -298,14 +351,21 @@ def _assign_locked(conn: Connection) -> None:
                       GROUP BY q.device_id) l USING (device_id)) hit
             WHERE hit.old IS DISTINCT FROM hit.code AND cam.device_id = hit.device_id
             RETURNING cam.device_id, cam.area_code)
-        """ + _NOW.format(column="area_code")))
+        """
+            + _NOW.format(column="area_code")
+        )
+    )
 
 
 def cameras_in(conn: Connection, root_code: str) -> int:
     """How many cameras (not removed) lie in the subtree under ``root_code``."""
-    return int(conn.execute(text("""SELECT count(*) FROM camera
+    return int(
+        conn.execute(
+            text("""SELECT count(*) FROM camera
                                     WHERE area_code LIKE CAST(:root AS text) || '%' AND status <> 'removed'"""),
-                            {"root": root_code}).scalar_one())
+            {"root": root_code},
+        ).scalar_one()
+    )
 
 
 def leaf_areas(conn: Connection) -> tuple[np.ndarray, np.ndarray]:
@@ -314,3 +374,100 @@ def leaf_areas(conn: Connection) -> tuple[np.ndarray, np.ndarray]:
     codes = np.array([r[0] for r in rows], dtype=object)
     geoms = shapely.from_wkb([bytes(r[1]) for r in rows]) if rows else np.array([], dtype=object)
     return codes, np.asarray(geoms, dtype=object)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads for the API
+# ---------------------------------------------------------------------------------------------
+
+#: How a camera without an operator is named in coverage rows (``CoverageRow.to_dict``) and here.
+UNKNOWN_OPERATOR = "未知"
+
+CAMERA_PROPERTIES = """json_build_object(
+    'device_id', c.device_id, 'name', c.name, 'status', c.status, 'online', c.online,
+    'operator', c.operator, 'area_code', c.area_code, 'installed_on', c.installed_on,
+    'last_seen', c.last_seen, 'place_type', c.place_type)"""
+
+
+def _filters(
+    statuses: Sequence[str] | None,
+    online: bool | None,
+    operator: str | None,
+    area: str | None,
+    bbox: Sequence[float] | None,
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    where, ctes, params = [], [], {}
+    if statuses:
+        where.append("c.status = ANY(:statuses)")
+        params["statuses"] = list(statuses)
+    else:
+        where.append("c.status <> 'removed'")
+    if online is not None:
+        where.append("c.online = :online")
+        params["online"] = online
+    if operator is not None:
+        if operator == UNKNOWN_OPERATOR:
+            where.append("coalesce(c.operator, '') IN ('', :operator)")
+        else:
+            where.append("c.operator = :operator")
+        params["operator"] = operator
+    if area is not None:
+        ctes.append(SUBTREE_CTE)
+        where.append("c.area_code IN (SELECT code FROM sub)")
+        params["root"] = area
+    if bbox is not None:
+        where.append(f"ST_Intersects(c.geom, {ENVELOPE})")
+        params.update(bbox_params(bbox))
+    return where, ctes, params
+
+
+def list_cameras(
+    conn: Connection,
+    *,
+    statuses: Sequence[str] | None = None,
+    online: bool | None = None,
+    operator: str | None = None,
+    area: str | None = None,
+    bbox: Sequence[float] | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> Page:
+    """Cameras as GeoJSON point features, by device id.
+
+    - ``statuses``: only these (``planned``, ``installed``, ``removed``); default: all but removed;
+    - ``online``: only online (True) or not online (False) cameras;
+    - ``operator``: exact operator name (``未知``: cameras with none, as in coverage rows);
+    - ``area``: cameras in that area or below;
+    - ``bbox`` (lon/lat degrees): cameras inside the box (boundary included).
+    """
+    where, ctes, params = _filters(statuses, online, operator, area, bbox)
+    params.update(limit=limit, offset=offset)
+    ctes.append(f"matched AS (SELECT c.id, c.device_id FROM camera c WHERE {' AND '.join(where)})")
+    ctes.append("page AS (SELECT id, device_id FROM matched ORDER BY device_id LIMIT :limit OFFSET :offset)")
+    sql = f"""
+        WITH RECURSIVE {", ".join(ctes)}
+        SELECT (SELECT count(*) FROM matched), (SELECT count(*) FROM page),
+               coalesce((SELECT json_agg(json_build_object(
+                             'type', 'Feature', 'id', c.device_id, 'geometry', ST_AsGeoJSON(c.geom, 7, 0)::json,
+                             'properties', {CAMERA_PROPERTIES}) ORDER BY c.device_id)
+                         FROM page p JOIN camera c ON c.id = p.id), '[]'::json)::text
+    """
+    matched, returned, features = conn.execute(text(sql), params).one()
+    return Page(int(matched), int(returned), features)
+
+
+def count_cameras(
+    conn: Connection,
+    *,
+    statuses: Sequence[str] | None = None,
+    online: bool | None = None,
+    operator: str | None = None,
+    area: str | None = None,
+    bbox: Sequence[float] | None = None,
+) -> int:
+    """How many cameras :func:`list_cameras` matches with the same filters."""
+    where, ctes, params = _filters(statuses, online, operator, area, bbox)
+    prefix = f"WITH RECURSIVE {', '.join(ctes)} " if ctes else ""
+    return int(
+        conn.execute(text(f"{prefix}SELECT count(*) FROM camera c WHERE {' AND '.join(where)}"), params).scalar_one()
+    )

@@ -29,16 +29,18 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gridmap.db.area_queries import SUBTREE_CTE
+from gridmap.db.areas import SUBTREE_CTE
 
 
 def contribution(status: str, online: str, sign: int = 1) -> str:
     """SQL: what a camera with these ``status`` and ``online`` (SQL expressions) adds to its leaf's
     planned, installed and online (× ``sign``); nothing for a NULL status (no such camera)."""
     s = "-" if sign < 0 else ""
-    return (f"{s}CASE WHEN {status} <> 'removed' THEN 1 ELSE 0 END, "
-            f"{s}CASE WHEN {status} = 'installed' THEN 1 ELSE 0 END, "
-            f"{s}CASE WHEN {status} = 'installed' AND {online} THEN 1 ELSE 0 END")
+    return (
+        f"{s}CASE WHEN {status} <> 'removed' THEN 1 ELSE 0 END, "
+        f"{s}CASE WHEN {status} = 'installed' THEN 1 ELSE 0 END, "
+        f"{s}CASE WHEN {status} = 'installed' AND {online} THEN 1 ELSE 0 END"
+    )
 
 
 _RATES = """rollout_rate = CASE WHEN {p} > 0 THEN CAST({i} AS float8) / {p} END,
@@ -88,8 +90,9 @@ _APPLY = """
     SELECT code, level, installed_moved, NULL FROM totals
     UNION ALL
     SELECT code, NULL, NULL, operator FROM operators WHERE planned = 0
-""".replace("{rates}", _RATES.format(p="(s.planned + x.planned)", i="(s.installed + x.installed)",
-                                      o="(s.online + x.online)"))
+""".replace(
+    "{rates}", _RATES.format(p="(s.planned + x.planned)", i="(s.installed + x.installed)", o="(s.online + x.online)")
+)
 
 #: Every camera's contribution (for :func:`rebuild`).
 ALL_CAMERAS = f"""SELECT area_code, coalesce(operator, ''), {contribution("c.status", "c.online")}
@@ -128,10 +131,12 @@ def apply_deltas(conn: Connection, source_sql: str, params: dict[str, Any] | Non
     totals = sorted((r for r in rows if r[3] is None), key=lambda r: (r[1], r[0]))
     emptied = [(r[0], r[3]) for r in rows if r[3] is not None]
     if emptied:
-        conn.execute(text("""DELETE FROM area_operator_stats o
+        conn.execute(
+            text("""DELETE FROM area_operator_stats o
                              USING unnest(CAST(:codes AS text[]), CAST(:operators AS text[])) AS e(code, operator)
                              WHERE o.code = e.code AND o.operator = e.operator AND o.planned = 0"""),
-                     {"codes": [c for c, _ in emptied], "operators": [o for _, o in emptied]})
+            {"codes": [c for c, _ in emptied], "operators": [o for _, o in emptied]},
+        )
     return Moved([r[0] for r in totals], [r[0] for r in totals if r[2]])
 
 
@@ -142,9 +147,11 @@ def reset_areas(conn: Connection, removed: Iterable[str], added: Iterable[str]) 
     both = sorted(set(removed) | set(added))
     conn.execute(text("DELETE FROM area_operator_stats WHERE code = ANY(:codes)"), {"codes": both})
     conn.execute(text("DELETE FROM area_stats WHERE code = ANY(:codes)"), {"codes": both})
-    conn.execute(text("""INSERT INTO area_stats (code, level, planned, installed, online, households)
+    conn.execute(
+        text("""INSERT INTO area_stats (code, level, planned, installed, online, households)
                          SELECT code, level, 0, 0, 0, households FROM area WHERE code = ANY(:codes)"""),
-                 {"codes": added})
+        {"codes": added},
+    )
 
 
 def refresh_structure(conn: Connection, codes: Sequence[str] | None) -> None:
@@ -153,9 +160,16 @@ def refresh_structure(conn: Connection, codes: Sequence[str] | None) -> None:
     params: dict[str, Any] = {"codes": None if codes is None else sorted(set(codes))}
     if codes is not None and not params["codes"]:
         return
-    levels = conn.execute(text("""SELECT DISTINCT level FROM area
+    levels = (
+        conn.execute(
+            text("""SELECT DISTINCT level FROM area
                                   WHERE CAST(:codes AS text[]) IS NULL OR code = ANY(CAST(:codes AS text[]))
-                                  ORDER BY level DESC"""), params).scalars().all()
+                                  ORDER BY level DESC"""),
+            params,
+        )
+        .scalars()
+        .all()
+    )
     for level in levels:
         conn.execute(text(_STRUCTURE), {**params, "level": level})
 
@@ -164,30 +178,41 @@ def parents_of(conn: Connection, codes: Sequence[str]) -> list[str]:
     """The parent codes of ``codes`` (live areas), without duplicates."""
     if not codes:
         return []
-    return list(conn.execute(text("""SELECT DISTINCT parent_code FROM area
+    return list(
+        conn.execute(
+            text("""SELECT DISTINCT parent_code FROM area
                                      WHERE code = ANY(:codes) AND parent_code IS NOT NULL"""),
-                             {"codes": list(codes)}).scalars())
+            {"codes": list(codes)},
+        ).scalars()
+    )
 
 
 def chain_of(conn: Connection, code: str | None) -> list[str]:
     """``code`` and every area above it, along parent_code (empty for None)."""
     if code is None:
         return []
-    return list(conn.execute(text("""
+    return list(
+        conn.execute(
+            text("""
         WITH RECURSIVE up(code, depth) AS (
             SELECT code, 0 FROM area WHERE code = :code
             UNION ALL
             SELECT a.parent_code, up.depth + 1 FROM up JOIN area a ON a.code = up.code
             WHERE a.parent_code IS NOT NULL AND up.depth < 32
-        ) SELECT code FROM up"""), {"code": code}).scalars())
+        ) SELECT code FROM up"""),
+            {"code": code},
+        ).scalars()
+    )
 
 
 def rebuild(conn: Connection) -> int:
     """Every area's figures from scratch (on the caller's transaction); returns the areas."""
     conn.execute(text("DELETE FROM area_operator_stats"))
     conn.execute(text("DELETE FROM area_stats"))
-    n = conn.execute(text("""INSERT INTO area_stats (code, level, planned, installed, online, households)
-                             SELECT code, level, 0, 0, 0, households FROM area""")).rowcount
+    n = conn.execute(
+        text("""INSERT INTO area_stats (code, level, planned, installed, online, households)
+                             SELECT code, level, 0, 0, 0, households FROM area""")
+    ).rowcount
     apply_deltas(conn, ALL_CAMERAS)
     refresh_structure(conn, None)
     return int(n)
@@ -224,8 +249,14 @@ class FigureRow:
     operators: list[tuple[str, int, int, int]]
 
 
-def select_figures(conn: Connection, *, level: int | None = None, code: str | None = None,
-                   only_blind: bool = False, every_area: bool = False) -> list[FigureRow] | None:
+def select_figures(
+    conn: Connection,
+    *,
+    level: int | None = None,
+    code: str | None = None,
+    only_blind: bool = False,
+    every_area: bool = False,
+) -> list[FigureRow] | None:
     """The stored rows of ``gridmap coverage``, by level then code (None when ``code`` is not a
     live area):
 
@@ -237,8 +268,10 @@ def select_figures(conn: Connection, *, level: int | None = None, code: str | No
     ``only_blind``: only areas with no installed camera.
     """
     params: dict[str, Any] = {"level": level, "root": code}
-    if code is not None and not conn.execute(text("SELECT EXISTS (SELECT 1 FROM area WHERE code = :root)"),
-                                             params).scalar_one():
+    if (
+        code is not None
+        and not conn.execute(text("SELECT EXISTS (SELECT 1 FROM area WHERE code = :root)"), params).scalar_one()
+    ):
         return None
     ctes = ""
     if every_area:
@@ -253,9 +286,12 @@ def select_figures(conn: Connection, *, level: int | None = None, code: str | No
         ctes, where = f"WITH RECURSIVE {SUBTREE_CTE} ", "a.level = :level AND a.code IN (SELECT code FROM sub)"
     if only_blind:
         where += " AND coalesce(s.installed, 0) = 0"
-    rows = conn.execute(text(f"""{ctes}SELECT {_ROW_COLUMNS}
+    rows = conn.execute(
+        text(f"""{ctes}SELECT {_ROW_COLUMNS}
                                 FROM area a LEFT JOIN area_stats s ON s.code = a.code
-                                WHERE {where} ORDER BY a.level, a.code COLLATE "C" """), params).all()
+                                WHERE {where} ORDER BY a.level, a.code COLLATE "C" """),
+        params,
+    ).all()
     return [FigureRow(*r[:13], [tuple(o) for o in r[13]]) for r in rows]
 
 
@@ -269,7 +305,11 @@ def count_areas(conn: Connection, *, level: int, code: str | None = None) -> int
     """How many areas of ``level`` there are (at or below ``code``)."""
     if code is None:
         return int(conn.execute(text("SELECT count(*) FROM area WHERE level = :level"), {"level": level}).scalar_one())
-    return int(conn.execute(text(f"""WITH RECURSIVE {SUBTREE_CTE}
+    return int(
+        conn.execute(
+            text(f"""WITH RECURSIVE {SUBTREE_CTE}
                                     SELECT count(*) FROM area a WHERE a.level = :level
                                       AND a.code IN (SELECT code FROM sub)"""),
-                            {"level": level, "root": code}).scalar_one())
+            {"level": level, "root": code},
+        ).scalar_one()
+    )

@@ -20,10 +20,9 @@ API answers 503 and the caller may retry).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, text
 
+from gridmap.errors import GridmapError
 from gridmap.levels import LEVELS
 
 _KEY = "hashtextextended(:key, 0)"
@@ -36,13 +35,21 @@ def bound_lock_waits(conn: Connection) -> None:
     conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": LOCK_TIMEOUT})
 
 
-@dataclass
-class SubtreeBusy(Exception):
+class SubtreeBusy(GridmapError):
     """Another write holds a subtree overlapping ``root``: ``holder`` is what it said it is doing
-    (e.g. ``publish 411628001``), when known."""
+    (e.g. ``publish 411628001``), when known. 409 ``write_conflict``."""
 
-    root: str
-    holder: str | None
+    status = 409
+    exit_code = 1
+
+    def __init__(self, root: str, holder: str | None):
+        self.root, self.holder = root, holder
+        doing = f"（{holder}）" if holder else ""
+        super().__init__(
+            "write_conflict",
+            f"另一次写入{doing}正在修改与 {root} 重叠的区域：本次未做任何修改，请等它完成后重试。",
+            {"root": root, "conflict": holder},
+        )
 
 
 def _subtree_key(code: str) -> str:
@@ -51,16 +58,16 @@ def _subtree_key(code: str) -> str:
 
 def ancestors_by_prefix(code: str) -> list[str]:
     """The codes above ``code`` in the default scheme: its prefixes at the levels' code lengths."""
-    return [code[:lv.code_length] for lv in LEVELS if lv.code_length < len(code)]
+    return [code[: lv.code_length] for lv in LEVELS if lv.code_length < len(code)]
 
 
 def lock_subtree(conn: Connection, root: str, doing: str) -> None:
     """Take the subtree locks for ``root`` on the caller's transaction, or raise
     :class:`SubtreeBusy` at once. ``doing`` (e.g. ``publish``) names this write to the others."""
-    conn.execute(text("SELECT set_config('application_name', :name, true)"),
-                 {"name": f"gridmap {doing} {root}"[:63]})
-    wanted = [(root, "pg_try_advisory_xact_lock")] + [(a, "pg_try_advisory_xact_lock_shared")
-                                                       for a in ancestors_by_prefix(root)]
+    conn.execute(text("SELECT set_config('application_name', :name, true)"), {"name": f"gridmap {doing} {root}"[:63]})
+    wanted = [(root, "pg_try_advisory_xact_lock")] + [
+        (a, "pg_try_advisory_xact_lock_shared") for a in ancestors_by_prefix(root)
+    ]
     for code, function in wanted:
         key = _subtree_key(code)
         if not conn.execute(text(f"SELECT {function}({_KEY})"), {"key": key}).scalar_one():
@@ -69,12 +76,15 @@ def lock_subtree(conn: Connection, root: str, doing: str) -> None:
 
 def _holder(conn: Connection, key: str) -> str | None:
     """What the session holding advisory lock ``key`` calls itself (``gridmap publish …``)."""
-    name = conn.execute(text(f"""
+    name = conn.execute(
+        text(f"""
         SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() AND l.objsubid = 1
           AND l.classid = CAST(({_KEY} >> 32) & 4294967295 AS oid)
           AND l.objid = CAST({_KEY} & 4294967295 AS oid)
-        LIMIT 1"""), {"key": key}).scalar_one_or_none()
+        LIMIT 1"""),
+        {"key": key},
+    ).scalar_one_or_none()
     return name.removeprefix("gridmap ") if name else None
 
 
@@ -87,10 +97,11 @@ def lock_areas_for_import(conn: Connection) -> None:
     """Imports: no publish changes areas while this transaction assigns cameras to them; one
     import at a time."""
     conn.execute(text("LOCK TABLE area IN SHARE MODE"))
-    conn.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"key": "gridmap.camera_import"})
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"key": "gridmap.services.cameras"})
 
 
 def try_lock_status_expiry(conn: Connection) -> bool:
     """One status expiry at a time (every server process runs it): False when another holds it."""
-    return bool(conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_KEY})"),
-                             {"key": "gridmap.status_expiry"}).scalar_one())
+    return bool(
+        conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_KEY})"), {"key": "gridmap.status_expiry"}).scalar_one()
+    )

@@ -28,11 +28,23 @@ from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, ForeignKeyConstraint, Index,
-    Integer, LargeBinary, SmallInteger, String, Text, func,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy import text as _sql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gridmap.config import STORAGE_SRID
@@ -112,8 +124,9 @@ class Area(AreaAttributes, Base):
 
     __table_args__ = (
         # Deferred: a subtree is replaced (delete + insert) inside one transaction.
-        ForeignKeyConstraint(["parent_code"], ["area.code"], name="fk_area_parent_code",
-                             deferrable=True, initially="DEFERRED"),
+        ForeignKeyConstraint(
+            ["parent_code"], ["area.code"], name="fk_area_parent_code", deferrable=True, initially="DEFERRED"
+        ),
         CheckConstraint("code ~ '^[0-9]+$'", name="ck_area_code_digits"),
         CheckConstraint("level BETWEEN 0 AND 4", name="ck_area_level"),
         CheckConstraint("households IS NULL OR households >= 0", name="ck_area_households"),
@@ -366,8 +379,10 @@ class TileArea(Base):
     y_max: Mapped[float] = mapped_column()
 
     __table_args__ = (
-        *(Index(f"ix_tile_area_geom_l{lv}", "geom", postgresql_using="gist", postgresql_where=_sql(f"level = {lv}"))
-          for lv in range(5)),
+        *(
+            Index(f"ix_tile_area_geom_l{lv}", "geom", postgresql_using="gist", postgresql_where=_sql(f"level = {lv}"))
+            for lv in range(5)
+        ),
         Index("ix_tile_area_code", "code"),  # cache eviction finds a changed area's rows by code
     )
 
@@ -385,5 +400,7 @@ class TileCamera(Base):
     area_code: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=3857, spatial_index=False))
 
-    __table_args__ = (Index("ix_tile_camera_geom", "geom", postgresql_using="gist"),
-                      {"postgresql_with": {"fillfactor": 80}})  # room for HOT updates of the status
+    __table_args__ = (
+        Index("ix_tile_camera_geom", "geom", postgresql_using="gist"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )  # room for HOT updates of the status

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine
 
 from gridmap.config import get_settings
-from gridmap.db.local import LocalCluster
+from gridmap.devdb import LocalCluster
 
 
 def database_url(*, start_local: bool = False) -> str:

@@ -74,7 +74,7 @@ class TokenRow:
     last_used_at: dt.datetime | None
 
     def state(self, now: dt.datetime | None = None) -> str:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= now:
@@ -86,8 +86,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_token(conn: Connection, *, name: str, role: str, scope: str | None = None,
-                 expires_at: dt.datetime | None = None) -> tuple[str, TokenRow]:
+def create_token(
+    conn: Connection, *, name: str, role: str, scope: str | None = None, expires_at: dt.datetime | None = None
+) -> tuple[str, TokenRow]:
     """Store a new token; returns its secret (shown once) and its row."""
     name = (name or "").strip()
     if not name:
@@ -97,31 +98,47 @@ def create_token(conn: Connection, *, name: str, role: str, scope: str | None = 
     if scope is not None and not scope.isdigit():
         raise TokenError("invalid_scope", f"范围应为区划编码前缀（只含数字），例如 411628001，而不是 {scope!r}。")
     if role == "editor" and scope is None:
-        raise TokenError("scope_required", "编辑令牌必须用 --scope 指定可修改的区划编码前缀（管理员令牌才可修改全部）。")
-    if expires_at is not None and expires_at <= dt.datetime.now(dt.timezone.utc):
+        raise TokenError(
+            "scope_required", "编辑令牌必须用 --scope 指定可修改的区划编码前缀（管理员令牌才可修改全部）。"
+        )
+    if expires_at is not None and expires_at <= dt.datetime.now(dt.UTC):
         raise TokenError("already_expired", "过期时间已经过去，请给出将来的时间。")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         INSERT INTO api_token (name, token_hash, token_prefix, role, scope, expires_at)
         VALUES (:name, :hash, :prefix, :role, :scope, :expires)
         RETURNING id, name, token_prefix, role, scope, created_at, expires_at, revoked_at, last_used_at
-    """), {"name": name, "hash": hash_secret(secret), "prefix": secret[:SHOWN_CHARS], "role": role,
-           "scope": scope, "expires": expires_at}).one()
+    """),
+        {
+            "name": name,
+            "hash": hash_secret(secret),
+            "prefix": secret[:SHOWN_CHARS],
+            "role": role,
+            "scope": scope,
+            "expires": expires_at,
+        },
+    ).one()
     return secret, TokenRow(*row)
 
 
 def list_tokens(conn: Connection) -> list[TokenRow]:
-    rows = conn.execute(text("""SELECT id, name, token_prefix, role, scope, created_at, expires_at, revoked_at,
-                                       last_used_at FROM api_token ORDER BY id""")).all()
+    rows = conn.execute(
+        text("""SELECT id, name, token_prefix, role, scope, created_at, expires_at, revoked_at,
+                                       last_used_at FROM api_token ORDER BY id""")
+    ).all()
     return [TokenRow(*r) for r in rows]
 
 
 def revoke_token(conn: Connection, token_id: int) -> TokenRow:
     """Revoke a token (idempotent: revoking twice keeps the first time)."""
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         UPDATE api_token SET revoked_at = coalesce(revoked_at, now()) WHERE id = :id
         RETURNING id, name, token_prefix, role, scope, created_at, expires_at, revoked_at, last_used_at
-    """), {"id": token_id}).one_or_none()
+    """),
+        {"id": token_id},
+    ).one_or_none()
     if row is None:
         raise TokenError("token_not_found", f"没有编号为 {token_id} 的令牌，请用 gridmap token list 查看。")
     return TokenRow(*row)
@@ -130,10 +147,13 @@ def revoke_token(conn: Connection, token_id: int) -> TokenRow:
 def authenticate(conn: Connection, secret: str) -> tuple[Principal | None, str]:
     """The principal a secret stands for, and why not when it stands for none:
     ``ok``, ``unknown``, ``expired`` or ``revoked``. Records the use (at most once a minute)."""
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         SELECT id, name, role, scope, expires_at, revoked_at, last_used_at, now() AS now
         FROM api_token WHERE token_hash = :hash
-    """), {"hash": hash_secret(secret)}).one_or_none()
+    """),
+        {"hash": hash_secret(secret)},
+    ).one_or_none()
     if row is None:
         return None, "unknown"
     if row.revoked_at is not None:

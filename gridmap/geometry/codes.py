@@ -36,9 +36,17 @@ def _clean(value: object) -> str | None:
     return text or None
 
 
-def check_codes(codes: np.ndarray, labels: np.ndarray, row_names: np.ndarray, geoms: np.ndarray, area_m2: np.ndarray, *,
-                level_column: np.ndarray | None = None, parent_column: np.ndarray | None = None,
-                level: int | None = None) -> tuple[Hierarchy, list[Finding]]:
+def check_codes(
+    codes: np.ndarray,
+    labels: np.ndarray,
+    row_names: np.ndarray,
+    geoms: np.ndarray,
+    area_m2: np.ndarray,
+    *,
+    level_column: np.ndarray | None = None,
+    parent_column: np.ndarray | None = None,
+    level: int | None = None,
+) -> tuple[Hierarchy, list[Finding]]:
     """Check each code's format, level and prefix, find duplicates, and work out the hierarchy.
 
     ``labels`` name each feature in messages (its code, else its row); ``row_names`` name its row in
@@ -48,30 +56,45 @@ def check_codes(codes: np.ndarray, labels: np.ndarray, row_names: np.ndarray, ge
     """
     n = len(codes)
     codes = np.array([_clean(c) for c in codes], dtype=object)
-    given_parent = (np.array([_clean(c) for c in parent_column], dtype=object)
-                    if parent_column is not None else np.full(n, None, dtype=object))
+    given_parent = (
+        np.array([_clean(c) for c in parent_column], dtype=object)
+        if parent_column is not None
+        else np.full(n, None, dtype=object)
+    )
     findings: list[Finding] = []
 
     def finding(kind: str, rows: list[int], codes_: list[str], message: str) -> None:
         geom = union_all([g for g in geoms[rows] if g is not None]) if rows else None
-        findings.append(Finding(kind, codes_, float(area_m2[rows].sum()), geom, message,
-                                detail={"rows": [str(row_names[r]) for r in rows]}, rows=list(map(int, rows))))
+        findings.append(
+            Finding(
+                kind,
+                codes_,
+                float(area_m2[rows].sum()),
+                geom,
+                message,
+                detail={"rows": [str(row_names[r]) for r in rows]},
+                rows=list(map(int, rows)),
+            )
+        )
 
     by_code = np.array([level_of_code(c) if c else None for c in codes], dtype=object)
     levels = np.full(n, -1, dtype=int)
     parents = np.full(n, None, dtype=object)
     for i in range(n):  # per feature, cheap string work; geometry is never touched here
         code, label = codes[i], row_names[i]
-        stated = level if level is not None else (
-            level_number(level_column[i]) if level_column is not None else None)
+        stated = level if level is not None else (level_number(level_column[i]) if level_column is not None else None)
         if code is None:
             finding("bad_code", [i], [], f"{label} 没有编码，请填写 {_LENGTHS} 位数字编码。")
         elif by_code[i] is None:
             finding("bad_code", [i], [code], f"{label} 的编码 {code} 不符合编码规则：应为 {_LENGTHS} 位数字。")
         elif stated is not None and stated != by_code[i]:
             want = LEVELS[stated].code_length if 0 <= stated < len(LEVELS) else "?"
-            finding("bad_code", [i], [code],
-                    f"{label} 的编码 {code} 为 {len(code)} 位，但层级为 {stated}（应为 {want} 位）。")
+            finding(
+                "bad_code",
+                [i],
+                [code],
+                f"{label} 的编码 {code} 为 {len(code)} 位，但层级为 {stated}（应为 {want} 位）。",
+            )
         if stated is not None and 0 <= stated < len(LEVELS):
             levels[i] = stated
         elif by_code[i] is not None:
@@ -79,8 +102,12 @@ def check_codes(codes: np.ndarray, labels: np.ndarray, row_names: np.ndarray, ge
         implied = parent_code_of(code) if code and by_code[i] is not None else None
         parent = given_parent[i] or implied
         if code and given_parent[i] and by_code[i] is not None and implied != given_parent[i]:
-            finding("bad_code", [i], [code, given_parent[i]],
-                    f"{label} 的编码 {code} 与上级编码 {given_parent[i]} 不符：下级编码应以上级编码开头、多 3 位。")
+            finding(
+                "bad_code",
+                [i],
+                [code, given_parent[i]],
+                f"{label} 的编码 {code} 与上级编码 {given_parent[i]} 不符：下级编码应以上级编码开头、多 3 位。",
+            )
         parents[i] = parent if levels[i] != 0 else None
 
     present = pd.Series(codes).dropna()
@@ -89,14 +116,26 @@ def check_codes(codes: np.ndarray, labels: np.ndarray, row_names: np.ndarray, ge
         if len(dup) > 1:
             rows = list(dup)
             where = "、".join(str(row_names[r]) for r in rows)
-            finding("duplicate_code", rows, [code], f"编码 {code} 重复出现 {len(rows)} 次（{where}），每个网格的编码必须唯一。")
+            finding(
+                "duplicate_code",
+                rows,
+                [code],
+                f"编码 {code} 重复出现 {len(rows)} 次（{where}），每个网格的编码必须唯一。",
+            )
 
     return Hierarchy(codes=codes, level=levels, parent=parents), findings
 
 
-def check_orphans(codes: np.ndarray, labels: np.ndarray, geoms: np.ndarray, area_m2: np.ndarray,
-                  hierarchy: Hierarchy, *, parent_code: str | None = None,
-                  known_codes: Collection[str] | None = None) -> list[Finding]:
+def check_orphans(
+    codes: np.ndarray,
+    labels: np.ndarray,
+    geoms: np.ndarray,
+    area_m2: np.ndarray,
+    hierarchy: Hierarchy,
+    *,
+    parent_code: str | None = None,
+    known_codes: Collection[str] | None = None,
+) -> list[Finding]:
     """Features whose parent is neither in the upload nor in the database (``known_codes``; None
     when the database was not consulted), or not the ``--parent-code`` the upload was declared for."""
     in_upload = {c for c in codes if c}
@@ -109,9 +148,21 @@ def check_orphans(codes: np.ndarray, labels: np.ndarray, geoms: np.ndarray, area
         if parent_code is not None and parent != parent_code:
             kind, message = "bad_code", f"{labels[i]} 的上级 {parent} 不是本次上传指定的上级 {parent_code}。"
         elif known_codes is not None and parent not in known_codes:
-            kind, message = "orphan", f"{labels[i]} 的上级编码 {parent} 在文件和数据库中都不存在，请先上传上级区域或更正编码。"
+            kind, message = (
+                "orphan",
+                f"{labels[i]} 的上级编码 {parent} 在文件和数据库中都不存在，请先上传上级区域或更正编码。",
+            )
         else:
             continue
-        findings.append(Finding(kind, [code, parent], float(area_m2[i]), geoms[i], message,
-                                detail={"rows": [str(labels[i])]}, rows=[int(i)]))
+        findings.append(
+            Finding(
+                kind,
+                [code, parent],
+                float(area_m2[i]),
+                geoms[i],
+                message,
+                detail={"rows": [str(labels[i])]},
+                rows=[int(i)],
+            )
+        )
     return findings

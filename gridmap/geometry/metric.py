@@ -45,5 +45,7 @@ def _transform(geoms: np.ndarray, src: pyproj.CRS, dst: pyproj.CRS) -> np.ndarra
     transformer = pyproj.Transformer.from_crs(src, dst, always_xy=True)
     present = ~shapely.is_missing(geoms)
     out = geoms.copy()
-    out[present] = shapely.transform(geoms[present], lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    out[present] = shapely.transform(
+        geoms[present], lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
     return out

@@ -75,9 +75,15 @@ def _merge(parts: np.ndarray) -> BaseGeometry:
     return parts[0] if len(parts) == 1 else shapely.multipolygons(list(parts))
 
 
-def check_partition(geoms: np.ndarray, codes: np.ndarray, levels: np.ndarray, parents: np.ndarray,
-                    parent_geoms: Mapping[str, BaseGeometry], expected_parents: Mapping[int, list[str]],
-                    tol: Tolerances) -> list[Finding]:
+def check_partition(
+    geoms: np.ndarray,
+    codes: np.ndarray,
+    levels: np.ndarray,
+    parents: np.ndarray,
+    parent_geoms: Mapping[str, BaseGeometry],
+    expected_parents: Mapping[int, list[str]],
+    tol: Tolerances,
+) -> list[Finding]:
     """Findings (geometry in the metric CRS of ``geoms``) for every level present.
 
     ``geoms``: usable MultiPolygons in metres (None for unusable features); ``codes``, ``levels``,
@@ -89,16 +95,24 @@ def check_partition(geoms: np.ndarray, codes: np.ndarray, levels: np.ndarray, pa
     usable = ~shapely.is_missing(geoms)
     for level in sorted(set(levels[usable & (levels >= 0)].tolist())):
         rows = np.flatnonzero(usable & (levels == level))
-        found = _check_level(level, geoms[rows], codes[rows], parents[rows], parent_geoms,
-                             expected_parents.get(level, []), tol)
+        found = _check_level(
+            level, geoms[rows], codes[rows], parents[rows], parent_geoms, expected_parents.get(level, []), tol
+        )
         for f in found:
             f.rows = [int(rows[r]) for r in f.rows]  # level-local → input rows
         findings += found
     return findings
 
 
-def _check_level(level: int, geoms: np.ndarray, codes: np.ndarray, parents: np.ndarray,
-                 parent_geoms: Mapping[str, BaseGeometry], expected: list[str], tol: Tolerances) -> list[Finding]:
+def _check_level(
+    level: int,
+    geoms: np.ndarray,
+    codes: np.ndarray,
+    parents: np.ndarray,
+    parent_geoms: Mapping[str, BaseGeometry],
+    expected: list[str],
+    tol: Tolerances,
+) -> list[Finding]:
     name = LEVELS[level].name_zh
     labels = np.array([c or f"（无编码的{name}）" for c in codes], dtype=object)
     keys = np.array([p or "" for p in parents], dtype=object)  # "": no known parent, one group
@@ -110,9 +124,14 @@ def _check_level(level: int, geoms: np.ndarray, codes: np.ndarray, parents: np.n
     order = np.argsort(keys, kind="stable")
     group_keys, starts = np.unique(keys[order], return_index=True)
     bounds = np.append(starts, len(order))
-    members = [order[bounds[g]:bounds[g + 1]] for g in range(len(group_keys))]
-    unions = np.array([shapely.coverage_union_all(geoms[m]) if not flagged[m].any() else shapely.union_all(geoms[m])
-                       for m in members], dtype=object)
+    members = [order[bounds[g] : bounds[g + 1]] for g in range(len(group_keys))]
+    unions = np.array(
+        [
+            shapely.coverage_union_all(geoms[m]) if not flagged[m].any() else shapely.union_all(geoms[m])
+            for m in members
+        ],
+        dtype=object,
+    )
     # Unions of siblings whose edges do not match can keep pinholes of pure noise; without them
     # such a union can still be proved equal to its parent below, with no overlay.
     noisy = np.array([flagged[m].any() for m in members], dtype=bool)
@@ -123,15 +142,23 @@ def _check_level(level: int, geoms: np.ndarray, codes: np.ndarray, parents: np.n
     childless = [p for p in expected if p not in named and p in parent_geoms]
     for p in childless:
         g = parent_geoms[p]
-        findings.append(Finding("gap", [p], float(shapely.area(g)), g,
-                                f"上级 {p} 下没有任何{name}，整个范围（{fmt_area(shapely.area(g))}）未被覆盖。",
-                                detail={"parent": p, "level": level}))
+        findings.append(
+            Finding(
+                "gap",
+                [p],
+                float(shapely.area(g)),
+                g,
+                f"上级 {p} 下没有任何{name}，整个范围（{fmt_area(shapely.area(g))}）未被覆盖。",
+                detail={"parent": p, "level": level},
+            )
+        )
 
     has_parent = np.array([k != "" and k in parent_geoms for k in group_keys])
     parent_arr = np.array([parent_geoms[k] if h else None for k, h in zip(group_keys, has_parent)], dtype=object)
     same = np.zeros(len(group_keys), dtype=bool)
-    same[has_parent] = shapely.equals_exact(shapely.normalize(unions[has_parent]),
-                                            shapely.normalize(as_multipolygons(parent_arr[has_parent])))
+    same[has_parent] = shapely.equals_exact(
+        shapely.normalize(unions[has_parent]), shapely.normalize(as_multipolygons(parent_arr[has_parent]))
+    )
     # Boundaries that differ only by vertex noise (the parent digitised with other vertices, or
     # reprojected) need no overlay either, which is slow on near-coincident lines: every vertex of
     # each boundary within half the noise width of the other, and areas equal up to a noise band.
@@ -142,8 +169,9 @@ def _check_level(level: int, geoms: np.ndarray, codes: np.ndarray, parents: np.n
         # Compared simplified (each within tau of itself, so tau counts twice): far fewer vertices.
         tau = tol.noise_width_m / 8
         distance = shapely.hausdorff_distance(shapely.simplify(pb, tau), shapely.simplify(ub, tau)) + 2 * tau
-        same[maybe] = ((distance <= tol.noise_width_m / 2)
-                       & (np.abs(shapely.area(parent_arr[maybe]) - shapely.area(unions[maybe])) <= band))
+        same[maybe] = (distance <= tol.noise_width_m / 2) & (
+            np.abs(shapely.area(parent_arr[maybe]) - shapely.area(unions[maybe])) <= band
+        )
     check = has_parent & ~same
     gaps = np.full(len(group_keys), None, dtype=object)
     outside = np.full(len(group_keys), None, dtype=object)
@@ -158,8 +186,16 @@ def _check_level(level: int, geoms: np.ndarray, codes: np.ndarray, parents: np.n
     return findings
 
 
-def _overlaps(level: int, geoms: np.ndarray, codes: np.ndarray, labels: np.ndarray, keys: np.ndarray,
-              flagged: np.ndarray, tree: shapely.STRtree, tol: Tolerances) -> list[Finding]:
+def _overlaps(
+    level: int,
+    geoms: np.ndarray,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    keys: np.ndarray,
+    flagged: np.ndarray,
+    tree: shapely.STRtree,
+    tol: Tolerances,
+) -> list[Finding]:
     source = np.flatnonzero(flagged)
     if not len(source):
         return []
@@ -184,20 +220,39 @@ def _overlaps(level: int, geoms: np.ndarray, codes: np.ndarray, labels: np.ndarr
             area, width = float(parts.area[sel].sum()), float(parts.width[sel].max())
             codes_ = [labels[i], labels[j]]
             if sliver:
-                message = (f"{labels[i]} 与 {labels[j]} 之间有细小重叠（{fmt_area(area)}，最宽约 {width:.2f} 米），"
-                           f"多为数字化误差，可用 --fix 自动修复。")
+                message = (
+                    f"{labels[i]} 与 {labels[j]} 之间有细小重叠（{fmt_area(area)}，最宽约 {width:.2f} 米），"
+                    f"多为数字化误差，可用 --fix 自动修复。"
+                )
                 detail = {"of": "overlap", "width_m": round(width, 3), "level": level}
             else:
                 message = f"{labels[i]} 与 {labels[j]} 重叠 {fmt_area(area)}，请核对两者的共同边界。"
                 detail = {"width_m": round(width, 3), "level": level}
-            findings.append(Finding("sliver" if sliver else "overlap", codes_, area,
-                                    _merge(parts.geoms[sel]), message, detail=detail, rows=[int(i), int(j)]))
+            findings.append(
+                Finding(
+                    "sliver" if sliver else "overlap",
+                    codes_,
+                    area,
+                    _merge(parts.geoms[sel]),
+                    message,
+                    detail=detail,
+                    rows=[int(i), int(j)],
+                )
+            )
     return findings
 
 
-def _gaps(level: int, gap_geoms: np.ndarray, gap_group: np.ndarray, group_keys: np.ndarray,
-          geoms: np.ndarray, labels: np.ndarray, keys: np.ndarray, tree: shapely.STRtree,
-          tol: Tolerances) -> list[Finding]:
+def _gaps(
+    level: int,
+    gap_geoms: np.ndarray,
+    gap_group: np.ndarray,
+    group_keys: np.ndarray,
+    geoms: np.ndarray,
+    labels: np.ndarray,
+    keys: np.ndarray,
+    tree: shapely.STRtree,
+    tol: Tolerances,
+) -> list[Finding]:
     parts = _measure(gap_geoms, tol)
     if not len(parts.geoms):
         return []
@@ -217,27 +272,49 @@ def _gaps(level: int, gap_geoms: np.ndarray, gap_group: np.ndarray, group_keys: 
         area = float(parts.area[p])
         around = "、".join(border[p]) or "无"
         where = f"上级 {parent} 内" if parent else "相邻区域之间"
-        findings.append(Finding("gap", border[p], area, parts.geoms[p],
-                                f"{where}有 {fmt_area(area)} 未被任何{LEVELS[level].name_zh}覆盖（相邻：{around}），"
-                                f"请补画或并入相邻区域。",
-                                detail={"parent": parent or None, "width_m": round(float(parts.width[p]), 3),
-                                        "level": level}, rows=near_rows[p]))
+        findings.append(
+            Finding(
+                "gap",
+                border[p],
+                area,
+                parts.geoms[p],
+                f"{where}有 {fmt_area(area)} 未被任何{LEVELS[level].name_zh}覆盖（相邻：{around}），"
+                f"请补画或并入相邻区域。",
+                detail={"parent": parent or None, "width_m": round(float(parts.width[p]), 3), "level": level},
+                rows=near_rows[p],
+            )
+        )
     for (g, rows), ps in sliver_groups.items():
         ps = np.array(ps)
         area, width = float(parts.area[ps].sum()), float(parts.width[ps].max())
         border_codes = sorted({labels[k] for k in rows})
         around = "、".join(border_codes) or "无"
-        findings.append(Finding("sliver", border_codes, area, _merge(parts.geoms[ps]),
-                                f"{around} 旁有细小缝隙（{fmt_area(area)}，最宽约 {width:.2f} 米），"
-                                f"多为数字化误差，可用 --fix 自动修复。",
-                                detail={"of": "gap", "parent": group_keys[g] or None,
-                                        "width_m": round(width, 3), "level": level}, rows=list(rows)))
+        findings.append(
+            Finding(
+                "sliver",
+                border_codes,
+                area,
+                _merge(parts.geoms[ps]),
+                f"{around} 旁有细小缝隙（{fmt_area(area)}，最宽约 {width:.2f} 米），"
+                f"多为数字化误差，可用 --fix 自动修复。",
+                detail={"of": "gap", "parent": group_keys[g] or None, "width_m": round(width, 3), "level": level},
+                rows=list(rows),
+            )
+        )
     return findings
 
 
-def _outside(level: int, outside: np.ndarray, group_keys: np.ndarray, parent_arr: np.ndarray,
-             members: list[np.ndarray], geoms: np.ndarray, labels: np.ndarray, tree: shapely.STRtree,
-             tol: Tolerances) -> list[Finding]:
+def _outside(
+    level: int,
+    outside: np.ndarray,
+    group_keys: np.ndarray,
+    parent_arr: np.ndarray,
+    members: list[np.ndarray],
+    geoms: np.ndarray,
+    labels: np.ndarray,
+    tree: shapely.STRtree,
+    tol: Tolerances,
+) -> list[Finding]:
     regions = _measure(outside, tol)
     if not len(regions.geoms):
         return []
@@ -260,12 +337,23 @@ def _outside(level: int, outside: np.ndarray, group_keys: np.ndarray, parent_arr
                 continue
             area, width = float(parts.area[sel].sum()), float(parts.width[sel].max())
             if sliver:
-                message = (f"{labels[child]} 有细小部分超出上级 {p_code}（{fmt_area(area)}，最宽约 {width:.2f} 米），"
-                           f"多为数字化误差，可用 --fix 自动修复。")
+                message = (
+                    f"{labels[child]} 有细小部分超出上级 {p_code}（{fmt_area(area)}，最宽约 {width:.2f} 米），"
+                    f"多为数字化误差，可用 --fix 自动修复。"
+                )
                 detail = {"of": "outside_parent", "parent": p_code, "width_m": round(width, 3), "level": level}
             else:
                 message = f"{labels[child]} 有 {fmt_area(area)} 超出上级 {p_code} 的范围，请沿上级边界修改。"
                 detail = {"parent": p_code, "width_m": round(width, 3), "level": level}
-            findings.append(Finding("sliver" if sliver else "outside_parent", [labels[child], p_code], area,
-                                    _merge(parts.geoms[sel]), message, detail=detail, rows=[int(child)]))
+            findings.append(
+                Finding(
+                    "sliver" if sliver else "outside_parent",
+                    [labels[child], p_code],
+                    area,
+                    _merge(parts.geoms[sel]),
+                    message,
+                    detail=detail,
+                    rows=[int(child)],
+                )
+            )
     return findings

@@ -27,8 +27,14 @@ from gridmap.geometry.shapes import as_multipolygons
 from gridmap.geometry.validate import Analysis
 
 _AREAL = ("gap", "overlap", "outside_parent", "sliver")
-_ACTION_ZH = {"make_valid": "修复无效几何", "gap": "并入缝隙", "overlap_kept": "保留重叠部分",
-              "overlap_cut": "切除重叠部分", "outside_parent": "裁去超出上级的部分", "snap": "顶点对齐"}
+_ACTION_ZH = {
+    "make_valid": "修复无效几何",
+    "gap": "并入缝隙",
+    "overlap_kept": "保留重叠部分",
+    "overlap_cut": "切除重叠部分",
+    "outside_parent": "裁去超出上级的部分",
+    "snap": "顶点对齐",
+}
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,8 @@ class RepairOptions:
 
 @dataclass
 class Repair:
-    geoms_4490: np.ndarray          # per input row (rows that could not be used keep their input)
-    changes: list[dict[str, Any]]   # one per changed feature: code, row, actions, areas before/after
+    geoms_4490: np.ndarray  # per input row (rows that could not be used keep their input)
+    changes: list[dict[str, Any]]  # one per changed feature: code, row, actions, areas before/after
 
 
 def repair(analysis: Analysis, original_4490: np.ndarray, options: RepairOptions | None = None) -> Repair:
@@ -102,9 +108,15 @@ def repair(analysis: Analysis, original_4490: np.ndarray, options: RepairOptions
     after = np.where(usable, shapely.area(np.where(usable, geoms, None)), 0.0)
     changes = []
     for i in sorted(actions):
-        changes.append({"code": analysis.hierarchy.codes[i], "row": str(analysis.labels[i]),
-                        "actions": [_ACTION_ZH[a] for a in dict.fromkeys(actions[i])],
-                        "area_before_m2": round(float(before[i]), 3), "area_after_m2": round(float(after[i]), 3)})
+        changes.append(
+            {
+                "code": analysis.hierarchy.codes[i],
+                "row": str(analysis.labels[i]),
+                "actions": [_ACTION_ZH[a] for a in dict.fromkeys(actions[i])],
+                "area_before_m2": round(float(before[i]), 3),
+                "area_after_m2": round(float(after[i]), 3),
+            }
+        )
     out = np.asarray(original_4490, dtype=object).copy()
     out[usable] = to_storage(geoms[usable], analysis.crs)
     return Repair(out, changes)

@@ -58,9 +58,15 @@ class Finding:
             except shapely.errors.GEOSException:  # a sliver GEOS cannot snap to the grid: round the
                 rounded = shapely.set_precision(self.geometry, 1e-8, mode="pointwise")  # vertices only
             geometry = shapely.geometry.mapping(rounded)
-        return {"kind": self.kind, "severity": self.severity, "codes": self.codes,
-                "area_m2": round(float(self.area_m2), 3), "geometry": geometry,
-                "message": self.message, **self.detail}
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "codes": self.codes,
+            "area_m2": round(float(self.area_m2), 3),
+            "geometry": geometry,
+            "message": self.message,
+            **self.detail,
+        }
 
 
 @dataclass
@@ -69,9 +75,9 @@ class ValidationReport:
 
     findings: list[Finding]
     feature_count: int
-    levels: dict[int, int]          # level -> number of features
-    metric_crs: str                 # e.g. "EPSG:4526": where areas and distances were measured
-    source: dict[str, Any] = field(default_factory=dict)   # file, format, encoding, crs, fields, notes
+    levels: dict[int, int]  # level -> number of features
+    metric_crs: str  # e.g. "EPSG:4526": where areas and distances were measured
+    source: dict[str, Any] = field(default_factory=dict)  # file, format, encoding, crs, fields, notes
     repairs: list[dict[str, Any]] | None = None
 
     @property
@@ -84,14 +90,22 @@ class ValidationReport:
 
     def summary(self) -> dict[str, Any]:
         by_kind = Counter(f.kind for f in self.findings)
-        return {"errors": len(self.errors), "warnings": len(self.findings) - len(self.errors),
-                "by_kind": dict(sorted(by_kind.items())), "features": self.feature_count,
-                "levels": {str(k): v for k, v in sorted(self.levels.items())},
-                "metric_crs": self.metric_crs}
+        return {
+            "errors": len(self.errors),
+            "warnings": len(self.findings) - len(self.errors),
+            "by_kind": dict(sorted(by_kind.items())),
+            "features": self.feature_count,
+            "levels": {str(k): v for k, v in sorted(self.levels.items())},
+            "metric_crs": self.metric_crs,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "summary": self.summary(), **self.source,
-                               "issues": [f.to_dict() for f in self.findings]}
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "summary": self.summary(),
+            **self.source,
+            "issues": [f.to_dict() for f in self.findings],
+        }
         if self.repairs is not None:
             out["repairs"] = self.repairs
         return out
@@ -107,8 +121,10 @@ def report_text(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = []
     if report.get("file"):
-        lines.append(f"文件：{report['file']}（{report.get('format', '')}；编码 {report.get('encoding', '-')}；"
-                     f"坐标系 {report.get('crs', '-')}）")
+        lines.append(
+            f"文件：{report['file']}（{report.get('format', '')}；编码 {report.get('encoding', '-')}；"
+            f"坐标系 {report.get('crs', '-')}）"
+        )
     if report.get("fields"):
         lines.append("字段：" + "，".join(f"{k} ← {v}" for k, v in report["fields"].items()))
     for note in report.get("notes", []):
@@ -123,6 +139,8 @@ def report_text(report: dict[str, Any]) -> str:
         lines.append(f"  [{tag}] {label} {'、'.join(issue['codes'])}  {fmt_area(issue['area_m2'])}")
         lines.append(f"         {issue['message']}")
     for change in report.get("repairs") or []:
-        lines.append(f"  [修复] {change['code'] or change['row']}：{'、'.join(change['actions'])}，"
-                     f"面积 {change['area_before_m2']:,.1f} → {change['area_after_m2']:,.1f} 平方米")
+        lines.append(
+            f"  [修复] {change['code'] or change['row']}：{'、'.join(change['actions'])}，"
+            f"面积 {change['area_before_m2']:,.1f} → {change['area_after_m2']:,.1f} 平方米"
+        )
     return "\n".join(lines)

@@ -27,10 +27,10 @@ from gridmap.levels import LEVELS
 
 @dataclass(frozen=True)
 class Scope:
-    root: str | None        # code prefix the upload replaces (None: cannot tell, e.g. no valid codes)
+    root: str | None  # code prefix the upload replaces (None: cannot tell, e.g. no valid codes)
     top_level: int | None
     levels: tuple[int, ...]
-    parent: str | None = None   # the one parent all top features share (None for a county or several)
+    parent: str | None = None  # the one parent all top features share (None for a county or several)
 
     @property
     def parent_level(self) -> int | None:
@@ -39,8 +39,11 @@ class Scope:
     @property
     def includes_root(self) -> bool:
         """The root area itself is replaced (a single-area upload)."""
-        return (self.root is not None and self.top_level is not None
-                and len(self.root) == LEVELS[self.top_level].code_length)
+        return (
+            self.root is not None
+            and self.top_level is not None
+            and len(self.root) == LEVELS[self.top_level].code_length
+        )
 
 
 def upload_scope(hierarchy: Hierarchy, parent_code: str | None = None) -> Scope:
@@ -63,11 +66,16 @@ def upload_scope(hierarchy: Hierarchy, parent_code: str | None = None) -> Scope:
         return Scope(parents[0], top, levels, parents[0])
     prefix = os.path.commonprefix(parents)
     fitting = [lv.code_length for lv in LEVELS if lv.code_length <= len(prefix)]
-    return Scope(prefix[:fitting[-1]] if fitting else None, top, levels)
+    return Scope(prefix[: fitting[-1]] if fitting else None, top, levels)
 
 
-def encroachments(new_geoms: np.ndarray, others: np.ndarray, other_codes: np.ndarray,
-                  inside: shapely.Geometry | None = None, min_area_m2: float = 1.0) -> dict[str | None, float]:
+def encroachments(
+    new_geoms: np.ndarray,
+    others: np.ndarray,
+    other_codes: np.ndarray,
+    inside: shapely.Geometry | None = None,
+    min_area_m2: float = 1.0,
+) -> dict[str | None, float]:
     """Where areas being written reach beyond what their writer may change.
 
     ``new_geoms``: the areas written (EPSG:4490); ``others``/``other_codes``: live areas outside

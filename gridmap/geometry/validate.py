@@ -44,13 +44,13 @@ class Analysis:
 
     report: ValidationReport
     scope: Scope
-    crs: pyproj.CRS               # the metric CRS
-    geoms_m: np.ndarray           # usable geometry per row in ``crs`` (None if unusable)
+    crs: pyproj.CRS  # the metric CRS
+    geoms_m: np.ndarray  # usable geometry per row in ``crs`` (None if unusable)
     validity: Validity
     hierarchy: Hierarchy
     labels: np.ndarray
     parent_geoms_m: dict[str, shapely.Geometry]
-    findings_m: list[Finding]     # the findings with geometry still in ``crs``
+    findings_m: list[Finding]  # the findings with geometry still in ``crs``
 
 
 def validate_areas(areas: gpd.GeoDataFrame, **kwargs) -> ValidationReport:
@@ -58,9 +58,15 @@ def validate_areas(areas: gpd.GeoDataFrame, **kwargs) -> ValidationReport:
     return analyse(areas, **kwargs).report
 
 
-def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: str | None = None,
-            parent_lookup: ParentLookup | None = None, options: ValidationOptions | None = None,
-            source: dict | None = None) -> Analysis:
+def analyse(
+    areas: gpd.GeoDataFrame,
+    *,
+    level: int | None = None,
+    parent_code: str | None = None,
+    parent_lookup: ParentLookup | None = None,
+    options: ValidationOptions | None = None,
+    source: dict | None = None,
+) -> Analysis:
     """Run every check on ``areas``.
 
     ``areas``: EPSG:4490 with a ``code`` column and optionally ``parent_code``, ``level``,
@@ -81,10 +87,15 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
 
     codes_in = areas["code"].to_numpy(dtype=object) if "code" in areas else np.full(n, None, dtype=object)
     hierarchy, findings = check_codes(
-        codes_in, labels, row_names, validity.usable, area_m2,
+        codes_in,
+        labels,
+        row_names,
+        validity.usable,
+        area_m2,
         level_column=areas["level"].to_numpy(dtype=object) if "level" in areas else None,
         parent_column=areas["parent_code"].to_numpy(dtype=object) if "parent_code" in areas else None,
-        level=level)
+        level=level,
+    )
     codes = hierarchy.codes
     scope = upload_scope(hierarchy, parent_code)
 
@@ -110,25 +121,34 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
         db_geoms = to_metric(db.geometry.to_numpy(), crs) if len(db) else np.empty(0, dtype=object)
         sibling = np.zeros(len(db), dtype=bool)
         if len(db) and scope.includes_root and scope.parent:
-            sibling = ((db["level"] == scope.top_level) & (db["parent_code"] == scope.parent)
-                       & ~db["code"].str.startswith(scope.root)).to_numpy()
+            sibling = (
+                (db["level"] == scope.top_level)
+                & (db["parent_code"] == scope.parent)
+                & ~db["code"].str.startswith(scope.root)
+            ).to_numpy()
         context = {"geoms": db_geoms[sibling], "codes": db["code"].to_numpy(dtype=object)[sibling]}
         for code, geom in zip(db["code"][~sibling], db_geoms[~sibling]):
             parent_geoms_m.setdefault(code, geom)
         if scope.top_level and scope.root:
-            expected[scope.top_level] = [c for c, lv in zip(db["code"], db["level"])
-                                         if lv == scope.top_level - 1 and c.startswith(scope.root)]
+            expected[scope.top_level] = [
+                c for c, lv in zip(db["code"], db["level"]) if lv == scope.top_level - 1 and c.startswith(scope.root)
+            ]
             if scope.includes_root and scope.parent in parent_geoms_m:
                 expected[scope.top_level].append(scope.parent)
-    findings += check_orphans(codes, labels, validity.usable, area_m2, hierarchy,
-                              parent_code=parent_code, known_codes=known_codes)
+    findings += check_orphans(
+        codes, labels, validity.usable, area_m2, hierarchy, parent_code=parent_code, known_codes=known_codes
+    )
 
     k = len(context["codes"])
     partition = check_partition(
-        np.concatenate([geoms_m, context["geoms"]]), np.concatenate([codes, context["codes"]]),
+        np.concatenate([geoms_m, context["geoms"]]),
+        np.concatenate([codes, context["codes"]]),
         np.concatenate([hierarchy.level, np.full(k, scope.top_level if k else -1, dtype=int)]),
         np.concatenate([hierarchy.parent, np.full(k, scope.parent, dtype=object)]),
-        parent_geoms_m, expected, options.tolerances)
+        parent_geoms_m,
+        expected,
+        options.tolerances,
+    )
     # Defects among the live siblings alone were there before this upload: not its findings.
     partition = [f for f in partition if not f.rows or min(f.rows) < n]
     storage = to_storage(np.array([f.geometry for f in partition], dtype=object), crs)
@@ -138,19 +158,38 @@ def analyse(areas: gpd.GeoDataFrame, *, level: int | None = None, parent_code: s
         where = validity.location[i]
         at = f"（位置 {where.x:.6f}, {where.y:.6f}）" if where is not None else ""
         fix = "，可用 --fix 自动修复" if validity.usable[i] is not None else "，请重新绘制"
-        findings.append(Finding("invalid_geometry", [codes[i]] if codes[i] else [], float(area_m2[i]),
-                                where if where is not None else validity.usable[i],
-                                f"{labels[i]} 的几何无效：{validity.problem[i]}{at}{fix}。",
-                                detail={"reason": validity.problem[i], "rows": [str(row_names[i])]}, rows=[int(i)]))
-    findings += check_households(areas["households"].to_numpy(dtype=object) if "households" in areas else None,
-                                 hierarchy.level, labels, codes, validity.usable, area_m2, options.households)
+        findings.append(
+            Finding(
+                "invalid_geometry",
+                [codes[i]] if codes[i] else [],
+                float(area_m2[i]),
+                where if where is not None else validity.usable[i],
+                f"{labels[i]} 的几何无效：{validity.problem[i]}{at}{fix}。",
+                detail={"reason": validity.problem[i], "rows": [str(row_names[i])]},
+                rows=[int(i)],
+            )
+        )
+    findings += check_households(
+        areas["households"].to_numpy(dtype=object) if "households" in areas else None,
+        hierarchy.level,
+        labels,
+        codes,
+        validity.usable,
+        area_m2,
+        options.households,
+    )
 
     order = list(KINDS)
     findings.sort(key=lambda f: (f.severity != "error", order.index(f.kind), f.codes))
     known = hierarchy.level >= 0
     levels = pd.Series(hierarchy.level[known]).value_counts().sort_index()
-    report = ValidationReport(findings, feature_count=n, levels={int(k): int(v) for k, v in levels.items()},
-                              metric_crs=f"EPSG:{crs.to_epsg()}", source=dict(source or {}))
+    report = ValidationReport(
+        findings,
+        feature_count=n,
+        levels={int(k): int(v) for k, v in levels.items()},
+        metric_crs=f"EPSG:{crs.to_epsg()}",
+        source=dict(source or {}),
+    )
     report.source.setdefault("scope", {"root": scope.root, "top_level": scope.top_level, "levels": list(scope.levels)})
     return Analysis(report, scope, crs, geoms_m, validity, hierarchy, labels, parent_geoms_m, partition)
 
@@ -160,7 +199,9 @@ def _labels(areas: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     n = len(areas)
     codes = areas["code"] if "code" in areas else pd.Series([None] * n, index=areas.index)
     layer = areas["layer"].astype(str) + " " if "layer" in areas else pd.Series([""] * n, index=areas.index)
-    row = areas["source_row"].astype(int) + 1 if "source_row" in areas else pd.Series(range(1, n + 1), index=areas.index)
+    row = (
+        areas["source_row"].astype(int) + 1 if "source_row" in areas else pd.Series(range(1, n + 1), index=areas.index)
+    )
     fallback = layer + "第 " + row.astype(str) + " 行"
     text = codes.map(lambda c: None if c is None or (not isinstance(c, str) and pd.isna(c)) else str(c).strip() or None)
     return np.where(text.isna(), fallback, text).astype(object), fallback.to_numpy(dtype=object)

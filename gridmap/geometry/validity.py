@@ -75,7 +75,6 @@ def check_validity(geoms: np.ndarray) -> Validity:
     for i in np.flatnonzero(other):
         kind = shapely.get_type_id(geoms[i])
         name = shapely.GeometryType(kind).name.lower()
-        problem[i] = (f"不是面要素（{name}）" if usable[i] is None
-                      else f"包含非面部分（{name}），只使用其中的面")
+        problem[i] = f"不是面要素（{name}）" if usable[i] is None else f"包含非面部分（{name}），只使用其中的面"
     repaired[:] = (invalid | other) & ~shapely.is_missing(usable)
     return Validity(usable=usable, problem=problem, location=location, repaired=repaired)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from gridmap.errors import GridmapError
 from gridmap.levels import LEVELS
 
 #: Largest integer a float64 holds exactly; an 18-digit code is larger.
@@ -17,16 +18,23 @@ FLOAT_EXACT_LIMIT = 2**53
 #: Level names (``gridmap.levels.LEVELS`` keys and Chinese names, and common variants) → level number.
 LEVEL_WORDS: dict[str, int] = {
     **{word: lv.number for lv in LEVELS for word in (lv.key, lv.name_zh, *lv.name_zh.split("/"))},
-    "区": 0, "县区": 0, "县/区": 0, "县级": 0, "乡": 1, "镇": 1, "乡镇街道": 1, "行政村": 2, "村居": 2,
+    "区": 0,
+    "县区": 0,
+    "县/区": 0,
+    "县级": 0,
+    "乡": 1,
+    "镇": 1,
+    "乡镇街道": 1,
+    "行政村": 2,
+    "村居": 2,
 }
 
 
-class InexactCodeError(ValueError):
+class InexactCodeError(GridmapError, ValueError):
     """A code column stored as floats holds values too large to be exact; ``message`` is Chinese."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__("inexact_code", message)
 
 
 def _missing(value: object) -> bool:
@@ -54,7 +62,8 @@ def code_strings(values: pd.Series, label: str, notes: list[str], exact: bool = 
             if exact and abs(value) > FLOAT_EXACT_LIMIT:
                 raise InexactCodeError(
                     f"{label}是浮点数（小数）类型，其中有超过 2^53 的数值（如 {value:.0f}）：18 位编码存成浮点数后"
-                    "末几位已不准确，无法可靠还原。请在源文件中把该列改成文本类型后重新导出。")
+                    "末几位已不准确，无法可靠还原。请在源文件中把该列改成文本类型后重新导出。"
+                )
             out[i] = str(int(value)) if float(value).is_integer() else repr(float(value))
         else:
             text = str(value).strip()

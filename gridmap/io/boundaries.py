@@ -11,9 +11,9 @@ back as it came (``originals``: attributes as read, geometry in the file's CRS) 
 (invalid or non-polygon features stay, for the validator to report), except that Z/M is dropped and
 a geometry collection holding only polygons (a KML MultiGeometry) becomes a MultiPolygon.
 
-``write_boundary_file`` writes the same layers and attribute columns with new geometries in the
-file's own CRS, format and (for shapefiles) encoding and ``.cpg`` (implemented in
-``gridmap.io.boundary_writer``). GeoJSON and a plain ``.shp`` hold one layer: writing several layers
+``gridmap.io.boundary_writer.write_boundary_file`` writes the same layers and attribute columns with
+new geometries in the file's own CRS, format and (for shapefiles) encoding and ``.cpg``. The formats
+themselves are listed once, in ``gridmap.io.boundary_formats``. GeoJSON and a plain ``.shp`` hold one layer: writing several layers
 to them raises ``BoundaryWriteError`` (``single_layer_format``); write ``.zip``, ``.gpkg`` or ``.kml``.
 
 Value normalisation (codes as text, counts and levels as Int64) lives in ``gridmap.io.area_values``,
@@ -41,91 +41,126 @@ from pyogrio.errors import DataLayerError, DataSourceError, FieldError, Geometry
 from pyproj import CRS
 
 from gridmap.config import STORAGE_SRID
-from gridmap.errors import GridmapError
-from gridmap.io.area_values import InexactCodeError, LEVEL_WORDS, code_strings, integers
-from gridmap.io.crs import (CHINA_LONLAT_BOUNDS, CrsUnknownError, crs_label, describe_bounds,
-                            infer_crs, parse_crs)
-from gridmap.io.encoding import (EncodingUnknownError, ShapefileEncoding, encoding_name,
-                                 find_sidecar, shapefile_encoding, strip_truncated_names)
+from gridmap.io.area_values import LEVEL_WORDS, InexactCodeError, code_strings, integers
+from gridmap.io.boundary_formats import (
+    FORMAT_LABELS,
+    FORMATS,
+    POLYGONAL_TYPES,
+    SHAPEFILE_PARTS,
+    BoundaryFile,
+    BoundaryReadError,
+    LayerInfo,
+)
+from gridmap.io.crs import CHINA_LONLAT_BOUNDS, CrsUnknownError, crs_label, describe_bounds, infer_crs, parse_crs
+from gridmap.io.encoding import (
+    EncodingUnknownError,
+    ShapefileEncoding,
+    encoding_name,
+    find_sidecar,
+    shapefile_encoding,
+    strip_truncated_names,
+)
 from gridmap.io.fields import detect_fields
 
 #: Canonical area fields and the column names counties use for them, most specific first
 #: (matched ignoring case, spaces and underscores; see ``gridmap.io.fields.detect_fields``).
 AREA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "code": ("code", "网格编码", "网格编号", "编码", "区划代码", "区划编码", "行政区划代码", "行政代码", "代码",
-             "网格代码", "xzqdm", "qhdm", "wgbm", "bm", "gridcode"),
-    "name": ("name", "网格名称", "名称", "区划名称", "行政区划名称", "网格名", "xzqmc", "qhmc", "wgmc", "mc",
-             "gridname"),
-    "parent_code": ("parent_code", "上级编码", "上级网格编码", "父级编码", "上级代码", "上级区划代码", "父编码",
-                    "parentcode", "sjbm", "sjdm", "pcode", "parent"),
+    "code": (
+        "code",
+        "网格编码",
+        "网格编号",
+        "编码",
+        "区划代码",
+        "区划编码",
+        "行政区划代码",
+        "行政代码",
+        "代码",
+        "网格代码",
+        "xzqdm",
+        "qhdm",
+        "wgbm",
+        "bm",
+        "gridcode",
+    ),
+    "name": (
+        "name",
+        "网格名称",
+        "名称",
+        "区划名称",
+        "行政区划名称",
+        "网格名",
+        "xzqmc",
+        "qhmc",
+        "wgmc",
+        "mc",
+        "gridname",
+    ),
+    "parent_code": (
+        "parent_code",
+        "上级编码",
+        "上级网格编码",
+        "父级编码",
+        "上级代码",
+        "上级区划代码",
+        "父编码",
+        "parentcode",
+        "sjbm",
+        "sjdm",
+        "pcode",
+        "parent",
+    ),
     "level": ("level", "层级", "网格层级", "级别", "网格级别", "cj", "jb"),
     "kind": ("kind", "类型", "网格类型", "类别", "type"),
     "households": ("households", "户数", "总户数", "户数(户)", "hs", "hh"),
     "population": ("population", "人口", "人口数", "总人口", "常住人口", "rk", "pop"),
     "worker_name": ("worker_name", "网格员", "网格员姓名", "网格员名称", "专职网格员", "网格管理员", "负责人", "wgy"),
-    "worker_phone": ("worker_phone", "联系电话", "网格员电话", "网格员联系电话", "网格员手机", "电话", "手机",
-                     "手机号", "联系方式", "phone", "tel", "lxdh"),
+    "worker_phone": (
+        "worker_phone",
+        "联系电话",
+        "网格员电话",
+        "网格员联系电话",
+        "网格员手机",
+        "电话",
+        "手机",
+        "手机号",
+        "联系方式",
+        "phone",
+        "tel",
+        "lxdh",
+    ),
 }
 #: Chinese labels of the canonical fields, for notes and messages.
-FIELD_LABELS = {"code": "编码", "name": "名称", "parent_code": "上级编码", "level": "层级", "kind": "类型",
-                "households": "户数", "population": "人口", "worker_name": "网格员", "worker_phone": "联系电话"}
-#: Extension → format.
-FORMATS = {".zip": "shapefile", ".shp": "shapefile", ".gpkg": "gpkg", ".geojson": "geojson",
-           ".json": "geojson", ".kml": "kml", ".kmz": "kmz"}
-FORMAT_LABELS = {"shapefile": "Shapefile", "gpkg": "GeoPackage", "geojson": "GeoJSON", "kml": "KML", "kmz": "KMZ"}
+FIELD_LABELS = {
+    "code": "编码",
+    "name": "名称",
+    "parent_code": "上级编码",
+    "level": "层级",
+    "kind": "类型",
+    "households": "户数",
+    "population": "人口",
+    "worker_name": "网格员",
+    "worker_phone": "联系电话",
+}
 _STRING_FIELDS = ("code", "parent_code", "worker_phone")
 _COUNT_FIELDS = ("households", "population")
-#: shapely type ids of areal geometries.
-POLYGONAL_TYPES = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-#: The files of one shapefile that are read, zipped and written.
-SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Columns LIBKML adds to every KML layer; left out of ``areas`` when they carry nothing.
-_KML_STANDARD = ("id", "Name", "description", "timestamp", "begin", "end", "altitudeMode", "tessellate",
-                 "extrude", "visibility", "drawOrder", "icon", "snippet")
+_KML_STANDARD = (
+    "id",
+    "Name",
+    "description",
+    "timestamp",
+    "begin",
+    "end",
+    "altitudeMode",
+    "tessellate",
+    "extrude",
+    "visibility",
+    "drawOrder",
+    "icon",
+    "snippet",
+)
 _RESERVED = ("layer", "source_row")
 STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
-
-
-class BoundaryReadError(GridmapError):
-    """The file cannot be read. ``.code`` is a stable English error code, ``.message`` a Chinese,
-    actionable message."""
-
-
-class BoundaryWriteError(GridmapError):
-    """The repaired copy cannot be written. ``.code`` stable English, ``.message`` Chinese."""
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """How one layer was read (a file's layers may differ, e.g. one shapefile without .prj)."""
-
-    name: str
-    encoding: str
-    encoding_source: str  # "cpg" | "detected" | "explicit" | "format"
-    crs: CRS
-    crs_source: str  # "file" | "inferred" | "explicit"
-    field_mapping: dict[str, str]
-    geometry_type: str  # as the file declares it: "Polygon", "MultiPolygon", "Unknown" ...
-    cpg_text: str | None = None  # the shapefile's .cpg content, written back as found
-
-
-@dataclass
-class BoundaryFile:
-    path: Path
-    format: str  # "shapefile" (a .shp or a .zip of shapefiles), "gpkg", "geojson", "kml", "kmz"
-    layers: list[str]  # the layers that were read, in order
-    encoding: str  # attribute encoding used ("UTF-8", "GBK", "GB18030" ...; "GBK/UTF-8" if layers differ)
-    encoding_source: str  # "cpg" | "detected" | "explicit" | "format" (GPKG/GeoJSON/KML are UTF-8 by spec)
-    source_crs: CRS  # CRS of the coordinates in the file (of the first layer; see layer_info)
-    crs_source: str  # "file" | "inferred" | "explicit"
-    field_mapping: dict[str, str]  # canonical name -> column name in the file
-    notes: list[str]  # Chinese sentences for the report
-    #: EPSG:4490; canonical columns + "layer" (str) + "source_row" (0-based row within its layer)
-    #: + every other column under its original name.
-    areas: gpd.GeoDataFrame
-    #: per layer: the attributes exactly as read (original column names), geometry in the layer's CRS.
-    originals: dict[str, gpd.GeoDataFrame]
-    layer_info: dict[str, LayerInfo] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -150,8 +185,15 @@ class _Layer:
 
 # --------------------------------------------------------------------------------------------- read
 
-def read_boundary_file(path: str | Path, *, layer: str | None = None, crs: str | int | None = None,
-                       encoding: str | None = None, fields: Mapping[str, str] | None = None) -> BoundaryFile:
+
+def read_boundary_file(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    crs: str | int | None = None,
+    encoding: str | None = None,
+    fields: Mapping[str, str] | None = None,
+) -> BoundaryFile:
     """Read a boundary file (see the module docstring) into a ``BoundaryFile``.
 
     ``layer`` picks one layer (default: every layer holding polygons, concatenated in file order);
@@ -168,7 +210,9 @@ def read_boundary_file(path: str | Path, *, layer: str | None = None, crs: str |
     if explicit_enc and fmt != "shapefile":
         notes.append(f"{FORMAT_LABELS[fmt]} 文件按规范使用 UTF-8 编码，已忽略指定的编码 {explicit_enc}。")
     if explicit_crs is not None and fmt in ("kml", "kmz") and explicit_crs != CRS.from_epsg(4326):
-        notes.append(f"{FORMAT_LABELS[fmt]} 文件的坐标按规范是 WGS84 经纬度，已忽略指定的坐标系 {crs_label(explicit_crs)}。")
+        notes.append(
+            f"{FORMAT_LABELS[fmt]} 文件的坐标按规范是 WGS84 经纬度，已忽略指定的坐标系 {crs_label(explicit_crs)}。"
+        )
         explicit_crs = None
     layers: list[_Layer] = []
     with tempfile.TemporaryDirectory(prefix="gridmap-read-") as tmp:
@@ -203,7 +247,8 @@ def _format_of(path: Path, default: str | None = None) -> str:
         raise BoundaryReadError(
             "unsupported_format",
             f"不支持的文件类型“{path.suffix or path.name}”。请上传 Shapefile（.shp，或把 .shp .shx .dbf .prj .cpg "
-            "一起压缩成 .zip）、GeoPackage（.gpkg）、GeoJSON（.geojson）、KML 或 KMZ 文件。")
+            "一起压缩成 .zip）、GeoPackage（.gpkg）、GeoJSON（.geojson）、KML 或 KMZ 文件。",
+        )
     return fmt
 
 
@@ -228,8 +273,10 @@ def _explicit_encoding(encoding: str | None) -> str | None:
 def _unreadable(path: Path | str, fmt: str, exc: Exception) -> BoundaryReadError:
     detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     return BoundaryReadError(
-        "unreadable", f"无法读取文件“{Path(path).name}”：文件可能已损坏，或不是有效的 {FORMAT_LABELS[fmt]} 文件"
-                      f"（{detail}）。请重新导出后再上传。")
+        "unreadable",
+        f"无法读取文件“{Path(path).name}”：文件可能已损坏，或不是有效的 {FORMAT_LABELS[fmt]} 文件"
+        f"（{detail}）。请重新导出后再上传。",
+    )
 
 
 def _list_layers(path: Path, fmt: str, workdir: Path) -> list[_LayerRef]:
@@ -272,7 +319,9 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BoundaryReadError("unreadable", f"“{path.name}”不是有效的 zip 压缩包（可能已损坏或未传完整），请重新压缩后上传。") from exc
+        raise BoundaryReadError(
+            "unreadable", f"“{path.name}”不是有效的 zip 压缩包（可能已损坏或未传完整），请重新压缩后上传。"
+        ) from exc
     shps: list[PurePosixPath] = []
     members: list[str] = []
     with archive:
@@ -295,7 +344,9 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
             except RuntimeError as exc:  # encrypted
                 raise BoundaryReadError("unreadable", f"压缩包“{path.name}”设置了密码，请去掉密码后重新上传。") from exc
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-                raise BoundaryReadError("unreadable", f"压缩包“{path.name}”中的“{name}”无法解压（文件已损坏），请重新压缩后上传。") from exc
+                raise BoundaryReadError(
+                    "unreadable", f"压缩包“{path.name}”中的“{name}”无法解压（文件已损坏），请重新压缩后上传。"
+                ) from exc
             if relative.suffix.lower() == ".shp":
                 shps.append(relative)
     if not shps:
@@ -303,10 +354,10 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
         raise BoundaryReadError(
             "unsupported_format",
             f"压缩包“{path.name}”中没有 .shp 文件（内容：{listing}）。请把 Shapefile 的 .shp .shx .dbf .prj .cpg "
-            "一起压缩，或直接上传 .gpkg、.geojson、.kml 文件。")
+            "一起压缩，或直接上传 .gpkg、.geojson、.kml 文件。",
+        )
     stems = [s.stem for s in shps]
-    return [(s.stem if stems.count(s.stem) == 1 else str(s.with_suffix("")), workdir.joinpath(*s.parts))
-            for s in shps]
+    return [(s.stem if stems.count(s.stem) == 1 else str(s.with_suffix("")), workdir.joinpath(*s.parts)) for s in shps]
 
 
 def _check_shapefile_parts(shp: Path) -> None:
@@ -315,7 +366,8 @@ def _check_shapefile_parts(shp: Path) -> None:
         raise BoundaryReadError(
             "shapefile_incomplete",
             f"Shapefile“{shp.name}”缺少 {'、'.join(missing)} 文件。Shapefile 由多个同名文件组成，请把 .shp .shx .dbf"
-            "（以及 .prj .cpg）一起上传，最好压缩成一个 .zip。")
+            "（以及 .prj .cpg）一起上传，最好压缩成一个 .zip。",
+        )
 
 
 def _choose_layers(refs: list[_LayerRef], layer: str | None, notes: list[str]) -> list[_LayerRef]:
@@ -323,7 +375,8 @@ def _choose_layers(refs: list[_LayerRef], layer: str | None, notes: list[str]) -
         chosen = [r for r in refs if r.name == layer] or [r for r in refs if r.name.lower() == layer.lower()]
         if not chosen:
             raise BoundaryReadError(
-                "layer_not_found", f"文件中没有图层“{layer}”。现有的图层：{'、'.join(r.name for r in refs)}。")
+                "layer_not_found", f"文件中没有图层“{layer}”。现有的图层：{'、'.join(r.name for r in refs)}。"
+            )
         return chosen[:1]
     kept = []
     for ref in refs:
@@ -337,8 +390,9 @@ def _choose_layers(refs: list[_LayerRef], layer: str | None, notes: list[str]) -
     return kept
 
 
-def _load_layer(ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None,
-                workdir: Path) -> _Layer | None:
+def _load_layer(
+    ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None, workdir: Path
+) -> _Layer | None:
     """Read one layer as it is and settle its encoding and CRS; None when it holds no polygons."""
     encoding = _layer_encoding(ref, fmt, explicit_enc)
     notes: list[str] = []
@@ -354,7 +408,9 @@ def _load_layer(ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs
                 frame = pyogrio.read_dataframe(dataset, **kwargs)
             except (GeometryError, shapely.errors.ShapelyError):
                 frame = pyogrio.read_dataframe(dataset, on_invalid="fix", **kwargs)
-                notes.append(f"图层“{ref.name}”有无法解析的几何（如没有闭合的环），已尽量修正，修正不了的按空几何处理。")
+                notes.append(
+                    f"图层“{ref.name}”有无法解析的几何（如没有闭合的环），已尽量修正，修正不了的按空几何处理。"
+                )
     except (DataSourceError, DataLayerError, FieldError, GeometryError, UnicodeDecodeError) as exc:
         raise _unreadable(ref.dataset, fmt, exc) from exc
     if not _has_polygons(_collections_to_multipolygons(frame.geometry.to_numpy())[0]):
@@ -390,17 +446,22 @@ def _without_truncated_names(ref: _LayerRef, encoding: str, workdir: Path, notes
             shutil.copyfile(sidecar, folder / f"{ref.shp.stem}{part}")
     (folder / f"{ref.shp.stem}.dbf").write_bytes(patched)
     renamed = "、".join(f"“{old}”→“{new}”" for old, new in changes)
-    notes.append(f"图层“{ref.name}”的字段名被截断在一个字的中间（Shapefile 字段名最多 10 个字节），已去掉残缺的字节：{renamed}。")
+    notes.append(
+        f"图层“{ref.name}”的字段名被截断在一个字的中间（Shapefile 字段名最多 10 个字节），已去掉残缺的字节：{renamed}。"
+    )
     return str(folder / f"{ref.shp.stem}.shp")
 
 
-def _with_crs(ref: _LayerRef, fmt: str, frame: gpd.GeoDataFrame, encoding: ShapefileEncoding,
-              explicit_crs: CRS | None) -> _Layer:
+def _with_crs(
+    ref: _LayerRef, fmt: str, frame: gpd.GeoDataFrame, encoding: ShapefileEncoding, explicit_crs: CRS | None
+) -> _Layer:
     """The layer with its CRS: explicit > the file's (KML: WGS84) > inferred from the bounds."""
     file_crs = CRS.from_epsg(4326) if fmt in ("kml", "kmz") else frame.crs
     if explicit_crs is not None:
         differs = file_crs is not None and file_crs != explicit_crs
-        note = f"按指定的 --crs 使用 {crs_label(explicit_crs)}" + (f"（文件中写的是 {crs_label(file_crs)}）" if differs else "")
+        note = f"按指定的 --crs 使用 {crs_label(explicit_crs)}" + (
+            f"（文件中写的是 {crs_label(file_crs)}）" if differs else ""
+        )
         return _Layer(ref, frame, encoding, explicit_crs, "explicit", note + "。")
     if file_crs is not None:
         why = "KML 规定使用 WGS84 经纬度" if fmt in ("kml", "kmz") else "来自文件"
@@ -447,15 +508,20 @@ def _has_polygons(geoms: np.ndarray) -> bool:
 
 # ----------------------------------------------------------------------------------------- assemble
 
-def _assemble(path: Path, fmt: str, layers: list[_Layer], fields: Mapping[str, str] | None,
-              notes: list[str]) -> BoundaryFile:
+
+def _assemble(
+    path: Path, fmt: str, layers: list[_Layer], fields: Mapping[str, str] | None, notes: list[str]
+) -> BoundaryFile:
     """Geometry fixes, reprojection, field mapping and types per layer; then one ``areas`` frame."""
     total = sum(len(lay.frame) for lay in layers)
     names = [lay.ref.name for lay in layers]
     if len(layers) == 1:
         notes.insert(0, f"读取了 {FORMAT_LABELS[fmt]} 文件的图层“{names[0]}”（{total:,} 个要素）。")
     else:
-        notes.insert(0, f"读取了 {FORMAT_LABELS[fmt]} 文件的 {len(layers)} 个图层：{'、'.join(names)}（共 {total:,} 个要素），按此顺序合并。")
+        notes.insert(
+            0,
+            f"读取了 {FORMAT_LABELS[fmt]} 文件的 {len(layers)} 个图层：{'、'.join(names)}（共 {total:,} 个要素），按此顺序合并。",
+        )
     notes += _grouped([(lay.ref.name, f"属性编码：{lay.encoding.encoding}，{lay.encoding.reason}。") for lay in layers])
     notes += _grouped([(lay.ref.name, f"坐标系：{lay.crs_note}") for lay in layers])
     if any(lay.crs != STORAGE_CRS for lay in layers):
@@ -477,8 +543,16 @@ def _assemble(path: Path, fmt: str, layers: list[_Layer], fields: Mapping[str, s
         table, value_notes = _canonical_table(name, frame, mapping, columns)
         detail_notes += value_notes
         parts.append(gpd.GeoDataFrame(table, geometry=lonlat.to_numpy(), crs=STORAGE_SRID))
-        infos[name] = LayerInfo(name, lay.encoding.encoding, lay.encoding.source, lay.crs, lay.crs_source,
-                                mapping, lay.ref.geometry_type or "Unknown", lay.encoding.cpg_text)
+        infos[name] = LayerInfo(
+            name,
+            lay.encoding.encoding,
+            lay.encoding.source,
+            lay.crs,
+            lay.crs_source,
+            mapping,
+            lay.ref.geometry_type or "Unknown",
+            lay.encoding.cpg_text,
+        )
     notes += _grouped(mapping_notes) + detail_notes
     areas = _concat(parts)
     first = infos[names[0]]
@@ -487,11 +561,19 @@ def _assemble(path: Path, fmt: str, layers: list[_Layer], fields: Mapping[str, s
         for canonical, column in info.field_mapping.items():
             combined_mapping.setdefault(canonical, column)
     return BoundaryFile(
-        path=path, format=fmt, layers=names,
+        path=path,
+        format=fmt,
+        layers=names,
         encoding="/".join(dict.fromkeys(i.encoding for i in infos.values())),
         encoding_source="/".join(dict.fromkeys(i.encoding_source for i in infos.values())),
-        source_crs=first.crs, crs_source=first.crs_source, field_mapping=combined_mapping,
-        notes=notes, areas=areas, originals=originals, layer_info=infos)
+        source_crs=first.crs,
+        crs_source=first.crs_source,
+        field_mapping=combined_mapping,
+        notes=notes,
+        areas=areas,
+        originals=originals,
+        layer_info=infos,
+    )
 
 
 def _grouped(items: Sequence[tuple[str, str]]) -> list[str]:
@@ -512,7 +594,9 @@ def _fix_geometries(geoms: np.ndarray, layer: str) -> tuple[np.ndarray, list[str
         notes.append(f"图层“{layer}”有 {int(zm.sum()):,} 个要素带高程（Z）或量测值（M），已去掉，只保留平面坐标。")
     geoms, collections = _collections_to_multipolygons(geoms)
     if collections:
-        notes.append(f"图层“{layer}”有 {collections:,} 个要素是只含多边形的几何集合（如 KML 的 MultiGeometry），已转为多面（MultiPolygon）。")
+        notes.append(
+            f"图层“{layer}”有 {collections:,} 个要素是只含多边形的几何集合（如 KML 的 MultiGeometry），已转为多面（MultiPolygon）。"
+        )
     return geoms, notes
 
 
@@ -531,8 +615,10 @@ def _check_extent(lay: _Layer, frame: gpd.GeoDataFrame, lonlat: gpd.GeoSeries) -
     if inside.any():
         outside = np.flatnonzero(valid & ~inside)
         numbers = "、".join(str(i + 1) for i in outside[:10]) + ("……" if len(outside) > 10 else "")
-        return [f"图层“{lay.ref.name}”有 {len(outside):,} 个要素（第 {numbers} 个）换算后不在中国境内，"
-                "可能是错误数据，已保留，由检查报告列出。"]
+        return [
+            f"图层“{lay.ref.name}”有 {len(outside):,} 个要素（第 {numbers} 个）换算后不在中国境内，"
+            "可能是错误数据，已保留，由检查报告列出。"
+        ]
     bounds = lonlat[valid].total_bounds
     raw = frame.geometry[valid].total_bounds
     source = {"file": "文件中的坐标系", "explicit": "指定的 --crs", "inferred": "推断的坐标系"}[lay.crs_source]
@@ -544,7 +630,8 @@ def _check_extent(lay: _Layer, frame: gpd.GeoDataFrame, lonlat: gpd.GeoSeries) -
     raise BoundaryReadError(
         "crs_mismatch",
         f"图层“{lay.ref.name}”按{source} {crs_label(lay.crs)} 换算成经纬度后，范围是 {describe_bounds(bounds)}，"
-        f"不在中国境内：坐标系与坐标不符。文件中的原始坐标范围：{describe_bounds(raw)}。{hint}")
+        f"不在中国境内：坐标系与坐标不符。文件中的原始坐标范围：{describe_bounds(raw)}。{hint}",
+    )
 
 
 def _kml_noise(frame: gpd.GeoDataFrame, layer: str) -> list[str]:
@@ -555,7 +642,9 @@ def _kml_noise(frame: gpd.GeoDataFrame, layer: str) -> list[str]:
             continue
         values = frame[column]
         text = values.astype(str).str.strip()
-        constant = column in ("tessellate", "extrude", "visibility", "altitudeMode") and values.nunique(dropna=False) <= 1
+        constant = (
+            column in ("tessellate", "extrude", "visibility", "altitudeMode") and values.nunique(dropna=False) <= 1
+        )
         generated_id = column == "id" and text.str.fullmatch(re.escape(layer) + r"\.\d+").all()
         if values.isna().all() or text.eq("").all() or constant or generated_id:
             noise.append(column)
@@ -572,14 +661,16 @@ def _field_mapping(layer: str, columns: list[str], explicit: Mapping[str, str] |
         if not matches:
             raise BoundaryReadError(
                 "field_not_found",
-                f"图层“{layer}”中没有列“{column}”（指定为{FIELD_LABELS[canonical]}）。现有的列：{'、'.join(columns)}。")
+                f"图层“{layer}”中没有列“{column}”（指定为{FIELD_LABELS[canonical]}）。现有的列：{'、'.join(columns)}。",
+            )
         resolved[canonical] = matches[0]
     mapping = detect_fields(columns, AREA_FIELD_ALIASES, resolved)
     if "code" not in mapping:
         raise BoundaryReadError(
             "no_code_field",
             f"图层“{layer}”中找不到编码列。现有的列：{'、'.join(columns) or '无'}。请把编码列命名为“编码”"
-            "（也可以是 网格编码、区划代码、CODE），或用 --field code=列名 指定哪一列是编码。")
+            "（也可以是 网格编码、区划代码、CODE），或用 --field code=列名 指定哪一列是编码。",
+        )
     return {c: mapping[c] for c in AREA_FIELD_ALIASES if c in mapping}
 
 
@@ -589,8 +680,9 @@ def _mapping_note(mapping: Mapping[str, str]) -> str:
     return f"字段对应：{used}" + (f"；未找到：{'、'.join(missing)}" if missing else "") + "。"
 
 
-def _canonical_table(layer: str, frame: gpd.GeoDataFrame, mapping: Mapping[str, str],
-                     columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def _canonical_table(
+    layer: str, frame: gpd.GeoDataFrame, mapping: Mapping[str, str], columns: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
     """Canonical columns (normalised types), "layer", "source_row", then the other columns."""
     notes: list[str] = []
     n = len(frame)
@@ -633,14 +725,3 @@ def _concat(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
             areas[column] = areas[column].astype(object).where(areas[column].notna(), None)
     areas["source_row"] = areas["source_row"].astype(np.int64)
     return gpd.GeoDataFrame(areas, geometry="geometry", crs=STORAGE_SRID)
-
-
-def write_boundary_file(source: BoundaryFile, geometries: Sequence[object] | np.ndarray | gpd.GeoSeries,
-                        out: str | Path) -> Path:
-    """Write ``source`` back with new ``geometries`` (aligned with ``source.areas`` rows, EPSG:4490)
-    to ``out`` in the same format (or the one ``out``'s extension names), layers, attribute columns,
-    CRS and encoding; returns ``out``. Raises ``BoundaryWriteError``. See
-    ``gridmap.io.boundary_writer.write_boundary_file``."""
-    from gridmap.io.boundary_writer import write_boundary_file as write  # it imports this module
-
-    return write(source, geometries, out)

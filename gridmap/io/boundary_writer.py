@@ -24,12 +24,19 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from gridmap.config import STORAGE_SRID
-from gridmap.io.boundaries import (FORMAT_LABELS, FORMATS, POLYGONAL_TYPES, SHAPEFILE_PARTS, BoundaryFile,
-                                   BoundaryWriteError)
+from gridmap.io.boundary_formats import (
+    FORMAT_LABELS,
+    FORMATS,
+    POLYGONAL_TYPES,
+    SHAPEFILE_PARTS,
+    BoundaryFile,
+    BoundaryWriteError,
+)
 
 
-def write_boundary_file(source: BoundaryFile, geometries: Sequence[object] | np.ndarray | gpd.GeoSeries,
-                        out: str | Path) -> Path:
+def write_boundary_file(
+    source: BoundaryFile, geometries: Sequence[object] | np.ndarray | gpd.GeoSeries, out: str | Path
+) -> Path:
     """Write ``source`` back with new ``geometries`` (aligned with ``source.areas`` rows, EPSG:4490;
     a GeoSeries in another CRS is reprojected first) to ``out``; returns ``out``.
 
@@ -42,14 +49,16 @@ def write_boundary_file(source: BoundaryFile, geometries: Sequence[object] | np.
     """
     out = Path(out)
     fmt = FORMATS.get(out.suffix.lower(), source.format)
-    zipped = out.suffix.lower() == ".zip" or (fmt == "shapefile" and out.suffix.lower() != ".shp"
-                                             and source.path.suffix.lower() == ".zip")
+    zipped = out.suffix.lower() == ".zip" or (
+        fmt == "shapefile" and out.suffix.lower() != ".shp" and source.path.suffix.lower() == ".zip"
+    )
     frames = _layer_frames(source, geometries)
     if fmt in ("geojson", "shapefile") and not zipped and len(frames) > 1:
         raise BoundaryWriteError(
             "single_layer_format",
             f"{FORMAT_LABELS[fmt]} 文件只能保存一个图层，而这里有 {len(frames)} 个（{'、'.join(frames)}）。"
-            "请写成 .zip（多个 Shapefile）、.gpkg 或 .kml，或先只读取一个图层。")
+            "请写成 .zip（多个 Shapefile）、.gpkg 或 .kml，或先只读取一个图层。",
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gridmap-write-", dir=out.parent) as tmp:
         work = Path(tmp)
@@ -75,7 +84,7 @@ def write_boundary_file(source: BoundaryFile, geometries: Sequence[object] | np.
                 elif fmt == "gpkg":
                     _write_gpkg(frames, source, target)
                 else:
-                    (name, frame), = frames.items()
+                    ((name, frame),) = frames.items()
                     pyogrio.write_dataframe(frame, target, layer=name, driver="GeoJSON")
                 os.replace(target, out)
         except (DataSourceError, DataLayerError, FieldError, GeometryError, ValueError) as exc:
@@ -90,7 +99,8 @@ def _layer_frames(source: BoundaryFile, geometries) -> dict[str, gpd.GeoDataFram
     geoms = np.asarray(geometries.to_numpy() if isinstance(geometries, gpd.GeoSeries) else geometries, dtype=object)
     if len(geoms) != len(source.areas):
         raise BoundaryWriteError(
-            "row_count_mismatch", f"几何数量（{len(geoms):,}）与读入的要素数量（{len(source.areas):,}）不一致。")
+            "row_count_mismatch", f"几何数量（{len(geoms):,}）与读入的要素数量（{len(source.areas):,}）不一致。"
+        )
     layer_of = source.areas["layer"].to_numpy()
     row_of = source.areas["source_row"].to_numpy()
     frames = {}
@@ -118,8 +128,11 @@ def _write_shapefiles(frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFi
         pyogrio.write_dataframe(frame, shp, driver="ESRI Shapefile", encoding=encoding)
         if info and info.cpg_text:
             shp.with_suffix(".cpg").write_text(info.cpg_text, encoding="ascii")
-        written += [str(p.relative_to(folder)) for p in sorted(shp.parent.iterdir())
-                    if p.stem == shp.stem and p.suffix.lower() in SHAPEFILE_PARTS]
+        written += [
+            str(p.relative_to(folder))
+            for p in sorted(shp.parent.iterdir())
+            if p.stem == shp.stem and p.suffix.lower() in SHAPEFILE_PARTS
+        ]
     return written
 
 
@@ -137,9 +150,14 @@ def _write_gpkg(frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFile, ta
         if declared == "MultiPolygon" or (declared == "Polygon" and types - {shapely.GeometryType.POLYGON}):
             declared = "MultiPolygon"  # a repaired polygon may have become several
         polygonal = declared in ("Polygon", "MultiPolygon") and types <= set(POLYGONAL_TYPES)
-        pyogrio.write_dataframe(frame, target, layer=name, driver="GPKG",
-                                promote_to_multi=True if polygonal and declared == "MultiPolygon" else None,
-                                geometry_type=declared if polygonal else None)
+        pyogrio.write_dataframe(
+            frame,
+            target,
+            layer=name,
+            driver="GPKG",
+            promote_to_multi=True if polygonal and declared == "MultiPolygon" else None,
+            geometry_type=declared if polygonal else None,
+        )
 
 
 def _write_kml(frames: Mapping[str, gpd.GeoDataFrame], target: Path) -> None:

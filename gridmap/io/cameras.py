@@ -32,16 +32,51 @@ from gridmap.io.coords import normalize_point_crs, to_storage
 from gridmap.io.crs import CHINA_LONLAT_BOUNDS, CrsUnknownError, infer_crs
 from gridmap.io.device_ids import check_device_ids, describe, normalize_device_ids
 from gridmap.io.fields import detect_fields
-from gridmap.io.tables import (CameraReadError, Table, absent_columns_error, check_explicit_fields, decode_text,
-                               file_format, mapping_note, missing_columns_error, read_bytes, read_table)
+from gridmap.io.tables import (
+    CameraReadError,
+    Table,
+    absent_columns_error,
+    check_explicit_fields,
+    decode_text,
+    file_format,
+    mapping_note,
+    missing_columns_error,
+    read_bytes,
+    read_table,
+)
 
 #: Canonical camera fields and the column names registers use for them, most specific first
 #: (matched ignoring case, spaces and underscores). X/Y names come last: they are lon/lat only when
 #: nothing better is there.
 CAMERA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "device_id": ("device_id", "设备编码", "国标编码", "设备国标编码", "国标ID", "国标编号", "GB28181编码",
-                  "GB28181编号", "国标设备编码", "通道编码", "通道国标编码", "设备ID", "deviceid", "编码", "设备编号"),
-    "name": ("name", "设备名称", "点位名称", "摄像头名称", "摄像机名称", "通道名称", "名称", "camera_name", "devicename"),
+    "device_id": (
+        "device_id",
+        "设备编码",
+        "国标编码",
+        "设备国标编码",
+        "国标ID",
+        "国标编号",
+        "GB28181编码",
+        "GB28181编号",
+        "国标设备编码",
+        "通道编码",
+        "通道国标编码",
+        "设备ID",
+        "deviceid",
+        "编码",
+        "设备编号",
+    ),
+    "name": (
+        "name",
+        "设备名称",
+        "点位名称",
+        "摄像头名称",
+        "摄像机名称",
+        "通道名称",
+        "名称",
+        "camera_name",
+        "devicename",
+    ),
     "lon": ("lon", "经度", "longitude", "lng", "经度坐标", "x", "X坐标", "横坐标"),
     "lat": ("lat", "纬度", "latitude", "纬度坐标", "y", "Y坐标", "纵坐标"),
     "status": ("status", "安装状态", "建设状态", "点位状态", "状态"),
@@ -54,30 +89,100 @@ CAMERA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_FIELDS = ("device_id", "lon", "lat", "status")
 #: Chinese labels of the canonical fields, for notes and messages.
-FIELD_LABELS = {"device_id": "设备编码", "name": "设备名称", "lon": "经度", "lat": "纬度", "status": "安装状态",
-                "online": "在线状态", "operator": "运营商", "installed_on": "安装日期", "direction": "监控方向",
-                "place_type": "点位类型", "grid_code": "所属网格"}
+FIELD_LABELS = {
+    "device_id": "设备编码",
+    "name": "设备名称",
+    "lon": "经度",
+    "lat": "纬度",
+    "status": "安装状态",
+    "online": "在线状态",
+    "operator": "运营商",
+    "installed_on": "安装日期",
+    "direction": "监控方向",
+    "place_type": "点位类型",
+    "grid_code": "所属网格",
+}
 #: Installation status words → planned / installed / removed (matched ignoring case and spaces).
 STATUS_WORDS = {
-    "已安装": "installed", "安装": "installed", "已建成": "installed", "已建": "installed", "建成": "installed",
-    "完成": "installed", "已完成": "installed", "正常": "installed", "installed": "installed",
-    "未安装": "planned", "规划": "planned", "计划": "planned", "未建": "planned", "待建": "planned",
-    "待安装": "planned", "在建": "planned", "planned": "planned",
-    "已拆除": "removed", "拆除": "removed", "已撤除": "removed", "撤除": "removed", "注销": "removed",
-    "已注销": "removed", "removed": "removed",
+    "已安装": "installed",
+    "安装": "installed",
+    "已建成": "installed",
+    "已建": "installed",
+    "建成": "installed",
+    "完成": "installed",
+    "已完成": "installed",
+    "正常": "installed",
+    "installed": "installed",
+    "未安装": "planned",
+    "规划": "planned",
+    "计划": "planned",
+    "未建": "planned",
+    "待建": "planned",
+    "待安装": "planned",
+    "在建": "planned",
+    "planned": "planned",
+    "已拆除": "removed",
+    "拆除": "removed",
+    "已撤除": "removed",
+    "撤除": "removed",
+    "注销": "removed",
+    "已注销": "removed",
+    "removed": "removed",
 }
 #: Online words → bool (ignoring case; ON/OFF as GB/T 28181 platforms report). Empty means offline.
-ONLINE_WORDS = {"在线": True, "是": True, "online": True, "ON": True, "1": True, "true": True, "Y": True,
-                "yes": True,
-                "离线": False, "不在线": False, "掉线": False, "否": False, "offline": False, "OFF": False,
-                "0": False, "false": False, "N": False, "no": False, "": False}
+ONLINE_WORDS = {
+    "在线": True,
+    "是": True,
+    "online": True,
+    "ON": True,
+    "1": True,
+    "true": True,
+    "Y": True,
+    "yes": True,
+    "离线": False,
+    "不在线": False,
+    "掉线": False,
+    "否": False,
+    "offline": False,
+    "OFF": False,
+    "0": False,
+    "false": False,
+    "N": False,
+    "no": False,
+    "": False,
+}
 #: Row problem codes, in the order rows are checked (a rejected row reports its first problem).
-ROW_PROBLEM_CODES = ("device_id_missing", "device_id_format", "device_id_county", "device_id_type",
-                     "device_id_duplicate", "coord_missing", "coord_not_number", "coord_outside_county",
-                     "status_unknown", "online_unknown", "online_not_installed", "date_invalid")
+ROW_PROBLEM_CODES = (
+    "device_id_missing",
+    "device_id_format",
+    "device_id_county",
+    "device_id_type",
+    "device_id_duplicate",
+    "coord_missing",
+    "coord_not_number",
+    "coord_outside_county",
+    "status_unknown",
+    "online_unknown",
+    "online_not_installed",
+    "date_invalid",
+)
 #: Output columns of ``CameraTable.cameras``.
-CAMERA_COLUMNS = ("row", "device_id", "name", "lon", "lat", "raw_x", "raw_y", "status", "online", "operator",
-                  "installed_on", "direction", "place_type", "grid_code")
+CAMERA_COLUMNS = (
+    "row",
+    "device_id",
+    "name",
+    "lon",
+    "lat",
+    "raw_x",
+    "raw_y",
+    "status",
+    "online",
+    "operator",
+    "installed_on",
+    "direction",
+    "place_type",
+    "grid_code",
+)
 _TEXT_FIELDS = ("name", "operator", "direction", "place_type", "grid_code")
 _STATUS_LABELS = {"installed": "已安装", "planned": "计划/未安装", "removed": "已拆除"}
 _GEOMETRY_X, _GEOMETRY_Y = "geometry.x", "geometry.y"
@@ -117,6 +222,7 @@ class CameraTable:
 # GeoJSON
 # ---------------------------------------------------------------------------------------------
 
+
 def _property_text(value: object) -> str:
     """A GeoJSON property as text (integers exactly, as JSON keeps them; None → "")."""
     if value is None:
@@ -124,7 +230,7 @@ def _property_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value).strip()
@@ -171,7 +277,9 @@ def read_geojson_table(path: Path, explicit: Mapping[str, str] | None) -> tuple[
     try:
         document = json.loads(decode_text(data)[0])
     except json.JSONDecodeError as exc:
-        raise CameraReadError("unreadable", f"文件不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。") from exc
+        raise CameraReadError(
+            "unreadable", f"文件不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
+        ) from exc
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(features, list):
         raise CameraReadError("unreadable", "GeoJSON 文件应为 FeatureCollection（含 features 数组）。")
@@ -195,8 +303,9 @@ def read_geojson_table(path: Path, explicit: Mapping[str, str] | None) -> tuple[
     absent = {k: col for k, col in explicit.items() if col not in frame.columns}
     if absent:
         raise absent_columns_error(absent, names, FIELD_LABELS, where)
-    mapping = detect_fields(list(frame.columns), CAMERA_FIELD_ALIASES, {"lon": _GEOMETRY_X, "lat": _GEOMETRY_Y,
-                                                                         **explicit})
+    mapping = detect_fields(
+        list(frame.columns), CAMERA_FIELD_ALIASES, {"lon": _GEOMETRY_X, "lat": _GEOMETRY_Y, **explicit}
+    )
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     if missing:
         raise missing_columns_error(missing, names, CAMERA_FIELD_ALIASES, FIELD_LABELS, where)
@@ -213,7 +322,8 @@ _NUMBER = r"\d+(?:\.\d+)?"
 _DMS = re.compile(
     rf"^(?P<h1>东经|西经|北纬|南纬|[EWNS])?(?P<sign>[-+])?(?P<d>{_NUMBER})"
     rf"(?:[°º˚度](?:(?P<m>{_NUMBER})['′’分](?:(?P<s>{_NUMBER})(?:\"|″|”|''|′′|’’|秒)?)?)?)?(?P<h2>[EWNS])?$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def parse_coordinate(text: str) -> float:
@@ -227,8 +337,14 @@ def parse_coordinate(text: str) -> float:
     deg, minutes, seconds = (float(match[g]) if match[g] else 0.0 for g in ("d", "m", "s"))
     if minutes >= 60 or seconds >= 60 or ((match["m"] or match["s"]) and not float(deg).is_integer()):
         return float("nan")
-    sign = -1.0 if (match["sign"] == "-" or any(h and h.upper() in ("W", "S", "西经", "南纬")
-                                                 for h in (match["h1"], match["h2"]))) else 1.0
+    sign = (
+        -1.0
+        if (
+            match["sign"] == "-"
+            or any(h and h.upper() in ("W", "S", "西经", "南纬") for h in (match["h1"], match["h2"]))
+        )
+        else 1.0
+    )
     return sign * (deg + minutes / 60 + seconds / 3600)
 
 
@@ -289,6 +405,7 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 # Row checks
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Context:
     """What the row checks share: the canonical text columns and the parsed values."""
@@ -306,18 +423,23 @@ _Check = Callable[[_Context], pd.DataFrame]
 _PROBLEM_COLUMNS = ["code", "field", "value", "message"]
 
 
-def _flagged(ctx: _Context, mask: pd.Series, code: str | pd.Series, canonical: str | pd.Series,
-             message: Callable[[int], str]) -> pd.DataFrame:
+def _flagged(
+    ctx: _Context, mask: pd.Series, code: str | pd.Series, canonical: str | pd.Series, message: Callable[[int], str]
+) -> pd.DataFrame:
     """Problem rows (index of ``ctx.text``) where ``mask``: code, source column, cell text, message."""
     index = mask.index[mask.fillna(False).astype(bool)]
     codes = code[index] if isinstance(code, pd.Series) else pd.Series(code, index=index, dtype=object)
     fields = canonical[index] if isinstance(canonical, pd.Series) else pd.Series(canonical, index=index, dtype=object)
-    return pd.DataFrame({
-        "code": codes,
-        "field": [ctx.mapping.get(f, f) for f in fields],
-        "value": [ctx.text.at[i, f] if f in ctx.text else "" for i, f in zip(index, fields)],
-        "message": [message(i) for i in index],
-    }, index=index, columns=_PROBLEM_COLUMNS)
+    return pd.DataFrame(
+        {
+            "code": codes,
+            "field": [ctx.mapping.get(f, f) for f in fields],
+            "value": [ctx.text.at[i, f] if f in ctx.text else "" for i, f in zip(index, fields)],
+            "message": [message(i) for i in index],
+        },
+        index=index,
+        columns=_PROBLEM_COLUMNS,
+    )
 
 
 def _check_device_ids(ctx: _Context) -> pd.DataFrame:
@@ -334,9 +456,16 @@ def _check_duplicates(ctx: _Context) -> pd.DataFrame:
     valid = ids[ctx.values["id_ok"]]
     repeated = valid.duplicated(keep="first")
     first_row = dict(zip(valid[~repeated], ctx.rows[valid.index[~repeated]]))
-    return _flagged(ctx, repeated.reindex(ids.index, fill_value=False), "device_id_duplicate", "device_id",
-                    lambda i: f"设备编码“{ids[i]}”与第 {first_row[ids[i]]} 行重复：同一文件中每个设备只能出现一次，"
-                              "本行未导入；请删除重复行或改正编码。")
+    return _flagged(
+        ctx,
+        repeated.reindex(ids.index, fill_value=False),
+        "device_id_duplicate",
+        "device_id",
+        lambda i: (
+            f"设备编码“{ids[i]}”与第 {first_row[ids[i]]} 行重复：同一文件中每个设备只能出现一次，"
+            "本行未导入；请删除重复行或改正编码。"
+        ),
+    )
 
 
 def _check_coordinates(ctx: _Context) -> pd.DataFrame:
@@ -347,16 +476,28 @@ def _check_coordinates(ctx: _Context) -> pd.DataFrame:
     ctx.values.update(raw_x=x, raw_y=y, lon=lon, lat=lat)
     empty_x, empty_y = ctx.text["lon"] == "", ctx.text["lat"] == ""
     cases = [empty_x, empty_y, x.isna(), y.isna()]
-    code = pd.Series(np.select(cases, ["coord_missing", "coord_missing", "coord_not_number", "coord_not_number"],
-                               ""), index=x.index)
+    code = pd.Series(
+        np.select(cases, ["coord_missing", "coord_missing", "coord_not_number", "coord_not_number"], ""), index=x.index
+    )
     which = pd.Series(np.select(cases, ["lon", "lat", "lon", "lat"], "lon"), index=x.index)
     geometry = ctx.mapping["lon"] == _GEOMETRY_X
-    problems = _flagged(ctx, code != "", code, which, lambda i: _coordinate_message(
-        code[i], which[i], ctx.text.at[i, which[i]], geometry))
+    problems = _flagged(
+        ctx,
+        code != "",
+        code,
+        which,
+        lambda i: _coordinate_message(code[i], which[i], ctx.text.at[i, which[i]], geometry),
+    )
     outside = _outside(lon, lat, ctx.extent) & x.notna() & y.notna()
     ctx.values["outside"] = outside
-    return pd.concat([problems, _flagged(ctx, outside, "coord_outside_county", "lon", lambda i: _outside_message(
-        ctx, x[i], y[i], lon[i], lat[i]))])
+    return pd.concat(
+        [
+            problems,
+            _flagged(
+                ctx, outside, "coord_outside_county", "lon", lambda i: _outside_message(ctx, x[i], y[i], lon[i], lat[i])
+            ),
+        ]
+    )
 
 
 def _coordinate_message(code: str, canonical: str, value: str, geometry: bool) -> str:
@@ -365,8 +506,7 @@ def _coordinate_message(code: str, canonical: str, value: str, geometry: bool) -
         return "要素没有点几何（几何为空或不是 Point），无法确定位置。"
     if code == "coord_missing":
         return f"{label}为空：请填写{label}（十进制度，例如 {'115.4979' if canonical == 'lon' else '33.9382'}）。"
-    return (f"{label}“{value}”不是数字：请写成十进制度（例如 115.4979）、带度号（115.4979°）"
-            "或度分秒（115°29'52.5\"）。")
+    return f"{label}“{value}”不是数字：请写成十进制度（例如 115.4979）、带度号（115.4979°）或度分秒（115°29'52.5\"）。"
 
 
 def _outside(lon: pd.Series, lat: pd.Series, extent: tuple[float, float, float, float] | None) -> pd.Series:
@@ -377,21 +517,33 @@ def _outside(lon: pd.Series, lat: pd.Series, extent: tuple[float, float, float, 
 
 
 def _outside_message(ctx: _Context, x: float, y: float, lon: float, lat: float) -> str:
-    where = ("本县范围（经度 {:.4f}–{:.4f}，纬度 {:.4f}–{:.4f}）".format(*np.array(ctx.extent)[[0, 2, 1, 3]])
-             if ctx.extent is not None else "中国境内")
+    where = (
+        "本县范围（经度 {:.4f}–{:.4f}，纬度 {:.4f}–{:.4f}）".format(*np.array(ctx.extent)[[0, 2, 1, 3]])
+        if ctx.extent is not None
+        else "中国境内"
+    )
     raw = "" if ctx.crs == "cgcs2000" else f"（原坐标 x={x:g}，y={y:g}，按 {ctx.crs} 换算）"
     point = f"经度 {lon:.6f}，纬度 {lat:.6f}" if np.isfinite(lon) and np.isfinite(lat) else "无法换算"
-    return (f"点位（{point}）{raw}不在{where}：请核对经纬度是否填错、填反，或坐标系是否正确"
-            "（高德/腾讯坐标为 gcj02，百度坐标为 bd09）。")
+    return (
+        f"点位（{point}）{raw}不在{where}：请核对经纬度是否填错、填反，或坐标系是否正确"
+        "（高德/腾讯坐标为 gcj02，百度坐标为 bd09）。"
+    )
 
 
 def _check_status(ctx: _Context) -> pd.DataFrame:
     status = lookup_words(ctx.text["status"], STATUS_WORDS)
     ctx.values["status"] = status
     accepted = word_list(STATUS_WORDS, _STATUS_LABELS)
-    return _flagged(ctx, status.isna(), "status_unknown", "status", lambda i: (
-        f"安装状态“{ctx.text.at[i, 'status']}”无法识别" if ctx.text.at[i, "status"] else "安装状态为空")
-        + f"；可用的写法：{accepted}。")
+    return _flagged(
+        ctx,
+        status.isna(),
+        "status_unknown",
+        "status",
+        lambda i: (
+            (f"安装状态“{ctx.text.at[i, 'status']}”无法识别" if ctx.text.at[i, "status"] else "安装状态为空")
+            + f"；可用的写法：{accepted}。"
+        ),
+    )
 
 
 def _check_online(ctx: _Context) -> pd.DataFrame:
@@ -401,13 +553,30 @@ def _check_online(ctx: _Context) -> pd.DataFrame:
     online = lookup_words(ctx.text["online"], ONLINE_WORDS)
     ctx.values["online"] = online
     accepted = word_list(ONLINE_WORDS, {True: "在线", False: "离线"})
-    unknown = _flagged(ctx, online.isna(), "online_unknown", "online", lambda i: (
-        f"在线状态“{ctx.text.at[i, 'online']}”无法识别；可用的写法：{accepted}。"))
+    unknown = _flagged(
+        ctx,
+        online.isna(),
+        "online_unknown",
+        "online",
+        lambda i: f"在线状态“{ctx.text.at[i, 'online']}”无法识别；可用的写法：{accepted}。",
+    )
     status = ctx.values["status"]
     conflict = (online == True) & status.notna() & (status != "installed")  # noqa: E712 (object column)
-    return pd.concat([unknown, _flagged(ctx, conflict, "online_not_installed", "online", lambda i: (
-        f"在线状态为“{ctx.text.at[i, 'online']}”，但安装状态为“{ctx.text.at[i, 'status']}”：只有已安装的摄像头"
-        "才能在线；请改正安装状态或在线状态。"))])
+    return pd.concat(
+        [
+            unknown,
+            _flagged(
+                ctx,
+                conflict,
+                "online_not_installed",
+                "online",
+                lambda i: (
+                    f"在线状态为“{ctx.text.at[i, 'online']}”，但安装状态为“{ctx.text.at[i, 'status']}”：只有已安装的摄像头"
+                    "才能在线；请改正安装状态或在线状态。"
+                ),
+            ),
+        ]
+    )
 
 
 def _check_dates(ctx: _Context) -> pd.DataFrame:
@@ -416,13 +585,26 @@ def _check_dates(ctx: _Context) -> pd.DataFrame:
         return pd.DataFrame(columns=_PROBLEM_COLUMNS)
     dates, bad = parse_dates(ctx.text["installed_on"])
     ctx.values["installed_on"] = dates
-    return _flagged(ctx, bad, "date_invalid", "installed_on", lambda i: (
-        f"安装日期“{ctx.text.at[i, 'installed_on']}”不是有效日期：请写成 2023-11-16、2023/11/16 或 2023年11月16日。"))
+    return _flagged(
+        ctx,
+        bad,
+        "date_invalid",
+        "installed_on",
+        lambda i: (
+            f"安装日期“{ctx.text.at[i, 'installed_on']}”不是有效日期：请写成 2023-11-16、2023/11/16 或 2023年11月16日。"
+        ),
+    )
 
 
 #: The row checks in order; a rejected row reports the first problem found.
-ROW_CHECKS: tuple[_Check, ...] = (_check_device_ids, _check_duplicates, _check_coordinates, _check_status,
-                                  _check_online, _check_dates)
+ROW_CHECKS: tuple[_Check, ...] = (
+    _check_device_ids,
+    _check_duplicates,
+    _check_coordinates,
+    _check_status,
+    _check_online,
+    _check_dates,
+)
 
 
 def _first_problems(ctx: _Context) -> pd.DataFrame:
@@ -437,6 +619,7 @@ def _first_problems(ctx: _Context) -> pd.DataFrame:
 # Notes about the file as a whole
 # ---------------------------------------------------------------------------------------------
 
+
 def _coordinate_notes(ctx: _Context) -> list[str]:
     """Hints when most points are outside: lon/lat columns swapped, or projected coordinates (metres)
     read as degrees. Nothing is changed automatically."""
@@ -450,8 +633,10 @@ def _coordinate_notes(ctx: _Context) -> list[str]:
     lon, lat = to_storage(y[numeric].to_numpy(), x[numeric].to_numpy(), ctx.crs)
     swapped_inside = ~_outside(pd.Series(lon), pd.Series(lat), ctx.extent)
     if swapped_inside.mean() > 0.5:
-        notes.append(f"把“{ctx.mapping['lon']}”“{ctx.mapping['lat']}”两列对调后，{int(swapped_inside.sum())} 个点位"
-                     f"在{where}：经纬度两列可能填反了，请检查后重新上传（未自动对调）。")
+        notes.append(
+            f"把“{ctx.mapping['lon']}”“{ctx.mapping['lat']}”两列对调后，{int(swapped_inside.sum())} 个点位"
+            f"在{where}：经纬度两列可能填反了，请检查后重新上传（未自动对调）。"
+        )
     elif ctx.crs in ("cgcs2000", "wgs84", "gcj02", "bd09") and float(np.nanmax(np.abs(x[numeric]))) > 1000:
         try:
             crs, reason = infer_crs((x[numeric].min(), y[numeric].min(), x[numeric].max(), y[numeric].max()))
@@ -464,22 +649,32 @@ def _coordinate_notes(ctx: _Context) -> list[str]:
 def _crs_note(declared: str | None, crs: str, fmt: str, member: str | None) -> str:
     if declared:
         return f"坐标系：按指定的 {crs} 换算为 CGCS2000 经纬度（EPSG:4490）" + (
-            f"（文件声明的是 {member}，以指定的为准）" if member and member != crs else "")
+            f"（文件声明的是 {member}，以指定的为准）" if member and member != crs else ""
+        )
     if member:
         return f"坐标系：按 GeoJSON 文件声明的 {crs} 读取"
     if fmt == "geojson":
         return "未指定坐标系：GeoJSON 按 WGS84 经纬度（EPSG:4326）读取"
-    return ("未指定坐标系：按 CGCS2000 经纬度（EPSG:4490）读取；若坐标取自高德/腾讯地图请指定 gcj02，"
-            "取自百度地图请指定 bd09，GPS 坐标可指定 wgs84")
+    return (
+        "未指定坐标系：按 CGCS2000 经纬度（EPSG:4490）读取；若坐标取自高德/腾讯地图请指定 gcj02，"
+        "取自百度地图请指定 bd09，GPS 坐标可指定 wgs84"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The reader
 # ---------------------------------------------------------------------------------------------
 
-def read_camera_file(path: str | Path, *, crs: str | None = None, fields: Mapping[str, str] | None = None,
-                     sheet: str | None = None, county_code: str | None = None,
-                     extent: tuple[float, float, float, float] | None = None) -> CameraTable:
+
+def read_camera_file(
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    county_code: str | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+) -> CameraTable:
     """Read a camera register: ``.csv``/``.txt``, ``.xlsx``/``.xlsm`` or ``.geojson``/``.json``.
 
     ``crs``: the coordinates' CRS (see ``gridmap.io.coords.normalize_point_crs``); default
@@ -500,39 +695,61 @@ def read_camera_file(path: str | Path, *, crs: str | None = None, fields: Mappin
         table = read_table(path, fmt, CAMERA_FIELD_ALIASES, REQUIRED_FIELDS, fields, sheet, labels=FIELD_LABELS)
     point_crs = chosen or member or ("wgs84" if fmt == "geojson" else "cgcs2000")
     text = pd.DataFrame({k: table.frame[col].astype(object) for k, col in table.mapping.items()})
-    ctx = _Context(text, pd.Series(table.rows, index=text.index), dict(table.mapping), point_crs,
-                   county_code.strip() if county_code else None, extent)
+    ctx = _Context(
+        text,
+        pd.Series(table.rows, index=text.index),
+        dict(table.mapping),
+        point_crs,
+        county_code.strip() if county_code else None,
+        extent,
+    )
     problems = _first_problems(ctx)
     notes = table.notes + [_crs_note(chosen, point_crs, fmt, member)] + _coordinate_notes(ctx)
     if "online" not in table.mapping:
         notes.append("文件没有在线状态列：online 为空，导入时不改变已有摄像头的在线状态")
-    rejected = [RowProblem(int(ctx.rows[i]), p.code, p.message, ctx.values["device_id"][i] or None, p.field,
-                           p.value) for i, p in problems.sort_index().iterrows()]
+    rejected = [
+        RowProblem(int(ctx.rows[i]), p.code, p.message, ctx.values["device_id"][i] or None, p.field, p.value)
+        for i, p in problems.sort_index().iterrows()
+    ]
     if rejected:
         counts = pd.Series([p.code for p in rejected]).value_counts()
         notes.append(f"{len(rejected)} 行未通过检查：" + "，".join(f"{c} {n} 行" for c, n in counts.items()))
-    return CameraTable(_cameras(ctx, problems.index), rejected, dict(table.mapping), frozenset(table.mapping),
-                       point_crs, len(text), notes, fmt)
+    return CameraTable(
+        _cameras(ctx, problems.index),
+        rejected,
+        dict(table.mapping),
+        frozenset(table.mapping),
+        point_crs,
+        len(text),
+        notes,
+        fmt,
+    )
 
 
 def _cameras(ctx: _Context, rejected: pd.Index) -> pd.DataFrame:
     """The valid rows as ``CAMERA_COLUMNS``."""
     keep = ~ctx.text.index.isin(rejected)
     v = ctx.values
-    out = pd.DataFrame({
-        "row": ctx.rows.astype("int64"),
-        "device_id": v["device_id"].astype(object),
-        "name": _text_or_none(ctx.text, "name"),
-        "lon": v["lon"].astype(float), "lat": v["lat"].astype(float),
-        "raw_x": v["raw_x"].astype(float), "raw_y": v["raw_y"].astype(float),
-        "status": v["status"].astype(object),
-        "online": v["online"].astype("boolean"),
-        "operator": _text_or_none(ctx.text, "operator"),
-        "installed_on": v["installed_on"],
-        "direction": _text_or_none(ctx.text, "direction"),
-        "place_type": _text_or_none(ctx.text, "place_type"),
-        "grid_code": _text_or_none(ctx.text, "grid_code"),
-    }, index=ctx.text.index, columns=list(CAMERA_COLUMNS))
+    out = pd.DataFrame(
+        {
+            "row": ctx.rows.astype("int64"),
+            "device_id": v["device_id"].astype(object),
+            "name": _text_or_none(ctx.text, "name"),
+            "lon": v["lon"].astype(float),
+            "lat": v["lat"].astype(float),
+            "raw_x": v["raw_x"].astype(float),
+            "raw_y": v["raw_y"].astype(float),
+            "status": v["status"].astype(object),
+            "online": v["online"].astype("boolean"),
+            "operator": _text_or_none(ctx.text, "operator"),
+            "installed_on": v["installed_on"],
+            "direction": _text_or_none(ctx.text, "direction"),
+            "place_type": _text_or_none(ctx.text, "place_type"),
+            "grid_code": _text_or_none(ctx.text, "grid_code"),
+        },
+        index=ctx.text.index,
+        columns=list(CAMERA_COLUMNS),
+    )
     return out[keep].reset_index(drop=True)
 
 

@@ -29,16 +29,40 @@ from gridmap.io.crs import CGCS2000_EPSG, CrsUnknownError, parse_crs
 POINT_CRS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 
 _ALIASES = {
-    "wgs84": "wgs84", "wgs-84": "wgs84", "wgs 84": "wgs84", "wgs1984": "wgs84", "gps": "wgs84",
-    "epsg:4326": "wgs84", "4326": "wgs84",
-    "cgcs2000": "cgcs2000", "cgcs-2000": "cgcs2000", "cgcs 2000": "cgcs2000", "2000": "cgcs2000",
-    "epsg:4490": "cgcs2000", "4490": "cgcs2000", "国家2000": "cgcs2000", "2000国家大地坐标系": "cgcs2000",
-    "gcj02": "gcj02", "gcj-02": "gcj02", "gcj 02": "gcj02", "高德": "gcj02", "腾讯": "gcj02", "火星": "gcj02",
-    "火星坐标": "gcj02", "amap": "gcj02",
-    "bd09": "bd09", "bd-09": "bd09", "bd 09": "bd09", "bd09ll": "bd09", "百度": "bd09", "baidu": "bd09",
+    "wgs84": "wgs84",
+    "wgs-84": "wgs84",
+    "wgs 84": "wgs84",
+    "wgs1984": "wgs84",
+    "gps": "wgs84",
+    "epsg:4326": "wgs84",
+    "4326": "wgs84",
+    "cgcs2000": "cgcs2000",
+    "cgcs-2000": "cgcs2000",
+    "cgcs 2000": "cgcs2000",
+    "2000": "cgcs2000",
+    "epsg:4490": "cgcs2000",
+    "4490": "cgcs2000",
+    "国家2000": "cgcs2000",
+    "2000国家大地坐标系": "cgcs2000",
+    "gcj02": "gcj02",
+    "gcj-02": "gcj02",
+    "gcj 02": "gcj02",
+    "高德": "gcj02",
+    "腾讯": "gcj02",
+    "火星": "gcj02",
+    "火星坐标": "gcj02",
+    "amap": "gcj02",
+    "bd09": "bd09",
+    "bd-09": "bd09",
+    "bd 09": "bd09",
+    "bd09ll": "bd09",
+    "百度": "bd09",
+    "baidu": "bd09",
 }
-_ACCEPTED = ("wgs84（GPS，EPSG:4326）、cgcs2000（EPSG:4490，默认）、gcj02（高德/腾讯）、bd09（百度），"
-             "或 EPSG 编号（例如 4527：CGCS2000 3° 分带高斯-克吕格第 39 带，单位米）")
+_ACCEPTED = (
+    "wgs84（GPS，EPSG:4326）、cgcs2000（EPSG:4490，默认）、gcj02（高德/腾讯）、bd09（百度），"
+    "或 EPSG 编号（例如 4527：CGCS2000 3° 分带高斯-克吕格第 39 带，单位米）"
+)
 _STORAGE = CRS.from_epsg(CGCS2000_EPSG)
 
 
@@ -127,10 +151,14 @@ def _in_china(lon: float, lat: float) -> bool:
 def _apply(x: np.ndarray, y: np.ndarray, func) -> tuple[np.ndarray, np.ndarray]:
     """Run a prcoords scalar function (``Coords(lat, lon)`` → ``Coords``) over points inside China;
     other points (and NaN) are returned unchanged."""
-    out = [func(prcoords.Coords(b, a), False) if _in_china(a, b) else prcoords.Coords(b, a)
-           for a, b in zip(x.tolist(), y.tolist())]
-    return (np.array([c.lon for c in out], dtype=float).reshape(-1),
-            np.array([c.lat for c in out], dtype=float).reshape(-1))
+    out = [
+        func(prcoords.Coords(b, a), False) if _in_china(a, b) else prcoords.Coords(b, a)
+        for a, b in zip(x.tolist(), y.tolist())
+    ]
+    return (
+        np.array([c.lon for c in out], dtype=float).reshape(-1),
+        np.array([c.lat for c in out], dtype=float).reshape(-1),
+    )
 
 
 def _undo_offset(x: np.ndarray, y: np.ndarray, inverse) -> tuple[np.ndarray, np.ndarray]:

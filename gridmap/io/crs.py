@@ -17,6 +17,8 @@ import numpy as np
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from gridmap.errors import GridmapError
+
 #: Storage CRS: CGCS2000 geographic (lon/lat, degrees).
 CGCS2000_EPSG = 4490
 #: China's extent in lon/lat degrees (minlon, minlat, maxlon, maxlat), generous: the mainland,
@@ -31,12 +33,11 @@ _ZONES = {3: (25, 45), 6: (13, 23)}
 _FIRST_EPSG = {(3, True): 4513, (3, False): 4534, (6, True): 4491, (6, False): 4502}
 
 
-class CrsUnknownError(ValueError):
+class CrsUnknownError(GridmapError, ValueError):
     """The CRS cannot be determined (or a given one cannot be parsed); ``message`` is Chinese."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__("crs_unknown", message)
 
 
 def parse_crs(value: str | int | CRS) -> CRS:
@@ -49,7 +50,8 @@ def parse_crs(value: str | int | CRS) -> CRS:
     except CRSError as exc:
         raise CrsUnknownError(
             f"无法识别指定的坐标系“{value}”：请给出 EPSG 编号，例如 4490（CGCS2000 经纬度）"
-            f"或 4526（CGCS2000 3° 分带高斯-克吕格第 38 带）。") from exc
+            f"或 4526（CGCS2000 3° 分带高斯-克吕格第 38 带）。"
+        ) from exc
 
 
 def crs_label(crs: CRS) -> str:
@@ -101,11 +103,13 @@ def infer_crs(bounds: tuple[float, float, float, float] | np.ndarray) -> tuple[C
     if within_china((minx, miny, maxx, maxy)):
         return CRS.from_epsg(CGCS2000_EPSG), (
             f"按坐标范围（{seen}）推断为经纬度，按 CGCS2000 经纬度 EPSG:4490 读取"
-            "（WGS84 经纬度与之相差不到 1 米，同样适用）。")
+            "（WGS84 经纬度与之相差不到 1 米，同样适用）。"
+        )
     if within_china((miny, minx, maxy, maxx)):
         raise CrsUnknownError(
             f"坐标范围 {seen} 像是纬度在前、经度在后的经纬度，无法直接使用：请在源文件中交换 x/y，"
-            "或用 --crs 指定坐标系。")
+            "或用 --crs 指定坐标系。"
+        )
     north_ok = GK_NORTHING_RANGE[0] <= miny <= maxy <= GK_NORTHING_RANGE[1]
     zone = int(minx // 1_000_000)
     if north_ok and zone == int(maxx // 1_000_000):
@@ -118,17 +122,20 @@ def infer_crs(bounds: tuple[float, float, float, float] | np.ndarray) -> tuple[C
                 return CRS.from_epsg(epsg), (
                     f"按坐标范围（{seen} 米）推断为 EPSG:{epsg}（CGCS2000 {width}° 分带高斯-克吕格投影"
                     f"第 {zone} 带，中央经线 {meridian}°E）：东坐标以带号 {zone} 开头。"
-                    "若数据实为西安 80 或北京 54 坐标，请用 --crs 指定。")
+                    "若数据实为西安 80 或北京 54 坐标，请用 --crs 指定。"
+                )
         if zone == 0 and in_zone:
             example = gauss_kruger_epsg(114.0)
             raise CrsUnknownError(
                 f"坐标范围（{seen} 米）像是不带带号的高斯-克吕格投影坐标，无法从坐标判断中央经线。"
                 "CGCS2000 3° 分带为 EPSG:4534–4554（中央经线 75°E–135°E，每 3° 一个），"
                 "6° 分带为 EPSG:4502–4512（中央经线 75°E–135°E，每 6° 一个）。"
-                f"请用 --crs 指定，例如中央经线 114°E 的 3° 分带：--crs {example}。")
+                f"请用 --crs 指定，例如中央经线 114°E 的 3° 分带：--crs {example}。"
+            )
     raise CrsUnknownError(
         f"文件没有坐标系信息，坐标范围（{seen}）既不像中国境内的经纬度，也不像 CGCS2000 高斯-克吕格"
-        "投影坐标（可能是地方独立坐标系）。请补上 .prj 文件，或用 --crs 指定坐标系（EPSG 编号）。")
+        "投影坐标（可能是地方独立坐标系）。请补上 .prj 文件，或用 --crs 指定坐标系（EPSG 编号）。"
+    )
 
 
 def _num(value: float) -> str:

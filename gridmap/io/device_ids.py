@@ -37,10 +37,25 @@ PROBLEM_CODES = ("device_id_missing", "device_id_format", "device_id_county", "d
 
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$")
-_TYPE_NAMES = {"111": "DVR", "112": "视频服务器", "113": "编码器", "114": "解码器", "115": "视频切换矩阵",
-               "116": "音频切换矩阵", "117": "报警控制器", "118": "NVR", "133": "显示器", "134": "报警输入设备",
-               "135": "报警输出设备", "136": "语音输入设备", "137": "语音输出设备", "138": "移动传输设备",
-               "200": "中心信令控制服务器", "215": "业务分组", "216": "虚拟组织"}
+_TYPE_NAMES = {
+    "111": "DVR",
+    "112": "视频服务器",
+    "113": "编码器",
+    "114": "解码器",
+    "115": "视频切换矩阵",
+    "116": "音频切换矩阵",
+    "117": "报警控制器",
+    "118": "NVR",
+    "133": "显示器",
+    "134": "报警输入设备",
+    "135": "报警输出设备",
+    "136": "语音输入设备",
+    "137": "语音输出设备",
+    "138": "移动传输设备",
+    "200": "中心信令控制服务器",
+    "215": "业务分组",
+    "216": "虚拟组织",
+}
 
 
 _SPACE = re.compile(r"\s+")
@@ -93,18 +108,24 @@ def describe(code: str, value: object, county_code: str | None = None) -> str:
         return "设备编码为空：每个摄像头都需要 20 位 GB/T 28181 国标编码。"
     if code == "device_id_format":
         if _SCIENTIFIC.match(digits):
-            return (f"设备编码“{text}”是 Excel 科学计数法显示的数字，后几位已经丢失：请将该列设为文本"
-                    "（设置单元格格式→文本）后重新填入完整的 20 位编码，再导出。")
+            return (
+                f"设备编码“{text}”是 Excel 科学计数法显示的数字，后几位已经丢失：请将该列设为文本"
+                "（设置单元格格式→文本）后重新填入完整的 20 位编码，再导出。"
+            )
         count = sum(ch.isdigit() for ch in digits)
         if digits.isdigit() and digits.isascii():
             return f"设备编码“{text}”有 {count} 位数字，GB/T 28181 国标编码应为 20 位数字。"
         return f"设备编码“{text}”含有数字以外的字符，GB/T 28181 国标编码应为 20 位数字。"
     if code == "device_id_county":
-        return (f"设备编码“{text}”的中心编码前 6 位 {digits[:6]} 与本县行政区划代码 {county_code} 不符"
-                "（国标编码前 6 位应为设备所在县的行政区划代码）。")
+        return (
+            f"设备编码“{text}”的中心编码前 6 位 {digits[:6]} 与本县行政区划代码 {county_code} 不符"
+            "（国标编码前 6 位应为设备所在县的行政区划代码）。"
+        )
     if code == "device_id_type":
         kind = digits[10:13]
         name = f"（{_TYPE_NAMES[kind]}）" if kind in _TYPE_NAMES else ""
-        return (f"设备编码“{text}”第 11–13 位类型编码为 {kind}{name}，不是摄像机：摄像头点位的类型编码应为 "
-                "131（摄像机）或 132（网络摄像机）。")
+        return (
+            f"设备编码“{text}”第 11–13 位类型编码为 {kind}{name}，不是摄像机：摄像头点位的类型编码应为 "
+            "131（摄像机）或 132（网络摄像机）。"
+        )
     raise ValueError(f"not a device id problem code: {code}")

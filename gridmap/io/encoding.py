@@ -18,27 +18,50 @@ from pathlib import Path
 
 import numpy as np
 
+from gridmap.errors import GridmapError
+
 #: What .cpg files (ArcGIS, QGIS, GDAL) say → canonical name.
 _CPG_NAMES = {
-    "936": "GBK", "cp936": "GBK", "ansi936": "GBK", "gbk": "GBK", "gb2312": "GBK", "euccn": "GBK",
-    "54936": "GB18030", "gb18030": "GB18030",
-    "65001": "UTF-8", "utf8": "UTF-8", "utf-8": "UTF-8",
-    "950": "BIG5", "cp950": "BIG5", "big5": "BIG5",
-    "1252": "CP1252", "ansi1252": "CP1252", "cp1252": "CP1252",
-    "88591": "ISO-8859-1", "iso88591": "ISO-8859-1", "latin1": "ISO-8859-1",
+    "936": "GBK",
+    "cp936": "GBK",
+    "ansi936": "GBK",
+    "gbk": "GBK",
+    "gb2312": "GBK",
+    "euccn": "GBK",
+    "54936": "GB18030",
+    "gb18030": "GB18030",
+    "65001": "UTF-8",
+    "utf8": "UTF-8",
+    "utf-8": "UTF-8",
+    "950": "BIG5",
+    "cp950": "BIG5",
+    "big5": "BIG5",
+    "1252": "CP1252",
+    "ansi1252": "CP1252",
+    "cp1252": "CP1252",
+    "88591": "ISO-8859-1",
+    "iso88591": "ISO-8859-1",
+    "latin1": "ISO-8859-1",
 }
-_DISPLAY = {"utf-8": "UTF-8", "gbk": "GBK", "gb18030": "GB18030", "big5": "BIG5", "cp1252": "CP1252",
-            "latin-1": "ISO-8859-1", "iso8859-1": "ISO-8859-1", "gb2312": "GBK"}
+_DISPLAY = {
+    "utf-8": "UTF-8",
+    "gbk": "GBK",
+    "gb18030": "GB18030",
+    "big5": "BIG5",
+    "cp1252": "CP1252",
+    "latin-1": "ISO-8859-1",
+    "iso8859-1": "ISO-8859-1",
+    "gb2312": "GBK",
+}
 #: Candidates tried on a DBF without .cpg, in order.
 DETECTION_ORDER = ("UTF-8", "GB18030")
 
 
-class EncodingUnknownError(ValueError):
+class EncodingUnknownError(GridmapError, ValueError):
     """No encoding decodes the attribute text (or a given name is unknown); ``message`` is Chinese."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__("encoding_unknown", message)
 
 
 def encoding_name(name: str) -> str:
@@ -93,7 +116,7 @@ def read_dbf_header(data: bytes) -> DbfHeader:
     for pos in range(32, min(header_length, len(data)) - 31, 32):
         if data[pos] == 0x0D:
             break
-        raw = data[pos:pos + 32]
+        raw = data[pos : pos + 32]
         length = raw[16]
         fields.append(DbfField(raw[:11].split(b"\x00", 1)[0], chr(raw[11]), offset, length))
         offset += length
@@ -105,7 +128,7 @@ def _field_bytes(data: bytes, header: DbfHeader, field: DbfField) -> tuple[bytes
     and the fixed-width matrix (records × length) for the slow per-value check."""
     n = min(header.records, (len(data) - header.header_length) // max(header.record_length, 1))
     table = np.frombuffer(data, np.uint8, n * header.record_length, header.header_length)
-    values = table.reshape(n, header.record_length)[:, field.offset:field.offset + field.length]
+    values = table.reshape(n, header.record_length)[:, field.offset : field.offset + field.length]
     newline = np.full((n, 1), ord("\n"), np.uint8)
     return np.hstack([values, newline]).tobytes(), values
 
@@ -151,9 +174,9 @@ def strip_truncated_names(data: bytes, encoding: str) -> tuple[bytes, list[tuple
         except UnicodeDecodeError as exc:
             if exc.end != len(field.name) or exc.start < len(field.name) - 3:
                 continue
-            kept = field.name[:exc.start]
+            kept = field.name[: exc.start]
             pos = 32 + 32 * k
-            patched[pos:pos + 11] = kept.ljust(11, b"\x00")
+            patched[pos : pos + 11] = kept.ljust(11, b"\x00")
             changes.append((field.name.decode(encoding, "replace"), kept.decode(encoding)))
     return bytes(patched), changes
 
@@ -179,7 +202,8 @@ def detect_dbf_encoding(data: bytes) -> tuple[str, str]:
         return "GB18030", "DBF 中的文字不是有效的 UTF-8，但都能按 GB18030（兼容 GBK/GB2312）解码"
     raise EncodingUnknownError(
         "无法判断属性文字的编码：DBF 中的文字既不是有效的 UTF-8，也不能按 GB18030/GBK 解码，且没有 .cpg 文件。"
-        "请用 --encoding 指定编码（例如 --encoding GBK 或 --encoding BIG5），或在 .shp 旁放一个写有编码名称的 .cpg 文件。")
+        "请用 --encoding 指定编码（例如 --encoding GBK 或 --encoding BIG5），或在 .shp 旁放一个写有编码名称的 .cpg 文件。"
+    )
 
 
 @dataclass(frozen=True)
@@ -200,7 +224,8 @@ def shapefile_encoding(shp: Path, explicit: str | None = None) -> ShapefileEncod
     if explicit:
         if data and not dbf_decodes(data, explicit):
             raise EncodingUnknownError(
-                f"DBF 中的文字不能按指定的编码 {explicit} 解码；请换一个编码（常用 GBK、GB18030、UTF-8）。")
+                f"DBF 中的文字不能按指定的编码 {explicit} 解码；请换一个编码（常用 GBK、GB18030、UTF-8）。"
+            )
         return ShapefileEncoding(explicit, "explicit", f"按指定的编码 {explicit} 读取", cpg_text)
     fallback = ""
     if cpg_text:

@@ -9,8 +9,9 @@ def _norm(name: str) -> str:
     return "".join(name.split()).lower().replace("_", "").replace("（", "(").replace("）", ")")
 
 
-def detect_fields(columns: Iterable[str], aliases: Mapping[str, tuple[str, ...]],
-                  explicit: Mapping[str, str] | None = None) -> dict[str, str]:
+def detect_fields(
+    columns: Iterable[str], aliases: Mapping[str, tuple[str, ...]], explicit: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Map canonical field names to the file's column names.
 
     ``aliases`` lists, per canonical name, the column names it is known by, most specific first;

@@ -28,17 +28,26 @@ import numpy as np
 import pandas as pd
 
 from gridmap.io.cameras import ONLINE_WORDS, RowProblem, word_key, word_list
-from gridmap.io.tables import CameraReadError, decode_text, missing_columns_error, read_table
 from gridmap.io.device_ids import describe, device_id_format_problem, normalize_device_id
 from gridmap.io.fields import detect_fields
+from gridmap.io.tables import CameraReadError, decode_text, missing_columns_error, read_table
 
 #: Time zone of naive report times.
 TIME_ZONE = "Asia/Shanghai"
 #: Column names / JSON keys per field (matched ignoring case, spaces and underscores: "DeviceID",
 #: "deviceId" and "device_id" are the same).
 STATUS_UPDATE_ALIASES: dict[str, tuple[str, ...]] = {
-    "device_id": ("device_id", "设备编码", "国标编码", "设备国标编码", "国标ID", "GB28181编码", "通道编码", "设备ID",
-                  "编码"),
+    "device_id": (
+        "device_id",
+        "设备编码",
+        "国标编码",
+        "设备国标编码",
+        "国标ID",
+        "GB28181编码",
+        "通道编码",
+        "设备ID",
+        "编码",
+    ),
     "online": ("online", "在线状态", "是否在线", "status", "状态", "设备状态", "online_status"),
     "at": ("at", "time", "时间", "上报时间", "状态时间", "timestamp", "更新时间", "report_time", "updated_at"),
 }
@@ -60,8 +69,9 @@ class StatusUpdates:
     source_rows: int = 0
 
 
-def read_status_updates(source: str | Path | bytes | list | dict, *,
-                        default_time: dt.datetime | None = None) -> StatusUpdates:
+def read_status_updates(
+    source: str | Path | bytes | list | dict, *, default_time: dt.datetime | None = None
+) -> StatusUpdates:
     """Read online/offline reports from a CSV/XLSX/JSON file (path), its bytes, JSON text (a ``str``
     starting with ``[`` or ``{``) or parsed JSON (a list of objects, or ``{"updates": [...]}`` /
     ``{"items": [...]}``).
@@ -73,8 +83,13 @@ def read_status_updates(source: str | Path | bytes | list | dict, *,
     columns, rows, sources = _load(source)
     missing = [f for f in REQUIRED_FIELDS if all(k is None for k in sources[f])]
     if missing:
-        raise missing_columns_error(missing, sorted({k for keys in sources.values() for k in keys if k is not None}),
-                                    STATUS_UPDATE_ALIASES, FIELD_LABELS, field_hint=False)
+        raise missing_columns_error(
+            missing,
+            sorted({k for keys in sources.values() for k in keys if k is not None}),
+            STATUS_UPDATE_ALIASES,
+            FIELD_LABELS,
+            field_hint=False,
+        )
     default = _timestamp(default_time) if default_time is not None else pd.Timestamp.now(tz=TIME_ZONE)
     return _check(columns, rows, sources, default)
 
@@ -102,8 +117,9 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
         path = Path(source)
         fmt = _FORMATS.get(path.suffix.lower())
         if fmt is None:
-            raise CameraReadError("unsupported_format",
-                                  f"不支持的文件类型“{path.suffix or path.name}”：请上传 CSV、XLSX 或 JSON 文件。")
+            raise CameraReadError(
+                "unsupported_format", f"不支持的文件类型“{path.suffix or path.name}”：请上传 CSV、XLSX 或 JSON 文件。"
+            )
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -112,12 +128,16 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
         try:
             document = json.loads(decode_text(data)[0]) if data.strip() else None
         except json.JSONDecodeError as exc:
-            raise CameraReadError("unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。") from exc
+            raise CameraReadError(
+                "unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
+            ) from exc
         return _json_columns(document)
     table = read_table(data, fmt, STATUS_UPDATE_ALIASES, REQUIRED_FIELDS, labels=FIELD_LABELS, field_hint=False)
     n = len(table.frame)
-    columns = {f: ["" if v is None or v != v else str(v) for v in table.frame[col].tolist()] if col else [""] * n
-               for f, col in ((f, table.mapping.get(f)) for f in STATUS_UPDATE_ALIASES)}
+    columns = {
+        f: ["" if v is None or v != v else str(v) for v in table.frame[col].tolist()] if col else [""] * n
+        for f, col in ((f, table.mapping.get(f)) for f in STATUS_UPDATE_ALIASES)
+    }
     sources = {f: [table.mapping.get(f)] * n for f in STATUS_UPDATE_ALIASES}
     return columns, [int(r) for r in table.rows], sources
 
@@ -139,7 +159,7 @@ def _json_columns(document: object) -> tuple[Columns, list[int], dict[str, list[
         key = next((k for k in document if str(k).lower() in ("updates", "items")), None)
         items = document[key] if key is not None else None
     if not isinstance(items, list):
-        raise CameraReadError("unreadable", "JSON 应为上报记录的数组，或 {\"updates\": [...]} / {\"items\": [...]}。")
+        raise CameraReadError("unreadable", 'JSON 应为上报记录的数组，或 {"updates": [...]} / {"items": [...]}。')
     if not items:
         raise CameraReadError("empty", "JSON 中没有上报记录。")
     columns: Columns = {f: [] for f in STATUS_UPDATE_ALIASES}
@@ -163,7 +183,7 @@ def _json_text(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     return str(value).strip()
 
@@ -171,6 +191,7 @@ def _json_text(value: object) -> str:
 # ---------------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------------
+
 
 def _timestamp(value: dt.datetime | pd.Timestamp) -> pd.Timestamp:
     """A tz-aware Timestamp in ``TIME_ZONE`` (naive values are Beijing time)."""
@@ -199,8 +220,9 @@ def parse_time(text: str) -> pd.Timestamp | None:
         return None
 
 
-def _check(text: Columns, rows: list[int], sources: dict[str, list[str | None]],
-           default: pd.Timestamp) -> StatusUpdates:
+def _check(
+    text: Columns, rows: list[int], sources: dict[str, list[str | None]], default: pd.Timestamp
+) -> StatusUpdates:
     """Validate the rows one by one; each rejected row reports its first problem (id, then status,
     then time). Each distinct time text is parsed once."""
     words = {word_key(k): v for k, v in _REPORT_WORDS.items()}
@@ -217,20 +239,40 @@ def _check(text: Columns, rows: list[int], sources: dict[str, list[str | None]],
         if id_problem is not None:
             problem = (id_problem, "device_id", describe(id_problem, raw_id))
         elif online is None:
-            problem = ("online_unknown", "online",
-                       (f"在线状态“{word}”无法识别" if word else "在线状态为空") + f"；可用的写法：{accepted}。")
+            problem = (
+                "online_unknown",
+                "online",
+                (f"在线状态“{word}”无法识别" if word else "在线状态为空") + f"；可用的写法：{accepted}。",
+            )
         elif at is None:
-            problem = ("time_invalid", "at", f"时间“{when}”无法识别：请写成 2026-11-21 08:00:00、"
-                                             "ISO 8601（如 2026-11-21T08:00:00+08:00）或 Unix 时间戳（秒或毫秒）。")
+            problem = (
+                "time_invalid",
+                "at",
+                f"时间“{when}”无法识别：请写成 2026-11-21 08:00:00、"
+                "ISO 8601（如 2026-11-21T08:00:00+08:00）或 Unix 时间戳（秒或毫秒）。",
+            )
         else:
             for column, value in zip(kept.values(), (rows[i], device_id, online, at)):
                 column.append(value)
             continue
         code, field_name, message = problem
-        rejected.append(RowProblem(int(rows[i]), code, message, device_id or None,
-                                   sources[field_name][i] or field_name, text[field_name][i]))
+        rejected.append(
+            RowProblem(
+                int(rows[i]),
+                code,
+                message,
+                device_id or None,
+                sources[field_name][i] or field_name,
+                text[field_name][i],
+            )
+        )
     instants = np.array([t.value for t in kept["at"]], dtype="datetime64[ns]")  # UTC nanoseconds
-    updates = pd.DataFrame({"row": np.array(kept["row"], dtype=np.int64), "device_id": kept["device_id"],
-                            "online": np.array(kept["online"], dtype=bool),
-                            "at": pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(TIME_ZONE)})
+    updates = pd.DataFrame(
+        {
+            "row": np.array(kept["row"], dtype=np.int64),
+            "device_id": kept["device_id"],
+            "online": np.array(kept["online"], dtype=bool),
+            "at": pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(TIME_ZONE),
+        }
+    )
     return StatusUpdates(updates, rejected, len(rows))

@@ -45,13 +45,15 @@ class Table:
 
 
 def file_format(path: Path) -> str:
-    """"csv" | "xlsx" | "geojson" from the suffix; ``CameraReadError("unsupported_format")`` otherwise."""
+    """ "csv" | "xlsx" | "geojson" from the suffix; ``CameraReadError("unsupported_format")`` otherwise."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         hint = "（.xls 请在 Excel 中另存为 .xlsx）" if path.suffix.lower() == ".xls" else ""
-        raise CameraReadError("unsupported_format",
-                              f"不支持的文件类型“{path.suffix or path.name}”{hint}：请上传 CSV（.csv）、"
-                              "Excel（.xlsx）或 GeoJSON（.geojson）文件。")
+        raise CameraReadError(
+            "unsupported_format",
+            f"不支持的文件类型“{path.suffix or path.name}”{hint}：请上传 CSV（.csv）、"
+            "Excel（.xlsx）或 GeoJSON（.geojson）文件。",
+        )
     return fmt
 
 
@@ -70,9 +72,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("gb18030"), "文件不是有效的 UTF-8，按 GB18030（兼容 GBK/GB2312）读取"
     except UnicodeDecodeError:
-        raise CameraReadError("encoding_unknown",
-                              "无法判断文件编码：既不是 UTF-8，也不能按 GBK/GB18030 解码。请在 Excel 或 WPS 中"
-                              "另存为“CSV UTF-8（逗号分隔）”后重新上传，或直接上传 .xlsx 文件。") from None
+        raise CameraReadError(
+            "encoding_unknown",
+            "无法判断文件编码：既不是 UTF-8，也不能按 GBK/GB18030 解码。请在 Excel 或 WPS 中"
+            "另存为“CSV UTF-8（逗号分隔）”后重新上传，或直接上传 .xlsx 文件。",
+        ) from None
 
 
 _DELIMITERS = {",": "逗号", ";": "分号", "\t": "制表符"}
@@ -106,7 +110,7 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 2 ** 53:
+        if value.is_integer() and abs(value) < 2**53:
             return str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
@@ -122,14 +126,20 @@ def xlsx_sheets(source: Path | bytes) -> dict[str, list[list[str]]]:
     Read with openpyxl directly (cached formula values): going through pandas turns a 20-digit id
     stored as a number into an integer with made-up last digits, which no check could catch."""
     import openpyxl  # imported here: only XLSX needs it
+
     try:
-        book = openpyxl.load_workbook(io.BytesIO(source) if isinstance(source, bytes) else source,
-                                      read_only=True, data_only=True)
+        book = openpyxl.load_workbook(
+            io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True
+        )
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...
-        raise CameraReadError("unreadable", f"无法按 Excel（.xlsx）读取文件：{exc}。请确认文件没有损坏、没有加密。") from exc
+        raise CameraReadError(
+            "unreadable", f"无法按 Excel（.xlsx）读取文件：{exc}。请确认文件没有损坏、没有加密。"
+        ) from exc
     try:
-        return {ws.title: [[cell_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
-                for ws in book.worksheets}
+        return {
+            ws.title: [[cell_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
+            for ws in book.worksheets
+        }
     finally:
         book.close()
 
@@ -155,8 +165,13 @@ class _HeaderMatch:
     missing: list[str]  # required fields not found
 
 
-def _match_header(cells: Sequence[str], index: int, aliases: Mapping[str, tuple[str, ...]],
-                  required: Sequence[str], explicit: Mapping[str, str]) -> _HeaderMatch | None:
+def _match_header(
+    cells: Sequence[str],
+    index: int,
+    aliases: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    explicit: Mapping[str, str],
+) -> _HeaderMatch | None:
     """How well row ``cells`` works as the header; None when an explicitly named column is missing."""
     names = _column_names(cells)
     try:
@@ -166,8 +181,12 @@ def _match_header(cells: Sequence[str], index: int, aliases: Mapping[str, tuple[
     return _HeaderMatch(index, names, mapping, [f for f in required if f not in mapping])
 
 
-def find_header(grid: list[list[str]], aliases: Mapping[str, tuple[str, ...]], required: Sequence[str],
-                explicit: Mapping[str, str] | None = None) -> tuple[_HeaderMatch | None, _HeaderMatch | None]:
+def find_header(
+    grid: list[list[str]],
+    aliases: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    explicit: Mapping[str, str] | None = None,
+) -> tuple[_HeaderMatch | None, _HeaderMatch | None]:
     """Scan the first ``HEADER_SCAN_ROWS`` rows for the header. Returns (the row having all
     ``required`` fields with the most recognised columns — the first such on a tie — or None; the
     row with the most recognised columns even if incomplete, for the error message, or None)."""
@@ -182,8 +201,9 @@ def find_header(grid: list[list[str]], aliases: Mapping[str, tuple[str, ...]], r
     return header, best
 
 
-def check_explicit_fields(explicit: Mapping[str, str] | None, aliases: Mapping[str, tuple[str, ...]],
-                          labels: Mapping[str, str]) -> dict[str, str]:
+def check_explicit_fields(
+    explicit: Mapping[str, str] | None, aliases: Mapping[str, tuple[str, ...]], labels: Mapping[str, str]
+) -> dict[str, str]:
     """``explicit`` (canonical → column) with names trimmed; unknown canonical names raise
     ``CameraReadError("missing_columns")``."""
     explicit = {str(k).strip(): str(v).strip() for k, v in (explicit or {}).items()}
@@ -194,29 +214,47 @@ def check_explicit_fields(explicit: Mapping[str, str] | None, aliases: Mapping[s
     return explicit
 
 
-def missing_columns_error(missing: Sequence[str], names: Sequence[str], aliases: Mapping[str, tuple[str, ...]],
-                          labels: Mapping[str, str], where: str = "", field_hint: bool = True) -> CameraReadError:
+def missing_columns_error(
+    missing: Sequence[str],
+    names: Sequence[str],
+    aliases: Mapping[str, tuple[str, ...]],
+    labels: Mapping[str, str],
+    where: str = "",
+    field_hint: bool = True,
+) -> CameraReadError:
     """``missing_columns`` naming the ``missing`` required fields, the columns the file has
     (``names``) and the column names that would be recognised (and ``--field`` when ``field_hint``)."""
     wanted = "；".join(f"{labels.get(k, k)}（{k}）可用列名：{'、'.join(aliases[k][:8])}" for k in missing)
-    hint = f"也可以用 --field 字段=列名 指定，例如 --field {missing[0]}=列名。" if field_hint else "请改正列名后重新上传。"
+    hint = (
+        f"也可以用 --field 字段=列名 指定，例如 --field {missing[0]}=列名。" if field_hint else "请改正列名后重新上传。"
+    )
     return CameraReadError(
         "missing_columns",
         f"{where}缺少必需的列：{'、'.join(labels.get(k, k) for k in missing)}。现有的列：{'、'.join(names) or '无'}。"
-        f"{wanted}。{hint}")
+        f"{wanted}。{hint}",
+    )
 
 
-def absent_columns_error(absent: Mapping[str, str], names: Sequence[str], labels: Mapping[str, str],
-                         where: str = "") -> CameraReadError:
+def absent_columns_error(
+    absent: Mapping[str, str], names: Sequence[str], labels: Mapping[str, str], where: str = ""
+) -> CameraReadError:
     """``missing_columns`` for explicitly named columns (canonical → column) the file does not have."""
     listed = "、".join(f"“{col}”（指定为{labels.get(k, k)}）" for k, col in absent.items())
-    return CameraReadError("missing_columns",
-                           f"{where}指定的列 {listed} 不在文件表头中。现有的列：{'、'.join(names) or '无'}。")
+    return CameraReadError(
+        "missing_columns", f"{where}指定的列 {listed} 不在文件表头中。现有的列：{'、'.join(names) or '无'}。"
+    )
 
 
-def _header_error(best: _HeaderMatch | None, grid: list[list[str]], aliases: Mapping[str, tuple[str, ...]],
-                  required: Sequence[str], explicit: Mapping[str, str], labels: Mapping[str, str],
-                  where: str = "", field_hint: bool = True) -> CameraReadError:
+def _header_error(
+    best: _HeaderMatch | None,
+    grid: list[list[str]],
+    aliases: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    explicit: Mapping[str, str],
+    labels: Mapping[str, str],
+    where: str = "",
+    field_hint: bool = True,
+) -> CameraReadError:
     """The error for a sheet without a complete header among its first rows."""
     seen = {c for row in grid[:HEADER_SCAN_ROWS] for c in row if c}
     absent = {k: col for k, col in explicit.items() if col not in seen}
@@ -224,8 +262,9 @@ def _header_error(best: _HeaderMatch | None, grid: list[list[str]], aliases: Map
         names = best.names if best else [c for row in grid[:1] for c in row]
         return absent_columns_error(absent, names, labels, where)
     if best is None:
-        return missing_columns_error(list(required), [], aliases, labels, where + "前 10 行中没有像表头的行，",
-                                     field_hint)
+        return missing_columns_error(
+            list(required), [], aliases, labels, where + "前 10 行中没有像表头的行，", field_hint
+        )
     if best.index > 0:
         where += f"（最像表头的是第 {best.index + 1} 行）"
     return missing_columns_error(best.missing, best.names, aliases, labels, where, field_hint)
@@ -234,7 +273,7 @@ def _header_error(best: _HeaderMatch | None, grid: list[list[str]], aliases: Map
 def _data_frame(grid: list[list[str]], header: _HeaderMatch) -> tuple[pd.DataFrame, np.ndarray]:
     """The rows below ``header`` as text, blank rows dropped, with their spreadsheet row numbers."""
     width = len(header.names)
-    body = grid[header.index + 1:]
+    body = grid[header.index + 1 :]
     rows, data = [], []
     for k, cells in enumerate(body):
         cells = (list(cells) + [""] * width)[:width]
@@ -245,9 +284,17 @@ def _data_frame(grid: list[list[str]], header: _HeaderMatch) -> tuple[pd.DataFra
     return frame.reset_index(drop=True), np.array(rows, dtype=np.int64)
 
 
-def read_table(source: Path | bytes, fmt: str, aliases: Mapping[str, tuple[str, ...]], required: Sequence[str],
-               explicit: Mapping[str, str] | None = None, sheet: str | None = None, *,
-               labels: Mapping[str, str], field_hint: bool = True) -> Table:
+def read_table(
+    source: Path | bytes,
+    fmt: str,
+    aliases: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    explicit: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    *,
+    labels: Mapping[str, str],
+    field_hint: bool = True,
+) -> Table:
     """Locate the table of a CSV (``fmt="csv"``) or XLSX (``"xlsx"``) file or its bytes: the header
     row among the first 10 (the one with the most recognised columns that has all ``required``),
     the sheet (``sheet``, else the first with such a header). Raises ``CameraReadError`` (whose
@@ -295,8 +342,15 @@ def read_bytes(path: Path) -> bytes:
         raise CameraReadError("unreadable", f"无法读取文件“{path}”：{exc.strerror or exc}。") from exc
 
 
-def _no_table_error(sheets: Mapping[str, list[list[str]]], tried: list[tuple[str, _HeaderMatch | None]],
-                    aliases, required, explicit, labels, field_hint: bool) -> CameraReadError:
+def _no_table_error(
+    sheets: Mapping[str, list[list[str]]],
+    tried: list[tuple[str, _HeaderMatch | None]],
+    aliases,
+    required,
+    explicit,
+    labels,
+    field_hint: bool,
+) -> CameraReadError:
     """``missing_columns`` for a file with one table, ``no_header`` listing the sheets otherwise."""
     if not tried:
         return CameraReadError("empty", "文件中没有任何数据。")
@@ -311,7 +365,8 @@ def _no_table_error(sheets: Mapping[str, list[list[str]]], tried: list[tuple[str
     return CameraReadError(
         "no_header",
         f"没有一个工作表的前 10 行中有完整的表头（需要 {'、'.join(labels.get(k, k) for k in required)} 列）："
-        f"{'；'.join(parts)}。请用 --sheet 指定工作表" + ("，或用 --field 字段=列名 指定列。" if field_hint else "。"))
+        f"{'；'.join(parts)}。请用 --sheet 指定工作表" + ("，或用 --field 字段=列名 指定列。" if field_hint else "。"),
+    )
 
 
 def mapping_note(mapping: Mapping[str, str], names: Sequence[str], labels: Mapping[str, str]) -> str:

@@ -19,8 +19,9 @@ MAX_ZOOM = 22
 BASEMAP_NATIVE_MAX_ZOOM = 18
 
 
-def new_map(*, basemap: str | None = None, basemap_attribution: str | None = None,
-            basemap_subdomains: str = "abc", **kwargs) -> folium.Map:
+def new_map(
+    *, basemap: str | None = None, basemap_attribution: str | None = None, basemap_subdomains: str = "abc", **kwargs
+) -> folium.Map:
     """A folium map with no tiles, drawn on a canvas (fast with 10,000+ polygons), a scale bar,
     and, when ``basemap`` is an XYZ URL template, that basemap (attribution defaults to 底图)."""
     m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, max_zoom=MAX_ZOOM, **kwargs)

@@ -56,13 +56,13 @@ from pathlib import Path
 import folium
 import numpy as np
 import shapely
-from shapely.geometry import mapping
 from pyproj import Geod
+from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.coverage.rates import Counts, percent
 from gridmap.coverage.table import CoverageRow, coverage_rows
-from gridmap.db.area_queries import root_codes
+from gridmap.db.areas import root_codes
 from gridmap.db.figures import chain_of
 from gridmap.errors import GridmapError
 from gridmap.levels import LEVELS
@@ -72,16 +72,28 @@ from gridmap.maps.labels import format_count, html_text, level_label
 from gridmap.maps.offline import standalone_html
 from gridmap.maps.panels import PANEL_CSS
 
-
 __all__ = [
-    "METRICS", "NO_DATA", "RATE_CLASSES", "SIMPLIFY_METRES", "TARGET", "CoverageMapError", "coverage_map",
-    "coverage_page", "map_iframe", "metres_to_degrees", "rate_class", "row_class", "write_coverage_map",
+    "METRICS",
+    "NO_DATA",
+    "RATE_CLASSES",
+    "SIMPLIFY_METRES",
+    "TARGET",
+    "CoverageMapError",
+    "coverage_map",
+    "coverage_page",
+    "map_iframe",
+    "metres_to_degrees",
+    "rate_class",
+    "row_class",
+    "write_coverage_map",
 ]
 
 
 class CoverageMapError(GridmapError):
     """A coverage map that cannot be made: ``code`` is stable English snake_case (for scripts and
     tests), ``message`` is Chinese (for the person who ran the command)."""
+
+    statuses = {"unknown_code": 404, "cannot_write": 500}
 
 
 @dataclass(frozen=True)
@@ -116,8 +128,9 @@ class RateClass:
     def contains(self, numerator: int, denominator: int) -> bool:
         """Exact test on the counts: ``lower% <= numerator / denominator < upper%``."""
         scaled = numerator * 100
-        return ((self.lower is None or scaled >= self.lower * denominator)
-                and (self.upper is None or scaled < self.upper * denominator))
+        return (self.lower is None or scaled >= self.lower * denominator) and (
+            self.upper is None or scaled < self.upper * denominator
+        )
 
 
 #: The classes, worst first (ColorBrewer RdYlBu 5; warm below the 95% target, cool at or above it).
@@ -193,8 +206,14 @@ class _Built:
     county: CoverageRow | None
 
 
-def coverage_map(source: Engine | Connection, *, level: int, metric: str = "online_rate",
-                 code: str | None = None, basemap: str | None = None) -> folium.Map:
+def coverage_map(
+    source: Engine | Connection,
+    *,
+    level: int,
+    metric: str = "online_rate",
+    code: str | None = None,
+    basemap: str | None = None,
+) -> folium.Map:
     """The folium map of every area of ``level`` under ``code`` (the whole database when None),
     coloured by ``metric`` (``online_rate`` 上云率 or ``rollout_rate`` 安装率).
 
@@ -211,9 +230,15 @@ def coverage_page(m: folium.Map, title: str | None = None) -> str:
     return _compact_geojson(standalone_html(m, title=title))
 
 
-def write_coverage_map(engine: Engine | Connection, out: str | Path, *, level: int = 3,
-                       metric: str = "online_rate", code: str | None = None,
-                       basemap: str | None = None) -> str:
+def write_coverage_map(
+    engine: Engine | Connection,
+    out: str | Path,
+    *,
+    level: int = 3,
+    metric: str = "online_rate",
+    code: str | None = None,
+    basemap: str | None = None,
+) -> str:
     """Write the coverage map as one offline HTML file (UTF-8); returns one summary line."""
     built = _build(engine, level=level, metric=metric, code=code, basemap=basemap)
     page = coverage_page(built.map, title=built.title)
@@ -226,10 +251,14 @@ def write_coverage_map(engine: Engine | Connection, out: str | Path, *, level: i
     size = len(page.encode("utf-8")) / 1e6
     county = ""
     if built.county is not None:
-        county = (f"；{built.county.name or built.county.code} 上云率 {percent(built.county.online_rate)}，"
-                  f"安装率 {percent(built.county.rollout_rate)}")
-    return (f"已写出{level_label(level)} {format_count(built.areas)} 个区域的{m.label}地图：{out}"
-            f"（{size:.1f} MB）{county} / {built.areas:,} areas, level {level}, {metric}")
+        county = (
+            f"；{built.county.name or built.county.code} 上云率 {percent(built.county.online_rate)}，"
+            f"安装率 {percent(built.county.rollout_rate)}"
+        )
+    return (
+        f"已写出{level_label(level)} {format_count(built.areas)} 个区域的{m.label}地图：{out}"
+        f"（{size:.1f} MB）{county} / {built.areas:,} areas, level {level}, {metric}"
+    )
 
 
 def map_iframe(m: folium.Map, *, height: int = 600, title: str | None = None) -> str:
@@ -237,9 +266,11 @@ def map_iframe(m: folium.Map, *, height: int = 600, title: str | None = None) ->
     ``IPython.display.HTML``: unlike folium's own notebook display it loads nothing from a CDN, and
     the sandbox lets the map's scripts run without access to the notebook page."""
     page = coverage_page(m, title=title)
-    return (f'<div class="gridmap-map"><iframe srcdoc="{html_lib.escape(page, quote=True)}" '
-            f'title="{html_lib.escape(title or "地图")}" style="width:100%;height:{int(height)}px;border:1px solid #ddd" '
-            f'sandbox="allow-scripts"></iframe></div>')
+    return (
+        f'<div class="gridmap-map"><iframe srcdoc="{html_lib.escape(page, quote=True)}" '
+        f'title="{html_lib.escape(title or "地图")}" style="width:100%;height:{int(height)}px;border:1px solid #ddd" '
+        f'sandbox="allow-scripts"></iframe></div>'
+    )
 
 
 _GEOJSON_ADD = re.compile(r"^(\s*[A-Za-z_$][\w$]*_add\()(\{.*\})(\);)$", re.MULTILINE)
@@ -251,8 +282,14 @@ def _compact_geojson(page: str) -> str:
 
     def compact(match: re.Match) -> str:
         data = json.dumps(json.loads(match.group(2)), ensure_ascii=False, separators=(",", ":"))
-        data = (data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-                .replace("'", "\\u0027").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+        data = (
+            data.replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+            .replace("'", "\\u0027")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
+        )
         return match.group(1) + data + match.group(3)
 
     return _GEOJSON_ADD.sub(compact, page)
@@ -346,8 +383,13 @@ def _fill_style(level: int):
     weight = EDGE_WEIGHT.get(level, 0.5)
 
     def style(feature: dict) -> dict:
-        return {"fillColor": colours[feature["properties"]["class"]], "fillOpacity": FILL_OPACITY,
-                "color": "#ffffff", "weight": weight, "opacity": 0.9}
+        return {
+            "fillColor": colours[feature["properties"]["class"]],
+            "fillOpacity": FILL_OPACITY,
+            "color": "#ffffff",
+            "weight": weight,
+            "opacity": 0.9,
+        }
 
     return style
 
@@ -356,8 +398,7 @@ def _highlight(feature: dict) -> dict:
     return {"color": "#000000", "weight": 2.5, "opacity": 1.0, "fillOpacity": 0.9}
 
 
-def _build(source: Engine | Connection, *, level: int, metric: str, code: str | None,
-           basemap: str | None) -> _Built:
+def _build(source: Engine | Connection, *, level: int, metric: str, code: str | None, basemap: str | None) -> _Built:
     m_info = _metric(metric)
     _check_level(level)
     _check_basemap(basemap)
@@ -403,11 +444,17 @@ def _build(source: Engine | Connection, *, level: int, metric: str, code: str | 
     fill.add_to(m)
     layers.append(fill)
     if parents:
-        outline = {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "id": 0, "properties": {}, "geometry": mapping(_outline_lines(parents))}]}
+        outline = {
+            "type": "FeatureCollection",
+            "features": [{"type": "Feature", "id": 0, "properties": {}, "geometry": mapping(_outline_lines(parents))}],
+        }
         style = {"color": OUTLINE_COLOUR, "weight": OUTLINE_WEIGHT.get(level - 1, 1.0), "opacity": 0.9}
-        layer = folium.GeoJson(outline, name=f"{html_text(level_label(level - 1))}边界（{format_count(len(parents))}）",
-                               style_function=lambda f: style, interactive=False)
+        layer = folium.GeoJson(
+            outline,
+            name=f"{html_text(level_label(level - 1))}边界（{format_count(len(parents))}）",
+            style_function=lambda f: style,
+            interactive=False,
+        )
         layer.add_to(m)
         layers.append(layer)
 
@@ -430,25 +477,30 @@ def _county_row(conn: Connection, code: str | None) -> CoverageRow | None:
 
 
 def _figures_row(label: str, row: CoverageRow) -> str:
-    return (f'<tr data-code="{html_text(row.code)}" data-planned="{row.planned}" data-installed="{row.installed}" '
-            f'data-online="{row.online}"><td>{label}</td><td>{format_count(row.planned)}</td>'
-            f"<td>{format_count(row.installed)}</td><td>{format_count(row.online)}</td>"
-            f"<td>{percent(row.rollout_rate)}</td><td>{percent(row.online_rate)}</td></tr>")
+    return (
+        f'<tr data-code="{html_text(row.code)}" data-planned="{row.planned}" data-installed="{row.installed}" '
+        f'data-online="{row.online}"><td>{label}</td><td>{format_count(row.planned)}</td>'
+        f"<td>{format_count(row.installed)}</td><td>{format_count(row.online)}</td>"
+        f"<td>{percent(row.rollout_rate)}</td><td>{percent(row.online_rate)}</td></tr>"
+    )
 
 
-def _title_html(metric: Metric, level: int, n: int, county: CoverageRow | None,
-                scope: CoverageRow | None) -> str:
+def _title_html(metric: Metric, level: int, n: int, county: CoverageRow | None, scope: CoverageRow | None) -> str:
     place = (county.name or county.code) if county is not None else ""
-    parts = [f'<div class="gm-head"><b>{html_text(place)} 视频监控{metric.label}</b></div>',
-             f"<div>{html_text(level_label(level))} {format_count(n)} 个，按{metric.label}（{metric.formula}）着色</div>"]
+    parts = [
+        f'<div class="gm-head"><b>{html_text(place)} 视频监控{metric.label}</b></div>',
+        f"<div>{html_text(level_label(level))} {format_count(n)} 个，按{metric.label}（{metric.formula}）着色</div>",
+    ]
     rows = []
     if county is not None:
         rows.append(_figures_row("全县", county))
     if scope is not None and (county is None or scope.code != county.code):
         rows.append(_figures_row(f"{html_text(scope.name or '')} {html_text(scope.code)}".strip(), scope))
     if rows:
-        parts.append("<table><thead><tr><th></th><th>计划</th><th>已安装</th><th>在线</th><th>安装率</th>"
-                     f"<th>上云率</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+        parts.append(
+            "<table><thead><tr><th></th><th>计划</th><th>已安装</th><th>在线</th><th>安装率</th>"
+            f"<th>上云率</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
     parts.append(f'<div class="gm-muted">安装率 = 已安装 / 计划；上云率 = 在线 / 已安装。数据生成于 {generated}</div>')
     return "".join(parts)
@@ -460,14 +512,17 @@ def _legend_html(metric: Metric, level: int, per_class: dict[str, int], has_pare
         rows.append(_legend_row(cls, cls.label, per_class[cls.key]))
     rows.append(_legend_row(NO_DATA, f"{NO_DATA.label}（{metric.no_data}）", per_class[NO_DATA.key]))
     if has_parents:
-        rows.append(f'<div><span class="gm-line" style="border-top:{OUTLINE_WEIGHT.get(level - 1, 1.0):.1f}px solid '
-                    f'{OUTLINE_COLOUR}"></span>{html_text(level_label(level - 1))}边界</div>')
+        rows.append(
+            f'<div><span class="gm-line" style="border-top:{OUTLINE_WEIGHT.get(level - 1, 1.0):.1f}px solid '
+            f'{OUTLINE_COLOUR}"></span>{html_text(level_label(level - 1))}边界</div>'
+        )
     rows.append(f'<div class="gm-muted">目标 {TARGET:.0%}：暖色未达标，蓝色达标</div>')
     return "".join(rows)
 
 
 def _legend_row(cls: RateClass, label: str, count: int) -> str:
-    return (f'<div data-class="{cls.key}" data-count="{count}"><span class="gm-swatch" '
-            f'style="background:{cls.colour}"></span>{html_text(label)}'
-            f'<span class="gm-count">{format_count(count)}</span></div>')
-
+    return (
+        f'<div data-class="{cls.key}" data-count="{count}"><span class="gm-swatch" '
+        f'style="background:{cls.colour}"></span>{html_text(label)}'
+        f'<span class="gm-count">{format_count(count)}</span></div>'
+    )

@@ -69,13 +69,17 @@ def area_collections(areas: gpd.GeoDataFrame) -> dict[int | None, dict]:
     for geojson, code, name, level in zip(shapely.to_geojson(geoms), codes, names, levels):
         name_text, code_text = _text(name), _text(code)
         features = out.setdefault(level_number(level), {"type": "FeatureCollection", "features": []})["features"]
-        features.append({
-            "type": "Feature",
-            "id": len(features),
-            "properties": {"code": html_text(code_text) if code_text else None,
-                           "name": html_text(name_text) if name_text else None},
-            "geometry": json.loads(geojson),
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": len(features),
+                "properties": {
+                    "code": html_text(code_text) if code_text else None,
+                    "name": html_text(name_text) if name_text else None,
+                },
+                "geometry": json.loads(geojson),
+            }
+        )
     return dict(sorted(out.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
 
 
@@ -87,8 +91,10 @@ def _round(coords: Any, decimals: int) -> Any:
 
 def _rounded_geometry(geometry: dict) -> dict:
     if geometry["type"] == "GeometryCollection":
-        return {"type": "GeometryCollection",
-                "geometries": [_rounded_geometry(g) for g in geometry.get("geometries", [])]}
+        return {
+            "type": "GeometryCollection",
+            "geometries": [_rounded_geometry(g) for g in geometry.get("geometries", [])],
+        }
     return {"type": geometry["type"], "coordinates": _round(geometry["coordinates"], DEFECT_DECIMALS)}
 
 
@@ -159,11 +165,13 @@ def issue_layers(issues: list[dict]) -> IssueLayers:
             layers.without_geometry.append(issue)
             continue
         props = issue_properties(issue)
-        features = layers.by_kind.setdefault(str(issue.get("kind") or ""),
-                                             {"type": "FeatureCollection", "features": []})["features"]
+        features = layers.by_kind.setdefault(
+            str(issue.get("kind") or ""), {"type": "FeatureCollection", "features": []}
+        )["features"]
         for drawn, locator in drawn_geometries(geometry):
-            features.append({"type": "Feature", "id": len(features),
-                             "properties": {**props, "locator": locator}, "geometry": drawn})
+            features.append(
+                {"type": "Feature", "id": len(features), "properties": {**props, "locator": locator}, "geometry": drawn}
+            )
     return layers
 
 

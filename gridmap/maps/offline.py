@@ -60,21 +60,42 @@ _AWESOME = re.compile(r"AwesomeMarkers|awesome-marker")
 CDN_FILES: tuple[CdnFile, ...] = (
     CdnFile("Leaflet JS", re.compile(r"/leaflet@1\.9\.\d+/dist/leaflet\.js$"), lambda: _script(leaflet_js())),
     CdnFile("Leaflet CSS", re.compile(r"/leaflet@1\.9\.\d+/dist/leaflet\.css$"), lambda: _style(leaflet_css())),
-    CdnFile("jQuery", re.compile(r"//code\.jquery\.com/jquery-[\d.]+(\.min)?\.js$"),
-            needed_if=re.compile(r"(?<![\w$])(?:jQuery|\$)\s*[.(]")),
-    CdnFile("Bootstrap JS", re.compile(r"/bootstrap@[\d.]+/dist/js/bootstrap(\.bundle)?(\.min)?\.js$"),
-            needed_if=re.compile(r"\bbootstrap\.[A-Z]|data-bs-(?:toggle|target)")),
+    CdnFile(
+        "jQuery",
+        re.compile(r"//code\.jquery\.com/jquery-[\d.]+(\.min)?\.js$"),
+        needed_if=re.compile(r"(?<![\w$])(?:jQuery|\$)\s*[.(]"),
+    ),
+    CdnFile(
+        "Bootstrap JS",
+        re.compile(r"/bootstrap@[\d.]+/dist/js/bootstrap(\.bundle)?(\.min)?\.js$"),
+        needed_if=re.compile(r"\bbootstrap\.[A-Z]|data-bs-(?:toggle|target)"),
+    ),
     CdnFile("Bootstrap CSS", re.compile(r"/bootstrap@[\d.]+/dist/css/bootstrap(\.min)?\.css$")),
-    CdnFile("Bootstrap 3 glyphicons", re.compile(r"/bootstrap/3\.[\d.]+/css/bootstrap-glyphicons(\.min)?\.css$"),
-            needed_if=re.compile(r"glyphicon")),
-    CdnFile("Font Awesome", re.compile(r"/@fortawesome/fontawesome-free@[\d.]+/css/all(\.min)?\.css$"),
-            needed_if=re.compile(r"\bfa-[a-z]")),
-    CdnFile("Leaflet.awesome-markers JS",
-            re.compile(r"/Leaflet\.awesome-markers/[\d.]+/leaflet\.awesome-markers(\.min)?\.js$"), needed_if=_AWESOME),
-    CdnFile("Leaflet.awesome-markers CSS",
-            re.compile(r"/Leaflet\.awesome-markers/[\d.]+/leaflet\.awesome-markers(\.min)?\.css$"), needed_if=_AWESOME),
-    CdnFile("awesome-markers rotation CSS",
-            re.compile(r"/folium/templates/leaflet\.awesome\.rotate(\.min)?\.css$"), needed_if=_AWESOME),
+    CdnFile(
+        "Bootstrap 3 glyphicons",
+        re.compile(r"/bootstrap/3\.[\d.]+/css/bootstrap-glyphicons(\.min)?\.css$"),
+        needed_if=re.compile(r"glyphicon"),
+    ),
+    CdnFile(
+        "Font Awesome",
+        re.compile(r"/@fortawesome/fontawesome-free@[\d.]+/css/all(\.min)?\.css$"),
+        needed_if=re.compile(r"\bfa-[a-z]"),
+    ),
+    CdnFile(
+        "Leaflet.awesome-markers JS",
+        re.compile(r"/Leaflet\.awesome-markers/[\d.]+/leaflet\.awesome-markers(\.min)?\.js$"),
+        needed_if=_AWESOME,
+    ),
+    CdnFile(
+        "Leaflet.awesome-markers CSS",
+        re.compile(r"/Leaflet\.awesome-markers/[\d.]+/leaflet\.awesome-markers(\.min)?\.css$"),
+        needed_if=_AWESOME,
+    ),
+    CdnFile(
+        "awesome-markers rotation CSS",
+        re.compile(r"/folium/templates/leaflet\.awesome\.rotate(\.min)?\.css$"),
+        needed_if=_AWESOME,
+    ),
 )
 
 
@@ -203,8 +224,7 @@ def _with_title_and_lang(page: str, title: str | None) -> str:
 # --- the final check --------------------------------------------------------------------------
 
 _SRC_TAGS = {"script", "img", "iframe", "frame", "embed", "audio", "video", "source", "track", "input"}
-_NON_RESOURCE_RELS = {"canonical", "alternate", "author", "help", "license", "next", "prev", "search",
-                      "bookmark"}
+_NON_RESOURCE_RELS = {"canonical", "alternate", "author", "help", "license", "next", "prev", "search", "bookmark"}
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"]*))\s*\)""", re.IGNORECASE)
 _CSS_IMPORT = re.compile(r"""@import\s+(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
@@ -234,9 +254,8 @@ class _References(HTMLParser):
         urls: list[tuple[str, str]] = []
         if tag in _SRC_TAGS and "src" in attr:
             urls.append(("src", attr["src"]))
-        if tag == "link" and "href" in attr:
-            if not set(attr.get("rel", "").lower().split()) & _NON_RESOURCE_RELS:
-                urls.append(("href", attr["href"]))
+        if tag == "link" and "href" in attr and not set(attr.get("rel", "").lower().split()) & _NON_RESOURCE_RELS:
+            urls.append(("href", attr["href"]))
         if tag in {"image", "use", "feimage"}:
             urls += [(k, attr[k]) for k in ("href", "xlink:href") if k in attr]
         if "srcset" in attr:

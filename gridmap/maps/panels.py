@@ -75,18 +75,19 @@ def _without_geometry_html(issues: list[Mapping]) -> str:
     for issue in issues[:MAX_LISTED_WITHOUT_GEOMETRY]:
         codes = "、".join(str(c) for c in (issue.get("codes") or []))
         lis.append(
-            f'<li>[{html_text(severity_label(issue.get("severity")))}] {html_text(kind_label(issue.get("kind")))}'
+            f"<li>[{html_text(severity_label(issue.get('severity')))}] {html_text(kind_label(issue.get('kind')))}"
             + (f" {html_text(codes)}" if codes else "")
-            + f'：{html_text(str(issue.get("message") or ""))}</li>'
+            + f"：{html_text(str(issue.get('message') or ''))}</li>"
         )
     more = len(issues) - MAX_LISTED_WITHOUT_GEOMETRY
     tail = f'<div class="gm-muted">另有 {format_count(more)} 项未列出，见校验报告。</div>' if more > 0 else ""
-    return (f'<div class="gm-nogeom"><b>无法在地图上标出的问题（{format_count(len(issues))}）</b>'
-            f'<ul>{"".join(lis)}</ul>{tail}</div>')
+    return (
+        f'<div class="gm-nogeom"><b>无法在地图上标出的问题（{format_count(len(issues))}）</b>'
+        f"<ul>{''.join(lis)}</ul>{tail}</div>"
+    )
 
 
-def header_html(report: Mapping, level_counts: Mapping[int | None, int],
-                without_geometry: list[Mapping]) -> str:
+def header_html(report: Mapping, level_counts: Mapping[int | None, int], without_geometry: list[Mapping]) -> str:
     """The header panel: file, 通过/未通过, error and warning totals, counts by kind (from the
     issues themselves), the CRS areas were measured in (``summary["metric_crs"]``), areas per
     level, the report's notes and the issues that could not be drawn."""
@@ -99,18 +100,21 @@ def header_html(report: Mapping, level_counts: Mapping[int | None, int],
     parts = [f'<details open data-ok="{str(ok).lower()}"><summary><b>边界文件校验报告</b>{status}</summary>']
     if report.get("file"):
         parts.append(f'<div class="gm-file">文件：{html_text(str(report["file"]))}</div>')
-    parts.append(f'<div class="gm-totals" data-errors="{n_err}" data-warnings="{n_warn}">'
-                 f'错误 <b>{format_count(n_err)}</b> 项，警告 <b>{format_count(n_warn)}</b> 项</div>')
+    parts.append(
+        f'<div class="gm-totals" data-errors="{n_err}" data-warnings="{n_warn}">'
+        f"错误 <b>{format_count(n_err)}</b> 项，警告 <b>{format_count(n_warn)}</b> 项</div>"
+    )
     if counts:
         rows = "".join(
             f'<tr data-kind="{html_text(kind)}" data-errors="{c["error"]}" data-warnings="{c["warning"]}">'
             f'<td><span class="gm-swatch" style="background:{kind_colour(kind)};border-color:{kind_colour(kind)}">'
-            f'</span>{html_text(kind_label(kind))}</td><td>{format_count(c["error"])}</td>'
-            f'<td>{format_count(c["warning"])}</td></tr>'
+            f"</span>{html_text(kind_label(kind))}</td><td>{format_count(c['error'])}</td>"
+            f"<td>{format_count(c['warning'])}</td></tr>"
             for kind, c in counts.items()
         )
-        parts.append(f"<table><thead><tr><th>问题类型</th><th>错误</th><th>警告</th></tr></thead>"
-                     f"<tbody>{rows}</tbody></table>")
+        parts.append(
+            f"<table><thead><tr><th>问题类型</th><th>错误</th><th>警告</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
     else:
         parts.append('<div class="gm-muted">未发现问题。</div>')
     summary = report.get("summary")
@@ -125,22 +129,26 @@ def header_html(report: Mapping, level_counts: Mapping[int | None, int],
     return "".join(parts)
 
 
-def legend_html(kinds: Iterable[str], level_weights: Mapping[int | None, tuple[str, float]],
-                has_points: bool) -> str:
+def legend_html(kinds: Iterable[str], level_weights: Mapping[int | None, tuple[str, float]], has_points: bool) -> str:
     """The legend: a colour per issue kind drawn, how errors and warnings differ, the locator
     dots, and the outline of each level (``level_weights``: level → (colour, line width))."""
-    rows = ['<div><b>图例</b></div>']
+    rows = ["<div><b>图例</b></div>"]
     for kind in kinds:
         c = kind_colour(kind)
-        rows.append(f'<div><span class="gm-swatch" style="background:{c};border-color:{c}"></span>'
-                    f"{html_text(kind_label(kind))}</div>")
-    rows.append('<div><span class="gm-swatch" style="background:#999;border-color:#666"></span>实线边框：错误'
-                '</div><div><span class="gm-swatch" style="background:#ddd;border:2px dashed #666"></span>'
-                "虚线边框：警告</div>")
+        rows.append(
+            f'<div><span class="gm-swatch" style="background:{c};border-color:{c}"></span>'
+            f"{html_text(kind_label(kind))}</div>"
+        )
+    rows.append(
+        '<div><span class="gm-swatch" style="background:#999;border-color:#666"></span>实线边框：错误'
+        '</div><div><span class="gm-swatch" style="background:#ddd;border:2px dashed #666"></span>'
+        "虚线边框：警告</div>"
+    )
     if has_points:
         rows.append('<div><span class="gm-dot" style="background:#666"></span>圆点：点状问题或细小问题的位置</div>')
     for level, (colour, weight) in level_weights.items():
-        rows.append(f'<div><span class="gm-line" style="border-top:{max(weight, 1):.1f}px solid {colour}"></span>'
-                    f"{html_text(level_label(level))}边界</div>")
+        rows.append(
+            f'<div><span class="gm-line" style="border-top:{max(weight, 1):.1f}px solid {colour}"></span>'
+            f"{html_text(level_label(level))}边界</div>"
+        )
     return "".join(rows)
-

@@ -18,9 +18,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gridmap.levels import level_number
 from gridmap.maps.basemap import new_map
 from gridmap.maps.controls import HtmlControl, KeepLayerOrder, PageStyle
-from gridmap.levels import level_number
 from gridmap.maps.geojson import area_collections, bounds_of, issue_layers, to_storage_crs
 from gridmap.maps.labels import format_count, html_text, kind_colour, kind_label, level_label
 from gridmap.maps.offline import standalone_html
@@ -53,11 +53,25 @@ def _defect_style(feature: dict) -> dict:
     warning = props.get("severity") == "warning"
     geom_type = (feature.get("geometry") or {}).get("type", "")
     if geom_type in ("Point", "MultiPoint"):
-        return {"color": "#ffffff", "weight": 1.5, "opacity": 1.0, "fill": True, "fillColor": colour,
-                "fillOpacity": 0.95, "radius": 5 if props.get("locator") else 7, "dashArray": None}
-    return {"color": colour, "weight": 5 if "LineString" in geom_type else 2.5, "opacity": 1.0,
-            "fill": "Polygon" in geom_type or geom_type == "GeometryCollection", "fillColor": colour,
-            "fillOpacity": 0.2 if warning else 0.45, "dashArray": "6 4" if warning else None}
+        return {
+            "color": "#ffffff",
+            "weight": 1.5,
+            "opacity": 1.0,
+            "fill": True,
+            "fillColor": colour,
+            "fillOpacity": 0.95,
+            "radius": 5 if props.get("locator") else 7,
+            "dashArray": None,
+        }
+    return {
+        "color": colour,
+        "weight": 5 if "LineString" in geom_type else 2.5,
+        "opacity": 1.0,
+        "fill": "Polygon" in geom_type or geom_type == "GeometryCollection",
+        "fillColor": colour,
+        "fillOpacity": 0.2 if warning else 0.45,
+        "dashArray": "6 4" if warning else None,
+    }
 
 
 def _defect_highlight(feature: dict) -> dict:
@@ -76,8 +90,9 @@ def _fit(m: folium.Map, areas: gpd.GeoDataFrame, defect_bounds) -> None:
     m.fit_bounds([[miny, minx], [maxy, maxx]], max_zoom=18)
 
 
-def validation_map(report: Mapping, areas: gpd.GeoDataFrame, *, basemap: str | None = None,
-                   basemap_attribution: str | None = None) -> folium.Map:
+def validation_map(
+    report: Mapping, areas: gpd.GeoDataFrame, *, basemap: str | None = None, basemap_attribution: str | None = None
+) -> folium.Map:
     """The folium map of a validation ``report`` (shape in DESIGN.md) over the uploaded ``areas``
     (columns ``code``, ``name``, ``level``; EPSG:4490, other CRSs are reprojected).
 
@@ -118,12 +133,17 @@ def validation_map(report: Mapping, areas: gpd.GeoDataFrame, *, basemap: str | N
         layer.add_to(m)
         stacked.append(layer)
 
-    level_counts = dict(sorted(Counter(level_number(v) for v in areas["level"]).items(),
-                               key=lambda kv: (kv[0] is None, kv[0] or 0))) if "level" in areas else {}
-    HtmlControl(header_html(report, level_counts, drawn.without_geometry), "topleft",
-                "gridmap-header").add_to(m)
-    has_points = any(f["geometry"]["type"] in ("Point", "MultiPoint")
-                     for fc in drawn.by_kind.values() for f in fc["features"])
+    level_counts = (
+        dict(
+            sorted(Counter(level_number(v) for v in areas["level"]).items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+        )
+        if "level" in areas
+        else {}
+    )
+    HtmlControl(header_html(report, level_counts, drawn.without_geometry), "topleft", "gridmap-header").add_to(m)
+    has_points = any(
+        f["geometry"]["type"] in ("Point", "MultiPoint") for fc in drawn.by_kind.values() for f in fc["features"]
+    )
     HtmlControl(legend_html(drawn.by_kind, level_styles, has_points), "bottomleft", "gridmap-legend").add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     KeepLayerOrder(stacked).add_to(m)
@@ -131,8 +151,14 @@ def validation_map(report: Mapping, areas: gpd.GeoDataFrame, *, basemap: str | N
     return m
 
 
-def write_validation_html(report: Mapping, areas: gpd.GeoDataFrame, path: str | Path, *,
-                          basemap: str | None = None, basemap_attribution: str | None = None) -> Path:
+def write_validation_html(
+    report: Mapping,
+    areas: gpd.GeoDataFrame,
+    path: str | Path,
+    *,
+    basemap: str | None = None,
+    basemap_attribution: str | None = None,
+) -> Path:
     """Write the validation map as one offline HTML file (UTF-8) at ``path``; returns the path."""
     m = validation_map(report, areas, basemap=basemap, basemap_attribution=basemap_attribution)
     title = f"{TITLE}：{report['file']}" if report.get("file") else TITLE

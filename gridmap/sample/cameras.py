@@ -18,20 +18,49 @@ import shapely
 from gridmap.config import STORAGE_SRID
 
 OPERATORS = ("中国移动", "中国联通", "中国电信")
-PLACES = ("村口", "村委会", "十字路口", "主干道", "学校门口", "文化广场", "卫生室", "桥头", "坑塘", "超市门口",
-          "养殖场", "田间路口", "社区大门", "停车场", "河道")
+PLACES = (
+    "村口",
+    "村委会",
+    "十字路口",
+    "主干道",
+    "学校门口",
+    "文化广场",
+    "卫生室",
+    "桥头",
+    "坑塘",
+    "超市门口",
+    "养殖场",
+    "田间路口",
+    "社区大门",
+    "停车场",
+    "河道",
+)
 DIRECTIONS = ("东", "南", "西", "北", "东南", "东北", "西南", "西北")
 #: GB/T 28181 device id parts for the sample: centre code (province 41, city 16, county 28, unit 00).
 CENTRE_CODE = "41162800"
 NETWORK_SOCIAL = "8"  # 社会资源接入网: cameras run by telecom operators
 
 #: Column headers as the county's camera register has them.
-COLUMNS = ("设备编码", "设备名称", "所属乡镇", "所属村(社区)", "所属网格", "点位类型", "经度", "纬度", "监控方向",
-           "安装状态", "在线状态", "运营商", "安装日期")
+COLUMNS = (
+    "设备编码",
+    "设备名称",
+    "所属乡镇",
+    "所属村(社区)",
+    "所属网格",
+    "点位类型",
+    "经度",
+    "纬度",
+    "监控方向",
+    "安装状态",
+    "在线状态",
+    "运营商",
+    "安装日期",
+)
 
 
-def build_cameras(frames: dict[str, gpd.GeoDataFrame], seed: int, planned: int = 10520,
-                  installed: int = 10048, online: int = 9896) -> pd.DataFrame:
+def build_cameras(
+    frames: dict[str, gpd.GeoDataFrame], seed: int, planned: int = 10520, installed: int = 10048, online: int = 9896
+) -> pd.DataFrame:
     """The camera register as a DataFrame with Chinese headers (``COLUMNS``), lon/lat in EPSG:4490.
 
     ``frames`` are the county's levels in a projected CRS (metres); points are placed at least 4 m
@@ -59,10 +88,15 @@ def build_cameras(frames: dict[str, gpd.GeoDataFrame], seed: int, planned: int =
     micro_grid = micro["code"].str[:15].to_numpy()
     micro_idx_by_grid = pd.Series(np.arange(len(micro))).groupby(micro_grid).apply(np.asarray).to_dict()
     micro_hh = micro["households"].to_numpy().astype(float)
-    chosen = np.concatenate([
-        rng.choice(micro_idx_by_grid[g], size=n, p=micro_hh[micro_idx_by_grid[g]] / micro_hh[micro_idx_by_grid[g]].sum())
-        for g, n in zip(grids["code"], per_grid) if n
-    ])
+    chosen = np.concatenate(
+        [
+            rng.choice(
+                micro_idx_by_grid[g], size=n, p=micro_hh[micro_idx_by_grid[g]] / micro_hh[micro_idx_by_grid[g]].sum()
+            )
+            for g, n in zip(grids["code"], per_grid)
+            if n
+        ]
+    )
     chosen.sort(kind="stable")
     xy = _points_inside(rng, micro.geometry.to_numpy(), chosen, inset_m=4.0)
 
@@ -94,8 +128,10 @@ def build_cameras(frames: dict[str, gpd.GeoDataFrame], seed: int, planned: int =
     village_name = dict(zip(villages["code"], villages["name"]))
     industry = np.array(["01" if town_kind[t] == "街道" else "00" for t in cam_town])  # 社区接入 / 路面接入
     dev_type = np.where(rng.random(n) < 0.85, "132", "131")  # network camera / camera
-    device_id = [f"{CENTRE_CODE}{ind}{typ}{NETWORK_SOCIAL}{i:06d}"
-                 for i, (ind, typ) in enumerate(zip(industry, dev_type), start=1)]
+    device_id = [
+        f"{CENTRE_CODE}{ind}{typ}{NETWORK_SOCIAL}{i:06d}"
+        for i, (ind, typ) in enumerate(zip(industry, dev_type), start=1)
+    ]
     place = rng.choice(PLACES, size=n)
     seen: dict[tuple[str, str], int] = {}
     names = []
@@ -104,23 +140,28 @@ def build_cameras(frames: dict[str, gpd.GeoDataFrame], seed: int, planned: int =
         seen[key] = seen.get(key, 0) + 1
         names.append(f"{village_name[g[:12]]}{p}{seen[key]}号")
     start, span = dt.date(2022, 3, 20), (dt.date(2024, 9, 30) - dt.date(2022, 3, 20)).days
-    dates = [(start + dt.timedelta(days=int(d))).isoformat() if ok else ""
-             for d, ok in zip(rng.integers(0, span + 1, n), is_installed)]
-    return pd.DataFrame({
-        "设备编码": device_id,
-        "设备名称": names,
-        "所属乡镇": [town_name[t] for t in cam_town],
-        "所属村(社区)": [village_name[g[:12]] for g in cam_grid],
-        "所属网格": cam_grid,
-        "点位类型": place,
-        "经度": lon,
-        "纬度": lat,
-        "监控方向": rng.choice(DIRECTIONS, size=n),
-        "安装状态": np.where(is_installed, "已安装", "未安装"),
-        "在线状态": np.select([is_online, is_installed], ["在线", "离线"], ""),
-        "运营商": operator,
-        "安装日期": dates,
-    }, columns=list(COLUMNS))
+    dates = [
+        (start + dt.timedelta(days=int(d))).isoformat() if ok else ""
+        for d, ok in zip(rng.integers(0, span + 1, n), is_installed)
+    ]
+    return pd.DataFrame(
+        {
+            "设备编码": device_id,
+            "设备名称": names,
+            "所属乡镇": [town_name[t] for t in cam_town],
+            "所属村(社区)": [village_name[g[:12]] for g in cam_grid],
+            "所属网格": cam_grid,
+            "点位类型": place,
+            "经度": lon,
+            "纬度": lat,
+            "监控方向": rng.choice(DIRECTIONS, size=n),
+            "安装状态": np.where(is_installed, "已安装", "未安装"),
+            "在线状态": np.select([is_online, is_installed], ["在线", "离线"], ""),
+            "运营商": operator,
+            "安装日期": dates,
+        },
+        columns=list(COLUMNS),
+    )
 
 
 def _points_inside(rng: np.random.Generator, polygons: np.ndarray, index: np.ndarray, inset_m: float) -> np.ndarray:

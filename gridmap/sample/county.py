@@ -19,7 +19,14 @@ from gridmap.config import SAMPLE_PROJECTED_EPSG, STORAGE_SRID
 from gridmap.levels import LEVELS
 from gridmap.sample import names as nm
 from gridmap.sample.partition import (
-    Frame, Warp, county_outline, frame_for, place_markers, rasterize_mask, smooth_noise, split_region,
+    Frame,
+    Warp,
+    county_outline,
+    frame_for,
+    place_markers,
+    rasterize_mask,
+    smooth_noise,
+    split_region,
     vectorize_labels,
 )
 
@@ -90,7 +97,9 @@ class _Builder:
         self.labels = [np.zeros(self.frame.shape, dtype=np.int32) for _ in LEVELS]
         self.labels[0][self.mask] = 1
         self.regions: list[list[_Region]] = [[] for _ in LEVELS]
-        self.regions[0].append(_Region(0, 1, 0, slice(0, self.frame.shape[0]), slice(0, self.frame.shape[1]), self.mask))
+        self.regions[0].append(
+            _Region(0, 1, 0, slice(0, self.frame.shape[0]), slice(0, self.frame.shape[1]), self.mask)
+        )
         # The county seat sits a little north-east of the geometric centre.
         self.seat = np.array(self.centre) + np.array([1500.0, 2500.0])
 
@@ -139,8 +148,12 @@ class _Builder:
         capacity = np.array([int(p.mask.sum()) // 25 for p in parents])  # >= 25 px (1 ha) per child
         counts = _allocate(weights, total, capacity)
         typical_radius = float(np.sqrt(self.mask.sum() / total / np.pi))
-        warp = Warp.random(self.rng, self.frame.shape, (0.6 * typical_radius, 0.25 * typical_radius),
-                           rough_sigma_px=max(1.5, 0.08 * typical_radius))
+        warp = Warp.random(
+            self.rng,
+            self.frame.shape,
+            (0.6 * typical_radius, 0.25 * typical_radius),
+            rough_sigma_px=max(1.5, 0.08 * typical_radius),
+        )
         for parent, k in zip(parents, counts):
             sub_density = self.density[parent.rows, parent.cols]
             sub_warp = warp.window(parent.rows, parent.cols)
@@ -151,8 +164,13 @@ class _Builder:
                 markers = place_markers(self.rng, parent.mask, sub_density, int(k))
                 markers = markers[np.lexsort((markers[:, 1], markers[:, 0] // 25))]  # north→south bands
                 damping = 0.0 if attempt == 7 else 0.75**attempt
-                labels = split_region(parent.mask, markers, sub_warp, warp_px=warp_fraction * radius * damping,
-                                      rough_px=0.06 * radius * damping)
+                labels = split_region(
+                    parent.mask,
+                    markers,
+                    sub_warp,
+                    warp_px=warp_fraction * radius * damping,
+                    rough_px=0.06 * radius * damping,
+                )
                 sizes = np.bincount(labels.ravel(), minlength=k + 1)[1:]
                 if sizes.min() >= min_px:
                     break
@@ -160,8 +178,9 @@ class _Builder:
                 raise RuntimeError(f"level {level}: could not split {parent.index} into {k} regions of >= {min_px} px")
             self._register(level, parent.index, labels, parent.rows, parent.cols, markers)
 
-    def _register(self, level: int, parent: int, labels: np.ndarray, rows: slice, cols: slice,
-                  markers: np.ndarray) -> None:
+    def _register(
+        self, level: int, parent: int, labels: np.ndarray, rows: slice, cols: slice, markers: np.ndarray
+    ) -> None:
         found = [s for s in ndimage.find_objects(labels) if s is not None]
         base = len(self.regions[level])
         if len(found) != len(markers):
@@ -172,7 +191,7 @@ class _Builder:
             g_rows = slice(rows.start + r.start, rows.start + r.stop)
             g_cols = slice(cols.start + c.start, cols.start + c.stop)
             self.labels[level][g_rows, g_cols][sub] = index
-            xy = self.frame.pixel_centres(markers[i - 1:i, 0] + rows.start, markers[i - 1:i, 1] + cols.start)[0]
+            xy = self.frame.pixel_centres(markers[i - 1 : i, 0] + rows.start, markers[i - 1 : i, 1] + cols.start)[0]
             self.regions[level].append(_Region(level, index, parent, g_rows, g_cols, sub, (float(xy[0]), float(xy[1]))))
             self.regions[level - 1][parent - 1].children.append(index)
 
@@ -252,8 +271,9 @@ def build_county(spec: CountySpec = CountySpec()) -> dict[str, gpd.GeoDataFrame]
             for n, child in enumerate(parent.children, start=1):
                 codes[level][child - 1] = codes[level - 1][parent.index - 1] + f"{n:03d}"
                 pname = names[level - 1][parent.index - 1]
-                names[level][child - 1] = (f"{pname}第{nm.chinese_ordinal(n)}网格" if level == 3
-                                           else f"{pname}{n}号微网格")
+                names[level][child - 1] = (
+                    f"{pname}第{nm.chinese_ordinal(n)}网格" if level == 3 else f"{pname}{n}号微网格"
+                )
                 kinds[level][child - 1] = label
 
     n_leaf = len(b.regions[leaf])
@@ -267,9 +287,9 @@ def build_county(spec: CountySpec = CountySpec()) -> dict[str, gpd.GeoDataFrame]
     frames: dict[str, gpd.GeoDataFrame] = {}
     for lv in LEVELS:
         n = len(b.regions[lv.number])
-        parent_codes = [None] * n if lv.number == 0 else [
-            codes[lv.number - 1][r.parent - 1] for r in b.regions[lv.number]
-        ]
+        parent_codes = (
+            [None] * n if lv.number == 0 else [codes[lv.number - 1][r.parent - 1] for r in b.regions[lv.number]]
+        )
         has_worker = lv.number >= 3  # 专职网格员 per grid, 微网格员 per micro-grid
         frames[lv.key] = gpd.GeoDataFrame(
             {
@@ -290,12 +310,16 @@ def build_county(spec: CountySpec = CountySpec()) -> dict[str, gpd.GeoDataFrame]
 
 
 def _check_counts(spec: CountySpec, frames: dict[str, gpd.GeoDataFrame]) -> None:
-    expected = {"county": 1, "township": len(spec.townships), "village": spec.villages,
-                "grid": spec.grids, "microgrid": spec.microgrids}
+    expected = {
+        "county": 1,
+        "township": len(spec.townships),
+        "village": spec.villages,
+        "grid": spec.grids,
+        "microgrid": spec.microgrids,
+    }
     got = {k: len(v) for k, v in frames.items()}
     if got != expected:
         raise RuntimeError(f"level counts {got} != {expected}")
     for key, gdf in frames.items():
         if gdf["code"].duplicated().any():
             raise RuntimeError(f"duplicate codes at level {key}")
-

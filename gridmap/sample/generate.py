@@ -29,10 +29,17 @@ from gridmap.sample.cameras import build_cameras
 from gridmap.sample.county import CountySpec, build_county
 from gridmap.sample.files import CAMERAS_CSV, CAMERAS_XLSX, GEOJSON_DIR, GPKG, MANIFEST, SHAPEFILE_ZIP
 
-
 #: Field names in the GeoPackage and Shapefile (each fits the Shapefile's 10-byte limit in GBK).
-CHINESE_FIELDS = {"code": "编码", "name": "名称", "parent_code": "上级编码", "level": "层级", "kind": "类型",
-                  "households": "户数", "worker_name": "网格员", "worker_phone": "联系电话"}
+CHINESE_FIELDS = {
+    "code": "编码",
+    "name": "名称",
+    "parent_code": "上级编码",
+    "level": "层级",
+    "kind": "类型",
+    "households": "户数",
+    "worker_name": "网格员",
+    "worker_phone": "联系电话",
+}
 # Fixed timestamps so regenerating gives byte-identical GeoPackage, XLSX and zip files.
 _FIXED_TIME = dt.datetime(2026, 1, 1, 0, 0, 0)
 #: The "last update" date in each .dbf header (bytes 1–3). The Shapefile driver writes today's date
@@ -41,8 +48,10 @@ _FIXED_TIME = dt.datetime(2026, 1, 1, 0, 0, 0)
 _DBF_DATE = "2026-11-21"
 
 
-def generate(out_dir: Path, spec: CountySpec = CountySpec()) -> dict[str, object]:
-    """Build the county and cameras and write every file into ``out_dir``; returns the manifest."""
+def generate(out_dir: Path, spec: CountySpec | None = None) -> dict[str, object]:
+    """Build the county and cameras (``spec``: default the sample county's) and write every file
+    into ``out_dir``; returns the manifest."""
+    spec = spec or CountySpec()
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = build_county(spec)
     cameras = build_cameras(frames, seed=spec.seed + 2)
@@ -68,16 +77,22 @@ def _write_gpkg(frames: dict[str, gpd.GeoDataFrame], path: Path) -> None:
     path.unlink(missing_ok=True)
     for lv in LEVELS:
         gdf = _chinese(frames[lv.key]).to_crs(STORAGE_SRID)
-        pyogrio.write_dataframe(gdf, path, layer=lv.key, driver="GPKG", promote_to_multi=True,
-                                layer_options={"IDENTIFIER": f"{lv.name_zh}"})
+        pyogrio.write_dataframe(
+            gdf, path, layer=lv.key, driver="GPKG", promote_to_multi=True, layer_options={"IDENTIFIER": f"{lv.name_zh}"}
+        )
 
 
 def _write_shapefile_zip(frames: dict[str, gpd.GeoDataFrame], path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for lv in LEVELS:
             gdf = _chinese(frames[lv.key]).to_crs(SAMPLE_PROJECTED_EPSG)
-            pyogrio.write_dataframe(gdf, Path(tmp) / f"{lv.key}.shp", driver="ESRI Shapefile", encoding="GBK",
-                                    layer_options={"DBF_DATE_LAST_UPDATE": _DBF_DATE})
+            pyogrio.write_dataframe(
+                gdf,
+                Path(tmp) / f"{lv.key}.shp",
+                driver="ESRI Shapefile",
+                encoding="GBK",
+                layer_options={"DBF_DATE_LAST_UPDATE": _DBF_DATE},
+            )
         _write_zip(path, [(f.name, f.read_bytes()) for f in sorted(Path(tmp).iterdir())])
 
 
@@ -87,8 +102,12 @@ def _write_geojson(frames: dict[str, gpd.GeoDataFrame], out: Path) -> None:
         path = out / f"{lv.key}.geojson"
         path.unlink(missing_ok=True)
         # 9 decimals of a degree ≈ 0.1 mm: exact enough that shared vertices stay shared.
-        pyogrio.write_dataframe(frames[lv.key].to_crs(STORAGE_SRID), path, driver="GeoJSON",
-                                layer_options={"COORDINATE_PRECISION": 9, "WRITE_BBOX": "NO"})
+        pyogrio.write_dataframe(
+            frames[lv.key].to_crs(STORAGE_SRID),
+            path,
+            driver="GeoJSON",
+            layer_options={"COORDINATE_PRECISION": 9, "WRITE_BBOX": "NO"},
+        )
 
 
 def _write_xlsx(cameras: pd.DataFrame, path: Path) -> None:
@@ -102,8 +121,13 @@ def _write_xlsx(cameras: pd.DataFrame, path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         entries = [(info.filename, zf.read(info.filename)) for info in zf.infolist()]
     modified = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
-    _write_zip(path, [(name, modified.sub(rb"\g<1>" + stamp + rb"\g<2>", data) if name == "docProps/core.xml" else data)
-                      for name, data in entries])
+    _write_zip(
+        path,
+        [
+            (name, modified.sub(rb"\g<1>" + stamp + rb"\g<2>", data) if name == "docProps/core.xml" else data)
+            for name, data in entries
+        ],
+    )
 
 
 def _write_zip(path: Path, entries: list[tuple[str, bytes]]) -> None:
@@ -128,4 +152,3 @@ def _manifest(frames: dict[str, gpd.GeoDataFrame], cameras: pd.DataFrame, out_di
         "cameras": {"planned": len(cameras), "installed": installed, "online": online},
         "sha256": {str(p.relative_to(out_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
     }
-

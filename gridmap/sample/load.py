@@ -12,14 +12,14 @@ from sqlalchemy import Engine, text
 
 from gridmap.config import STORAGE_SRID
 from gridmap.db.areas import VersionInfo, replace_subtree
-from gridmap.camera_import import county_of, import_camera_table
 from gridmap.db.cameras import assign_cameras_to_areas
 from gridmap.db.locks import lock_areas_for_import, lock_areas_for_publish, lock_subtree
-from gridmap.services.changes import record_change
 from gridmap.io.boundaries import read_areas
 from gridmap.io.cameras import read_camera_file
 from gridmap.levels import LEVELS
 from gridmap.sample.files import CAMERAS_CSV, GPKG
+from gridmap.services.cameras import county_of, import_camera_table
+from gridmap.services.changes import record_change
 
 SAMPLE_COUNTY_CODE = "411628"
 
@@ -35,8 +35,9 @@ def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None
             raise FileNotFoundError(f"sample file missing: {path} (run `gridmap sample generate`)")
     areas = pd.concat([read_areas(gpkg, layer=lv.key) for lv in LEVELS], ignore_index=True)
     areas = gpd.GeoDataFrame(areas, geometry="geometry", crs=STORAGE_SRID)
-    info = VersionInfo(created_by="gridmap sample", file_name=gpkg.name,
-                       file_sha256=hashlib.sha256(gpkg.read_bytes()).hexdigest())
+    info = VersionInfo(
+        created_by="gridmap sample", file_name=gpkg.name, file_sha256=hashlib.sha256(gpkg.read_bytes()).hexdigest()
+    )
     with engine.begin() as conn:  # one transaction: areas, cameras and assignment land together
         lock_areas_for_publish(conn)
         lock_subtree(conn, SAMPLE_COUNTY_CODE, "sample load")
@@ -44,18 +45,25 @@ def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None
         replace_subtree(conn, SAMPLE_COUNTY_CODE, areas, info)
         # The county's cameras: by their id's centre code, their area, or (outside every area) the
         # county's outline.
-        conn.execute(text("""
+        conn.execute(
+            text("""
             DELETE FROM camera c
             WHERE c.device_id LIKE :county || '%' OR c.area_code LIKE :county || '%'
                OR (c.area_code IS NULL AND c.geom && (SELECT geom FROM area WHERE code = :county))"""),
-                     {"county": SAMPLE_COUNTY_CODE})
+            {"county": SAMPLE_COUNTY_CODE},
+        )
         assign_cameras_to_areas(conn, root_code=SAMPLE_COUNTY_CODE)
         if cameras:
             county = county_of(conn, SAMPLE_COUNTY_CODE)
             table = read_camera_file(cameras_csv, county_code=county.code, extent=county.extent)
             if table.rejected:
                 raise ValueError(f"{cameras_csv.name}: {len(table.rejected)} rows rejected, e.g. {table.rejected[0]}")
-            import_camera_table(conn, table, county, file_name=cameras_csv.name,
-                                file_sha256=hashlib.sha256(cameras_csv.read_bytes()).hexdigest(),
-                                created_by="gridmap sample")
+            import_camera_table(
+                conn,
+                table,
+                county,
+                file_name=cameras_csv.name,
+                file_sha256=hashlib.sha256(cameras_csv.read_bytes()).hexdigest(),
+                created_by="gridmap sample",
+            )
         record_change(conn, "sample_load", everything=True, root=SAMPLE_COUNTY_CODE)

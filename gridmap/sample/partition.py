@@ -49,8 +49,9 @@ class Frame:
         return np.column_stack([(self.y0 - xy[:, 1]) / self.pixel, (xy[:, 0] - self.x0) / self.pixel])
 
 
-def county_outline(rng: np.random.Generator, centre: tuple[float, float], area_m2: float,
-                   n_vertices: int = 1440) -> shapely.Polygon:
+def county_outline(
+    rng: np.random.Generator, centre: tuple[float, float], area_m2: float, n_vertices: int = 1440
+) -> shapely.Polygon:
     """An irregular star-shaped outline of exactly ``area_m2`` around ``centre`` (metres).
 
     The radius is exp(sum of random harmonics): low harmonics give the overall lobes, high ones
@@ -79,8 +80,9 @@ def frame_for(outline: shapely.Polygon, pixel: float, margin: float = 500.0) -> 
 
 def rasterize_mask(outline: shapely.Polygon, frame: Frame) -> np.ndarray:
     """Boolean mask of the outline, reduced to its largest 4-connected piece (one county, no islands)."""
-    mask = features.rasterize([(outline, 1)], out_shape=frame.shape, transform=frame.transform,
-                              fill=0, dtype="uint8").astype(bool)
+    mask = features.rasterize(
+        [(outline, 1)], out_shape=frame.shape, transform=frame.transform, fill=0, dtype="uint8"
+    ).astype(bool)
     pieces, n = ndimage.label(mask)  # default structure: 4-connectivity
     if n > 1:
         sizes = ndimage.sum_labels(mask, pieces, index=np.arange(1, n + 1))
@@ -144,10 +146,14 @@ class Warp:
     rough: np.ndarray  # small-scale noise, unit std
 
     @classmethod
-    def random(cls, rng: np.random.Generator, shape: tuple[int, int], sigmas_px: tuple[float, ...],
-               rough_sigma_px: float) -> Warp:
-        return cls(smooth_noise(rng, shape, sigmas_px), smooth_noise(rng, shape, sigmas_px),
-                   smooth_noise(rng, shape, (rough_sigma_px,)))
+    def random(
+        cls, rng: np.random.Generator, shape: tuple[int, int], sigmas_px: tuple[float, ...], rough_sigma_px: float
+    ) -> Warp:
+        return cls(
+            smooth_noise(rng, shape, sigmas_px),
+            smooth_noise(rng, shape, sigmas_px),
+            smooth_noise(rng, shape, (rough_sigma_px,)),
+        )
 
     def window(self, rows: slice, cols: slice) -> Warp:
         return Warp(self.dr[rows, cols], self.dc[rows, cols], self.rough[rows, cols])

@@ -78,8 +78,14 @@ class AreaReplacement:
         object.__setattr__(self, "codes", tuple(sorted(set(self.removed) | set(self.added))))
 
 
-def record_change(conn: Connection, kind: str, *, areas: AreaReplacement | None = None,
-                  everything: bool = False, root: str | None = None) -> int | None:
+def record_change(
+    conn: Connection,
+    kind: str,
+    *,
+    areas: AreaReplacement | None = None,
+    everything: bool = False,
+    root: str | None = None,
+) -> int | None:
     """Bring figures, tile rows and the change log up to date after a write, on its transaction;
     returns the new revision, or None when nothing a map shows changed (no revision is taken).
 
@@ -114,12 +120,22 @@ def record_change(conn: Connection, kind: str, *, areas: AreaReplacement | None 
         figures.reset_areas(conn, areas.removed, areas.added)
         structure.update(areas.added)
         structure.update(figures.chain_of(conn, areas.anchor))
-    moved = figures.apply_deltas(conn, _CAMERA_DELTAS, {
-        "removed": list(areas.removed) if areas else [], "anchor": areas.anchor if areas else None})
+    moved = figures.apply_deltas(
+        conn,
+        _CAMERA_DELTAS,
+        {"removed": list(areas.removed) if areas else [], "anchor": areas.anchor if areas else None},
+    )
     structure.update(figures.parents_of(conn, moved.installed_codes))
     figures.refresh_structure(conn, sorted(structure))
-    log_change(conn, revision, kind, extent_wkt=areas.extent_wkt if areas else None,
-               codes=moved.codes, points_wkb=cameras.points_wkb, root=areas.root if areas else None)
+    log_change(
+        conn,
+        revision,
+        kind,
+        extent_wkt=areas.extent_wkt if areas else None,
+        codes=moved.codes,
+        points_wkb=cameras.points_wkb,
+        root=areas.root if areas else None,
+    )
     _forget_cameras(conn)
     return revision
 
@@ -132,9 +148,13 @@ def _forget_cameras(conn: Connection) -> None:
 
 def extent_of(conn: Connection, sql: str, params: dict | None = None) -> tuple[float, float, float, float] | None:
     """Bounding box (EPSG:4490 degrees) of the geometries ``sql`` selects (one geometry column), or None."""
-    row = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                            f"FROM (SELECT ST_Extent(g)::geometry AS e FROM ({sql}) AS s(g)) AS x"),
-                       params or {}).one()
+    row = conn.execute(
+        text(
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            f"FROM (SELECT ST_Extent(g)::geometry AS e FROM ({sql}) AS s(g)) AS x"
+        ),
+        params or {},
+    ).one()
     return None if row[0] is None else tuple(float(v) for v in row)
 
 

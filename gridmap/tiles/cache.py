@@ -122,7 +122,7 @@ class TileCache:
                 self._lru.clear()
             else:
                 if regions.scan:
-                    stale = [k for k in self._lru.keys() if regions.touches(*k)]
+                    stale = [k for k in self._lru if regions.touches(*k)]
                 else:  # only listed tiles: look them up rather than test every cached tile
                     stale = [k for k in regions.keys if k in self._lru]
                 for k in stale:
@@ -144,11 +144,17 @@ class TileCache:
     def stats(self) -> dict[str, int | float | None]:
         with self._lock:
             lookups = self.hits + self.misses
-            return {"hits": self.hits, "misses": self.misses,
-                    "hit_ratio": round(self.hits / lookups, 4) if lookups else None,
-                    "entries": len(self._lru), "bytes": int(self._lru.currsize), "max_bytes": self.max_bytes,
-                    "revision": self.revision, "invalidations": self.invalidations,
-                    "invalidated_tiles": self.invalidated}
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "hit_ratio": round(self.hits / lookups, 4) if lookups else None,
+                "entries": len(self._lru),
+                "bytes": int(self._lru.currsize),
+                "max_bytes": self.max_bytes,
+                "revision": self.revision,
+                "invalidations": self.invalidations,
+                "invalidated_tiles": self.invalidated,
+            }
 
 
 def _size(tile: Tile) -> int:

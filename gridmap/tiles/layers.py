@@ -88,8 +88,10 @@ class TileLayer:
 _AREA_MINZOOM = {0: 0, 1: 8, 2: 10, 3: 11, 4: 12}
 
 LAYERS: dict[str, TileLayer] = {
-    **{lv.key: TileLayer(lv.key, lv.name_zh, _AREA_MINZOOM[lv.number], MAX_ZOOM, lv.number, AREA_FIELDS)
-       for lv in LEVELS},
+    **{
+        lv.key: TileLayer(lv.key, lv.name_zh, _AREA_MINZOOM[lv.number], MAX_ZOOM, lv.number, AREA_FIELDS)
+        for lv in LEVELS
+    },
     "cameras": TileLayer("cameras", "摄像头", 12, MAX_ZOOM, None, CAMERA_FIELDS),
 }
 AREA_LAYERS = tuple(layer for layer in LAYERS.values() if layer.is_area)
@@ -127,5 +129,4 @@ def tile_in_range(z: int, x: int, y: int) -> bool:
 
 def lonlat_to_3857(lon: float, lat: float) -> tuple[float, float]:
     lat = max(-85.05112878, min(85.05112878, lat))
-    return (math.radians(lon) * 6378137.0,
-            math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0)
+    return (math.radians(lon) * 6378137.0, math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0)

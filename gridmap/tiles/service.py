@@ -33,6 +33,7 @@ import shapely
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from gridmap.errors import DatabaseUnavailable
 from gridmap.tiles.cache import DEFAULT_MAX_BYTES, Box, Regions, Tile, TileCache
 from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, TileLayer, tile_size_m
 from gridmap.tiles.sql import tile_params, tile_sql
@@ -64,8 +65,11 @@ GZIP_INLINE_MAX = 32 * 1024
 NOT_MIGRATED = "the tile tables are missing: run `gridmap db migrate` (migration 0005)"
 
 
-class TileDatabaseError(RuntimeError):
-    """The database could not answer (down, restarting, timed out)."""
+class TileDatabaseError(DatabaseUnavailable):
+    """The database could not answer (down, restarting, timed out): 503 ``database_unavailable``."""
+
+    def __init__(self, detail: str):
+        super().__init__("数据库暂时不可用，瓦片无法生成，请稍后重试。", detail)
 
 
 class ConnectionPool:
@@ -112,6 +116,7 @@ class ConnectionPool:
                         conn.close()
                     else:
                         self._idle.put(conn)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def close(self) -> None:
         self._closed = True
@@ -134,8 +139,7 @@ class AsyncConnectionPool:
         self._closed = False
 
     async def _connect(self) -> psycopg.AsyncConnection:
-        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
-                                                     application_name="gridmap tiles")
+        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, application_name="gridmap tiles")
         for setting in SESSION_SETTINGS:
             await conn.execute(setting)
         return conn
@@ -162,6 +166,7 @@ class AsyncConnectionPool:
                         await conn.close()
                     else:
                         self._idle.append(conn)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def close(self) -> None:
         self._closed = True
@@ -180,9 +185,16 @@ def _first_line(exc: BaseException) -> str:
 
 
 class TileService:
-    def __init__(self, engine: Engine, *, layers: dict[str, TileLayer] | None = None,
-                 cache_bytes: int = DEFAULT_MAX_BYTES, check_interval: float = DEFAULT_CHECK_INTERVAL,
-                 pool_size: int = DEFAULT_POOL_SIZE, gzip_level: int = GZIP_LEVEL):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        layers: dict[str, TileLayer] | None = None,
+        cache_bytes: int = DEFAULT_MAX_BYTES,
+        check_interval: float = DEFAULT_CHECK_INTERVAL,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        gzip_level: int = GZIP_LEVEL,
+    ):
         self.layers = dict(layers or LAYERS)
         self.cache = TileCache(cache_bytes)
         self.check_interval = check_interval
@@ -267,10 +279,12 @@ class TileService:
     def _gzip(self, data: bytes) -> bytes:
         return gzip.compress(data, compresslevel=self.gzip_level, mtime=0) if data else b""
 
-    def _store(self, layer: TileLayer, z: int, x: int, y: int, revision: int, data: bytes, gz: bytes,
-               started: float) -> Tile:
-        tile = Tile(revision=int(revision), gz=gz, digest=hashlib.blake2b(data, digest_size=16).hexdigest(),
-                    size=len(data))
+    def _store(
+        self, layer: TileLayer, z: int, x: int, y: int, revision: int, data: bytes, gz: bytes, started: float
+    ) -> Tile:
+        tile = Tile(
+            revision=int(revision), gz=gz, digest=hashlib.blake2b(data, digest_size=16).hexdigest(), size=len(data)
+        )
         self.cache.put((layer.id, z, x, y), tile)
         self.renders += 1
         self.render_seconds += time.perf_counter() - started
@@ -341,16 +355,23 @@ class TileService:
                 sql, params = "SELECT ST_Extent(geom) AS e FROM area WHERE level = %(level)s", {"level": layer.level}
             else:
                 sql, params = "SELECT ST_Extent(geom) AS e FROM camera WHERE status <> 'removed'", {}
-            row = self.pool.run(lambda conn: conn.execute(
-                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) AS x", params).fetchone())
+            row = self.pool.run(
+                lambda conn: conn.execute(
+                    f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) AS x", params
+                ).fetchone()
+            )
             known = {**known, layer.id: None if row[0] is None else tuple(float(v) for v in row)}
             self._bounds = (self.cache.revision, known)
         return known[layer.id]
 
     def stats(self) -> dict[str, Any]:
-        return {**self.cache.stats(), "renders": self.renders, "coalesced": self.coalesced,
-                "render_ms_mean": round(self.render_seconds / self.renders * 1000, 2) if self.renders else None,
-                "check_interval_s": self.check_interval}
+        return {
+            **self.cache.stats(),
+            "renders": self.renders,
+            "coalesced": self.coalesced,
+            "render_ms_mean": round(self.render_seconds / self.renders * 1000, 2) if self.renders else None,
+            "check_interval_s": self.check_interval,
+        }
 
 
 _CHANGES_SQL = """
@@ -400,8 +421,7 @@ def changed_regions(conn: psycopg.Connection, seen: int, current: int, layers) -
     return regions
 
 
-def _add_area(regions: Regions, layer_id: str, z: int, x_min: float, y_min: float, x_max: float,
-              y_max: float) -> None:
+def _add_area(regions: Regions, layer_id: str, z: int, x_min: float, y_min: float, x_max: float, y_max: float) -> None:
     """The tiles of zoom ``z`` whose buffered box meets an area's box (zoom-``z`` global tile units,
     y up; see gridmap.tiles.store): tile x when ``x·E − B ≤ x_max`` and ``(x+1)·E + B ≥ x_min``."""
     last = (1 << z) - 1

@@ -83,5 +83,4 @@ def tile_params(layer: TileLayer, z: int, x: int, y: int) -> dict[str, float | i
     scale = EXTENT / (xmax - xmin)
     # ST_AsMVTGeom keeps a point up to half a unit beyond the buffer (it rounds onto its edge).
     bx0, by0, bx1, by1 = tile_bounds(z, x, y, BUFFER + 0.5)
-    return {"scale": scale, "xoff": -xmin * scale, "yoff": ymax * scale,
-            "bx0": bx0, "by0": by0, "bx1": bx1, "by1": by1}
+    return {"scale": scale, "xoff": -xmin * scale, "yoff": ymax * scale, "bx0": bx0, "by0": by0, "bx1": bx1, "by1": by1}

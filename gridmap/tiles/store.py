@@ -117,9 +117,12 @@ _SETTINGS = {"jit": "off", "enable_memoize": "off"}
 
 @contextmanager
 def _build_settings(conn: Connection) -> Iterator[None]:
-    previous = {name: conn.execute(text("SELECT current_setting(:n), set_config(:n, :v, true)"),
-                                   {"n": name, "v": value}).one()[0]
-                for name, value in _SETTINGS.items()}
+    previous = {
+        name: conn.execute(text("SELECT current_setting(:n), set_config(:n, :v, true)"), {"n": name, "v": value}).one()[
+            0
+        ]
+        for name, value in _SETTINGS.items()
+    }
     try:
         yield
     finally:
@@ -135,8 +138,9 @@ def sync_area_rows(conn: Connection, codes: Sequence[str] | None = None) -> dict
     params = {"codes": None if codes is None else sorted(set(codes))}
     with _build_settings(conn):
         deleted = conn.execute(_DELETE_GONE_AREAS, params).rowcount
-        built = conn.execute(_BUILD_NEW_AREAS, {**params, "minzooms": list(AREA_MINZOOMS),
-                                                "maxzoom": MAX_ZOOM}).rowcount
+        built = conn.execute(
+            _BUILD_NEW_AREAS, {**params, "minzooms": list(AREA_MINZOOMS), "maxzoom": MAX_ZOOM}
+        ).rowcount
     if built > 20000:  # a county or more: fresh statistics now rather than at the next autovacuum
         conn.execute(text("ANALYZE tile_area"))
     return {"area_rows_deleted": deleted, "area_rows_built": built}
@@ -174,7 +178,8 @@ def tile_differences(conn: Connection, limit: int = 20) -> list[str]:
     cameras, area rows against the live areas (each has rows, none of a gone area)."""
     found: list[str] = []
     columns = ", ".join(_CAMERA_COLUMNS)
-    for device_id, where in conn.execute(text(f"""
+    for device_id, where in conn.execute(
+        text(f"""
             (SELECT device_id, 'tile row differs from the camera or is missing' FROM (
                 SELECT {columns}, ST_Transform(geom, 3857) AS geom FROM camera
                 WHERE status <> 'removed' AND geom IS NOT NULL
@@ -182,14 +187,19 @@ def tile_differences(conn: Connection, limit: int = 20) -> list[str]:
             UNION ALL
             (SELECT device_id, 'tile row of a camera not drawn' FROM tile_camera t
              WHERE NOT EXISTS (SELECT 1 FROM camera c WHERE c.device_id = t.device_id AND c.status <> 'removed'))
-            ORDER BY 1 LIMIT :limit"""), {"limit": limit}):
+            ORDER BY 1 LIMIT :limit"""),
+        {"limit": limit},
+    ):
         found.append(f"camera {device_id}: {where}")
-    for code, where in conn.execute(text("""
+    for code, where in conn.execute(
+        text("""
             (SELECT a.code, 'area without tile rows' FROM area a
              WHERE NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id))
             UNION ALL
             (SELECT t.code, 'tile rows of an area that is gone' FROM tile_area t
              WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id AND a.code = t.code))
-            ORDER BY 1 LIMIT :limit"""), {"limit": limit}):
+            ORDER BY 1 LIMIT :limit"""),
+        {"limit": limit},
+    ):
         found.append(f"area {code}: {where}")
     return found[:limit]

@@ -2,5 +2,13 @@
 
 from gridmap.api.routers import areas, cameras, coverage, events, health, pages, tiles, uploads
 
-ROUTERS = [health.router, areas.router, cameras.router, coverage.router, uploads.router, tiles.router,
-           events.router, pages.router]
+ROUTERS = [
+    health.router,
+    areas.router,
+    cameras.router,
+    coverage.router,
+    uploads.router,
+    tiles.router,
+    events.router,
+    pages.router,
+]

@@ -2,7 +2,7 @@
 /api/v1/areas/{code}/cameras (its cameras) and /api/v1/search (find an area by code or name).
 
 Coordinates are EPSG:4490 (CGCS2000) longitude/latitude in degrees, 7 decimals. Figures are those
-of ``gridmap coverage`` (``area_stats``). The SQL is in :mod:`gridmap.db.area_queries`.
+of ``gridmap coverage`` (``area_stats``). The SQL is in :mod:`gridmap.db.areas`.
 """
 
 from __future__ import annotations
@@ -17,43 +17,73 @@ from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import SnapshotConn
 from gridmap.api.routers.cameras import CameraFilters, camera_filters
 from gridmap.api.schemas_read import (
-    BBOX_DESCRIPTION, LEVEL_DESCRIPTION, AreaCollection, AreaDetail, CameraCollection, GeoJSONResponse,
-    SearchResults, feature_collection, json_bytes, parse_bbox, parse_level,
+    BBOX_DESCRIPTION,
+    LEVEL_DESCRIPTION,
+    AreaCollection,
+    AreaDetail,
+    CameraCollection,
+    GeoJSONResponse,
+    SearchResults,
+    feature_collection,
+    json_bytes,
+    parse_bbox,
+    parse_level,
 )
 from gridmap.coverage.table import coverage_rows
-from gridmap.db import area_queries, camera_queries
+from gridmap.db import areas as areas_db
+from gridmap.db import cameras as cameras_db
 
 router = APIRouter(prefix="/api/v1", tags=["areas"])
 
-CodePath = Annotated[str, Path(description="Area code, e.g. 411628001 (乡镇) or 411628001001001 (网格).",
-                               max_length=64)]
+CodePath = Annotated[
+    str, Path(description="Area code, e.g. 411628001 (乡镇) or 411628001001001 (网格).", max_length=64)
+]
 
 
 def area_not_found(code: str) -> ApiError:
-    return ApiError(404, "area_not_found", f"没有编码为 {code} 的区域：请检查编码，或用 /api/v1/search 查找。",
-                    {"code": code})
+    return ApiError(
+        404, "area_not_found", f"没有编码为 {code} 的区域：请检查编码，或用 /api/v1/search 查找。", {"code": code}
+    )
 
 
-@router.get("/areas", response_model=AreaCollection, response_class=GeoJSONResponse,
-            responses=responses(400, 401, 403, 404, 422))
+@router.get(
+    "/areas",
+    response_model=AreaCollection,
+    response_class=GeoJSONResponse,
+    responses=responses(400, 401, 403, 404, 422),
+)
 def list_areas(
     request: Request,
     _: Reader,
     conn: SnapshotConn,
     level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION)] = None,
-    parent: Annotated[str | None, Query(max_length=64, description=(
-        "Parent area code: its direct children; with `level`, the areas of that level anywhere below it."))] = None,
+    parent: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description=(
+                "Parent area code: its direct children; with `level`, the areas of that level anywhere below it."
+            ),
+        ),
+    ] = None,
     bbox: Annotated[str | None, Query(description=BBOX_DESCRIPTION + " Areas intersecting the box.")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Code prefix or part of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Features per page.")] = 100,
     offset: Annotated[int, Query(ge=0, description="Features to skip (see the `next` link).")] = 0,
-    geometry: Annotated[Literal["full", "simplified", "none"], Query(description=(
-        "`full`: the stored boundary; `simplified`: ST_SimplifyPreserveTopology with `tolerance` metres "
-        "(converted to degrees as metres / 111,320: exact north-south, slightly finer east-west; each area "
-        "stays valid but neighbours may no longer share edges exactly); `none`: null geometry (just the "
-        "figures)."))] = "full",
-    tolerance: Annotated[float, Query(gt=0, le=5000, description="Simplification tolerance in metres "
-                                                                  "(with geometry=simplified).")] = 10.0,
+    geometry: Annotated[
+        Literal["full", "simplified", "none"],
+        Query(
+            description=(
+                "`full`: the stored boundary; `simplified`: ST_SimplifyPreserveTopology with `tolerance` metres "
+                "(converted to degrees as metres / 111,320: exact north-south, slightly finer east-west; each area "
+                "stays valid but neighbours may no longer share edges exactly); `none`: null geometry (just the "
+                "figures)."
+            )
+        ),
+    ] = "full",
+    tolerance: Annotated[
+        float, Query(gt=0, le=5000, description="Simplification tolerance in metres (with geometry=simplified).")
+    ] = 10.0,
 ):
     """Areas as a GeoJSON FeatureCollection (EPSG:4490 lon/lat degrees, 7 decimals), sorted by level
     then code, paged with `limit`/`offset`: `numberMatched` counts every match, `links` hold the
@@ -61,21 +91,31 @@ def list_areas(
     (planned, installed, online, rollout_rate, online_rate: fractions, null when undefined)."""
     level_number = parse_level(level)
     box = parse_bbox(bbox)
-    if parent is not None and not area_queries.area_exists(conn, parent):
+    if parent is not None and not areas_db.area_exists(conn, parent):
         raise area_not_found(parent)
-    page = area_queries.list_areas(conn, level=level_number, parent=parent, bbox=box, q=q or None, limit=limit,
-                                   offset=offset, geometry=geometry, tolerance_m=tolerance)
+    page = areas_db.list_areas(
+        conn,
+        level=level_number,
+        parent=parent,
+        bbox=box,
+        q=q or None,
+        limit=limit,
+        offset=offset,
+        geometry=geometry,
+        tolerance_m=tolerance,
+    )
     return feature_collection(request, page, limit=limit, offset=offset)
 
 
-@router.get("/areas/{code}", response_model=AreaDetail, response_class=GeoJSONResponse,
-            responses=responses(401, 403, 404))
+@router.get(
+    "/areas/{code}", response_model=AreaDetail, response_class=GeoJSONResponse, responses=responses(401, 403, 404)
+)
 def get_area(code: CodePath, _: Reader, conn: SnapshotConn):
     """One area as a GeoJSON Feature with its full boundary (EPSG:4490 lon/lat degrees, 7 decimals),
     its list properties plus `coverage` (its row of `gridmap coverage`), `worker_phone`, `ancestors`
     (county first), `children` with their figures, `bbox` and `camera_count` (cameras not removed,
     in the area or below). 404 `area_not_found`."""
-    detail = area_queries.area_detail(conn, code)
+    detail = areas_db.area_detail(conn, code)
     if detail is None:
         raise area_not_found(code)
     properties = detail["properties"]
@@ -84,13 +124,21 @@ def get_area(code: CodePath, _: Reader, conn: SnapshotConn):
     # Cameras not removed whose leaf area is this one or below it: by construction the roll-up's
     # `planned` (the same rule /areas/{code}/cameras counts with), so no second recursive count.
     properties["camera_count"] = row.planned
-    feature = {"type": "Feature", "id": code, "geometry": json.loads(detail["geometry"]) if detail["geometry"]
-               else None, "properties": properties}
+    feature = {
+        "type": "Feature",
+        "id": code,
+        "geometry": json.loads(detail["geometry"]) if detail["geometry"] else None,
+        "properties": properties,
+    }
     return Response(json_bytes(feature), media_type=GeoJSONResponse.media_type)
 
 
-@router.get("/areas/{code}/cameras", response_model=CameraCollection, response_class=GeoJSONResponse,
-            responses=responses(400, 401, 403, 404, 422))
+@router.get(
+    "/areas/{code}/cameras",
+    response_model=CameraCollection,
+    response_class=GeoJSONResponse,
+    responses=responses(400, 401, 403, 404, 422),
+)
 def area_cameras(
     request: Request,
     code: CodePath,
@@ -101,9 +149,9 @@ def area_cameras(
     offset: Annotated[int, Query(ge=0, description="Features to skip (see the `next` link).")] = 0,
 ):
     """The cameras of the area and every area below it, as /api/v1/cameras with `area={code}`."""
-    if not area_queries.area_exists(conn, code):
+    if not areas_db.area_exists(conn, code):
         raise area_not_found(code)
-    page = camera_queries.list_cameras(conn, **filters.kwargs(), area=code, limit=limit, offset=offset)
+    page = cameras_db.list_cameras(conn, **filters.kwargs(), area=code, limit=limit, offset=offset)
     return feature_collection(request, page, limit=limit, offset=offset)
 
 
@@ -117,4 +165,4 @@ def search(
     """Areas whose code starts with `q` or whose name contains it (exact matches first, then names
     starting with `q`, then by level and code), with their `bbox` [minlon, minlat, maxlon, maxlat]
     in EPSG:4490 degrees to zoom the map to."""
-    return {"results": area_queries.search(conn, q.strip() or q, limit)}
+    return {"results": areas_db.search(conn, q.strip() or q, limit)}

@@ -20,13 +20,22 @@ from gridmap.api.deps import Reader
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import RevisionedDep, SnapshotConn
 from gridmap.api.schemas_read import (
-    BBOX_DESCRIPTION, LEVEL_DESCRIPTION, BlindRows, CoverageRows, Summary, Trend, json_bytes, parse_bbox,
-    parse_date, parse_format, parse_level,
+    BBOX_DESCRIPTION,
+    LEVEL_DESCRIPTION,
+    BlindRows,
+    CoverageRows,
+    Summary,
+    Trend,
+    json_bytes,
+    parse_bbox,
+    parse_date,
+    parse_format,
+    parse_level,
 )
 from gridmap.coverage.rates import rate
 from gridmap.coverage.snapshots import trend as read_trend
 from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, CoverageRow, blind_rows, coverage_rows
-from gridmap.db import area_queries
+from gridmap.db import areas as areas_db
 
 router = APIRouter(prefix="/api/v1", tags=["coverage"])
 
@@ -37,15 +46,23 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 _DOWNLOADS = {
-    200: {"content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}},
-          "description": "JSON rows, or with format=csv / xlsx a download (coverage_<code>[_level<n>].<ext>)."},
+    200: {
+        "content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}},
+        "description": "JSON rows, or with format=csv / xlsx a download (coverage_<code>[_level<n>].<ext>).",
+    },
 }
 
 LevelQuery = Annotated[str | None, Query(description=LEVEL_DESCRIPTION)]
-CodeQuery = Annotated[str | None, Query(max_length=64, description=(
-    "Area code: that area and its direct children; with `level`, the areas of that level under it."))]
-FormatQuery = Annotated[str, Query(description="json, csv (UTF-8 with BOM, rates as percentages) or xlsx "
-                                               "(sheets 覆盖统计 and 运营商).")]
+CodeQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description=("Area code: that area and its direct children; with `level`, the areas of that level under it."),
+    ),
+]
+FormatQuery = Annotated[
+    str, Query(description="json, csv (UTF-8 with BOM, rates as percentages) or xlsx (sheets 覆盖统计 and 运营商).")
+]
 
 
 def _area_not_found(code: str | None) -> ApiError:
@@ -53,7 +70,7 @@ def _area_not_found(code: str | None) -> ApiError:
 
 
 def _file_name(stem: str, conn: Connection, code: str | None, level: int | None, ext: str) -> str:
-    roots = area_queries.root_codes(conn)
+    roots = areas_db.root_codes(conn)
     where = code or (roots[0] if len(roots) == 1 else "all")
     return f"{stem}_{where}{'' if level is None else f'_level{level}'}.{ext}"
 
@@ -76,8 +93,9 @@ def _answer(body: bytes, fmt: str, file_name: str) -> Response:
 
 
 @router.get("/coverage", response_model=CoverageRows, responses={**responses(400, 401, 403, 404), **_DOWNLOADS})
-def coverage_table(_: Reader, data: RevisionedDep, level: LevelQuery = None, code: CodeQuery = None,
-                   format: FormatQuery = "json"):
+def coverage_table(
+    _: Reader, data: RevisionedDep, level: LevelQuery = None, code: CodeQuery = None, format: FormatQuery = "json"
+):
     """The rows of `gridmap coverage` (same options, same figures): without options the county and
     its townships; `level`: every area of that level (under `code`); `code` alone: that area and its
     direct children. Rates are fractions (null when undefined) in JSON, percentages in CSV, percentage-
@@ -99,7 +117,8 @@ def coverage_table(_: Reader, data: RevisionedDep, level: LevelQuery = None, cod
 
 @router.get("/coverage/blind", response_model=BlindRows, responses={**responses(400, 401, 403, 404), **_DOWNLOADS})
 def coverage_blind(
-    _: Reader, data: RevisionedDep,
+    _: Reader,
+    data: RevisionedDep,
     level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION + " Default 3 (网格).")] = None,
     code: Annotated[str | None, Query(max_length=64, description="Only areas under this code.")] = None,
     format: FormatQuery = "json",
@@ -125,7 +144,8 @@ def coverage_blind(
 
 @router.get("/coverage/trend/{code}", response_model=Trend, responses=responses(400, 401, 403, 404))
 def coverage_trend(
-    _: Reader, conn: SnapshotConn,
+    _: Reader,
+    conn: SnapshotConn,
     code: Annotated[str, Path(max_length=64, description="Area code.")],
     since: Annotated[str | None, Query(alias="from", description="First date YYYY-MM-DD (inclusive).")] = None,
     until: Annotated[str | None, Query(alias="to", description="Last date YYYY-MM-DD (inclusive).")] = None,
@@ -135,18 +155,24 @@ def coverage_trend(
     start, end = parse_date(since, "from"), parse_date(until, "to")
     if start is not None and end is not None and start > end:
         raise ApiError(400, "invalid_date", f"from（{start}）不能晚于 to（{end}）。", {"from": since, "to": until})
-    if not area_queries.area_known(conn, code):
+    if not areas_db.area_known(conn, code):
         raise ApiError(404, "area_not_found", f"没有编码为 {code} 的区域，也没有它的快照。", {"code": code})
     return {"code": code, "points": [p.to_dict() for p in read_trend(conn, code, start, end)]}
 
 
 @router.get("/summary", response_model=Summary, responses=responses(400, 401, 403, 422))
 def summary(
-    _: Reader, conn: SnapshotConn,
+    _: Reader,
+    conn: SnapshotConn,
     level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION + " Default 3 (网格).")] = None,
-    bbox: Annotated[str | None, Query(description=BBOX_DESCRIPTION + " Areas whose representative point "
-                                                                      "(ST_PointOnSurface) lies in the box; "
-                                                                      "none: every area of the level.")] = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description=BBOX_DESCRIPTION + " Areas whose representative point "
+            "(ST_PointOnSurface) lies in the box; "
+            "none: every area of the level."
+        ),
+    ] = None,
 ):
     """Figures of the current map view: the areas of `level` whose representative point lies in
     `bbox` (EPSG:4490 lon/lat degrees), how many there are, their planned / installed / online sums,
@@ -154,6 +180,10 @@ def summary(
     database (for one county: the county's own figures)."""
     level_number = parse_level(level)
     level_number = BLIND_DEFAULT_LEVEL if level_number is None else level_number
-    figures = area_queries.view_summary(conn, level_number, parse_bbox(bbox))
-    return {"level": level_number, **figures, "rollout_rate": rate(figures["installed"], figures["planned"]),
-            "online_rate": rate(figures["online"], figures["installed"])}
+    figures = areas_db.view_summary(conn, level_number, parse_bbox(bbox))
+    return {
+        "level": level_number,
+        **figures,
+        "rollout_rate": rate(figures["installed"], figures["planned"]),
+        "online_rate": rate(figures["online"], figures["installed"]),
+    }

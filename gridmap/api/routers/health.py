@@ -16,9 +16,9 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    status: str                   # ok | error
-    database: str                 # ok | unreachable | not_migrated
-    revision: int | None = None   # data revision (changes with every publish, import, status report)
+    status: str  # ok | error
+    database: str  # ok | unreachable | not_migrated
+    revision: int | None = None  # data revision (changes with every publish, import, status report)
     areas: int | None = None
     latency_ms: float | None = None
     message: str | None = None
@@ -34,9 +34,18 @@ def healthz(engine: EngineDep):
             areas = conn.execute(text("SELECT count(*) FROM area")).scalar_one()
     except SQLAlchemyError as exc:
         missing = "data_revision" in str(exc) and "does not exist" in str(exc)
-        body = Health(status="error", database="not_migrated" if missing else "unreachable",
-                      message="数据库未迁移：请运行 gridmap db migrate。" if missing
-                      else "无法连接数据库：请检查 GRIDMAP_DATABASE_URL 或运行 gridmap db up。")
+        body = Health(
+            status="error",
+            database="not_migrated" if missing else "unreachable",
+            message="数据库未迁移：请运行 gridmap db migrate。"
+            if missing
+            else "无法连接数据库：请检查 GRIDMAP_DATABASE_URL 或运行 gridmap db up。",
+        )
         return JSONResponse(body.model_dump(), status_code=503)
-    return Health(status="ok", database="ok", revision=revision, areas=areas,
-                  latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    return Health(
+        status="ok",
+        database="ok",
+        revision=revision,
+        areas=areas,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+    )

@@ -42,8 +42,7 @@ router = APIRouter(tags=["pages"])
 WEB = files("gridmap.web")
 
 # /static/... : our files first, then gridmap.maps' vendored Leaflet (/static/leaflet/...).
-router.mount("/static", StaticFiles(packages=[("gridmap.web", "static"), ("gridmap.maps", "static")]),
-             name="static")
+router.mount("/static", StaticFiles(packages=[("gridmap.web", "static"), ("gridmap.maps", "static")]), name="static")
 
 
 @cache
@@ -67,8 +66,13 @@ def script_json(value: object) -> str:
     """``value`` as JSON that is safe inside ``<script type="application/json">``: ``<``, ``>`` and
     ``&`` (and the JS line separators) become ``\\u`` escapes, so no string can end the element."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text
 
@@ -98,22 +102,25 @@ def _basemap_image_source(settings: Settings) -> str:
 
 def _csp(settings: Settings, *, frame_anywhere: bool) -> str:
     images = " ".join(s for s in ("'self'", "data:", "blob:", _basemap_image_source(settings)) if s)
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        f"img-src {images}",
-        "connect-src 'self'",
-        "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors *" if frame_anywhere else "frame-ancestors 'self'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {images}",
+            "connect-src 'self'",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors *" if frame_anywhere else "frame-ancestors 'self'",
+        ]
+    )
 
 
-def render_page(request: Request, settings: Settings, template: str, page: dict, *,
-                frame_anywhere: bool = False) -> HTMLResponse:
+def render_page(
+    request: Request, settings: Settings, template: str, page: dict, *, frame_anywhere: bool = False
+) -> HTMLResponse:
     """``template`` with its config block and asset URLs filled in."""
     base = request.scope.get("root_path", "").rstrip("/") + "/"
     config = {
@@ -122,17 +129,22 @@ def render_page(request: Request, settings: Settings, template: str, page: dict,
         "version": __version__,
         "readAccess": settings.read_access,
         "basemap": basemap_config(settings),
-        "levels": [{"level": lv.number, "key": lv.key, "name": lv.name_zh, "codeLength": lv.code_length}
-                   for lv in LEVELS],
-        "kinds": {kind: {"label": label, "severity": severity, "colour": KIND_COLOURS.get(kind, UNKNOWN_KIND_COLOUR)}
-                  for kind, (label, severity) in KINDS.items()},
+        "levels": [
+            {"level": lv.number, "key": lv.key, "name": lv.name_zh, "codeLength": lv.code_length} for lv in LEVELS
+        ],
+        "kinds": {
+            kind: {"label": label, "severity": severity, "colour": KIND_COLOURS.get(kind, UNKNOWN_KIND_COLOUR)}
+            for kind, (label, severity) in KINDS.items()
+        },
         "maxUploadMb": settings.max_upload_mb,
     }
-    html = (_template(template)
-            .replace("__GM_CONFIG__", script_json(config))
-            .replace("__GM_STATIC__", base + "static/")
-            .replace("__GM_V__", asset_version())
-            .replace("__GM_BASE__", base))
+    html = (
+        _template(template)
+        .replace("__GM_CONFIG__", script_json(config))
+        .replace("__GM_STATIC__", base + "static/")
+        .replace("__GM_V__", asset_version())
+        .replace("__GM_BASE__", base)
+    )
     headers = {
         "Content-Security-Policy": _csp(settings, frame_anywhere=frame_anywhere),
         "Cache-Control": "no-cache",
@@ -158,13 +170,20 @@ def map_page(request: Request, _principal: PageReader, settings: SettingsDep) ->
 
 @router.get("/embed", response_class=HTMLResponse, summary="大屏嵌入地图")
 def embed_page(
-    request: Request, _principal: TileReader, settings: SettingsDep,
-    layer: Annotated[Literal["county", "township", "village", "grid", "microgrid"],
-                     Query(description="显示的层级")] = "grid",
+    request: Request,
+    _principal: TileReader,
+    settings: SettingsDep,
+    layer: Annotated[
+        Literal["county", "township", "village", "grid", "microgrid"], Query(description="显示的层级")
+    ] = "grid",
     metric: Annotated[Literal["online_rate", "rollout_rate"], Query(description="着色指标")] = "online_rate",
     theme: Annotated[Literal["dark", "light"], Query(description="配色")] = "dark",
-    refresh: Annotated[int, Query(ge=0, le=86400, description="检查连接和数据版本的间隔（秒；数据变化另由事件流在 1 秒内送达），"
-                                                              "0 为不刷新")] = 60,
+    refresh: Annotated[
+        int,
+        Query(
+            ge=0, le=86400, description="检查连接和数据版本的间隔（秒；数据变化另由事件流在 1 秒内送达），0 为不刷新"
+        ),
+    ] = 60,
     cameras: Annotated[bool, Query(description="是否显示摄像头")] = False,
     summary: Annotated[bool, Query(description="是否显示汇总数字")] = True,
     token: Annotated[str | None, Query(description="嵌入令牌（GRIDMAP_READ_ACCESS=token 时需要）")] = None,
@@ -173,8 +192,15 @@ def embed_page(
     county's figures. Tiles and figures follow the data: the page hears of every change on the
     event stream (/events/revision, within a second) and checks /healthz every ``refresh`` seconds
     (0: neither, a still picture)."""
-    page = {"name": "embed", "layer": layer, "metric": metric, "theme": theme, "refresh": refresh,
-            "cameras": cameras, "summary": summary}
+    page = {
+        "name": "embed",
+        "layer": layer,
+        "metric": metric,
+        "theme": theme,
+        "refresh": refresh,
+        "cameras": cameras,
+        "summary": summary,
+    }
     return render_page(request, settings, "embed.html", page, frame_anywhere=True)
 
 

@@ -34,7 +34,7 @@ from gridmap.api.deps import TileReader, tile_reader, url_or_header_principal
 from gridmap.api.errors import ApiError, responses
 from gridmap.tiles.cache import Tile
 from gridmap.tiles.layers import BUFFER, EXTENT, MAX_ZOOM, TileLayer, tile_in_range, tolerance_m
-from gridmap.tiles.service import TileDatabaseError, TileService
+from gridmap.tiles.service import TileService
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_AGE = 60
@@ -56,16 +56,21 @@ def tile_service(app: FastAPI) -> TileService:
     """The app's tile service, made on first use (the engine exists once the app has started)."""
     service = getattr(app.state, "tiles", None)
     if service is None:
-        service = app.state.tiles = TileService(app.state.engine,
-                                                check_interval=app.state.settings.tile_check_interval_s)
+        service = app.state.tiles = TileService(
+            app.state.engine, check_interval=app.state.settings.tile_check_interval_s
+        )
     return service
 
 
 def _layer(service: TileService, layer_id: str) -> TileLayer:
     layer = service.layers.get(layer_id)
     if layer is None:
-        raise ApiError(404, "unknown_layer", f"没有名为 {layer_id} 的图层，可用图层：{'、'.join(service.layers)}。",
-                       {"layers": list(service.layers)})
+        raise ApiError(
+            404,
+            "unknown_layer",
+            f"没有名为 {layer_id} 的图层，可用图层：{'、'.join(service.layers)}。",
+            {"layers": list(service.layers)},
+        )
     return layer
 
 
@@ -111,8 +116,12 @@ def tile_response(request: Request, tile: Tile, hit: bool, current_at: int | Non
     """The tile as HTTP. ``X-Tile-Revision``: the newest revision the tile is known to be current
     at (the cache's, for a tile that survived its evictions since it was made)."""
     revision = max(tile.revision, current_at) if current_at is not None else tile.revision
-    headers = {"Cache-Control": _cache_control(request), "X-Tile-Cache": "hit" if hit else "miss",
-               "X-Tile-Revision": str(revision), "Vary": "Accept-Encoding"}
+    headers = {
+        "Cache-Control": _cache_control(request),
+        "X-Tile-Cache": "hit" if hit else "miss",
+        "X-Tile-Revision": str(revision),
+        "Vary": "Accept-Encoding",
+    }
     if tile.empty:
         return Response(status_code=204, headers=headers)
     gz = accepts_gzip(request.headers.get("accept-encoding"))
@@ -134,12 +143,17 @@ _TILE_RESPONSES = {
 }
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response, responses=_TILE_RESPONSES,
-            summary="Vector tile (MVT)")
-async def get_tile(request: Request, principal: TileReader,
-                   layer: Annotated[str, Path(description="county, township, village, grid, microgrid or cameras")],
-                   z: Annotated[int, Path(description="zoom")], x: Annotated[int, Path()],
-                   y: Annotated[int, Path(description="row, from the top (XYZ)")]) -> Response:
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response, responses=_TILE_RESPONSES, summary="Vector tile (MVT)"
+)
+async def get_tile(
+    request: Request,
+    principal: TileReader,
+    layer: Annotated[str, Path(description="county, township, village, grid, microgrid or cameras")],
+    z: Annotated[int, Path(description="zoom")],
+    x: Annotated[int, Path()],
+    y: Annotated[int, Path(description="row, from the top (XYZ)")],
+) -> Response:
     """One Mapbox Vector Tile (EPSG:3857 XYZ / WebMercatorQuad, extent 4096, buffer 64) with one
     layer named like ``layer``. Area properties: code, name, level, rollout_rate, online_rate,
     planned, installed, online, households (feature id: the code as an integer); camera
@@ -160,20 +174,28 @@ async def _fast_tile(request: Request) -> Response:
     return await _tile(request, p["layer"], p["z"], p["x"], p["y"])
 
 
-router.routes.insert(0, Route("/tiles/{layer}/{z:int}/{x:int}/{y:int}.mvt", _fast_tile, methods=["GET"],
-                              include_in_schema=False))
+router.routes.insert(
+    0, Route("/tiles/{layer}/{z:int}/{x:int}/{y:int}.mvt", _fast_tile, methods=["GET"], include_in_schema=False)
+)
 
 
 async def _tile(request: Request, layer: str, z: int, x: int, y: int) -> Response:
     service = tile_service(request.app)
     spec = _layer(service, layer)
     if not spec.has_zoom(z):
-        raise ApiError(404, "zoom_out_of_range",
-                       f"图层 {spec.id} 只在第 {spec.minzoom}–{spec.maxzoom} 级提供瓦片，没有第 {z} 级。",
-                       {"minzoom": spec.minzoom, "maxzoom": spec.maxzoom})
+        raise ApiError(
+            404,
+            "zoom_out_of_range",
+            f"图层 {spec.id} 只在第 {spec.minzoom}–{spec.maxzoom} 级提供瓦片，没有第 {z} 级。",
+            {"minzoom": spec.minzoom, "maxzoom": spec.maxzoom},
+        )
     if not tile_in_range(z, x, y):
-        raise ApiError(404, "tile_out_of_range", f"第 {z} 级的瓦片行列号应在 0–{(1 << z) - 1} 之间，没有 {x}/{y}。",
-                       {"z": z, "max": (1 << z) - 1})
+        raise ApiError(
+            404,
+            "tile_out_of_range",
+            f"第 {z} 级的瓦片行列号应在 0–{(1 << z) - 1} 之间，没有 {x}/{y}。",
+            {"z": z, "max": (1 << z) - 1},
+        )
     wanted = _named_revision(request)
     seen = service.cache.revision
     if wanted is not None and (seen is None or seen < wanted):
@@ -181,10 +203,7 @@ async def _tile(request: Request, layer: str, z: int, x: int, y: int) -> Respons
     elif service.check_due():
         await run_in_threadpool(service.check_revision)
     current_at = service.cache.revision  # a cached tile found after this has survived its evictions
-    try:
-        tile, hit = await service.tile_async(spec, z, x, y)
-    except TileDatabaseError as exc:
-        raise ApiError(503, "database_unavailable", "数据库暂时不可用，瓦片无法生成，请稍后重试。", str(exc)) from exc
+    tile, hit = await service.tile_async(spec, z, x, y)  # TileDatabaseError: 503 (gridmap.api.errors)
     return tile_response(request, tile, hit, current_at if hit else None)
 
 
@@ -217,10 +236,7 @@ async def tilejson(request: Request, principal: TileReader, layer: str) -> JSONR
     spec = _layer(service, layer)
     if service.check_due():
         await run_in_threadpool(service.check_revision)
-    try:
-        bounds = await run_in_threadpool(service.bounds, spec)
-    except TileDatabaseError as exc:
-        raise ApiError(503, "database_unavailable", "数据库暂时不可用，请稍后重试。", str(exc)) from exc
+    bounds = await run_in_threadpool(service.bounds, spec)
     world = (-180.0, -85.051129, 180.0, 85.051129)
     body = {
         "tilejson": "3.0.0",
@@ -234,8 +250,15 @@ async def tilejson(request: Request, principal: TileReader, layer: str) -> JSONR
         "maxzoom": spec.maxzoom,
         "bounds": [round(v, 6) for v in (bounds or world)],
         "center": _center(bounds, spec) if bounds else [0.0, 0.0, spec.minzoom],
-        "vector_layers": [{"id": spec.id, "description": spec.title, "minzoom": spec.minzoom,
-                           "maxzoom": spec.maxzoom, "fields": dict(spec.fields)}],
+        "vector_layers": [
+            {
+                "id": spec.id,
+                "description": spec.title,
+                "minzoom": spec.minzoom,
+                "maxzoom": spec.maxzoom,
+                "fields": dict(spec.fields),
+            }
+        ],
     }
     return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
@@ -248,11 +271,28 @@ async def list_layers(request: Request, principal: TileReader) -> JSONResponse:
     token = request.query_params.get("token")
     query = "?" + urlencode({"token": token}) if token else ""
     base = str(request.base_url).rstrip("/")
-    layers = [{"id": spec.id, "title": spec.title, "level": spec.level, "minzoom": spec.minzoom,
-               "maxzoom": spec.maxzoom, "max_features": spec.max_features, "fields": dict(spec.fields),
-               "tiles": _tile_url(request, spec.id), "tilejson": f"{base}/tiles/{spec.id}.json{query}",
-               "simplify_tolerance_m": {z: round(tolerance_m(z), 3) for z in (spec.minzoom, MAX_ZOOM)}}
-              for spec in service.layers.values()]
-    return JSONResponse({"layers": layers, "extent": EXTENT, "buffer": BUFFER,
-                         "cache_control": _cache_control(request), "cache": service.stats()},
-                        headers={"Cache-Control": "no-cache"})
+    layers = [
+        {
+            "id": spec.id,
+            "title": spec.title,
+            "level": spec.level,
+            "minzoom": spec.minzoom,
+            "maxzoom": spec.maxzoom,
+            "max_features": spec.max_features,
+            "fields": dict(spec.fields),
+            "tiles": _tile_url(request, spec.id),
+            "tilejson": f"{base}/tiles/{spec.id}.json{query}",
+            "simplify_tolerance_m": {z: round(tolerance_m(z), 3) for z in (spec.minzoom, MAX_ZOOM)},
+        }
+        for spec in service.layers.values()
+    ]
+    return JSONResponse(
+        {
+            "layers": layers,
+            "extent": EXTENT,
+            "buffer": BUFFER,
+            "cache_control": _cache_control(request),
+            "cache": service.stats(),
+        },
+        headers={"Cache-Control": "no-cache"},
+    )

@@ -5,6 +5,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,40 +13,46 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_TILE_FIGURES = (('planned', sa.Integer(), False), ('installed', sa.Integer(), False),
-                 ('online', sa.Integer(), False), ('rollout_rate', sa.Float(), True),
-                 ('online_rate', sa.Float(), True), ('households', sa.Integer(), True))
+_TILE_FIGURES = (
+    ("planned", sa.Integer(), False),
+    ("installed", sa.Integer(), False),
+    ("online", sa.Integer(), False),
+    ("rollout_rate", sa.Float(), True),
+    ("online_rate", sa.Float(), True),
+    ("households", sa.Integer(), True),
+)
 
 
 def upgrade() -> None:
-    op.add_column('area_stats', sa.Column('children', sa.Integer(), server_default='0', nullable=False))
-    op.add_column('area_stats', sa.Column('no_camera_children', sa.Integer(), server_default='0', nullable=False))
+    op.add_column("area_stats", sa.Column("children", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("area_stats", sa.Column("no_camera_children", sa.Integer(), server_default="0", nullable=False))
     # Rows are updated in place all day (status pushes): room on each page for HOT updates.
     op.execute("ALTER TABLE area_stats SET (fillfactor = 70)")
     op.create_table(
-        'area_operator_stats',
-        sa.Column('code', sa.Text(), nullable=False),
-        sa.Column('operator', sa.Text(), nullable=False),
-        sa.Column('planned', sa.Integer(), nullable=False),
-        sa.Column('installed', sa.Integer(), nullable=False),
-        sa.Column('online', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('code', 'operator'),
-        postgresql_with={'fillfactor': 70},
+        "area_operator_stats",
+        sa.Column("code", sa.Text(), nullable=False),
+        sa.Column("operator", sa.Text(), nullable=False),
+        sa.Column("planned", sa.Integer(), nullable=False),
+        sa.Column("installed", sa.Integer(), nullable=False),
+        sa.Column("online", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("code", "operator"),
+        postgresql_with={"fillfactor": 70},
     )
-    op.add_column('data_change', sa.Column('codes', postgresql.ARRAY(sa.Text()), nullable=True))
-    op.add_column('data_change', sa.Column('points', Geometry('MULTIPOINT', srid=4490, spatial_index=False),
-                                           nullable=True))
-    op.add_column('data_change', sa.Column('everything', sa.Boolean(), server_default='false', nullable=False))
-    op.add_column('data_change', sa.Column('root', sa.Text(), nullable=True))
+    op.add_column("data_change", sa.Column("codes", postgresql.ARRAY(sa.Text()), nullable=True))
+    op.add_column(
+        "data_change", sa.Column("points", Geometry("MULTIPOINT", srid=4490, spatial_index=False), nullable=True)
+    )
+    op.add_column("data_change", sa.Column("everything", sa.Boolean(), server_default="false", nullable=False))
+    op.add_column("data_change", sa.Column("root", sa.Text(), nullable=True))
     op.execute("UPDATE data_change SET everything = (extent IS NULL)")  # before 0006 no extent meant anywhere
     for name, _type, _null in _TILE_FIGURES:
-        op.drop_column('tile_area', name)
-    op.create_index('ix_tile_area_code', 'tile_area', ['code'])
+        op.drop_column("tile_area", name)
+    op.create_index("ix_tile_area_code", "tile_area", ["code"])
     # Status reports update cameras (and their tile rows) all day: room on each page for HOT
     # updates (no index entry written).
     op.execute("ALTER TABLE camera SET (fillfactor = 80)")
@@ -60,24 +67,25 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("ALTER TABLE camera RESET (fillfactor)")
     op.execute("ALTER TABLE tile_camera RESET (fillfactor)")
-    op.drop_index('ix_tile_area_code', table_name='tile_area')
+    op.drop_index("ix_tile_area_code", table_name="tile_area")
     for name, type_, nullable in _TILE_FIGURES:
-        op.add_column('tile_area', sa.Column(name, type_, server_default='0' if not nullable else None,
-                                             nullable=nullable))
+        op.add_column(
+            "tile_area", sa.Column(name, type_, server_default="0" if not nullable else None, nullable=nullable)
+        )
         if not nullable:
-            op.alter_column('tile_area', name, server_default=None)
+            op.alter_column("tile_area", name, server_default=None)
     op.execute("""UPDATE tile_area t SET planned = s.planned, installed = s.installed, online = s.online,
                                        rollout_rate = s.rollout_rate, online_rate = s.online_rate,
                                        households = s.households
                   FROM area_stats s WHERE s.code = t.code""")
-    op.drop_column('data_change', 'root')
-    op.drop_column('data_change', 'everything')
-    op.drop_column('data_change', 'points')
-    op.drop_column('data_change', 'codes')
-    op.drop_table('area_operator_stats')
+    op.drop_column("data_change", "root")
+    op.drop_column("data_change", "everything")
+    op.drop_column("data_change", "points")
+    op.drop_column("data_change", "codes")
+    op.drop_table("area_operator_stats")
     op.execute("ALTER TABLE area_stats RESET (fillfactor)")
-    op.drop_column('area_stats', 'no_camera_children')
-    op.drop_column('area_stats', 'children')
+    op.drop_column("area_stats", "no_camera_children")
+    op.drop_column("area_stats", "children")
 
 
 #: Per area and operator ('' for none): cameras not removed in the leaf areas below, rolled up the

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli_boundaries import fail
+from gridmap.cli._common import fail
 
 app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 
@@ -21,12 +21,14 @@ def _expiry(expires: str | None, days: int | None) -> dt.datetime | None:
     if days is not None:
         if days <= 0:
             raise fail("--days 必须是正整数。", 2)
-        return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+        return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     if expires:
         try:
             when = dt.datetime.fromisoformat(expires)
         except ValueError:
-            raise fail(f"--expires 应为日期或时间，例如 2027-06-30 或 2027-06-30T18:00，而不是 {expires!r}。", 2) from None
+            raise fail(
+                f"--expires 应为日期或时间，例如 2027-06-30 或 2027-06-30T18:00，而不是 {expires!r}。", 2
+            ) from None
         return when if when.tzinfo else when.replace(tzinfo=CHINA)  # naive times are China time
     return None
 
@@ -51,14 +53,27 @@ def create(
         except TokenError as exc:
             raise fail(f"{exc.message}（{exc.code}）", 2) from exc
     if fmt == "json":
-        typer.echo(json.dumps({"id": row.id, "token": secret, "name": row.name, "role": row.role, "scope": row.scope,
-                               "expires_at": row.expires_at.isoformat() if row.expires_at else None},
-                              ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {
+                    "id": row.id,
+                    "token": secret,
+                    "name": row.name,
+                    "role": row.role,
+                    "scope": row.scope,
+                    "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     typer.echo(secret)
-    typer.echo(f"令牌 {row.id}（{row.name}，{row.role}{'，范围 ' + row.scope if row.scope else ''}"
-               f"{'，到期 ' + row.expires_at.astimezone(CHINA).strftime('%Y-%m-%d %H:%M') if row.expires_at else ''}）"
-               f"已创建。上面的密钥只显示这一次，请妥善保存。", err=True)
+    typer.echo(
+        f"令牌 {row.id}（{row.name}，{row.role}{'，范围 ' + row.scope if row.scope else ''}"
+        f"{'，到期 ' + row.expires_at.astimezone(CHINA).strftime('%Y-%m-%d %H:%M') if row.expires_at else ''}）"
+        f"已创建。上面的密钥只显示这一次，请妥善保存。",
+        err=True,
+    )
 
 
 @app.command("list")
@@ -78,8 +93,10 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "t
         return t.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if t else ""
 
     for r in rows:
-        typer.echo(f"{r.id:>4}  {r.prefix:<11} {r.role:<7} {r.scope or '全部':<12} {r.state():<8} "
-                   f"{when(r.expires_at):<16} {when(r.last_used_at):<16} {r.name}")
+        typer.echo(
+            f"{r.id:>4}  {r.prefix:<11} {r.role:<7} {r.scope or '全部':<12} {r.state():<8} "
+            f"{when(r.expires_at):<16} {when(r.last_used_at):<16} {r.name}"
+        )
 
 
 @app.command("revoke")

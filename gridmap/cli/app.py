@@ -8,15 +8,30 @@ from typing import Annotated
 import typer
 from sqlalchemy import make_url
 
+from gridmap.cli import (
+    boundaries as cli_boundaries,
+)
+from gridmap.cli import (
+    cameras as cli_cameras,
+)
+from gridmap.cli import (
+    coverage as cli_coverage,
+)
+from gridmap.cli import (
+    tokens as cli_tokens,
+)
+from gridmap.cli._common import fail
 from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
-from gridmap import cli_boundaries, cli_cameras, cli_coverage, cli_tokens
-from gridmap.cli_boundaries import fail
 from gridmap.levels import LEVELS
 
 # No locals in tracebacks: they would print database URLs with their passwords.
-app = typer.Typer(help="gridmap: county grid maps and video coverage (网格化管理 / 数字乡村).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="gridmap: county grid maps and video coverage (网格化管理 / 数字乡村).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="The PostGIS database: bring it up, stop it, migrate it.", no_args_is_help=True)
 sample_app = typer.Typer(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -32,9 +47,9 @@ def _shown(url: str) -> str:
 
 def _database_up() -> str:
     """Bring up (or reach) the database and migrate it; returns its URL."""
-    from gridmap.db.local import LocalClusterError
     from gridmap.db.migrate import upgrade
     from gridmap.db.session import database_url
+    from gridmap.devdb import LocalClusterError
 
     try:
         url = database_url(start_local=True)
@@ -45,19 +60,25 @@ def _database_up() -> str:
 
 
 @db_app.command("up")
-def db_up() -> None:
+def db_up(
+    show_password: Annotated[
+        bool, typer.Option("--show-password", help="Print the URL with its password (default: masked as ***).")
+    ] = False,
+) -> None:
     """Make a working PostGIS available, migrate it and print its URL.
 
     Uses GRIDMAP_DATABASE_URL when set; otherwise installs PostgreSQL + PostGIS from Debian packages
-    if missing and runs a project-local cluster (own data directory and port). Idempotent.
+    if missing and runs a project-local cluster (own data directory and port). Idempotent. The
+    password is masked (logs, CI) unless --show-password is given.
     """
-    typer.echo(_database_up())
+    url = _database_up()
+    typer.echo(url if show_password else _shown(url))
 
 
 @db_app.command("down")
 def db_down() -> None:
     """Stop the project-local cluster (idempotent). Does nothing for GRIDMAP_DATABASE_URL."""
-    from gridmap.db.local import LocalCluster, LocalClusterError
+    from gridmap.devdb import LocalCluster, LocalClusterError
 
     settings = get_settings()
     if settings.database_url:
@@ -73,7 +94,7 @@ def db_down() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show where the database is and whether it runs."""
-    from gridmap.db.local import LocalCluster
+    from gridmap.devdb import LocalCluster
 
     settings = get_settings()
     if settings.database_url:
@@ -123,7 +144,9 @@ def _load_and_summarize(url: str) -> None:
         try:
             load_sample(engine, get_settings().data_dir)
         except SubtreeBusy as busy:
-            raise fail(f"另一次写入（{busy.holder or '发布或回滚'}）正在修改该县的区域：请等它完成后再载入样例。") from None
+            raise fail(
+                f"另一次写入（{busy.holder or '发布或回滚'}）正在修改该县的区域：请等它完成后再载入样例。"
+            ) from None
         _print_summary(engine)
 
 
@@ -192,8 +215,16 @@ def _serve(host: str, port: int, workers: int) -> None:
     typer.echo("Ctrl+C stops the server.")
     # Event streams (/events/revision) never end by themselves: on Ctrl+C or SIGTERM, give open
     # requests a few seconds, then close them.
-    uvicorn.run("gridmap.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    uvicorn.run(
+        "gridmap.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 #: Seconds open requests get to finish when the server stops.
@@ -220,22 +251,32 @@ def export_map(
     typer.echo(summary)
 
 
-# Boundary files: validate, publish, versions, rollback (gridmap/cli_boundaries.py).
+# Boundary files: validate, publish, versions, rollback (gridmap/cli/boundaries.py).
 for _command in (cli_boundaries.validate, cli_boundaries.publish, cli_boundaries.versions, cli_boundaries.rollback):
     app.command()(_command)
 
 
 def main() -> None:
-    """Console entry point: the typer app, with database connection failures as one clear line."""
+    """Console entry point: the typer app; a refusal no command caught, and a database that cannot
+    be reached, as one clear line (Chinese message and stable code) with the documented exit code."""
     from sqlalchemy.exc import OperationalError
+
+    from gridmap.errors import GridmapError
 
     try:
         app()
     except OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
-        typer.echo(f"gridmap: cannot reach the database: {reason}\n"
-                   "  Run `gridmap db up` for the local PostGIS, or check GRIDMAP_DATABASE_URL.", err=True)
+        typer.echo(
+            f"gridmap: 无法连接数据库（database_unavailable）：{reason}\n"
+            "  cannot reach the database: run `gridmap db up` for the local PostGIS, "
+            "or check GRIDMAP_DATABASE_URL.",
+            err=True,
+        )
         raise SystemExit(1) from None
+    except GridmapError as exc:
+        typer.echo(f"gridmap: {exc.message}（{exc.code}）", err=True)
+        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -80,8 +80,15 @@ def _run(cmd: Sequence[str], *, timeout: float | None = None) -> subprocess.Comp
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     try:
         return subprocess.run(
-            list(cmd), check=False, cwd="/", env=env, text=True, timeout=timeout,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            list(cmd),
+            check=False,
+            cwd="/",
+            env=env,
+            text=True,
+            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
@@ -256,10 +263,12 @@ class LocalCluster:
             f"@127.0.0.1:{state['port']}/{quote(database, safe='')}"
         )
 
-    def ensure_database(self, name: str, *, drop_first: bool = False) -> str:
+    def ensure_database(self, name: str, *, drop_first: bool = False, template: str | None = None) -> str:
         """Create database ``name`` (with PostGIS) in the running cluster unless it exists; return its URL.
 
-        ``drop_first`` recreates it from scratch (other sessions on it are terminated).
+        ``drop_first`` recreates it from scratch (other sessions on it are terminated); ``template``
+        copies that database (file by file: a migrated, loaded database in well under a second),
+        which must have no other session open.
         """
         with self._lock():
             state = self._load_state()
@@ -269,7 +278,7 @@ class LocalCluster:
                     f"Cannot create database {name!r}: the local PostgreSQL cluster in {self.cluster_dir} "
                     "is not running. Run `gridmap db up` first."
                 )
-            self._create_database(state, name, drop_first=drop_first)
+            self._create_database(state, name, drop_first=drop_first, template=template)
             return self.url(name)
 
     def drop_database(self, name: str) -> None:
@@ -287,8 +296,9 @@ class LocalCluster:
         if state is None:
             return []
         with self._connect(state, "postgres") as conn:
-            rows = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1",
-                                (prefix,)).fetchall()
+            rows = conn.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1", (prefix,)
+            ).fetchall()
         return [r[0] for r in rows]
 
     def server_user(self) -> str:
@@ -309,8 +319,13 @@ class LocalCluster:
                 return name
             except KeyError:
                 pass
-        _note(f"Creating system user {FALLBACK_SERVER_USER!r} to run the local PostgreSQL server (it refuses to run as root).")
-        res = _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_SERVER_USER], timeout=60)
+        _note(
+            f"Creating system user {FALLBACK_SERVER_USER!r} to run the local PostgreSQL server (it refuses to run as root)."
+        )
+        res = _run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_SERVER_USER],
+            timeout=60,
+        )
         if res.returncode != 0:
             raise LocalClusterError(
                 f"PostgreSQL cannot run as root and there is no `postgres` OS user; creating the system user "
@@ -369,8 +384,17 @@ class LocalCluster:
         # `env` because sudo resets the environment; confold/confdef and the lock timeout keep apt
         # from ever stopping to ask a question or failing just because another apt is running.
         apt = [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-o", "DPkg::Lock::Timeout=300"]
-        install = [*apt, "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
-                   "install", "-y", "--no-install-recommends", *packages]
+        install = [
+            *apt,
+            "-o",
+            "Dpkg::Options::=--force-confdef",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+            "install",
+            "-y",
+            "--no-install-recommends",
+            *packages,
+        ]
         _note(f"Installing PostgreSQL/PostGIS from Debian packages: {' '.join(packages)} ...")
         res = _run(install)
         if res.returncode != 0:
@@ -425,10 +449,24 @@ class LocalCluster:
         version = int(bin_dir.parent.name)
         _note(f"Initialising a PostgreSQL {version} cluster in {data} ...")
         try:
-            res = _run(self._as_user(user, [
-                str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, f"--pwfile={pwfile}",
-                "--auth=scram-sha-256", "-E", "UTF8", *_locale_args(),
-            ]), timeout=600)
+            res = _run(
+                self._as_user(
+                    user,
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        SUPERUSER,
+                        f"--pwfile={pwfile}",
+                        "--auth=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        *_locale_args(),
+                    ],
+                ),
+                timeout=600,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
@@ -437,7 +475,7 @@ class LocalCluster:
         socket_dir = str(run).replace("'", "''")
         with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(
-                "\n# ---- gridmap: project-local dev/test cluster (written by gridmap.db.local) ----\n"
+                "\n# ---- gridmap: project-local dev/test cluster (written by gridmap.devdb) ----\n"
                 "# The port is passed by gridmap on the command line (see state.json).\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{socket_dir}'   # ours, so /var/run/postgresql is never needed\n"
@@ -534,20 +572,29 @@ class LocalCluster:
 
     def _connect(self, state: dict[str, Any], dbname: str) -> psycopg.Connection[Any]:
         return psycopg.connect(
-            host="127.0.0.1", port=int(state["port"]), user=SUPERUSER, password=state["password"],
-            dbname=dbname, autocommit=True, connect_timeout=15,
+            host="127.0.0.1",
+            port=int(state["port"]),
+            user=SUPERUSER,
+            password=state["password"],
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=15,
         )
 
-    def _create_database(self, state: dict[str, Any], name: str, *, drop_first: bool) -> None:
+    def _create_database(self, state: dict[str, Any], name: str, *, drop_first: bool,
+                         template: str | None = None) -> None:
         """CREATE DATABASE (autocommit: it cannot run in a transaction) + CREATE EXTENSION postgis."""
         ident = sql.Identifier(name)
+        create = sql.SQL("CREATE DATABASE {}").format(ident)
+        if template is not None:
+            create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template))
         with self._connect(state, "postgres") as conn:
             if drop_first:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:
                 try:
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+                    conn.execute(create)
                 except errors.DuplicateDatabase:
                     pass  # created concurrently by another process: fine
         with self._connect(state, name) as conn:

@@ -37,12 +37,17 @@ from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, rec
 
 
 class PublishRefused(GridmapError):
-    """Publishing did not happen. ``code`` is stable (API), ``message`` Chinese; ``report`` the
-    validation report when validation was the reason."""
+    """Publishing (or rolling back) did not happen. ``code`` is stable (API), ``message`` Chinese;
+    ``detail`` the validation report when validation was the reason, else the conflict's context."""
 
-    def __init__(self, code: str, message: str, report: dict | None = None):
-        super().__init__(code, message)
-        self.report = report
+    status = 409
+    exit_code = 1
+    statuses = {"version_not_found": 404, "out_of_scope": 403, "database_unavailable": 503, "database_error": 500}
+
+    def __init__(self, code: str, message: str, detail: dict | None = None):
+        super().__init__(
+            code, message, detail, headers={"Retry-After": "5"} if code == "database_unavailable" else None
+        )
 
 
 @dataclass(frozen=True)
@@ -59,16 +64,23 @@ class ReadOptions:
 class PublishResult:
     version_id: int
     scope: Scope
-    removed: int             # live areas replaced
-    added: int               # areas now live from this version
+    removed: int  # live areas replaced
+    added: int  # areas now live from this version
     cameras_assigned: int  # cameras in the replaced subtree after re-assignment
     report: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``gridmap publish|rollback --format json`` and of the API."""
-        return {"published": True, "version": self.version_id, "root": self.scope.root,
-                "top_level": self.scope.top_level, "removed": self.removed, "added": self.added,
-                "cameras_assigned": self.cameras_assigned, "summary": self.report["summary"]}
+        return {
+            "published": True,
+            "version": self.version_id,
+            "root": self.scope.root,
+            "top_level": self.scope.top_level,
+            "removed": self.removed,
+            "added": self.added,
+            "cameras_assigned": self.cameras_assigned,
+            "summary": self.report["summary"],
+        }
 
 
 def database_parents(conn: Connection) -> ParentLookup:
@@ -78,39 +90,81 @@ def database_parents(conn: Connection) -> ParentLookup:
 
 def source_info(src: BoundaryFile) -> dict[str, Any]:
     """What was read and how, for the report."""
-    return {"file": src.path.name, "format": src.format, "layers": src.layers, "encoding": src.encoding,
-            "encoding_source": src.encoding_source, "crs": crs_label(src.source_crs),
-            "crs_source": src.crs_source, "fields": src.field_mapping, "notes": src.notes}
+    return {
+        "file": src.path.name,
+        "format": src.format,
+        "layers": src.layers,
+        "encoding": src.encoding,
+        "encoding_source": src.encoding_source,
+        "crs": crs_label(src.source_crs),
+        "crs_source": src.crs_source,
+        "fields": src.field_mapping,
+        "notes": src.notes,
+    }
 
 
-def check_file(path: str | Path, *, read: ReadOptions | None = None, level: int | None = None,
-               parent_code: str | None = None, options: ValidationOptions | None = None,
-               parent_lookup: ParentLookup | None = None) -> tuple[BoundaryFile, Analysis]:
+def check_file(
+    path: str | Path,
+    *,
+    read: ReadOptions | None = None,
+    level: int | None = None,
+    parent_code: str | None = None,
+    options: ValidationOptions | None = None,
+    parent_lookup: ParentLookup | None = None,
+) -> tuple[BoundaryFile, Analysis]:
     """Read and validate a boundary file. Raises ``BoundaryReadError`` when it cannot be read."""
     read = read or ReadOptions()
-    src = read_boundary_file(path, layer=read.layer, crs=read.crs, encoding=read.encoding,
-                             fields=dict(read.fields) or None)
-    analysis = analyse(src.areas, level=level, parent_code=parent_code, parent_lookup=parent_lookup,
-                       options=options, source=source_info(src))
+    src = read_boundary_file(
+        path, layer=read.layer, crs=read.crs, encoding=read.encoding, fields=dict(read.fields) or None
+    )
+    analysis = analyse(
+        src.areas,
+        level=level,
+        parent_code=parent_code,
+        parent_lookup=parent_lookup,
+        options=options,
+        source=source_info(src),
+    )
     return src, analysis
 
 
-def publish_file(engine: Engine, path: str | Path, *, by: str, read: ReadOptions | None = None,
-                 level: int | None = None, parent_code: str | None = None,
-                 options: ValidationOptions | None = None, force: bool = False,
-                 reason: str | None = None) -> PublishResult:
+def publish_file(
+    engine: Engine,
+    path: str | Path,
+    *,
+    by: str,
+    read: ReadOptions | None = None,
+    level: int | None = None,
+    parent_code: str | None = None,
+    options: ValidationOptions | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> PublishResult:
     """Validate ``path`` against the live data and publish it as a new version."""
     with engine.connect() as conn:
         based_on = current_revision(conn)
-        src, analysis = check_file(path, read=read, level=level, parent_code=parent_code, options=options,
-                                   parent_lookup=database_parents(conn))
-    info = VersionInfo(created_by=by, file_name=src.path.name,
-                       file_sha256=hashlib.sha256(src.path.read_bytes()).hexdigest(), reason=reason)
+        src, analysis = check_file(
+            path, read=read, level=level, parent_code=parent_code, options=options, parent_lookup=database_parents(conn)
+        )
+    info = VersionInfo(
+        created_by=by,
+        file_name=src.path.name,
+        file_sha256=hashlib.sha256(src.path.read_bytes()).hexdigest(),
+        reason=reason,
+    )
     return publish_analysis(engine, analysis, src.areas, info, force=force, based_on=based_on)
 
 
-def rollback(engine: Engine, version_id: int, *, by: str, force: bool = False, reason: str | None = None,
-             options: ValidationOptions | None = None, restrict_to: str | None = None) -> PublishResult:
+def rollback(
+    engine: Engine,
+    version_id: int,
+    *,
+    by: str,
+    force: bool = False,
+    reason: str | None = None,
+    options: ValidationOptions | None = None,
+    restrict_to: str | None = None,
+) -> PublishResult:
     """Make the areas of version ``version_id`` live again, as a new version that records it.
     ``restrict_to``: an editor's scope (see :func:`publish_analysis`)."""
     with engine.connect() as conn:
@@ -120,25 +174,47 @@ def rollback(engine: Engine, version_id: int, *, by: str, force: bool = False, r
             raise PublishRefused("version_not_found", f"没有版本 {version_id}，请用 gridmap versions 查看。")
         areas = archived_areas(conn, version_id)
         if not len(areas):
-            raise PublishRefused("version_has_no_areas",
-                                 f"版本 {version_id}（{version.status}）没有发布过区域，无法回滚到它。")
+            raise PublishRefused(
+                "version_has_no_areas", f"版本 {version_id}（{version.status}）没有发布过区域，无法回滚到它。"
+            )
         top = version.top_level or 0
         # The root is the parent of the top features, unless the version replaced one area with
         # its subtree (root = that area's own code): then the codes tell the scope by themselves.
         one_area = bool((areas["code"] == version.root_code).any())
-        analysis = analyse(areas, parent_code=version.root_code if top > 0 and not one_area else None,
-                           parent_lookup=database_parents(conn), options=options,
-                           source={"file": version.file_name, "rollback_of": version_id})
+        analysis = analyse(
+            areas,
+            parent_code=version.root_code if top > 0 and not one_area else None,
+            parent_lookup=database_parents(conn),
+            options=options,
+            source={"file": version.file_name, "rollback_of": version_id},
+        )
     info = VersionInfo(created_by=by, file_name=version.file_name, reason=reason or f"回滚到版本 {version_id}")
-    return publish_analysis(engine, analysis, areas, info, force=force, restored_from=version_id,
-                            reason_required=False, based_on=based_on, restrict_to=restrict_to)
+    return publish_analysis(
+        engine,
+        analysis,
+        areas,
+        info,
+        force=force,
+        restored_from=version_id,
+        reason_required=False,
+        based_on=based_on,
+        restrict_to=restrict_to,
+    )
 
 
-def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame, info: VersionInfo, *,
-                     force: bool = False, restored_from: int | None = None,
-                     reason_required: bool = True,
-                     on_publish: Callable[[Connection, int], None] | None = None,
-                     based_on: int | None = None, restrict_to: str | None = None) -> PublishResult:
+def publish_analysis(
+    engine: Engine,
+    analysis: Analysis,
+    areas: gpd.GeoDataFrame,
+    info: VersionInfo,
+    *,
+    force: bool = False,
+    restored_from: int | None = None,
+    reason_required: bool = True,
+    on_publish: Callable[[Connection, int], None] | None = None,
+    based_on: int | None = None,
+    restrict_to: str | None = None,
+) -> PublishResult:
     """Publish analysed ``areas`` (refusing on errors unless ``force``), in one transaction.
     ``on_publish(conn, version_id)`` runs last in that transaction (the API marks its upload).
 
@@ -156,26 +232,35 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
     unusable = shapely.is_missing(analysis.validity.usable)
     if unusable.any():
         rows = "、".join(str(r) for r in analysis.labels[unusable][:5])
-        raise PublishRefused("unusable_geometry", f"{int(unusable.sum())} 个要素没有可用的面几何（{rows}），"
-                                                  f"无法发布，请重新绘制。", report.to_dict())
+        raise PublishRefused(
+            "unusable_geometry",
+            f"{int(unusable.sum())} 个要素没有可用的面几何（{rows}），无法发布，请重新绘制。",
+            report.to_dict(),
+        )
     if scope.root is None or scope.top_level is None:
-        raise PublishRefused("scope_unknown", "无法确定本次上传替换哪一部分：请检查编码，或用 --parent-code 指定上级。",
-                             report.to_dict())
+        raise PublishRefused(
+            "scope_unknown", "无法确定本次上传替换哪一部分：请检查编码，或用 --parent-code 指定上级。", report.to_dict()
+        )
     store = _storable(areas, analysis)
     if restrict_to is not None:
         _check_codes_in_scope(restrict_to, scope.root, store["code"].tolist())
     if not report.ok and not force:
         with engine.begin() as conn:
             record_rejected(conn, info, scope.root, scope.top_level, len(areas), report.to_dict())
-        raise PublishRefused("validation_failed",
-                             f"校验发现 {len(report.errors)} 个错误，未发布。请修正后重试，"
-                             f"或用 --force --reason 说明原因后强制发布。", report.to_dict())
+        raise PublishRefused(
+            "validation_failed",
+            f"校验发现 {len(report.errors)} 个错误，未发布。请修正后重试，或用 --force --reason 说明原因后强制发布。",
+            report.to_dict(),
+        )
     with engine.connect() as conn:
         deeper = count_below(conn, scope.root, max(scope.levels))
     if deeper and not force:
-        raise PublishRefused("would_remove_descendants",
-                             f"文件只到第 {max(scope.levels)} 级，发布会删除库中 {scope.root} 下 {deeper} 个更下级区域。"
-                             f"请把下级区域一并上传，或用 --force --reason 确认删除。", report.to_dict())
+        raise PublishRefused(
+            "would_remove_descendants",
+            f"文件只到第 {max(scope.levels)} 级，发布会删除库中 {scope.root} 下 {deeper} 个更下级区域。"
+            f"请把下级区域一并上传，或用 --force --reason 确认删除。",
+            report.to_dict(),
+        )
     kind = "rollback" if restored_from else "publish"
     try:
         with engine.begin() as conn:
@@ -185,17 +270,26 @@ def publish_analysis(engine: Engine, analysis: Analysis, areas: gpd.GeoDataFrame
             before = extent_of(conn, _TOP_GEOMS, {"root": scope.root, "top": scope.top_level})
             after = tuple(float(v) for v in store.total_bounds)
             # The cameras this can move: those in the areas it replaces, and those its new leaves cover.
-            lock_cameras(conn, "c.area_code = ANY(CAST(:removed AS text[])) "
-                               "OR (c.geom && ST_GeomFromWKB(:cover, 4490) AND ST_Covers(ST_GeomFromWKB(:cover, 4490), c.geom))",
-                         {"removed": removed_codes, "cover": shapely.to_wkb(_new_leaves_outline(store))})
-            version_id = replace_subtree(conn, scope.root, store, info, report.to_dict(),
-                                         top_level=scope.top_level, restored_from=restored_from)
+            lock_cameras(
+                conn,
+                "c.area_code = ANY(CAST(:removed AS text[])) "
+                "OR (c.geom && ST_GeomFromWKB(:cover, 4490) AND ST_Covers(ST_GeomFromWKB(:cover, 4490), c.geom))",
+                {"removed": removed_codes, "cover": shapely.to_wkb(_new_leaves_outline(store))},
+            )
+            version_id = replace_subtree(
+                conn, scope.root, store, info, report.to_dict(), top_level=scope.top_level, restored_from=restored_from
+            )
             assign_cameras_to_areas(conn, locked=True)
             if restrict_to is not None:
                 _check_reach(conn, restrict_to, scope, store, version_id)
             anchor = scope.parent if scope.includes_root else scope.root
-            record_change(conn, kind, areas=AreaReplacement(
-                scope.root, tuple(removed_codes), tuple(store["code"]), anchor, extent_wkt([before, after])))
+            record_change(
+                conn,
+                kind,
+                areas=AreaReplacement(
+                    scope.root, tuple(removed_codes), tuple(store["code"]), anchor, extent_wkt([before, after])
+                ),
+            )
             assigned = planned_in(conn, scope.root)
             if assigned is None:  # the root is a code prefix, not an area
                 assigned = cameras_in(conn, scope.root)
@@ -226,17 +320,22 @@ def _lock_subtree(conn: Connection, root: str, kind: str, based_on: int | None) 
         lock_subtree(conn, root, kind)
     except SubtreeBusy as busy:
         doing = f"（{busy.holder}）" if busy.holder else ""
-        raise PublishRefused("publish_conflict",
-                             f"另一次发布或回滚{doing}正在修改与 {root} 重叠的区域：本次未发布。请等它完成后刷新，"
-                             f"按新的数据重新校验再发布。", {"root": root, "conflict": busy.holder}) from None
+        raise PublishRefused(
+            "publish_conflict",
+            f"另一次发布或回滚{doing}正在修改与 {root} 重叠的区域：本次未发布。请等它完成后刷新，"
+            f"按新的数据重新校验再发布。",
+            {"root": root, "conflict": busy.holder},
+        ) from None
     if based_on is not None:
         newer = replaced_since(conn, based_on, root)
         if newer is not None:
             revision, what, other = newer
-            raise PublishRefused("publish_conflict",
-                                 f"校验之后，数据版本 {revision} 已{_KIND_ZH.get(what, '修改')}了与 {root} 重叠的区域"
-                                 f"（{other}）：本次未发布。请按新的数据重新校验再发布。",
-                                 {"root": root, "conflict": other, "revision": revision, "kind": what})
+            raise PublishRefused(
+                "publish_conflict",
+                f"校验之后，数据版本 {revision} 已{_KIND_ZH.get(what, '修改')}了与 {root} 重叠的区域"
+                f"（{other}）：本次未发布。请按新的数据重新校验再发布。",
+                {"root": root, "conflict": other, "revision": revision, "kind": what},
+            )
 
 
 _KIND_ZH = {"publish": "发布", "rollback": "回滚", "sample_load": "重新载入"}
@@ -246,8 +345,11 @@ def _check_codes_in_scope(restrict_to: str, root: str, codes: list[str]) -> None
     outside = sorted({c for c in [root, *codes] if not str(c).startswith(restrict_to)})
     if outside:
         shown = "、".join(outside[:5]) + (" 等" if len(outside) > 5 else "")
-        raise PublishRefused("out_of_scope", f"只能修改编码以 {restrict_to} 开头的区域，本次会写入或替换 {shown}，未发布。",
-                             {"scope": restrict_to, "codes": outside[:100]})
+        raise PublishRefused(
+            "out_of_scope",
+            f"只能修改编码以 {restrict_to} 开头的区域，本次会写入或替换 {shown}，未发布。",
+            {"scope": restrict_to, "codes": outside[:100]},
+        )
 
 
 def _check_reach(conn: Connection, restrict_to: str, scope: Scope, store: gpd.GeoDataFrame, version_id: int) -> None:
@@ -256,25 +358,43 @@ def _check_reach(conn: Connection, restrict_to: str, scope: Scope, store: gpd.Ge
     scope's own area (when this version did not replace it), or move cameras of areas outside the
     scope."""
     x0, y0, x1, y1 = (float(v) for v in store.total_bounds)
-    others = gpd.read_postgis(text("""
+    others = gpd.read_postgis(
+        text("""
         SELECT code, geom FROM area
         WHERE level = :top AND code NOT LIKE CAST(:scope AS text) || '%'
-          AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)"""), conn, geom_col="geom",
-        params={"top": scope.top_level, "scope": restrict_to, "x0": x0, "y0": y0, "x1": x1, "y1": y1})
-    own = conn.execute(text("""SELECT ST_AsBinary(geom) FROM area
+          AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)"""),
+        conn,
+        geom_col="geom",
+        params={"top": scope.top_level, "scope": restrict_to, "x0": x0, "y0": y0, "x1": x1, "y1": y1},
+    )
+    own = conn.execute(
+        text("""SELECT ST_AsBinary(geom) FROM area
                                WHERE code = :scope AND version_id IS DISTINCT FROM :version"""),
-                       {"scope": restrict_to, "version": version_id}).scalar_one_or_none()
-    reach = encroachments(store.geometry.to_numpy(), others.geometry.to_numpy(), others["code"].to_numpy(),
-                          shapely.from_wkb(bytes(own)) if own is not None else None, ENCROACH_M2)
-    moved = conn.execute(text(f"""
+        {"scope": restrict_to, "version": version_id},
+    ).scalar_one_or_none()
+    reach = encroachments(
+        store.geometry.to_numpy(),
+        others.geometry.to_numpy(),
+        others["code"].to_numpy(),
+        shapely.from_wkb(bytes(own)) if own is not None else None,
+        ENCROACH_M2,
+    )
+    moved = conn.execute(
+        text(f"""
         SELECT device_id, area_code, now_area_code FROM {CHANGED_CAMERAS}
-        WHERE area_code IS DISTINCT FROM now_area_code ORDER BY device_id""")).all()
-    cameras = [(d, old, new) for d, old, new in moved
-               if not (old or "").startswith(restrict_to) or not (new or "").startswith(restrict_to)]
+        WHERE area_code IS DISTINCT FROM now_area_code ORDER BY device_id""")
+    ).all()
+    cameras = [
+        (d, old, new)
+        for d, old, new in moved
+        if not (old or "").startswith(restrict_to) or not (new or "").startswith(restrict_to)
+    ]
     if not reach and not cameras:
         return
-    codes = sorted({c for c in reach if c} | {a for _, old, new in cameras for a in (old, new)
-                                                if a and not a.startswith(restrict_to)})
+    codes = sorted(
+        {c for c in reach if c}
+        | {a for _, old, new in cameras for a in (old, new) if a and not a.startswith(restrict_to)}
+    )
     parts = []
     if reach:
         overlap = "、".join(f"{c}（{m2:,.0f} m²）" for c, m2 in sorted(reach.items(), key=lambda kv: -kv[1]) if c)
@@ -284,12 +404,20 @@ def _check_reach(conn: Connection, restrict_to: str, scope: Scope, store: gpd.Ge
             parts.append(f"超出 {restrict_to} 的范围 {reach[None]:,.0f} m²")
     if cameras:
         parts.append(f"会改变 {len(cameras)} 个范围外（或不在任何网格内）摄像头的所属区域")
-    raise PublishRefused("out_of_scope", f"只能修改编码以 {restrict_to} 开头的区域；本次发布" + "；".join(parts)
-                         + "。未做任何修改：请修正边界，或请管理员发布。",
-                         {"scope": restrict_to, "codes": codes[:100],
-                          "overlap_m2": {c: round(m2, 1) for c, m2 in reach.items() if c},
-                          "outside_scope_m2": round(reach[None], 1) if None in reach else None,
-                          "device_ids": [d for d, _, _ in cameras][:100], "cameras": len(cameras)})
+    raise PublishRefused(
+        "out_of_scope",
+        f"只能修改编码以 {restrict_to} 开头的区域；本次发布"
+        + "；".join(parts)
+        + "。未做任何修改：请修正边界，或请管理员发布。",
+        {
+            "scope": restrict_to,
+            "codes": codes[:100],
+            "overlap_m2": {c: round(m2, 1) for c, m2 in reach.items() if c},
+            "outside_scope_m2": round(reach[None], 1) if None in reach else None,
+            "device_ids": [d for d, _, _ in cameras][:100],
+            "cameras": len(cameras),
+        },
+    )
 
 
 def database_refusal(exc: DBAPIError, report: dict | None = None) -> PublishRefused:
@@ -297,19 +425,26 @@ def database_refusal(exc: DBAPIError, report: dict | None = None) -> PublishRefu
     rolled back). A unique or exclusion violation means another write got there first."""
     detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
     if isinstance(exc, IntegrityError):
-        return PublishRefused("publish_conflict", f"另一次写入与本次发布冲突，数据库未做任何修改：{detail}。"
-                                                  f"请刷新后重新校验再发布。", report)
+        return PublishRefused(
+            "publish_conflict",
+            f"另一次写入与本次发布冲突，数据库未做任何修改：{detail}。请刷新后重新校验再发布。",
+            report,
+        )
     if isinstance(exc, OperationalError):
-        return PublishRefused("database_unavailable", f"数据库暂时无法完成发布（繁忙或不可用），未做任何修改：{detail}。"
-                                                      f"请稍后重试。", report)
+        return PublishRefused(
+            "database_unavailable",
+            f"数据库暂时无法完成发布（繁忙或不可用），未做任何修改：{detail}。请稍后重试。",
+            report,
+        )
     return PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report)
 
 
 def _storable(areas: gpd.GeoDataFrame, analysis: Analysis) -> gpd.GeoDataFrame:
     """The areas as stored: cleaned codes, resolved level and parent, repaired valid geometry."""
     h = analysis.hierarchy
-    out = gpd.GeoDataFrame(areas.drop(columns=areas.geometry.name), geometry=list(analysis.validity.usable),
-                           crs=STORAGE_SRID)
+    out = gpd.GeoDataFrame(
+        areas.drop(columns=areas.geometry.name), geometry=list(analysis.validity.usable), crs=STORAGE_SRID
+    )
     out["code"], out["level"] = h.codes, h.level
     out["parent_code"] = np.where(h.level == 0, None, h.parent)
     return out

@@ -1,8 +1,8 @@
 """Writes through the API: boundary uploads (store → validate → publish), rollbacks, camera imports
 and online/offline reports, each on behalf of a token (``gridmap.db.tokens.Principal``).
 
-Everything here goes through the same workflows as the CLI (``gridmap.publishing``,
-``gridmap.camera_import``), so every change calls ``record_change`` in its transaction; this module
+Everything here goes through the same workflows as the CLI (``gridmap.services.boundaries``,
+``gridmap.services.cameras``), so every change calls ``record_change`` in its transaction; this module
 adds what the API needs on top: keeping the uploaded file, and the token's scope.
 
 Uploads live in table ``upload`` (bytes, how to read them, the validation report). A boundary
@@ -14,7 +14,7 @@ Scope rules for an editor (scope = area code prefix; an admin may change anythin
 
 - a boundary upload's scope root (the code prefix publishing replaces) must start with the scope;
   an upload outside it is refused and not stored; the check is made again at publish time, with
-  every code written and where the new areas reach (``gridmap.publishing.publish_analysis``,
+  every code written and where the new areas reach (``gridmap.services.boundaries.publish_analysis``,
   ``restrict_to``), forced or not;
 - a rollback: the same, for the version restored;
 - a camera import: every camera the import touches (inserted, or changed in any column incl. its
@@ -44,10 +44,10 @@ from gridmap.db.cameras import CHANGED_CAMERAS, ROW_DIGEST
 from gridmap.db.revisions import current_revision
 from gridmap.db.tokens import Principal
 from gridmap.errors import GridmapError
+from gridmap.io.fields import parse_field_items
 from gridmap.maps.geojson import drawn_geometries, usable_geometry
 from gridmap.maps.labels import kind_label
-from gridmap.io.fields import parse_field_items
-from gridmap.publishing import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
+from gridmap.services.boundaries import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
 
 UPLOAD_KINDS = ("boundary", "camera")
 #: Canonical field names and GDAL column names are short: a longer ``fields`` text is a mistake.
@@ -58,25 +58,31 @@ class UploadRefused(GridmapError):
     """The API write cannot be done as asked. ``code`` stable English, ``message`` Chinese,
     ``detail`` structured context."""
 
-    def __init__(self, code: str, message: str, detail: Any | None = None):
-        super().__init__(code, message)
-        self.detail = detail
+    status = 409
+    exit_code = 1
+    statuses = {"upload_not_found": 404, "invalid_fields": 422}
 
 
 class OutOfScope(UploadRefused):
     """The token may not change these areas (``codes``) or cameras (``device_ids``)."""
+
+    status = 403
 
     def __init__(self, principal: Principal, codes: list[str | None], device_ids: list[str] | None = None):
         self.codes, self.device_ids = codes, device_ids or []
         shown_codes = [c for c in codes if c]
         if device_ids:
             shown = "、".join(device_ids[:5]) + (" 等" if len(device_ids) > 5 else "")
-            message = (f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域内的摄像头；"
-                       f"{len(device_ids)} 个摄像头（{shown}）不在此范围内（或不在任何网格内），本次导入未做任何修改。")
+            message = (
+                f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域内的摄像头；"
+                f"{len(device_ids)} 个摄像头（{shown}）不在此范围内（或不在任何网格内），本次导入未做任何修改。"
+            )
         else:
             shown = "、".join(str(c) for c in codes[:5]) + (" 等" if len(codes) > 5 else "")
-            message = (f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域和摄像头，"
-                       f"不能修改 {shown or '未知范围'}。")
+            message = (
+                f"令牌“{principal.name}”只能修改编码以 {principal.scope} 开头的区域和摄像头，"
+                f"不能修改 {shown or '未知范围'}。"
+            )
         detail: dict[str, Any] = {"scope": principal.scope, "codes": sorted(set(shown_codes))[:100]}
         if device_ids:
             detail["device_ids"] = device_ids[:100]
@@ -87,6 +93,7 @@ class OutOfScope(UploadRefused):
 # ---------------------------------------------------------------------------------------------
 # Options and files
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BoundaryOptions:
@@ -105,9 +112,14 @@ class BoundaryOptions:
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> BoundaryOptions:
         data = dict(data or {})
-        return cls(layer=data.get("layer"), crs=data.get("crs"), encoding=data.get("encoding"),
-                   fields=dict(data.get("fields") or {}), level=data.get("level"),
-                   parent_code=data.get("parent_code"))
+        return cls(
+            layer=data.get("layer"),
+            crs=data.get("crs"),
+            encoding=data.get("encoding"),
+            fields=dict(data.get("fields") or {}),
+            level=data.get("level"),
+            parent_code=data.get("parent_code"),
+        )
 
     @property
     def read(self) -> ReadOptions:
@@ -120,15 +132,17 @@ def parse_fields(value: str | None, example: str = "code=网格编码") -> dict[
     value = (value or "").strip()
     if not value:
         return {}
-    bad = UploadRefused("invalid_fields", f"fields 应为每行一个 名称=列名（例如 {example}），"
-                                          f"或 JSON 对象，而不是 {value[:100]!r}。")
+    bad = UploadRefused(
+        "invalid_fields", f"fields 应为每行一个 名称=列名（例如 {example}），或 JSON 对象，而不是 {value[:100]!r}。"
+    )
     if value.startswith("{"):
         try:
             data = json.loads(value)
         except json.JSONDecodeError:
             raise bad from None
-        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
-                                                 for k, v in data.items()):
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in data.items()
+        ):
             raise bad
         items = [(k.strip(), v.strip()) for k, v in data.items()]
     else:
@@ -165,6 +179,7 @@ def sha256(content: bytes) -> str:
 
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON types, the way the CLI prints it (``default=str``); NaN → None."""
+
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -173,12 +188,14 @@ def jsonable(value: Any) -> Any:
         if isinstance(v, list):
             return [clean(x) for x in v]
         return v
+
     return clean(json.loads(json.dumps(value, ensure_ascii=False, default=str)))
 
 
 # ---------------------------------------------------------------------------------------------
 # Defects as GeoJSON
 # ---------------------------------------------------------------------------------------------
+
 
 def defects_geojson(report: Mapping[str, Any] | None) -> dict[str, Any]:
     """The report's issues that have a geometry, as one GeoJSON FeatureCollection (EPSG:4490
@@ -192,18 +209,26 @@ def defects_geojson(report: Mapping[str, Any] | None) -> dict[str, Any]:
         geometry = usable_geometry(issue.get("geometry"))
         if geometry is None:
             continue
-        props = {"issue": i, "kind": issue.get("kind"), "kind_label": kind_label(issue.get("kind")),
-                 "severity": issue.get("severity"), "message": issue.get("message"),
-                 "codes": [str(c) for c in issue.get("codes") or []], "area_m2": issue.get("area_m2")}
+        props = {
+            "issue": i,
+            "kind": issue.get("kind"),
+            "kind_label": kind_label(issue.get("kind")),
+            "severity": issue.get("severity"),
+            "message": issue.get("message"),
+            "codes": [str(c) for c in issue.get("codes") or []],
+            "area_m2": issue.get("area_m2"),
+        }
         for drawn, locator in drawn_geometries(geometry):
-            features.append({"type": "Feature", "id": len(features),
-                             "properties": {**props, "locator": locator}, "geometry": drawn})
+            features.append(
+                {"type": "Feature", "id": len(features), "properties": {**props, "locator": locator}, "geometry": drawn}
+            )
     return {"type": "FeatureCollection", "features": features}
 
 
 # ---------------------------------------------------------------------------------------------
 # The upload table
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class UploadRecord:
@@ -224,15 +249,28 @@ class UploadRecord:
 
     def visible_to(self, principal: Principal) -> bool:
         """Admins see every upload; editors their own and those within their scope."""
-        return (principal.role == "admin" or (principal.token_id is not None and principal.token_id == self.token_id)
-                or (self.root_code is not None and principal.may_change(self.root_code)))
+        return (
+            principal.role == "admin"
+            or (principal.token_id is not None and principal.token_id == self.token_id)
+            or (self.root_code is not None and principal.may_change(self.root_code))
+        )
 
     def summary(self) -> dict[str, Any]:
-        return {"upload_id": self.id, "kind": self.kind, "created_at": self.created_at.isoformat(),
-                "created_by": self.created_by, "file_name": self.file_name, "file_sha256": self.file_sha256,
-                "size": self.size, "options": self.options, "status": self.status, "ok": self.ok,
-                "root_code": self.root_code, "version_id": self.version_id,
-                "summary": _report_summary(self.kind, self.report)}
+        return {
+            "upload_id": self.id,
+            "kind": self.kind,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "file_name": self.file_name,
+            "file_sha256": self.file_sha256,
+            "size": self.size,
+            "options": self.options,
+            "status": self.status,
+            "ok": self.ok,
+            "root_code": self.root_code,
+            "version_id": self.version_id,
+            "summary": _report_summary(self.kind, self.report),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The upload as the API shows it: the answer to the upload itself, plus what is stored."""
@@ -244,15 +282,31 @@ def _report_summary(kind: str, report: dict[str, Any] | None) -> dict[str, Any] 
         return None
     if kind == "boundary":
         return report.get("summary")
-    return {k: report.get(k) for k in ("rows", "imported", "inserted", "updated", "unchanged", "rejected_count",
-                                       "outside_count", "import_id")}
+    return {
+        k: report.get(k)
+        for k in (
+            "rows",
+            "imported",
+            "inserted",
+            "updated",
+            "unchanged",
+            "rejected_count",
+            "outside_count",
+            "import_id",
+        )
+    }
 
 
 def created_json(record: UploadRecord) -> dict[str, Any]:
     """The answer to a boundary upload: ``{upload_id, status, ok, root_code, report, defects}``."""
-    return {"upload_id": record.id, "status": record.status, "ok": record.ok, "root_code": record.root_code,
-            "report": record.report,
-            "defects": defects_geojson(record.report) if record.kind == "boundary" else None}
+    return {
+        "upload_id": record.id,
+        "status": record.status,
+        "ok": record.ok,
+        "root_code": record.root_code,
+        "report": record.report,
+        "defects": defects_geojson(record.report) if record.kind == "boundary" else None,
+    }
 
 
 _UPLOAD_COLUMNS = """id, kind, created_at, created_by, token_id, file_name, file_sha256, octet_length(content),
@@ -268,38 +322,71 @@ def upload_content(conn: Connection, upload_id: int) -> bytes:
     return bytes(conn.execute(text("SELECT content FROM upload WHERE id = :id"), {"id": upload_id}).scalar_one())
 
 
-def list_uploads(conn: Connection, principal: Principal, *, kind: str | None = None, limit: int = 100,
-                 offset: int = 0) -> list[UploadRecord]:
+def list_uploads(
+    conn: Connection, principal: Principal, *, kind: str | None = None, limit: int = 100, offset: int = 0
+) -> list[UploadRecord]:
     """Uploads the principal may see (see ``UploadRecord.visible_to``), newest first."""
     everything = principal.role == "admin" or principal.scope is None
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         SELECT {_UPLOAD_COLUMNS} FROM upload
         WHERE (CAST(:kind AS text) IS NULL OR kind = :kind)
           AND (:all OR token_id = :token OR root_code LIKE CAST(:scope AS text) || '%')
         ORDER BY id DESC LIMIT :limit OFFSET :offset"""),
-        {"kind": kind, "all": everything, "token": principal.token_id, "scope": principal.scope or "",
-         "limit": limit, "offset": offset}).all()
+        {
+            "kind": kind,
+            "all": everything,
+            "token": principal.token_id,
+            "scope": principal.scope or "",
+            "limit": limit,
+            "offset": offset,
+        },
+    ).all()
     return [UploadRecord(*r) for r in rows]
 
 
-def _insert_upload(conn: Connection, principal: Principal, *, kind: str, file_name: str, content: bytes,
-                   options: dict[str, Any], status: str, ok: bool, root_code: str | None,
-                   report: dict[str, Any] | None) -> int:
-    return int(conn.execute(text("""
+def _insert_upload(
+    conn: Connection,
+    principal: Principal,
+    *,
+    kind: str,
+    file_name: str,
+    content: bytes,
+    options: dict[str, Any],
+    status: str,
+    ok: bool,
+    root_code: str | None,
+    report: dict[str, Any] | None,
+) -> int:
+    return int(
+        conn.execute(
+            text("""
         INSERT INTO upload (kind, created_by, token_id, file_name, file_sha256, content, options, status, ok,
                             root_code, report)
         VALUES (:kind, :by, :token, :file, :sha, :content, CAST(:options AS jsonb), :status, :ok, :root,
                 CAST(:report AS jsonb))
-        RETURNING id"""), {
-        "kind": kind, "by": principal.name, "token": principal.token_id, "file": file_name,
-        "sha": sha256(content), "content": content, "options": json.dumps(options, ensure_ascii=False),
-        "status": status, "ok": ok, "root": root_code,
-        "report": None if report is None else json.dumps(report, ensure_ascii=False)}).scalar_one())
+        RETURNING id"""),
+            {
+                "kind": kind,
+                "by": principal.name,
+                "token": principal.token_id,
+                "file": file_name,
+                "sha": sha256(content),
+                "content": content,
+                "options": json.dumps(options, ensure_ascii=False),
+                "status": status,
+                "ok": ok,
+                "root": root_code,
+                "report": None if report is None else json.dumps(report, ensure_ascii=False),
+            },
+        ).scalar_one()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Boundaries: upload, publish, rollback
 # ---------------------------------------------------------------------------------------------
+
 
 def restriction(principal: Principal) -> str | None:
     """The code prefix a token's boundary writes must stay within (None: anywhere)."""
@@ -312,8 +399,9 @@ def _require(principal: Principal, *codes: str | None) -> None:
         raise OutOfScope(principal, outside)
 
 
-def store_boundary_upload(engine: Engine, principal: Principal, file_name: str, content: bytes,
-                          options: BoundaryOptions) -> UploadRecord:
+def store_boundary_upload(
+    engine: Engine, principal: Principal, file_name: str, content: bytes, options: BoundaryOptions
+) -> UploadRecord:
     """Validate an uploaded boundary file against the live data (as ``gridmap validate``) and keep
     it with its report: status ``validated`` (no errors) or ``rejected``.
 
@@ -321,8 +409,13 @@ def store_boundary_upload(engine: Engine, principal: Principal, file_name: str, 
     not change the upload's scope root; in both cases nothing is stored."""
     file_name = safe_file_name(file_name)
     with as_file(file_name, content) as path, engine.connect() as conn:
-        _src, analysis = check_file(path, read=options.read, level=options.level, parent_code=options.parent_code,
-                                    parent_lookup=database_parents(conn))
+        _src, analysis = check_file(
+            path,
+            read=options.read,
+            level=options.level,
+            parent_code=options.parent_code,
+            parent_lookup=database_parents(conn),
+        )
     report, root = jsonable(analysis.report.to_dict()), analysis.scope.root
     if principal.role != "admin":
         # No root (no usable code at all): it cannot be published anyway; an editor may keep it
@@ -330,9 +423,18 @@ def store_boundary_upload(engine: Engine, principal: Principal, file_name: str, 
         codes = [root] if root is not None else sorted({c for c in analysis.hierarchy.codes if c}) or [None]
         _require(principal, *codes)
     with engine.begin() as conn:
-        upload_id = _insert_upload(conn, principal, kind="boundary", file_name=file_name, content=content,
-                                   options=options.to_json(), status="validated" if report["ok"] else "rejected",
-                                   ok=bool(report["ok"]), root_code=root, report=report)
+        upload_id = _insert_upload(
+            conn,
+            principal,
+            kind="boundary",
+            file_name=file_name,
+            content=content,
+            options=options.to_json(),
+            status="validated" if report["ok"] else "rejected",
+            ok=bool(report["ok"]),
+            root_code=root,
+            report=report,
+        )
         return get_upload(conn, upload_id)
 
 
@@ -340,21 +442,23 @@ def _lock_key(kind: str, ident: int) -> str:
     return f"gridmap.{kind}.{ident}"
 
 
-def publish_upload(engine: Engine, principal: Principal, upload_id: int, *, force: bool = False,
-                   reason: str | None = None) -> PublishResult:
+def publish_upload(
+    engine: Engine, principal: Principal, upload_id: int, *, force: bool = False, reason: str | None = None
+) -> PublishResult:
     """Publish a stored boundary upload: re-read its bytes, re-validate them against the live data
-    and publish (``gridmap.publishing.publish_analysis``); the upload is marked ``published`` with
+    and publish (``gridmap.services.boundaries.publish_analysis``); the upload is marked ``published`` with
     its version in the same transaction.
 
     Raises ``UploadRefused`` (upload_not_found, not_a_boundary_upload, already_published,
     publish_in_progress), ``OutOfScope``, ``PublishRefused`` or ``BoundaryReadError``."""
     from gridmap.db.areas import VersionInfo
-    from gridmap.publishing import publish_analysis
+    from gridmap.services.boundaries import publish_analysis
 
     # One publish per upload at a time: a transaction-level advisory lock, held while publishing.
     with engine.begin() as lock:
-        got = lock.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
-                           {"key": _lock_key("upload", upload_id)}).scalar_one()
+        got = lock.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _lock_key("upload", upload_id)}
+        ).scalar_one()
         if not got:
             raise UploadRefused("publish_in_progress", f"上传 {upload_id} 正在发布中，请稍后刷新查看结果。")
         record = get_upload(lock, upload_id)
@@ -363,53 +467,79 @@ def publish_upload(engine: Engine, principal: Principal, upload_id: int, *, forc
                 raise UploadRefused("upload_not_found", f"没有编号为 {upload_id} 的上传。")
             raise OutOfScope(principal, [record.root_code])
         if record.kind != "boundary":
-            raise UploadRefused("not_a_boundary_upload", f"上传 {upload_id} 是摄像头台账，导入时已生效，无需发布。",
-                                {"kind": record.kind, "status": record.status})
+            raise UploadRefused(
+                "not_a_boundary_upload",
+                f"上传 {upload_id} 是摄像头台账，导入时已生效，无需发布。",
+                {"kind": record.kind, "status": record.status},
+            )
         if record.status == "published":
-            raise UploadRefused("already_published", f"上传 {upload_id} 已发布为版本 {record.version_id}，不能重复发布。",
-                                {"version_id": record.version_id})
+            raise UploadRefused(
+                "already_published",
+                f"上传 {upload_id} 已发布为版本 {record.version_id}，不能重复发布。",
+                {"version_id": record.version_id},
+            )
         if record.root_code is not None and principal.role != "admin":
             _require(principal, record.root_code)
         content = upload_content(lock, upload_id)
         options = BoundaryOptions.from_json(record.options)
         with as_file(record.file_name, content) as path, engine.connect() as conn:
             based_on = current_revision(conn)
-            src, analysis = check_file(path, read=options.read, level=options.level,
-                                       parent_code=options.parent_code, parent_lookup=database_parents(conn))
+            src, analysis = check_file(
+                path,
+                read=options.read,
+                level=options.level,
+                parent_code=options.parent_code,
+                parent_lookup=database_parents(conn),
+            )
         if analysis.scope.root is not None and principal.role != "admin":
             _require(principal, analysis.scope.root)
 
         def mark(conn: Connection, version_id: int) -> None:
-            conn.execute(text("UPDATE upload SET status = 'published', version_id = :v WHERE id = :id"),
-                         {"v": version_id, "id": upload_id})
+            conn.execute(
+                text("UPDATE upload SET status = 'published', version_id = :v WHERE id = :id"),
+                {"v": version_id, "id": upload_id},
+            )
 
-        info = VersionInfo(created_by=principal.name, file_name=record.file_name, file_sha256=record.file_sha256,
-                           reason=reason)
+        info = VersionInfo(
+            created_by=principal.name, file_name=record.file_name, file_sha256=record.file_sha256, reason=reason
+        )
         try:
-            return publish_analysis(engine, analysis, src.areas, info, force=force, on_publish=mark,
-                                    based_on=based_on, restrict_to=restriction(principal))
+            return publish_analysis(
+                engine,
+                analysis,
+                src.areas,
+                info,
+                force=force,
+                on_publish=mark,
+                based_on=based_on,
+                restrict_to=restriction(principal),
+            )
         except PublishRefused as exc:
             if exc.code == "database_error":
                 with engine.begin() as conn:
-                    conn.execute(text("UPDATE upload SET status = 'failed' WHERE id = :id AND status <> 'published'"),
-                                 {"id": upload_id})
+                    conn.execute(
+                        text("UPDATE upload SET status = 'failed' WHERE id = :id AND status <> 'published'"),
+                        {"id": upload_id},
+                    )
             raise
 
 
-def rollback_version(engine: Engine, principal: Principal, version_id: int, *, force: bool = False,
-                     reason: str | None = None) -> PublishResult:
+def rollback_version(
+    engine: Engine, principal: Principal, version_id: int, *, force: bool = False, reason: str | None = None
+) -> PublishResult:
     """``gridmap rollback`` for a token: the version's root code, every code it restores and
     where its areas reach must be within the token's scope (see ``publish_analysis``)."""
     from gridmap.db.versions import get_version
-    from gridmap.publishing import rollback
+    from gridmap.services.boundaries import rollback
 
     with engine.connect() as conn:
         version = get_version(conn, version_id)
     if version is None:
         raise PublishRefused("version_not_found", f"没有版本 {version_id}，请在版本列表中查看。")
     _require(principal, version.root_code or None)
-    return rollback(engine, version_id, by=principal.name, force=force, reason=reason,
-                    restrict_to=restriction(principal))
+    return rollback(
+        engine, version_id, by=principal.name, force=force, reason=reason, restrict_to=restriction(principal)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,33 +553,49 @@ _WRITTEN_CAMERAS = f"""SELECT g.device_id, g.status IS NOT NULL, g.area_code, c.
                       WHERE g.digest IS DISTINCT FROM {ROW_DIGEST} ORDER BY g.device_id"""
 
 
-def import_camera_upload(engine: Engine, principal: Principal, file_name: str, content: bytes, *,
-                         crs: str | None = None, fields: dict[str, str] | None = None, sheet: str | None = None,
-                         county: str | None = None) -> tuple[int, Any]:
+def import_camera_upload(
+    engine: Engine,
+    principal: Principal,
+    file_name: str,
+    content: bytes,
+    *,
+    crs: str | None = None,
+    fields: dict[str, str] | None = None,
+    sheet: str | None = None,
+    county: str | None = None,
+) -> tuple[int, Any]:
     """``gridmap cameras import`` for a token, in one transaction, keeping the file as an upload
     (kind ``camera``, status ``published``). Returns (upload id, ``ImportResult``).
 
     Raises ``CameraReadError``, ``CrsUnknownError``, ``ImportRefused`` or ``OutOfScope`` (an editor
     touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
-    from gridmap.camera_import import county_of, import_camera_table, record_import
     from gridmap.coverage.assign import LeafIndex
     from gridmap.db.cameras import leaf_areas
     from gridmap.io.cameras import read_camera_file
+    from gridmap.services.cameras import county_of, import_camera_table, record_import
 
     file_name = safe_file_name(file_name)
     with engine.connect() as conn:
         target = county_of(conn, county)
     with as_file(file_name, content) as path:
-        table = read_camera_file(path, crs=crs, fields=fields or None, sheet=sheet, county_code=target.code,
-                                 extent=target.extent)
+        table = read_camera_file(
+            path, crs=crs, fields=fields or None, sheet=sheet, county_code=target.code, extent=target.extent
+        )
     index = None
     if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
         with engine.connect() as conn:
             index = LeafIndex.build(*leaf_areas(conn))
     restricted = principal.role != "admin"
     with engine.begin() as conn:
-        result = import_camera_table(conn, table, target, index=index, file_name=file_name,
-                                     file_sha256=sha256(content), created_by=principal.name)
+        result = import_camera_table(
+            conn,
+            table,
+            target,
+            index=index,
+            file_name=file_name,
+            file_sha256=sha256(content),
+            created_by=principal.name,
+        )
         if restricted:
             outside, codes = [], []
             for d, existed, old_area, new_area in conn.execute(text(_WRITTEN_CAMERAS)):
@@ -461,10 +607,18 @@ def import_camera_upload(engine: Engine, principal: Principal, file_name: str, c
                 raise OutOfScope(principal, codes, outside)  # rolls the whole import back
         record_import(conn, result)
         report = jsonable(result.to_dict())
-        upload_id = _insert_upload(conn, principal, kind="camera", file_name=file_name, content=content,
-                                   options={"crs": crs, "fields": fields or {}, "sheet": sheet, "county": county},
-                                   status="published", ok=result.ok,
-                                   root_code=principal.scope if restricted else target.code, report=report)
+        upload_id = _insert_upload(
+            conn,
+            principal,
+            kind="camera",
+            file_name=file_name,
+            content=content,
+            options={"crs": crs, "fields": fields or {}, "sheet": sheet, "county": county},
+            status="published",
+            ok=result.ok,
+            root_code=principal.scope if restricted else target.code,
+            report=report,
+        )
     return upload_id, result
 
 
@@ -480,7 +634,9 @@ def status_payload(body: bytes) -> object:
     try:
         document = json.loads(decode_text(body)[0])
     except json.JSONDecodeError as exc:
-        raise CameraReadError("unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。") from exc
+        raise CameraReadError(
+            "unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
+        ) from exc
     if isinstance(document, dict):
         key = next((k for k in document if str(k).lower() == "reports"), None)
         if key is not None:
@@ -491,7 +647,8 @@ def status_payload(body: bytes) -> object:
 def apply_status(engine: Engine, principal: Principal, body: bytes):
     """Apply a platform's online/offline reports for a token (``StatusResult``); reports for cameras
     outside an editor's scope are rejected (``out_of_scope``)."""
-    from gridmap.camera_import import apply_status_reports
+    from gridmap.services.cameras import apply_status_reports
 
-    return apply_status_reports(engine, status_payload(body),
-                                may_change=None if principal.role == "admin" else principal.may_change)
+    return apply_status_reports(
+        engine, status_payload(body), may_change=None if principal.role == "admin" else principal.may_change
+    )

@@ -22,8 +22,17 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from gridmap.coverage.assign import LeafIndex
-from gridmap.db.cameras import (StatusCounts, UpsertCounts, apply_status_updates, assign_cameras_to_areas,
-                                expire_statuses, leaf_areas, lock_cameras, record_current_states, upsert_cameras)
+from gridmap.db.cameras import (
+    StatusCounts,
+    UpsertCounts,
+    apply_status_updates,
+    assign_cameras_to_areas,
+    expire_statuses,
+    leaf_areas,
+    lock_cameras,
+    record_current_states,
+    upsert_cameras,
+)
 from gridmap.db.locks import lock_areas_for_import, try_lock_status_expiry
 from gridmap.errors import GridmapError
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
@@ -53,9 +62,11 @@ class County:
 
 def county_of(conn: Connection, code: str | None = None) -> County:
     """The county cameras are imported into: ``code``, or the only county in the database."""
-    rows = conn.execute(text("""SELECT code, name, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+    rows = conn.execute(
+        text("""SELECT code, name, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
                                 FROM (SELECT code, name, ST_Extent(geom)::geometry AS e FROM area
-                                      WHERE level = 0 GROUP BY code, name) c ORDER BY code""")).all()
+                                      WHERE level = 0 GROUP BY code, name) c ORDER BY code""")
+    ).all()
     if code is not None:
         rows = [r for r in rows if r[0] == code]
         if not rows:
@@ -82,9 +93,11 @@ class CrsSuggestion:
     @property
     def message(self) -> str:
         what = "落在文件所填“所属网格”内" if self.basis == "grid_code" else "落在网格范围内"
-        return (f"坐标系可能不对：按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
-                f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}。"
-                f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09：请确认后用 --crs {self.suggested} 重新导入。")
+        return (
+            f"坐标系可能不对：按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
+            f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}。"
+            f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09：请确认后用 --crs {self.suggested} 重新导入。"
+        )
 
 
 def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_SAMPLE) -> CrsSuggestion | None:
@@ -107,8 +120,9 @@ def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_S
         codes = index.assign_codes(lon, lat)
         if grid is None:
             return float(np.mean([c is not None for c in codes]))
-        return float(np.mean([c is not None and g is not None and str(c).startswith(str(g))
-                              for c, g in zip(codes, grid)]))
+        return float(
+            np.mean([c is not None and g is not None and str(c).startswith(str(g)) for c, g in zip(codes, grid)])
+        )
 
     declared = share(cams["lon"].to_numpy(float), cams["lat"].to_numpy(float))
     if declared >= 0.8:
@@ -122,8 +136,9 @@ def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_S
             best = (s, candidate)
     if best is None or best[0] < 0.9 or best[0] < declared + 0.2:
         return None
-    return CrsSuggestion(table.crs, best[1], declared, best[0], len(cams),
-                         "grid_code" if grid is not None else "inside")
+    return CrsSuggestion(
+        table.crs, best[1], declared, best[0], len(cams), "grid_code" if grid is not None else "inside"
+    )
 
 
 @dataclass
@@ -152,19 +167,36 @@ class ImportResult:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "ok": self.ok, "import_id": self.import_id, "file": self.file_name, "crs": self.crs,
-            "county": self.county, "rows": self.source_rows, "imported": self.imported, **asdict(self.counts),
-            "rejected_count": len(self.rejected), "rejected": [asdict(p) for p in self.rejected],
-            "outside_count": len(self.outside), "outside": self.outside,
-            "warnings": self.warnings, "notes": self.notes,
-            "crs_suggestion": ({**asdict(self.crs_suggestion), "message": self.crs_suggestion.message}
-                               if self.crs_suggestion else None),
+            "ok": self.ok,
+            "import_id": self.import_id,
+            "file": self.file_name,
+            "crs": self.crs,
+            "county": self.county,
+            "rows": self.source_rows,
+            "imported": self.imported,
+            **asdict(self.counts),
+            "rejected_count": len(self.rejected),
+            "rejected": [asdict(p) for p in self.rejected],
+            "outside_count": len(self.outside),
+            "outside": self.outside,
+            "warnings": self.warnings,
+            "notes": self.notes,
+            "crs_suggestion": (
+                {**asdict(self.crs_suggestion), "message": self.crs_suggestion.message} if self.crs_suggestion else None
+            ),
         }
 
 
-def import_cameras(engine: Engine, path: str | Path, *, crs: str | None = None,
-                   fields: dict[str, str] | None = None, sheet: str | None = None,
-                   county: str | None = None, created_by: str = "gridmap cameras import") -> ImportResult:
+def import_cameras(
+    engine: Engine,
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    fields: dict[str, str] | None = None,
+    sheet: str | None = None,
+    county: str | None = None,
+    created_by: str = "gridmap cameras import",
+) -> ImportResult:
     """Read, check and import a camera file (CSV, XLSX or GeoJSON) in one transaction.
 
     Raises ``gridmap.io.cameras.CameraReadError`` when the file cannot be read at all and
@@ -174,18 +206,31 @@ def import_cameras(engine: Engine, path: str | Path, *, crs: str | None = None,
     with engine.connect() as conn:
         target = county_of(conn, county)
         index = LeafIndex.build(*leaf_areas(conn))
-    table = read_camera_file(path, crs=crs, fields=fields, sheet=sheet, county_code=target.code,
-                             extent=target.extent)
+    table = read_camera_file(path, crs=crs, fields=fields, sheet=sheet, county_code=target.code, extent=target.extent)
     with engine.begin() as conn:
-        result = import_camera_table(conn, table, target, index=index, file_name=path.name,
-                                     file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), created_by=created_by)
+        result = import_camera_table(
+            conn,
+            table,
+            target,
+            index=index,
+            file_name=path.name,
+            file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            created_by=created_by,
+        )
         record_import(conn, result)
         return result
 
 
-def import_camera_table(conn: Connection, table: CameraTable, county: County, *, index: LeafIndex | None = None,
-                        file_name: str | None = None, file_sha256: str | None = None,
-                        created_by: str = "gridmap") -> ImportResult:
+def import_camera_table(
+    conn: Connection,
+    table: CameraTable,
+    county: County,
+    *,
+    index: LeafIndex | None = None,
+    file_name: str | None = None,
+    file_sha256: str | None = None,
+    created_by: str = "gridmap",
+) -> ImportResult:
     """Write the good rows of ``table`` on the caller's transaction and log the import. The caller
     then calls :func:`record_import` (once its own checks passed) so maps and tiles follow."""
     suggestion = check_crs(index, table) if index is not None else None
@@ -199,16 +244,40 @@ def import_camera_table(conn: Connection, table: CameraTable, county: County, *,
     warnings = [suggestion.message] if suggestion else []
     if outside:
         warnings.append(f"{len(outside)} 个摄像头不在任何网格内（已导入，见 outside 列表）：请核对坐标或网格边界。")
-    result = ImportResult(file_name, table.crs, county.code, table.source_rows, counts, table.rejected,
-                          outside, warnings, list(table.notes), suggestion)
+    result = ImportResult(
+        file_name,
+        table.crs,
+        county.code,
+        table.source_rows,
+        counts,
+        table.rejected,
+        outside,
+        warnings,
+        list(table.notes),
+        suggestion,
+    )
     report = result.to_dict()
-    result.import_id = int(conn.execute(text("""
+    result.import_id = int(
+        conn.execute(
+            text("""
         INSERT INTO camera_import (created_by, file_name, file_sha256, crs, source_rows, inserted, updated,
                                    unchanged, rejected, report)
         VALUES (:by, :file, :sha, :crs, :rows, :ins, :upd, :same, :rej, CAST(:report AS jsonb)) RETURNING id
-    """), {"by": created_by, "file": file_name, "sha": file_sha256, "crs": table.crs, "rows": table.source_rows,
-           "ins": counts.inserted, "upd": counts.updated, "same": counts.unchanged, "rej": len(table.rejected),
-           "report": json.dumps(report, ensure_ascii=False, default=str)}).scalar_one())
+    """),
+            {
+                "by": created_by,
+                "file": file_name,
+                "sha": file_sha256,
+                "crs": table.crs,
+                "rows": table.source_rows,
+                "ins": counts.inserted,
+                "upd": counts.updated,
+                "same": counts.unchanged,
+                "rej": len(table.rejected),
+                "report": json.dumps(report, ensure_ascii=False, default=str),
+            },
+        ).scalar_one()
+    )
     return result
 
 
@@ -219,14 +288,22 @@ def record_import(conn: Connection, result: ImportResult) -> None:
 
 
 def _outside(conn: Connection, cameras: pd.DataFrame) -> list[dict[str, object]]:
-    ids = conn.execute(text("""SELECT device_id FROM camera WHERE device_id = ANY(CAST(:ids AS text[]))
+    ids = (
+        conn.execute(
+            text("""SELECT device_id FROM camera WHERE device_id = ANY(CAST(:ids AS text[]))
                                AND area_code IS NULL AND status <> 'removed'"""),
-                       {"ids": cameras["device_id"].tolist()}).scalars().all()
+            {"ids": cameras["device_id"].tolist()},
+        )
+        .scalars()
+        .all()
+    )
     if not ids:
         return []
     rows = cameras[cameras["device_id"].isin(set(ids))]
-    return [{"device_id": d, "row": int(r), "lon": float(x), "lat": float(y)}
-            for d, r, x, y in zip(rows["device_id"], rows["row"], rows["lon"], rows["lat"])]
+    return [
+        {"device_id": d, "row": int(r), "lon": float(x), "lat": float(y)}
+        for d, r, x, y in zip(rows["device_id"], rows["row"], rows["lon"], rows["lat"])
+    ]
 
 
 @dataclass
@@ -241,12 +318,19 @@ class StatusResult:
         return not self.rejected
 
     def to_dict(self) -> dict[str, object]:
-        return {"ok": self.ok, "rows": self.source_rows, "applied": self.applied, "stale": self.stale,
-                "rejected_count": len(self.rejected), "rejected": [asdict(p) for p in self.rejected]}
+        return {
+            "ok": self.ok,
+            "rows": self.source_rows,
+            "applied": self.applied,
+            "stale": self.stale,
+            "rejected_count": len(self.rejected),
+            "rejected": [asdict(p) for p in self.rejected],
+        }
 
 
-def apply_status_reports(engine: Engine, source: object, *, default_time=None,
-                         may_change: Callable[[str | None], bool] | None = None) -> StatusResult:
+def apply_status_reports(
+    engine: Engine, source: object, *, default_time=None, may_change: Callable[[str | None], bool] | None = None
+) -> StatusResult:
     """Read online/offline reports (file path, JSON text/bytes or parsed JSON) and apply them in one
     transaction. Reports for unknown devices, or "online" for a camera that is not installed, are
     rejected with their row; stale reports (older than the last applied) are counted, not errors.
@@ -261,21 +345,34 @@ def apply_status_reports(engine: Engine, source: object, *, default_time=None,
     row_of: dict[str, list[int]] = {}
     for device_id, row in zip(todo["device_id"], todo["row"]):
         row_of.setdefault(device_id, []).append(int(row))
-    rejected += [RowProblem(row, "out_of_scope",
-                            f"设备 {d} 所在区域 {area or '（不在任何网格内）'} 不在本令牌可修改的范围内，未更新其在线状态。",
-                            device_id=d)
-                 for d, area in refused for row in row_of[d]]
-    rejected += [RowProblem(row_of[d][-1], "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。",
-                            device_id=d) for d in counts.unknown]
-    rejected += [RowProblem(row_of[d][-1], "online_not_installed",
-                            f"设备 {d} 在台账中未安装（规划或已拆除），不能标记为在线：请先在台账中更新安装状态。",
-                            device_id=d) for d in counts.not_installed]
+    rejected += [
+        RowProblem(
+            row,
+            "out_of_scope",
+            f"设备 {d} 所在区域 {area or '（不在任何网格内）'} 不在本令牌可修改的范围内，未更新其在线状态。",
+            device_id=d,
+        )
+        for d, area in refused
+        for row in row_of[d]
+    ]
+    rejected += [
+        RowProblem(row_of[d][-1], "device_unknown", f"设备编码 {d} 不在摄像头台账中：请先导入该摄像头。", device_id=d)
+        for d in counts.unknown
+    ]
+    rejected += [
+        RowProblem(
+            row_of[d][-1],
+            "online_not_installed",
+            f"设备 {d} 在台账中未安装（规划或已拆除），不能标记为在线：请先在台账中更新安装状态。",
+            device_id=d,
+        )
+        for d in counts.not_installed
+    ]
     rejected.sort(key=lambda p: p.row)
     return StatusResult(updates.source_rows, counts.applied, counts.stale, rejected)
 
 
-def _apply_status(engine: Engine, todo: pd.DataFrame,
-                  may_change) -> tuple[StatusCounts, list[tuple[str, str | None]]]:
+def _apply_status(engine: Engine, todo: pd.DataFrame, may_change) -> tuple[StatusCounts, list[tuple[str, str | None]]]:
     with engine.begin() as conn:
         counts, refused = apply_status_updates(conn, todo, may_change)
         if counts.applied:
@@ -287,6 +384,7 @@ def expire_stale_statuses(engine: Engine, ttl_seconds: float) -> int:
     """The status time-to-live (``GRIDMAP_STATUS_TTL``): online cameras whose last online report is
     older than ``ttl_seconds`` go offline, moving the figures like any status report. Returns how
     many went offline."""
+
     def run() -> int:
         with engine.begin() as conn:
             if not try_lock_status_expiry(conn):

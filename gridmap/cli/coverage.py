@@ -12,15 +12,19 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli_boundaries import fail
+from gridmap.cli._common import fail
 
-app = typer.Typer(help="Camera coverage (覆盖统计): planned / installed / online and rates per area.",
-                  invoke_without_command=True)
+app = typer.Typer(
+    help="Camera coverage (覆盖统计): planned / installed / online and rates per area.", invoke_without_command=True
+)
 
-LEVEL = Annotated[int | None, typer.Option(min=0, max=4, help="Level: 0 county, 1 township, 2 village, 3 grid, "
-                                                              "4 micro-grid.")]
-CODE = Annotated[str | None, typer.Option(help="Area code: that area and its children, or with --level the "
-                                               "areas of that level under it.")]
+LEVEL = Annotated[
+    int | None, typer.Option(min=0, max=4, help="Level: 0 county, 1 township, 2 village, 3 grid, 4 micro-grid.")
+]
+CODE = Annotated[
+    str | None,
+    typer.Option(help="Area code: that area and its children, or with --level the areas of that level under it."),
+]
 OUT = Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal (required for xlsx).")]
 
 
@@ -29,12 +33,11 @@ def _rows(kind: str, **kwargs):
     from gridmap.coverage.table import blind_rows, coverage_rows
     from gridmap.db.session import engine_scope
 
-    with engine_scope() as engine:
-        with engine.connect() as conn:
-            try:
-                return (coverage_rows if kind == "rows" else blind_rows)(conn, **kwargs)
-            except KeyError:
-                raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code。", 2) from None
+    with engine_scope() as engine, engine.connect() as conn:
+        try:
+            return (coverage_rows if kind == "rows" else blind_rows)(conn, **kwargs)
+        except KeyError:
+            raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code。", 2) from None
 
 
 def _write(rows, fmt: str, out: Path | None, title: str) -> None:
@@ -92,16 +95,16 @@ def snapshot(
     from gridmap.db.session import engine_scope
 
     day = _date(date, "--date") or today_in_china()
-    with engine_scope() as engine:
-        with engine.begin() as conn:
-            n = take_snapshot(conn, day)
+    with engine_scope() as engine, engine.begin() as conn:
+        n = take_snapshot(conn, day)
     typer.echo(f"{day.isoformat()}：已保存 {n:,} 个区域的覆盖快照")
 
 
 @app.command()
 def verify(
-    repair: Annotated[bool, typer.Option("--repair", help="Rebuild every stored figure and tile row from "
-                                                          "scratch when they disagree.")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild every stored figure and tile row from scratch when they disagree.")
+    ] = False,
 ) -> None:
     """Check the stored figures (moved by every write) and the tile rows against a recomputation
     from scratch. Exit 0: they agree exactly; 1: they differ (listed; with --repair, rebuilt)."""
@@ -140,26 +143,29 @@ def trend(
 
     if fmt not in ("text", "json", "csv"):
         raise fail(f"--format 只能是 text / json / csv，而不是 {fmt!r}", 2)
-    with engine_scope() as engine:
-        with engine.connect() as conn:
-            points = read_trend(conn, code, _date(since, "--from"), _date(until, "--to"))
+    with engine_scope() as engine, engine.connect() as conn:
+        points = read_trend(conn, code, _date(since, "--from"), _date(until, "--to"))
     if fmt == "json":
         typer.echo(json.dumps([p.to_dict() for p in points], ensure_ascii=False, indent=2))
         return
     if fmt == "csv":
         typer.echo("date,planned,installed,online,rollout_rate,online_rate")
         for p in points:
-            typer.echo(f"{p.day},{p.planned},{p.installed},{p.online},"
-                       f"{'' if p.rollout_rate is None else percent(p.rollout_rate)},"
-                       f"{'' if p.online_rate is None else percent(p.online_rate)}")
+            typer.echo(
+                f"{p.day},{p.planned},{p.installed},{p.online},"
+                f"{'' if p.rollout_rate is None else percent(p.rollout_rate)},"
+                f"{'' if p.online_rate is None else percent(p.online_rate)}"
+            )
         return
     if not points:
         typer.echo(f"{code} 还没有快照：用 gridmap coverage snapshot 每天保存一次。")
         return
     typer.echo("日期        计划数  已安装    在线   安装率   上云率")
     for p in points:
-        typer.echo(f"{p.day}  {p.planned:>6,}  {p.installed:>6,}  {p.online:>6,}  "
-                   f"{percent(p.rollout_rate):>7}  {percent(p.online_rate):>7}")
+        typer.echo(
+            f"{p.day}  {p.planned:>6,}  {p.installed:>6,}  {p.online:>6,}  "
+            f"{percent(p.rollout_rate):>7}  {percent(p.online_rate):>7}"
+        )
 
 
 def _date(value: str | None, option: str) -> dt.date | None:

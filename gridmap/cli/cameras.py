@@ -13,10 +13,11 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli_boundaries import fail, parse_field_mapping
+from gridmap.cli._common import fail, parse_field_mapping
 
-app = typer.Typer(help="Camera lists (摄像头台账): import, online/offline reports, cameras outside every area.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Camera lists (摄像头台账): import, online/offline reports, cameras outside every area.", no_args_is_help=True
+)
 
 FORMAT = Annotated[str, typer.Option("--format", help="Output: text or json.")]
 
@@ -36,19 +37,26 @@ def _problems_text(problems, limit: int = 200) -> list[str]:
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="Camera list: CSV, XLSX or GeoJSON.")],
-    crs: Annotated[str | None, typer.Option(help="CRS of the coordinates: wgs84, cgcs2000, gcj02 (高德/腾讯), "
-                                                 "bd09 (百度) or an EPSG code (default: cgcs2000; GeoJSON: wgs84).")] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="CRS of the coordinates: wgs84, cgcs2000, gcj02 (高德/腾讯), "
+            "bd09 (百度) or an EPSG code (default: cgcs2000; GeoJSON: wgs84)."
+        ),
+    ] = None,
     fmt: FORMAT = "text",
-    field: Annotated[list[str] | None, typer.Option("--field", help="Column mapping NAME=COLUMN, e.g. "
-                                                                    "device_id=通道编码 (repeatable).")] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="Column mapping NAME=COLUMN, e.g. device_id=通道编码 (repeatable)."),
+    ] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: the first with camera columns).")] = None,
     county: Annotated[str | None, typer.Option(help="County code (only when the database holds several).")] = None,
 ) -> None:
     """Import a camera list: good rows are upserted by device id, bad rows listed with their row number."""
-    from gridmap.camera_import import ImportRefused, import_cameras
     from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
     from gridmap.io.crs import CrsUnknownError
+    from gridmap.services.cameras import ImportRefused, import_cameras
 
     _check_format(fmt)
     fields = parse_field_mapping(field, "device_id=通道编码")
@@ -67,15 +75,19 @@ def import_(
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
         c = result.counts
-        typer.echo(f"{file.name}：{result.source_rows:,} 行，导入 {result.imported:,} 行"
-                   f"（新增 {c.inserted:,}，更新 {c.updated:,}，未变 {c.unchanged:,}），拒绝 {len(result.rejected):,} 行；"
-                   f"坐标系 {result.crs}")
+        typer.echo(
+            f"{file.name}：{result.source_rows:,} 行，导入 {result.imported:,} 行"
+            f"（新增 {c.inserted:,}，更新 {c.updated:,}，未变 {c.unchanged:,}），拒绝 {len(result.rejected):,} 行；"
+            f"坐标系 {result.crs}"
+        )
         for note in result.notes:
             typer.echo(f"  说明：{note}")
         for warning in result.warnings:
             typer.echo(f"警告：{warning}")
         for item in result.outside[:20]:
-            typer.echo(f"  不在任何网格内：第 {item['row']} 行 {item['device_id']} ({item['lon']:.6f}, {item['lat']:.6f})")
+            typer.echo(
+                f"  不在任何网格内：第 {item['row']} 行 {item['device_id']} ({item['lon']:.6f}, {item['lat']:.6f})"
+            )
         if result.rejected:
             typer.echo("被拒绝的行：")
             for line in _problems_text(result.rejected):
@@ -96,9 +108,9 @@ def status(
     fmt: FORMAT = "text",
 ) -> None:
     """Apply online/offline reports (device id, online, time) as a video platform sends them."""
-    from gridmap.camera_import import apply_status_reports
     from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
+    from gridmap.services.cameras import apply_status_reports
 
     _check_format(fmt)
     if source == "-":
@@ -118,8 +130,10 @@ def status(
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
-        typer.echo(f"{result.source_rows:,} 条状态上报：生效 {result.applied:,}，过时忽略 {result.stale:,}，"
-                   f"拒绝 {len(result.rejected):,}")
+        typer.echo(
+            f"{result.source_rows:,} 条状态上报：生效 {result.applied:,}，过时忽略 {result.stale:,}，"
+            f"拒绝 {len(result.rejected):,}"
+        )
         for line in _problems_text(result.rejected):
             typer.echo(line)
     raise typer.Exit(0 if result.ok else 1)
@@ -132,9 +146,8 @@ def outside(fmt: FORMAT = "text") -> None:
     from gridmap.db.session import engine_scope
 
     _check_format(fmt)
-    with engine_scope() as engine:
-        with engine.connect() as conn:
-            rows = cameras_outside(conn)
+    with engine_scope() as engine, engine.connect() as conn:
+        rows = cameras_outside(conn)
     if fmt == "json":
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
@@ -145,18 +158,24 @@ def outside(fmt: FORMAT = "text") -> None:
 
 @app.command("expire")
 def expire(
-    ttl: Annotated[float | None, typer.Option(help="Seconds after its last online report a camera counts as "
-                                                   "offline (default: GRIDMAP_STATUS_TTL).")] = None,
+    ttl: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds after its last online report a camera counts as offline (default: GRIDMAP_STATUS_TTL)."
+        ),
+    ] = None,
 ) -> None:
     """Set offline the online cameras whose last online report is older than the time-to-live (for
     cron, when no server runs the expiry itself; a server with GRIDMAP_STATUS_TTL set does)."""
-    from gridmap.camera_import import expire_stale_statuses
     from gridmap.config import get_settings
     from gridmap.db.session import engine_scope
+    from gridmap.services.cameras import expire_stale_statuses
 
     seconds = ttl if ttl is not None else get_settings().status_ttl_s
     if not seconds or seconds <= 0:
-        raise fail("请用 --ttl 给出秒数（例如 180：GB/T 28181 平台 3 次 60 秒心跳未到即离线），或设置 GRIDMAP_STATUS_TTL。", 2)
+        raise fail(
+            "请用 --ttl 给出秒数（例如 180：GB/T 28181 平台 3 次 60 秒心跳未到即离线），或设置 GRIDMAP_STATUS_TTL。", 2
+        )
     with engine_scope() as engine:
         expired = expire_stale_statuses(engine, seconds)
     typer.echo(f"超过 {seconds:g} 秒没有在线上报、已设为离线的摄像头：{expired:,} 个")

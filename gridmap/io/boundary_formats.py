@@ -1,0 +1,102 @@
+"""The boundary file formats gridmap reads and writes, and the shape of a file once read.
+
+One :class:`BoundaryFormat` per family (Shapefile, GeoPackage, GeoJSON, KML, KMZ) holds what the
+rest of the code needs to know about it: its extensions, label, GDAL driver, whether it holds
+several layers and whether its text is UTF-8 by specification. Readers
+(:mod:`gridmap.io.boundaries`), the writer (:mod:`gridmap.io.boundary_writer`), the CLI and the
+upload page (its ``accept`` list, from the server's page config) all take the formats from
+:data:`BOUNDARY_FORMATS`, so a new family is one entry here plus its read and write branches.
+
+:class:`BoundaryFile` is what reading gives and what writing takes back (coordinates of ``areas``
+in EPSG:4490, CGCS2000 lon/lat degrees; ``originals`` in the file's own CRS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+from pyproj import CRS
+
+from gridmap.errors import GridmapError
+
+
+@dataclass(frozen=True)
+class BoundaryFormat:
+    """One family of boundary files."""
+
+    key: str  # "shapefile", "gpkg", "geojson", "kml", "kmz": BoundaryFile.format
+    label: str  # shown to people: "Shapefile", "GeoPackage", ...
+    extensions: tuple[str, ...]  # lower case, with the dot; the first is the one written by default
+    driver: str  # the GDAL driver that writes it
+    multi_layer: bool  # whether one file holds several layers (a plain .shp does not: see extensions)
+    utf8_by_spec: bool  # attribute text is UTF-8 whatever the file says (GPKG, GeoJSON, KML)
+    lonlat_by_spec: bool = False  # coordinates are WGS84 lon/lat by specification (GeoJSON RFC 7946, KML)
+
+
+BOUNDARY_FORMATS: tuple[BoundaryFormat, ...] = (
+    BoundaryFormat("shapefile", "Shapefile", (".zip", ".shp"), "ESRI Shapefile", True, False),
+    BoundaryFormat("gpkg", "GeoPackage", (".gpkg",), "GPKG", True, True),
+    BoundaryFormat("geojson", "GeoJSON", (".geojson", ".json"), "GeoJSON", False, True, True),
+    BoundaryFormat("kml", "KML", (".kml",), "LIBKML", True, True, True),
+    BoundaryFormat("kmz", "KMZ", (".kmz",), "LIBKML", True, True, True),
+)
+#: Format key → format.
+FORMATS_BY_KEY = {f.key: f for f in BOUNDARY_FORMATS}
+#: Extension → format key.
+FORMATS = {ext: f.key for f in BOUNDARY_FORMATS for ext in f.extensions}
+#: Format key → label.
+FORMAT_LABELS = {f.key: f.label for f in BOUNDARY_FORMATS}
+#: Extensions a file may be uploaded with (a plain ``.shp`` comes without its ``.dbf``: zip it).
+UPLOAD_EXTENSIONS = tuple(ext for ext in FORMATS if ext != ".shp")
+#: Extensions that hold one layer only.
+SINGLE_LAYER_EXTENSIONS = (".shp", ".geojson", ".json")
+
+#: shapely type ids of areal geometries.
+POLYGONAL_TYPES = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+#: The files of one shapefile that are read, zipped and written.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+class BoundaryReadError(GridmapError):
+    """The file cannot be read. ``.code`` is a stable English error code, ``.message`` a Chinese,
+    actionable message."""
+
+
+class BoundaryWriteError(GridmapError):
+    """The repaired copy cannot be written. ``.code`` stable English, ``.message`` Chinese."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """How one layer was read (a file's layers may differ, e.g. one shapefile without .prj)."""
+
+    name: str
+    encoding: str
+    encoding_source: str  # "cpg" | "detected" | "explicit" | "format"
+    crs: CRS
+    crs_source: str  # "file" | "inferred" | "explicit"
+    field_mapping: dict[str, str]
+    geometry_type: str  # as the file declares it: "Polygon", "MultiPolygon", "Unknown" ...
+    cpg_text: str | None = None  # the shapefile's .cpg content, written back as found
+
+
+@dataclass
+class BoundaryFile:
+    path: Path
+    format: str  # a BoundaryFormat.key
+    layers: list[str]  # the layers that were read, in order
+    encoding: str  # attribute encoding used ("UTF-8", "GBK", "GB18030" ...; "GBK/UTF-8" if layers differ)
+    encoding_source: str  # "cpg" | "detected" | "explicit" | "format" (GPKG/GeoJSON/KML are UTF-8 by spec)
+    source_crs: CRS  # CRS of the coordinates in the file (of the first layer; see layer_info)
+    crs_source: str  # "file" | "inferred" | "explicit"
+    field_mapping: dict[str, str]  # canonical name -> column name in the file
+    notes: list[str]  # Chinese sentences for the report
+    #: EPSG:4490; canonical columns + "layer" (str) + "source_row" (0-based row within its layer)
+    #: + every other column under its original name.
+    areas: gpd.GeoDataFrame
+    #: per layer: the attributes exactly as read (original column names), geometry in the layer's CRS.
+    originals: dict[str, gpd.GeoDataFrame]
+    layer_info: dict[str, LayerInfo] = field(default_factory=dict)
