@@ -18,7 +18,10 @@ import os
 import re
 from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
 import pytest
+from planting import METRIC
 from sqlalchemy import Engine, create_engine, make_url
 
 from gridmap.config import get_settings
@@ -67,6 +70,18 @@ def _drop_dead_runs(cluster: LocalCluster) -> None:
         match = _RUN_SUFFIX.search(name)
         if match is None or not _alive(int(match.group(1))):
             cluster.drop_database(name)
+
+
+#: The pyramid: each folder of tests/ is a marker (``pytest -m unit``, ``-m "not browser"``).
+LAYERS = ("unit", "db", "api", "browser")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    root = Path(__file__).resolve().parent
+    for item in items:
+        layer = Path(str(item.path)).resolve().relative_to(root).parts[0]
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -159,3 +174,18 @@ def http(api_url: str):
 
     with client(api_url) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def township(data_dir) -> gpd.GeoDataFrame:
+    """Levels 1–4 of the sample's first township, canonical columns, EPSG:4526 (metres)."""
+    from gridmap.io.boundaries import read_areas
+    from gridmap.sample.files import GPKG
+
+    areas = pd.concat(
+        [read_areas(data_dir / GPKG, layer=lv) for lv in ("township", "village", "grid", "microgrid")],
+        ignore_index=True,
+    )
+    first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
+    sub = areas[areas["code"].str.startswith(first)].reset_index(drop=True)
+    return gpd.GeoDataFrame(sub, geometry="geometry", crs=4490).to_crs(METRIC)

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap import __version__
 from gridmap.api.errors import install_error_handlers
+from gridmap.api.revision_cache import RevisionCache
 from gridmap.config import Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -73,6 +74,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.state.engine = engine
     app.state.settings = settings
+    app.state.revision_cache = RevisionCache()
     install_error_handlers(app)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -52,14 +53,24 @@ def get_conn(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connect
         yield conn
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+#: The bearer scheme: OpenAPI's ``securitySchemes`` and the Authorize button of /docs. A missing
+#: token is decided per route (reading may be open), so ``auto_error`` is off; a header that is
+#: there but not ``Bearer <token>`` is refused by :func:`bearer_token`.
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="token", description="gridmap 令牌 `gm_…`（`gridmap token create` 创建）。"
+)
+
+
+async def bearer_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> str | None:
+    """The token of the ``Authorization: Bearer …`` header, if one was sent (401 ``token_malformed``
+    for another scheme or an empty token)."""
+    if credentials is not None and credentials.credentials.strip():
+        return credentials.credentials.strip()
+    if request.headers.get("authorization"):
         raise ApiError(401, "token_malformed", "Authorization 头应为 “Bearer 令牌”。", headers=_CHALLENGE)
-    return value.strip()
+    return None
 
 
 def _principal(engine: Engine, secret: str | None) -> Principal | None:
@@ -73,14 +84,16 @@ def _principal(engine: Engine, secret: str | None) -> Principal | None:
     return principal
 
 
-def header_principal(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Principal | None:
+def header_principal(
+    engine: Annotated[Engine, Depends(get_engine)], secret: Annotated[str | None, Depends(bearer_token)]
+) -> Principal | None:
     """The token sent in the Authorization header, if any (URL tokens are not accepted here)."""
-    return _principal(engine, _bearer(request))
+    return _principal(engine, secret)
 
 
 async def url_or_header_principal(
-    request: Request,
     engine: Annotated[Engine, Depends(get_engine)],
+    header: Annotated[str | None, Depends(bearer_token)],
     token: Annotated[
         str | None,
         Query(
@@ -90,7 +103,6 @@ async def url_or_header_principal(
         ),
     ] = None,
 ) -> Principal | None:
-    header = _bearer(request)
     secret = header or token
     if secret is None:
         return None

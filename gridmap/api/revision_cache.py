@@ -11,9 +11,9 @@ is computed once per revision and per process.
   missing key wait for one computation instead of all computing it.
 - A value stored at revision *r* evicts the same name's values of older revisions; a late
   request still on an older snapshot neither evicts nor replaces a newer value.
-- At most ``max_entries`` values (least recently used dropped first).
-- One cache per app (``app.state.revision_cache``), never per module: two apps in one process
-  (tests serve several databases) have revision counters of their own.
+- At most ``max_entries`` values, least recently used dropped first (``cachetools.LRUCache``).
+- One cache per app (``app.state.revision_cache``, made by ``create_app``), never per module: two
+  apps in one process (tests serve several databases) have revision counters of their own.
 
 The caller must read the revision and compute the value on the same database snapshot (the read
 routes use a REPEATABLE READ, read-only connection: see :func:`snapshot_conn`), else a value
@@ -23,10 +23,10 @@ computed from newer data could be stored under the older revision.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
+from cachetools import LRUCache
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 
@@ -35,8 +35,6 @@ from gridmap.db.revisions import current_revision
 
 T = TypeVar("T")
 
-_APP_LOCK = threading.Lock()
-
 
 class RevisionCache:
     """Values keyed by ``(name, revision)``; see the module docstring."""
@@ -44,7 +42,7 @@ class RevisionCache:
     def __init__(self, max_entries: int = 64):
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Hashable, int], object] = OrderedDict()
+        self._entries: LRUCache[tuple[Hashable, int], object] = LRUCache(maxsize=max_entries)
         self._building: dict[tuple[Hashable, int], threading.Lock] = {}
         #: How many values were computed (for tests and the curious).
         self.computed = 0
@@ -54,14 +52,12 @@ class RevisionCache:
         key = (name, revision)
         with self._lock:
             if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]  # type: ignore[return-value]
+                return cast(T, self._entries[key])  # a read marks it recently used
             building = self._building.setdefault(key, threading.Lock())
         with building:
             with self._lock:
                 if key in self._entries:  # computed by the request we waited for
-                    self._entries.move_to_end(key)
-                    return self._entries[key]  # type: ignore[return-value]
+                    return cast(T, self._entries[key])
             try:
                 value = compute()
             except BaseException:
@@ -76,9 +72,7 @@ class RevisionCache:
                     return value  # a newer revision is cached already: do not keep an older value
                 for k in same_name:
                     del self._entries[k]
-                self._entries[key] = value
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+                self._entries[key] = value  # drops the least recently used beyond max_entries
             return value
 
     def clear(self) -> None:
@@ -90,15 +84,8 @@ class RevisionCache:
 
 
 def cache_of(request: Request) -> RevisionCache:
-    """The app's cache (created on first use)."""
-    state = request.app.state
-    cache = getattr(state, "revision_cache", None)
-    if cache is None:
-        with _APP_LOCK:
-            cache = getattr(state, "revision_cache", None)
-            if cache is None:
-                cache = state.revision_cache = RevisionCache()
-    return cache
+    """The app's cache (``create_app`` makes it)."""
+    return request.app.state.revision_cache
 
 
 def snapshot_conn(conn: Conn) -> Iterator[Connection]:

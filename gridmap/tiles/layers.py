@@ -33,10 +33,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import morecantile
+
 from gridmap.levels import LEVELS
 
+#: The tile matrix set: OGC WebMercatorQuad (EPSG:3857, XYZ rows from the top), from morecantile.
+TMS = morecantile.tms.get("WebMercatorQuad")
 #: Half the width of the EPSG:3857 world, metres (π × 6378137).
-HALF_WORLD = math.pi * 6378137.0
+HALF_WORLD = TMS.xy_bbox.right
 #: Tile extent (integer units across a tile) and buffer (units beyond each edge).
 EXTENT = 4096
 BUFFER = 64
@@ -114,16 +118,16 @@ def tolerance_m(z: int) -> float:
     return unit_m(z) / 2
 
 
-def tile_bounds(z: int, x: int, y: int, buffer: int = 0) -> tuple[float, float, float, float]:
-    """(xmin, ymin, xmax, ymax) of tile z/x/y in EPSG:3857 metres, grown by ``buffer`` tile units."""
-    size = tile_size_m(z)
-    grow = size * buffer / EXTENT
-    xmin = -HALF_WORLD + x * size
-    ymax = HALF_WORLD - y * size
-    return xmin - grow, ymax - size - grow, xmin + size + grow, ymax + grow
+def tile_bounds(z: int, x: int, y: int, buffer: float = 0) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of tile z/x/y in EPSG:3857 metres (``TMS.xy_bounds``), grown by
+    ``buffer`` tile units."""
+    left, bottom, right, top = TMS.xy_bounds(x, y, z)
+    grow = (right - left) * buffer / EXTENT
+    return left - grow, bottom - grow, right + grow, top + grow
 
 
 def tile_in_range(z: int, x: int, y: int) -> bool:
+    """Whether z/x/y names a tile (WebMercatorQuad's matrix at zoom z is 2^z × 2^z)."""
     return 0 <= x < (1 << z) and 0 <= y < (1 << z)
 
 

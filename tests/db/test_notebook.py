@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 
 from gridmap.maps import check_offline
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "coverage_report.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "coverage_report.ipynb"
 KERNEL = "gridmap-tests"
 
 

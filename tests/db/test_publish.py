@@ -10,10 +10,10 @@ import json
 import pandas as pd
 import pyogrio
 import pytest
+from boundary_files import CHINESE
 from conftest import DATA_DIR, engine_for_cli, loaded_database
 from planting import plant_gap, plant_overlap
 from sqlalchemy import text
-from test_validate import CHINESE, township  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
 from gridmap.cli import app
@@ -64,7 +64,7 @@ def write(gdf, path):
     return path
 
 
-def test_a_defective_file_is_refused_recorded_and_changes_nothing(engine, township, tmp_path):  # noqa: F811
+def test_a_defective_file_is_refused_recorded_and_changes_nothing(engine, township, tmp_path):
     gdf = township.copy()
     plant_overlap(gdf, set())
     before, history = live(engine), versions(engine)
@@ -80,7 +80,7 @@ def test_a_defective_file_is_refused_recorded_and_changes_nothing(engine, townsh
     assert live(engine) == before
 
 
-def test_publish_then_rollback_round_trip(engine, township, tmp_path):  # noqa: F811
+def test_publish_then_rollback_round_trip(engine, township, tmp_path):
     original, original_content = live(engine), live(engine, with_versions=False)
     first = versions(engine)[0][0]
     gdf = township.copy()
@@ -121,7 +121,7 @@ def test_publish_then_rollback_round_trip(engine, township, tmp_path):  # noqa: 
     assert history[new][1] == "rolled_back"
 
 
-def test_micro_grids_of_one_grid_replace_only_that_grid(engine, township, tmp_path):  # noqa: F811
+def test_micro_grids_of_one_grid_replace_only_that_grid(engine, township, tmp_path):
     grid = sorted(township.loc[township["level"] == 3, "code"])[2]
     upload = township[township["parent_code"] == grid].copy()
     upload["households"] = 42
@@ -141,7 +141,7 @@ def test_micro_grids_of_one_grid_replace_only_that_grid(engine, township, tmp_pa
         assert hh == [42]
 
 
-def test_publishing_only_upper_levels_would_drop_descendants_and_is_refused(engine, township, tmp_path):  # noqa: F811
+def test_publishing_only_upper_levels_would_drop_descendants_and_is_refused(engine, township, tmp_path):
     before = live(engine)
     upper = township[township["level"] <= 2]
     result = gridmap("publish", str(write(upper, tmp_path / "upper.gpkg")))
@@ -149,7 +149,7 @@ def test_publishing_only_upper_levels_would_drop_descendants_and_is_refused(engi
     assert live(engine) == before
 
 
-def test_a_publish_failing_half_way_leaves_the_previous_version_live(engine, township, tmp_path):  # noqa: F811
+def test_a_publish_failing_half_way_leaves_the_previous_version_live(engine, township, tmp_path):
     """A real database error after the old areas were deleted and the new ones copied in: the
     archive insert fails (a trigger raises), and the whole transaction must roll back."""
     before, history = live(engine), versions(engine)
@@ -173,7 +173,7 @@ def test_a_publish_failing_half_way_leaves_the_previous_version_live(engine, tow
     assert live(engine) == before and versions(engine) == history
 
 
-def test_force_with_reason_publishes_despite_errors_and_records_why(engine, township, tmp_path):  # noqa: F811
+def test_force_with_reason_publishes_despite_errors_and_records_why(engine, township, tmp_path):
     gdf = township.copy()
     plant_gap(gdf, set())
     result = gridmap("publish", str(write(gdf, tmp_path / "gap.gpkg")), "--force", "--reason", "外业核实中，先行上线")

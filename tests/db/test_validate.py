@@ -7,73 +7,23 @@ the clean sample must give no finding at all, whatever format it comes in.
 from __future__ import annotations
 
 import json
-import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from boundary_files import CHINESE, findings, write_gpkg, zip_shapefile
 from planting import METRIC, PLANTERS, plant_gap, plant_outside, plant_overlap, plant_sliver
 from typer.testing import CliRunner
 
 from gridmap.cli import app
 from gridmap.geometry.partition import Tolerances
 from gridmap.geometry.validate import ValidationOptions, analyse
-from gridmap.io.boundaries import read_areas
 from gridmap.sample.files import GPKG, SHAPEFILE_ZIP
 from gridmap.services.boundaries import check_file
 
-#: Canonical → the Chinese column names county files use (as in the sample).
-CHINESE = {
-    "code": "编码",
-    "name": "名称",
-    "parent_code": "上级编码",
-    "level": "层级",
-    "kind": "类型",
-    "households": "户数",
-    "worker_name": "网格员",
-    "worker_phone": "联系电话",
-}
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def township(data_dir) -> gpd.GeoDataFrame:
-    """Levels 1–4 of the sample's first township, canonical columns, EPSG:4526 (metres)."""
-    areas = pd.concat(
-        [read_areas(data_dir / GPKG, layer=lv) for lv in ("township", "village", "grid", "microgrid")],
-        ignore_index=True,
-    )
-    first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
-    sub = areas[areas["code"].str.startswith(first)].reset_index(drop=True)
-    return gpd.GeoDataFrame(sub, geometry="geometry", crs=4490).to_crs(METRIC)
-
-
-def write_gpkg(gdf: gpd.GeoDataFrame, path: Path) -> Path:
-    """One layer with every level, Chinese field names, EPSG:4490 — as GDAL writes it."""
-    out = gdf.to_crs(4490).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]]
-    pyogrio.write_dataframe(out, path, layer="网格", driver="GPKG")
-    return path
-
-
-def zip_shapefile(gdf: gpd.GeoDataFrame, folder: Path, archive: Path, *, leave_out: tuple[str, ...] = ()) -> Path:
-    """``gdf`` (Chinese field names) as a GBK shapefile written by GDAL, zipped without the
-    sidecar files in ``leave_out`` (e.g. ".cpg", ".prj")."""
-    folder.mkdir()
-    pyogrio.write_dataframe(
-        gdf.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], folder / "网格.shp", encoding="GBK"
-    )
-    with zipfile.ZipFile(archive, "w") as zf:
-        for part in folder.iterdir():
-            if part.suffix not in leave_out:
-                zf.write(part, part.name)
-    return archive
-
-
-def findings(report) -> list[tuple[str, set[str], float]]:
-    return [(f["kind"], set(f["codes"]), f["area_m2"]) for f in report.to_dict()["issues"]]
 
 
 # ------------------------------------------------------------------------------------ clean sample

@@ -22,7 +22,6 @@ from api_server import client, serve
 from conftest import loaded_database
 from shapely.geometry import shape
 from sqlalchemy import create_engine, text
-from test_validate import township  # noqa: F401 (fixture)
 
 from gridmap.api.app import create_app
 from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m
@@ -385,8 +384,8 @@ def _far_point(engine, root: str) -> tuple[float, float]:
         )
 
 
-def test_writes_evict_exactly_the_tiles_they_touch(own_engine, township, tmp_path):  # noqa: F811
-    from test_validate import write_gpkg
+def test_writes_evict_exactly_the_tiles_they_touch(own_engine, township, tmp_path):
+    from boundary_files import write_gpkg
 
     from gridmap.services.boundaries import publish_file
     from gridmap.services.cameras import apply_status_reports

@@ -15,42 +15,21 @@ import pandas as pd
 import pyogrio
 import pytest
 from api_server import client, serve
-from conftest import DATA_DIR, loaded_database
+from api_tokens import OTHER, SCOPE, make_token, register
+from boundary_files import CHINESE, zip_shapefile
+from conftest import loaded_database
 from planting import plant_overlap
 from sqlalchemy import text
-from test_validate import CHINESE, township, zip_shapefile  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
 from gridmap.cli import app
-from gridmap.db.tokens import create_token, revoke_token
-from gridmap.sample.files import CAMERAS_CSV
 from gridmap.services.changes import record_change
 
 runner = CliRunner()
-SCOPE, OTHER = "411628001", "411628002"
 CHINA = dt.timezone(dt.timedelta(hours=8))  # naive report times are Beijing time
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def make_token(engine, role: str, scope: str | None = None, state: str = "active", name: str | None = None) -> str:
-    """A token's secret; ``state`` expired or revoked gives a dead one."""
-    with engine.begin() as conn:
-        secret, row = create_token(
-            conn,
-            name=name or f"{role}-{scope or 'all'}-{state}",
-            role=role,
-            scope=scope,
-            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
-        )
-        if state == "expired":
-            conn.execute(
-                text("UPDATE api_token SET expires_at = now() - interval '1 minute' WHERE id = :id"), {"id": row.id}
-            )
-        elif state == "revoked":
-            revoke_token(conn, row.id)
-    return secret
 
 
 def checksums(engine) -> tuple[str, str]:
@@ -91,10 +70,6 @@ def upload(http, path, **form):
 def cli(engine_url: str, monkeypatch, *args: str):
     monkeypatch.setenv("GRIDMAP_DATABASE_URL", engine_url)
     return runner.invoke(app, list(args))
-
-
-def register() -> pd.DataFrame:
-    return pd.read_csv(DATA_DIR / CAMERAS_CSV, dtype=str, encoding="utf-8-sig", keep_default_na=False)
 
 
 def camera_csv(rows: pd.DataFrame, path) -> object:
@@ -167,7 +142,7 @@ def test_upload_publish_version_rollback_round_trip(
     engine,
     editor,
     admin,
-    township,  # noqa: F811 (the fixture imported from test_validate)
+    township,
     tmp_path,
     monkeypatch,
 ):
@@ -261,7 +236,7 @@ def test_upload_publish_version_rollback_round_trip(
     assert (r.status_code, r.json()["code"]) == (404, "version_not_found")
 
 
-def test_an_editor_rolls_back_its_own_township(engine, editor, township, tmp_path):  # noqa: F811
+def test_an_editor_rolls_back_its_own_township(engine, editor, township, tmp_path):
     gdf = township.copy()
     published = []
     for i, hh in enumerate((31, 32)):
@@ -287,7 +262,7 @@ def test_an_editor_rolls_back_its_own_township(engine, editor, township, tmp_pat
 def test_a_defective_upload_is_rejected_with_its_defects_and_cannot_be_published(
     engine,
     editor,
-    township,  # noqa: F811
+    township,
     tmp_path,
 ):
     gdf = township.copy()
@@ -319,7 +294,7 @@ def test_a_defective_upload_is_rejected_with_its_defects_and_cannot_be_published
     assert editor.get(f"/api/v1/uploads/{body['upload_id']}").json()["status"] == "rejected"
 
 
-def test_a_zipped_shapefile_of_one_grid_with_its_parent_code(engine, editor, township, tmp_path):  # noqa: F811
+def test_a_zipped_shapefile_of_one_grid_with_its_parent_code(engine, editor, township, tmp_path):
     grid = sorted(township.loc[township["level"] == 3, "code"])[1]
     part = township[township["parent_code"] == grid].copy()
     part["households"] = 44
@@ -341,7 +316,7 @@ def test_a_zipped_shapefile_of_one_grid_with_its_parent_code(engine, editor, tow
     assert hh == [44]
 
 
-def test_publishing_one_upload_twice_at_once_publishes_it_once(engine, editor, township, tmp_path):  # noqa: F811
+def test_publishing_one_upload_twice_at_once_publishes_it_once(engine, editor, township, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     grid = sorted(township.loc[township["level"] == 3, "code"])[3]
@@ -361,7 +336,7 @@ def test_publishing_one_upload_twice_at_once_publishes_it_once(engine, editor, t
         assert conn.execute(text("SELECT count(*) FROM boundary_version")).scalar_one() == versions + 1
 
 
-def test_publishing_upper_levels_only_is_refused_and_changes_nothing(engine, editor, township, tmp_path):  # noqa: F811
+def test_publishing_upper_levels_only_is_refused_and_changes_nothing(engine, editor, township, tmp_path):
     r = upload(editor, write_boundaries(township[township["level"] <= 2], tmp_path / "upper.gpkg"))
     assert r.json()["status"] == "validated", r.text
     before = checksums(engine)
@@ -371,7 +346,7 @@ def test_publishing_upper_levels_only_is_refused_and_changes_nothing(engine, edi
     assert checksums(engine) == before
 
 
-def test_uploads_outside_the_scope_are_refused_and_not_kept(engine, other, admin, township, tmp_path):  # noqa: F811
+def test_uploads_outside_the_scope_are_refused_and_not_kept(engine, other, admin, township, tmp_path):
     count = len(admin.get("/api/v1/uploads").json())
     r = upload(other, write_boundaries(township, tmp_path / "t.gpkg"))
     assert (r.status_code, r.json()["code"]) == (403, "out_of_scope")
@@ -379,7 +354,7 @@ def test_uploads_outside_the_scope_are_refused_and_not_kept(engine, other, admin
     assert len(admin.get("/api/v1/uploads").json()) == count
 
 
-def test_an_editor_cannot_publish_or_see_another_scopes_upload(engine, editor, other, township, tmp_path):  # noqa: F811
+def test_an_editor_cannot_publish_or_see_another_scopes_upload(engine, editor, other, township, tmp_path):
     r = upload(editor, write_boundaries(township, tmp_path / "t.gpkg"))
     upload_id = r.json()["upload_id"]
     before = checksums(engine)

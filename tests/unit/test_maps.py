@@ -27,7 +27,7 @@ from shapely.geometry import LineString, MultiPolygon, Point, box, mapping
 from gridmap.maps import ExternalResourceError, standalone_html, validation_map, write_validation_html
 from gridmap.maps.assets import LEAFLET_VERSION
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LON, LAT = 115.48, 33.86
 
 

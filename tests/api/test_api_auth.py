@@ -14,9 +14,9 @@ import geopandas as gpd
 import pyogrio
 import pytest
 from api_server import client, serve
+from api_tokens import OTHER, SCOPE, make_token, register
 from conftest import loaded_database
 from sqlalchemy import text
-from test_api_write import OTHER, SCOPE, make_token, register
 
 CALLERS = ["none", "viewer", "editor_in", "editor_out", "admin", "expired", "revoked", "embed", "unknown", "malformed"]
 #: How every write endpoint answers a caller that may not write at all.

@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
     "--no-default-browser-check",
     "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 

@@ -7,8 +7,8 @@ import json
 
 import pyogrio
 import pytest
+from boundary_files import CHINESE, findings, zip_shapefile
 from planting import plant_gap, plant_outside, plant_overlap, plant_self_intersection, plant_sliver
-from test_validate import CHINESE, findings, township, zip_shapefile  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
 from gridmap.cli import app
@@ -17,7 +17,7 @@ from gridmap.services.boundaries import check_file
 runner = CliRunner()
 
 
-def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):  # noqa: F811
+def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):
     gdf, skip = township.copy(), set()
     small, large = [], []
     for planter, kwargs, bucket in (
@@ -68,7 +68,7 @@ def test_fix_removes_small_defects_and_leaves_large_ones(township, tmp_path):  #
     assert untouched  # the rest of the township is not rewritten
 
 
-def test_fix_writes_geopackage_for_geopackage(township, tmp_path):  # noqa: F811
+def test_fix_writes_geopackage_for_geopackage(township, tmp_path):
     gdf = township.copy()
     plant_sliver(gdf, set())
     src_path = tmp_path / "in.gpkg"

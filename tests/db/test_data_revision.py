@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 import shapely
+from boundary_files import write_gpkg
 from conftest import DATA_DIR, loaded_database
 from planting import plant_overlap
 from sqlalchemy import text
-from test_validate import township, write_gpkg  # noqa: F401 (fixture)
 
 from gridmap.coverage.table import differences
 from gridmap.db.revisions import current_revision
@@ -98,7 +98,7 @@ def test_a_status_report_bumps_the_revision_with_the_cameras_extent(engine):
     assert again.applied == 0 and revision(engine) == before + 1
 
 
-def test_a_refused_publish_changes_neither_revision_nor_stats(engine, township, tmp_path):  # noqa: F811
+def test_a_refused_publish_changes_neither_revision_nor_stats(engine, township, tmp_path):
     before = revision(engine)
     with engine.connect() as conn:
         stats_before = conn.execute(text("SELECT * FROM area_stats ORDER BY code")).all()
@@ -112,7 +112,7 @@ def test_a_refused_publish_changes_neither_revision_nor_stats(engine, township, 
         assert conn.execute(text("SELECT * FROM area_stats ORDER BY code")).all() == stats_before
 
 
-def test_a_publish_bumps_the_revision_with_the_township_extent(engine, township, tmp_path):  # noqa: F811
+def test_a_publish_bumps_the_revision_with_the_township_extent(engine, township, tmp_path):
     before = revision(engine)
     gdf = township.copy()
     gdf.loc[gdf["level"] == 4, "households"] = 7

@@ -28,13 +28,13 @@ import pandas as pd
 import pytest
 import shapely
 from api_server import client, serve
+from api_tokens import make_token
+from boundary_files import write_gpkg
 from conftest import DATA_DIR, loaded_database
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from planting import METRIC, plant_overlap
 from sqlalchemy import text
-from test_api_write import make_token
-from test_validate import write_gpkg
 
 from gridmap.coverage.table import differences
 from gridmap.sample.files import CAMERAS_CSV
