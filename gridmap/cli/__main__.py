@@ -1,0 +1,5 @@
+"""``python -m gridmap.cli``: the ``gridmap`` command."""
+
+from gridmap.cli.app import main
+
+main()
