@@ -581,8 +581,9 @@ class LocalCluster:
             connect_timeout=15,
         )
 
-    def _create_database(self, state: dict[str, Any], name: str, *, drop_first: bool,
-                         template: str | None = None) -> None:
+    def _create_database(
+        self, state: dict[str, Any], name: str, *, drop_first: bool, template: str | None = None
+    ) -> None:
         """CREATE DATABASE (autocommit: it cannot run in a transaction) + CREATE EXTENSION postgis."""
         ident = sql.Identifier(name)
         create = sql.SQL("CREATE DATABASE {}").format(ident)

@@ -114,7 +114,7 @@ def tolerance_m(z: int) -> float:
     return unit_m(z) / 2
 
 
-def tile_bounds(z: int, x: int, y: int, buffer: int = 0) -> tuple[float, float, float, float]:
+def tile_bounds(z: int, x: int, y: int, buffer: float = 0) -> tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) of tile z/x/y in EPSG:3857 metres, grown by ``buffer`` tile units."""
     size = tile_size_m(z)
     grow = size * buffer / EXTENT
