@@ -83,6 +83,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
+        assert app.openapi_url is not None  # the default one: the schema is served
         return get_swagger_ui_html(
             openapi_url=app.openapi_url,
             title="gridmap API 文档",

@@ -107,6 +107,7 @@ async def url_or_header_principal(
     if secret is None:
         return None
     principal = await run_in_threadpool(_principal, engine, secret)
+    assert principal is not None  # None only without a secret
     if header is None and principal.writes:
         # URLs end up in access logs, browser history and screenshots: only read tokens go there.
         raise ApiError(

@@ -73,7 +73,9 @@ class RevisionFeed:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     while True:
                         cursor = await conn.execute("SELECT revision FROM data_revision WHERE id = 1")
-                        self._publish(int((await cursor.fetchone())[0]))
+                        row = await cursor.fetchone()
+                        assert row is not None  # the migrations create the single data_revision row
+                        self._publish(int(row[0]))
                         async for notify in conn.notifies(timeout=self.poll_s):
                             with contextlib.suppress(ValueError):
                                 self._publish(int(notify.payload))

@@ -18,11 +18,11 @@ class PublishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     force: bool = Field(
-        False,
+        default=False,
         description="Publish despite validation errors or dropped descendants "
         "(needs a reason when publishing an upload).",
     )
-    reason: str | None = Field(None, max_length=2000, description="Why; recorded with the version.")
+    reason: str | None = Field(default=None, max_length=2000, description="Why; recorded with the version.")
 
 
 class Published(BaseModel):

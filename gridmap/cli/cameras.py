@@ -115,7 +115,7 @@ def status(
     _check_format(fmt)
     if source == "-":
         try:
-            payload: object = json.loads(sys.stdin.read())
+            payload: str | Path | bytes | list | dict = json.loads(sys.stdin.read())
         except json.JSONDecodeError as exc:
             _refused(fmt, "unreadable", f"标准输入不是合法的 JSON：{exc}")
     else:

@@ -59,20 +59,20 @@ class LeafIndex:
     ) -> LeafIndex:
         """Index ``geoms`` (polygons in EPSG:4490) under ``codes``; ``cell`` is the cell size in
         degrees (default: about 1/``CELLS_PER_POLYGON`` of an average polygon's width)."""
-        codes = np.asarray(codes, dtype=object)
-        geoms = np.asarray(geoms, dtype=object)
-        if len(codes) != len(geoms):
+        code_arr = np.asarray(codes, dtype=object)
+        geom_arr = np.asarray(geoms, dtype=object)
+        if len(code_arr) != len(geom_arr):
             raise ValueError("codes and geoms differ in length")
-        order = np.argsort(codes.astype(str), kind="stable")
-        codes, geoms = codes[order], geoms[order]
-        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        order = np.argsort(code_arr.astype(str), kind="stable")
+        code_arr, geom_arr = code_arr[order], geom_arr[order]
+        keep = ~(shapely.is_missing(geom_arr) | shapely.is_empty(geom_arr))
         if not keep.all():
-            codes, geoms = codes[keep], geoms[keep]
-        shapely.prepare(geoms)
-        if len(geoms) == 0:
+            code_arr, geom_arr = code_arr[keep], geom_arr[keep]
+        shapely.prepare(geom_arr)
+        if len(geom_arr) == 0:
             return cls(
-                codes,
-                geoms,
+                code_arr,
+                geom_arr,
                 0.0,
                 0.0,
                 1.0,
@@ -80,9 +80,9 @@ class LeafIndex:
                 np.zeros(1, np.int64),
                 np.zeros(0, np.int32),
             )
-        minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+        minx, miny, maxx, maxy = shapely.total_bounds(geom_arr)
         if cell is None:
-            cell = _default_cell(geoms, maxx - minx, maxy - miny)
+            cell = _default_cell(geom_arr, maxx - minx, maxy - miny)
         cols = int(np.floor((maxx - minx) / cell)) + 1
         rows = int(np.floor((maxy - miny) / cell)) + 1
         if rows * cols > MAX_CELLS:
@@ -92,7 +92,7 @@ class LeafIndex:
         x0, y0 = float(minx), float(miny)
 
         # 1. Boundary cells: every cell a polygon edge passes through or touches.
-        marked = _edge_cells(geoms, x0, y0, cell, rows, cols)
+        marked = _edge_cells(geom_arr, x0, y0, cell, rows, cols)
 
         # 2. Faces: connected components of unmarked cells, each labelled by one exact test.
         components, n = ndimage.label(~marked.reshape(rows, cols))
@@ -101,20 +101,22 @@ class LeafIndex:
         comp = flat_components[idx]
         first = np.empty(n + 1, dtype=np.int64)
         first[comp[::-1]] = idx[::-1]  # a representative cell of each component
-        face_label = _smallest_covering(geoms, *_centres(first[1:], x0, y0, cell, cols))
+        face_label = _smallest_covering(geom_arr, *_centres(first[1:], x0, y0, cell, cols))
         labels = np.full(rows * cols, OUTSIDE, dtype=np.int32)
         labels[idx] = face_label[comp - 1]
 
         # 3. Candidates of boundary cells: the polygons whose envelope meets the cell (a superset of
         #    those that intersect it; the exact test at assignment decides).
         boundary = np.flatnonzero(marked)
-        pair_k, pair_poly = _envelope_pairs(geoms, boundary, x0, y0, cell, rows, cols)
+        pair_k, pair_poly = _envelope_pairs(geom_arr, boundary, x0, y0, cell, rows, cols)
         order = np.argsort(pair_k, kind="stable")  # stable: polygons stay ascending within a cell
         pair_poly = pair_poly[order]
         cand_ptr = np.zeros(boundary.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(pair_k, minlength=boundary.size), out=cand_ptr[1:])
         labels[boundary] = -2 - np.arange(boundary.size, dtype=np.int32)
-        return cls(codes, geoms, x0, y0, float(cell), labels.reshape(rows, cols), cand_ptr, pair_poly.astype(np.int32))
+        return cls(
+            code_arr, geom_arr, x0, y0, float(cell), labels.reshape(rows, cols), cand_ptr, pair_poly.astype(np.int32)
+        )
 
     @property
     def boundary_cells(self) -> int:
@@ -142,7 +144,7 @@ class LeafIndex:
     def assign_codes(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Like :meth:`assign`, as an object array of codes (None outside)."""
         lab = self.assign(x, y)
-        codes = np.append(self.codes, None)  # label -1 picks the trailing None
+        codes = np.append(self.codes, [None])  # label -1 picks the trailing None
         return codes[lab]
 
     def _exact(self, x: np.ndarray, y: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from rich import box
 from rich.console import Console
@@ -46,12 +47,12 @@ def _level_name(level: int) -> str:
     return LEVELS[level].name_zh if 0 <= level < len(LEVELS) else str(level)
 
 
-def _cell(row: dict[str, object], key: str, *, blank: str) -> str:
+def _cell(row: Mapping[str, Any], key: str, *, blank: str) -> str:
     value = row[key]
     if key in _RATES:
-        return blank if value is None else percent(value)  # type: ignore[arg-type]
+        return blank if value is None else percent(value)
     if key == "level":
-        return _level_name(int(value))  # type: ignore[arg-type]
+        return _level_name(int(value))
     if value is None:
         return blank
     if isinstance(value, float):
@@ -90,7 +91,7 @@ def to_csv(rows: Sequence[CoverageRow]) -> str:
     return out.getvalue()
 
 
-def write_xlsx(rows: Sequence[CoverageRow], path: str | Path) -> None:
+def write_xlsx(rows: Sequence[CoverageRow], path: str | Path | IO[bytes]) -> None:
     """Sheet 覆盖统计 (one row per area) and sheet 运营商 (one row per area and operator)."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter

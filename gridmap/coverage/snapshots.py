@@ -8,7 +8,7 @@ can be re-run safely. ``trend`` reads one area's figures over time.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
@@ -40,7 +40,7 @@ def take_snapshot(conn: Connection, day: dt.date | None = None) -> int:
 
 @dataclass(frozen=True)
 class TrendPoint(Counts):
-    day: dt.date | None = None
+    day: dt.date = field(kw_only=True)
 
     def to_dict(self) -> dict[str, object]:
         return {

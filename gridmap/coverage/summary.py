@@ -16,7 +16,9 @@ class Summary(Counts):
 
 
 def summarize(conn: Connection) -> Summary:
-    levels = dict(conn.execute(text("SELECT level, count(*) FROM area GROUP BY level ORDER BY level")).all())
+    levels: dict[int, int] = dict(
+        conn.execute(text("SELECT level, count(*) FROM area GROUP BY level ORDER BY level")).all()
+    )
     # A removed camera is no longer part of the plan; a planned one counts until it is installed.
     row = conn.execute(
         text("""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -83,7 +84,7 @@ class CoverageRow:
         """Households per installed camera; None when nothing is installed or households unknown."""
         return self.households / self.installed if self.households is not None and self.installed else None
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON row of `gridmap coverage --format json` and the API."""
         return {
             "code": self.code,
@@ -174,6 +175,7 @@ def differences(conn: Connection, limit: int = 20) -> list[str]:
         elif code not in stored_codes:
             found.append(f"{code}: no stored figures")
         else:
+            assert row is not None  # a live area (computed has it), so select_figures listed it
             have = _stored_row(row)
             for name in ("counts", "households", "children", "no_camera_children", "operators"):
                 if getattr(want, name) != getattr(have, name):
@@ -226,7 +228,7 @@ def _households(areas: Iterable[tuple], children: dict[str | None, list[str]]) -
         if own[code] is not None:
             out[code] = int(own[code])
         else:
-            kids = [out[k] for k in children.get(code, []) if out.get(k) is not None]
+            kids = [kid_hh for k in children.get(code, []) if (kid_hh := out.get(k)) is not None]
             out[code] = sum(kids) if kids else None
     return out
 

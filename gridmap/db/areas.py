@@ -160,10 +160,10 @@ def count_below(conn: Connection, root: str, level: int) -> int:
     )
 
 
-def _area_columns(areas: gpd.GeoDataFrame) -> dict[str, list[object]]:
+def _area_columns(areas: gpd.GeoDataFrame) -> dict[str, Sequence[object]]:
     """The ``AREA_COLUMNS`` of ``areas`` as lists; columns we do not know go into ``attrs``."""
     n = len(areas)
-    columns = {c: areas[c].tolist() if c in areas else [None] * n for c in AREA_COLUMNS}
+    columns: dict[str, Sequence[object]] = {c: areas[c].tolist() if c in areas else [None] * n for c in AREA_COLUMNS}
     extra = [
         c
         for c in areas.columns

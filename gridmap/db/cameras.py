@@ -291,6 +291,7 @@ def assign_cameras_to_areas(
     after boundaries under ``root_code`` changed, those that were in that subtree, were outside
     every area, or lie within the subtree's extent.
     """
+    params: dict[str, Any]
     if device_ids is not None:
         where, params = "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": list(device_ids)}
     elif root_code is not None:
@@ -396,6 +397,7 @@ def _filters(
     area: str | None,
     bbox: Sequence[float] | None,
 ) -> tuple[list[str], list[str], dict[str, Any]]:
+    params: dict[str, Any]
     where, ctes, params = [], [], {}
     if statuses:
         where.append("c.status = ANY(:statuses)")

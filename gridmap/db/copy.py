@@ -22,6 +22,7 @@ def copy_columns(conn: Connection, table: str, columns: Mapping[str, Sequence[ob
     """COPY equal-length column lists (column name → values) into ``table`` on the connection's
     current transaction; numpy scalars and pandas NA/NaT are written as plain values / NULL."""
     raw = conn.connection.driver_connection  # psycopg.Connection underneath SQLAlchemy
+    assert raw is not None  # set while the connection is open
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )

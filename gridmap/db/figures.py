@@ -292,7 +292,8 @@ def select_figures(
                                 WHERE {where} ORDER BY a.level, a.code COLLATE "C" """),
         params,
     ).all()
-    return [FigureRow(*r[:13], [tuple(o) for o in r[13]]) for r in rows]
+    # mypy cannot count the columns in r[:13] (a tuple of unknown length)
+    return [FigureRow(*r[:13], [tuple(o) for o in r[13]]) for r in rows]  # type: ignore[call-arg]
 
 
 def planned_in(conn: Connection, code: str) -> int | None:

@@ -284,8 +284,8 @@ def _gaps(
                 rows=near_rows[p],
             )
         )
-    for (g, rows), ps in sliver_groups.items():
-        ps = np.array(ps)
+    for (g, rows), sliver_parts in sliver_groups.items():
+        ps = np.array(sliver_parts)
         area, width = float(parts.area[ps].sum()), float(parts.width[ps].max())
         border_codes = sorted({labels[k] for k in rows})
         around = "、".join(border_codes) or "无"

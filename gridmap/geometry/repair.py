@@ -57,8 +57,8 @@ def repair(analysis: Analysis, original_4490: np.ndarray, options: RepairOptions
     options = options or RepairOptions()
     geoms = analysis.geoms_m.copy()
     actions: dict[int, list[str]] = defaultdict(list)
-    for i in np.flatnonzero(analysis.validity.repaired):
-        actions[int(i)].append("make_valid")
+    for row in np.flatnonzero(analysis.validity.repaired):
+        actions[int(row)].append("make_valid")
 
     def of(f) -> str:
         return f.detail.get("of", f.kind)
@@ -101,11 +101,12 @@ def repair(analysis: Analysis, original_4490: np.ndarray, options: RepairOptions
             continue
         geoms[group] = shapely.coverage_clean(as_multipolygons(geoms[group]), snapping_distance=options.snap_m)
     geoms[usable] = as_multipolygons(geoms[usable])
-    bad = usable & ~shapely.is_valid(np.where(usable, geoms, None))
+    # np.array(None) below: numpy's stubs refuse a bare None
+    bad = usable & ~shapely.is_valid(np.where(usable, geoms, np.array(None)))
     geoms[bad] = as_multipolygons(shapely.make_valid(geoms[bad], method="structure", keep_collapsed=False))
 
-    before = np.where(usable, shapely.area(np.where(usable, analysis.geoms_m, None)), 0.0)
-    after = np.where(usable, shapely.area(np.where(usable, geoms, None)), 0.0)
+    before = np.where(usable, shapely.area(np.where(usable, analysis.geoms_m, np.array(None))), 0.0)
+    after = np.where(usable, shapely.area(np.where(usable, geoms, np.array(None))), 0.0)
     changes = []
     for i in sorted(actions):
         changes.append(

@@ -65,7 +65,8 @@ def check_validity(geoms: np.ndarray) -> Validity:
             location[i] = shapely.Point(float(m.group(1)), float(m.group(2)))
 
     other = ~missing & ~polygonal & ~invalid
-    usable = np.where(missing, None, geoms)
+    # np.array(None): numpy's stubs refuse a bare None
+    usable = np.where(missing, np.array(None), geoms)
     usable[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
     # Rebuild only what is not already a MultiPolygon (most files are: this stays cheap at 1M rows).
     single = polygonal & valid & (types == shapely.GeometryType.POLYGON)

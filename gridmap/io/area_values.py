@@ -59,7 +59,7 @@ def code_strings(values: pd.Series, label: str, notes: list[str], exact: bool = 
         elif isinstance(value, (int, np.integer)):
             out[i] = str(int(value))
         elif isinstance(value, (float, np.floating)):
-            if exact and abs(value) > FLOAT_EXACT_LIMIT:
+            if exact and (value > FLOAT_EXACT_LIMIT or value < -FLOAT_EXACT_LIMIT):
                 raise InexactCodeError(
                     f"{label}是浮点数（小数）类型，其中有超过 2^53 的数值（如 {value:.0f}）：18 位编码存成浮点数后"
                     "末几位已不准确，无法可靠还原。请在源文件中把该列改成文本类型后重新导出。"

@@ -434,22 +434,25 @@ def _gdal_config(options: Mapping[str, str]) -> Iterator[None]:
 def _without_truncated_names(ref: _LayerRef, encoding: str, workdir: Path, notes: list[str]) -> str:
     """The shapefile to open: ``ref``'s own, or a copy whose DBF field names cut inside a character
     are repaired (the user's file is never changed)."""
-    dbf = find_sidecar(ref.shp, ".dbf")
+    shp = ref.shp
+    assert shp is not None  # a shapefile's layer always has its .shp (see _list_layers)
+    dbf = find_sidecar(shp, ".dbf")
+    assert dbf is not None  # _check_shapefile_parts refused a shapefile without one
     data = dbf.read_bytes()
     patched, changes = strip_truncated_names(data, encoding)
     if not changes:
         return ref.dataset
     folder = Path(tempfile.mkdtemp(dir=workdir))
     for part in SHAPEFILE_PARTS:
-        sidecar = find_sidecar(ref.shp, part)
+        sidecar = find_sidecar(shp, part)
         if sidecar is not None and part != ".dbf":
-            shutil.copyfile(sidecar, folder / f"{ref.shp.stem}{part}")
-    (folder / f"{ref.shp.stem}.dbf").write_bytes(patched)
+            shutil.copyfile(sidecar, folder / f"{shp.stem}{part}")
+    (folder / f"{shp.stem}.dbf").write_bytes(patched)
     renamed = "、".join(f"“{old}”→“{new}”" for old, new in changes)
     notes.append(
         f"图层“{ref.name}”的字段名被截断在一个字的中间（Shapefile 字段名最多 10 个字节），已去掉残缺的字节：{renamed}。"
     )
-    return str(folder / f"{ref.shp.stem}.shp")
+    return str(folder / f"{shp.stem}.shp")
 
 
 def _with_crs(
@@ -480,6 +483,7 @@ def _no_prj(fmt: str) -> str:
 def _layer_encoding(ref: _LayerRef, fmt: str, explicit: str | None) -> ShapefileEncoding:
     if fmt != "shapefile":
         return ShapefileEncoding("UTF-8", "format", f"{FORMAT_LABELS[fmt]} 规定使用 UTF-8", None)
+    assert ref.shp is not None  # a shapefile's layer always has its .shp (see _list_layers)
     try:
         return shapefile_encoding(ref.shp, explicit)
     except EncodingUnknownError as exc:
@@ -556,7 +560,7 @@ def _assemble(
     notes += _grouped(mapping_notes) + detail_notes
     areas = _concat(parts)
     first = infos[names[0]]
-    combined_mapping = {}
+    combined_mapping: dict[str, str] = {}
     for info in infos.values():
         for canonical, column in info.field_mapping.items():
             combined_mapping.setdefault(canonical, column)

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -288,7 +289,9 @@ def read_geojson_table(path: Path, explicit: Mapping[str, str] | None) -> tuple[
     records, rows = [], []
     for number, feature in enumerate(features, start=1):
         feature = feature if isinstance(feature, dict) else {}
-        props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
+        props = feature.get("properties")
+        if not isinstance(props, dict):
+            props = {}
         record = {str(k).strip(): _property_text(v) for k, v in props.items()}
         record[_GEOMETRY_X], record[_GEOMETRY_Y] = _point_xy(feature.get("geometry"))
         if any(record.values()):
@@ -370,9 +373,12 @@ def lookup_words(values: pd.Series, words: Mapping[str, object]) -> pd.Series:
     return key.map(known).astype(object).where(key.isin(known.keys()), np.nan)
 
 
-def word_list(words: Mapping[str, object], labels: Mapping[object, str]) -> str:
+_Meaning = TypeVar("_Meaning")
+
+
+def word_list(words: Mapping[str, _Meaning], labels: Mapping[_Meaning, str]) -> str:
     """Accepted words grouped by meaning, e.g. "已安装、已建成…（已安装）；未安装…（计划/未安装）"."""
-    groups: dict[object, list[str]] = {}
+    groups: dict[_Meaning, list[str]] = {}
     for word, meaning in words.items():
         groups.setdefault(meaning, []).append(word or "空")
     return "；".join(f"{'、'.join(ws)}（{labels[m]}）" for m, ws in groups.items())

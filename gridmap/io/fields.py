@@ -30,10 +30,10 @@ def detect_fields(
         if canonical in mapping:
             continue
         for alias in names:
-            column = by_norm.get(_norm(alias))
-            if column is not None and column not in used:
-                mapping[canonical] = column
-                used.add(column)
+            found = by_norm.get(_norm(alias))
+            if found is not None and found not in used:
+                mapping[canonical] = found
+                used.add(found)
                 break
     return mapping
 

@@ -115,11 +115,11 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
         data = source
     else:
         path = Path(source)
-        fmt = _FORMATS.get(path.suffix.lower())
-        if fmt is None:
+        if path.suffix.lower() not in _FORMATS:
             raise CameraReadError(
                 "unsupported_format", f"不支持的文件类型“{path.suffix or path.name}”：请上传 CSV、XLSX 或 JSON 文件。"
             )
+        fmt = _FORMATS[path.suffix.lower()]
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -425,7 +425,8 @@ def _build(source: Engine | Connection, *, level: int, metric: str, code: str | 
 
     m = new_map(basemap=basemap)
     PageStyle(PANEL_CSS + COVERAGE_CSS).add_to(m)
-    features, per_class = [], {c.key: 0 for c in (*RATE_CLASSES, NO_DATA)}
+    features: list[dict] = []
+    per_class = {c.key: 0 for c in (*RATE_CLASSES, NO_DATA)}
     for row in rows:
         if row.code not in display:
             continue

@@ -133,12 +133,14 @@ class _PageScan(HTMLParser):
         if url and _self_contained(html_lib.unescape(url)):
             url = None
         self._in_script = tag == "script" and not url
+        tag_text = self.get_starttag_text()
+        assert tag_text is not None  # set while a start tag is being handled
         if not url:
-            self._attrs.append(self.get_starttag_text())
+            self._attrs.append(tag_text)
             return
         line, col = self.getpos()
         start = self.line_starts[line - 1] + col
-        end = start + len(self.get_starttag_text())
+        end = start + len(tag_text)
         if tag == "script":
             close = re.compile(r"</script\s*>", re.IGNORECASE).search(self.text, end)
             end = close.end() if close else end

@@ -7,7 +7,7 @@ Every value that comes from the report or the uploaded file is HTML-escaped here
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from gridmap.maps.labels import (
     KIND_LABELS,
@@ -68,7 +68,7 @@ def _notes_html(notes) -> str:
     return f'<div class="gm-notes"><b>说明</b><ul>{lis}</ul></div>'
 
 
-def _without_geometry_html(issues: list[Mapping]) -> str:
+def _without_geometry_html(issues: Sequence[Mapping]) -> str:
     if not issues:
         return ""
     lis = []
@@ -87,7 +87,7 @@ def _without_geometry_html(issues: list[Mapping]) -> str:
     )
 
 
-def header_html(report: Mapping, level_counts: Mapping[int | None, int], without_geometry: list[Mapping]) -> str:
+def header_html(report: Mapping, level_counts: Mapping[int | None, int], without_geometry: Sequence[Mapping]) -> str:
     """The header panel: file, 通过/未通过, error and warning totals, counts by kind (from the
     issues themselves), the CRS areas were measured in (``summary["metric_crs"]``), areas per
     level, the report's notes and the issues that could not be drawn."""

@@ -278,7 +278,7 @@ def build_county(spec: CountySpec = CountySpec()) -> dict[str, gpd.GeoDataFrame]
 
     n_leaf = len(b.regions[leaf])
     households = np.clip(np.rint(typical * rng.lognormal(0.0, 0.28, n_leaf)), lo, hi).astype(np.int64)
-    hh = [None] * len(LEVELS)
+    hh: list[np.ndarray | None] = [None] * len(LEVELS)
     hh[leaf] = households
     for level in range(leaf - 1, -1, -1):
         parent_of = np.array([r.parent for r in b.regions[level + 1]])

@@ -268,7 +268,8 @@ def publish_analysis(
             _lock_subtree(conn, scope.root, kind, based_on)
             removed_codes = live_codes_below(conn, scope.root, scope.top_level)
             before = extent_of(conn, _TOP_GEOMS, {"root": scope.root, "top": scope.top_level})
-            after = tuple(float(v) for v in store.total_bounds)
+            minx, miny, maxx, maxy = (float(v) for v in store.total_bounds)
+            after = (minx, miny, maxx, maxy)
             # The cameras this can move: those in the areas it replaces, and those its new leaves cover.
             lock_cameras(
                 conn,
@@ -446,5 +447,6 @@ def _storable(areas: gpd.GeoDataFrame, analysis: Analysis) -> gpd.GeoDataFrame:
         areas.drop(columns=areas.geometry.name), geometry=list(analysis.validity.usable), crs=STORAGE_SRID
     )
     out["code"], out["level"] = h.codes, h.level
-    out["parent_code"] = np.where(h.level == 0, None, h.parent)
+    # np.array(None): numpy's stubs refuse a bare None
+    out["parent_code"] = np.where(h.level == 0, np.array(None), h.parent)
     return out

@@ -329,7 +329,11 @@ class StatusResult:
 
 
 def apply_status_reports(
-    engine: Engine, source: object, *, default_time=None, may_change: Callable[[str | None], bool] | None = None
+    engine: Engine,
+    source: str | Path | bytes | list | dict,
+    *,
+    default_time=None,
+    may_change: Callable[[str | None], bool] | None = None,
 ) -> StatusResult:
     """Read online/offline reports (file path, JSON text/bytes or parsed JSON) and apply them in one
     transaction. Reports for unknown devices, or "online" for a camera that is not installed, are

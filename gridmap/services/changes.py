@@ -155,16 +155,19 @@ def extent_of(conn: Connection, sql: str, params: dict | None = None) -> tuple[f
         ),
         params or {},
     ).one()
-    return None if row[0] is None else tuple(float(v) for v in row)
+    if row[0] is None:
+        return None
+    xmin, ymin, xmax, ymax = (float(v) for v in row)
+    return xmin, ymin, xmax, ymax
 
 
 def extent_wkt(boxes: Iterable[tuple[float, float, float, float] | None]) -> str | None:
     """WKT polygon of the union of bounding boxes (None ones skipped); None when all are None."""
-    boxes = [b for b in boxes if b is not None]
-    if not boxes:
+    present = [b for b in boxes if b is not None]
+    if not present:
         return None
-    minx, miny = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    maxx, maxy = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    minx, miny = min(b[0] for b in present), min(b[1] for b in present)
+    maxx, maxy = max(b[2] for b in present), max(b[3] for b in present)
     # A flat box (one point, a line) would make ST_Envelope a point or line that data_change.extent
     # (POLYGON) refuses: widen it by ~1 cm.
     pad = 1e-7

@@ -435,7 +435,9 @@ def store_boundary_upload(
             root_code=root,
             report=report,
         )
-        return get_upload(conn, upload_id)
+        record = get_upload(conn, upload_id)
+        assert record is not None  # inserted just above, in this transaction
+        return record
 
 
 def _lock_key(kind: str, ident: int) -> str:
@@ -622,7 +624,7 @@ def import_camera_upload(
     return upload_id, result
 
 
-def status_payload(body: bytes) -> object:
+def status_payload(body: bytes) -> bytes | list | dict:
     """A status request body as ``read_status_updates`` takes it: JSON (a list of reports,
     ``{"reports": [...]}``, ``{"updates": [...]}`` or ``{"items": [...]}``) or the bytes of a CSV
     (or XLSX) sheet. Raises ``CameraReadError`` for JSON that does not parse."""

@@ -121,7 +121,7 @@ def tolerance_m(z: int) -> float:
 def tile_bounds(z: int, x: int, y: int, buffer: float = 0) -> tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) of tile z/x/y in EPSG:3857 metres (``TMS.xy_bounds``), grown by
     ``buffer`` tile units."""
-    left, bottom, right, top = TMS.xy_bounds(x, y, z)
+    left, bottom, right, top = TMS.xy_bounds(morecantile.Tile(x, y, z))
     grow = (right - left) * buffer / EXTENT
     return left - grow, bottom - grow, right + grow, top + grow
 

@@ -257,7 +257,9 @@ class TileService:
             try:
                 return await asyncio.shield(pending), False
             except asyncio.CancelledError:
-                if not pending.cancelled() or asyncio.current_task().cancelling():
+                task = asyncio.current_task()
+                assert task is not None  # a coroutine awaited here always runs in a task
+                if not pending.cancelled() or task.cancelling():
                     raise  # this request itself was cancelled
                 return await self.render_async(layer, z, x, y), False  # the render's request was
         future = self._pending[key] = asyncio.get_running_loop().create_future()
@@ -331,7 +333,9 @@ class TileService:
                 log.warning("tile cache: cannot read the data revision: %s", exc)
 
     def _advance(self, conn: psycopg.Connection) -> None:
-        current = int(conn.execute("SELECT revision FROM data_revision WHERE id = 1").fetchone()[0])
+        row = conn.execute("SELECT revision FROM data_revision WHERE id = 1").fetchone()
+        assert row is not None  # the migrations create the single data_revision row
+        current = int(row[0])
         seen = self.cache.revision
         if seen == current:
             return
@@ -360,7 +364,11 @@ class TileService:
                     f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) AS x", params
                 ).fetchone()
             )
-            known = {**known, layer.id: None if row[0] is None else tuple(float(v) for v in row)}
+            box: Box | None = None
+            if row[0] is not None:
+                west, south, east, north = (float(v) for v in row)
+                box = (west, south, east, north)
+            known = {**known, layer.id: box}
             self._bounds = (self.cache.revision, known)
         return known[layer.id]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import Connection
@@ -45,7 +45,7 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_DOWNLOADS = {
+_DOWNLOADS: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}},
         "description": "JSON rows, or with format=csv / xlsx a download (coverage_<code>[_level<n>].<ext>).",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import gzip
 import math
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Path, Request
@@ -135,7 +135,7 @@ def tile_response(request: Request, tile: Tile, hit: bool, current_at: int | Non
     return Response(gzip.decompress(tile.gz), headers=headers, media_type=MVT_MEDIA_TYPE)
 
 
-_TILE_RESPONSES = {
+_TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "The tile (gzipped when the client accepts gzip)."},
     204: {"description": "Empty tile: no feature of the layer there."},
     304: {"description": "Not modified (If-None-Match matched the ETag)."},

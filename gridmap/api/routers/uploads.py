@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile
 
 from gridmap.api.deps import Conn, Editor, EngineDep, SettingsDep
 from gridmap.api.errors import ApiError, responses
@@ -283,19 +284,19 @@ async def camera_status(request: Request, principal: Editor, engine: EngineDep, 
     if (request.headers.get("content-type") or "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
-        if not hasattr(upload, "read"):
+        if not isinstance(upload, FormFile):  # the form's file (its other values are str)
             raise ApiError(422, "file_required", "表单中缺少文件字段 file。")
         body = await upload.read(limit + 1)
     else:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise _too_large(settings)
-        body = bytearray()
+        received = bytearray()
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
+            received += chunk
+            if len(received) > limit:
                 break
-        body = bytes(body)
+        body = bytes(received)
     if len(body) > limit:
         raise _too_large(settings)
     if not body.strip():
