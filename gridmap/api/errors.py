@@ -96,6 +96,10 @@ def _database_down(exc: BaseException) -> bool:
 
 def _internal(request: Request, exc: BaseException) -> JSONResponse:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _internal_response()
+
+
+def _internal_response() -> JSONResponse:
     return error_response(
         500,
         "internal_error",
@@ -131,11 +135,36 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind in (DBAPIError, PoolTimeout, psycopg.Error):
         app.add_exception_handler(kind, _database)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return _internal(request, exc)
-
+    app.add_middleware(AnswerUnexpected)
     app.add_middleware(RefuseNul)
+
+
+class AnswerUnexpected:
+    """Answer an exception no handler took with JSON 500 ``internal_error`` (the traceback goes to
+    the log). Unlike an ``Exception`` handler (Starlette re-raises after it, and the server then
+    drops the keep-alive connection the client is about to reuse), the connection stays usable."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:  # too late for another answer: let the server close the connection
+                raise
+            log.error("unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            await _internal_response()(scope, receive, send)
 
 
 class RefuseNul:

@@ -61,7 +61,7 @@ def import_(
     _check_format(fmt)
     fields = parse_field_mapping(field, "device_id=通道编码")
     if not file.exists():
-        raise fail(f"文件不存在：{file}", 2)
+        raise fail(f"文件不存在：{file}（file_not_found）", 2)
     with engine_scope() as engine:
         try:
             result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
@@ -115,13 +115,16 @@ def status(
     _check_format(fmt)
     if source == "-":
         try:
-            payload: str | Path | bytes | list | dict = json.loads(sys.stdin.read())
+            parsed = json.loads(sys.stdin.read())
         except json.JSONDecodeError as exc:
             _refused(fmt, "unreadable", f"标准输入不是合法的 JSON：{exc}")
+        if not isinstance(parsed, list | dict):  # a number, string or null is no report
+            _refused(fmt, "unreadable", "标准输入应为状态上报的 JSON 数组（或含 updates 数组的对象）。")
+        payload: Path | list | dict = parsed
     else:
         payload = Path(source)
         if not payload.exists():
-            raise fail(f"文件不存在：{source}", 2)
+            raise fail(f"文件不存在：{source}（file_not_found）", 2)
     with engine_scope() as engine:
         try:
             result = apply_status_reports(engine, payload)

@@ -10,15 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import socket
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import replace
 
 import mapbox_vector_tile
 import pytest
-import uvicorn
-from api_server import client, serve
+from api_server import client, serve, serve_app
 from conftest import loaded_database
 from shapely.geometry import shape
 from sqlalchemy import create_engine, text
@@ -261,25 +257,6 @@ def own_engine():
     _url, engine = loaded_database("gridmap_test_tiles")
     yield engine
     engine.dispose()
-
-
-@contextmanager
-def serve_app(app):
-    """Like api_server.serve, for an app made here (with its own tile service)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive()
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_the_feature_cap_keeps_the_largest_areas(own_engine):

@@ -21,7 +21,13 @@ from gridmap.config import get_settings
 def serve(engine: Engine, **settings) -> Iterator[str]:
     """Serve the app on ``engine`` at a free localhost port; yields the base URL (no trailing /).
     ``settings`` override fields of :class:`gridmap.config.Settings` (e.g. read_access="token")."""
-    app = create_app(engine, replace(get_settings(), **settings))
+    with serve_app(create_app(engine, replace(get_settings(), **settings))) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(app) -> Iterator[str]:
+    """Serve ``app`` (made by the test) at a free localhost port; yields the base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
