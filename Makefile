@@ -38,7 +38,8 @@ test: check
 	@[ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && [ -x /usr/bin/faketime ] \
 	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei faketime; }
 	$(BIN)/gridmap db up
-	$(BIN)/python -m pytest
+	@# Two workers (pytest-xdist), a test module per worker at a time: module fixtures stay whole.
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 db-up: setup
 	$(BIN)/gridmap db up
