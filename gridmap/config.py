@@ -1,35 +1,45 @@
-"""Settings read from the environment.
+"""Settings: every knob gridmap reads from the environment, in one class (pydantic-settings), so
+the rest of the code never reads ``os.environ`` itself. Each field is an environment variable
+``GRIDMAP_<NAME>``; a value that cannot be used stops the program at start with a message naming
+the variable.
 
-Every knob lives here so the rest of the code never reads ``os.environ`` directly.
+Database
+  - ``GRIDMAP_DATABASE_URL``: an existing PostGIS to use (production). When unset, ``gridmap db up``
+    manages a project-local PostgreSQL cluster and the URL is derived from its state file.
+  - ``GRIDMAP_HOME``: where project-local state lives (the local cluster, its password, logs).
+    Default: ``<checkout>/.gridmap`` when running from a source checkout, else ``~/.local/share/gridmap``.
+  - ``GRIDMAP_PG_PORT``: force the local cluster's port (otherwise a free port is chosen once and kept).
+  - ``GRIDMAP_DATA_DIR``: the sample county files. Default: ``<checkout>/data``.
 
-- ``GRIDMAP_DATABASE_URL``: an existing PostGIS to use (production). When unset, ``gridmap db up``
-  manages a project-local PostgreSQL cluster and the URL is derived from its state file.
-- ``GRIDMAP_HOME``: where project-local state lives (the local cluster, its password, logs).
-  Default: ``<checkout>/.gridmap`` when running from a source checkout, else ``~/.local/share/gridmap``.
-- ``GRIDMAP_DATA_DIR``: the sample county files. Default: ``<checkout>/data``.
-- ``GRIDMAP_PG_PORT``: force the local cluster's port (otherwise a free port is chosen once and kept).
-- ``GRIDMAP_READ_ACCESS``: ``open`` (default: read endpoints, tiles and pages need no token) or
-  ``token`` (they need a viewer, editor or admin token; tiles and /embed also accept an embed token).
-- ``GRIDMAP_BASEMAP_URL``: optional XYZ basemap template for the pages, e.g. 天地图 with its key or a
-  county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
-- ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
-- ``GRIDMAP_MAX_UPLOAD_MB``: largest file the upload endpoints accept (default 200).
-- ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
-  service sets it offline, which moves the figures like any report). GB/T 28181 platforms mark a
-  channel offline after 3 missed 60 s keep-alives: 180 matches them. Default 0: off (a camera stays
-  online until a report says otherwise).
-- ``GRIDMAP_TILE_CHECK_INTERVAL``: seconds between the tile cache's looks at the data revision
-  (default 1). Tile URLs that name a revision (``?v=``, as the pages write them) are always
-  answered at that revision or newer, whatever this is; for clients that do not name one it is
-  how stale a tile may be, and the trade: under thousands of status changes a second, 0.2 s kept
-  ~60 % of a screen's tiles cached, 1 s ~90 % (``benchmarks/writes.py``).
+Service
+  - ``GRIDMAP_READ_ACCESS``: ``open`` (default: read endpoints, tiles and pages need no token) or
+    ``token`` (they need a viewer, editor or admin token; tiles and /embed also accept an embed token).
+  - ``GRIDMAP_BASEMAP_URL``: optional XYZ basemap template for the pages, e.g. 天地图 with its key or a
+    county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
+  - ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
+  - ``GRIDMAP_MAX_UPLOAD_MB``: largest file the upload endpoints accept (default 200).
+
+Live data
+  - ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
+    service sets it offline, which moves the figures like any report). GB/T 28181 platforms mark a
+    channel offline after 3 missed 60 s keep-alives: 180 matches them. Default 0: off (a camera stays
+    online until a report says otherwise).
+  - ``GRIDMAP_TILE_CHECK_INTERVAL``: seconds between the tile cache's looks at the data revision
+    (default 1). Tile URLs that name a revision (``?v=``, as the pages write them) are always
+    answered at that revision or newer, whatever this is; for clients that do not name one it is
+    how stale a tile may be, and the trade: under thousands of status changes a second, 1 s kept
+    ~84–92 % of a screen's tiles cached, 2 s ~94 % (``benchmarks/writes.py``).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridmap.errors import GridmapError
 
 #: Storage CRS of every geometry in the database: CGCS2000 geographic (lon/lat, degrees).
 STORAGE_SRID = 4490
@@ -39,64 +49,75 @@ SAMPLE_PROJECTED_EPSG = 4526
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _CHECKOUT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else None
+_DEFAULT_HOME = _CHECKOUT / ".gridmap" if _CHECKOUT else Path.home() / ".local/share/gridmap"
+
+#: ``open``: reading needs no token; ``token``: reading needs one (see the module docstring).
+READ_ACCESS_MODES = ("open", "token")
+_MAX_SECONDS = 10**9
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str | None
-    home: Path
-    data_dir: Path
-    pg_port: int | None
-    read_access: str = "open"
-    basemap_url: str | None = None
-    basemap_attribution: str | None = None
-    max_upload_mb: float = 200.0
-    status_ttl_s: float = 0.0
-    tile_check_interval_s: float = 1.0
+class Settings(BaseSettings):
+    """The settings (see the module docstring for each). Immutable: tests make variants with
+    ``settings.model_copy(update={...})``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", frozen=True, extra="ignore", populate_by_name=True)
+
+    # Database
+    database_url: str | None = Field(default=None, repr=False, description="An existing PostGIS (production).")
+    home: Path = Field(default=_DEFAULT_HOME, description="Project-local state (the local cluster).")
+    pg_port: int | None = Field(default=None, ge=1, le=65535, description="Port of the local cluster.")
+    data_dir: Path = Field(
+        default_factory=lambda: _CHECKOUT / "data" if _CHECKOUT else Path.cwd() / "data",
+        description="The sample county files.",
+    )
+    # Service
+    read_access: Literal["open", "token"] = Field(default="open", description="open | token")
+    basemap_url: str | None = Field(default=None, description="XYZ basemap template for the pages.")
+    basemap_attribution: str | None = Field(default=None, description="The basemap's attribution.")
+    max_upload_mb: float = Field(default=200.0, gt=0, description="Largest upload, MB.")
+    # Live data
+    status_ttl_s: float = Field(
+        default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."
+    )
+    tile_check_interval_s: float = Field(
+        default=1.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_TILE_CHECK_INTERVAL", description="Seconds."
+    )
+
+    @field_validator("database_url", "basemap_url", "basemap_attribution", "pg_port", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("read_access", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() or "open" if isinstance(value, str) else value
+
+    @field_validator("home", "data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
 
     @property
     def local_cluster_dir(self) -> Path:
         return self.home / "postgres"
 
 
+class SettingsError(GridmapError):
+    """An environment variable holds a value gridmap cannot use."""
+
+
 def get_settings() -> Settings:
-    """Settings from the current environment (read on every call: tests change the environment)."""
-    default_home = _CHECKOUT / ".gridmap" if _CHECKOUT else Path.home() / ".local/share/gridmap"
-    default_data = _CHECKOUT / "data" if _CHECKOUT else Path.cwd() / "data"
-    port = os.environ.get("GRIDMAP_PG_PORT")
-    return Settings(
-        database_url=os.environ.get("GRIDMAP_DATABASE_URL") or None,
-        home=Path(os.environ.get("GRIDMAP_HOME") or default_home).resolve(),
-        data_dir=Path(os.environ.get("GRIDMAP_DATA_DIR") or default_data).resolve(),
-        pg_port=int(port) if port else None,
-        read_access=_choice("GRIDMAP_READ_ACCESS", READ_ACCESS_MODES),
-        basemap_url=os.environ.get("GRIDMAP_BASEMAP_URL") or None,
-        basemap_attribution=os.environ.get("GRIDMAP_BASEMAP_ATTRIBUTION") or None,
-        max_upload_mb=float(os.environ.get("GRIDMAP_MAX_UPLOAD_MB") or 200),
-        status_ttl_s=_seconds("GRIDMAP_STATUS_TTL", 0.0),
-        tile_check_interval_s=_seconds("GRIDMAP_TILE_CHECK_INTERVAL", 1.0),
-    )
-
-
-def _seconds(name: str, default: float) -> float:
-    value = (os.environ.get(name) or "").strip()
-    if not value:
-        return default
+    """Settings from the current environment (read on every call: tests change the environment).
+    Raises :class:`SettingsError` naming each variable that cannot be used."""
     try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not 0 <= seconds < 10**9:
-        raise ValueError(f"{name} must be a number of seconds ≥ 0, not {value!r}")
-    return seconds
-
-
-#: ``open``: reading needs no token; ``token``: reading needs one (see the module docstring).
-READ_ACCESS_MODES = ("open", "token")
-
-
-def _choice(name: str, allowed: tuple[str, ...]) -> str:
-    value = (os.environ.get(name) or allowed[0]).strip().lower()
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            name = name if name.startswith("GRIDMAP_") else f"GRIDMAP_{name.upper()}"
+            problems.append(f"{name}={error.get('input')!r}：{error['msg']}")
+        raise SettingsError(
+            "invalid_setting", "环境变量的值无法使用，请改正后重试：" + "；".join(problems), problems
+        ) from None

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 import httpx
 import uvicorn
@@ -21,7 +20,7 @@ from gridmap.config import get_settings
 def serve(engine: Engine, **settings) -> Iterator[str]:
     """Serve the app on ``engine`` at a free localhost port; yields the base URL (no trailing /).
     ``settings`` override fields of :class:`gridmap.config.Settings` (e.g. read_access="token")."""
-    with serve_app(create_app(engine, replace(get_settings(), **settings))) as base:
+    with serve_app(create_app(engine, get_settings().model_copy(update=settings))) as base:
         yield base
 
 
