@@ -10,24 +10,36 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 ERROR, WARNING = "error", "warning"
 
-#: Every kind of finding, with its Chinese label and default severity.
-KINDS: dict[str, tuple[str, str]] = {
-    "invalid_geometry": ("几何无效", ERROR),
-    "duplicate_code": ("编码重复", ERROR),
-    "bad_code": ("编码错误", ERROR),
-    "orphan": ("上级不存在", ERROR),
-    "overlap": ("重叠", ERROR),
-    "gap": ("空白缝隙", ERROR),
-    "outside_parent": ("超出上级范围", ERROR),
-    "sliver": ("细小缝隙/重叠", WARNING),
-    "policy": ("规范提醒", WARNING),
+
+class FindingKind(NamedTuple):
+    """A kind of finding: its Chinese label, default severity and the colour maps and pages draw
+    it in (ColorBrewer-like, distinguishable on white and on a basemap)."""
+
+    label: str
+    severity: str
+    colour: str
+
+
+#: Every kind of finding, in the order reports list them. Each is made by one registered check
+#: (``gridmap.geometry.validate.CHECKS``, which names its kinds); the pages get this table in
+#: their config, the maps read it too: a new kind is one line here.
+KINDS: dict[str, FindingKind] = {
+    "invalid_geometry": FindingKind("几何无效", ERROR, "#a50026"),
+    "duplicate_code": FindingKind("编码重复", ERROR, "#c51b7d"),
+    "bad_code": FindingKind("编码错误", ERROR, "#8c510a"),
+    "orphan": FindingKind("上级不存在", ERROR, "#2166ac"),
+    "overlap": FindingKind("重叠", ERROR, "#d7191c"),
+    "gap": FindingKind("空白缝隙", ERROR, "#7b3294"),
+    "outside_parent": FindingKind("超出上级范围", ERROR, "#e66101"),
+    "sliver": FindingKind("细小缝隙/重叠", WARNING, "#e6ab02"),
+    "policy": FindingKind("规范提醒", WARNING, "#1b9e77"),
 }
 
 
@@ -48,7 +60,7 @@ class Finding:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown finding kind {self.kind!r}")
-        self.severity = self.severity or KINDS[self.kind][1]
+        self.severity = self.severity or KINDS[self.kind].severity
 
     def to_dict(self) -> dict[str, Any]:
         geometry = None
@@ -135,7 +147,7 @@ def report_text(report: dict[str, Any]) -> str:
     lines.append(f"结果：{verdict}，{s['errors']} 个错误，{s['warnings']} 个警告")
     for issue in report["issues"]:
         tag = "错误" if issue["severity"] == ERROR else "警告"
-        label = KINDS[issue["kind"]][0]
+        label = KINDS[issue["kind"]].label
         lines.append(f"  [{tag}] {label} {'、'.join(issue['codes'])}  {fmt_area(issue['area_m2'])}")
         lines.append(f"         {issue['message']}")
     for change in report.get("repairs") or []:

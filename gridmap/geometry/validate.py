@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -67,7 +69,7 @@ def analyse(
     options: ValidationOptions | None = None,
     source: dict | None = None,
 ) -> Analysis:
-    """Run every check on ``areas``.
+    """Run every registered check (:data:`CHECKS`) on ``areas``.
 
     ``areas``: EPSG:4490 with a ``code`` column and optionally ``parent_code``, ``level``,
     ``households``, ``layer``/``source_row`` (used to name features in messages). ``level``
@@ -75,50 +77,135 @@ def analyse(
     the upload belongs to. ``parent_lookup`` reaches the database for parents outside the upload
     (None: validate the file on its own; parents outside it are then not checked).
     """
-    options = options or ValidationOptions()
     if areas.crs is None or areas.crs.to_epsg() != 4490:
         raise ValueError("validate_areas expects EPSG:4490 input (use gridmap.io to read files)")
-    n = len(areas)
-    labels, row_names = _labels(areas)
-    validity = check_validity(areas.geometry.to_numpy())
-    crs = metric_crs(validity.usable)
-    geoms_m = to_metric(validity.usable, crs)
-    area_m2 = np.where(shapely.is_missing(geoms_m), 0.0, shapely.area(geoms_m))
-
-    codes_in = areas["code"].to_numpy(dtype=object) if "code" in areas else np.full(n, None, dtype=object)
-    hierarchy, findings = check_codes(
-        codes_in,
-        labels,
-        row_names,
-        validity.usable,
-        area_m2,
-        level_column=areas["level"].to_numpy(dtype=object) if "level" in areas else None,
-        parent_column=areas["parent_code"].to_numpy(dtype=object) if "parent_code" in areas else None,
-        level=level,
+    ctx = CheckContext(
+        areas, level=level, parent_code=parent_code, parent_lookup=parent_lookup, options=options or ValidationOptions()
     )
-    codes = hierarchy.codes
-    scope = upload_scope(hierarchy, parent_code)
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings += check.run(ctx)
 
-    # Parents: the upload's own features first, then the database.
-    first_row: dict[str, int] = {}
-    for i in np.flatnonzero(~shapely.is_missing(geoms_m)):
-        if codes[i]:
-            first_row.setdefault(codes[i], int(i))
-    parent_geoms_m: dict[str, shapely.Geometry] = {c: geoms_m[i] for c, i in first_row.items()}
-    expected: dict[int, list[str]] = {}
-    for lv in scope.levels:
-        if lv - 1 in scope.levels:
-            expected[lv] = [codes[i] for i in first_row.values() if hierarchy.level[i] == lv - 1]
-    known_codes = None
-    # Live siblings that stay (a single-area upload): checked together with the upload.
-    context = {"geoms": np.empty(0, dtype=object), "codes": np.empty(0, dtype=object)}
-    if parent_lookup is not None:
+    order = list(KINDS)
+    findings.sort(key=lambda f: (f.severity != "error", order.index(f.kind), f.codes))
+    hierarchy, scope = ctx.hierarchy, ctx.scope
+    known = hierarchy.level >= 0
+    levels = pd.Series(hierarchy.level[known]).value_counts().sort_index()
+    report = ValidationReport(
+        findings,
+        feature_count=ctx.n,
+        levels={int(k): int(v) for k, v in levels.items()},
+        metric_crs=f"EPSG:{ctx.crs.to_epsg()}",
+        source=dict(source or {}),
+    )
+    report.source.setdefault("scope", {"root": scope.root, "top_level": scope.top_level, "levels": list(scope.levels)})
+    return Analysis(
+        report,
+        scope,
+        ctx.crs,
+        ctx.geoms_m,
+        ctx.validity,
+        hierarchy,
+        ctx.labels,
+        ctx.parents.geoms_m,
+        ctx.partition_m,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the checks read
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Parents:
+    """The areas the upload's features must lie in and fill: the upload's own features first, then
+    the database's (``parent_lookup``). ``geoms_m``: code → geometry in the metric CRS;
+    ``expected``: level → the parent codes whose children must cover them; ``known_codes``: the
+    database codes looked up (None without a database); ``sibling_*``: live siblings that stay
+    (a single-area upload), checked together with the upload."""
+
+    geoms_m: dict[str, shapely.Geometry]
+    expected: dict[int, list[str]]
+    known_codes: set[str] | None
+    sibling_geoms: np.ndarray
+    sibling_codes: np.ndarray
+
+
+class CheckContext:
+    """One upload as every check sees it. Cheap facts are computed at once; the rest (the code
+    hierarchy, the scope, the parents, the partition) on first use and shared by the checks that
+    read them. Geometry: ``geoms_m`` in ``crs`` (the data's Gauss-Krüger zone, metres); areas in m²."""
+
+    def __init__(
+        self,
+        areas: gpd.GeoDataFrame,
+        *,
+        level: int | None,
+        parent_code: str | None,
+        parent_lookup: ParentLookup | None,
+        options: ValidationOptions,
+    ):
+        self.areas, self.level, self.parent_code = areas, level, parent_code
+        self.parent_lookup, self.options = parent_lookup, options
+        self.n = len(areas)
+        self.labels, self.row_names = _labels(areas)
+        self.validity = check_validity(areas.geometry.to_numpy())
+        self.crs = metric_crs(self.validity.usable)
+        self.geoms_m = to_metric(self.validity.usable, self.crs)
+        self.area_m2 = np.where(shapely.is_missing(self.geoms_m), 0.0, shapely.area(self.geoms_m))
+
+    def column(self, name: str) -> np.ndarray | None:
+        """A column of the upload as an object array, None when the file has no such column."""
+        return self.areas[name].to_numpy(dtype=object) if name in self.areas else None
+
+    @cached_property
+    def _codes(self) -> tuple[Hierarchy, list[Finding]]:
+        codes_in = self.column("code")
+        return check_codes(
+            codes_in if codes_in is not None else np.full(self.n, None, dtype=object),
+            self.labels,
+            self.row_names,
+            self.validity.usable,
+            self.area_m2,
+            level_column=self.column("level"),
+            parent_column=self.column("parent_code"),
+            level=self.level,
+        )
+
+    @property
+    def hierarchy(self) -> Hierarchy:
+        return self._codes[0]
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.hierarchy.codes
+
+    @cached_property
+    def scope(self) -> Scope:
+        return upload_scope(self.hierarchy, self.parent_code)
+
+    @cached_property
+    def parents(self) -> Parents:
+        codes, hierarchy, scope = self.codes, self.hierarchy, self.scope
+        first_row: dict[str, int] = {}
+        for i in np.flatnonzero(~shapely.is_missing(self.geoms_m)):
+            if codes[i]:
+                first_row.setdefault(codes[i], int(i))
+        geoms_m: dict[str, shapely.Geometry] = {c: self.geoms_m[i] for c, i in first_row.items()}
+        expected: dict[int, list[str]] = {}
+        for lv in scope.levels:
+            if lv - 1 in scope.levels:
+                expected[lv] = [codes[i] for i in first_row.values() if hierarchy.level[i] == lv - 1]
+        parents = Parents(geoms_m, expected, None, np.empty(0, dtype=object), np.empty(0, dtype=object))
+        if self.parent_lookup is None:
+            return parents
         wanted = {p for p in hierarchy.parent if p and p not in first_row}
-        if parent_code:
-            wanted.add(parent_code)
-        db = parent_lookup(scope, wanted)
-        known_codes = set(db["code"]) if len(db) else set()
-        db_geoms = to_metric(db.geometry.to_numpy(), crs) if len(db) else np.empty(0, dtype=object)
+        if self.parent_code:
+            wanted.add(self.parent_code)
+        db = self.parent_lookup(scope, wanted)
+        parents.known_codes = set(db["code"]) if len(db) else set()
+        db_geoms = to_metric(db.geometry.to_numpy(), self.crs) if len(db) else np.empty(0, dtype=object)
         sibling = np.zeros(len(db), dtype=bool)
         if len(db) and scope.includes_root and scope.parent:
             sibling = (
@@ -126,72 +213,133 @@ def analyse(
                 & (db["parent_code"] == scope.parent)
                 & ~db["code"].str.startswith(scope.root)
             ).to_numpy()
-        context = {"geoms": db_geoms[sibling], "codes": db["code"].to_numpy(dtype=object)[sibling]}
+        parents.sibling_geoms, parents.sibling_codes = db_geoms[sibling], db["code"].to_numpy(dtype=object)[sibling]
         for code, geom in zip(db["code"][~sibling], db_geoms[~sibling]):
-            parent_geoms_m.setdefault(code, geom)
+            geoms_m.setdefault(code, geom)
         if scope.top_level and scope.root:
             expected[scope.top_level] = [
                 c for c, lv in zip(db["code"], db["level"]) if lv == scope.top_level - 1 and c.startswith(scope.root)
             ]
-            if scope.includes_root and scope.parent in parent_geoms_m:
+            if scope.includes_root and scope.parent in geoms_m:
                 expected[scope.top_level].append(scope.parent)
-    findings += check_orphans(
-        codes, labels, validity.usable, area_m2, hierarchy, parent_code=parent_code, known_codes=known_codes
-    )
+        return parents
 
-    k = len(context["codes"])
-    partition = check_partition(
-        np.concatenate([geoms_m, context["geoms"]]),
-        np.concatenate([codes, context["codes"]]),
-        np.concatenate([hierarchy.level, np.full(k, scope.top_level if k else -1, dtype=int)]),
-        np.concatenate([hierarchy.parent, np.full(k, scope.parent, dtype=object)]),
-        parent_geoms_m,
-        expected,
-        options.tolerances,
-    )
-    # Defects among the live siblings alone were there before this upload: not its findings.
-    partition = [f for f in partition if not f.rows or min(f.rows) < n]
-    storage = to_storage(np.array([f.geometry for f in partition], dtype=object), crs)
-    findings += [replace(f, geometry=g) for f, g in zip(partition, storage)]
-
-    for i in np.flatnonzero(validity.problem != None):  # noqa: E711 (elementwise)
-        where = validity.location[i]
-        at = f"（位置 {where.x:.6f}, {where.y:.6f}）" if where is not None else ""
-        fix = "，可用 --fix 自动修复" if validity.usable[i] is not None else "，请重新绘制"
-        findings.append(
-            Finding(
-                "invalid_geometry",
-                [codes[i]] if codes[i] else [],
-                float(area_m2[i]),
-                where if where is not None else validity.usable[i],
-                f"{labels[i]} 的几何无效：{validity.problem[i]}{at}{fix}。",
-                detail={"reason": validity.problem[i], "rows": [str(row_names[i])]},
-                rows=[int(i)],
-            )
+    @cached_property
+    def partition_m(self) -> list[Finding]:
+        """The partition's findings with geometry in ``crs`` (repair works on them)."""
+        parents, scope, hierarchy = self.parents, self.scope, self.hierarchy
+        k = len(parents.sibling_codes)
+        partition = check_partition(
+            np.concatenate([self.geoms_m, parents.sibling_geoms]),
+            np.concatenate([self.codes, parents.sibling_codes]),
+            np.concatenate([hierarchy.level, np.full(k, scope.top_level if k else -1, dtype=int)]),
+            np.concatenate([hierarchy.parent, np.full(k, scope.parent, dtype=object)]),
+            parents.geoms_m,
+            parents.expected,
+            self.options.tolerances,
         )
-    findings += check_households(
-        areas["households"].to_numpy(dtype=object) if "households" in areas else None,
-        hierarchy.level,
-        labels,
-        codes,
-        validity.usable,
-        area_m2,
-        options.households,
-    )
+        # Defects among the live siblings alone were there before this upload: not its findings.
+        return [f for f in partition if not f.rows or min(f.rows) < self.n]
 
-    order = list(KINDS)
-    findings.sort(key=lambda f: (f.severity != "error", order.index(f.kind), f.codes))
-    known = hierarchy.level >= 0
-    levels = pd.Series(hierarchy.level[known]).value_counts().sort_index()
-    report = ValidationReport(
-        findings,
-        feature_count=n,
-        levels={int(k): int(v) for k, v in levels.items()},
-        metric_crs=f"EPSG:{crs.to_epsg()}",
-        source=dict(source or {}),
-    )
-    report.source.setdefault("scope", {"root": scope.root, "top_level": scope.top_level, "levels": list(scope.levels)})
-    return Analysis(report, scope, crs, geoms_m, validity, hierarchy, labels, parent_geoms_m, partition)
+
+# ---------------------------------------------------------------------------------------------
+# The checks: each declares the kinds of finding it makes (their label, severity and colour are
+# in ``gridmap.geometry.report.KINDS``) and reads what it needs from the context.
+# A new check is a class here, its kinds in KINDS, and an entry in CHECKS.
+# ---------------------------------------------------------------------------------------------
+
+
+class BoundaryCheck(Protocol):
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of finding the check makes (keys of ``KINDS``)."""
+        ...
+
+    def run(self, ctx: CheckContext) -> list[Finding]: ...
+
+
+class GeometryValidity:
+    """Each feature's geometry: empty, not polygonal, self-intersecting, … (repairable or not)."""
+
+    kinds: tuple[str, ...] = ("invalid_geometry",)
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        validity, codes, found = ctx.validity, ctx.codes, []
+        for i in np.flatnonzero(validity.problem != None):  # noqa: E711 (elementwise)
+            where = validity.location[i]
+            at = f"（位置 {where.x:.6f}, {where.y:.6f}）" if where is not None else ""
+            fix = "，可用 --fix 自动修复" if validity.usable[i] is not None else "，请重新绘制"
+            found.append(
+                Finding(
+                    "invalid_geometry",
+                    [codes[i]] if codes[i] else [],
+                    float(ctx.area_m2[i]),
+                    where if where is not None else validity.usable[i],
+                    f"{ctx.labels[i]} 的几何无效：{validity.problem[i]}{at}{fix}。",
+                    detail={"reason": validity.problem[i], "rows": [str(ctx.row_names[i])]},
+                    rows=[int(i)],
+                )
+            )
+        return found
+
+
+class Codes:
+    """Codes: present, digits of the right length for their level, unique, consistent with the
+    level and parent columns."""
+
+    kinds: tuple[str, ...] = ("duplicate_code", "bad_code")
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        return list(ctx._codes[1])
+
+
+class Orphans:
+    """Every feature's parent exists: in the upload, or (with a database) among the live areas."""
+
+    kinds: tuple[str, ...] = ("orphan",)
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        return check_orphans(
+            ctx.codes,
+            ctx.labels,
+            ctx.validity.usable,
+            ctx.area_m2,
+            ctx.hierarchy,
+            parent_code=ctx.parent_code,
+            known_codes=ctx.parents.known_codes,
+        )
+
+
+class Partition:
+    """横向到边、纵向到底: children cover their parent with no gap, no overlap, nothing outside."""
+
+    kinds: tuple[str, ...] = ("overlap", "gap", "outside_parent", "sliver")
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        found = ctx.partition_m
+        storage = to_storage(np.array([f.geometry for f in found], dtype=object), ctx.crs)
+        return [replace(f, geometry=g) for f, g in zip(found, storage)]
+
+
+class Households:
+    """Households per feature within the configured range of its level (a policy warning)."""
+
+    kinds: tuple[str, ...] = ("policy",)
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        return check_households(
+            ctx.column("households"),
+            ctx.hierarchy.level,
+            ctx.labels,
+            ctx.codes,
+            ctx.validity.usable,
+            ctx.area_m2,
+            ctx.options.households,
+        )
+
+
+#: Every check, in the order they run (the report sorts its findings by severity and kind).
+CHECKS: tuple[BoundaryCheck, ...] = (Codes(), Orphans(), Partition(), GeometryValidity(), Households())
 
 
 def _labels(areas: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -10,20 +10,10 @@ from gridmap.levels import LEVELS
 
 #: Validation issue kinds with their Chinese labels, in the order the panels list them
 #: (one source: ``gridmap.geometry.report.KINDS``).
-KIND_LABELS: dict[str, str] = {kind: label for kind, (label, _) in KINDS.items()}
+KIND_LABELS: dict[str, str] = {kind: k.label for kind, k in KINDS.items()}
 
-#: One colour per kind (ColorBrewer-like, distinguishable on white and on a basemap).
-KIND_COLOURS: dict[str, str] = {
-    "overlap": "#d7191c",
-    "gap": "#7b3294",
-    "outside_parent": "#e66101",
-    "invalid_geometry": "#a50026",
-    "duplicate_code": "#c51b7d",
-    "bad_code": "#8c510a",
-    "orphan": "#2166ac",
-    "sliver": "#e6ab02",
-    "policy": "#1b9e77",
-}
+#: One colour per kind (one source: ``KINDS``).
+KIND_COLOURS: dict[str, str] = {kind: k.colour for kind, k in KINDS.items()}
 UNKNOWN_KIND_COLOUR = "#555555"
 
 SEVERITY_LABELS: dict[str, str] = {"error": "错误", "warning": "警告"}

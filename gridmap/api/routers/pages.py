@@ -35,7 +35,6 @@ from gridmap.api.deps import PageReader, SettingsDep, TileReader
 from gridmap.config import Settings
 from gridmap.geometry.report import KINDS
 from gridmap.levels import LEVELS
-from gridmap.maps.labels import KIND_COLOURS, UNKNOWN_KIND_COLOUR
 
 router = APIRouter(tags=["pages"])
 
@@ -132,10 +131,7 @@ def render_page(
         "levels": [
             {"level": lv.number, "key": lv.key, "name": lv.name_zh, "codeLength": lv.code_length} for lv in LEVELS
         ],
-        "kinds": {
-            kind: {"label": label, "severity": severity, "colour": KIND_COLOURS.get(kind, UNKNOWN_KIND_COLOUR)}
-            for kind, (label, severity) in KINDS.items()
-        },
+        "kinds": {kind: {"label": k.label, "severity": k.severity, "colour": k.colour} for kind, k in KINDS.items()},
         "maxUploadMb": settings.max_upload_mb,
     }
     html = (
