@@ -34,6 +34,7 @@ A write that fails anywhere rolls back with everything it derived: figures, tile
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -43,7 +44,10 @@ from sqlalchemy import Connection, text
 from gridmap.db import figures
 from gridmap.db.cameras import CHANGED_CAMERAS, prepare_changed_cameras
 from gridmap.db.revisions import bump_revision, log_change
+from gridmap.logs import event, get_logger
 from gridmap.tiles.store import rebuild_tile_tables, sync_area_rows, sync_camera_rows
+
+log = get_logger("services.changes")
 
 #: Kinds of change recorded in ``data_change.kind``.
 CHANGE_KINDS = ("publish", "rollback", "camera_import", "status", "status_expiry", "sample_load", "repair")
@@ -107,6 +111,7 @@ def record_change(
         figures.rebuild(conn)
         log_change(conn, revision, kind, everything=True, root=root)
         _forget_cameras(conn)
+        event(log, "change", kind=kind, revision=revision, everything=True, root=root or "all")
         return revision
     if areas is not None:
         sync_area_rows(conn, areas.codes)
@@ -137,6 +142,18 @@ def record_change(
         root=areas.root if areas else None,
     )
     _forget_cameras(conn)
+    # Status reports can come thousands a second: they log at DEBUG, the other writes at INFO.
+    event(
+        log,
+        "change",
+        level=logging.DEBUG if kind in ("status", "status_expiry") else logging.INFO,
+        kind=kind,
+        revision=revision,
+        root=areas.root if areas else None,
+        areas_replaced=len(areas.codes) if areas else 0,
+        cameras_changed=cameras.changed,
+        figures_moved=len(moved.codes),
+    )
     return revision
 
 

@@ -1,0 +1,67 @@
+"""Logging: every module logs under the one ``gridmap`` logger (``gridmap.<area>``), with
+structured fields that stay machine-readable.
+
+    log = get_logger("services.boundaries")
+    event(log, "publish", root="411628001", version=12, areas=640, ms=580)
+
+prints, once :func:`configure` has run (``gridmap serve`` does; a library user configures logging
+as they like)::
+
+    2026-12-06 18:20:01,512 INFO gridmap.services.boundaries publish root=411628001 version=12 areas=640 ms=580
+
+Fields with spaces or quotes are quoted; secrets never go into fields (tokens are logged by
+their shown prefix only).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+ROOT = "gridmap"
+_FIELDS = "gridmap_fields"
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The logger ``gridmap.<name>``."""
+    return logging.getLogger(f"{ROOT}.{name}")
+
+
+def event(log: logging.Logger, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    """Log ``message`` with ``fields`` (rendered ``key=value`` by :class:`KeyValueFormatter`)."""
+    if log.isEnabledFor(level):
+        log.log(level, message, extra={_FIELDS: fields}, stacklevel=2)
+
+
+def _value(value: Any) -> str:
+    text = f"{value:.1f}" if isinstance(value, float) else str(value)
+    return f'"{text}"' if not text or any(c in text for c in ' "=') else text
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``time level logger message key=value …`` (the fields given to :func:`event`)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, _FIELDS, None)
+        if not fields:
+            return text
+        head, sep, tail = text.partition("\n")  # keep a traceback below the fields
+        pairs = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
+        return f"{head} {pairs}{sep}{tail}"
+
+
+def configure(level: int | str = logging.INFO) -> None:
+    """Send the ``gridmap`` logger's records to stderr as ``key=value`` lines (idempotent)."""
+    logger = logging.getLogger(ROOT)
+    logger.setLevel(level)
+    if not any(getattr(h, "_gridmap", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(KeyValueFormatter())
+        handler._gridmap = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False

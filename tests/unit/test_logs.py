@@ -1,0 +1,32 @@
+"""Structured log lines: the fields of an event come after its message as key=value."""
+
+from __future__ import annotations
+
+import logging
+
+from gridmap.logs import KeyValueFormatter, event, get_logger
+
+
+def test_an_event_is_one_line_with_its_fields():
+    log = get_logger("test")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        event(log, "publish", root="411628001", version=12, reason="按街道调整", ms=580.25)
+        event(log, "status", level=logging.DEBUG, applied=3)  # below the level: not made
+    finally:
+        log.removeHandler(handler)
+    assert len(records) == 1
+    line = KeyValueFormatter().format(records[0])
+    assert line.endswith("gridmap.test publish root=411628001 version=12 reason=按街道调整 ms=580.2")
+    assert " INFO " in line
+
+
+def test_fields_with_spaces_are_quoted_and_plain_records_have_none():
+    record = logging.LogRecord("gridmap.x", logging.INFO, __file__, 1, "upload", None, None)
+    assert KeyValueFormatter().format(record).endswith("gridmap.x upload")
+    record.gridmap_fields = {"file": "网格 边界.zip", "empty": ""}
+    assert KeyValueFormatter().format(record).endswith('upload file="网格 边界.zip" empty=""')
