@@ -45,6 +45,7 @@ from gridmap.io.area_values import LEVEL_WORDS, InexactCodeError, code_strings, 
 from gridmap.io.boundary_formats import (
     FORMAT_LABELS,
     FORMATS,
+    FORMATS_BY_KEY,
     POLYGONAL_TYPES,
     SHAPEFILE_PARTS,
     BoundaryFile,
@@ -143,22 +144,6 @@ FIELD_LABELS = {
 }
 _STRING_FIELDS = ("code", "parent_code", "worker_phone")
 _COUNT_FIELDS = ("households", "population")
-#: Columns LIBKML adds to every KML layer; left out of ``areas`` when they carry nothing.
-_KML_STANDARD = (
-    "id",
-    "Name",
-    "description",
-    "timestamp",
-    "begin",
-    "end",
-    "altitudeMode",
-    "tessellate",
-    "extrude",
-    "visibility",
-    "drawOrder",
-    "icon",
-    "snippet",
-)
 _RESERVED = ("layer", "source_row")
 STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
 
@@ -207,9 +192,10 @@ def read_boundary_file(
         raise BoundaryReadError("file_not_found", f"找不到文件“{path}”。")
     explicit_crs, explicit_enc = _explicit_crs(crs), _explicit_encoding(encoding)
     notes: list[str] = []
-    if explicit_enc and fmt != "shapefile":
+    family = FORMATS_BY_KEY[fmt]
+    if explicit_enc and family.utf8_by_spec:
         notes.append(f"{FORMAT_LABELS[fmt]} 文件按规范使用 UTF-8 编码，已忽略指定的编码 {explicit_enc}。")
-    if explicit_crs is not None and fmt in ("kml", "kmz") and explicit_crs != CRS.from_epsg(4326):
+    if explicit_crs is not None and family.wgs84_only and explicit_crs != CRS.from_epsg(4326):
         notes.append(
             f"{FORMAT_LABELS[fmt]} 文件的坐标按规范是 WGS84 经纬度，已忽略指定的坐标系 {crs_label(explicit_crs)}。"
         )
@@ -281,7 +267,7 @@ def _unreadable(path: Path | str, fmt: str, exc: Exception) -> BoundaryReadError
 
 def _list_layers(path: Path, fmt: str, workdir: Path) -> list[_LayerRef]:
     """The file's layers in file order (a zip is extracted into ``workdir``)."""
-    if fmt == "shapefile":
+    if FORMATS_BY_KEY[fmt].sidecars:
         shps = _extract_shapefiles(path, workdir) if path.suffix.lower() == ".zip" else [(path.stem, path)]
         refs = []
         for name, shp in shps:
@@ -397,11 +383,11 @@ def _load_layer(
     encoding = _layer_encoding(ref, fmt, explicit_enc)
     notes: list[str] = []
     dataset = ref.dataset
-    if fmt == "shapefile":
+    family = FORMATS_BY_KEY[fmt]
+    if family.sidecars:
         dataset = _without_truncated_names(ref, encoding.encoding, workdir, notes)
-    kwargs = {"layer": ref.ogr_layer, "encoding": encoding.encoding if fmt == "shapefile" else None}
-    # LIBKML would turn <Data name="编码"> into a field named "______"
-    config = {"LIBKML_LAUNDER_FIELD_NAMES": "NO"} if fmt in ("kml", "kmz") else {}
+    kwargs = {"layer": ref.ogr_layer, "encoding": None if family.utf8_by_spec else encoding.encoding}
+    config = dict(family.read_config)
     try:
         with _gdal_config(config):
             try:
@@ -459,7 +445,7 @@ def _with_crs(
     ref: _LayerRef, fmt: str, frame: gpd.GeoDataFrame, encoding: ShapefileEncoding, explicit_crs: CRS | None
 ) -> _Layer:
     """The layer with its CRS: explicit > the file's (KML: WGS84) > inferred from the bounds."""
-    file_crs = CRS.from_epsg(4326) if fmt in ("kml", "kmz") else frame.crs
+    file_crs = CRS.from_epsg(4326) if FORMATS_BY_KEY[fmt].wgs84_only else frame.crs
     if explicit_crs is not None:
         differs = file_crs is not None and file_crs != explicit_crs
         note = f"按指定的 --crs 使用 {crs_label(explicit_crs)}" + (
@@ -467,7 +453,7 @@ def _with_crs(
         )
         return _Layer(ref, frame, encoding, explicit_crs, "explicit", note + "。")
     if file_crs is not None:
-        why = "KML 规定使用 WGS84 经纬度" if fmt in ("kml", "kmz") else "来自文件"
+        why = f"{FORMAT_LABELS[fmt]} 规定使用 WGS84 经纬度" if FORMATS_BY_KEY[fmt].wgs84_only else "来自文件"
         return _Layer(ref, frame, encoding, file_crs, "file", f"{crs_label(file_crs)}，{why}。")
     try:
         inferred, why = infer_crs(frame.total_bounds)
@@ -477,11 +463,11 @@ def _with_crs(
 
 
 def _no_prj(fmt: str) -> str:
-    return "（缺少 .prj 文件）" if fmt == "shapefile" else ""
+    return "（缺少 .prj 文件）" if FORMATS_BY_KEY[fmt].sidecars else ""
 
 
 def _layer_encoding(ref: _LayerRef, fmt: str, explicit: str | None) -> ShapefileEncoding:
-    if fmt != "shapefile":
+    if FORMATS_BY_KEY[fmt].utf8_by_spec:
         return ShapefileEncoding("UTF-8", "format", f"{FORMAT_LABELS[fmt]} 规定使用 UTF-8", None)
     assert ref.shp is not None  # a shapefile's layer always has its .shp (see _list_layers)
     try:
@@ -540,7 +526,7 @@ def _assemble(
         detail_notes += lay.notes + fixes
         lonlat = gpd.GeoSeries(geoms, crs=lay.crs).to_crs(STORAGE_SRID)
         detail_notes += _check_extent(lay, frame, lonlat)
-        ignored = _kml_noise(frame, name) if fmt in ("kml", "kmz") else []
+        ignored = _driver_noise(frame, name, FORMATS_BY_KEY[fmt].driver_columns)
         columns = [c for c in frame.columns if c != frame.geometry.name and c not in ignored]
         mapping = _field_mapping(name, columns, fields)
         mapping_notes.append((name, _mapping_note(mapping)))
@@ -638,10 +624,11 @@ def _check_extent(lay: _Layer, frame: gpd.GeoDataFrame, lonlat: gpd.GeoSeries) -
     )
 
 
-def _kml_noise(frame: gpd.GeoDataFrame, layer: str) -> list[str]:
-    """LIBKML's standard columns that carry nothing (empty, constant defaults, generated ids)."""
+def _driver_noise(frame: gpd.GeoDataFrame, layer: str, driver_columns: tuple[str, ...]) -> list[str]:
+    """The driver's own columns (LIBKML's standard ones) that carry nothing (empty, constant
+    defaults, generated ids)."""
     noise = []
-    for column in _KML_STANDARD:
+    for column in driver_columns:
         if column not in frame:
             continue
         values = frame[column]

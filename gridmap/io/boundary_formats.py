@@ -33,15 +33,49 @@ class BoundaryFormat:
     driver: str  # the GDAL driver that writes it
     multi_layer: bool  # whether one file holds several layers (a plain .shp does not: see extensions)
     utf8_by_spec: bool  # attribute text is UTF-8 whatever the file says (GPKG, GeoJSON, KML)
-    lonlat_by_spec: bool = False  # coordinates are WGS84 lon/lat by specification (GeoJSON RFC 7946, KML)
+    #: Coordinates are WGS84 lon/lat whatever the file says (KML): a --crs is ignored.
+    wgs84_only: bool = False
+    #: Sidecar files (.dbf/.prj/.cpg beside a .shp): an encoding may be given, a .prj may be missing.
+    sidecars: bool = False
+    #: GDAL configuration while reading (LIBKML would launder <Data name="编码"> into "______").
+    read_config: tuple[tuple[str, str], ...] = ()
+    #: Columns the driver adds to every layer; left out of the areas when they carry nothing.
+    driver_columns: tuple[str, ...] = ()
 
+
+#: Columns LIBKML adds to every KML layer.
+_KML_STANDARD = (
+    "id", "Name", "description", "timestamp", "begin", "end", "altitudeMode", "tessellate",
+    "extrude", "visibility", "drawOrder", "icon", "snippet",
+)  # fmt: skip
+_KML_READ = (("LIBKML_LAUNDER_FIELD_NAMES", "NO"),)
 
 BOUNDARY_FORMATS: tuple[BoundaryFormat, ...] = (
-    BoundaryFormat("shapefile", "Shapefile", (".zip", ".shp"), "ESRI Shapefile", True, False),
+    BoundaryFormat("shapefile", "Shapefile", (".zip", ".shp"), "ESRI Shapefile", True, False, sidecars=True),
     BoundaryFormat("gpkg", "GeoPackage", (".gpkg",), "GPKG", True, True),
-    BoundaryFormat("geojson", "GeoJSON", (".geojson", ".json"), "GeoJSON", False, True, True),
-    BoundaryFormat("kml", "KML", (".kml",), "LIBKML", True, True, True),
-    BoundaryFormat("kmz", "KMZ", (".kmz",), "LIBKML", True, True, True),
+    BoundaryFormat("geojson", "GeoJSON", (".geojson", ".json"), "GeoJSON", False, True),
+    BoundaryFormat(
+        "kml",
+        "KML",
+        (".kml",),
+        "LIBKML",
+        True,
+        True,
+        wgs84_only=True,
+        read_config=_KML_READ,
+        driver_columns=_KML_STANDARD,
+    ),
+    BoundaryFormat(
+        "kmz",
+        "KMZ",
+        (".kmz",),
+        "LIBKML",
+        True,
+        True,
+        wgs84_only=True,
+        read_config=_KML_READ,
+        driver_columns=_KML_STANDARD,
+    ),
 )
 #: Format key → format.
 FORMATS_BY_KEY = {f.key: f for f in BOUNDARY_FORMATS}

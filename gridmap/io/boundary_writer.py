@@ -14,7 +14,7 @@ import os
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import geopandas as gpd
@@ -25,8 +25,8 @@ from pyogrio.errors import DataLayerError, DataSourceError, FieldError, Geometry
 
 from gridmap.config import STORAGE_SRID
 from gridmap.io.boundary_formats import (
-    FORMAT_LABELS,
     FORMATS,
+    FORMATS_BY_KEY,
     POLYGONAL_TYPES,
     SHAPEFILE_PARTS,
     BoundaryFile,
@@ -49,47 +49,76 @@ def write_boundary_file(
     """
     out = Path(out)
     fmt = FORMATS.get(out.suffix.lower(), source.format)
+    family = FORMATS_BY_KEY[fmt]
     zipped = out.suffix.lower() == ".zip" or (
-        fmt == "shapefile" and out.suffix.lower() != ".shp" and source.path.suffix.lower() == ".zip"
+        family.sidecars and out.suffix.lower() != ".shp" and source.path.suffix.lower() == ".zip"
     )
     frames = _layer_frames(source, geometries)
-    if fmt in ("geojson", "shapefile") and not zipped and len(frames) > 1:
+    one_layer = not family.multi_layer or (family.sidecars and not zipped)
+    if one_layer and len(frames) > 1:
         raise BoundaryWriteError(
             "single_layer_format",
-            f"{FORMAT_LABELS[fmt]} 文件只能保存一个图层，而这里有 {len(frames)} 个（{'、'.join(frames)}）。"
+            f"{family.label} 文件只能保存一个图层，而这里有 {len(frames)} 个（{'、'.join(frames)}）。"
             "请写成 .zip（多个 Shapefile）、.gpkg 或 .kml，或先只读取一个图层。",
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gridmap-write-", dir=out.parent) as tmp:
-        work = Path(tmp)
         try:
-            if fmt == "shapefile":
-                written = _write_shapefiles(frames, source, work / "shp")
-                if zipped:
-                    _zip_files(work / "shp", written, work / "out.zip")
-                    os.replace(work / "out.zip", out)
-                else:
-                    for file in written:
-                        os.replace(work / "shp" / file, out.with_suffix(Path(file).suffix))
-            elif fmt == "kmz":
-                _write_kml(frames, work / "doc.kml")
-                _schemas_into_layers(work / "doc.kml")
-                with zipfile.ZipFile(work / "out.kmz", "w", zipfile.ZIP_DEFLATED) as kmz:
-                    kmz.write(work / "doc.kml", "doc.kml")
-                os.replace(work / "out.kmz", out)
-            else:
-                target = work / f"out{out.suffix if out.suffix.lower() in FORMATS else '.' + fmt}"
-                if fmt == "kml":
-                    _write_kml(frames, target)
-                elif fmt == "gpkg":
-                    _write_gpkg(frames, source, target)
-                else:
-                    ((name, frame),) = frames.items()
-                    pyogrio.write_dataframe(frame, target, layer=name, driver="GeoJSON")
-                os.replace(target, out)
+            _WRITERS[fmt](frames, source, Path(tmp), out, zipped)
         except (DataSourceError, DataLayerError, FieldError, GeometryError, ValueError) as exc:
             raise BoundaryWriteError("write_failed", f"写出“{out.name}”失败：{exc}") from exc
     return out
+
+
+# One writer per format family: (layers, the file as read, a scratch folder next to ``out``,
+# ``out``, whether shapefiles go into a zip). Each writes into the scratch folder, then moves the
+# result into place.
+Writer = Callable[[Mapping[str, gpd.GeoDataFrame], BoundaryFile, Path, Path, bool], None]
+
+
+def _shapefile(
+    frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFile, work: Path, out: Path, zipped: bool
+) -> None:
+    written = _write_shapefiles(frames, source, work / "shp")
+    if zipped:
+        _zip_files(work / "shp", written, work / "out.zip")
+        os.replace(work / "out.zip", out)
+    else:
+        for file in written:
+            os.replace(work / "shp" / file, out.with_suffix(Path(file).suffix))
+
+
+def _kmz(frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFile, work: Path, out: Path, zipped: bool) -> None:
+    _write_kml(frames, work / "doc.kml")
+    _schemas_into_layers(work / "doc.kml")
+    with zipfile.ZipFile(work / "out.kmz", "w", zipfile.ZIP_DEFLATED) as kmz:
+        kmz.write(work / "doc.kml", "doc.kml")
+    os.replace(work / "out.kmz", out)
+
+
+def _single_file(write: Callable[[Mapping[str, gpd.GeoDataFrame], BoundaryFile, Path], None], fmt: str) -> Writer:
+    def writer(
+        frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFile, work: Path, out: Path, _zipped: bool
+    ) -> None:
+        target = work / f"out{out.suffix if out.suffix.lower() in FORMATS else FORMATS_BY_KEY[fmt].extensions[0]}"
+        write(frames, source, target)
+        os.replace(target, out)
+
+    return writer
+
+
+def _geojson(frames: Mapping[str, gpd.GeoDataFrame], _source: BoundaryFile, target: Path) -> None:
+    ((name, frame),) = frames.items()
+    pyogrio.write_dataframe(frame, target, layer=name, driver=FORMATS_BY_KEY["geojson"].driver)
+
+
+_WRITERS: dict[str, Writer] = {
+    "shapefile": _shapefile,
+    "gpkg": _single_file(lambda frames, source, target: _write_gpkg(frames, source, target), "gpkg"),
+    "geojson": _single_file(_geojson, "geojson"),
+    "kml": _single_file(lambda frames, _source, target: _write_kml(frames, target), "kml"),
+    "kmz": _kmz,
+}
 
 
 def _layer_frames(source: BoundaryFile, geometries) -> dict[str, gpd.GeoDataFrame]:
