@@ -18,6 +18,7 @@ from api_server import client, serve
 from api_tokens import OTHER, SCOPE, make_token, register
 from boundary_files import CHINESE, zip_shapefile
 from conftest import loaded_database
+from db_state import checksums, revision
 from planting import plant_overlap
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -30,25 +31,6 @@ CHINA = dt.timezone(dt.timedelta(hours=8))  # naive report times are Beijing tim
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def checksums(engine) -> tuple[str, str]:
-    """Fingerprints of every live area (with its version) and every camera row."""
-    with engine.connect() as conn:
-        areas = conn.execute(
-            text("""SELECT md5(string_agg(code || ':' || coalesce(name, '') || ':'
-                                     || coalesce(households::text, '') || ':' || encode(ST_AsEWKB(geom), 'hex')
-                                     || ':' || coalesce(version_id::text, ''), ',' ORDER BY code)) FROM area""")
-        ).scalar_one()
-        cameras = conn.execute(
-            text("SELECT md5(string_agg(c::text, ',' ORDER BY device_id)) FROM camera c")
-        ).scalar_one()
-    return areas, cameras
-
-
-def revision(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT revision FROM data_revision")).scalar_one()
 
 
 def write_boundaries(gdf, path, driver=None):

@@ -31,6 +31,7 @@ from api_server import client, serve
 from api_tokens import make_token
 from boundary_files import write_gpkg
 from conftest import DATA_DIR, loaded_database
+from db_state import checksums, revision
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from planting import METRIC, plant_overlap
@@ -101,24 +102,6 @@ def live_subtree(engine, root: str) -> gpd.GeoDataFrame:
             params={"root": root},
         )
     return gdf.rename_geometry("geometry").to_crs(METRIC)
-
-
-def checksums(engine) -> tuple[str, str]:
-    with engine.connect() as conn:
-        areas = conn.execute(
-            text("""SELECT md5(string_agg(code || ':' || coalesce(households::text, '') || ':'
-                                     || encode(ST_AsEWKB(geom), 'hex') || ':' || coalesce(version_id::text, ''),
-                                     ',' ORDER BY code)) FROM area""")
-        ).scalar_one()
-        cameras = conn.execute(
-            text("SELECT md5(string_agg(c::text, ',' ORDER BY device_id)) FROM camera c")
-        ).scalar_one()
-    return areas, cameras
-
-
-def revision(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT revision FROM data_revision")).scalar_one()
 
 
 # ------------------------------------------------------------------------------ random writes

@@ -9,17 +9,10 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
+from gridmap.sample.generate import CHINESE_FIELDS
+
 #: Canonical → the Chinese column names county files use (as in the sample).
-CHINESE = {
-    "code": "编码",
-    "name": "名称",
-    "parent_code": "上级编码",
-    "level": "层级",
-    "kind": "类型",
-    "households": "户数",
-    "worker_name": "网格员",
-    "worker_phone": "联系电话",
-}
+CHINESE = CHINESE_FIELDS
 
 
 def write_gpkg(gdf: gpd.GeoDataFrame, path: Path) -> Path:
