@@ -8,32 +8,26 @@ from typing import Annotated
 import typer
 from sqlalchemy import make_url
 
-from gridmap.cli import (
-    boundaries as cli_boundaries,
-)
-from gridmap.cli import (
-    cameras as cli_cameras,
-)
-from gridmap.cli import (
-    coverage as cli_coverage,
-)
-from gridmap.cli import (
-    tokens as cli_tokens,
-)
-from gridmap.cli._common import fail
+from gridmap.cli import boundaries as cli_boundaries
+from gridmap.cli import cameras as cli_cameras
+from gridmap.cli import coverage as cli_coverage
+from gridmap.cli import tokens as cli_tokens
+from gridmap.cli._common import GridmapTyper, fail, in_range, pad, working
 from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
 from gridmap.levels import LEVELS
 
-# No locals in tracebacks: they would print database URLs with their passwords.
-app = typer.Typer(
-    help="gridmap: county grid maps and video coverage (网格化管理 / 数字乡村).",
+app = GridmapTyper(
+    name="gridmap",
+    help="gridmap: county grid maps and video coverage (网格化管理 / 数字乡村).\n\n"
+    "\b\n"  # click: keep the lines of this paragraph as written
+    "Exit codes: 0 done; 1 errors found, or the work was refused;\n"
+    "            2 a file or an option could not be used.\n"
+    "Errors are one line on stderr: gridmap: 中文说明（stable_code）",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
 )
-db_app = typer.Typer(help="The PostGIS database: bring it up, stop it, migrate it.", no_args_is_help=True)
-sample_app = typer.Typer(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
+db_app = GridmapTyper(help="The PostGIS database: bring it up, stop it, migrate it.", no_args_is_help=True)
+sample_app = GridmapTyper(help="The sample county (鹿邑县, 411628) in data/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
 app.add_typer(cli_cameras.app, name="cameras")
@@ -51,12 +45,21 @@ def _database_up() -> str:
     from gridmap.db.session import database_url
     from gridmap.devdb import LocalClusterError
 
-    try:
-        url = database_url(start_local=True)
-    except LocalClusterError as exc:
-        raise fail(str(exc)) from exc
-    upgrade(url)
+    with working("正在准备数据库（启动、迁移）…"):
+        try:
+            url = database_url(start_local=True)
+        except LocalClusterError as exc:
+            raise _cluster_failed(exc) from exc
+        upgrade(url)
     return url
+
+
+def _cluster_failed(exc: Exception) -> typer.Exit:
+    """The local cluster could not be set up or stopped: one Chinese line with its code, then the
+    tool's own (English) explanation and commands, indented, for whoever administers the machine."""
+    exit = fail("本地 PostGIS 数据库无法启动或停止，原因见下方说明", "local_database_failed", 1)
+    typer.echo("\n".join(f"  {line}" for line in str(exc).strip().splitlines()), err=True)
+    return exit
 
 
 @db_app.command("up")
@@ -77,7 +80,10 @@ def db_up(
 
 @db_app.command("down")
 def db_down() -> None:
-    """Stop the project-local cluster (idempotent). Does nothing for GRIDMAP_DATABASE_URL."""
+    """Stop the project-local cluster (idempotent).
+
+    Does nothing when GRIDMAP_DATABASE_URL is set: that database is not managed by gridmap.
+    """
     from gridmap.devdb import LocalCluster, LocalClusterError
 
     settings = get_settings()
@@ -87,7 +93,7 @@ def db_down() -> None:
     try:
         stopped = LocalCluster.from_settings(settings).down()
     except LocalClusterError as exc:
-        raise fail(str(exc)) from exc
+        raise _cluster_failed(exc) from exc
     typer.echo("local PostGIS stopped" if stopped else "local PostGIS was not running")
 
 
@@ -106,32 +112,40 @@ def db_status() -> None:
 
 @db_app.command("migrate")
 def db_migrate(
-    revision: Annotated[str, typer.Argument(help="Target revision (default: the newest).")] = "head",
+    revision: Annotated[
+        str, typer.Argument(metavar="REVISION", help="Target revision (default: head, the newest).")
+    ] = "head",
 ) -> None:
-    """Run the Alembic migrations up to REVISION (also done by `db up`)."""
+    """Run the Alembic migrations up to REVISION (also done by `gridmap db up`)."""
     from gridmap.db.migrate import current_revision, upgrade
     from gridmap.db.session import database_url
 
     url = database_url()
-    upgrade(url, revision)
+    with working("正在迁移数据库…"):
+        upgrade(url, revision)
     typer.echo(f"schema at revision {current_revision(url)}")
 
 
 @sample_app.command("generate")
 def sample_generate(
-    out: Annotated[Path | None, typer.Option(help="Output directory (default: the data directory).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Output directory (default: the data directory).")
+    ] = None,
 ) -> None:
     """Regenerate the sample county files (deterministic: same bytes every run)."""
     from gridmap.sample.generate import generate
 
-    manifest = generate(out or get_settings().data_dir)
+    with working("正在生成样例县数据…"):
+        manifest = generate(out or get_settings().data_dir)
     typer.echo(f"areas {manifest['areas']}, cameras {manifest['cameras']}")
 
 
 @sample_app.command("load")
 def sample_load() -> None:
-    """Restore exactly the sample county (areas, cameras and their statuses as generated): cameras
-    imported since are removed."""
+    """Restore exactly the sample county: areas, cameras and their statuses as generated.
+
+    Cameras imported since are removed.
+    """
     _load_and_summarize(_database_up())
 
 
@@ -142,10 +156,11 @@ def _load_and_summarize(url: str) -> None:
 
     with engine_scope(url) as engine:
         try:
-            load_sample(engine, get_settings().data_dir)
+            with working("正在载入样例县（区域、摄像头、覆盖统计）…"):
+                load_sample(engine, get_settings().data_dir)
         except SubtreeBusy as busy:
             raise fail(
-                f"另一次写入（{busy.holder or '发布或回滚'}）正在修改该县的区域：请等它完成后再载入样例。"
+                f"另一次写入（{busy.holder or '发布或回滚'}）正在修改该县的区域：请等它完成后再载入样例", busy.code, 1
             ) from None
         _print_summary(engine)
 
@@ -158,7 +173,7 @@ def _print_summary(engine) -> None:
     typer.echo(f"Database: {engine.url.render_as_string(hide_password=True)}")
     typer.echo("Areas per level:")
     for lv in LEVELS:
-        typer.echo(f"  {lv.number} {lv.key:<10} {lv.name_zh:<6} {s.areas_per_level.get(lv.number, 0):>8,}")
+        typer.echo(f"  {lv.number} {lv.key:<10} {pad(lv.name_zh, 10)} {s.areas_per_level.get(lv.number, 0):>8,}")
     typer.echo("Cameras:")
     typer.echo(f"  planned   计划   {s.planned:>8,}")
     typer.echo(f"  installed 已安装 {s.installed:>8,}")
@@ -178,16 +193,24 @@ def summary() -> None:
         _print_summary(engine)
 
 
-HOST_HELP = "Address to listen on (0.0.0.0 for the intranet)."
+HOST = Annotated[
+    str, typer.Option(metavar="ADDRESS", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for the intranet).")
+]
+PORT = Annotated[
+    int, typer.Option(metavar="PORT", help="Port to listen on (default 8000).", callback=in_range(1, 65535))
+]
 
 
 @app.command()
 def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the summary.")] = False,
-    host: Annotated[str, typer.Option(help=HOST_HELP)] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: HOST = "127.0.0.1",
+    port: PORT = 8000,
 ) -> None:
-    """Bring up PostGIS, migrate, load the sample county, print its summary and serve the map."""
+    """Bring up PostGIS, load the sample county, print its figures and serve the map.
+
+    The database is migrated first; Ctrl+C stops the web server (the local database keeps running).
+    """
     _load_and_summarize(_database_up())
     if not no_serve:
         _serve(host, port, workers=1)
@@ -195,9 +218,14 @@ def demo(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help=HOST_HELP)] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (each has its own tile cache).")] = 1,
+    host: HOST = "127.0.0.1",
+    port: PORT = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            metavar="N", help="Worker processes, each with its own tile cache (default 1).", callback=in_range(1, 64)
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API, the vector tiles and the pages (/map, /embed, /upload, /docs) with uvicorn."""
     _database_up()
@@ -233,21 +261,31 @@ SHUTDOWN_GRACE_S = 5
 
 @app.command("export-map")
 def export_map(
-    out: Annotated[Path, typer.Option(help="The HTML file to write.")],
-    level: Annotated[int, typer.Option(help="Area level to colour: 0 county … 4 micro-grid.")] = 3,
-    metric: Annotated[str, typer.Option(help="online_rate (上云率) | rollout_rate (安装率)")] = "online_rate",
-    code: Annotated[str | None, typer.Option(help="Only areas under this code.")] = None,
-    basemap: Annotated[str | None, typer.Option(help="Optional XYZ basemap URL template.")] = None,
+    out: Annotated[Path, typer.Option(metavar="FILE", help="The HTML file to write.")],
+    level: Annotated[
+        int, typer.Option(metavar="LEVEL", help="Area level to colour: 0 county … 4 micro-grid (default 3, grids).")
+    ] = 3,
+    metric: Annotated[
+        str, typer.Option(metavar="METRIC", help="online_rate (上云率, the default) or rollout_rate (安装率).")
+    ] = "online_rate",
+    code: Annotated[str | None, typer.Option(metavar="CODE", help="Only areas under this code.")] = None,
+    basemap: Annotated[
+        str | None, typer.Option(metavar="URL", help="XYZ basemap URL template, e.g. http://host/{z}/{x}/{y}.png.")
+    ] = None,
 ) -> None:
-    """Write a standalone HTML coverage map (folium, every asset inlined: works offline)."""
+    """Write a standalone HTML coverage map (every asset inlined: works offline).
+
+    Exit codes: 0 written; 2 an option could not be used.
+    """
     from gridmap.db.session import engine_scope
     from gridmap.maps.coverage_map import CoverageMapError, write_coverage_map
 
     with engine_scope() as engine:
         try:
-            summary = write_coverage_map(engine, out, level=level, metric=metric, code=code, basemap=basemap)
+            with working(f"正在生成覆盖地图 {out.name}…"):
+                summary = write_coverage_map(engine, out, level=level, metric=metric, code=code, basemap=basemap)
         except CoverageMapError as exc:
-            raise fail(f"{exc.message}（{exc.code}）", 2) from exc
+            raise fail(exc.message, exc.code, 2) from exc
     typer.echo(summary)
 
 
@@ -257,26 +295,10 @@ for _command in (cli_boundaries.validate, cli_boundaries.publish, cli_boundaries
 
 
 def main() -> None:
-    """Console entry point: the typer app; a refusal no command caught, and a database that cannot
-    be reached, as one clear line (Chinese message and stable code) with the documented exit code."""
-    from sqlalchemy.exc import OperationalError
-
-    from gridmap.errors import GridmapError
-
-    try:
-        app()
-    except OperationalError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        typer.echo(
-            f"gridmap: 无法连接数据库（database_unavailable）：{reason}\n"
-            "  cannot reach the database: run `gridmap db up` for the local PostGIS, "
-            "or check GRIDMAP_DATABASE_URL.",
-            err=True,
-        )
-        raise SystemExit(1) from None
-    except GridmapError as exc:
-        typer.echo(f"gridmap: {exc.message}（{exc.code}）", err=True)
-        raise SystemExit(exc.exit_code) from None
+    """Console entry point. Errors (click's usage errors, refusals no command caught, a database
+    that cannot be reached) are printed by the app itself (:class:`gridmap.cli._common.GridmapGroup`),
+    so ``CliRunner`` sees exactly what a user sees."""
+    app(prog_name="gridmap")
 
 
 if __name__ == "__main__":

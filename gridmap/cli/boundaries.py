@@ -1,7 +1,7 @@
 """``gridmap validate | publish | versions | rollback``: boundary files in, versions out.
 
-Exit codes: 0 success (no errors), 1 errors found / publish refused, 2 the file or an option could
-not be used (the reason is printed).
+Exit codes: 0 success (no errors), 1 errors found / publish refused, 2 the file, an option or the
+version asked for could not be used (the reason is printed).
 """
 
 from __future__ import annotations
@@ -13,33 +13,63 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli._common import fail, parse_field_mapping
+from gridmap.cli._common import check_choice, error_line, fail, in_range, parse_field_mapping, table_lines, working
 
-FILE = Annotated[Path, typer.Argument(help="Boundary file: zipped Shapefile, .shp, GeoPackage, GeoJSON, KML/KMZ.")]
-LAYER = Annotated[str | None, typer.Option(help="Layer to read (default: every polygon layer).")]
+FILE = Annotated[
+    Path,
+    typer.Argument(metavar="FILE", help="Boundary file: zipped Shapefile, .shp, GeoPackage, GeoJSON, KML/KMZ."),
+]
+LAYER = Annotated[str | None, typer.Option(metavar="NAME", help="Layer to read (default: every polygon layer).")]
 LEVEL = Annotated[
     int | None,
     typer.Option(
-        min=0,
-        max=4,
+        metavar="LEVEL",
+        callback=in_range(0, 4),
         help="Level of the features: 0 county … 4 micro-grid (default: a level column or the code length).",
     ),
 ]
-PARENT = Annotated[str | None, typer.Option("--parent-code", help="Code of the area this upload belongs to.")]
-CRS = Annotated[str | None, typer.Option(help="CRS of the coordinates, e.g. 4526 (default: the file's, or inferred).")]
+PARENT = Annotated[
+    str | None, typer.Option("--parent-code", metavar="CODE", help="Code of the area this upload belongs to.")
+]
+CRS = Annotated[
+    str | None,
+    typer.Option(metavar="CRS", help="CRS of the coordinates, e.g. 4526 (default: the file's, or inferred)."),
+]
 ENCODING = Annotated[
-    str | None, typer.Option(help="Attribute encoding of a shapefile, e.g. GBK (default: .cpg or detected).")
+    str | None,
+    typer.Option(metavar="ENCODING", help="Attribute encoding of a shapefile, e.g. GBK (default: .cpg or detected)."),
 ]
 FIELD = Annotated[
-    list[str] | None, typer.Option("--field", help="Column mapping NAME=COLUMN, e.g. code=网格编码 (repeatable).")
+    list[str] | None,
+    typer.Option("--field", metavar="NAME=COLUMN", help="Column mapping, e.g. code=网格编码 (repeatable)."),
 ]
-SLIVER_W = Annotated[float, typer.Option("--sliver-width", help="Narrower defects are slivers (warnings), metres.")]
-SLIVER_A = Annotated[float, typer.Option("--sliver-area", help="Smaller defects are slivers (warnings), m².")]
+SLIVER_W = Annotated[
+    float,
+    typer.Option(
+        "--sliver-width",
+        metavar="METRES",
+        help="Gaps, overlaps and outside parts narrower than this are slivers: warnings (default 0.5).",
+    ),
+]
+SLIVER_A = Annotated[
+    float,
+    typer.Option("--sliver-area", metavar="M2", help="… or smaller than this, in m² (default 1)."),
+]
 HOUSEHOLDS = Annotated[
     list[str] | None,
-    typer.Option("--households", help="Households range per level LEVEL:MIN-MAX (repeatable; default 4:15-60)."),
+    typer.Option(
+        "--households",
+        metavar="LEVEL:MIN-MAX",
+        help="Households range per area of a level (repeatable; default 4:15-60).",
+    ),
 ]
 NO_DB = Annotated[bool, typer.Option("--no-db", help="Do not look up parents in the database.")]
+BY = Annotated[str | None, typer.Option(metavar="NAME", help="Who does it (recorded; default: the login name).")]
+REASON = Annotated[str | None, typer.Option(metavar="TEXT", help="Why, recorded with the new version.")]
+OUTPUT = Annotated[str, typer.Option("--format", metavar="FORMAT", help="text or json (default text).")]
+
+#: Refusals whose cause is the input (the version asked for, a missing --reason): exit 2, not 1.
+UNUSABLE_INPUT = frozenset({"version_not_found", "version_has_no_areas", "reason_required"})
 
 
 def _read_options(layer, crs, encoding, field):
@@ -60,10 +90,17 @@ def _validation_options(sliver_width, sliver_area, households):
             low, high = span.split("-")
             ranges[int(level)] = (int(low), int(high))
         except ValueError:
-            raise fail(f"--households 的格式应为 层级:最小-最大（例如 4:15-60），而不是 {item!r}", 2) from None
+            raise fail(
+                f"选项 --households 的值无效：应为 层级:最小-最大，例如 4:15-60，而不是“{item}”", "invalid_option"
+            ) from None
     return ValidationOptions(
         tolerances=Tolerances(sliver_width_m=sliver_width, sliver_area_m2=sliver_area), households=ranges
     )
+
+
+def _unreadable(file: Path, message: str) -> str:
+    """The reader's message names the file most of the time; say which file when it does not."""
+    return message if file.name in message else f"无法读取 {file}：{message}"
 
 
 def _engine_or_none():
@@ -91,7 +128,8 @@ def _emit(report: dict, areas, fmt: str, out: Path | None, default_html: Path) -
         from gridmap.maps.validation import write_validation_html
 
         path = out or default_html
-        write_validation_html(report, areas, path)
+        with working(f"正在写出 HTML 报告 {path.name}…"):
+            write_validation_html(report, areas, path)
         typer.echo(f"HTML 报告已写入 {path}")
         return
     if out:
@@ -110,30 +148,38 @@ def validate(
     field: FIELD = None,
     fix: Annotated[
         Path | None,
-        typer.Option("--fix", help="Write a repaired copy to this path (same format and CRS as the input)."),
+        typer.Option("--fix", metavar="PATH", help="Write a repaired copy to PATH (same format and CRS as the input)."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text | json | html")] = "text",
-    out: Annotated[Path | None, typer.Option(help="Write the report here (html: default FILE.report.html).")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text, json or html (default text).")] = "text",
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Write the report to PATH (html: default FILE.report.html)."),
+    ] = None,
     sliver_width: SLIVER_W = 0.5,
     sliver_area: SLIVER_A = 1.0,
     households: HOUSEHOLDS = None,
     max_fix_area: Annotated[
         float,
-        typer.Option("--max-fix-area", help="--fix merges gaps/overlaps up to this size, m²; bigger ones are left."),
+        typer.Option(
+            "--max-fix-area",
+            metavar="M2",
+            help="--fix merges gaps and overlaps up to this size (default 100); bigger ones are left.",
+        ),
     ] = 100.0,
-    snap: Annotated[float, typer.Option(help="--fix snapping distance for coverage_clean, metres.")] = 0.05,
+    snap: Annotated[float, typer.Option(metavar="METRES", help="--fix snapping distance (default 0.05).")] = 0.05,
     no_db: NO_DB = False,
 ) -> None:
-    """Check a boundary file: geometry, codes, gaps, overlaps, nesting, policy. Exit 0 when there are
-    no errors, 1 when there are, 2 when the file cannot be read."""
+    """Check a boundary file: geometry, codes, gaps, overlaps, nesting, policy.
+
+    Exit codes: 0 no errors; 1 errors found; 2 the file or an option could not be used.
+    """
     from gridmap.geometry.repair import RepairOptions, repair
     from gridmap.geometry.validate import analyse
     from gridmap.io.boundary_formats import BoundaryReadError, BoundaryWriteError
     from gridmap.io.boundary_writer import write_boundary_file
     from gridmap.services.boundaries import check_file, database_parents
 
-    if fmt not in ("text", "json", "html"):
-        raise fail(f"--format 只能是 text、json 或 html，而不是 {fmt!r}", 2)
+    check_choice("--format", fmt, ("text", "json", "html"))
     read = _read_options(layer, crs, encoding, field)
     options = _validation_options(sliver_width, sliver_area, households)
     engine = None if no_db else _engine_or_none()
@@ -141,32 +187,34 @@ def validate(
     try:
         conn = engine.connect() if engine else None
         lookup = database_parents(conn) if conn else None
-        src, analysis = check_file(
-            file, read=read, level=level, parent_code=parent_code, options=options, parent_lookup=lookup
-        )
+        with working(f"正在校验 {file.name}…"):
+            src, analysis = check_file(
+                file, read=read, level=level, parent_code=parent_code, options=options, parent_lookup=lookup
+            )
         if conn is None:
             analysis.report.source.setdefault("notes", []).append("未连接数据库：上级区域只在文件内查找。")
         report, areas = analysis.report, src.areas
         if fix is not None:
-            fixed = repair(
-                analysis, src.areas.geometry.to_numpy(), RepairOptions(max_area_m2=max_fix_area, snap_m=snap)
-            )
-            written = write_boundary_file(src, fixed.geoms_4490, fix)
-            areas = src.areas.set_geometry(list(fixed.geoms_4490), crs=src.areas.crs)
-            after = analyse(
-                areas,
-                level=level,
-                parent_code=parent_code,
-                parent_lookup=lookup,
-                options=options,
-                source={**analysis.report.source, "fixed_file": str(written), "input_summary": report.summary()},
-            )
+            with working(f"正在修复并写出 {fix.name}…"):
+                fixed = repair(
+                    analysis, src.areas.geometry.to_numpy(), RepairOptions(max_area_m2=max_fix_area, snap_m=snap)
+                )
+                written = write_boundary_file(src, fixed.geoms_4490, fix)
+                areas = src.areas.set_geometry(list(fixed.geoms_4490), crs=src.areas.crs)
+                after = analyse(
+                    areas,
+                    level=level,
+                    parent_code=parent_code,
+                    parent_lookup=lookup,
+                    options=options,
+                    source={**analysis.report.source, "fixed_file": str(written), "input_summary": report.summary()},
+                )
             report = after.report
             report.repairs = fixed.changes
     except BoundaryReadError as exc:
-        raise fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
+        raise fail(_unreadable(file, exc.message), exc.code) from exc
     except BoundaryWriteError as exc:
-        raise fail(f"无法写出修复结果 {fix}（{exc.code}）：{exc.message}", 2) from exc
+        raise fail(f"无法写出修复结果 {fix}：{exc.message}", exc.code) from exc
     finally:
         if engine is not None:
             if conn is not None:
@@ -184,91 +232,123 @@ def publish(
     crs: CRS = None,
     encoding: ENCODING = None,
     field: FIELD = None,
-    by: Annotated[str | None, typer.Option(help="Who publishes (recorded; default: the login name).")] = None,
-    force: Annotated[bool, typer.Option(help="Publish despite errors (needs --reason).")] = False,
-    reason: Annotated[str | None, typer.Option(help="Why, recorded with the version.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    by: BY = None,
+    force: Annotated[bool, typer.Option("--force", help="Publish despite errors (needs --reason).")] = False,
+    reason: REASON = None,
+    fmt: OUTPUT = "text",
     sliver_width: SLIVER_W = 0.5,
     sliver_area: SLIVER_A = 1.0,
     households: HOUSEHOLDS = None,
 ) -> None:
-    """Validate a boundary file and publish it as a new version, replacing its subtree in one
-    transaction and re-assigning cameras. Refuses when validation finds errors."""
+    """Validate a boundary file and publish it as a new version.
+
+    The file's subtree is replaced in one transaction and its cameras are reassigned; nothing is
+    published when validation finds errors (unless --force --reason).
+
+    Exit codes: 0 published; 1 refused (errors found, a conflict); 2 the file or an option could
+    not be used.
+    """
     from gridmap.db.session import engine_scope
     from gridmap.io.boundary_formats import BoundaryReadError
     from gridmap.services.boundaries import PublishRefused, publish_file
 
+    check_choice("--format", fmt, ("text", "json"))
     with engine_scope() as engine:
         try:
-            result = publish_file(
-                engine,
-                file,
-                by=by or getpass.getuser(),
-                read=_read_options(layer, crs, encoding, field),
-                level=level,
-                parent_code=parent_code,
-                force=force,
-                reason=reason,
-                options=_validation_options(sliver_width, sliver_area, households),
-            )
+            with working(f"正在校验并发布 {file.name}…"):
+                result = publish_file(
+                    engine,
+                    file,
+                    by=by or getpass.getuser(),
+                    read=_read_options(layer, crs, encoding, field),
+                    level=level,
+                    parent_code=parent_code,
+                    force=force,
+                    reason=reason,
+                    options=_validation_options(sliver_width, sliver_area, households),
+                )
         except BoundaryReadError as exc:
-            raise fail(f"无法读取 {file}（{exc.code}）：{exc.message}", 2) from exc
+            raise fail(_unreadable(file, exc.message), exc.code) from exc
         except PublishRefused as exc:
             _refused(exc, fmt)
     _published(result, fmt)
 
 
 def versions(
-    code: Annotated[str | None, typer.Option(help="Only versions whose subtree contains or lies in CODE.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    code: Annotated[
+        str | None, typer.Option(metavar="CODE", help="Only versions whose subtree contains CODE or lies in it.")
+    ] = None,
+    fmt: OUTPUT = "text",
 ) -> None:
     """List boundary versions, newest first."""
     from gridmap.db.session import engine_scope
     from gridmap.db.versions import list_versions
 
+    check_choice("--format", fmt, ("text", "json"))
     with engine_scope() as engine, engine.connect() as conn:
         rows = list_versions(conn, code)
     if fmt == "json":
         typer.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=1))
         return
-    typer.echo(
-        f"{'版本':>5}  {'状态':<11} {'范围':<18} {'层级':<4} {'要素':>7} {'在用':>7} {'错误':>4}  "
-        f"{'发布人':<10} {'时间':<16}  文件 / 原因"
-    )
+    for line in versions_table(rows):
+        typer.echo(line)
+
+
+def versions_table(rows) -> list[str]:
+    """The lines of ``gridmap versions``: columns sized to their widest cell in terminal columns
+    (a Chinese character takes two), so 发布人 and 文件 line up whatever the names."""
+    header = ("版本", "状态", "范围", "层级", "要素", "在用", "错误", "发布人", "时间", "文件 / 原因")
+    body = []
     for r in rows:
         note = r.file_name or ""
         if r.restored_from:
             note += f"（恢复自版本 {r.restored_from}）"
         if r.reason:
             note += f"  原因：{r.reason}"
-        typer.echo(
-            f"{r.id:>5}  {r.status:<11} {r.root_code:<18} {'' if r.top_level is None else r.top_level:<4} "
-            f"{r.feature_count:>7,} {r.live_count:>7,} {'' if r.errors is None else r.errors:>4}  "
-            f"{r.created_by:<10} {r.created_at:%Y-%m-%d %H:%M}  {note}"
+        body.append(
+            (
+                r.id,
+                r.status,
+                r.root_code,
+                r.top_level,
+                f"{r.feature_count:,}",
+                f"{r.live_count:,}",
+                r.errors,
+                r.created_by,
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                note.strip(),
+            )
         )
+    return table_lines(header, body, "><<>>>><<<")
 
 
 def rollback(
-    version: Annotated[int, typer.Argument(help="Version id to restore (see gridmap versions).")],
-    by: Annotated[str | None, typer.Option(help="Who rolls back (recorded; default: the login name).")] = None,
-    force: Annotated[bool, typer.Option(help="Restore even if it no longer fits the live parents.")] = False,
-    reason: Annotated[str | None, typer.Option(help="Why, recorded with the new version.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="Version id to restore (see gridmap versions).")],
+    by: BY = None,
+    force: Annotated[bool, typer.Option("--force", help="Restore even if it no longer fits the live parents.")] = False,
+    reason: REASON = None,
+    fmt: OUTPUT = "text",
 ) -> None:
-    """Make an earlier version's areas live again (recorded as a new version)."""
+    """Make an earlier version's areas live again, recorded as a new version.
+
+    Exit codes: 0 restored; 1 refused (a conflict, no longer fits); 2 no such version, or an option
+    could not be used.
+    """
     from gridmap.db.session import engine_scope
     from gridmap.services.boundaries import PublishRefused
     from gridmap.services.boundaries import rollback as do_rollback
 
+    check_choice("--format", fmt, ("text", "json"))
     with engine_scope() as engine:
         try:
-            result = do_rollback(engine, version, by=by or getpass.getuser(), force=force, reason=reason)
+            with working(f"正在回滚到版本 {version}…"):
+                result = do_rollback(engine, version, by=by or getpass.getuser(), force=force, reason=reason)
         except PublishRefused as exc:
-            _refused(exc, fmt)
+            _refused(exc, fmt, "未回滚")
     _published(result, fmt)
 
 
-def _refused(exc, fmt: str) -> None:
+def _refused(exc, fmt: str, not_done: str = "未发布") -> None:
     from gridmap.geometry.report import report_text
 
     if fmt == "json":
@@ -282,8 +362,8 @@ def _refused(exc, fmt: str) -> None:
     else:
         if exc.detail is not None and "summary" in exc.detail:
             typer.echo(report_text(exc.detail))
-        typer.echo(f"gridmap: 未发布（{exc.code}）：{exc.message}", err=True)
-    raise typer.Exit(1)
+        typer.echo(error_line(f"{not_done}：{exc.message}", exc.code), err=True)
+    raise typer.Exit(2 if exc.code in UNUSABLE_INPUT else 1)
 
 
 def _published(result, fmt: str) -> None:

@@ -6,6 +6,7 @@ could not be used (the reason is printed).
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -13,18 +14,26 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli._common import fail, parse_field_mapping
+from gridmap.cli._common import GridmapTyper, check_choice, fail, parse_field_mapping, without_library_text, working
+from gridmap.errors import GridmapError
 
-app = typer.Typer(
+app = GridmapTyper(
     help="Camera lists (摄像头台账): import, online/offline reports, cameras outside every area.", no_args_is_help=True
 )
 
-FORMAT = Annotated[str, typer.Option("--format", help="Output: text or json.")]
+FORMAT = Annotated[str, typer.Option("--format", metavar="FORMAT", help="text or json (default text).")]
+
+#: Why the system refused to read a file, for the errno values a user can meet.
+_OS_REASONS = {
+    errno.EACCES: "没有读取权限",
+    errno.EPERM: "没有读取权限",
+    errno.EISDIR: "这是一个文件夹，不是文件",
+    errno.ENOENT: "文件不存在",
+}
 
 
 def _check_format(fmt: str) -> None:
-    if fmt not in ("text", "json"):
-        raise fail(f"--format 只能是 text 或 json，而不是 {fmt!r}", 2)
+    check_choice("--format", fmt, ("text", "json"))
 
 
 def _problems_text(problems, limit: int = 200) -> list[str]:
@@ -34,25 +43,59 @@ def _problems_text(problems, limit: int = 200) -> list[str]:
     return lines
 
 
+def read_problem(exc: GridmapError, name: str) -> str:
+    """The Chinese reason a camera list or report file could not be read. The readers put the
+    library's own (English) words in some messages ("File is not a zip file", a CSV parser's
+    complaint): those are replaced by what the file most likely is, by the exception behind them."""
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, GridmapError):
+        return without_library_text(exc.message)
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{name} 不是有效的 JSON：第 {cause.lineno} 行第 {cause.colno} 列有语法错误"
+    if isinstance(cause, OSError) and cause.errno in _OS_REASONS:
+        return f"无法读取 {name}：{_OS_REASONS[cause.errno]}"
+    suffix = Path(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return (
+            f"无法按 Excel（.xlsx）读取 {name}：它不是有效的 Excel 工作簿，可能是改了扩展名的其他文件，"
+            "或文件已损坏、加密。请用 Excel 打开后另存为 .xlsx（或 CSV）再导入"
+        )
+    if suffix in (".csv", ".txt"):
+        return (
+            f"无法按 CSV 读取 {name}：内容不是规整的表格（各行列数不一致，或不是文本文件）。"
+            "请用 Excel 另存为“CSV UTF-8（逗号分隔）”再导入"
+        )
+    return f"无法读取 {name}：文件可能已损坏，或内容与扩展名不符"
+
+
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Camera list: CSV, XLSX or GeoJSON.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Camera list: CSV, XLSX or GeoJSON.")],
     crs: Annotated[
         str | None,
         typer.Option(
-            help="CRS of the coordinates: wgs84, cgcs2000, gcj02 (高德/腾讯), "
-            "bd09 (百度) or an EPSG code (default: cgcs2000; GeoJSON: wgs84)."
+            metavar="CRS",
+            help="CRS of the coordinates: wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) "
+            "or an EPSG code (default: cgcs2000; GeoJSON: wgs84).",
         ),
     ] = None,
     fmt: FORMAT = "text",
     field: Annotated[
         list[str] | None,
-        typer.Option("--field", help="Column mapping NAME=COLUMN, e.g. device_id=通道编码 (repeatable)."),
+        typer.Option("--field", metavar="NAME=COLUMN", help="Column mapping, e.g. device_id=通道编码 (repeatable)."),
     ] = None,
-    sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: the first with camera columns).")] = None,
-    county: Annotated[str | None, typer.Option(help="County code (only when the database holds several).")] = None,
+    sheet: Annotated[
+        str | None, typer.Option(metavar="NAME", help="XLSX sheet (default: the first with camera columns).")
+    ] = None,
+    county: Annotated[
+        str | None, typer.Option(metavar="CODE", help="County code (only when the database holds several).")
+    ] = None,
 ) -> None:
-    """Import a camera list: good rows are upserted by device id, bad rows listed with their row number."""
+    """Import a camera list: good rows are upserted by device id, bad rows listed by row number.
+
+    Exit codes: 0 every row imported; 1 some rows rejected (listed); 2 the file or an option could
+    not be used.
+    """
     from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
     from gridmap.io.crs import CrsUnknownError
@@ -61,12 +104,13 @@ def import_(
     _check_format(fmt)
     fields = parse_field_mapping(field, "device_id=通道编码")
     if not file.exists():
-        raise fail(f"文件不存在：{file}（file_not_found）", 2)
+        raise fail(f"文件不存在：{file}", "file_not_found")
     with engine_scope() as engine:
         try:
-            result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
+            with working(f"正在导入摄像头台账 {file.name}…"):
+                result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
         except CameraReadError as exc:
-            _refused(fmt, exc.code, exc.message)
+            _refused(fmt, exc.code, read_problem(exc, file.name))
         except ImportRefused as exc:
             _refused(fmt, exc.code, exc.message)
         except CrsUnknownError as exc:
@@ -99,15 +143,21 @@ def _refused(fmt: str, code: str, message: str) -> None:
     if fmt == "json":
         typer.echo(json.dumps({"ok": False, "error": code, "message": message}, ensure_ascii=False, indent=2))
         raise typer.Exit(2)
-    raise fail(f"{message}（{code}）", 2)
+    raise fail(message, code)
 
 
 @app.command("status")
 def status(
-    source: Annotated[str, typer.Argument(help="Reports: CSV, XLSX or JSON file; '-' reads JSON from stdin.")],
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", help="Reports: CSV, XLSX or JSON file; - reads JSON from stdin.")
+    ],
     fmt: FORMAT = "text",
 ) -> None:
-    """Apply online/offline reports (device id, online, time) as a video platform sends them."""
+    """Apply online/offline reports (device id, online, time) as a video platform sends them.
+
+    Exit codes: 0 every report applied (or ignored as stale); 1 some reports rejected (listed); 2
+    the file or an option could not be used.
+    """
     from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
     from gridmap.services.cameras import apply_status_reports
@@ -117,19 +167,20 @@ def status(
         try:
             parsed = json.loads(sys.stdin.read())
         except json.JSONDecodeError as exc:
-            _refused(fmt, "unreadable", f"标准输入不是合法的 JSON：{exc}")
+            _refused(fmt, "unreadable", f"标准输入不是合法的 JSON：第 {exc.lineno} 行第 {exc.colno} 列有语法错误")
         if not isinstance(parsed, list | dict):  # a number, string or null is no report
             _refused(fmt, "unreadable", "标准输入应为状态上报的 JSON 数组（或含 updates 数组的对象）。")
         payload: Path | list | dict = parsed
     else:
         payload = Path(source)
         if not payload.exists():
-            raise fail(f"文件不存在：{source}（file_not_found）", 2)
+            raise fail(f"文件不存在：{source}", "file_not_found")
     with engine_scope() as engine:
         try:
-            result = apply_status_reports(engine, payload)
+            with working("正在应用状态上报…"):
+                result = apply_status_reports(engine, payload)
         except CameraReadError as exc:
-            _refused(fmt, exc.code, exc.message)
+            _refused(fmt, exc.code, read_problem(exc, "标准输入" if source == "-" else Path(source).name))
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -164,20 +215,26 @@ def expire(
     ttl: Annotated[
         float | None,
         typer.Option(
-            help="Seconds after its last online report a camera counts as offline (default: GRIDMAP_STATUS_TTL)."
+            metavar="SECONDS",
+            help="Seconds after its last online report a camera counts as offline (default: GRIDMAP_STATUS_TTL).",
         ),
     ] = None,
 ) -> None:
-    """Set offline the online cameras whose last online report is older than the time-to-live (for
-    cron, when no server runs the expiry itself; a server with GRIDMAP_STATUS_TTL set does)."""
+    """Set offline the online cameras whose last online report is older than the time-to-live.
+
+    For cron, when no server runs the expiry itself (a server with GRIDMAP_STATUS_TTL set does).
+    """
     from gridmap.config import get_settings
     from gridmap.db.session import engine_scope
     from gridmap.services.cameras import expire_stale_statuses
 
+    if ttl is not None and not ttl > 0:
+        raise fail(f"选项 --ttl 的值无效：应为正数（秒），而不是“{ttl:g}”", "invalid_option")
     seconds = ttl if ttl is not None else get_settings().status_ttl_s
     if not seconds or seconds <= 0:
         raise fail(
-            "请用 --ttl 给出秒数（例如 180：GB/T 28181 平台 3 次 60 秒心跳未到即离线），或设置 GRIDMAP_STATUS_TTL。", 2
+            "请用 --ttl 给出秒数（例如 180：GB/T 28181 平台 3 次 60 秒心跳未到即离线），或设置 GRIDMAP_STATUS_TTL",
+            "missing_option",
         )
     with engine_scope() as engine:
         expired = expire_stale_statuses(engine, seconds)

@@ -1,6 +1,7 @@
 """``gridmap coverage [blind | snapshot | trend]``: camera coverage per area, blind grids, history.
 
-Exit codes: 0 success, 2 an option could not be used (unknown code, level or format).
+Exit codes: 0 success (verify: the figures agree), 1 verify found differences, 2 an option could
+not be used (unknown code, level or format).
 """
 
 from __future__ import annotations
@@ -12,20 +13,35 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli._common import fail
+from gridmap.cli._common import GridmapTyper, check_choice, fail, in_range, working
 
-app = typer.Typer(
-    help="Camera coverage (覆盖统计): planned / installed / online and rates per area.", invoke_without_command=True
+app = GridmapTyper(
+    help="Camera coverage (覆盖统计): planned / installed / online and rates per area.\n\n"
+    "Without a command: the coverage table (the county and its townships, or --level / --code).",
+    invoke_without_command=True,
 )
 
 LEVEL = Annotated[
-    int | None, typer.Option(min=0, max=4, help="Level: 0 county, 1 township, 2 village, 3 grid, 4 micro-grid.")
+    int | None,
+    typer.Option(
+        metavar="LEVEL",
+        callback=in_range(0, 4),
+        help="Level: 0 county, 1 township, 2 village, 3 grid, 4 micro-grid.",
+    ),
 ]
 CODE = Annotated[
     str | None,
-    typer.Option(help="Area code: that area and its children, or with --level the areas of that level under it."),
+    typer.Option(
+        metavar="CODE", help="Area code: that area and its children, or with --level the areas of that level under it."
+    ),
 ]
-OUT = Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal (required for xlsx).")]
+TABLE_FORMAT = Annotated[
+    str, typer.Option("--format", metavar="FORMAT", help="text, json, csv or xlsx (default text).")
+]
+OUT = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="Write to FILE instead of the terminal (required for xlsx)."),
+]
 
 
 def _rows(kind: str, **kwargs):
@@ -37,17 +53,16 @@ def _rows(kind: str, **kwargs):
         try:
             return (coverage_rows if kind == "rows" else blind_rows)(conn, **kwargs)
         except KeyError:
-            raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code。", 2) from None
+            raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code", "unknown_code") from None
 
 
 def _write(rows, fmt: str, out: Path | None, title: str) -> None:
     from gridmap.coverage.formats import FORMATS, render, write_xlsx
 
-    if fmt not in FORMATS:
-        raise fail(f"--format 只能是 {' / '.join(FORMATS)}，而不是 {fmt!r}", 2)
+    check_choice("--format", fmt, tuple(FORMATS))
     if fmt == "xlsx":
         if out is None:
-            raise fail("--format xlsx 需要用 --out 指定 .xlsx 文件。", 2)
+            raise fail("--format xlsx 需要用 --out 指定 .xlsx 文件", "missing_option")
         write_xlsx(rows, out)
         typer.echo(f"已写入 {out}（{len(rows):,} 行）")
         return
@@ -64,7 +79,7 @@ def coverage(
     ctx: typer.Context,
     level: LEVEL = None,
     code: CODE = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json, csv or xlsx.")] = "text",
+    fmt: TABLE_FORMAT = "text",
     out: OUT = None,
 ) -> None:
     """Coverage table: without options the county and its townships."""
@@ -76,9 +91,14 @@ def coverage(
 
 @app.command()
 def blind(
-    level: Annotated[int, typer.Option(min=0, max=4, help="Level (default 3: 网格).")] = 3,
-    code: Annotated[str | None, typer.Option(help="Only areas under this code.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json, csv or xlsx.")] = "text",
+    level: Annotated[
+        int,
+        typer.Option(
+            metavar="LEVEL", callback=in_range(0, 4), help="Level: 0 county … 4 micro-grid (default 3, grids)."
+        ),
+    ] = 3,
+    code: Annotated[str | None, typer.Option(metavar="CODE", help="Only areas under this code.")] = None,
+    fmt: TABLE_FORMAT = "text",
     out: OUT = None,
 ) -> None:
     """Areas with no installed camera (盲区): the grids "覆盖到每个网格" still misses."""
@@ -88,7 +108,9 @@ def blind(
 
 @app.command()
 def snapshot(
-    date: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: today, China time).")] = None,
+    date: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="Snapshot date (default: today, China time).")
+    ] = None,
 ) -> None:
     """Store today's coverage of every area (re-running the same day replaces it)."""
     from gridmap.coverage.snapshots import take_snapshot, today_in_china
@@ -103,18 +125,22 @@ def snapshot(
 @app.command()
 def verify(
     repair: Annotated[
-        bool, typer.Option("--repair", help="Rebuild every stored figure and tile row from scratch when they disagree.")
+        bool, typer.Option("--repair", help="Rebuild every stored figure and tile row when they disagree.")
     ] = False,
 ) -> None:
-    """Check the stored figures (moved by every write) and the tile rows against a recomputation
-    from scratch. Exit 0: they agree exactly; 1: they differ (listed; with --repair, rebuilt)."""
+    """Check the stored figures and tile rows against a recomputation from scratch.
+
+    The stored figures are moved by every write; this recomputes them independently.
+
+    Exit codes: 0 they agree exactly; 1 they differ (listed; with --repair, rebuilt).
+    """
     from gridmap.coverage.table import differences
     from gridmap.db.session import engine_scope
     from gridmap.services.changes import record_change
     from gridmap.tiles.store import tile_differences
 
     with engine_scope() as engine:
-        with engine.connect() as conn:
+        with working("正在从头重算覆盖统计和瓦片数据并比对…"), engine.connect() as conn:
             found = differences(conn) + tile_differences(conn)
         if not found:
             typer.echo("一致：存储的覆盖统计和瓦片数据与从头重算的结果完全相同。")
@@ -123,7 +149,7 @@ def verify(
         for line in found:
             typer.echo(f"  {line}")
         if repair:
-            with engine.begin() as conn:
+            with working("正在重建覆盖统计和瓦片数据…"), engine.begin() as conn:
                 revision = record_change(conn, "repair", everything=True)
             typer.echo(f"已从头重建覆盖统计和瓦片数据（数据版本 {revision}）。")
     raise typer.Exit(1)
@@ -131,18 +157,17 @@ def verify(
 
 @app.command()
 def trend(
-    code: Annotated[str, typer.Argument(help="Area code.")],
-    since: Annotated[str | None, typer.Option("--from", help="First date YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option("--to", help="Last date YYYY-MM-DD.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json or csv.")] = "text",
+    code: Annotated[str, typer.Argument(metavar="CODE", help="Area code.")],
+    since: Annotated[str | None, typer.Option("--from", metavar="YYYY-MM-DD", help="First date.")] = None,
+    until: Annotated[str | None, typer.Option("--to", metavar="YYYY-MM-DD", help="Last date.")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text, json or csv (default text).")] = "text",
 ) -> None:
     """An area's coverage over time, from the daily snapshots."""
     from gridmap.coverage.rates import percent
     from gridmap.coverage.snapshots import trend as read_trend
     from gridmap.db.session import engine_scope
 
-    if fmt not in ("text", "json", "csv"):
-        raise fail(f"--format 只能是 text / json / csv，而不是 {fmt!r}", 2)
+    check_choice("--format", fmt, ("text", "json", "csv"))
     with engine_scope() as engine, engine.connect() as conn:
         points = read_trend(conn, code, _date(since, "--from"), _date(until, "--to"))
     if fmt == "json":
@@ -174,4 +199,4 @@ def _date(value: str | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise fail(f"{option} 应为 YYYY-MM-DD 格式的日期，而不是 {value!r}", 2) from None
+        raise fail(f"选项 {option} 的值无效：应为 YYYY-MM-DD 格式的日期，而不是“{value}”", "invalid_option") from None

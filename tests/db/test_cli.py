@@ -84,7 +84,21 @@ def test_unreachable_database_gives_a_clear_error():
     result = run("summary", env=env)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert "cannot reach the database" in result.stderr
+    first, *details = result.stderr.splitlines()
+    assert first.startswith("gridmap: 无法连接数据库") and first.endswith("（database_unavailable）")
+    assert result.returncode == 1 and details and all(line.startswith("  ") for line in details)
+    assert "cannot reach the database" in result.stderr  # the English hint for administrators stays
+
+
+def test_the_console_command_prints_usage_errors_as_one_chinese_line():
+    """The console script (not only CliRunner) prints click's usage errors in gridmap's one style."""
+    result = run("coverage", "--level", "9")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "gridmap: 选项 --level 的值无效：应为 0 到 4 之间的整数，而不是“9”（invalid_option）\n"
+    result = run("rollback")
+    assert result.returncode == 2
+    assert result.stderr == "gridmap: 缺少参数 VERSION，请用 gridmap rollback --help 查看用法（missing_argument）\n"
+    assert run("rollback", "--help").stdout.startswith("Usage: gridmap rollback [OPTIONS] VERSION")
 
 
 def test_runtime_does_not_need_the_generator_dependencies():

@@ -229,12 +229,19 @@ def test_bad_rows_are_rejected_with_their_row_number_and_good_rows_imported(engi
 
 def test_an_unreadable_file_exits_2_and_writes_nothing(engine, tmp_path):
     empty_cameras(engine)
-    garbage = tmp_path / "cameras.xlsx"
-    garbage.write_bytes(b"this is not a spreadsheet")
+    garbage = tmp_path / "cameras.xlsx"  # a text file renamed .xlsx
+    garbage.write_text("设备编码,经度,纬度\n41162800001310000001,115.4,33.9\n", encoding="utf-8")
     no_columns = write_csv(tmp_path / "nothing.csv", [{"甲": 1, "乙": 2}])
-    for path in (garbage, no_columns, tmp_path / "missing.csv"):
+    codes = {garbage: "unreadable", no_columns: "missing_columns", tmp_path / "missing.csv": "file_not_found"}
+    for path, code in codes.items():
         result = gridmap("cameras", "import", str(path))
         assert result.exit_code == 2, result.output
+        line = result.stderr.strip()
+        assert line.startswith("gridmap: ") and line.endswith(f"（{code}）") and "\n" not in line, line
+    line = gridmap("cameras", "import", str(garbage)).stderr
+    assert "不是有效的 Excel 工作簿" in line and "zip" not in line.lower()  # not openpyxl's "File is not a zip file"
+    refused = json.loads(gridmap("cameras", "import", str(garbage), "--format", "json").stdout)
+    assert refused["error"] == "unreadable" and "zip" not in refused["message"].lower()
     assert json.loads(gridmap("cameras", "import", str(no_columns), "--format", "json").stdout)["error"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM camera")).scalar_one() == 0

@@ -6,6 +6,8 @@ Runs in a database of its own (the sample county loaded) because every test chan
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import pandas as pd
 import pyogrio
@@ -75,8 +77,8 @@ def test_a_defective_file_is_refused_recorded_and_changes_nothing(engine, townsh
     after = versions(engine)
     assert after[:-1] == history and after[-1][1] == "rejected"
 
-    result = gridmap("publish", str(tmp_path / "bad.gpkg"), "--force")
-    assert result.exit_code == 1 and "reason_required" in result.output
+    result = gridmap("publish", str(tmp_path / "bad.gpkg"), "--force")  # an option missing: exit 2
+    assert result.exit_code == 2 and "reason_required" in result.stderr
     assert live(engine) == before
 
 
@@ -111,6 +113,7 @@ def test_publish_then_rollback_round_trip(engine, township, tmp_path):
 
     listing = gridmap("versions", "--code", root)
     assert listing.exit_code == 0 and str(new) in listing.output and "县网格中心" in listing.output
+    assert_columns_line_up(listing.stdout.splitlines())
 
     result = gridmap("rollback", str(first), "--by", "县网格中心")
     assert result.exit_code == 0, result.output
@@ -119,6 +122,30 @@ def test_publish_then_rollback_round_trip(engine, township, tmp_path):
     restored = max(history)
     assert history[restored][1:5] == ("published", "411628", 0, first)
     assert history[new][1] == "rolled_back"
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def assert_columns_line_up(lines: list[str]) -> None:
+    """The 时间 column starts at the same terminal column on every line, whatever the 发布人 names
+    (Chinese characters take two columns) before it."""
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
+    assert len(lines) >= 3, lines
+    starts = {display_width(lines[0][: lines[0].index("时间")])}
+    starts |= {display_width(line[: stamp.search(line).start()]) for line in lines[1:]}
+    assert len(starts) == 1, "\n".join(lines)
+
+
+def test_rolling_back_to_a_version_that_does_not_exist_exits_2(engine):
+    before = live(engine)
+    result = gridmap("rollback", "99999")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "gridmap: 未回滚：没有版本 99999，请用 gridmap versions 查看（version_not_found）"
+    as_json = gridmap("rollback", "99999", "--format", "json")
+    assert as_json.exit_code == 2 and json.loads(as_json.stdout)["code"] == "version_not_found"
+    assert live(engine) == before
 
 
 def test_micro_grids_of_one_grid_replace_only_that_grid(engine, township, tmp_path):
