@@ -4,8 +4,8 @@ structured fields that stay machine-readable.
     log = get_logger("services.boundaries")
     event(log, "publish", root="411628001", version=12, areas=640, ms=580)
 
-prints, once :func:`configure` has run (``gridmap serve`` does; a library user configures logging
-as they like)::
+prints, once :func:`configure` has run (``gridmap serve`` sets it up in uvicorn's logging
+configuration, :func:`with_gridmap_logger`; a library user configures logging as they like)::
 
     2026-12-06 18:20:01,512 INFO gridmap.services.boundaries publish root=411628001 version=12 areas=640 ms=580
 
@@ -53,6 +53,22 @@ class KeyValueFormatter(logging.Formatter):
         head, sep, tail = text.partition("\n")  # keep a traceback below the fields
         pairs = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
         return f"{head} {pairs}{sep}{tail}"
+
+
+def with_gridmap_logger(config: dict[str, Any], level: str = "INFO") -> dict[str, Any]:
+    """A copy of a ``logging.config.dictConfig`` dictionary (uvicorn's, say) that also sends the
+    ``gridmap`` logger's records to stderr as ``key=value`` lines (each worker process applies it)."""
+    config = {**config}
+    config["formatters"] = {**config.get("formatters", {}), "gridmap": {"()": f"{__name__}.KeyValueFormatter"}}
+    config["handlers"] = {
+        **config.get("handlers", {}),
+        "gridmap": {"class": "logging.StreamHandler", "formatter": "gridmap", "stream": "ext://sys.stderr"},
+    }
+    config["loggers"] = {
+        **config.get("loggers", {}),
+        ROOT: {"handlers": ["gridmap"], "level": level, "propagate": False},
+    }
+    return config
 
 
 def configure(level: int | str = logging.INFO) -> None:

@@ -235,6 +235,8 @@ def serve(
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from gridmap.logs import with_gridmap_logger
+
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"一张图 map:      http://{shown}:{port}/map")
     typer.echo(f"上传 upload:     http://{shown}:{port}/upload")
@@ -250,6 +252,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        log_config=with_gridmap_logger(uvicorn.config.LOGGING_CONFIG),
         proxy_headers=True,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )

@@ -30,3 +30,23 @@ def test_fields_with_spaces_are_quoted_and_plain_records_have_none():
     assert KeyValueFormatter().format(record).endswith("gridmap.x upload")
     record.gridmap_fields = {"file": "网格 边界.zip", "empty": ""}
     assert KeyValueFormatter().format(record).endswith('upload file="网格 边界.zip" empty=""')
+
+
+def test_the_server_logging_config_adds_the_gridmap_logger_to_uvicorns(capsys):
+    import logging.config
+
+    import uvicorn.config
+
+    from gridmap.logs import with_gridmap_logger
+
+    config = with_gridmap_logger(uvicorn.config.LOGGING_CONFIG)
+    assert set(uvicorn.config.LOGGING_CONFIG["loggers"]) < set(config["loggers"])  # uvicorn's kept
+    assert "gridmap" not in uvicorn.config.LOGGING_CONFIG["loggers"]  # the original is not changed
+    logging.config.dictConfig(config)
+    try:
+        event(get_logger("services.changes"), "change", kind="publish", revision=7)
+        assert capsys.readouterr().err.rstrip().endswith("gridmap.services.changes change kind=publish revision=7")
+    finally:
+        logging.getLogger("gridmap").handlers.clear()
+        logging.getLogger("gridmap").propagate = True
+        logging.getLogger("gridmap").setLevel(logging.NOTSET)
