@@ -23,6 +23,7 @@ from gridmap import __version__
 from gridmap.api.errors import install_error_handlers
 from gridmap.api.revision_cache import RevisionCache
 from gridmap.config import Settings, get_settings
+from gridmap.tiles.service import TileService
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -52,6 +53,12 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             from gridmap.db.session import make_engine
 
             owned = app.state.engine = make_engine()
+        # The tile service's connection pool (gridmap.tiles.service), opened here in the loop that
+        # serves it; a test may have set a service of its own before serving.
+        tiles = given_tiles = getattr(app.state, "tiles", None)
+        if tiles is None:
+            tiles = app.state.tiles = TileService(app.state.engine, check_interval=settings.tile_check_interval_s)
+        await tiles.open()
         expiry = (
             asyncio.get_running_loop().create_task(_expire_statuses(app.state.engine, settings.status_ttl_s))
             if settings.status_ttl_s > 0
@@ -64,6 +71,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await expiry
+            await tiles.close()
+            app.state.tiles = given_tiles  # a closed pool cannot be opened again
             if owned is not None:
                 owned.dispose()
 

@@ -7,9 +7,11 @@ tests write, so they run on a database and servers of their own.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import socket
+import time
 from dataclasses import replace
 
 import mapbox_vector_tile
@@ -21,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from gridmap.api.app import create_app
 from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m
-from gridmap.tiles.service import TileService
+from gridmap.tiles.service import DEFAULT_POOL_TIMEOUT, UNREACHABLE_WAIT, TileService
 
 AREA_PROPS = ["code", "name", "level", "rollout_rate", "online_rate", "planned", "installed", "online", "households"]
 CAMERA_PROPS = ["device_id", "name", "status", "online", "operator", "area_code"]
@@ -321,29 +323,92 @@ def test_a_database_that_cannot_be_reached_answers_503(own_engine):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(own_engine)
+    # The app's lifespan opens the service (its pool keeps trying to connect in the background).
     app.state.tiles = TileService(create_engine(own_engine.url.set(port=port)))
     with serve_app(app) as base, client(base) as http:
-        r = http.get(url_of("grid", 12, *tile_at(*CENTRE, 12)))
-    assert r.status_code == 503 and r.json()["code"] == "database_unavailable"
+        for path, params, wait in [
+            (url_of("grid", 12, *tile_at(*CENTRE, 12)), {}, DEFAULT_POOL_TIMEOUT),  # the pool's wait
+            (url_of("grid", 12, *tile_at(*CENTRE, 12)), {"v": 7}, UNREACHABLE_WAIT),  # then shorter ones
+            ("/tiles/grid.json", {}, UNREACHABLE_WAIT),
+        ]:
+            started = time.monotonic()
+            r = http.get(path, params=params)
+            assert r.status_code == 503 and r.json()["code"] == "database_unavailable", r.text
+            assert time.monotonic() - started < 2 * wait + 1, path
 
 
 def test_concurrent_misses_of_one_tile_render_it_once(own_engine):
-    import asyncio
-
-    service = TileService(own_engine)
     layer = LAYERS["microgrid"]
     x, y = tile_at(*CENTRE, 12)
 
     async def eight():
-        return await asyncio.gather(*(service.tile_async(layer, 12, x, y) for _ in range(8)))
+        async with TileService(own_engine) as service:
+            results = await asyncio.gather(*(service.tile(layer, 12, x, y) for _ in range(8)))
+            assert service.renders == 1 and service.coalesced == 7
+            assert len({id(tile) for tile, _ in results}) == 1 and not any(hit for _, hit in results)
+            assert (await service.tile(layer, 12, x, y))[1] is True
 
-    try:
-        results = asyncio.run(eight())
-        assert service.renders == 1 and service.coalesced == 7
-        assert len({id(tile) for tile, _ in results}) == 1 and not any(hit for _, hit in results)
-        assert asyncio.run(service.tile_async(layer, 12, x, y))[1] is True
-    finally:
-        service.close()
+    asyncio.run(eight())
+
+
+def test_connections_the_server_closed_are_replaced_and_the_query_retried(own_engine):
+    """A server restart (here: every tile connection of this database terminated) costs no
+    request an error: the dead connection is replaced and the query run again."""
+    layer = LAYERS["grid"]
+    x, y = tile_at(*CENTRE, 12)
+
+    def terminate() -> int:
+        with own_engine.connect() as conn:
+            return conn.execute(
+                text("""SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                        WHERE datname = current_database() AND application_name = 'gridmap tiles'""")
+            ).scalar_one()
+
+    async def main():
+        async with TileService(own_engine) as service:
+            await asyncio.gather(*(service.tile(layer, 12, x + dx, y) for dx in range(4)))
+            assert await asyncio.to_thread(terminate) >= 1
+            service.cache.clear()
+            tile, hit = await service.tile(layer, 12, x, y)
+            assert not hit and not tile.empty
+            await asyncio.to_thread(terminate)
+            assert await service.bounds(layer) is not None
+            stats = service.stats()["connections"]
+            assert 1 <= stats["pool_size"] <= 4
+
+    asyncio.run(main())
+
+
+def test_one_revision_check_at_a_time(own_engine):
+    """check_revision skips while a check runs; ensure_revision waits for it, then checks again
+    only if that check did not reach the revision it needs."""
+    service = TileService(own_engine)
+    checks: list[int | None] = []
+    gate = asyncio.Event()
+
+    async def advance():  # a check that takes the database to revision 3, one step at a time
+        checks.append(service.cache.revision)
+        await gate.wait()
+        service.cache.advance((service.cache.revision or 0) + 1, None)
+
+    service._advance = advance
+
+    async def main():
+        first = asyncio.create_task(service.check_revision())
+        await asyncio.sleep(0.01)
+        await service.check_revision()  # one is running: returns at once
+        assert checks == [None]
+        reached = asyncio.create_task(service.ensure_revision(1))  # the running check gets there
+        beyond = asyncio.create_task(service.ensure_revision(2))  # it does not: one check more
+        await asyncio.sleep(0.01)
+        assert checks == [None] and not reached.done()
+        gate.set()
+        await asyncio.gather(first, reached, beyond)
+        assert checks == [None, 1] and service.cache.revision == 2
+        await service.ensure_revision(2)  # there already: no check
+        assert checks == [None, 1]
+
+    asyncio.run(main())
 
 
 def _far_point(engine, root: str) -> tuple[float, float]:

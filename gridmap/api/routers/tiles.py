@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import gzip
 import math
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from gridmap.api.deps import TileReader, bearer_scheme, bearer_token, tile_reader, url_or_header_principal
@@ -41,24 +39,12 @@ MAX_AGE = 60
 STALE_WHILE_REVALIDATE = 600
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI):
-    yield
-    service = getattr(app.state, "tiles", None)
-    if service is not None:
-        await service.aclose()
-
-
-router = APIRouter(tags=["tiles"], lifespan=_lifespan)
+router = APIRouter(tags=["tiles"])
 
 
 def tile_service(app: FastAPI) -> TileService:
-    """The app's tile service, made on first use (the engine exists once the app has started)."""
-    service = getattr(app.state, "tiles", None)
-    if service is None:
-        service = app.state.tiles = TileService(
-            app.state.engine, check_interval=app.state.settings.tile_check_interval_s
-        )
+    """The app's tile service, opened (and closed) by the app's lifespan (:mod:`gridmap.api.app`)."""
+    service: TileService = app.state.tiles
     return service
 
 
@@ -200,11 +186,11 @@ async def _tile(request: Request, layer: str, z: int, x: int, y: int) -> Respons
     wanted = _named_revision(request)
     seen = service.cache.revision
     if wanted is not None and (seen is None or seen < wanted):
-        await run_in_threadpool(service.ensure_revision, wanted)
+        await service.ensure_revision(wanted)
     elif service.check_due():
-        await run_in_threadpool(service.check_revision)
+        await service.check_revision()
     current_at = service.cache.revision  # a cached tile found after this has survived its evictions
-    tile, hit = await service.tile_async(spec, z, x, y)  # TileDatabaseError: 503 (gridmap.api.errors)
+    tile, hit = await service.tile(spec, z, x, y)  # TileDatabaseError: 503 (gridmap.api.errors)
     return tile_response(request, tile, hit, current_at if hit else None)
 
 
@@ -236,8 +222,8 @@ async def tilejson(request: Request, principal: TileReader, layer: str) -> JSONR
     service = tile_service(request.app)
     spec = _layer(service, layer)
     if service.check_due():
-        await run_in_threadpool(service.check_revision)
-    bounds = await run_in_threadpool(service.bounds, spec)
+        await service.check_revision()
+    bounds = await service.bounds(spec)
     world = (-180.0, -85.051129, 180.0, 85.051129)
     body = {
         "tilejson": "3.0.0",
