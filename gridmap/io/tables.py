@@ -23,6 +23,9 @@ from gridmap.io.fields import detect_fields
 
 #: File suffix → format.
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
+#: Extensions a camera register may be uploaded with (the upload page's ``accept`` list, from the
+#: server's page config).
+UPLOAD_EXTENSIONS = tuple(FORMATS)
 #: Rows scanned for the header (a title row or two often sits above it).
 HEADER_SCAN_ROWS = 10
 

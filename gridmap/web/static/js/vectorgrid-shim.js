@@ -5,7 +5,7 @@
  * the handler with Leaflet 1.9's own L.Canvas._onClick logic (hit-test, then let the map fire the
  * event on the hit layer or on itself), so `interactive: true` works as documented.
  *
- * gridmap's pages do their own hit-testing (GM.hitTest in common.js) and keep their vector grids
+ * gridmap's pages do their own hit-testing (hitTest in common.js) and keep their vector grids
  * non-interactive (clicks pass through every overlay to the map); the shim keeps the vendored
  * library safe to use either way.
  */
