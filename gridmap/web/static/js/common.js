@@ -16,9 +16,14 @@
  *   metric without refetching), featuresOf (every feature drawn, each once) and hitTest (what is
  *   under a point).
  * - el: builds DOM; every data string goes in as a text node (never innerHTML).
+ *
+ * Syntax: ES2017 in native modules (Chromium 61 and later), no build step. Optional chaining and
+ * other ES2020 syntax are left out (Biome's useOptionalChain is off): county offices still run
+ * Chromium-based browsers older than that, and a module that does not parse leaves a blank page.
+ * `npx biome ci gridmap/web/static/js` lints and checks the formatting (biome.json).
  */
-export var config = JSON.parse(document.getElementById('gm-config').textContent);
-var base = config.base || '/';
+export const config = JSON.parse(document.getElementById('gm-config').textContent);
+const base = config.base || '/';
 
 /* ---------------------------------------------------------------- the shared vocabulary */
 
@@ -30,78 +35,100 @@ var base = config.base || '/';
  * for 安装率) is NO_DATA, 无数据 (grey): neither 0% nor 100%. The class is computed from the integer
  * counts when the feature has them (exact: 0.95 is never 94.999…%), else from the fraction.
  */
-export var RATE_CLASSES = config.rateClasses;
-export var NO_DATA = config.noData;
+export const RATE_CLASSES = config.rateClasses;
+export const NO_DATA = config.noData;
 /* The target rate (0.95): the warm/cool split of the classes. */
-export var TARGET = config.target;
+export const TARGET = config.target;
 /* Metric key → {key, label, formula, numerator, denominator, noData (what a zero denominator means)}. */
-export var METRICS = config.metrics;
+export const METRICS = config.metrics;
 /* [{level, key, name, codeLength}], county (0) first. */
-export var LEVELS = config.levels;
+export const LEVELS = config.levels;
 /* Finding kind → {label, severity, colour}; severity → Chinese label. */
-export var KINDS = config.kinds;
-export var SEVERITIES = config.severities;
+export const KINDS = config.kinds;
+export const SEVERITIES = config.severities;
 /* {boundary: ['.zip', …], cameras: ['.csv', …]}: the extensions the server reads. */
-export var UPLOAD_EXTENSIONS = config.uploadExtensions;
+export const UPLOAD_EXTENSIONS = config.uploadExtensions;
 
-function isNum(v) { return typeof v === 'number' && isFinite(v); }
+function isNum(v) {
+  return typeof v === 'number' && Number.isFinite(v);
+}
 
 /* The class of numerator/denominator (exact integer test, like the Python RateClass.contains). */
 export function classOfCounts(numerator, denominator) {
-  if (!denominator) { return NO_DATA; }
-  var scaled = numerator * 100;
-  for (var i = 0; i < RATE_CLASSES.length; i++) {
-    var c = RATE_CLASSES[i];
-    if ((c.lower === null || scaled >= c.lower * denominator) &&
-        (c.upper === null || scaled < c.upper * denominator)) { return c; }
+  if (!denominator) {
+    return NO_DATA;
+  }
+  const scaled = numerator * 100;
+  for (let i = 0; i < RATE_CLASSES.length; i++) {
+    const c = RATE_CLASSES[i];
+    if ((c.lower === null || scaled >= c.lower * denominator) && (c.upper === null || scaled < c.upper * denominator)) {
+      return c;
+    }
   }
   return NO_DATA;
 }
 
 /* The class of a fraction 0..1 (null → 无数据); rounded to 1e-9 so 0.95 stays 95%. */
 export function classOfRate(rate) {
-  if (!isNum(rate)) { return NO_DATA; }
-  var pct = Math.round(rate * 1e11) / 1e9;
-  for (var i = 0; i < RATE_CLASSES.length; i++) {
-    var c = RATE_CLASSES[i];
-    if ((c.lower === null || pct >= c.lower) && (c.upper === null || pct < c.upper)) { return c; }
+  if (!isNum(rate)) {
+    return NO_DATA;
+  }
+  const pct = Math.round(rate * 1e11) / 1e9;
+  for (let i = 0; i < RATE_CLASSES.length; i++) {
+    const c = RATE_CLASSES[i];
+    if ((c.lower === null || pct >= c.lower) && (c.upper === null || pct < c.upper)) {
+      return c;
+    }
   }
   return NO_DATA;
 }
 
 /* The class of an area (tile feature properties or API properties) for a metric. */
 export function rateClass(props, metric) {
-  var m = METRICS[metric];
-  var n = props[m.numerator], d = props[m.denominator];
-  if (isNum(n) && isNum(d)) { return classOfCounts(n, d); }
+  const m = METRICS[metric];
+  const n = props[m.numerator],
+    d = props[m.denominator];
+  if (isNum(n) && isNum(d)) {
+    return classOfCounts(n, d);
+  }
   return classOfRate(props[metric]);
 }
 
 /* ---------------------------------------------------------------- formatting */
 
 export function pct(rate, digits) {
-  if (!isNum(rate)) { return '—'; }
-  return (rate * 100).toFixed(digits === undefined ? 2 : digits) + '%';
+  if (!isNum(rate)) {
+    return '—';
+  }
+  return `${(rate * 100).toFixed(digits === undefined ? 2 : digits)}%`;
 }
 export function num(n) {
-  if (!isNum(n)) { return '—'; }
+  if (!isNum(n)) {
+    return '—';
+  }
   return n.toLocaleString('zh-CN');
 }
 export function levelName(level) {
-  for (var i = 0; i < LEVELS.length; i++) {
-    if (LEVELS[i].level === level) { return LEVELS[i].name; }
+  for (let i = 0; i < LEVELS.length; i++) {
+    if (LEVELS[i].level === level) {
+      return LEVELS[i].name;
+    }
   }
-  return '第 ' + level + ' 级';
+  return `第 ${level} 级`;
 }
 export function levelKey(level) {
-  for (var i = 0; i < LEVELS.length; i++) {
-    if (LEVELS[i].level === level) { return LEVELS[i].key; }
+  for (let i = 0; i < LEVELS.length; i++) {
+    if (LEVELS[i].level === level) {
+      return LEVELS[i].key;
+    }
   }
   return null;
 }
 export function levelOfKey(key) {
-  for (var i = 0; i < LEVELS.length; i++) {
-    if (LEVELS[i].key === key) { return LEVELS[i].level; }
+  for (let i = 0; i < LEVELS.length; i++) {
+    if (LEVELS[i].key === key) {
+      return LEVELS[i].level;
+    }
   }
   return null;
 }
@@ -112,48 +139,75 @@ export function levelOfKey(key) {
  * el('div', {className: 'x', onclick: fn, 'aria-label': '…'}, child, …): children are nodes or
  * strings (text nodes: data is never parsed as HTML); null/false children are skipped.
  */
-export function el(tag, attrs) {
-  var node = document.createElement(tag);
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
   if (attrs) {
-    Object.keys(attrs).forEach(function (k) {
-      var v = attrs[k];
-      if (v === null || v === undefined || v === false) { return; }
-      if (k === 'className') { node.className = v; }
-      else if (k === 'text') { node.textContent = String(v); }
-      else if (k === 'style' && typeof v === 'object') { Object.keys(v).forEach(function (s) { node.style[s] = v[s]; }); }
-      else if (k.slice(0, 2) === 'on' && typeof v === 'function') { node.addEventListener(k.slice(2), v); }
-      else if (k === 'dataset') { Object.keys(v).forEach(function (d) { node.dataset[d] = v[d]; }); }
-      else if (v === true) { node.setAttribute(k, ''); }
-      else { node.setAttribute(k, String(v)); }
+    Object.keys(attrs).forEach((k) => {
+      const v = attrs[k];
+      if (v === null || v === undefined || v === false) {
+        return;
+      }
+      if (k === 'className') {
+        node.className = v;
+      } else if (k === 'text') {
+        node.textContent = String(v);
+      } else if (k === 'style' && typeof v === 'object') {
+        Object.keys(v).forEach((s) => {
+          node.style[s] = v[s];
+        });
+      } else if (k.slice(0, 2) === 'on' && typeof v === 'function') {
+        node.addEventListener(k.slice(2), v);
+      } else if (k === 'dataset') {
+        Object.keys(v).forEach((d) => {
+          node.dataset[d] = v[d];
+        });
+      } else if (v === true) {
+        node.setAttribute(k, '');
+      } else {
+        node.setAttribute(k, String(v));
+      }
     });
   }
-  for (var i = 2; i < arguments.length; i++) { append(node, arguments[i]); }
+  append(node, children);
   return node;
 }
 function append(node, child) {
-  if (child === null || child === undefined || child === false) { return; }
-  if (Array.isArray(child)) { child.forEach(function (c) { append(node, c); }); return; }
+  if (child === null || child === undefined || child === false) {
+    return;
+  }
+  if (Array.isArray(child)) {
+    child.forEach((c) => {
+      append(node, c);
+    });
+    return;
+  }
   node.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
 }
-function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } return node; }
-export function fill(node) {
+function clear(node) {
+  while (node.firstChild) {
+    node.removeChild(node.firstChild);
+  }
+  return node;
+}
+export function fill(node, ...children) {
   clear(node);
-  for (var i = 1; i < arguments.length; i++) { append(node, arguments[i]); }
+  append(node, children);
   return node;
 }
 export function debounce(fn, ms) {
-  var timer = null;
-  return function () {
-    var args = arguments, self = this;
+  let timer = null;
+  return function (...args) {
     clearTimeout(timer);
-    timer = setTimeout(function () { fn.apply(self, args); }, ms);
+    timer = setTimeout(() => {
+      fn.apply(this, args);
+    }, ms);
   };
 }
 
 /* ---------------------------------------------------------------- API */
 
 /* The token from the page URL (?token=…), passed on to every API and tile request. */
-export var pageToken = new URLSearchParams(location.search).get('token') || null;
+export const pageToken = new URLSearchParams(location.search).get('token') || null;
 
 export class ApiError extends Error {
   constructor(status, code, message, detail) {
@@ -166,11 +220,13 @@ export class ApiError extends Error {
 }
 
 export function url(path, params) {
-  var href = base + path.replace(/^\//, '');
-  var query = [];
-  Object.keys(params || {}).forEach(function (k) {
-    var v = params[k];
-    if (v !== null && v !== undefined && v !== '') { query.push(encodeURIComponent(k) + '=' + encodeURIComponent(v)); }
+  const href = base + path.replace(/^\//, '');
+  const query = [];
+  Object.keys(params || {}).forEach((k) => {
+    const v = params[k];
+    if (v !== null && v !== undefined && v !== '') {
+      query.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+    }
   });
   return query.length ? href + (href.indexOf('?') >= 0 ? '&' : '?') + query.join('&') : href;
 }
@@ -182,39 +238,64 @@ export function url(path, params) {
  */
 export function api(path, opts) {
   opts = opts || {};
-  var headers = {'Accept': 'application/json'};
-  var token = opts.token !== undefined ? opts.token : pageToken;
-  if (token) { headers['Authorization'] = 'Bearer ' + token; }
-  var body;
-  if (opts.json !== undefined) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(opts.json); }
-  else if (opts.form) { body = opts.form; }
+  const headers = {Accept: 'application/json'};
+  const token = opts.token !== undefined ? opts.token : pageToken;
+  if (token) {
+    headers.Authorization = `Bearer ${token}`;
+  }
+  let body;
+  if (opts.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  } else if (opts.form) {
+    body = opts.form;
+  }
   return fetch(url(path, opts.params), {
-    method: opts.method || (body ? 'POST' : 'GET'), headers: headers, body: body,
-    signal: opts.signal, credentials: 'same-origin', cache: opts.cache || 'default'
-  }).then(function (response) {
-    var type = response.headers.get('content-type') || '';
-    var parsed = type.indexOf('json') >= 0 ? response.json() : response.text().then(function (t) { return {message: t}; });
-    return parsed.then(function (data) {
-      if (!response.ok) {
-        throw new ApiError(response.status, (data && data.code) || 'http_' + response.status,
-                           (data && data.message) || ('服务器返回错误 ' + response.status), data && data.detail);
+    method: opts.method || (body ? 'POST' : 'GET'),
+    headers: headers,
+    body: body,
+    signal: opts.signal,
+    credentials: 'same-origin',
+    cache: opts.cache || 'default'
+  }).then(
+    (response) => {
+      const type = response.headers.get('content-type') || '';
+      const parsed = type.indexOf('json') >= 0 ? response.json() : response.text().then((t) => ({message: t}));
+      return parsed.then(
+        (data) => {
+          if (!response.ok) {
+            throw new ApiError(
+              response.status,
+              (data && data.code) || `http_${response.status}`,
+              (data && data.message) || `服务器返回错误 ${response.status}`,
+              data && data.detail
+            );
+          }
+          return data;
+        },
+        () => {
+          if (!response.ok) {
+            throw new ApiError(response.status, `http_${response.status}`, `服务器返回错误 ${response.status}`);
+          }
+          return null;
+        }
+      );
+    },
+    (err) => {
+      if (err && err.name === 'AbortError') {
+        throw err;
       }
-      return data;
-    }, function () {
-      if (!response.ok) { throw new ApiError(response.status, 'http_' + response.status, '服务器返回错误 ' + response.status); }
-      return null;
-    });
-  }, function (err) {
-    if (err && err.name === 'AbortError') { throw err; }
-    throw new ApiError(0, 'network', '无法连接服务器：请检查网络或稍后重试。');
-  });
+      throw new ApiError(0, 'network', '无法连接服务器：请检查网络或稍后重试。');
+    }
+  );
 }
 
 /* The data revision (/healthz): changes with every publish, import and status report. */
 export function fetchRevision() {
-  return fetch(url('healthz'), {cache: 'no-store'}).then(function (r) { return r.json(); })
-    .then(function (h) { return h && h.revision !== undefined ? h.revision : null; })
-    .catch(function () { return null; });
+  return fetch(url('healthz'), {cache: 'no-store'})
+    .then((r) => r.json())
+    .then((h) => (h && h.revision !== undefined ? h.revision : null))
+    .catch(() => null);
 }
 
 /*
@@ -227,37 +308,66 @@ export function fetchRevision() {
  */
 export function watchRevision(callback, opts) {
   opts = opts || {};
-  var minInterval = opts.minInterval === undefined ? 1000 : opts.minInterval;
-  var last = 0, timer = null, newest = null, closed = false;
-  if (!window.EventSource) { return {close: function () {}}; }
-  var source = new EventSource(url('events/revision', {token: opts.urlToken ? pageToken : null}));
-  source.addEventListener('revision', function (e) {
-    var rev;
-    try { rev = JSON.parse(e.data).revision; } catch (err) { return; }
+  const minInterval = opts.minInterval === undefined ? 1000 : opts.minInterval;
+  let last = 0,
+    timer = null,
+    newest = null,
+    closed = false;
+  if (!window.EventSource) {
+    return {close: () => {}};
+  }
+  const source = new EventSource(url('events/revision', {token: opts.urlToken ? pageToken : null}));
+  source.addEventListener('revision', (e) => {
+    let rev;
+    try {
+      rev = JSON.parse(e.data).revision;
+    } catch (_err) {
+      return;
+    }
     newest = rev;
-    if (timer) { return; }
-    timer = setTimeout(function () {
-      timer = null;
-      last = Date.now();
-      if (!closed) { callback(newest); }
-    }, Math.max(0, last + minInterval - Date.now()));
+    if (timer) {
+      return;
+    }
+    timer = setTimeout(
+      () => {
+        timer = null;
+        last = Date.now();
+        if (!closed) {
+          callback(newest);
+        }
+      },
+      Math.max(0, last + minInterval - Date.now())
+    );
   });
-  return {close: function () { closed = true; source.close(); if (timer) { clearTimeout(timer); } }};
+  return {
+    close: () => {
+      closed = true;
+      source.close();
+      if (timer) {
+        clearTimeout(timer);
+      }
+    }
+  };
 }
 
 /* A tile layer's TileJSON (min/max zoom, bounds), with defaults when it cannot be read. */
-var tileJsonCache = {};
+const tileJsonCache = {};
 export function tileInfo(layer, token) {
   if (!tileJsonCache[layer]) {
     // The token goes in a header: editor tokens are refused in URLs (they would reach logs).
-    var bearer = token || pageToken;
-    tileJsonCache[layer] = fetch(url('tiles/' + layer + '.json'),
-                                 {headers: bearer ? {'Authorization': 'Bearer ' + bearer} : {}})
-      .then(function (r) {
-        if (!r.ok) { var e = new Error('tilejson ' + r.status); e.status = r.status; throw e; }
+    const bearer = token || pageToken;
+    tileJsonCache[layer] = fetch(url(`tiles/${layer}.json`), {
+      headers: bearer ? {Authorization: `Bearer ${bearer}`} : {}
+    })
+      .then((r) => {
+        if (!r.ok) {
+          const e = new Error(`tilejson ${r.status}`);
+          e.status = r.status;
+          throw e;
+        }
         return r.json();
       })
-      .catch(function (err) {
+      .catch((err) => {
         delete tileJsonCache[layer];
         return {minzoom: 0, maxzoom: 16, bounds: null, error: err.status || 'network'};
       });
@@ -269,8 +379,8 @@ export function tileInfo(layer, token) {
 
 function tileUrl(layer, opts) {
   opts = opts || {};
-  var token = opts.token !== undefined ? opts.token : pageToken;
-  return url('tiles/' + layer + '/{z}/{x}/{y}.mvt', {v: opts.revision, token: opts.urlToken ? token : null});
+  const token = opts.token !== undefined ? opts.token : pageToken;
+  return url(`tiles/${layer}/{z}/{x}/{y}.mvt`, {v: opts.revision, token: opts.urlToken ? token : null});
 }
 
 /*
@@ -278,11 +388,10 @@ function tileUrl(layer, opts) {
  * (_getVectorTilePromise is VectorGrid's own fetch-and-decode step: overriding it is the only way
  * to see a tile's fetch fail.)
  */
-var SafeProtobuf = L.VectorGrid.Protobuf.extend({
+const SafeProtobuf = L.VectorGrid.Protobuf.extend({
   _getVectorTilePromise: function (coords) {
-    var self = this;
-    return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords).catch(function () {
-      self.fire('tilefetcherror', {coords: coords});
+    return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords).catch(() => {
+      this.fire('tilefetcherror', {coords: coords});
       return {layers: {}};
     });
   }
@@ -300,19 +409,21 @@ var SafeProtobuf = L.VectorGrid.Protobuf.extend({
  * (refreshGrid makes a new grid for a new one), so the records never mix revisions.
  */
 export function areaGrid(opts) {
-  var styles = {};
+  const styles = {};
   styles[opts.layer] = opts.style;
-  var token = opts.token !== undefined ? opts.token : pageToken;
-  var fetchOptions = {credentials: 'same-origin'};
-  if (token && !opts.urlToken) { fetchOptions.headers = {'Authorization': 'Bearer ' + token}; }
-  var featureId = opts.featureId || function (f) { return f.properties.code; };
-  var features = new Map();
-  var grid = new SafeProtobuf(tileUrl(opts.layer, opts), {
+  const token = opts.token !== undefined ? opts.token : pageToken;
+  const fetchOptions = {credentials: 'same-origin'};
+  if (token && !opts.urlToken) {
+    fetchOptions.headers = {Authorization: `Bearer ${token}`};
+  }
+  const featureId = opts.featureId || ((f) => f.properties.code);
+  const features = new Map();
+  const grid = new SafeProtobuf(tileUrl(opts.layer, opts), {
     rendererFactory: L.canvas.tile,
     vectorTileLayerStyles: styles,
     interactive: false,
-    getFeatureId: function (f) {
-      var id = featureId(f);
+    getFeatureId: (f) => {
+      const id = featureId(f);
       features.set(id, f.properties);
       return id;
     },
@@ -321,8 +432,12 @@ export function areaGrid(opts) {
     minNativeZoom: opts.minNativeZoom,
     // Never below two zooms under the layer's own minimum (16 tiles per screen tile): far out,
     // a layer with a minimum zoom would otherwise fetch its tiles for a whole province.
-    minZoom: opts.minZoom !== undefined ? opts.minZoom
-      : opts.minNativeZoom !== undefined ? Math.max(0, opts.minNativeZoom - 2) : undefined,
+    minZoom:
+      opts.minZoom !== undefined
+        ? opts.minZoom
+        : opts.minNativeZoom !== undefined
+          ? Math.max(0, opts.minNativeZoom - 2)
+          : undefined,
     maxZoom: 22,
     bounds: opts.bounds,
     keepBuffer: 2,
@@ -347,9 +462,14 @@ export function featuresOf(grid) {
  * setUrl: at a fractional zoom Leaflet 1.9's redraw requests tiles at that fractional zoom.)
  */
 export function refreshGrid(map, old, revision) {
-  var next = areaGrid(L.extend({}, old.gmOpts, {revision: revision, style: old.gmStyle}));
-  var done = false;
-  function drop() { if (!done) { done = true; map.removeLayer(old); } }
+  const next = areaGrid(L.extend({}, old.gmOpts, {revision: revision, style: old.gmStyle}));
+  let done = false;
+  function drop() {
+    if (!done) {
+      done = true;
+      map.removeLayer(old);
+    }
+  }
   next.once('load', drop);
   setTimeout(drop, 15000);
   return next.addTo(map);
@@ -365,7 +485,9 @@ export function restyle(grid, style) {
     grid.gmStyle = style;
     grid.options.vectorTileLayerStyles[grid.gmLayer] = style;
   }
-  grid.gmFeatures.forEach(function (properties, id) { grid.setFeatureStyle(id, grid.gmStyle); });
+  grid.gmFeatures.forEach((_properties, id) => {
+    grid.setFeatureStyle(id, grid.gmStyle);
+  });
 }
 
 /*
@@ -380,19 +502,32 @@ export function restyle(grid, style) {
  * zoom), features(x, y) → [{id, layerName, properties, parts, point, radius}] or null}.
  */
 function drawnTiles(grid) {
-  if (!grid || !grid._vectorTiles || grid._tileZoom === undefined) { return null; }
-  var z = grid._tileZoom, renderers = grid._vectorTiles;
+  if (!grid || !grid._vectorTiles || grid._tileZoom === undefined) {
+    return null;
+  }
+  const z = grid._tileZoom,
+    renderers = grid._vectorTiles;
   return {
     zoom: z,
-    tiles: Object.keys(renderers).map(function (key) { return key.split(':').map(Number); })
-      .filter(function (xyz) { return xyz[2] === z; }),
-    features: function (x, y) {
-      var renderer = renderers[x + ':' + y + ':' + z];
-      if (!renderer || !renderer._features) { return null; }
-      return Object.keys(renderer._features).map(function (id) {
-        var drawn = renderer._features[id], f = drawn.feature;
-        return {id: id, layerName: drawn.layerName, properties: f.properties,
-                parts: f._parts, point: f._point, radius: f._radius || 0};
+    tiles: Object.keys(renderers)
+      .map((key) => key.split(':').map(Number))
+      .filter((xyz) => xyz[2] === z),
+    features: (x, y) => {
+      const renderer = renderers[`${x}:${y}:${z}`];
+      if (!renderer || !renderer._features) {
+        return null;
+      }
+      return Object.keys(renderer._features).map((id) => {
+        const drawn = renderer._features[id],
+          f = drawn.feature;
+        return {
+          id: id,
+          layerName: drawn.layerName,
+          properties: f.properties,
+          parts: f._parts,
+          point: f._point,
+          radius: f._radius || 0
+        };
       });
     }
   };
@@ -400,27 +535,42 @@ function drawnTiles(grid) {
 
 /* Point in polygon (even-odd over every ring: holes and multi-polygons alike). */
 function inRings(parts, x, y) {
-  var inside = false;
-  for (var i = 0; i < parts.length; i++) {
-    var ring = parts[i];
-    for (var j = 0, k = ring.length - 1; j < ring.length; k = j++) {
-      var a = ring[j], b = ring[k];
-      if (((a.y > y) !== (b.y > y)) && (x < (b.x - a.x) * (y - a.y) / (b.y - a.y) + a.x)) { inside = !inside; }
+  let inside = false;
+  for (let i = 0; i < parts.length; i++) {
+    const ring = parts[i];
+    for (let j = 0, k = ring.length - 1; j < ring.length; k = j++) {
+      const a = ring[j],
+        b = ring[k];
+      if (a.y > y !== b.y > y && x < ((b.x - a.x) * (y - a.y)) / (b.y - a.y) + a.x) {
+        inside = !inside;
+      }
     }
   }
   return inside;
 }
 
 /* The pixel box [minX, minY, maxX, maxY] of drawn rings (kept per rings array). */
-var ringBounds = new WeakMap();
+const ringBounds = new WeakMap();
 function boundsOf(parts) {
-  var b = ringBounds.get(parts);
-  if (b) { return b; }
+  let b = ringBounds.get(parts);
+  if (b) {
+    return b;
+  }
   b = [Infinity, Infinity, -Infinity, -Infinity];
-  parts.forEach(function (ring) {
-    ring.forEach(function (pt) {
-      if (pt.x < b[0]) { b[0] = pt.x; } if (pt.y < b[1]) { b[1] = pt.y; }
-      if (pt.x > b[2]) { b[2] = pt.x; } if (pt.y > b[3]) { b[3] = pt.y; }
+  parts.forEach((ring) => {
+    ring.forEach((pt) => {
+      if (pt.x < b[0]) {
+        b[0] = pt.x;
+      }
+      if (pt.y < b[1]) {
+        b[1] = pt.y;
+      }
+      if (pt.x > b[2]) {
+        b[2] = pt.x;
+      }
+      if (pt.y > b[3]) {
+        b[3] = pt.y;
+      }
     });
   });
   ringBounds.set(parts, b);
@@ -432,29 +582,42 @@ function boundsOf(parts) {
  * the nearest point feature within `tolerance` pixels; null when nothing is there.
  */
 export function hitTest(grid, map, latlng, tolerance) {
-  var drawn = grid && map.hasLayer(grid) ? drawnTiles(grid) : null;
-  if (!drawn) { return null; }
-  var z = drawn.zoom, size = grid.getTileSize();
-  var p = map.project(latlng, z);
-  var scale = map.getZoomScale(map.getZoom(), z);  // screen px per tile px
-  var tol = (tolerance || 0) / scale;
-  var best = null, bestDist = Infinity;
-  var tx0 = Math.floor((p.x - tol) / size.x), tx1 = Math.floor((p.x + tol) / size.x);
-  var ty0 = Math.floor((p.y - tol) / size.y), ty1 = Math.floor((p.y + tol) / size.y);
-  for (var tx = tx0; tx <= tx1; tx++) {
-    for (var ty = ty0; ty <= ty1; ty++) {
-      var features = drawn.features(tx, ty);
-      if (!features) { continue; }
-      var x = p.x - tx * size.x, y = p.y - ty * size.y;
-      for (var i = 0; i < features.length; i++) {
-        var f = features[i];
-        if (f.point) {  // point symbolizer
-          var dx = f.point.x - x, dy = f.point.y - y, d = Math.sqrt(dx * dx + dy * dy);
+  const drawn = grid && map.hasLayer(grid) ? drawnTiles(grid) : null;
+  if (!drawn) {
+    return null;
+  }
+  const z = drawn.zoom,
+    size = grid.getTileSize();
+  const p = map.project(latlng, z);
+  const scale = map.getZoomScale(map.getZoom(), z); // screen px per tile px
+  const tol = (tolerance || 0) / scale;
+  let best = null,
+    bestDist = Infinity;
+  const tx0 = Math.floor((p.x - tol) / size.x),
+    tx1 = Math.floor((p.x + tol) / size.x);
+  const ty0 = Math.floor((p.y - tol) / size.y),
+    ty1 = Math.floor((p.y + tol) / size.y);
+  for (let tx = tx0; tx <= tx1; tx++) {
+    for (let ty = ty0; ty <= ty1; ty++) {
+      const features = drawn.features(tx, ty);
+      if (!features) {
+        continue;
+      }
+      const x = p.x - tx * size.x,
+        y = p.y - ty * size.y;
+      for (let i = 0; i < features.length; i++) {
+        const f = features[i];
+        if (f.point) {
+          // point symbolizer
+          const dx = f.point.x - x,
+            dy = f.point.y - y,
+            d = Math.sqrt(dx * dx + dy * dy);
           if (d <= tol + f.radius / scale && d < bestDist) {
-            best = {properties: f.properties, layerName: f.layerName}; bestDist = d;
+            best = {properties: f.properties, layerName: f.layerName};
+            bestDist = d;
           }
         } else if (f.parts && !tolerance) {
-          var bb = boundsOf(f.parts);
+          const bb = boundsOf(f.parts);
           if (x >= bb[0] && x <= bb[2] && y >= bb[1] && y <= bb[3] && inRings(f.parts, x, y)) {
             return {properties: f.properties, layerName: f.layerName};
           }
@@ -471,18 +634,28 @@ export function hitTest(grid, map, latlng, tolerance) {
  * whose drawn part's centre lies inside (the areas on screen).
  */
 export function gridAreas(grid, map, bounds) {
-  var out = [], seen = {};
-  var drawn = drawnTiles(grid);
-  if (!drawn) { return out; }
-  var z = drawn.zoom, size = grid.getTileSize();
-  drawn.tiles.forEach(function (xy) {
-    (drawn.features(xy[0], xy[1]) || []).forEach(function (f) {
-      if (seen[f.id]) { return; }
+  const out = [],
+    seen = {};
+  const drawn = drawnTiles(grid);
+  if (!drawn) {
+    return out;
+  }
+  const z = drawn.zoom,
+    size = grid.getTileSize();
+  drawn.tiles.forEach((xy) => {
+    (drawn.features(xy[0], xy[1]) || []).forEach((f) => {
+      if (seen[f.id]) {
+        return;
+      }
       if (bounds) {
-        if (!f.parts) { return; }
-        var bb = boundsOf(f.parts);
-        var centre = L.point(xy[0] * size.x + (bb[0] + bb[2]) / 2, xy[1] * size.y + (bb[1] + bb[3]) / 2);
-        if (!bounds.contains(map.unproject(centre, z))) { return; }
+        if (!f.parts) {
+          return;
+        }
+        const bb = boundsOf(f.parts);
+        const centre = L.point(xy[0] * size.x + (bb[0] + bb[2]) / 2, xy[1] * size.y + (bb[1] + bb[3]) / 2);
+        if (!bounds.contains(map.unproject(centre, z))) {
+          return;
+        }
       }
       seen[f.id] = true;
       out.push(f.properties);
@@ -493,111 +666,191 @@ export function gridAreas(grid, map, bounds) {
 
 /* How many areas fall in each legend class, best first then 无数据: [{cls, count}]. */
 function classCounts(areas, metric) {
-  var counts = {};
-  areas.forEach(function (p) { var k = rateClass(p, metric).key; counts[k] = (counts[k] || 0) + 1; });
-  return RATE_CLASSES.slice().reverse().concat([NO_DATA]).map(function (c) {
-    return {cls: c, count: counts[c.key] || 0};
+  const counts = {};
+  areas.forEach((p) => {
+    const k = rateClass(p, metric).key;
+    counts[k] = (counts[k] || 0) + 1;
   });
+  return RATE_CLASSES.slice()
+    .reverse()
+    .concat([NO_DATA])
+    .map((c) => ({cls: c, count: counts[c.key] || 0}));
 }
 
 /* A stacked bar and rows of class counts (the same colours as the map). */
 export function distributionNodes(areas, metric, unit) {
-  var rows = classCounts(areas, metric), total = areas.length || 1;
+  const rows = classCounts(areas, metric),
+    total = areas.length || 1;
   return [
-    el('div', {className: 'gm-dist-bar', role: 'img',
-                  'aria-label': rows.map(function (r) { return r.cls.label + ' ' + r.count + ' 个'; }).join('，')},
-      rows.filter(function (r) { return r.count; }).map(function (r) {
-        return el('span', {style: {width: (100 * r.count / total) + '%', background: r.cls.colour},
-                              title: r.cls.label + '：' + r.count + ' 个'});
-      })),
-    el('ul', {className: 'gm-dist-rows'}, rows.map(function (r) {
-      return el('li', {dataset: {cls: r.cls.key}},
-        el('span', {className: 'gm-swatch', style: {background: r.cls.colour}, 'aria-hidden': 'true'}),
-        el('span', {className: 'gm-dist-label'}, r.cls.label),
-        el('b', null, num(r.count)), unit || '');
-    }))
+    el(
+      'div',
+      {
+        className: 'gm-dist-bar',
+        role: 'img',
+        'aria-label': rows.map((r) => `${r.cls.label} ${r.count} 个`).join('，')
+      },
+      rows
+        .filter((r) => r.count)
+        .map((r) =>
+          el('span', {
+            style: {width: `${(100 * r.count) / total}%`, background: r.cls.colour},
+            title: `${r.cls.label}：${r.count} 个`
+          })
+        )
+    ),
+    el(
+      'ul',
+      {className: 'gm-dist-rows'},
+      rows.map((r) =>
+        el(
+          'li',
+          {dataset: {cls: r.cls.key}},
+          el('span', {className: 'gm-swatch', style: {background: r.cls.colour}, 'aria-hidden': 'true'}),
+          el('span', {className: 'gm-dist-label'}, r.cls.label),
+          el('b', null, num(r.count)),
+          unit || ''
+        )
+      )
+    )
   ];
 }
 
 /* Edge width per level (county outline thick, micro-grids hairline), grown when zoomed in. */
-var EDGE = {0: 1.6, 1: 1.2, 2: 0.8, 3: 0.6, 4: 0.4};
+const EDGE = {0: 1.6, 1: 1.2, 2: 0.8, 3: 0.6, 4: 0.4};
 function edgeWeight(level, zoom) {
-  var w = EDGE[level] === undefined ? 0.6 : EDGE[level];
+  const w = EDGE[level] === undefined ? 0.6 : EDGE[level];
   return zoom >= 15 ? w * 1.8 : zoom >= 13 ? w * 1.3 : w;
 }
 
 /* The fill style of an area for a metric; theme 'dark' draws darker edges for big screens. */
 export function areaStyle(metric, theme) {
-  var edge = theme === 'dark' ? '#0a1626' : '#ffffff';
-  return function (props, zoom) {
-    var c = rateClass(props, metric);
-    return {fill: true, fillColor: c.colour, fillOpacity: theme === 'dark' ? 0.85 : 0.78,
-            stroke: true, color: edge, opacity: 0.9, weight: edgeWeight(props.level, zoom)};
+  const edge = theme === 'dark' ? '#0a1626' : '#ffffff';
+  return (props, zoom) => {
+    const c = rateClass(props, metric);
+    return {
+      fill: true,
+      fillColor: c.colour,
+      fillOpacity: theme === 'dark' ? 0.85 : 0.78,
+      stroke: true,
+      color: edge,
+      opacity: 0.9,
+      weight: edgeWeight(props.level, zoom)
+    };
   };
 }
 
 /* Outlines only (the level above the coloured one, drawn on top for orientation). */
 export function outlineStyle(theme, level) {
-  var colour = theme === 'dark' ? '#e6f0ff' : '#1d2733';
-  return function (props, zoom) {
-    return {fill: false, stroke: true, color: colour, opacity: theme === 'dark' ? 0.7 : 0.7,
-            weight: Math.min(2.4, Math.max(1.1, edgeWeight(level, zoom) * 1.8))};
-  };
+  const colour = theme === 'dark' ? '#e6f0ff' : '#1d2733';
+  return (_props, zoom) => ({
+    fill: false,
+    stroke: true,
+    color: colour,
+    opacity: theme === 'dark' ? 0.7 : 0.7,
+    weight: Math.min(2.4, Math.max(1.1, edgeWeight(level, zoom) * 1.8))
+  });
 }
 
 /* Cameras: 在线 green, 离线 magenta, 规划中 hollow grey; removed cameras are not drawn. */
-export var CAMERA_STATES = [
+export const CAMERA_STATES = [
   {key: 'online', label: '在线', fill: '#1a9850', stroke: '#ffffff'},
   {key: 'offline', label: '离线', fill: '#c51b7d', stroke: '#ffffff'},
   {key: 'planned', label: '规划中', fill: '#ffffff', stroke: '#4d4d4d'}
 ];
 export function cameraState(props) {
-  if (props.status === 'installed') { return props.online === true || props.online === 1 || props.online === 'true' ? 'online' : 'offline'; }
-  if (props.status === 'planned') { return 'planned'; }
+  if (props.status === 'installed') {
+    return props.online === true || props.online === 1 || props.online === 'true' ? 'online' : 'offline';
+  }
+  if (props.status === 'planned') {
+    return 'planned';
+  }
   return null;
 }
 export function cameraStyle() {
-  var by = {};
-  CAMERA_STATES.forEach(function (s) { by[s.key] = s; });
-  return function (props, zoom) {
-    var s = by[cameraState(props)];
-    if (!s) { return []; }
-    var r = zoom >= 16 ? 5.5 : zoom >= 14 ? 4 : 3;
-    return {radius: r, fill: true, fillColor: s.fill, fillOpacity: 1, stroke: true, color: s.stroke,
-            weight: s.key === 'planned' ? 1.5 : 1, opacity: 1};
+  const by = {};
+  CAMERA_STATES.forEach((s) => {
+    by[s.key] = s;
+  });
+  return (props, zoom) => {
+    const s = by[cameraState(props)];
+    if (!s) {
+      return [];
+    }
+    const r = zoom >= 16 ? 5.5 : zoom >= 14 ? 4 : 3;
+    return {
+      radius: r,
+      fill: true,
+      fillColor: s.fill,
+      fillOpacity: 1,
+      stroke: true,
+      color: s.stroke,
+      weight: s.key === 'planned' ? 1.5 : 1,
+      opacity: 1
+    };
   };
 }
 
 /* ---------------------------------------------------------------- basemap and legend */
 
 export function addBasemap(map) {
-  var b = config.basemap;
-  if (!b || !b.url) { return null; }
-  return L.tileLayer(b.url, {attribution: b.attribution, subdomains: b.subdomains, maxZoom: 22,
-                             maxNativeZoom: 18, crossOrigin: false}).addTo(map);
+  const b = config.basemap;
+  if (!b || !b.url) {
+    return null;
+  }
+  return L.tileLayer(b.url, {
+    attribution: b.attribution,
+    subdomains: b.subdomains,
+    maxZoom: 22,
+    maxNativeZoom: 18,
+    crossOrigin: false
+  }).addTo(map);
 }
 
 /* The legend of a metric: classes best first, then 无数据 (with what it means). */
 export function legendNodes(metric, opts) {
   opts = opts || {};
-  var m = METRICS[metric];
-  var rows = RATE_CLASSES.slice().reverse().concat([NO_DATA]).map(function (c) {
-    var label = c === NO_DATA ? c.label + '（' + m.noData + '）' : c.label;
-    return el('li', {className: 'gm-legend-row', dataset: {cls: c.key}},
-      el('span', {className: 'gm-swatch', style: {background: c.colour}, 'aria-hidden': 'true'}), label);
-  });
-  var nodes = [el('div', {className: 'gm-legend-title'}, m.label,
-                     el('span', {className: 'gm-legend-formula'}, '（' + m.formula + '）')),
-               el('ul', {className: 'gm-legend-list', 'aria-label': m.label + '图例'}, rows)];
+  const m = METRICS[metric];
+  const rows = RATE_CLASSES.slice()
+    .reverse()
+    .concat([NO_DATA])
+    .map((c) => {
+      const label = c === NO_DATA ? `${c.label}（${m.noData}）` : c.label;
+      return el(
+        'li',
+        {className: 'gm-legend-row', dataset: {cls: c.key}},
+        el('span', {className: 'gm-swatch', style: {background: c.colour}, 'aria-hidden': 'true'}),
+        label
+      );
+    });
+  const nodes = [
+    el(
+      'div',
+      {className: 'gm-legend-title'},
+      m.label,
+      el('span', {className: 'gm-legend-formula'}, `（${m.formula}）`)
+    ),
+    el('ul', {className: 'gm-legend-list', 'aria-label': `${m.label}图例`}, rows)
+  ];
   if (opts.cameras) {
     nodes.push(el('div', {className: 'gm-legend-title gm-legend-sub'}, '摄像头'));
-    nodes.push(el('ul', {className: 'gm-legend-list gm-legend-cams', 'aria-label': '摄像头图例'},
-      CAMERA_STATES.map(function (s) {
-        return el('li', {className: 'gm-legend-row'},
-          el('span', {className: 'gm-dot', style: {background: s.fill, borderColor: s.stroke}, 'aria-hidden': 'true'}),
-          s.label);
-      })));
+    nodes.push(
+      el(
+        'ul',
+        {className: 'gm-legend-list gm-legend-cams', 'aria-label': '摄像头图例'},
+        CAMERA_STATES.map((s) =>
+          el(
+            'li',
+            {className: 'gm-legend-row'},
+            el('span', {
+              className: 'gm-dot',
+              style: {background: s.fill, borderColor: s.stroke},
+              'aria-hidden': 'true'
+            }),
+            s.label
+          )
+        )
+      )
+    );
   }
   return nodes;
 }
-
