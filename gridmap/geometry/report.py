@@ -16,6 +16,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 ERROR, WARNING = "error", "warning"
+#: Every severity, with its Chinese label.
+SEVERITIES: dict[str, str] = {ERROR: "错误", WARNING: "警告"}
 
 
 class FindingKind(NamedTuple):
@@ -146,7 +148,7 @@ def report_text(report: dict[str, Any]) -> str:
     verdict = "通过" if report["ok"] else "未通过"
     lines.append(f"结果：{verdict}，{s['errors']} 个错误，{s['warnings']} 个警告")
     for issue in report["issues"]:
-        tag = "错误" if issue["severity"] == ERROR else "警告"
+        tag = SEVERITIES[ERROR] if issue["severity"] == ERROR else SEVERITIES[WARNING]
         label = KINDS[issue["kind"]].label
         lines.append(f"  [{tag}] {label} {'、'.join(issue['codes'])}  {fmt_area(issue['area_m2'])}")
         lines.append(f"         {issue['message']}")

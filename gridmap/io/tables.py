@@ -23,6 +23,11 @@ from gridmap.io.fields import detect_fields
 
 #: File suffix → format.
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
+#: Extensions a camera register may be uploaded with (the upload page's ``accept`` list, from the
+#: server's page config).
+#: What the upload page offers to pick: the readable formats, and .xls, which county offices keep:
+#: picking one gives the clear "save it as .xlsx" refusal instead of a file the picker hides.
+UPLOAD_EXTENSIONS = (*FORMATS, ".xls")
 #: Rows scanned for the header (a title row or two often sits above it).
 HEADER_SCAN_ROWS = 10
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 
-from gridmap.geometry.report import KINDS
+from gridmap.geometry.report import KINDS, SEVERITIES
 from gridmap.levels import LEVELS
 
 #: Validation issue kinds with their Chinese labels, in the order the panels list them
@@ -16,7 +16,8 @@ KIND_LABELS: dict[str, str] = {kind: k.label for kind, k in KINDS.items()}
 KIND_COLOURS: dict[str, str] = {kind: k.colour for kind, k in KINDS.items()}
 UNKNOWN_KIND_COLOUR = "#555555"
 
-SEVERITY_LABELS: dict[str, str] = {"error": "错误", "warning": "警告"}
+#: Severity → Chinese label (one source: ``gridmap.geometry.report.SEVERITIES``).
+SEVERITY_LABELS: dict[str, str] = SEVERITIES
 
 #: Level number → Chinese level name (县, 乡镇/街道, 村/社区, 网格, 微网格).
 LEVEL_LABELS: dict[int, str] = {lv.number: lv.name_zh for lv in LEVELS}

@@ -26,7 +26,11 @@ from sqlalchemy import text
 
 from gridmap.api.routers.pages import script_json
 from gridmap.db.tokens import create_token
-from gridmap.maps.coverage_map import NO_DATA, RATE_CLASSES
+from gridmap.geometry.report import KINDS, SEVERITIES
+from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
+from gridmap.io.tables import UPLOAD_EXTENSIONS as CAMERA_EXTENSIONS
+from gridmap.levels import LEVELS
+from gridmap.maps.coverage_map import METRICS, NO_DATA, RATE_CLASSES, TARGET
 
 # ------------------------------------------------------------------------------------ fixtures
 
@@ -71,6 +75,15 @@ def token(engine, role: str, scope: str | None = None) -> str:
     return secret
 
 
+def page_config(html: str) -> dict:
+    """The JSON config block of a page."""
+    return json.loads(re.search(r'<script type="application/json" id="gm-config">(.*?)</script>', html, re.S).group(1))
+
+
+#: Runs in the page: common.js as the page's modules imported it (the same URL, so the same module).
+COMMON = "await import('/static/js/common.js')"
+
+
 def map_click(page, lon: float, lat: float) -> None:
     """Click the map where (lon, lat) is, as a person would (projected with the map's own maths)."""
     point = page.evaluate(
@@ -91,13 +104,22 @@ def test_pages_are_served_with_their_assets_and_a_strict_policy(http):
         assert r.headers["content-type"].startswith("text/html")
         csp = r.headers["content-security-policy"]
         assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
-        config = json.loads(
-            re.search(r'<script type="application/json" id="gm-config">(.*?)</script>', r.text, re.S).group(1)
-        )
+        config = page_config(r.text)
         assert [lv["name"] for lv in config["levels"]] == ["县", "乡镇/街道", "村/社区", "网格", "微网格"]
         assert "http://" not in r.text.replace("http://www.w3.org", "") and "https://" not in r.text
         for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
             assert http.get(asset).status_code == 200, asset
+        # The page's JavaScript is one ES module (it imports common.js), after Leaflet's classic scripts.
+        modules = re.findall(r'<script type="module" src="/static/js/(\w+)\.js\?v=\w+"></script>', r.text)
+        assert modules == [path.split("?")[0].strip("/")], modules
+        assert r.text.index("leaflet.js") < r.text.index("vectorgrid-shim.js") < r.text.index('type="module"')
+        assert "__GM_" not in r.text
+    # A versioned asset may be cached as before; an unversioned one (a module imported by relative
+    # URL) is revalidated each time, so a new page module never runs with an old common.js.
+    assert "cache-control" not in http.get("/static/js/map.js?v=1").headers
+    common = http.get("/static/js/common.js")
+    assert common.headers["cache-control"] == "no-cache" and "javascript" in common.headers["content-type"]
+    assert http.get("/static/js/common.js", headers={"If-None-Match": common.headers["etag"]}).status_code == 304
     embed = http.get("/embed?layer=village&metric=rollout_rate&theme=light&refresh=0").text
     assert '"layer":"village"' in embed and '"metric":"rollout_rate"' in embed and '"refresh":0' in embed
     assert http.get("/embed?layer=nothing").status_code == 422
@@ -114,6 +136,50 @@ def test_pages_are_served_with_their_assets_and_a_strict_policy(http):
     ):
         assert http.get(vendored).status_code == 200, vendored
     assert http.get("/static/../config.py").status_code == 404
+
+
+def test_the_page_config_carries_the_vocabulary_defined_in_python(http):
+    """Levels, metrics, legend classes, finding kinds and severities, and upload extensions are
+    defined once, in Python: the pages read them from their config (common.js has no copy)."""
+    for path in ("/map", "/upload", "/embed"):
+        config = page_config(http.get(path).text)
+        assert config["levels"] == [
+            {"level": lv.number, "key": lv.key, "name": lv.name_zh, "codeLength": lv.code_length} for lv in LEVELS
+        ]
+        assert config["rateClasses"] == [
+            {"key": c.key, "label": c.label, "lower": c.lower, "upper": c.upper, "colour": c.colour}
+            for c in RATE_CLASSES
+        ]
+        assert config["noData"] == {
+            "key": "none",
+            "label": NO_DATA.label,
+            "lower": None,
+            "upper": None,
+            "colour": NO_DATA.colour,
+        }
+        assert config["target"] == TARGET
+        assert list(config["metrics"]) == list(METRICS)
+        for key, m in METRICS.items():
+            assert config["metrics"][key] == {
+                "key": key,
+                "label": m.label,
+                "formula": m.formula,
+                "numerator": m.numerator,
+                "denominator": m.denominator,
+                "noData": m.no_data,
+            }
+        assert {k: (v["label"], v["severity"]) for k, v in config["kinds"].items()} == KINDS
+        assert config["severities"] == SEVERITIES == {"error": "错误", "warning": "警告"}
+        extensions = {"boundary": list(BOUNDARY_EXTENSIONS), "cameras": list(CAMERA_EXTENSIONS)}
+        assert config["uploadExtensions"] == extensions
+    # The file input's accept list (the boundary tab, before any script runs) is the server's too.
+    upload = http.get("/upload").text
+    assert re.search(r'id="gm-file"[^>]*accept="([^"]*)"', upload).group(1) == ",".join(BOUNDARY_EXTENSIONS)
+    assert ".zip" in BOUNDARY_EXTENSIONS and ".shp" not in BOUNDARY_EXTENSIONS and ".xlsx" in CAMERA_EXTENSIONS
+    # The JavaScript keeps no copy of its own.
+    common, upload_js = http.get("/static/js/common.js").text, http.get("/static/js/upload.js").text
+    assert "#d7191c" not in common and "'已安装 / 计划'" not in common
+    assert "'.zip" not in upload_js and "'错误'" not in upload_js
 
 
 def test_config_json_cannot_close_its_script_element():
@@ -140,12 +206,17 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
     page.goto(api_url + "/map")
     wait_idle(page)
 
-    # One set of legend classes: the JS ones are the exported maps' ones.
-    classes = page.evaluate("GM.RATE_CLASSES.concat([GM.NO_DATA]).map(c => [c.key, c.lower, c.upper, c.colour])")
+    # One set of legend classes: common.js classes by the exported maps' ones (from the page config),
+    # and it is a module: nothing is left in a global GM.
+    assert page.evaluate("typeof window.GM") == "undefined"
+    classes = page.evaluate(
+        f"async () => {{ const c = {COMMON}; "
+        "return c.RATE_CLASSES.concat([c.NO_DATA]).map(k => [k.key, k.lower, k.upper, k.colour]); }"
+    )
     assert classes == [[c.key, c.lower, c.upper, c.colour] for c in (*RATE_CLASSES, NO_DATA)]
     assert page.evaluate(
-        "[GM.classOfCounts(95, 100).key, GM.classOfCounts(9499, 10000).key, "
-        "GM.classOfCounts(0, 0).key, GM.classOfRate(0.95).key, GM.classOfRate(null).key]"
+        f"async () => {{ const c = {COMMON}; return [c.classOfCounts(95, 100).key, c.classOfCounts(9499, 10000).key, "
+        "c.classOfCounts(0, 0).key, c.classOfRate(0.95).key, c.classOfRate(null).key]; }"
     ) == ["95_98", "90_95", "none", "95_98", "none"]
 
     # The grid tiles are drawn: features decoded from the vector tiles, painted on canvases.
@@ -177,10 +248,10 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
     page.click("#gm-metrics [data-value=rollout_rate]")
     assert page.get_attribute("#gm-metrics [data-value=rollout_rate]", "aria-checked") == "true"
     assert "安装率" in page.text_content("#gm-legend")
-    mismatches = page.evaluate("""(() => { let bad = 0, n = 0;
-        Object.values(gm.layers.area._vectorTiles).forEach(r => Object.values(r._features).forEach(f => {
-          n++; if (f.feature.options.fillColor !== GM.rateClass(f.feature.properties, 'rollout_rate').colour) bad++; }));
-        return [bad, n]; })()""")
+    mismatches = page.evaluate(f"""async () => {{ const c = {COMMON}; let bad = 0, n = 0;
+        Object.values(gm.layers.area._vectorTiles).forEach(r => Object.values(r._features).forEach(f => {{
+          n++; if (f.feature.options.fillColor !== c.rateClass(f.feature.properties, 'rollout_rate').colour) bad++; }}));
+        return [bad, n]; }}""")
     assert mismatches[0] == 0 and mismatches[1] > 0, mismatches
 
     # A child in the panel flies there and opens it.
@@ -214,10 +285,10 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
     page.evaluate(f"gm.map.setView([{lat}, {lon}], 15, {{animate: false}})")
     page.check("#gm-cameras")
     wait_idle(page)
-    states = page.evaluate("""(() => { const s = {};
-        Object.values(gm.layers.cameras._vectorTiles).forEach(r => Object.values(r._features).forEach(f => {
-          const k = GM.cameraState(f.feature.properties); s[k] = (s[k] || 0) + 1; }));
-        return s; })()""")
+    states = page.evaluate(f"""async () => {{ const c = {COMMON}; const s = {{}};
+        Object.values(gm.layers.cameras._vectorTiles).forEach(r => Object.values(r._features).forEach(f => {{
+          const k = c.cameraState(f.feature.properties); s[k] = (s[k] || 0) + 1; }}));
+        return s; }}""")
     assert states.get("online", 0) > 0, states
     assert "在线" in page.text_content("#gm-legend")
     with loaded_engine.connect() as conn:
@@ -388,6 +459,7 @@ def test_upload_publishes_a_clean_file_and_reports_camera_rows(own_engine, brows
         assert page.is_disabled("#gm-publish") or "已发布" in page.text_content("#gm-publish-why")
 
         page.click("#gm-tab-cameras")
+        assert page.get_attribute("#gm-file", "accept") == ",".join(CAMERA_EXTENSIONS)  # the server's list
         page.set_input_files("#gm-file", str(cameras))
         page.click("#gm-submit")
         wait_for(page, "!!document.getElementById('gm-verdict')", 60, "the import report")

@@ -5,7 +5,16 @@ The pages are static HTML templates (``gridmap/web/templates``) plus vendored Ja
 (``gridmap/web/static``, Leaflet from ``gridmap/maps/static/leaflet``): everything is served by
 this app, so they work on an intranet with no internet. What the server tells a page goes into one
 inline JSON block (``<script type="application/json" id="gm-config">``), escaped so that no value can
-close the script element; the pages insert every data string with ``textContent``.
+close the script element; the pages insert every data string with ``textContent``. That block also
+carries the vocabulary the pages share with the rest of gridmap, defined once in Python
+(:func:`vocabulary`: levels, metrics, legend classes, kinds and severities of validation findings,
+accepted upload extensions), so the JavaScript keeps no copy of its own.
+
+The pages' scripts are native ES modules (``<script type="module">``, no build step) after the
+classic scripts that define Leaflet's global ``L``. A page names its entry module with ``?v=`` (see
+:func:`asset_version`); the modules it imports by relative URL (``./common.js``) come without it,
+so every asset requested without ``?v=`` is sent with ``Cache-Control: no-cache`` (revalidated by
+its ETag on each use): a browser never runs a new page module with an old ``common.js``.
 
 Every page answer carries a Content-Security-Policy that allows requests to this server only
 (images also to the basemap's host when ``GRIDMAP_BASEMAP_URL`` is set), so a page cannot reach
@@ -21,27 +30,47 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import cache
+from html import escape as html_escape
 from importlib.resources import files
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from gridmap import __version__
 from gridmap.api.deps import PageReader, SettingsDep, TileReader
 from gridmap.config import Settings
-from gridmap.geometry.report import KINDS
+from gridmap.geometry.report import KINDS, SEVERITIES
+from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
+from gridmap.io.tables import UPLOAD_EXTENSIONS as CAMERA_EXTENSIONS
 from gridmap.levels import LEVELS
+from gridmap.maps.coverage_map import METRICS, NO_DATA, RATE_CLASSES, TARGET, RateClass
 
 router = APIRouter(tags=["pages"])
 
 WEB = files("gridmap.web")
 
+
+class _StaticFiles(StaticFiles):
+    """Files as StaticFiles serves them; one requested without ``?v=`` (a module imported by
+    relative URL, an image named by a stylesheet) with ``Cache-Control: no-cache``."""
+
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if "v" not in parse_qs(scope.get("query_string", b"").decode("latin-1")):
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 # /static/... : our files first, then gridmap.maps' vendored Leaflet (/static/leaflet/...).
-router.mount("/static", StaticFiles(packages=[("gridmap.web", "static"), ("gridmap.maps", "static")]), name="static")
+router.mount("/static", _StaticFiles(packages=[("gridmap.web", "static"), ("gridmap.maps", "static")]), name="static")
 
 
 @cache
@@ -74,6 +103,42 @@ def script_json(value: object) -> str:
     ):
         text = text.replace(char, escape)
     return text
+
+
+def _rate_class(c: RateClass) -> dict:
+    return {"key": c.key, "label": c.label, "lower": c.lower, "upper": c.upper, "colour": c.colour}
+
+
+@cache
+def vocabulary() -> dict[str, Any]:
+    """What the pages share with the rest of gridmap, each defined once in Python: the levels
+    (``gridmap.levels.LEVELS``), the metrics, legend classes and target
+    (``gridmap.maps.coverage_map``), the kinds of validation findings (``gridmap.geometry.report.KINDS``:
+    label, severity, colour) and their severities (``SEVERITIES`` there), and the extensions an
+    upload may have (boundary files: ``gridmap.io.boundary_formats``; camera registers:
+    ``gridmap.io.tables``). Part of every page's config (``common.js`` reads it)."""
+    return {
+        "levels": [
+            {"level": lv.number, "key": lv.key, "name": lv.name_zh, "codeLength": lv.code_length} for lv in LEVELS
+        ],
+        "metrics": {
+            key: {
+                "key": m.key,
+                "label": m.label,
+                "formula": m.formula,
+                "numerator": m.numerator,
+                "denominator": m.denominator,
+                "noData": m.no_data,
+            }
+            for key, m in METRICS.items()
+        },
+        "rateClasses": [_rate_class(c) for c in RATE_CLASSES],
+        "noData": _rate_class(NO_DATA),
+        "target": TARGET,
+        "kinds": {kind: {"label": k.label, "severity": k.severity, "colour": k.colour} for kind, k in KINDS.items()},
+        "severities": dict(SEVERITIES),
+        "uploadExtensions": {"boundary": list(BOUNDARY_EXTENSIONS), "cameras": list(CAMERA_EXTENSIONS)},
+    }
 
 
 def basemap_config(settings: Settings) -> dict | None:
@@ -128,14 +193,13 @@ def render_page(
         "version": __version__,
         "readAccess": settings.read_access,
         "basemap": basemap_config(settings),
-        "levels": [
-            {"level": lv.number, "key": lv.key, "name": lv.name_zh, "codeLength": lv.code_length} for lv in LEVELS
-        ],
-        "kinds": {kind: {"label": k.label, "severity": k.severity, "colour": k.colour} for kind, k in KINDS.items()},
+        **vocabulary(),
         "maxUploadMb": settings.max_upload_mb,
     }
+    accept = ",".join(vocabulary()["uploadExtensions"]["boundary"])
     html = (
         _template(template)
+        .replace("__GM_BOUNDARY_ACCEPT__", html_escape(accept))
         .replace("__GM_CONFIG__", script_json(config))
         .replace("__GM_STATIC__", base + "static/")
         .replace("__GM_V__", asset_version())

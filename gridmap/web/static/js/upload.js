@@ -6,404 +6,811 @@
  * a refusal (409) is shown with the server's message.
  *
  * The editor token is kept in this browser's localStorage (key gridmap.editorToken) and sent as
- * `Authorization: Bearer`. Every text from the server goes into the page as text (GM.el).
+ * `Authorization: Bearer`. Every text from the server goes into the page as text (el). The
+ * accepted file extensions, finding kinds and severities come from the server's page config.
  */
-(function () {
-  'use strict';
+import {
+  addBasemap,
+  api,
+  areaGrid,
+  config,
+  el,
+  fill,
+  KINDS,
+  LEVELS,
+  levelKey,
+  levelName,
+  num,
+  pageToken,
+  SEVERITIES,
+  tileInfo,
+  UPLOAD_EXTENSIONS,
+  url
+} from './common.js';
 
-  var el = GM.el, fill = GM.fill;
-  var $ = function (id) { return document.getElementById(id); };
-  var TOKEN_KEY = 'gridmap.editorToken';
-  var KINDS = GM.config.kinds || {};
-  var SEVERITY = {error: '错误', warning: '警告'};
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = 'gridmap.editorToken';
 
-  var state = {kind: 'boundary', busy: false, upload: null, result: null, publish: null, defectMap: null,
-               defectLayer: null, issueLayers: {}};
-  window.gmUpload = state;
+const state = {
+  kind: 'boundary',
+  busy: false,
+  upload: null,
+  result: null,
+  publish: null,
+  defectMap: null,
+  defectLayer: null,
+  issueLayers: {}
+};
+window.gmUpload = state;
 
-  /* ------------------------------------------------------------ token */
+/* ------------------------------------------------------------ token */
 
-  var tokenInput = $('gm-token');
-  function storedToken() { try { return localStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
-  function editorToken() { return tokenInput.value.trim(); }
-  function showTokenState() {
-    var t = editorToken(), box = $('gm-token-state');
-    box.classList.toggle('gm-ok', !!t && t === storedToken());
-    box.textContent = !t ? '请输入编辑或管理员令牌。令牌只保存在本机浏览器中（localStorage）。'
-                         : t === storedToken() ? '令牌已保存在本机浏览器中，下次打开无需再输入。' : '令牌将在上传时保存在本机浏览器中。';
+const tokenInput = $('gm-token');
+function storedToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY) || '';
+  } catch (_e) {
+    return '';
   }
-  tokenInput.value = storedToken();
-  tokenInput.addEventListener('input', showTokenState);
-  $('gm-token-clear').addEventListener('click', function () {
-    try { localStorage.removeItem(TOKEN_KEY); } catch (e) { /* storage disabled */ }
-    tokenInput.value = '';
-    showTokenState();
-    tokenInput.focus();
-  });
+}
+function editorToken() {
+  return tokenInput.value.trim();
+}
+function showTokenState() {
+  const t = editorToken(),
+    box = $('gm-token-state');
+  box.classList.toggle('gm-ok', !!t && t === storedToken());
+  box.textContent = !t
+    ? '请输入编辑或管理员令牌。令牌只保存在本机浏览器中（localStorage）。'
+    : t === storedToken()
+      ? '令牌已保存在本机浏览器中，下次打开无需再输入。'
+      : '令牌将在上传时保存在本机浏览器中。';
+}
+tokenInput.value = storedToken();
+tokenInput.addEventListener('input', showTokenState);
+$('gm-token-clear').addEventListener('click', () => {
+  try {
+    localStorage.removeItem(TOKEN_KEY);
+  } catch (_e) {
+    /* storage disabled */
+  }
+  tokenInput.value = '';
   showTokenState();
-  function rememberToken() {
-    try { localStorage.setItem(TOKEN_KEY, editorToken()); } catch (e) { /* storage disabled */ }
-    showTokenState();
+  tokenInput.focus();
+});
+showTokenState();
+function rememberToken() {
+  try {
+    localStorage.setItem(TOKEN_KEY, editorToken());
+  } catch (_e) {
+    /* storage disabled */
   }
-  /* Reading tiles and areas: the page's ?token= if any, else the editor token (editors may read). */
-  function readToken() { return GM.token || editorToken() || null; }
+  showTokenState();
+}
+/* Reading tiles and areas: the page's ?token= if any, else the editor token (editors may read). */
+function readToken() {
+  return pageToken || editorToken() || null;
+}
 
-  /* ------------------------------------------------------------ tabs and file */
+/* ------------------------------------------------------------ tabs and file */
 
-  var LEVEL_SELECT = $('gm-b-level');
-  GM.config.levels.forEach(function (lv) {
-    LEVEL_SELECT.appendChild(el('option', {value: String(lv.level)}, lv.level + ' ' + lv.name));
+const LEVEL_SELECT = $('gm-b-level');
+LEVELS.forEach((lv) => {
+  LEVEL_SELECT.appendChild(el('option', {value: String(lv.level)}, `${lv.level} ${lv.name}`));
+});
+
+const tabs = [$('gm-tab-boundary'), $('gm-tab-cameras')];
+function setKind(kind) {
+  state.kind = kind;
+  tabs.forEach((t) => {
+    const on = t.dataset.kind === kind;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
   });
-
-  var tabs = [$('gm-tab-boundary'), $('gm-tab-cameras')];
-  function setKind(kind) {
-    state.kind = kind;
-    tabs.forEach(function (t) {
-      var on = t.dataset.kind === kind;
-      t.setAttribute('aria-selected', String(on));
-      t.tabIndex = on ? 0 : -1;
-    });
-    $('gm-form').setAttribute('aria-labelledby', kind === 'boundary' ? 'gm-tab-boundary' : 'gm-tab-cameras');
-    $('gm-adv-boundary').hidden = kind !== 'boundary';
-    $('gm-adv-cameras').hidden = kind !== 'cameras';
-    $('gm-drop-title').textContent = kind === 'boundary' ? '选择或拖入边界文件' : '选择或拖入摄像头台账';
-    $('gm-drop-hint').textContent = kind === 'boundary' ? 'Shapefile（zip 压缩包）、GeoPackage、GeoJSON、KML/KMZ'
-                                                        : 'CSV、Excel（xlsx）或 GeoJSON，每行一个摄像头';
-    $('gm-file').accept = kind === 'boundary' ? '.zip,.gpkg,.geojson,.json,.kml,.kmz' : '.csv,.xlsx,.xls,.geojson,.json';
-    $('gm-submit').textContent = kind === 'boundary' ? '上传并校验' : '上传并导入';
-    $('gm-file').value = '';
-    $('gm-file-name').textContent = '';
-    status('');
-  }
-  tabs.forEach(function (t) {
-    t.addEventListener('click', function () { setKind(t.dataset.kind); });
-    t.addEventListener('keydown', function (e) {
-      if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
-        var other = tabs[(tabs.indexOf(t) + 1) % 2];
-        other.focus(); setKind(other.dataset.kind); e.preventDefault();
-      }
-    });
+  $('gm-form').setAttribute('aria-labelledby', kind === 'boundary' ? 'gm-tab-boundary' : 'gm-tab-cameras');
+  $('gm-adv-boundary').hidden = kind !== 'boundary';
+  $('gm-adv-cameras').hidden = kind !== 'cameras';
+  $('gm-drop-title').textContent = kind === 'boundary' ? '选择或拖入边界文件' : '选择或拖入摄像头台账';
+  $('gm-drop-hint').textContent =
+    kind === 'boundary'
+      ? 'Shapefile（zip 压缩包）、GeoPackage、GeoJSON、KML/KMZ'
+      : 'CSV、Excel（xlsx）或 GeoJSON，每行一个摄像头';
+  $('gm-file').accept = UPLOAD_EXTENSIONS[kind].join(',');
+  $('gm-submit').textContent = kind === 'boundary' ? '上传并校验' : '上传并导入';
+  $('gm-file').value = '';
+  $('gm-file-name').textContent = '';
+  status('');
+}
+tabs.forEach((t) => {
+  t.addEventListener('click', () => {
+    setKind(t.dataset.kind);
   });
-
-  var fileInput = $('gm-file'), drop = $('gm-drop');
-  function showFile() {
-    var f = fileInput.files && fileInput.files[0];
-    $('gm-file-name').textContent = f ? f.name + '（' + (f.size / 1024 / 1024).toFixed(2) + ' MB）' : '';
-  }
-  fileInput.addEventListener('change', showFile);
-  ['dragenter', 'dragover'].forEach(function (t) {
-    drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.add('gm-over'); });
+  t.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      const other = tabs[(tabs.indexOf(t) + 1) % 2];
+      other.focus();
+      setKind(other.dataset.kind);
+      e.preventDefault();
+    }
   });
-  ['dragleave', 'drop'].forEach(function (t) {
-    drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.remove('gm-over'); });
-  });
-  drop.addEventListener('drop', function (e) {
-    if (e.dataTransfer && e.dataTransfer.files.length) { fileInput.files = e.dataTransfer.files; showFile(); }
-  });
+});
 
-  function status(text, opts) {
-    opts = opts || {};
-    var box = $('gm-status');
-    box.textContent = text || '';
-    box.classList.toggle('gm-busy', !!opts.busy);
-    box.classList.toggle('gm-error', !!opts.error);
-  }
-
-  /* ------------------------------------------------------------ submit */
-
-  $('gm-form').addEventListener('submit', function (e) {
+const fileInput = $('gm-file'),
+  drop = $('gm-drop');
+function showFile() {
+  const f = fileInput.files && fileInput.files[0];
+  $('gm-file-name').textContent = f ? `${f.name}（${(f.size / 1024 / 1024).toFixed(2)} MB）` : '';
+}
+fileInput.addEventListener('change', showFile);
+['dragenter', 'dragover'].forEach((t) => {
+  drop.addEventListener(t, (e) => {
     e.preventDefault();
-    if (state.busy) { return; }
-    var file = fileInput.files && fileInput.files[0];
-    if (!editorToken()) { status('请先输入编辑令牌。', {error: true}); tokenInput.focus(); return; }
-    if (!file) { status('请先选择文件。', {error: true}); fileInput.focus(); return; }
-    var maxMb = GM.config.maxUploadMb || 200;
-    if (file.size > maxMb * 1024 * 1024) { status('文件超过 ' + maxMb + ' MB 的上限：请拆分后分批上传。', {error: true}); return; }
-    rememberToken();
-    var form = new FormData();
-    form.append('file', file, file.name);
-    var prefix = state.kind === 'boundary' ? 'gm-b-' : 'gm-c-';
-    Array.prototype.forEach.call(document.querySelectorAll('[id^="' + prefix + '"]'), function (input) {
-      if (input.name && input.value.trim()) { form.append(input.name, input.value.trim()); }
-    });
-    state.busy = true;
-    $('gm-submit').disabled = true;
-    status(state.kind === 'boundary' ? '正在上传并校验，大文件可能需要一两分钟…' : '正在导入…', {busy: true});
-    if (state.defectMap) { state.defectMap.remove(); state.defectMap = null; }
-    fill($('gm-result'), el('div', {className: 'gm-card'}, el('h2', null, '正在处理'),
-      el('p', {className: 'gm-status gm-busy'}, file.name + (state.kind === 'boundary' ? '：正在读取并校验…' : '：正在导入…'))));
-    var path = state.kind === 'boundary' ? 'api/v1/uploads/boundaries' : 'api/v1/uploads/cameras';
-    var kind = state.kind;
-    GM.api(path, {method: 'POST', form: form, token: editorToken()}).then(function (data) {
+    drop.classList.add('gm-over');
+  });
+});
+['dragleave', 'drop'].forEach((t) => {
+  drop.addEventListener(t, (e) => {
+    e.preventDefault();
+    drop.classList.remove('gm-over');
+  });
+});
+drop.addEventListener('drop', (e) => {
+  if (e.dataTransfer && e.dataTransfer.files.length) {
+    fileInput.files = e.dataTransfer.files;
+    showFile();
+  }
+});
+
+function status(text, opts) {
+  opts = opts || {};
+  const box = $('gm-status');
+  box.textContent = text || '';
+  box.classList.toggle('gm-busy', !!opts.busy);
+  box.classList.toggle('gm-error', !!opts.error);
+}
+
+/* ------------------------------------------------------------ submit */
+
+$('gm-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (state.busy) {
+    return;
+  }
+  const file = fileInput.files && fileInput.files[0];
+  if (!editorToken()) {
+    status('请先输入编辑令牌。', {error: true});
+    tokenInput.focus();
+    return;
+  }
+  if (!file) {
+    status('请先选择文件。', {error: true});
+    fileInput.focus();
+    return;
+  }
+  const maxMb = config.maxUploadMb || 200;
+  if (file.size > maxMb * 1024 * 1024) {
+    status(`文件超过 ${maxMb} MB 的上限：请拆分后分批上传。`, {error: true});
+    return;
+  }
+  rememberToken();
+  const form = new FormData();
+  form.append('file', file, file.name);
+  const prefix = state.kind === 'boundary' ? 'gm-b-' : 'gm-c-';
+  Array.prototype.forEach.call(document.querySelectorAll(`[id^="${prefix}"]`), (input) => {
+    if (input.name && input.value.trim()) {
+      form.append(input.name, input.value.trim());
+    }
+  });
+  state.busy = true;
+  $('gm-submit').disabled = true;
+  status(state.kind === 'boundary' ? '正在上传并校验，大文件可能需要一两分钟…' : '正在导入…', {busy: true});
+  if (state.defectMap) {
+    state.defectMap.remove();
+    state.defectMap = null;
+  }
+  fill(
+    $('gm-result'),
+    el(
+      'div',
+      {className: 'gm-card'},
+      el('h2', null, '正在处理'),
+      el(
+        'p',
+        {className: 'gm-status gm-busy'},
+        file.name + (state.kind === 'boundary' ? '：正在读取并校验…' : '：正在导入…')
+      )
+    )
+  );
+  const path = state.kind === 'boundary' ? 'api/v1/uploads/boundaries' : 'api/v1/uploads/cameras';
+  const kind = state.kind;
+  api(path, {method: 'POST', form: form, token: editorToken()})
+    .then((data) => {
       status(kind === 'boundary' ? '已上传，校验完成。' : '导入完成。');
-      if (kind === 'boundary') { showBoundary(data, file.name); } else { showCameras(data, file.name); }
-    }).catch(function (err) {
+      if (kind === 'boundary') {
+        showBoundary(data, file.name);
+      } else {
+        showCameras(data, file.name);
+      }
+    })
+    .catch((err) => {
       status(errorText(err), {error: true});
-    }).then(function () {
+    })
+    .then(() => {
       state.busy = false;
       $('gm-submit').disabled = false;
     });
+});
+
+function errorText(err) {
+  if (err.status === 401) {
+    return `令牌无效或缺失：${err.message}`;
+  }
+  if (err.status === 403) {
+    return `没有权限：${err.message}`;
+  }
+  return err.message || String(err);
+}
+
+/* ------------------------------------------------------------ boundary report */
+
+function kindLabel(kind) {
+  return (KINDS[kind] && KINDS[kind].label) || kind || '未分类';
+}
+function kindColour(kind) {
+  return (KINDS[kind] && KINDS[kind].colour) || '#555555';
+}
+function fmtArea(m2) {
+  if (typeof m2 !== 'number') {
+    return '';
+  }
+  return m2 >= 1e5
+    ? `${(m2 / 1e6).toFixed(3)} 平方公里`
+    : `${m2.toLocaleString('zh-CN', {maximumFractionDigits: 1})} 平方米`;
+}
+
+function showBoundary(data, fileName) {
+  state.upload = data;
+  const report = data.report || {},
+    summary = report.summary || {},
+    issues = report.issues || [];
+  const errors = summary.errors !== undefined ? summary.errors : issues.filter((i) => i.severity === 'error').length;
+  const warnings = summary.warnings !== undefined ? summary.warnings : issues.length - errors;
+  const ok = data.ok !== undefined ? data.ok : report.ok;
+  const levels = summary.levels || {};
+  const verdictCls = !ok ? 'gm-verdict-bad' : warnings ? 'gm-verdict-warn' : 'gm-verdict-ok';
+  const verdict = el(
+    'div',
+    {className: `gm-verdict ${verdictCls}`, id: 'gm-verdict'},
+    el('strong', null, ok ? '校验通过' : '校验未通过'),
+    el('span', null, `${errors} 个错误，${warnings} 个警告`)
+  );
+  const facts = el(
+    'div',
+    {className: 'gm-summary-row'},
+    el('span', null, '文件 ', el('b', null, report.file || fileName)),
+    report.format ? el('span', null, '格式 ', el('b', null, report.format)) : null,
+    report.encoding ? el('span', null, '编码 ', el('b', null, report.encoding)) : null,
+    report.crs ? el('span', null, '坐标系 ', el('b', null, report.crs)) : null,
+    el('span', null, '要素 ', el('b', null, num(summary.features))),
+    Object.keys(levels).length
+      ? el(
+          'span',
+          null,
+          '层级 ',
+          el(
+            'b',
+            null,
+            Object.keys(levels)
+              .map((k) => `${levelName(Number(k))} ${num(levels[k])}`)
+              .join('，')
+          )
+        )
+      : null,
+    data.root_code ? el('span', null, '范围 ', el('b', null, data.root_code)) : null,
+    el('span', null, '上传编号 ', el('b', null, String(data.upload_id)))
+  );
+  const notes = (report.notes || []).length
+    ? el(
+        'ul',
+        {className: 'gm-notes'},
+        report.notes.map((n) => el('li', null, n))
+      )
+    : null;
+
+  const publishBtn = el(
+    'button',
+    {
+      type: 'button',
+      className: 'gm-btn gm-btn-publish',
+      id: 'gm-publish',
+      disabled: !(ok && data.status === 'validated')
+    },
+    '发布为新版本'
+  );
+  const why = el(
+    'div',
+    {className: 'gm-publish-why', id: 'gm-publish-why', role: 'status', 'aria-live': 'polite'},
+    ok && data.status === 'validated'
+      ? '没有错误，可以发布。发布后新边界立即生效，摄像头重新归属。'
+      : !ok
+        ? `不能发布：校验发现 ${errors} 个错误。请按下方列表修正文件后重新上传。`
+        : `不能发布：此上传的状态为“${data.status || '未知'}”。`
+  );
+  if (!ok) {
+    publishBtn.setAttribute('aria-describedby', 'gm-publish-why');
+  }
+  const forceBox = el('div', {className: 'gm-publish-force', id: 'gm-publish-force', hidden: true});
+  publishBtn.addEventListener('click', () => {
+    publish(data.upload_id, false);
   });
+  const publishRow = el('div', {className: 'gm-publish'}, publishBtn, why);
 
-  function errorText(err) {
-    if (err.status === 401) { return '令牌无效或缺失：' + err.message; }
-    if (err.status === 403) { return '没有权限：' + err.message; }
-    return err.message || String(err);
-  }
+  const headCard = el(
+    'div',
+    {className: 'gm-card'},
+    el('h2', null, '边界校验结果'),
+    verdict,
+    facts,
+    notes,
+    publishRow,
+    forceBox,
+    el('div', {id: 'gm-published'})
+  );
 
-  /* ------------------------------------------------------------ boundary report */
-
-  function kindLabel(kind) { return (KINDS[kind] && KINDS[kind].label) || kind || '未分类'; }
-  function kindColour(kind) { return (KINDS[kind] && KINDS[kind].colour) || '#555555'; }
-  function fmtArea(m2) {
-    if (typeof m2 !== 'number') { return ''; }
-    return m2 >= 1e5 ? (m2 / 1e6).toFixed(3) + ' 平方公里' : m2.toLocaleString('zh-CN', {maximumFractionDigits: 1}) + ' 平方米';
-  }
-
-  function showBoundary(data, fileName) {
-    state.upload = data;
-    var report = data.report || {}, summary = report.summary || {}, issues = report.issues || [];
-    var errors = summary.errors !== undefined ? summary.errors : issues.filter(function (i) { return i.severity === 'error'; }).length;
-    var warnings = summary.warnings !== undefined ? summary.warnings : issues.length - errors;
-    var ok = data.ok !== undefined ? data.ok : report.ok;
-    var levels = summary.levels || {};
-    var verdictCls = !ok ? 'gm-verdict-bad' : warnings ? 'gm-verdict-warn' : 'gm-verdict-ok';
-    var verdict = el('div', {className: 'gm-verdict ' + verdictCls, id: 'gm-verdict'},
-      el('strong', null, ok ? '校验通过' : '校验未通过'),
-      el('span', null, errors + ' 个错误，' + warnings + ' 个警告'));
-    var facts = el('div', {className: 'gm-summary-row'},
-      el('span', null, '文件 ', el('b', null, report.file || fileName)),
-      report.format ? el('span', null, '格式 ', el('b', null, report.format)) : null,
-      report.encoding ? el('span', null, '编码 ', el('b', null, report.encoding)) : null,
-      report.crs ? el('span', null, '坐标系 ', el('b', null, report.crs)) : null,
-      el('span', null, '要素 ', el('b', null, GM.num(summary.features))),
-      Object.keys(levels).length ? el('span', null, '层级 ', el('b', null, Object.keys(levels).map(function (k) {
-        return GM.levelName(Number(k)) + ' ' + GM.num(levels[k]);
-      }).join('，'))) : null,
-      data.root_code ? el('span', null, '范围 ', el('b', null, data.root_code)) : null,
-      el('span', null, '上传编号 ', el('b', null, String(data.upload_id))));
-    var notes = (report.notes || []).length ? el('ul', {className: 'gm-notes'}, report.notes.map(function (n) { return el('li', null, n); })) : null;
-
-    var publishBtn = el('button', {type: 'button', className: 'gm-btn gm-btn-publish', id: 'gm-publish',
-                                   disabled: !(ok && data.status === 'validated')}, '发布为新版本');
-    var why = el('div', {className: 'gm-publish-why', id: 'gm-publish-why', role: 'status', 'aria-live': 'polite'},
-      ok && data.status === 'validated' ? '没有错误，可以发布。发布后新边界立即生效，摄像头重新归属。'
-        : !ok ? '不能发布：校验发现 ' + errors + ' 个错误。请按下方列表修正文件后重新上传。'
-        : '不能发布：此上传的状态为“' + (data.status || '未知') + '”。');
-    if (!ok) { publishBtn.setAttribute('aria-describedby', 'gm-publish-why'); }
-    var forceBox = el('div', {className: 'gm-publish-force', id: 'gm-publish-force', hidden: true});
-    publishBtn.addEventListener('click', function () { publish(data.upload_id, false); });
-    var publishRow = el('div', {className: 'gm-publish'}, publishBtn, why);
-
-    var headCard = el('div', {className: 'gm-card'}, el('h2', null, '边界校验结果'), verdict, facts, notes, publishRow, forceBox,
-                      el('div', {id: 'gm-published'}));
-
-    var list = el('ol', {className: 'gm-issues', id: 'gm-issues', 'aria-label': '问题列表'});
-    issues.forEach(function (issue, i) {
-      var li = el('li', {className: 'gm-issue', tabindex: '0', dataset: {issue: String(i), kind: issue.kind, severity: issue.severity},
-                         style: {borderLeftColor: kindColour(issue.kind)}},
-        el('span', {className: 'gm-sev gm-sev-' + issue.severity}, SEVERITY[issue.severity] || issue.severity),
-        el('span', {className: 'gm-issue-kind'}, kindLabel(issue.kind),
-           issue.area_m2 ? el('span', {className: 'gm-muted'}, ' · ' + fmtArea(issue.area_m2)) : null),
-        el('span', {className: 'gm-issue-msg'}, issue.message || ''),
-        (issue.codes || []).length ? el('span', {className: 'gm-issue-codes'}, '编码：' + issue.codes.join('、')) : el('span'));
-      li.addEventListener('click', function () { focusIssue(i); });
-      li.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); focusIssue(i); } });
-      list.appendChild(li);
+  const list = el('ol', {className: 'gm-issues', id: 'gm-issues', 'aria-label': '问题列表'});
+  issues.forEach((issue, i) => {
+    const li = el(
+      'li',
+      {
+        className: 'gm-issue',
+        tabindex: '0',
+        dataset: {issue: String(i), kind: issue.kind, severity: issue.severity},
+        style: {borderLeftColor: kindColour(issue.kind)}
+      },
+      el('span', {className: `gm-sev gm-sev-${issue.severity}`}, SEVERITIES[issue.severity] || issue.severity),
+      el(
+        'span',
+        {className: 'gm-issue-kind'},
+        kindLabel(issue.kind),
+        issue.area_m2 ? el('span', {className: 'gm-muted'}, ` · ${fmtArea(issue.area_m2)}`) : null
+      ),
+      el('span', {className: 'gm-issue-msg'}, issue.message || ''),
+      (issue.codes || []).length
+        ? el('span', {className: 'gm-issue-codes'}, `编码：${issue.codes.join('、')}`)
+        : el('span')
+    );
+    li.addEventListener('click', () => {
+      focusIssue(i);
     });
-    if (!issues.length) { list.appendChild(el('li', {className: 'gm-issue'}, el('span'), '没有发现问题。')); }
-
-    var mapBox = el('div', {className: 'gm-defect-map', id: 'gm-defect-map', role: 'application', 'aria-label': '问题位置地图'});
-    var grid = el('div', {className: 'gm-result-grid'},
-      el('div', {className: 'gm-card'}, el('h2', null, '问题列表 ', el('span', {className: 'gm-muted'}, issues.length + ' 项')), list),
-      el('div', {className: 'gm-card'}, el('h2', null, '问题位置'), mapBox));
-    fill($('gm-result'), headCard, grid);
-    drawDefects(data.defects, mapBox);
+    li.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        focusIssue(i);
+      }
+    });
+    list.appendChild(li);
+  });
+  if (!issues.length) {
+    list.appendChild(el('li', {className: 'gm-issue'}, el('span'), '没有发现问题。'));
   }
 
-  function drawDefects(defects, box) {
-    if (state.defectMap) { state.defectMap.remove(); state.defectMap = null; }
-    var map = state.defectMap = L.map(box, {zoomSnap: 0.25, maxZoom: 20, preferCanvas: false});
-    map.attributionControl.setPrefix('gridmap');
-    map.createPane('gm-context').style.zIndex = 350;
-    map.getPane('gm-context').style.pointerEvents = 'none';
-    GM.addBasemap(map);
-    // The live areas around the defects: the upload's deepest level (thin) under its parent level.
-    var token = readToken();
-    var levels = Object.keys(((state.upload.report || {}).summary || {}).levels || {}).map(Number);
-    var deepest = levels.length ? Math.max.apply(null, levels) : 3;
-    [[deepest, 0.8, '#8795a5'], [deepest - 1, 2, '#3d4b5c']].forEach(function (spec, i) {
-      var key = GM.levelKey(spec[0]);
-      if (!key) { return; }
-      GM.tileInfo(key, token).then(function (info) {
-        GM.areaGrid({layer: key, pane: 'gm-context', maxNativeZoom: info.maxzoom, minNativeZoom: info.minzoom, token: token,
-                     style: function () {
-                       return {fill: i === 0, fillColor: '#ffffff', fillOpacity: 0.55, stroke: true,
-                               color: spec[2], weight: spec[1], opacity: 0.9};
-                     }}).addTo(map);
-      });
+  const mapBox = el('div', {
+    className: 'gm-defect-map',
+    id: 'gm-defect-map',
+    role: 'application',
+    'aria-label': '问题位置地图'
+  });
+  const grid = el(
+    'div',
+    {className: 'gm-result-grid'},
+    el(
+      'div',
+      {className: 'gm-card'},
+      el('h2', null, '问题列表 ', el('span', {className: 'gm-muted'}, `${issues.length} 项`)),
+      list
+    ),
+    el('div', {className: 'gm-card'}, el('h2', null, '问题位置'), mapBox)
+  );
+  fill($('gm-result'), headCard, grid);
+  drawDefects(data.defects, mapBox);
+}
+
+function drawDefects(defects, box) {
+  if (state.defectMap) {
+    state.defectMap.remove();
+    state.defectMap = null;
+  }
+  const map = L.map(box, {zoomSnap: 0.25, maxZoom: 20, preferCanvas: false});
+  state.defectMap = map;
+  map.attributionControl.setPrefix('gridmap');
+  map.createPane('gm-context').style.zIndex = 350;
+  map.getPane('gm-context').style.pointerEvents = 'none';
+  addBasemap(map);
+  // The live areas around the defects: the upload's deepest level (thin) under its parent level.
+  const token = readToken();
+  const levels = Object.keys(((state.upload.report || {}).summary || {}).levels || {}).map(Number);
+  const deepest = levels.length ? Math.max.apply(null, levels) : 3;
+  [
+    [deepest, 0.8, '#8795a5'],
+    [deepest - 1, 2, '#3d4b5c']
+  ].forEach((spec, i) => {
+    const key = levelKey(spec[0]);
+    if (!key) {
+      return;
+    }
+    tileInfo(key, token).then((info) => {
+      areaGrid({
+        layer: key,
+        pane: 'gm-context',
+        maxNativeZoom: info.maxzoom,
+        minNativeZoom: info.minzoom,
+        token: token,
+        style: () => ({
+          fill: i === 0,
+          fillColor: '#ffffff',
+          fillOpacity: 0.55,
+          stroke: true,
+          color: spec[2],
+          weight: spec[1],
+          opacity: 0.9
+        })
+      }).addTo(map);
     });
-    state.issueLayers = {};
-    var features = (defects && defects.features) || [];
-    state.defectLayer = L.geoJSON({type: 'FeatureCollection', features: features}, {
-      style: function (f) {
-        var c = kindColour(f.properties.kind);
+  });
+  state.issueLayers = {};
+  const features = (defects && defects.features) || [];
+  state.defectLayer = L.geoJSON(
+    {type: 'FeatureCollection', features: features},
+    {
+      style: (f) => {
+        const c = kindColour(f.properties.kind);
         return {color: c, weight: 2.5, opacity: 1, fillColor: c, fillOpacity: 0.45};
       },
-      pointToLayer: function (f, latlng) {
-        var c = kindColour(f.properties.kind);
+      pointToLayer: (f, latlng) => {
+        const c = kindColour(f.properties.kind);
         return L.circleMarker(latlng, {radius: 9, color: c, weight: 3, fillColor: c, fillOpacity: 0.25});
       },
-      onEachFeature: function (f, layer) {
-        var i = f.properties.issue;
-        (state.issueLayers[i] = state.issueLayers[i] || []).push(layer);
-        layer.bindTooltip(function () {
-          return el('div', null, el('strong', null, kindLabel(f.properties.kind) + '（' + (SEVERITY[f.properties.severity] || '') + '）'),
-                    el('div', null, (f.properties.codes || []).join('、')));
-        }, {sticky: true});
-        layer.on('click', function () { focusIssue(i, {fromMap: true}); });
+      onEachFeature: (f, layer) => {
+        const i = f.properties.issue;
+        state.issueLayers[i] = state.issueLayers[i] || [];
+        state.issueLayers[i].push(layer);
+        layer.bindTooltip(
+          () =>
+            el(
+              'div',
+              null,
+              el('strong', null, `${kindLabel(f.properties.kind)}（${SEVERITIES[f.properties.severity] || ''}）`),
+              el('div', null, (f.properties.codes || []).join('、'))
+            ),
+          {sticky: true}
+        );
+        layer.on('click', () => {
+          focusIssue(i, {fromMap: true});
+        });
       }
-    }).addTo(map);
-    var present = {};
-    features.forEach(function (f) { present[f.properties.kind] = f.properties.severity; });
-    if (Object.keys(present).length) {
-      var legend = L.control({position: 'bottomleft'});
-      legend.onAdd = function () {
-        return el('div', {className: 'gm-legend gm-legend-static'}, el('div', {className: 'gm-legend-title'}, '问题类型'),
-          el('ul', {className: 'gm-legend-list'}, Object.keys(present).map(function (k) {
-            return el('li', {className: 'gm-legend-row'},
-              el('span', {className: 'gm-swatch', style: {background: kindColour(k)}, 'aria-hidden': 'true'}),
-              kindLabel(k) + '（' + (SEVERITY[present[k]] || '') + '）');
-          })));
-      };
-      legend.addTo(map);
     }
-    var b = state.defectLayer.getBounds();
-    if (b.isValid()) { map.fitBounds(b.pad(0.6), {maxZoom: 17}); }
-    else { map.setView([35, 105], 5); fitToRoot(map); }
+  ).addTo(map);
+  const present = {};
+  features.forEach((f) => {
+    present[f.properties.kind] = f.properties.severity;
+  });
+  if (Object.keys(present).length) {
+    const legend = L.control({position: 'bottomleft'});
+    legend.onAdd = () =>
+      el(
+        'div',
+        {className: 'gm-legend gm-legend-static'},
+        el('div', {className: 'gm-legend-title'}, '问题类型'),
+        el(
+          'ul',
+          {className: 'gm-legend-list'},
+          Object.keys(present).map((k) =>
+            el(
+              'li',
+              {className: 'gm-legend-row'},
+              el('span', {className: 'gm-swatch', style: {background: kindColour(k)}, 'aria-hidden': 'true'}),
+              `${kindLabel(k)}（${SEVERITIES[present[k]] || ''}）`
+            )
+          )
+        )
+      );
+    legend.addTo(map);
   }
-
-  function fitToRoot(map) {
-    var code = state.upload && state.upload.root_code;
-    if (!code) { return; }
-    GM.api('api/v1/areas/' + encodeURIComponent(code), {token: readToken()}).then(function (f) {
-      var bb = f.properties && f.properties.bbox;
-      if (bb) { map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]]); }
-    }).catch(function () { /* no context: the map stays on the default view */ });
+  const b = state.defectLayer.getBounds();
+  if (b.isValid()) {
+    map.fitBounds(b.pad(0.6), {maxZoom: 17});
+  } else {
+    map.setView([35, 105], 5);
+    fitToRoot(map);
   }
+}
 
-  function focusIssue(i, opts) {
-    opts = opts || {};
-    Array.prototype.forEach.call(document.querySelectorAll('.gm-issue'), function (li) {
-      li.classList.toggle('gm-active', li.dataset.issue === String(i));
-    });
-    var item = document.querySelector('.gm-issue[data-issue="' + i + '"]');
-    if (item && opts.fromMap) { item.scrollIntoView({block: 'nearest'}); }
-    var layers = state.issueLayers[i] || [];
-    if (!layers.length || !state.defectMap) { return; }
-    var group = L.featureGroup(layers);
-    state.defectMap.flyToBounds(group.getBounds().pad(1.5), {maxZoom: 18, duration: 0.6});
-    if (layers[0].openTooltip) { layers[0].openTooltip(group.getBounds().getCenter()); }
-    layers.forEach(function (l) {
-      if (l.setStyle) {
-        l.setStyle({weight: 5});
-        setTimeout(function () { l.setStyle({weight: l instanceof L.CircleMarker ? 3 : 2.5}); }, 1600);
+function fitToRoot(map) {
+  const code = state.upload && state.upload.root_code;
+  if (!code) {
+    return;
+  }
+  api(`api/v1/areas/${encodeURIComponent(code)}`, {token: readToken()})
+    .then((f) => {
+      const bb = f.properties && f.properties.bbox;
+      if (bb) {
+        map.fitBounds([
+          [bb[1], bb[0]],
+          [bb[3], bb[2]]
+        ]);
       }
-      if (l.bringToFront) { l.bringToFront(); }
+    })
+    .catch(() => {
+      /* no context: the map stays on the default view */
     });
+}
+
+function focusIssue(i, opts) {
+  opts = opts || {};
+  Array.prototype.forEach.call(document.querySelectorAll('.gm-issue'), (li) => {
+    li.classList.toggle('gm-active', li.dataset.issue === String(i));
+  });
+  const item = document.querySelector(`.gm-issue[data-issue="${i}"]`);
+  if (item && opts.fromMap) {
+    item.scrollIntoView({block: 'nearest'});
   }
+  const layers = state.issueLayers[i] || [];
+  if (!layers.length || !state.defectMap) {
+    return;
+  }
+  const group = L.featureGroup(layers);
+  state.defectMap.flyToBounds(group.getBounds().pad(1.5), {maxZoom: 18, duration: 0.6});
+  if (layers[0].openTooltip) {
+    layers[0].openTooltip(group.getBounds().getCenter());
+  }
+  layers.forEach((l) => {
+    if (l.setStyle) {
+      l.setStyle({weight: 5});
+      setTimeout(() => {
+        l.setStyle({weight: l instanceof L.CircleMarker ? 3 : 2.5});
+      }, 1600);
+    }
+    if (l.bringToFront) {
+      l.bringToFront();
+    }
+  });
+}
 
-  /* ------------------------------------------------------------ publish */
+/* ------------------------------------------------------------ publish */
 
-  function publish(uploadId, force) {
-    var btn = $('gm-publish'), why = $('gm-publish-why');
-    var reasonInput = $('gm-force-reason');
-    var body = {force: !!force, reason: force && reasonInput ? reasonInput.value.trim() : null};
-    if (force && !body.reason) { why.textContent = '强制发布必须写明原因。'; why.classList.add('gm-error'); return; }
-    btn.disabled = true;
-    why.classList.remove('gm-error');
-    why.textContent = '正在发布…';
-    GM.api('api/v1/uploads/' + uploadId + '/publish', {method: 'POST', json: body, token: editorToken()}).then(function (r) {
+function publish(uploadId, force) {
+  const btn = $('gm-publish'),
+    why = $('gm-publish-why');
+  const reasonInput = $('gm-force-reason');
+  const body = {force: !!force, reason: force && reasonInput ? reasonInput.value.trim() : null};
+  if (force && !body.reason) {
+    why.textContent = '强制发布必须写明原因。';
+    why.classList.add('gm-error');
+    return;
+  }
+  btn.disabled = true;
+  why.classList.remove('gm-error');
+  why.textContent = '正在发布…';
+  api(`api/v1/uploads/${uploadId}/publish`, {method: 'POST', json: body, token: editorToken()})
+    .then((r) => {
       state.publish = r;
-      why.textContent = '已发布为版本 ' + r.version + '。';
+      why.textContent = `已发布为版本 ${r.version}。`;
       fill($('gm-publish-force'));
       $('gm-publish-force').hidden = true;
-      fill($('gm-published'), el('div', {className: 'gm-verdict gm-verdict-ok'},
-        el('strong', null, '已发布'),
-        el('span', null, '版本 ' + r.version + '，范围 ' + r.root + '：新增 ' + GM.num(r.added) + ' 个区域，替换 ' +
-                         GM.num(r.removed) + ' 个，重新归属摄像头 ' + GM.num(r.cameras_assigned) + ' 个。'),
-        el('a', {href: GM.url('map', {token: GM.token}) + '#area=' + encodeURIComponent(r.root)}, '在一张图中查看')));
-    }).catch(function (err) {
+      fill(
+        $('gm-published'),
+        el(
+          'div',
+          {className: 'gm-verdict gm-verdict-ok'},
+          el('strong', null, '已发布'),
+          el(
+            'span',
+            null,
+            '版本 ' +
+              r.version +
+              '，范围 ' +
+              r.root +
+              '：新增 ' +
+              num(r.added) +
+              ' 个区域，替换 ' +
+              num(r.removed) +
+              ' 个，重新归属摄像头 ' +
+              num(r.cameras_assigned) +
+              ' 个。'
+          ),
+          el('a', {href: `${url('map', {token: pageToken})}#area=${encodeURIComponent(r.root)}`}, '在一张图中查看')
+        )
+      );
+    })
+    .catch((err) => {
       state.publish = err;
-      why.textContent = '未发布：' + (err.message || err);
+      why.textContent = `未发布：${err.message || err}`;
       why.classList.add('gm-error');
       // A refusal that a person may override (e.g. deleting lower levels the file lacks) can be
       // forced with a reason; validation errors cannot (the button stays disabled).
-      if (err.status === 409 && (err.code === 'would_remove_descendants')) {
-        var box = $('gm-publish-force');
-        fill(box,
-          el('div', {className: 'gm-field'},
+      if (err.status === 409 && err.code === 'would_remove_descendants') {
+        const box = $('gm-publish-force');
+        fill(
+          box,
+          el(
+            'div',
+            {className: 'gm-field'},
             el('label', {for: 'gm-force-reason'}, '确认并强制发布：原因（记入版本记录）'),
-            el('input', {className: 'gm-input', id: 'gm-force-reason', placeholder: '如：乡镇调整，下级网格另行上传'})),
-          el('button', {type: 'button', className: 'gm-btn gm-btn-danger', id: 'gm-force',
-                        onclick: function () { publish(uploadId, true); }}, '确认强制发布'));
+            el('input', {className: 'gm-input', id: 'gm-force-reason', placeholder: '如：乡镇调整，下级网格另行上传'})
+          ),
+          el(
+            'button',
+            {
+              type: 'button',
+              className: 'gm-btn gm-btn-danger',
+              id: 'gm-force',
+              onclick: () => {
+                publish(uploadId, true);
+              }
+            },
+            '确认强制发布'
+          )
+        );
         box.hidden = false;
         btn.disabled = true;
       } else {
         btn.disabled = err.code === 'validation_failed' || err.code === 'already_published';
       }
     });
+}
+
+/* ------------------------------------------------------------ camera import report */
+
+function showCameras(r, fileName) {
+  state.result = r;
+  const rejected = r.rejected || [],
+    outside = r.outside || [];
+  const verdict = el(
+    'div',
+    {className: `gm-verdict ${r.ok ? 'gm-verdict-ok' : 'gm-verdict-warn'}`, id: 'gm-verdict'},
+    el('strong', null, r.ok ? '全部导入' : '部分导入'),
+    el('span', null, `共 ${num(r.rows)} 行，导入 ${num(r.imported)} 行，拒绝 ${num(r.rejected_count)} 行`)
+  );
+  function count(label, n, bad) {
+    return el('div', {className: `gm-count${bad && n ? ' gm-bad' : ''}`}, el('b', null, num(n)), label);
   }
-
-  /* ------------------------------------------------------------ camera import report */
-
-  function showCameras(r, fileName) {
-    state.result = r;
-    var rejected = r.rejected || [], outside = r.outside || [];
-    var verdict = el('div', {className: 'gm-verdict ' + (r.ok ? 'gm-verdict-ok' : 'gm-verdict-warn'), id: 'gm-verdict'},
-      el('strong', null, r.ok ? '全部导入' : '部分导入'),
-      el('span', null, '共 ' + GM.num(r.rows) + ' 行，导入 ' + GM.num(r.imported) + ' 行，拒绝 ' + GM.num(r.rejected_count) + ' 行'));
-    function count(label, n, bad) {
-      return el('div', {className: 'gm-count' + (bad && n ? ' gm-bad' : '')}, el('b', null, GM.num(n)), label);
-    }
-    var counts = el('div', {className: 'gm-counts'},
-      count('表格行数', r.rows), count('新增', r.inserted), count('更新', r.updated), count('未变化', r.unchanged),
-      count('拒绝', r.rejected_count, true), count('不在任何网格内', r.outside_count, true));
-    var msgs = [].concat(r.warnings || [], r.notes || []);
-    if (r.crs_suggestion && r.crs_suggestion.message) { msgs.unshift(r.crs_suggestion.message); }
-    var head = el('div', {className: 'gm-card'}, el('h2', null, '摄像头导入结果'), verdict,
-      el('div', {className: 'gm-summary-row'},
-        el('span', null, '文件 ', el('b', null, r.file || fileName)),
-        el('span', null, '坐标系 ', el('b', null, r.crs || '—')),
-        el('span', null, '县 ', el('b', null, r.county || '—')),
-        r.import_id !== undefined && r.import_id !== null ? el('span', null, '导入编号 ', el('b', null, String(r.import_id))) : null),
-      counts,
-      msgs.length ? el('ul', {className: 'gm-notes'}, msgs.map(function (m) { return el('li', null, m); })) : null);
-    var cards = [head];
-    cards.push(el('div', {className: 'gm-card'},
-      el('h2', null, '被拒绝的行 ', el('span', {className: 'gm-muted'}, GM.num(rejected.length) + ' 行')),
-      rejected.length ? el('div', {className: 'gm-table-wrap'}, el('table', {className: 'gm-table', id: 'gm-rejected'},
-        el('thead', null, el('tr', null, el('th', {className: 'gm-num', scope: 'col'}, '行号'), el('th', {scope: 'col'}, '设备编码'),
-                                   el('th', {scope: 'col'}, '原因'), el('th', {scope: 'col'}, '字段'), el('th', {scope: 'col'}, '值'))),
-        el('tbody', null, rejected.map(function (p) {
-          return el('tr', {dataset: {code: p.code || ''}},
-            el('td', {className: 'gm-num'}, String(p.row)), el('td', null, el('code', null, p.device_id || '—')),
-            el('td', null, p.message || p.code), el('td', null, p.field || ''), el('td', null, p.value === null || p.value === undefined ? '' : String(p.value)));
-        })))) : el('p', {className: 'gm-muted'}, '没有被拒绝的行。')));
-    if (outside.length) {
-      cards.push(el('div', {className: 'gm-card'},
-        el('h2', null, '不在任何网格内的摄像头 ', el('span', {className: 'gm-muted'}, GM.num(outside.length) + ' 个（已导入，请核对坐标）')),
-        el('div', {className: 'gm-table-wrap'}, el('table', {className: 'gm-table'},
-          el('thead', null, el('tr', null, el('th', {className: 'gm-num', scope: 'col'}, '行号'), el('th', {scope: 'col'}, '设备编码'),
-                                     el('th', {className: 'gm-num', scope: 'col'}, '经度'), el('th', {className: 'gm-num', scope: 'col'}, '纬度'))),
-          el('tbody', null, outside.map(function (o) {
-            return el('tr', null, el('td', {className: 'gm-num'}, String(o.row)), el('td', null, el('code', null, o.device_id || '')),
-                      el('td', {className: 'gm-num'}, String(o.lon)), el('td', {className: 'gm-num'}, String(o.lat)));
-          }))))));
-    }
-    if (state.defectMap) { state.defectMap.remove(); state.defectMap = null; }
-    fill($('gm-result'), cards);
+  const counts = el(
+    'div',
+    {className: 'gm-counts'},
+    count('表格行数', r.rows),
+    count('新增', r.inserted),
+    count('更新', r.updated),
+    count('未变化', r.unchanged),
+    count('拒绝', r.rejected_count, true),
+    count('不在任何网格内', r.outside_count, true)
+  );
+  const msgs = [].concat(r.warnings || [], r.notes || []);
+  if (r.crs_suggestion && r.crs_suggestion.message) {
+    msgs.unshift(r.crs_suggestion.message);
   }
+  const head = el(
+    'div',
+    {className: 'gm-card'},
+    el('h2', null, '摄像头导入结果'),
+    verdict,
+    el(
+      'div',
+      {className: 'gm-summary-row'},
+      el('span', null, '文件 ', el('b', null, r.file || fileName)),
+      el('span', null, '坐标系 ', el('b', null, r.crs || '—')),
+      el('span', null, '县 ', el('b', null, r.county || '—')),
+      r.import_id !== undefined && r.import_id !== null
+        ? el('span', null, '导入编号 ', el('b', null, String(r.import_id)))
+        : null
+    ),
+    counts,
+    msgs.length
+      ? el(
+          'ul',
+          {className: 'gm-notes'},
+          msgs.map((m) => el('li', null, m))
+        )
+      : null
+  );
+  const cards = [head];
+  cards.push(
+    el(
+      'div',
+      {className: 'gm-card'},
+      el('h2', null, '被拒绝的行 ', el('span', {className: 'gm-muted'}, `${num(rejected.length)} 行`)),
+      rejected.length
+        ? el(
+            'div',
+            {className: 'gm-table-wrap'},
+            el(
+              'table',
+              {className: 'gm-table', id: 'gm-rejected'},
+              el(
+                'thead',
+                null,
+                el(
+                  'tr',
+                  null,
+                  el('th', {className: 'gm-num', scope: 'col'}, '行号'),
+                  el('th', {scope: 'col'}, '设备编码'),
+                  el('th', {scope: 'col'}, '原因'),
+                  el('th', {scope: 'col'}, '字段'),
+                  el('th', {scope: 'col'}, '值')
+                )
+              ),
+              el(
+                'tbody',
+                null,
+                rejected.map((p) =>
+                  el(
+                    'tr',
+                    {dataset: {code: p.code || ''}},
+                    el('td', {className: 'gm-num'}, String(p.row)),
+                    el('td', null, el('code', null, p.device_id || '—')),
+                    el('td', null, p.message || p.code),
+                    el('td', null, p.field || ''),
+                    el('td', null, p.value === null || p.value === undefined ? '' : String(p.value))
+                  )
+                )
+              )
+            )
+          )
+        : el('p', {className: 'gm-muted'}, '没有被拒绝的行。')
+    )
+  );
+  if (outside.length) {
+    cards.push(
+      el(
+        'div',
+        {className: 'gm-card'},
+        el(
+          'h2',
+          null,
+          '不在任何网格内的摄像头 ',
+          el('span', {className: 'gm-muted'}, `${num(outside.length)} 个（已导入，请核对坐标）`)
+        ),
+        el(
+          'div',
+          {className: 'gm-table-wrap'},
+          el(
+            'table',
+            {className: 'gm-table'},
+            el(
+              'thead',
+              null,
+              el(
+                'tr',
+                null,
+                el('th', {className: 'gm-num', scope: 'col'}, '行号'),
+                el('th', {scope: 'col'}, '设备编码'),
+                el('th', {className: 'gm-num', scope: 'col'}, '经度'),
+                el('th', {className: 'gm-num', scope: 'col'}, '纬度')
+              )
+            ),
+            el(
+              'tbody',
+              null,
+              outside.map((o) =>
+                el(
+                  'tr',
+                  null,
+                  el('td', {className: 'gm-num'}, String(o.row)),
+                  el('td', null, el('code', null, o.device_id || '')),
+                  el('td', {className: 'gm-num'}, String(o.lon)),
+                  el('td', {className: 'gm-num'}, String(o.lat))
+                )
+              )
+            )
+          )
+        )
+      )
+    );
+  }
+  if (state.defectMap) {
+    state.defectMap.remove();
+    state.defectMap = null;
+  }
+  fill($('gm-result'), cards);
+}
 
-  setKind('boundary');
-})();
+setKind('boundary');

@@ -5,22 +5,29 @@
  * the handler with Leaflet 1.9's own L.Canvas._onClick logic (hit-test, then let the map fire the
  * event on the hit layer or on itself), so `interactive: true` works as documented.
  *
- * gridmap's pages do their own hit-testing (GM.hitTest in common.js) and keep their vector grids
+ * gridmap's pages do their own hit-testing (hitTest in common.js) and keep their vector grids
  * non-interactive (clicks pass through every overlay to the map); the shim keeps the vendored
  * library safe to use either way.
  */
-(function () {
+(() => {
   'use strict';
-  if (!window.L || !L.Canvas || !L.Canvas.Tile || L.DomEvent.fakeStop) { return; }
+  if (!window.L || !L.Canvas || !L.Canvas.Tile || L.DomEvent.fakeStop) {
+    return;
+  }
   L.Canvas.Tile.include({
     _onClick: function (e) {
-      if (!this._map) { return; }
-      var point = this._map.mouseEventToLayerPoint(e).subtract(this.getOffset());
-      var clicked = null;
-      for (var id in this._layers) {
-        var layer = this._layers[id];
-        if (layer.options.interactive && layer._containsPoint(point) &&
-            (!(e.type === 'click' || e.type === 'preclick') || !this._map._draggableMoved(layer))) {
+      if (!this._map) {
+        return;
+      }
+      const point = this._map.mouseEventToLayerPoint(e).subtract(this.getOffset());
+      let clicked = null;
+      for (const id in this._layers) {
+        const layer = this._layers[id];
+        if (
+          layer.options.interactive &&
+          layer._containsPoint(point) &&
+          (!(e.type === 'click' || e.type === 'preclick') || !this._map._draggableMoved(layer))
+        ) {
           clicked = layer;
         }
       }
@@ -35,13 +42,17 @@
  * its defects map while tiles load); GridLayer._tileReady then reads this._map._fadeAnimated of
  * null and throws. A tile that arrives for a removed layer is simply dropped.
  */
-(function () {
+(() => {
   'use strict';
-  if (!window.L || !L.GridLayer) { return; }
-  var tileReady = L.GridLayer.prototype._tileReady;
+  if (!window.L || !L.GridLayer) {
+    return;
+  }
+  const tileReady = L.GridLayer.prototype._tileReady;
   L.GridLayer.include({
     _tileReady: function (coords, err, tile) {
-      if (!this._map) { return; }
+      if (!this._map) {
+        return;
+      }
       return tileReady.call(this, coords, err, tile);
     }
   });
