@@ -26,11 +26,18 @@ demo: setup
 	$(BIN)/gridmap demo
 
 # Lint, format, the layers contract and the types (also a pre-commit config: .pre-commit-config.yaml).
-check: setup
+check: setup node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	npx --no-install biome ci gridmap/web/static/js
+
+# Biome (the pages' JS: lint + format), pinned in package.json / package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 test: check
 	@# The page tests (tests/test_pages.py) drive Debian's chromium; a CJK font keeps their screenshots readable;
@@ -49,4 +56,4 @@ db-down: setup
 
 clean:
 	-$(BIN)/gridmap db down
-	rm -rf $(VENV) .gridmap .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .gridmap .pytest_cache .hypothesis *.egg-info node_modules
