@@ -54,7 +54,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gridmap.tiles.layers import HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m  # noqa: E402
+from gridmap.tiles.grid import HALF_WORLD, lonlat_to_3857, tile_size_m  # noqa: E402
+from gridmap.tiles.layers import LAYERS  # noqa: E402
 
 TIPG_VENV = ROOT / ".venv-tipg"
 SCRATCH_DB = "gridmap_bench_tiles"

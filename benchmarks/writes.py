@@ -356,7 +356,7 @@ def screen_requests(url: str) -> list[tuple[str, str]]:
     micro-grids and cameras around the centre (z14), the view's summary and the coverage rows."""
     from sqlalchemy import create_engine, text
 
-    from gridmap.tiles.layers import HALF_WORLD, lonlat_to_3857, tile_size_m
+    from gridmap.tiles.grid import HALF_WORLD, lonlat_to_3857, tile_size_m
 
     engine = create_engine(url)
     with engine.connect() as conn:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from cachetools import LRUCache
 
-from gridmap.tiles.layers import BUFFER, tile_bounds
+from gridmap.tiles.grid import BUFFER, tile_bounds
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: Bytes counted per entry on top of the tile itself (key, entry object, ETag).
@@ -52,6 +52,10 @@ class Tile:
         return self.size == 0
 
 
+#: An area spanning more tiles than this at a zoom is evicted as a range, not tile by tile.
+MAX_LISTED_TILES = 64
+
+
 @dataclass
 class Regions:
     """What changed: tiles (``keys``), tile ranges per (layer, zoom) (``ranges``: (x0, x1, y0,
@@ -74,6 +78,16 @@ class Regions:
             return False
         x0, y0, x1, y1 = tile_bounds(z, x, y, BUFFER)
         return any(b[0] <= x1 and b[2] >= x0 and b[1] <= y1 and b[3] >= y0 for b in boxes)
+
+    def add_tiles(self, layer: str, z: int, x0: int, x1: int, y0: int, y1: int) -> None:
+        """The tiles x0..x1 × y0..y1 of ``layer`` at zoom ``z``: listed one by one when few, else
+        as a range."""
+        if x1 < x0 or y1 < y0:
+            return
+        if (x1 - x0 + 1) * (y1 - y0 + 1) <= MAX_LISTED_TILES:
+            self.keys.update((layer, z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1))
+        else:
+            self.ranges.setdefault((layer, z), []).append((x0, x1, y0, y1))
 
     @property
     def scan(self) -> bool:

@@ -24,7 +24,6 @@ import asyncio
 import gzip
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -38,8 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap.errors import DatabaseUnavailable
 from gridmap.tiles.cache import DEFAULT_MAX_BYTES, Box, Regions, Tile, TileCache
-from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, TileLayer, tile_size_m
-from gridmap.tiles.sql import tile_params, tile_sql
+from gridmap.tiles.layers import LAYERS, Changes, TileLayer
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +131,7 @@ class TileService:
             reconnect_timeout=RECONNECT_TIMEOUT,
             name="gridmap-tiles",
         )
-        self._sql = {layer_id: tile_sql(layer) for layer_id, layer in self.layers.items()}
+        self._sql = {layer_id: layer.sql() for layer_id, layer in self.layers.items()}
         self._next_check = 0.0
         #: Held while a revision check runs (one at a time); see :meth:`_check_holding_lock`.
         self._check_lock = asyncio.Lock()
@@ -200,7 +198,7 @@ class TileService:
         """Make tile z/x/y of ``layer`` from the database and store it in the cache. The tile is
         gzipped on the event loop unless it is large enough for that to be worth a thread hop."""
         started = time.perf_counter()
-        sql, params = self._sql[layer.id], tile_params(layer, z, x, y)
+        sql, params = self._sql[layer.id], layer.params(z, x, y)
 
         async def query(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...] | None:
             # binary: the tile arrives as raw bytes, not as hex text to decode.
@@ -348,10 +346,7 @@ class TileService:
         if revision is None or revision != self.cache.revision:
             known = {}
         if layer.id not in known:
-            if layer.is_area:
-                sql, params = "SELECT ST_Extent(geom) AS e FROM area WHERE level = %(level)s", {"level": layer.level}
-            else:
-                sql, params = "SELECT ST_Extent(geom) AS e FROM camera WHERE status <> 'removed'", {}
+            sql, params = layer.extent_sql()
 
             async def query(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...] | None:
                 cursor = await conn.execute(
@@ -388,73 +383,37 @@ _CHANGES_SQL = """
 """
 #: The tile boxes (each zoom's global tile units) of the areas whose figures changed.
 _AREA_BOXES_SQL = "SELECT level, z, x_min, y_min, x_max, y_max FROM tile_area WHERE code = ANY(%(codes)s)"
-#: An area spanning more tiles than this at a zoom is evicted as a range, not tile by tile.
-MAX_LISTED_TILES = 64
 
 
 async def changed_regions(conn: psycopg.AsyncConnection[Any], seen: int, current: int, layers) -> Regions:
-    """Which tiles revisions ``seen``+1 … ``current`` changed:
-
-    - area layers: every tile showing an area whose figures changed (``data_change.codes``), at
-      every zoom, found from the area's exact box in ``tile_area`` — a tile shows an area when the
-      area's box meets the tile grown by its buffer, exactly the test the tile query makes;
-    - the camera layer: the tiles showing a changed camera where it was or is (``points``);
-    - every layer: every tile meeting a box where boundaries changed (``extent``).
+    """Which tiles revisions ``seen``+1 … ``current`` changed: the change log read once
+    (:class:`~gridmap.tiles.layers.Changes`: boxes where boundaries changed, the tile boxes of the
+    areas whose figures changed, the points of the changed cameras), then each layer adds the
+    tiles it shows of them (:meth:`~gridmap.tiles.layers.TileLayer.add_changes`).
 
     A change marked ``everything``, or a revision without its ``data_change`` row, means everything.
     """
     params = {"seen": seen, "current": current}
-    changes = await (await conn.execute(_CHANGES_SQL, params)).fetchall()
-    if len(changes) != current - seen or any(everything for _, everything, *_ in changes):
+    rows = await (await conn.execute(_CHANGES_SQL, params)).fetchall()
+    if len(rows) != current - seen or any(everything for _, everything, *_ in rows):
         return Regions(everything=True)
-    regions = Regions()
-    by_level = {layer.level: layer.id for layer in layers if layer.is_area}
-    cameras = next((layer for layer in layers if not layer.is_area), None)
+    changes = Changes()
     codes: set[str] = set()
-    for _revision, _everything, x0, y0, x1, y1, changed_codes, points in changes:
+    for _revision, _everything, x0, y0, x1, y1, changed_codes, points in rows:
         if x0 is not None:
-            for layer in layers:
-                regions.boxes.setdefault(layer.id, []).append((float(x0), float(y0), float(x1), float(y1)))
+            changes.boxes.append((float(x0), float(y0), float(x1), float(y1)))
         codes.update(changed_codes or ())
-        if points is not None and cameras is not None:
-            for px, py in shapely.get_coordinates(shapely.from_wkb(bytes(points))):
-                _add_point(regions, cameras, float(px), float(py))
+        if points is not None:
+            changes.points.extend(
+                (float(px), float(py)) for px, py in shapely.get_coordinates(shapely.from_wkb(bytes(points)))
+            )
     if codes:
         boxes = await (await conn.execute(_AREA_BOXES_SQL, {"codes": sorted(codes)})).fetchall()
         for level, z, x_min, y_min, x_max, y_max in boxes:
-            layer_id = by_level.get(int(level))
-            if layer_id is not None:
-                _add_area(regions, layer_id, int(z), float(x_min), float(y_min), float(x_max), float(y_max))
+            changes.area_tiles.setdefault(int(level), []).append(
+                (int(z), float(x_min), float(y_min), float(x_max), float(y_max))
+            )
+    regions = Regions()
+    for layer in layers:
+        layer.add_changes(regions, changes)
     return regions
-
-
-def _add_area(regions: Regions, layer_id: str, z: int, x_min: float, y_min: float, x_max: float, y_max: float) -> None:
-    """The tiles of zoom ``z`` whose buffered box meets an area's box (zoom-``z`` global tile units,
-    y up; see gridmap.tiles.store): tile x when ``x·E − B ≤ x_max`` and ``(x+1)·E + B ≥ x_min``."""
-    last = (1 << z) - 1
-    x0, x1 = max(0, math.ceil((x_min - BUFFER) / EXTENT - 1)), min(last, math.floor((x_max + BUFFER) / EXTENT))
-    row0, row1 = max(0, math.ceil((y_min - BUFFER) / EXTENT - 1)), min(last, math.floor((y_max + BUFFER) / EXTENT))
-    y0, y1 = last - row1, last - row0  # rows counted from the bottom → XYZ rows from the top
-    _add_range(regions, layer_id, z, x0, x1, y0, y1)
-
-
-def _add_point(regions: Regions, layer: TileLayer, px: float, py: float) -> None:
-    """The camera tiles showing a point (EPSG:3857 metres), at each of the layer's zooms: those
-    whose box grown by the buffer (plus the half unit the tile query allows) holds it."""
-    for z in range(layer.minzoom, layer.maxzoom + 1):
-        size, last = tile_size_m(z), (1 << z) - 1
-        grow = size * (BUFFER + 0.5) / EXTENT
-        x0 = max(0, math.ceil((px + HALF_WORLD - grow) / size - 1))
-        x1 = min(last, math.floor((px + HALF_WORLD + grow) / size))
-        y0 = max(0, math.ceil((HALF_WORLD - py - grow) / size - 1))
-        y1 = min(last, math.floor((HALF_WORLD - py + grow) / size))
-        _add_range(regions, layer.id, z, x0, x1, y0, y1)
-
-
-def _add_range(regions: Regions, layer_id: str, z: int, x0: int, x1: int, y0: int, y1: int) -> None:
-    if x1 < x0 or y1 < y0:
-        return
-    if (x1 - x0 + 1) * (y1 - y0 + 1) <= MAX_LISTED_TILES:
-        regions.keys.update((layer_id, z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1))
-    else:
-        regions.ranges.setdefault((layer_id, z), []).append((x0, x1, y0, y1))

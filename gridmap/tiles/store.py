@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from gridmap.db.cameras import CHANGED_CAMERAS
-from gridmap.tiles.layers import AREA_MINZOOMS, EXTENT, HALF_WORLD, MAX_ZOOM
+from gridmap.tiles.grid import EXTENT, HALF_WORLD, MAX_ZOOM
+from gridmap.tiles.layers import AREA_MINZOOMS
 
 _DELETE_GONE_AREAS = text("""
     DELETE FROM tile_area t

@@ -22,7 +22,8 @@ from shapely.geometry import shape
 from sqlalchemy import create_engine, text
 
 from gridmap.api.app import create_app
-from gridmap.tiles.layers import BUFFER, EXTENT, HALF_WORLD, LAYERS, lonlat_to_3857, tile_size_m
+from gridmap.tiles.grid import BUFFER, EXTENT, HALF_WORLD, lonlat_to_3857, tile_size_m
+from gridmap.tiles.layers import LAYERS
 from gridmap.tiles.service import DEFAULT_POOL_TIMEOUT, UNREACHABLE_WAIT, TileService
 
 AREA_PROPS = ["code", "name", "level", "rollout_rate", "online_rate", "planned", "installed", "online", "households"]

@@ -42,7 +42,7 @@ from gridmap.sample.files import CAMERAS_CSV
 from gridmap.sample.load import load_sample
 from gridmap.services.boundaries import PublishRefused, publish_file, rollback
 from gridmap.services.cameras import apply_status_reports, expire_stale_statuses, import_cameras
-from gridmap.tiles.layers import HALF_WORLD, lonlat_to_3857, tile_size_m
+from gridmap.tiles.grid import HALF_WORLD, lonlat_to_3857, tile_size_m
 from gridmap.tiles.store import tile_differences
 
 SCOPE, NEIGHBOUR = "411628001", "411628002"

@@ -168,7 +168,9 @@ def test_the_page_config_carries_the_vocabulary_defined_in_python(http):
                 "denominator": m.denominator,
                 "noData": m.no_data,
             }
-        assert {k: (v["label"], v["severity"]) for k, v in config["kinds"].items()} == KINDS
+        assert {k: (v["label"], v["severity"], v["colour"]) for k, v in config["kinds"].items()} == {
+            k: tuple(kind) for k, kind in KINDS.items()
+        }
         assert config["severities"] == SEVERITIES == {"error": "错误", "warning": "警告"}
         extensions = {"boundary": list(BOUNDARY_EXTENSIONS), "cameras": list(CAMERA_EXTENSIONS)}
         assert config["uploadExtensions"] == extensions

@@ -31,7 +31,8 @@ from starlette.routing import Route
 from gridmap.api.deps import TileReader, bearer_scheme, bearer_token, tile_reader, url_or_header_principal
 from gridmap.api.errors import ApiError, responses
 from gridmap.tiles.cache import Tile
-from gridmap.tiles.layers import BUFFER, EXTENT, MAX_ZOOM, TileLayer, tile_in_range, tolerance_m
+from gridmap.tiles.grid import BUFFER, EXTENT, MAX_ZOOM, tile_in_range, tolerance_m
+from gridmap.tiles.layers import TileLayer
 from gridmap.tiles.service import TileService
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
