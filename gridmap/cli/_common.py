@@ -18,7 +18,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -204,11 +204,15 @@ def _parsed(ctx: Any, args: list[str], parse: Callable[[Any, list[str]], list[st
         raise
 
 
-class GridmapCommand(TyperCommand):
-    """A command whose help reads cleanly: ``FILE`` (not ``{FILE}``) in the usage line, arguments
-    listed by their name without a ``<path>``-style type placeholder (options show their
-    ``metavar``), no ``[default: …]`` notes (see :func:`_no_default_notes`), Chinese wrapped at
-    its width."""
+if TYPE_CHECKING:  # the mixin's methods call the command class's own (mypy sees them there)
+    from typer.core import TyperCommand as _CommandBase
+else:
+    _CommandBase = object
+
+
+class _CleanUsage(_CommandBase):
+    """What commands and groups share: our context, no ``[default: …]`` notes, ``FILE`` (not
+    ``{FILE}``) in the usage line, argument errors in the one style."""
 
     context_class = _Context
 
@@ -221,6 +225,13 @@ class GridmapCommand(TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return _parsed(ctx, args, super().parse_args)
+
+
+class GridmapCommand(_CleanUsage, TyperCommand):
+    """A command whose help reads cleanly: ``FILE`` (not ``{FILE}``) in the usage line, arguments
+    listed by their name without a ``<path>``-style type placeholder (options show their
+    ``metavar``), no ``[default: …]`` notes (see :func:`_no_default_notes`), Chinese wrapped at
+    its width."""
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments, options = [], []
@@ -240,24 +251,12 @@ class GridmapCommand(TyperCommand):
                 formatter.write_dl(options)
 
 
-class GridmapGroup(TyperGroup):
+class GridmapGroup(_CleanUsage, TyperGroup):
     """A command group that reports every error in the one style (see the module docstring).
 
     Errors are caught where the group parses its arguments (``make_context``) and where it runs a
     subcommand (``invoke``): click's parser raises its usage errors there, commands their
     refusals. The root group catches all of them, for ``gridmap …`` and ``CliRunner`` alike."""
-
-    context_class = _Context
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _no_default_notes(self.params)
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [_unbraced(p) for p in super().collect_usage_pieces(ctx)]
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return _parsed(ctx, args, super().parse_args)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """Each subcommand with the whole first sentence of its help, wrapped: click would cut it
