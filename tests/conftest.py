@@ -72,12 +72,17 @@ def _drop_dead_runs(cluster: LocalCluster) -> None:
             cluster.drop_database(name)
 
 
+#: How many tests this session collected (before any -m / -k deselection).
+COLLECTED = pytest.StashKey[int]()
+
 #: The pyramid: each folder of tests/ is a marker (``pytest -m unit``, ``-m "not browser"``).
 LAYERS = ("unit", "db", "api", "browser")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m / -k deselect: the count is of every test
 def pytest_collection_modifyitems(config, items) -> None:
     root = Path(__file__).resolve().parent
+    config.stash[COLLECTED] = len(items)  # every test of the run (each xdist worker collects all)
     for item in items:
         layer = Path(str(item.path)).resolve().relative_to(root).parts[0]
         if layer in LAYERS:
@@ -133,12 +138,9 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def db_url() -> str:
-    """A migrated test database with no data yet."""
-    from gridmap.db.migrate import upgrade
-
-    url = fresh_database("gridmap_test")
-    upgrade(url)
-    return url
+    """This run's shared test database: migrated, the sample county loaded (a copy of the
+    template). Tests that write use a database of their own (:func:`loaded_database`)."""
+    return fresh_database("gridmap_test", template=sample_template())
 
 
 @pytest.fixture(scope="session")
@@ -150,10 +152,7 @@ def engine(db_url: str) -> Engine:
 
 @pytest.fixture(scope="session")
 def loaded_engine(engine: Engine) -> Engine:
-    """The test database with the sample county (areas and cameras) loaded."""
-    from gridmap.sample.load import load_sample
-
-    load_sample(engine, DATA_DIR)
+    """The shared test database, with the sample county (areas and cameras) loaded."""
     return engine
 
 
