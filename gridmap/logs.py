@@ -16,6 +16,7 @@ their shown prefix only).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -55,9 +56,29 @@ class KeyValueFormatter(logging.Formatter):
         return f"{head} {pairs}{sep}{tail}"
 
 
+_TOKEN_PARAM = re.compile(r"([?&]token=)[^&#\s]*", re.I)
+
+
+def redact(text: str) -> str:
+    """``text`` (a request line, a URL) with the value of every ``token=`` parameter replaced by ***."""
+    return _TOKEN_PARAM.sub(r"\1***", text)
+
+
+class RedactTokens(logging.Filter):
+    """A filter for access logs: the ``token=`` secrets screens put in URLs never reach a log file
+    (uvicorn's access record carries the path with its query string in ``args``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        record.msg = redact(record.msg) if isinstance(record.msg, str) else record.msg
+        return True
+
+
 def with_gridmap_logger(config: dict[str, Any], level: str = "INFO") -> dict[str, Any]:
     """A copy of a ``logging.config.dictConfig`` dictionary (uvicorn's, say) that also sends the
-    ``gridmap`` logger's records to stderr as ``key=value`` lines (each worker process applies it)."""
+    ``gridmap`` logger's records to stderr as ``key=value`` lines (each worker process applies it)
+    and redacts ``token=`` parameters from uvicorn's access lines."""
     config = {**config}
     config["formatters"] = {**config.get("formatters", {}), "gridmap": {"()": f"{__name__}.KeyValueFormatter"}}
     config["handlers"] = {
@@ -68,6 +89,12 @@ def with_gridmap_logger(config: dict[str, Any], level: str = "INFO") -> dict[str
         **config.get("loggers", {}),
         ROOT: {"handlers": ["gridmap"], "level": level, "propagate": False},
     }
+    # Access lines without the token= secrets of screen URLs.
+    config["filters"] = {**config.get("filters", {}), "redact_tokens": {"()": f"{__name__}.RedactTokens"}}
+    if "uvicorn.access" in config["loggers"]:
+        access = dict(config["loggers"]["uvicorn.access"])
+        access["filters"] = [*access.get("filters", []), "redact_tokens"]
+        config["loggers"]["uvicorn.access"] = access
     return config
 
 

@@ -8,8 +8,11 @@ SQL lives next to the data (``gridmap.db``, ``gridmap.coverage``, ``gridmap.tile
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -93,13 +96,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         assert app.openapi_url is not None  # the default one: the schema is served
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url,
             title="gridmap API 文档",
             swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
             swagger_css_url=f"{SWAGGER}/swagger-ui.css",
             swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
         )
+        page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body).decode())
+        return page
 
     return app
 
@@ -123,3 +128,17 @@ async def _expire_statuses(engine: Engine, ttl_s: float) -> None:
 
 #: The vendored Swagger UI (gridmap/web/static/vendor/swagger-ui, served by the pages router).
 SWAGGER = "/static/vendor/swagger-ui"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def docs_csp(html: str) -> str:
+    """The Content-Security-Policy of /docs: this server only, the page's one inline script by its
+    hash (FastAPI's Swagger UI page starts the UI inline), Swagger UI's inline styles, no framing."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in _INLINE_SCRIPT.findall(html)
+    )
+    return (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )

@@ -34,6 +34,8 @@ _REFUSED = {
     "revoked": ("token_revoked", "令牌已被吊销：请向管理员申请新令牌。"),
 }
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+#: The largest page offset a query accepts (PostgreSQL's OFFSET is a bigint): more is a 422, not a 500.
+MAX_OFFSET = 2**63 - 1
 
 
 # get_engine, get_settings, url_or_header_principal and tile_reader are ``async``: FastAPI runs a

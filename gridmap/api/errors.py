@@ -128,8 +128,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if _database_down(exc):
+            # The driver's words stay in the log: they may name hosts, ports and roles.
             log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _first_line(exc))
-            return refusal_response(DatabaseUnavailable(detail=_first_line(exc)))
+            return refusal_response(DatabaseUnavailable())
         return _internal(request, exc)
 
     for kind in (DBAPIError, PoolTimeout, psycopg.Error):
@@ -137,6 +138,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_middleware(AnswerUnexpected)
     app.add_middleware(RefuseNul)
+    app.add_middleware(NoSniff)
 
 
 class AnswerUnexpected:
@@ -165,6 +167,29 @@ class AnswerUnexpected:
                 raise
             log.error("unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
             await _internal_response()(scope, receive, send)
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every answer (JSON, tiles, static files, errors): a
+    browser must take each as the type it is served as."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class RefuseNul:

@@ -77,16 +77,39 @@ def to_text(rows: Sequence[CoverageRow], *, title: str | None = None, width: int
     return out.getvalue()
 
 
+#: A text cell starting with one of these is read as a formula by Excel and WPS (OWASP: CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: Any) -> Any:
+    """A cell for a CSV that county staff open in Excel or WPS: text that would start a formula
+    gets a leading apostrophe (OWASP's advice), so it is shown, never run; other values as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) else value
+
+
+def _as_values(sheet: Any) -> None:
+    """Every cell of ``sheet`` as a value: openpyxl stores a string starting with "=" as a formula;
+    here it stays the text it is (an area named "=cmd|..." is shown, never run)."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+
+
 def to_csv(rows: Sequence[CoverageRow]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF (RFC 4180): a name holding a CR or LF is quoted, never split into two rows.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([key for key, _ in COLUMNS] + ["operators"])
     for r in rows:
         d = r.to_dict()
         operators = "; ".join(f"{op} {c['planned']}/{c['installed']}/{c['online']}" for op, c in d["operators"].items())
         writer.writerow(
-            [_cell(d, key, blank="") if key in _RATES else ("" if d[key] is None else d[key]) for key, _ in COLUMNS]
-            + [operators]
+            [
+                safe_text(_cell(d, key, blank="") if key in _RATES else ("" if d[key] is None else d[key]))
+                for key, _ in COLUMNS
+            ]
+            + [safe_text(operators)]
         )
     return out.getvalue()
 
@@ -121,6 +144,8 @@ def write_xlsx(rows: Sequence[CoverageRow], path: str | Path | IO[bytes]) -> Non
     for col in ("G", "H"):
         for cell in ops[col][1:]:
             cell.number_format = "0.00%"
+    for sheet in (ws, ops):
+        _as_values(sheet)
     wb.save(path)
 
 

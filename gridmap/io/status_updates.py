@@ -131,6 +131,8 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
             raise CameraReadError(
                 "unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
             ) from exc
+        except RecursionError:
+            raise CameraReadError("unreadable", "JSON 嵌套层数过多：状态上报应为对象的数组。") from None
         return _json_columns(document)
     table = read_table(data, fmt, STATUS_UPDATE_ALIASES, REQUIRED_FIELDS, labels=FIELD_LABELS, field_hint=False)
     n = len(table.frame)

@@ -33,7 +33,10 @@ from gridmap.geometry.scope import Scope, encroachments
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
 from gridmap.io.boundaries import BoundaryFile, read_boundary_file
 from gridmap.io.crs import crs_label
+from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
+
+log = get_logger("services.boundaries")
 
 
 class PublishRefused(GridmapError):
@@ -431,11 +434,10 @@ def database_refusal(exc: DBAPIError, report: dict | None = None) -> PublishRefu
             f"另一次写入与本次发布冲突，数据库未做任何修改：{detail}。请刷新后重新校验再发布。",
             report,
         )
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError):  # the driver's words go to the log, not to the client
+        log.warning("publish: database unavailable: %s", detail)
         return PublishRefused(
-            "database_unavailable",
-            f"数据库暂时无法完成发布（繁忙或不可用），未做任何修改：{detail}。请稍后重试。",
-            report,
+            "database_unavailable", "数据库暂时无法完成发布（繁忙或不可用），未做任何修改。请稍后重试。", report
         )
     return PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report)
 

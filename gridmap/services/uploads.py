@@ -138,7 +138,7 @@ def parse_fields(value: str | None, example: str = "code=网格编码") -> dict[
     if value.startswith("{"):
         try:
             data = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise bad from None
         if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in data.items()
@@ -639,6 +639,8 @@ def status_payload(body: bytes) -> bytes | list | dict:
         raise CameraReadError(
             "unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
         ) from exc
+    except RecursionError:
+        raise CameraReadError("unreadable", "JSON 嵌套层数过多：状态上报应为对象的数组。") from None
     if isinstance(document, dict):
         key = next((k for k in document if str(k).lower() == "reports"), None)
         if key is not None:

@@ -83,8 +83,11 @@ NOT_MIGRATED = "the tile tables are missing: run `gridmap db migrate` (migration
 class TileDatabaseError(DatabaseUnavailable):
     """The database could not answer (down, restarting, timed out): 503 ``database_unavailable``."""
 
-    def __init__(self, detail: str):
-        super().__init__("数据库暂时不可用，瓦片无法生成，请稍后重试。", detail)
+    def __init__(self, reason: str):
+        # The driver's reason goes to the log, not to the client (it may name hosts, ports, roles).
+        super().__init__("数据库暂时不可用，瓦片无法生成，请稍后重试。")
+        self.reason = reason
+        log.warning("tiles: database unavailable: %s", reason)
 
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:

@@ -177,3 +177,40 @@ def _pointer_to(spec: dict, schema: dict) -> str:
     found = walk(spec, "")
     assert found is not None
     return found
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/areas?offset=9223372036854775808",
+        "/api/v1/cameras?offset=99999999999999999999999",
+        "/api/v1/areas?limit=1&offset=9223372036854775807",
+    ],
+)
+def test_huge_offsets_are_a_422_or_an_empty_page_never_a_500(http, url):
+    r = http.get(url)
+    assert r.status_code in (200, 422), r.text
+    assert r.status_code == 200 or r.json()["code"] == "invalid_request"
+    if r.status_code == 200:
+        assert r.json()["features"] == []
+
+
+def test_security_headers_on_json_tiles_static_files_and_the_docs(http):
+    for url in ("/api/v1/summary", "/api/v1/areas/999999", "/tiles/county/0/0/0.mvt", "/static/js/common.js", "/docs"):
+        assert http.get(url).headers.get("x-content-type-options") == "nosniff", url
+    docs = http.get("/docs")
+    csp = docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert "'sha256-" in csp  # the page's one inline script, by its hash
+
+
+def test_a_deeply_nested_status_body_is_a_422(loaded_engine):
+    from api_tokens import make_token
+
+    from gridmap.api.app import create_app
+
+    admin = make_token(loaded_engine, "admin", name="deep-json-admin")
+    with serve_app(create_app(loaded_engine)) as base, client(base, admin) as http:
+        deep = "[" * 100_000 + "]" * 100_000
+        r = http.post("/api/v1/cameras/status", content=deep, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["code"] == "unreadable", r.text[:300]

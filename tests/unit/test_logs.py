@@ -50,3 +50,20 @@ def test_the_server_logging_config_adds_the_gridmap_logger_to_uvicorns(capsys):
         logging.getLogger("gridmap").handlers.clear()
         logging.getLogger("gridmap").propagate = True
         logging.getLogger("gridmap").setLevel(logging.NOTSET)
+
+
+def test_access_lines_never_carry_a_token_from_the_url():
+    import uvicorn.config
+
+    from gridmap.logs import RedactTokens, redact, with_gridmap_logger
+
+    assert redact("/tiles/grid/12/1/2.mvt?v=3&token=gm_secret&x=1") == "/tiles/grid/12/1/2.mvt?v=3&token=***&x=1"
+    assert redact("/embed?TOKEN=gm_a") == "/embed?TOKEN=***"
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/embed?theme=dark&token=gm_live_secret", "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactTokens().filter(record)
+    assert "gm_live_secret" not in record.getMessage() and "token=***" in record.getMessage()
+    config = with_gridmap_logger(uvicorn.config.LOGGING_CONFIG)
+    assert "redact_tokens" in config["loggers"]["uvicorn.access"]["filters"]

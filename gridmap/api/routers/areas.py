@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from gridmap.api.deps import Reader
+from gridmap.api.deps import MAX_OFFSET, Reader
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import SnapshotConn
 from gridmap.api.routers.cameras import CameraFilters, camera_filters
@@ -69,7 +69,7 @@ def list_areas(
     bbox: Annotated[str | None, Query(description=BBOX_DESCRIPTION + " Areas intersecting the box.")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Code prefix or part of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Features per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Features to skip (see the `next` link).")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip (see the `next` link).")] = 0,
     geometry: Annotated[
         Literal["full", "simplified", "none"],
         Query(
@@ -146,7 +146,7 @@ def area_cameras(
     conn: SnapshotConn,
     filters: Annotated[CameraFilters, camera_filters],
     limit: Annotated[int, Query(ge=1, le=10000, description="Features per page.")] = 1000,
-    offset: Annotated[int, Query(ge=0, description="Features to skip (see the `next` link).")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip (see the `next` link).")] = 0,
 ):
     """The cameras of the area and every area below it, as /api/v1/cameras with `area={code}`."""
     if not areas_db.area_exists(conn, code):

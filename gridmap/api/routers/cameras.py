@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from gridmap.api.deps import Reader
+from gridmap.api.deps import MAX_OFFSET, Reader
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import SnapshotConn
 from gridmap.api.schemas_read import (
@@ -84,7 +84,7 @@ def list_cameras(
     filters: Annotated[CameraFilters, camera_filters],
     area: Annotated[str | None, Query(max_length=64, description="Area code: cameras in that area or below.")] = None,
     limit: Annotated[int, Query(ge=1, le=10000, description="Features per page.")] = 1000,
-    offset: Annotated[int, Query(ge=0, description="Features to skip (see the `next` link).")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip (see the `next` link).")] = 0,
 ):
     """Cameras as a GeoJSON FeatureCollection of points (EPSG:4490 lon/lat degrees, 7 decimals), by
     device id, paged like /api/v1/areas. Feature `id` is the 20-digit GB/T 28181 device id;

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as FormFile
 
-from gridmap.api.deps import Conn, Editor, EngineDep, SettingsDep
+from gridmap.api.deps import MAX_OFFSET, Conn, Editor, EngineDep, SettingsDep
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.schemas_write import (
     ImportReport,
@@ -117,7 +117,7 @@ def list_uploads(
     conn: Conn,
     kind: Annotated[Literal["boundary", "camera"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     """Uploads, newest first, without their reports: an admin sees all, an editor its own and those
     within its scope."""
