@@ -18,6 +18,11 @@ Service
     county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
   - ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
   - ``GRIDMAP_MAX_UPLOAD_MB``: largest file the upload endpoints accept (default 200).
+  - ``GRIDMAP_MAX_UNZIPPED_MB``, ``GRIDMAP_MAX_ZIP_RATIO``, ``GRIDMAP_MAX_ARCHIVE_MEMBERS``: what an
+    uploaded archive (zipped shapefiles, KMZ, XLSX) may unpack to in all (default 2048 MB), how much
+    one member may expand (default 200×: real shapefiles and sheets stay far below, zip bombs far
+    above) and how many files it may hold (default 10,000); checked from the archive's directory
+    before anything is extracted (``gridmap.io.archives``).
 
 Live data
   - ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
@@ -75,6 +80,9 @@ class Settings(BaseSettings):
     basemap_url: str | None = Field(default=None, description="XYZ basemap template for the pages.")
     basemap_attribution: str | None = Field(default=None, description="The basemap's attribution.")
     max_upload_mb: float = Field(default=200.0, gt=0, description="Largest upload, MB.")
+    max_unzipped_mb: float = Field(default=2048.0, gt=0, description="Most an archive may unpack to, MB.")
+    max_zip_ratio: float = Field(default=200.0, gt=1, description="Most one archive member may expand.")
+    max_archive_members: int = Field(default=10_000, ge=1, description="Most files in one archive.")
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."

@@ -41,6 +41,7 @@ from pyogrio.errors import DataLayerError, DataSourceError, FieldError, Geometry
 from pyproj import CRS
 
 from gridmap.config import STORAGE_SRID
+from gridmap.io.archives import check_archive
 from gridmap.io.area_values import LEVEL_WORDS, InexactCodeError, code_strings, integers
 from gridmap.io.boundary_formats import (
     FORMAT_LABELS,
@@ -200,6 +201,14 @@ def read_boundary_file(
             f"{FORMAT_LABELS[fmt]} 文件的坐标按规范是 WGS84 经纬度，已忽略指定的坐标系 {crs_label(explicit_crs)}。"
         )
         explicit_crs = None
+    if path.suffix.lower() == ".kmz":  # GDAL unpacks it: check it first (zips are checked as extracted)
+        try:
+            with zipfile.ZipFile(path) as kmz:
+                check_archive(kmz, path.name)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise BoundaryReadError(
+                "unreadable", f"“{path.name}”不是有效的 KMZ 文件（可能已损坏或未传完整）。"
+            ) from exc
     layers: list[_Layer] = []
     with tempfile.TemporaryDirectory(prefix="gridmap-read-") as tmp:
         refs = _choose_layers(_list_layers(path, fmt, Path(tmp)), layer, notes)
@@ -311,6 +320,7 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
     shps: list[PurePosixPath] = []
     members: list[str] = []
     with archive:
+        check_archive(archive, path.name)
         for info in archive.infolist():
             if info.is_dir():
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError
+from gridmap.io.archives import check_archive
 from gridmap.io.fields import detect_fields
 
 #: File suffix → format.
@@ -132,6 +134,11 @@ def xlsx_sheets(source: Path | bytes) -> dict[str, list[list[str]]]:
     stored as a number into an integer with made-up last digits, which no check could catch."""
     import openpyxl  # imported here: only XLSX needs it
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as workbook:
+            check_archive(workbook, source.name if isinstance(source, Path) else "工作簿")
+    except (zipfile.BadZipFile, OSError):
+        pass  # not a zip at all: openpyxl says so below, in its words turned into ours
     try:
         book = openpyxl.load_workbook(
             io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True

@@ -214,3 +214,27 @@ def test_a_deeply_nested_status_body_is_a_422(loaded_engine):
         deep = "[" * 100_000 + "]" * 100_000
         r = http.post("/api/v1/cameras/status", content=deep, headers={"Content-Type": "application/json"})
         assert r.status_code == 422 and r.json()["code"] == "unreadable", r.text[:300]
+
+
+def test_a_zip_bomb_upload_is_a_413_and_nothing_is_kept(loaded_engine, tmp_path):
+    import io
+    import zipfile
+
+    from api_tokens import make_token
+    from db_state import checksums
+    from sqlalchemy import text
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("网格.shp", b"x")
+        zf.writestr("网格.dbf", b"\0" * (40 << 20))
+    admin = make_token(loaded_engine, "admin", name="zip-bomb-admin")
+    with loaded_engine.connect() as conn:
+        uploads = conn.execute(text("SELECT count(*) FROM upload")).scalar_one()
+    before = checksums(loaded_engine)
+    with serve(loaded_engine) as base, client(base, admin) as http:
+        r = http.post("/api/v1/uploads/boundaries", files={"file": ("网格.zip", buffer.getvalue())})
+    assert r.status_code == 413 and r.json()["code"] == "archive_ratio", r.text[:300]
+    assert checksums(loaded_engine) == before
+    with loaded_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM upload")).scalar_one() == uploads
