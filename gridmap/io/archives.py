@@ -30,11 +30,12 @@ class ArchiveRefused(GridmapError):
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """Bounds of one archive: members, bytes unpacked in all, expansion ratio of one member."""
+    """Bounds of one archive: members, bytes unpacked in all, expansion ratio of one member (the
+    defaults live in the settings: ``GRIDMAP_MAX_ARCHIVE_MEMBERS``, ``_MAX_UNZIPPED_MB``, ``_MAX_ZIP_RATIO``)."""
 
-    max_members: int = 10_000
-    max_unpacked_bytes: int = 2048 * MB
-    max_ratio: float = 200.0
+    max_members: int
+    max_unpacked_bytes: int
+    max_ratio: float
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> ArchiveLimits:
