@@ -23,6 +23,20 @@ Service
     one member may expand (default 200×: real shapefiles and sheets stay far below, zip bombs far
     above) and how many files it may hold (default 10,000); checked from the archive's directory
     before anything is extracted (``gridmap.io.archives``).
+  - ``GRIDMAP_MAX_FEATURES``, ``GRIDMAP_MAX_FEATURE_VERTICES``, ``GRIDMAP_MAX_FILE_VERTICES``: most
+    features in a boundary file (default 500,000; the sample county has 12,195), vertices in one
+    feature (default 500,000; its largest has 2,318) and in the whole file (default 10,000,000; it
+    has 415,126); counted as the file is read, before any validation (``gridmap.io.boundaries``).
+  - ``GRIDMAP_MAX_REPORT_ISSUES``: most issues a validation report lists one by one (default 2,000);
+    the rest are counted by kind (``gridmap.geometry.report``).
+  - ``GRIDMAP_WORK_TIMEOUT``, ``GRIDMAP_WORK_MEMORY_MB``: an upload is read and validated in a child
+    process that is stopped after this many seconds of wall-clock time (default 180; the sample
+    county takes ~3 s) or when it needs more address space than this (default 4096 MB; the sample
+    county needs ~330 MB resident), answering 422 ``validation_timeout`` / ``too_complex``
+    (``gridmap.workers``).
+  - ``GRIDMAP_UPLOAD_WORKERS``, ``GRIDMAP_UPLOADS_PER_TOKEN``: how many uploads the server works on
+    at once (default 2) and how many of them one token may have in flight (default 2); beyond
+    either, 429 with ``Retry-After``.
 
 Live data
   - ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
@@ -83,6 +97,16 @@ class Settings(BaseSettings):
     max_unzipped_mb: float = Field(default=2048.0, gt=0, description="Most an archive may unpack to, MB.")
     max_zip_ratio: float = Field(default=200.0, gt=1, description="Most one archive member may expand.")
     max_archive_members: int = Field(default=10_000, ge=1, description="Most files in one archive.")
+    max_features: int = Field(default=500_000, ge=1, description="Most features in a boundary file.")
+    max_feature_vertices: int = Field(default=500_000, ge=4, description="Most vertices in one feature.")
+    max_file_vertices: int = Field(default=10_000_000, ge=4, description="Most vertices in a boundary file.")
+    max_report_issues: int = Field(default=2_000, ge=1, description="Most issues listed one by one in a report.")
+    work_timeout_s: float = Field(
+        default=180.0, gt=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_WORK_TIMEOUT", description="Seconds."
+    )
+    work_memory_mb: float = Field(default=4096.0, ge=256, description="Address space of a worker, MB.")
+    upload_workers: int = Field(default=2, ge=1, description="Uploads worked on at once.")
+    uploads_per_token: int = Field(default=2, ge=1, description="Uploads one token may have in flight.")
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."

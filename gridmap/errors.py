@@ -48,6 +48,18 @@ class GridmapError(Exception):
     def http_status(self) -> int:
         return self._status or self.statuses.get(self.code, self.status)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its class and attributes, whatever its ``__init__`` takes (refusals come
+        back from worker processes: ``gridmap.workers``)."""
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[GridmapError], args: tuple[Any, ...], state: dict[str, Any]) -> GridmapError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
 
 class DatabaseUnavailable(GridmapError):
     """The database is down, restarting, or too busy to answer in time; nothing was written."""

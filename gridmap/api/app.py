@@ -22,8 +22,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from gridmap import __version__
+from gridmap import __version__, workers
 from gridmap.api.errors import install_error_handlers
+from gridmap.api.limits import BodyLimit, UploadSlots
 from gridmap.api.revision_cache import RevisionCache
 from gridmap.config import Settings, get_settings
 from gridmap.tiles.service import TileService
@@ -70,6 +71,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         try:
             yield
         finally:
+            stopped = workers.stop_all()  # uploads still being validated: stop them now
+            if stopped:
+                log.warning("stopped %d upload worker(s) at shutdown", stopped)
             if expiry is not None:
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -87,7 +91,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.engine = engine
     app.state.settings = settings
     app.state.revision_cache = RevisionCache()
+    app.state.upload_slots = UploadSlots(settings.upload_workers, settings.uploads_per_token)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less
     for router in ROUTERS:

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.config import get_settings
+
 ERROR, WARNING = "error", "warning"
 #: Every severity, with its Chinese label.
 SEVERITIES: dict[str, str] = {ERROR: "错误", WARNING: "警告"}
@@ -113,13 +115,23 @@ class ValidationReport:
             "metric_crs": self.metric_crs,
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, max_issues: int | None = None) -> dict[str, Any]:
+        """The report as JSON types. At most ``max_issues`` issues (default: the setting
+        ``GRIDMAP_MAX_REPORT_ISSUES``) are listed one by one, errors first; the summary counts them
+        all, and ``issues_total`` / ``issues_truncated`` say when the list was cut."""
+        limit = get_settings().max_report_issues if max_issues is None else max_issues
+        shown = self.findings
+        if len(shown) > limit:
+            shown = sorted(shown, key=lambda f: f.severity != ERROR)[:limit]  # stable: file order within
         out: dict[str, Any] = {
             "ok": self.ok,
             "summary": self.summary(),
             **self.source,
-            "issues": [f.to_dict() for f in self.findings],
+            "issues": [f.to_dict() for f in shown],
         }
+        if len(shown) < len(self.findings):
+            out["issues_total"] = len(self.findings)
+            out["issues_truncated"] = True
         if self.repairs is not None:
             out["repairs"] = self.repairs
         return out
@@ -152,6 +164,11 @@ def report_text(report: dict[str, Any]) -> str:
         label = KINDS[issue["kind"]].label
         lines.append(f"  [{tag}] {label} {'、'.join(issue['codes'])}  {fmt_area(issue['area_m2'])}")
         lines.append(f"         {issue['message']}")
+    if report.get("issues_truncated"):
+        lines.append(
+            f"  ……仅列出前 {len(report['issues']):,} 个问题（错误在前），共 {report['issues_total']:,} 个；"
+            "各类问题的数量见上方结果（可调整 GRIDMAP_MAX_REPORT_ISSUES）。"
+        )
     for change in report.get("repairs") or []:
         lines.append(
             f"  [修复] {change['code'] or change['row']}：{'、'.join(change['actions'])}，"

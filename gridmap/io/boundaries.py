@@ -40,7 +40,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 from pyproj import CRS
 
-from gridmap.config import STORAGE_SRID
+from gridmap.config import STORAGE_SRID, Settings, get_settings
 from gridmap.io.archives import check_archive
 from gridmap.io.area_values import LEVEL_WORDS, InexactCodeError, code_strings, integers
 from gridmap.io.boundary_formats import (
@@ -169,6 +169,72 @@ class _Layer:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """Most features in a file, vertices in one feature and vertices in the whole file; checked
+    while reading, before any validation (defaults: ``GRIDMAP_MAX_FEATURES``,
+    ``_MAX_FEATURE_VERTICES``, ``_MAX_FILE_VERTICES``). Refusals are 413 ``too_many_features`` /
+    ``too_many_vertices`` with the limit and how to split the file."""
+
+    max_features: int
+    max_feature_vertices: int
+    max_file_vertices: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> ReadLimits:
+        s = settings or get_settings()
+        return cls(s.max_features, s.max_feature_vertices, s.max_file_vertices)
+
+
+class _Counts:
+    """Features and vertices read so far, against the limits."""
+
+    def __init__(self, path: Path, limits: ReadLimits):
+        self.path, self.limits = path, limits
+        self.features = self.vertices = 0
+
+    def declared(self, ref: _LayerRef, count: int) -> None:
+        """Refuse before reading a layer whose declared feature count is over the limit."""
+        if count >= 0:
+            self._features(self.features + count, ref)
+
+    def read(self, ref: _LayerRef, frame: gpd.GeoDataFrame) -> None:
+        self._features(self.features + len(frame), ref)
+        self.features += len(frame)
+        counts = shapely.get_num_coordinates(frame.geometry.to_numpy())
+        largest = int(counts.max()) if len(counts) else 0
+        if largest > self.limits.max_feature_vertices:
+            row = int(np.argmax(counts))
+            raise BoundaryReadError(
+                "too_many_vertices",
+                f"“{self.path.name}”图层“{ref.name}”第 {row + 1} 个要素有 {largest:,} 个顶点，超过单个要素的上限 "
+                f"{self.limits.max_feature_vertices:,} 个，未做校验：请先在 GIS 软件中简化（抽稀）该图形后重新上传"
+                "（或请管理员调整 GRIDMAP_MAX_FEATURE_VERTICES）。",
+                {"layer": ref.name, "feature": row + 1, "vertices": largest,
+                 "max_feature_vertices": self.limits.max_feature_vertices},
+                status=413,
+            )  # fmt: skip
+        self.vertices += int(counts.sum())
+        if self.vertices > self.limits.max_file_vertices:
+            raise BoundaryReadError(
+                "too_many_vertices",
+                f"“{self.path.name}”的图形至少有 {self.vertices:,} 个顶点，超过上限 {self.limits.max_file_vertices:,} 个，"
+                "未做校验：请按乡镇拆分后分批上传，或先在 GIS 软件中简化图形（或请管理员调整 GRIDMAP_MAX_FILE_VERTICES）。",
+                {"vertices": self.vertices, "max_file_vertices": self.limits.max_file_vertices},
+                status=413,
+            )
+
+    def _features(self, total: int, ref: _LayerRef) -> None:
+        if total > self.limits.max_features:
+            raise BoundaryReadError(
+                "too_many_features",
+                f"“{self.path.name}”中至少有 {total:,} 个要素（读到图层“{ref.name}”），超过上限 "
+                f"{self.limits.max_features:,} 个，未做校验：请按乡镇拆分后分批上传（或请管理员调整 GRIDMAP_MAX_FEATURES）。",
+                {"features": total, "max_features": self.limits.max_features},
+                status=413,
+            )
+
+
 # --------------------------------------------------------------------------------------------- read
 
 
@@ -179,13 +245,14 @@ def read_boundary_file(
     crs: str | int | None = None,
     encoding: str | None = None,
     fields: Mapping[str, str] | None = None,
+    limits: ReadLimits | None = None,
 ) -> BoundaryFile:
     """Read a boundary file (see the module docstring) into a ``BoundaryFile``.
 
     ``layer`` picks one layer (default: every layer holding polygons, concatenated in file order);
     ``crs`` (EPSG code or string) overrides the file's CRS; ``encoding`` overrides a shapefile's
-    .cpg/detected encoding; ``fields`` (canonical → column) overrides the column detection.
-    Raises ``BoundaryReadError``.
+    .cpg/detected encoding; ``fields`` (canonical → column) overrides the column detection;
+    ``limits`` bound features and vertices (default: the settings'). Raises ``BoundaryReadError``.
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -212,8 +279,9 @@ def read_boundary_file(
     layers: list[_Layer] = []
     with tempfile.TemporaryDirectory(prefix="gridmap-read-") as tmp:
         refs = _choose_layers(_list_layers(path, fmt, Path(tmp)), layer, notes)
+        counts = _Counts(path, limits or ReadLimits.from_settings())
         for ref in refs:
-            loaded = _load_layer(ref, fmt, explicit_enc, explicit_crs, Path(tmp))
+            loaded = _load_layer(ref, fmt, explicit_enc, explicit_crs, Path(tmp), counts)
             if loaded is None:
                 if layer is not None:
                     raise BoundaryReadError("no_polygon_layer", f"图层“{ref.name}”中没有面要素，不能作为网格边界。")
@@ -387,7 +455,7 @@ def _choose_layers(refs: list[_LayerRef], layer: str | None, notes: list[str]) -
 
 
 def _load_layer(
-    ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None, workdir: Path
+    ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None, workdir: Path, counts: _Counts
 ) -> _Layer | None:
     """Read one layer as it is and settle its encoding and CRS; None when it holds no polygons."""
     encoding = _layer_encoding(ref, fmt, explicit_enc)
@@ -400,6 +468,7 @@ def _load_layer(
     config = dict(family.read_config)
     try:
         with _gdal_config(config):
+            counts.declared(ref, _declared_features(dataset, ref.ogr_layer))
             try:
                 frame = pyogrio.read_dataframe(dataset, **kwargs)
             except (GeometryError, shapely.errors.ShapelyError):
@@ -409,11 +478,21 @@ def _load_layer(
                 )
     except (DataSourceError, DataLayerError, FieldError, GeometryError, UnicodeDecodeError) as exc:
         raise _unreadable(ref.dataset, fmt, exc) from exc
+    counts.read(ref, frame)
     if not _has_polygons(_collections_to_multipolygons(frame.geometry.to_numpy())[0]):
         return None
     layer = _with_crs(ref, fmt, frame, encoding, explicit_crs)
     layer.notes = notes
     return layer
+
+
+def _declared_features(dataset: str, layer: str | None) -> int:
+    """The layer's feature count where the format knows it without reading the features (a
+    shapefile's header, a GeoPackage's table); -1 otherwise."""
+    try:
+        return int(pyogrio.read_info(dataset, layer=layer, force_feature_count=False)["features"])
+    except (DataSourceError, DataLayerError, KeyError, TypeError, ValueError):
+        return -1
 
 
 @contextmanager

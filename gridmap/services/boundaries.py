@@ -31,7 +31,7 @@ from gridmap.db.versions import archived_areas, get_version, record_rejected
 from gridmap.errors import GridmapError
 from gridmap.geometry.scope import Scope, encroachments
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
-from gridmap.io.boundaries import BoundaryFile, read_boundary_file
+from gridmap.io.boundaries import BoundaryFile, ReadLimits, read_boundary_file
 from gridmap.io.crs import crs_label
 from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
@@ -114,11 +114,13 @@ def check_file(
     parent_code: str | None = None,
     options: ValidationOptions | None = None,
     parent_lookup: ParentLookup | None = None,
+    limits: ReadLimits | None = None,
 ) -> tuple[BoundaryFile, Analysis]:
-    """Read and validate a boundary file. Raises ``BoundaryReadError`` when it cannot be read."""
+    """Read and validate a boundary file (features and vertices within ``limits``, default: the
+    settings'). Raises ``BoundaryReadError`` when it cannot be read or is over the limits."""
     read = read or ReadOptions()
     src = read_boundary_file(
-        path, layer=read.layer, crs=read.crs, encoding=read.encoding, fields=dict(read.fields) or None
+        path, layer=read.layer, crs=read.crs, encoding=read.encoding, fields=dict(read.fields) or None, limits=limits
     )
     analysis = analyse(
         src.areas,

@@ -38,16 +38,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
+from gridmap.config import Settings, get_settings
 from gridmap.db.cameras import CHANGED_CAMERAS, ROW_DIGEST
 from gridmap.db.revisions import current_revision
 from gridmap.db.tokens import Principal
 from gridmap.errors import GridmapError
+from gridmap.io.boundaries import ReadLimits
+from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS, BoundaryReadError
 from gridmap.io.fields import parse_field_items
 from gridmap.maps.geojson import drawn_geometries, usable_geometry
 from gridmap.maps.labels import kind_label
 from gridmap.services.boundaries import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
+from gridmap.workers import WorkLimits, preload, run_bounded
 
 UPLOAD_KINDS = ("boundary", "camera")
 #: Canonical field names and GDAL column names are short: a longer ``fields`` text is a mistake.
@@ -166,11 +171,91 @@ def safe_file_name(name: str | None, default: str = "upload") -> str:
 
 @contextmanager
 def as_file(name: str, content: bytes) -> Iterator[Path]:
-    """``content`` written to a temporary directory as ``name``; removed afterwards."""
+    """``content`` written to a temporary directory as ``name``; the directory (with whatever the
+    work on the file put there) is removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(content)
         yield path
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What reading and validating one upload may take: features and vertices (``ReadLimits``),
+    time and memory of the worker process (``gridmap.workers.WorkLimits``) and how many issues the
+    stored report lists one by one. Defaults: the settings."""
+
+    read: ReadLimits
+    work: WorkLimits
+    max_report_issues: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> UploadLimits:
+        s = settings or get_settings()
+        return cls(ReadLimits.from_settings(s), WorkLimits.from_settings(s), s.max_report_issues)
+
+
+#: Modules the worker processes start with (``gridmap.workers.preload``).
+WORKER_MODULES = ("gridmap.services.uploads", "gridmap.io.cameras")
+preload(*WORKER_MODULES)
+
+
+def check_boundary_extension(file_name: str) -> None:
+    """Refuse a boundary upload by its name alone, before anything is read."""
+    suffix = Path(file_name).suffix.lower()
+    if suffix not in UPLOAD_EXTENSIONS:
+        raise BoundaryReadError(
+            "unsupported_format",
+            f"不支持的文件类型“{suffix or file_name}”。请上传压缩成 .zip 的 Shapefile（.shp .shx .dbf .prj .cpg 一起）、"
+            "GeoPackage（.gpkg）、GeoJSON（.geojson）、KML 或 KMZ 文件。",
+        )
+
+
+def _database_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class BoundaryCheck:
+    """What storing an upload needs of its validation (computed in a worker process)."""
+
+    report: dict[str, Any]
+    root: str | None
+    codes: list[str]
+
+
+def _check_in_worker(
+    path: str, options: BoundaryOptions, database_url: str, limits: UploadLimits, for_publish: bool
+) -> Any:
+    """Worker-process body: read and validate ``path`` against the live parents (its own database
+    connection). For publishing, the areas and the analysis; otherwise a :class:`BoundaryCheck`."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            src, analysis = check_file(
+                path,
+                read=options.read,
+                level=options.level,
+                parent_code=options.parent_code,
+                parent_lookup=database_parents(conn),
+                limits=limits.read,
+            )
+    finally:
+        engine.dispose()
+    if for_publish:
+        return src.areas, analysis
+    return BoundaryCheck(
+        jsonable(analysis.report.to_dict(max_issues=limits.max_report_issues)),
+        analysis.scope.root,
+        sorted({c for c in analysis.hierarchy.codes if c}),
+    )
+
+
+def _read_cameras_in_worker(path: str, kwargs: dict[str, Any]) -> Any:
+    """Worker-process body: read a camera register (``read_camera_file``)."""
+    from gridmap.io.cameras import read_camera_file
+
+    return read_camera_file(path, **kwargs)
 
 
 def sha256(content: bytes) -> str:
@@ -399,28 +484,63 @@ def _require(principal: Principal, *codes: str | None) -> None:
         raise OutOfScope(principal, outside)
 
 
+def check_boundary_request(principal: Principal, file_name: str, options: BoundaryOptions) -> None:
+    """The cheap checks of a boundary upload, made before its bytes are read: the file type, and
+    for an editor the declared parent (``parent_code``) against the token's scope."""
+    check_boundary_extension(safe_file_name(file_name))
+    if options.parent_code and principal.role != "admin":
+        # Areas under a parent outside the scope are outside it too, unless the scope lies below
+        # the parent (then the areas' own codes decide, after reading).
+        parent, scope = options.parent_code, principal.scope or ""
+        if not (parent.startswith(scope) or scope.startswith(parent)):
+            raise OutOfScope(principal, [parent])
+
+
+def validate_in_worker(
+    engine: Engine, file_name: str, content: bytes, options: BoundaryOptions, limits: UploadLimits, *, publish: bool
+) -> Any:
+    """Read and validate an upload in a worker process within ``limits`` (see ``_check_in_worker``).
+    Raises ``BoundaryReadError``, ``WorkRefused`` (validation_timeout, too_complex)."""
+    with as_file(file_name, content) as path:
+        result, _stats = run_bounded(
+            _check_in_worker,
+            str(path),
+            options,
+            _database_url(engine),
+            limits,
+            publish,
+            limits=limits.work,
+            workdir=path.parent,
+            label="publish" if publish else "validate",
+        )
+    return result
+
+
 def store_boundary_upload(
-    engine: Engine, principal: Principal, file_name: str, content: bytes, options: BoundaryOptions
+    engine: Engine,
+    principal: Principal,
+    file_name: str,
+    content: bytes,
+    options: BoundaryOptions,
+    limits: UploadLimits | None = None,
 ) -> UploadRecord:
     """Validate an uploaded boundary file against the live data (as ``gridmap validate``) and keep
-    it with its report: status ``validated`` (no errors) or ``rejected``.
+    it with its report: status ``validated`` (no errors) or ``rejected``. Reading and validating
+    run in a worker process within ``limits`` (default: the settings').
 
-    Raises ``BoundaryReadError`` when the file cannot be read and ``OutOfScope`` when the token may
-    not change the upload's scope root; in both cases nothing is stored."""
+    Raises ``BoundaryReadError`` when the file cannot be read or is over the limits, ``WorkRefused``
+    when validating it would take too long or too much memory, and ``OutOfScope`` when the token
+    may not change the upload's scope root; in each case nothing is stored."""
     file_name = safe_file_name(file_name)
-    with as_file(file_name, content) as path, engine.connect() as conn:
-        _src, analysis = check_file(
-            path,
-            read=options.read,
-            level=options.level,
-            parent_code=options.parent_code,
-            parent_lookup=database_parents(conn),
-        )
-    report, root = jsonable(analysis.report.to_dict()), analysis.scope.root
+    check_boundary_request(principal, file_name, options)
+    checked: BoundaryCheck = validate_in_worker(
+        engine, file_name, content, options, limits or UploadLimits.from_settings(), publish=False
+    )
+    report, root = checked.report, checked.root
     if principal.role != "admin":
         # No root (no usable code at all): it cannot be published anyway; an editor may keep it
         # only when every code in the file is within the scope.
-        codes = [root] if root is not None else sorted({c for c in analysis.hierarchy.codes if c}) or [None]
+        codes: list[str | None] = [root] if root is not None else [*checked.codes] or [None]
         _require(principal, *codes)
     with engine.begin() as conn:
         upload_id = _insert_upload(
@@ -445,7 +565,13 @@ def _lock_key(kind: str, ident: int) -> str:
 
 
 def publish_upload(
-    engine: Engine, principal: Principal, upload_id: int, *, force: bool = False, reason: str | None = None
+    engine: Engine,
+    principal: Principal,
+    upload_id: int,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    limits: UploadLimits | None = None,
 ) -> PublishResult:
     """Publish a stored boundary upload: re-read its bytes, re-validate them against the live data
     and publish (``gridmap.services.boundaries.publish_analysis``); the upload is marked ``published`` with
@@ -484,15 +610,11 @@ def publish_upload(
             _require(principal, record.root_code)
         content = upload_content(lock, upload_id)
         options = BoundaryOptions.from_json(record.options)
-        with as_file(record.file_name, content) as path, engine.connect() as conn:
+        with engine.connect() as conn:
             based_on = current_revision(conn)
-            src, analysis = check_file(
-                path,
-                read=options.read,
-                level=options.level,
-                parent_code=options.parent_code,
-                parent_lookup=database_parents(conn),
-            )
+        areas, analysis = validate_in_worker(
+            engine, record.file_name, content, options, limits or UploadLimits.from_settings(), publish=True
+        )
         if analysis.scope.root is not None and principal.role != "admin":
             _require(principal, analysis.scope.root)
 
@@ -509,7 +631,7 @@ def publish_upload(
             return publish_analysis(
                 engine,
                 analysis,
-                src.areas,
+                areas,
                 info,
                 force=force,
                 on_publish=mark,
@@ -565,6 +687,7 @@ def import_camera_upload(
     fields: dict[str, str] | None = None,
     sheet: str | None = None,
     county: str | None = None,
+    limits: UploadLimits | None = None,
 ) -> tuple[int, Any]:
     """``gridmap cameras import`` for a token, in one transaction, keeping the file as an upload
     (kind ``camera``, status ``published``). Returns (upload id, ``ImportResult``).
@@ -573,15 +696,25 @@ def import_camera_upload(
     touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
     from gridmap.coverage.assign import LeafIndex
     from gridmap.db.cameras import leaf_areas
-    from gridmap.io.cameras import read_camera_file
     from gridmap.services.cameras import county_of, import_camera_table, record_import
 
     file_name = safe_file_name(file_name)
+    limits = limits or UploadLimits.from_settings()
     with engine.connect() as conn:
         target = county_of(conn, county)
+    if principal.role != "admin" and not (
+        (principal.scope or "").startswith(target.code) or target.code.startswith(principal.scope or "")
+    ):
+        raise OutOfScope(principal, [target.code])  # the whole county is outside the token's scope
     with as_file(file_name, content) as path:
-        table = read_camera_file(
-            path, crs=crs, fields=fields or None, sheet=sheet, county_code=target.code, extent=target.extent
+        read = {"crs": crs, "fields": fields or None, "sheet": sheet, "county_code": target.code}
+        table, _stats = run_bounded(
+            _read_cameras_in_worker,
+            str(path),
+            {**read, "extent": target.extent},
+            limits=limits.work,
+            workdir=path.parent,
+            label="cameras",
         )
     index = None
     if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway

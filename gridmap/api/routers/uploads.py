@@ -7,15 +7,22 @@ in ``gridmap.services.uploads``; this module translates HTTP to them. Their refu
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import functools
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as FormFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from gridmap.api.deps import MAX_OFFSET, Conn, Editor, EngineDep, SettingsDep
 from gridmap.api.errors import ApiError, responses
+from gridmap.api.limits import UploadPrincipal, too_large
 from gridmap.api.schemas_write import (
     ImportReport,
     Published,
@@ -31,6 +38,7 @@ from gridmap.db.versions import list_versions as versions_of
 from gridmap.services import uploads as flow
 
 router = APIRouter(prefix="/api/v1")
+FormModel = TypeVar("FormModel", bound=BaseModel)
 
 _ID = Path(ge=1, le=2**63 - 1)
 _AUTH = (401, 403)
@@ -41,17 +49,63 @@ def _limit_bytes(settings: Settings) -> int:
 
 
 def _too_large(settings: Settings) -> ApiError:
-    return ApiError(
-        413,
-        "file_too_large",
-        f"文件超过 {settings.max_upload_mb:g} MB 的上限：请拆分后分批上传，或请管理员调整 GRIDMAP_MAX_UPLOAD_MB。",
-        {"max_upload_mb": settings.max_upload_mb},
-    )
+    return too_large(settings.max_upload_mb)
 
 
-def _read_file(file: UploadFile, settings: Settings) -> bytes:
+# ---------------------------------------------------------------------------------------------
+# Forms: parsed in the route, after the token and the upload slot (``UploadPrincipal``)
+# ---------------------------------------------------------------------------------------------
+
+#: Small form fields (options) are short; the file is the one large part.
+_MAX_FIELD_BYTES = 64 * 1024
+_MAX_FORM_FIELDS = 20
+
+
+def _blank(value: str | None) -> str | None:
+    return value.strip() or None if isinstance(value, str) else value
+
+
+async def _form(request: Request) -> FormData:
+    """The request's multipart form (one file, a few short fields); 400 ``malformed_form`` when it
+    cannot be parsed, 415 ``form_required`` when it is not a form."""
+    if not (request.headers.get("content-type") or "").lower().startswith("multipart/form-data"):
+        raise ApiError(
+            415, "form_required", "请以 multipart/form-data 表单上传：文件放在字段 file 中，选项放在其他字段中。"
+        )
+    try:
+        return await request.form(max_files=1, max_fields=_MAX_FORM_FIELDS, max_part_size=_MAX_FIELD_BYTES)
+    except (MultiPartException, StarletteHTTPException, ValueError, KeyError, UnicodeDecodeError) as exc:
+        detail = getattr(exc, "detail", None) or getattr(exc, "message", None) or type(exc).__name__
+        raise ApiError(
+            400,
+            "malformed_form",
+            "上传的表单格式不正确（可能未传完整），请重新选择文件上传。",
+            {"reason": str(detail)[:200]},
+        ) from None
+
+
+def _form_file(form: FormData) -> FormFile:
+    upload = form.get("file")
+    if not isinstance(upload, FormFile):  # the form's file (its other values are str)
+        raise ApiError(422, "file_required", "表单中缺少文件字段 file。")
+    return upload
+
+
+def _form_values(form: FormData, model: type[FormModel]) -> FormModel:
+    """The form's option fields as ``model`` (blank values count as unset); 422 like any other
+    invalid parameter."""
+    values = {k: v for k, v in form.multi_items() if k != "file" and isinstance(v, str) and v.strip()}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+        ) from None
+
+
+async def _read_file(upload: FormFile, settings: Settings) -> bytes:
     limit = _limit_bytes(settings)
-    data = file.file.read(limit + 1)
+    data = await upload.read(limit + 1)
     if len(data) > limit:
         raise _too_large(settings)
     if not data:
@@ -59,8 +113,19 @@ def _read_file(file: UploadFile, settings: Settings) -> bytes:
     return data
 
 
-def _blank(value: str | None) -> str | None:
-    return value.strip() or None if isinstance(value, str) else value
+def _form_body(model: type[BaseModel], file_description: str) -> dict[str, Any]:
+    """OpenAPI of a multipart form: ``file`` plus ``model``'s fields."""
+    schema = model.model_json_schema()
+    properties = {"file": {"type": "string", "format": "binary", "description": file_description}}
+    properties.update(schema.get("properties", {}))
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": properties}}
+            },
+        }
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,44 +133,61 @@ def _blank(value: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+class BoundaryForm(BaseModel):
+    """How to read a boundary upload (form fields beside ``file``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    layer: str | None = Field(None, max_length=200, description="Layer to read (default: every polygon layer).")
+    crs: str | None = Field(
+        None, max_length=200, description="CRS of the coordinates, e.g. 4526 (default: the file's)."
+    )
+    encoding: str | None = Field(None, max_length=50, description="Attribute encoding of a shapefile, e.g. GBK.")
+    fields: str | None = Field(
+        None, max_length=10_000, description="Column mapping: NAME=COLUMN lines (e.g. code=网格编码) or a JSON object."
+    )
+    level: int | None = Field(None, ge=0, le=4, description="Level of the features: 0 county … 4 micro-grid.")
+    parent_code: str | None = Field(
+        None, pattern=r"^\s*\d{1,30}\s*$", description="Code of the area the upload belongs to."
+    )
+
+
 @router.post(
     "/uploads/boundaries",
     tags=["uploads"],
     status_code=201,
     response_model=UploadCreated,
-    responses=responses(*_AUTH, 413, 422),
+    responses=responses(*_AUTH, 400, 413, 415, 422, 429),
+    openapi_extra=_form_body(BoundaryForm, "Zipped Shapefile (.zip), GeoPackage, GeoJSON, KML/KMZ."),
 )
-def upload_boundaries(
-    principal: Editor,
-    engine: EngineDep,
-    settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="Zipped Shapefile (.zip), GeoPackage, GeoJSON, KML/KMZ.")],
-    layer: Annotated[str | None, Form(description="Layer to read (default: every polygon layer).")] = None,
-    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. 4526 (default: the file's).")] = None,
-    encoding: Annotated[str | None, Form(description="Attribute encoding of a shapefile, e.g. GBK.")] = None,
-    fields: Annotated[
-        str | None, Form(description="Column mapping: NAME=COLUMN lines (e.g. code=网格编码) or a JSON object.")
-    ] = None,
-    level: Annotated[
-        int | None, Form(ge=0, le=4, description="Level of the features: 0 county … 4 micro-grid.")
-    ] = None,
-    parent_code: Annotated[
-        str | None, Form(pattern=r"^\s*\d*\s*$", description="Code of the area the upload belongs to.")
-    ] = None,
-):
-    """Upload a boundary file: it is validated against the live data (as `gridmap validate
-    --format json`) and kept, `validated` or `rejected`, for publishing. An editor may only upload
-    areas whose scope root lies within its scope (otherwise 403 `out_of_scope`, nothing is kept)."""
-    content = _read_file(file, settings)
+async def upload_boundaries(request: Request, principal: UploadPrincipal, engine: EngineDep, settings: SettingsDep):
+    """Upload a boundary file (multipart form: `file` plus the options): it is validated against
+    the live data (as `gridmap validate --format json`) in a worker process bounded in time and
+    memory, and kept, `validated` or `rejected`, for publishing. The token, the upload slot (429),
+    the file type and an editor's declared `parent_code` are checked before the file is read; an
+    editor may only upload areas whose scope root lies within its scope (otherwise 403
+    `out_of_scope`, nothing is kept)."""
+    form = await _form(request)
+    upload, values = _form_file(form), _form_values(form, BoundaryForm)
     options = flow.BoundaryOptions(
-        layer=_blank(layer),
-        crs=_blank(crs),
-        encoding=_blank(encoding),
-        fields=flow.parse_fields(fields),
-        level=level,
-        parent_code=_blank(parent_code),
+        layer=_blank(values.layer),
+        crs=_blank(values.crs),
+        encoding=_blank(values.encoding),
+        fields=flow.parse_fields(values.fields),
+        level=values.level,
+        parent_code=_blank(values.parent_code),
     )
-    record = flow.store_boundary_upload(engine, principal, file.filename or "", content, options)
+    flow.check_boundary_request(principal, upload.filename or "", options)
+    content = await _read_file(upload, settings)
+    record = await run_in_threadpool(
+        flow.store_boundary_upload,
+        engine,
+        principal,
+        upload.filename or "",
+        content,
+        options,
+        flow.UploadLimits.from_settings(settings),
+    )
     return JSONResponse(
         flow.created_json(record), status_code=201, headers={"Location": f"/api/v1/uploads/{record.id}"}
     )
@@ -140,10 +222,14 @@ def get_upload(principal: Editor, conn: Conn, upload_id: Annotated[int, _ID]):
     "/uploads/{upload_id}/publish",
     tags=["uploads"],
     response_model=Published,
-    responses=responses(*_AUTH, 404, 409, 422, 500, 503),
+    responses=responses(*_AUTH, 404, 409, 422, 429, 500, 503),
 )
 def publish_upload(
-    principal: Editor, engine: EngineDep, upload_id: Annotated[int, _ID], body: PublishRequest | None = None
+    principal: UploadPrincipal,
+    engine: EngineDep,
+    settings: SettingsDep,
+    upload_id: Annotated[int, _ID],
+    body: PublishRequest | None = None,
 ):
     """Publish a stored boundary upload as a new version (as `gridmap publish --format json`). The
     stored bytes are validated again against the data live now; refusals answer 409 with the code
@@ -152,7 +238,14 @@ def publish_upload(
     was, since the validation). An editor's publish, forced or not, must stay within its scope:
     codes, areas overlapped or left, cameras moved (`403 out_of_scope`)."""
     body = body or PublishRequest()
-    result = flow.publish_upload(engine, principal, upload_id, force=body.force, reason=_blank(body.reason))
+    result = flow.publish_upload(
+        engine,
+        principal,
+        upload_id,
+        force=body.force,
+        reason=_blank(body.reason),
+        limits=flow.UploadLimits.from_settings(settings),
+    )
     return JSONResponse(result.to_dict())
 
 
@@ -194,40 +287,56 @@ def rollback_version(
 # ---------------------------------------------------------------------------------------------
 
 
+class CameraForm(BaseModel):
+    """How to read a camera register (form fields beside ``file``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    crs: str | None = Field(
+        None, max_length=200, description="wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) or an EPSG code."
+    )
+    sheet: str | None = Field(None, max_length=200, description="XLSX sheet (default: the first with camera columns).")
+    fields: str | None = Field(
+        None,
+        max_length=10_000,
+        description="Column mapping: NAME=COLUMN lines (e.g. device_id=通道编码) or a JSON object.",
+    )
+    county: str | None = Field(
+        None, pattern=r"^\s*\d{6}\s*$", description="County code (only when the database holds several)."
+    )
+
+
 @router.post(
     "/uploads/cameras",
     tags=["cameras"],
     status_code=201,
     response_model=ImportReport,
-    responses=responses(*_AUTH, 413, 422),
+    responses=responses(*_AUTH, 400, 413, 415, 422, 429),
+    openapi_extra=_form_body(CameraForm, "Camera register: CSV, XLSX or GeoJSON."),
 )
-def upload_cameras(
-    principal: Editor,
-    engine: EngineDep,
-    settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="Camera register: CSV, XLSX or GeoJSON.")],
-    crs: Annotated[
-        str | None, Form(description="wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) or an EPSG code.")
-    ] = None,
-    sheet: Annotated[str | None, Form(description="XLSX sheet (default: the first with camera columns).")] = None,
-    fields: Annotated[
-        str | None, Form(description="Column mapping: NAME=COLUMN lines (e.g. device_id=通道编码) or a JSON object.")
-    ] = None,
-    county: Annotated[str | None, Form(description="County code (only when the database holds several).")] = None,
-):
-    """Import a camera register (as `gridmap cameras import --format json`): good rows are upserted
-    by device id, bad rows listed (`ok` false). An editor's import may only touch cameras in its
-    scope: otherwise 403 `out_of_scope` listing the device ids, and nothing is imported."""
-    content = _read_file(file, settings)
-    upload_id, result = flow.import_camera_upload(
-        engine,
-        principal,
-        file.filename or "",
-        content,
-        crs=_blank(crs),
-        sheet=_blank(sheet),
-        fields=flow.parse_fields(fields, "device_id=通道编码"),
-        county=_blank(county),
+async def upload_cameras(request: Request, principal: UploadPrincipal, engine: EngineDep, settings: SettingsDep):
+    """Import a camera register (as `gridmap cameras import --format json`; multipart form: `file`
+    plus the options): good rows are upserted by device id, bad rows listed (`ok` false). The file
+    is read in a worker process bounded in time and memory. An editor's import may only touch
+    cameras in its scope: otherwise 403 `out_of_scope` listing the device ids, and nothing is
+    imported."""
+    form = await _form(request)
+    upload, values = _form_file(form), _form_values(form, CameraForm)
+    fields = flow.parse_fields(values.fields, "device_id=通道编码")
+    content = await _read_file(upload, settings)
+    upload_id, result = await run_in_threadpool(
+        functools.partial(
+            flow.import_camera_upload,
+            engine,
+            principal,
+            upload.filename or "",
+            content,
+            crs=_blank(values.crs),
+            sheet=_blank(values.sheet),
+            fields=fields,
+            county=_blank(values.county),
+            limits=flow.UploadLimits.from_settings(settings),
+        )
     )
     return JSONResponse(
         flow.jsonable(result.to_dict()), status_code=201, headers={"Location": f"/api/v1/uploads/{upload_id}"}
