@@ -34,6 +34,9 @@ Service
     county takes ~3 s) or when it needs more address space than this (default 4096 MB; the sample
     county needs ~330 MB resident), answering 422 ``validation_timeout`` / ``too_complex``
     (``gridmap.workers``).
+  - ``GRIDMAP_UPLOAD_TMP_DIR``: where uploads are written and unpacked while they are worked on
+    (default: the system's temporary directory); each upload's directory is removed when its
+    request ends, whatever happened to the work.
   - ``GRIDMAP_UPLOAD_WORKERS``, ``GRIDMAP_UPLOADS_PER_TOKEN``: how many uploads the server works on
     at once (default 2) and how many of them one token may have in flight (default 2); beyond
     either, 429 with ``Retry-After``.
@@ -105,6 +108,7 @@ class Settings(BaseSettings):
         default=180.0, gt=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_WORK_TIMEOUT", description="Seconds."
     )
     work_memory_mb: float = Field(default=4096.0, ge=256, description="Address space of a worker, MB.")
+    upload_tmp_dir: Path | None = Field(default=None, description="Where uploads are unpacked.")
     upload_workers: int = Field(default=2, ge=1, description="Uploads worked on at once.")
     uploads_per_token: int = Field(default=2, ge=1, description="Uploads one token may have in flight.")
     # Live data
@@ -115,7 +119,7 @@ class Settings(BaseSettings):
         default=1.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_TILE_CHECK_INTERVAL", description="Seconds."
     )
 
-    @field_validator("database_url", "basemap_url", "basemap_attribution", "pg_port", mode="before")
+    @field_validator("database_url", "basemap_url", "basemap_attribution", "pg_port", "upload_tmp_dir", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

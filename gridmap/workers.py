@@ -15,8 +15,8 @@ Children are forked from a forkserver that has imported the modules named in
 :func:`preload` (a fresh, single-threaded process: forking the server itself, with its threads
 and connection pools, would not be safe), so a child starts in milliseconds. A child's temporary
 files go into a directory the caller owns (``workdir``), removed by the caller whatever happened
-to the child. :func:`stop_all` kills every child still running (the server calls it when it shuts
-down, so SIGTERM is prompt with work in flight).
+to the child. :func:`stop_all` kills every child still running and removes its workdir (the server
+calls it when it shuts down, so SIGTERM is prompt with work in flight and leaves no files).
 
 The result, and any :class:`gridmap.errors.GridmapError` the function raises, come back to the
 caller pickled; any other exception in the child is a bug and comes back as :class:`WorkFailed`.
@@ -28,6 +28,7 @@ import contextlib
 import multiprocessing
 import os
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -45,7 +46,7 @@ MB = 1024 * 1024
 T = TypeVar("T")
 _log = get_logger("gridmap.workers")
 _context = multiprocessing.get_context("forkserver")
-_running: set[multiprocessing.process.BaseProcess] = set()
+_running: dict[multiprocessing.process.BaseProcess, Path] = {}  # child → its workdir
 _stopped: set[int | None] = set()  # pids killed by stop_all
 _lock = threading.Lock()
 
@@ -117,7 +118,7 @@ def run_bounded(
     )
     with _lock:
         child.start()
-        _running.add(child)
+        _running[child] = Path(workdir)
     sender.close()
     peak_mb = 0.0
     try:
@@ -142,7 +143,7 @@ def run_bounded(
         child.join()
         receiver.close()
         with _lock:
-            _running.discard(child)
+            _running.pop(child, None)
     seconds = time.monotonic() - started
     if message is None:  # died: out of memory in native code, or killed (by stop_all or the system)
         event(_log, "work_died", label=label, exitcode=child.exitcode, seconds=round(seconds, 2))
@@ -172,13 +173,16 @@ def run_bounded(
 
 
 def stop_all() -> int:
-    """Kill every child still running (the server shutting down); returns how many."""
+    """Kill every child still running and remove their workdirs (the server shutting down: the
+    threads waiting for them may not get to clean up before the process ends); returns how many."""
     with _lock:
-        children = list(_running)
+        children = dict(_running)
         _stopped.update(c.pid for c in children)
-    for child in children:
+    for child, workdir in children.items():
         with contextlib.suppress(Exception):
             child.kill()
+            child.join(5)
+        shutil.rmtree(workdir, ignore_errors=True)
     return len(children)
 
 
@@ -192,18 +196,33 @@ def _child(
     os.environ["CPL_TMPDIR"] = workdir  # GDAL's
     try:
         result: tuple[str, Any] = ("ok", func(*args, **kwargs))
-    except MemoryError:
-        result = ("memory", None)
-    except GridmapError as exc:
-        result = ("refused", exc)
-    except Exception as exc:  # a bug: the parent logs it and answers 500
-        result = ("failed", f"{type(exc).__name__}: {exc}"[:2000])
+    except Exception as exc:
+        if out_of_memory(exc):
+            result = ("memory", None)
+        elif isinstance(exc, GridmapError):
+            result = ("refused", exc)
+        else:  # a bug: the parent logs it and answers 500
+            result = ("failed", f"{type(exc).__name__}: {exc}"[:2000])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     try:
         sender.send((*result, peak_mb))
     except MemoryError:
         sender.send(("memory", None, peak_mb))
     sender.close()
+
+
+_MEMORY_WORDS = ("bad_alloc", "out of memory", "cannot allocate memory", "memory allocation failed")
+
+
+def out_of_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is an allocation that failed: Python's ``MemoryError``,
+    or the words GEOS (``std::bad_alloc``), GDAL and the C library use for it."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, MemoryError) or any(w in str(exc).lower() for w in _MEMORY_WORDS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _peak_mb(pid: int | None) -> float:

@@ -13,7 +13,12 @@ import contextlib
 import hashlib
 import logging
 import re
+import signal
+import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -63,6 +68,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         if tiles is None:
             tiles = app.state.tiles = TileService(app.state.engine, check_interval=settings.tile_check_interval_s)
         await tiles.open()
+        restore_signals = _stop_workers_on_signals()
         expiry = (
             asyncio.get_running_loop().create_task(_expire_statuses(app.state.engine, settings.status_ttl_s))
             if settings.status_ttl_s > 0
@@ -71,6 +77,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         try:
             yield
         finally:
+            restore_signals()
             stopped = workers.stop_all()  # uploads still being validated: stop them now
             if stopped:
                 log.warning("stopped %d upload worker(s) at shutdown", stopped)
@@ -113,6 +120,32 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         return page
 
     return app
+
+
+def _stop_workers_on_signals() -> Callable[[], None]:
+    """On SIGINT/SIGTERM, stop the upload workers at once (``gridmap.workers.stop_all``), then let
+    uvicorn's own handler drain the requests: an upload being validated then answers 503
+    ``server_stopping`` right away, instead of holding the shutdown for the whole grace period and
+    getting uvicorn's bare 500. Returns how to put the previous handlers back. Only in the main
+    thread (where uvicorn handles signals; a server in a test's thread has none)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        threading.Thread(target=workers.stop_all, name="gridmap-stop-workers", daemon=True).start()
+        then = previous[sig]
+        if callable(then):
+            then(sig, frame)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, then in previous.items():
+            signal.signal(sig, then)
+
+    return restore
 
 
 async def _expire_statuses(engine: Engine, ttl_s: float) -> None:

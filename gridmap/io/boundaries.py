@@ -146,6 +146,8 @@ FIELD_LABELS = {
 _STRING_FIELDS = ("code", "parent_code", "worker_phone")
 _COUNT_FIELDS = ("households", "population")
 _RESERVED = ("layer", "source_row")
+#: Archives inside an archive: never opened (one level of packing only), named in the refusal.
+NESTED_ARCHIVE_EXTENSIONS = (".zip", ".kmz", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz")
 STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
 
 
@@ -413,6 +415,15 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
                 ) from exc
             if relative.suffix.lower() == ".shp":
                 shps.append(relative)
+    nested = [m for m in members if m.lower().endswith(NESTED_ARCHIVE_EXTENSIONS)]
+    if not shps and nested:
+        raise BoundaryReadError(
+            "archive_nested",
+            f"压缩包“{path.name}”中没有 .shp 文件，只有压缩包（{'、'.join(nested[:5])}"
+            f"{' 等' if len(nested) > 5 else ''}）：压缩包中的压缩包不会被打开。请解压内层压缩包，"
+            "把其中的 .shp .shx .dbf .prj .cpg 直接压缩成一个 .zip 上传。",
+            {"nested": nested[:100]},
+        )
     if not shps:
         listing = "、".join(members[:10]) + ("……" if len(members) > 10 else "") or "空"
         raise BoundaryReadError(

@@ -170,10 +170,11 @@ def safe_file_name(name: str | None, default: str = "upload") -> str:
 
 
 @contextmanager
-def as_file(name: str, content: bytes) -> Iterator[Path]:
-    """``content`` written to a temporary directory as ``name``; the directory (with whatever the
-    work on the file put there) is removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="gridmap-upload-") as tmp:
+def as_file(name: str, content: bytes, parent: Path | None = None) -> Iterator[Path]:
+    """``content`` written as ``name`` to a new temporary directory (in ``parent``, default the
+    system's); the directory, with whatever the work on the file put there, is removed afterwards."""
+    # Ignore cleanup errors: at shutdown ``gridmap.workers.stop_all`` may have removed it already.
+    with tempfile.TemporaryDirectory(prefix="gridmap-upload-", dir=parent, ignore_cleanup_errors=True) as tmp:
         path = Path(tmp) / name
         path.write_bytes(content)
         yield path
@@ -188,11 +189,12 @@ class UploadLimits:
     read: ReadLimits
     work: WorkLimits
     max_report_issues: int
+    tmp_dir: Path | None = None  # where the upload is written and unpacked (None: the system's)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> UploadLimits:
         s = settings or get_settings()
-        return cls(ReadLimits.from_settings(s), WorkLimits.from_settings(s), s.max_report_issues)
+        return cls(ReadLimits.from_settings(s), WorkLimits.from_settings(s), s.max_report_issues, s.upload_tmp_dir)
 
 
 #: Modules the worker processes start with (``gridmap.workers.preload``).
@@ -501,7 +503,7 @@ def validate_in_worker(
 ) -> Any:
     """Read and validate an upload in a worker process within ``limits`` (see ``_check_in_worker``).
     Raises ``BoundaryReadError``, ``WorkRefused`` (validation_timeout, too_complex)."""
-    with as_file(file_name, content) as path:
+    with as_file(file_name, content, limits.tmp_dir) as path:
         result, _stats = run_bounded(
             _check_in_worker,
             str(path),
@@ -706,7 +708,7 @@ def import_camera_upload(
         (principal.scope or "").startswith(target.code) or target.code.startswith(principal.scope or "")
     ):
         raise OutOfScope(principal, [target.code])  # the whole county is outside the token's scope
-    with as_file(file_name, content) as path:
+    with as_file(file_name, content, limits.tmp_dir) as path:
         read = {"crs": crs, "fields": fields or None, "sheet": sheet, "county_code": target.code}
         table, _stats = run_bounded(
             _read_cameras_in_worker,
