@@ -335,8 +335,13 @@ def _explicit_encoding(encoding: str | None) -> str | None:
         raise BoundaryReadError("encoding_unknown", exc.message) from exc
 
 
+#: The directories of an absolute path in a library's message (the server's temporary directories
+#: are nobody's business): removed, the file name stays.
+_DIRECTORIES = re.compile(r"(?:/vsi\w+)?(?:/[^/\s'\"“”‘’()（）]+)+/")
+
+
 def _unreadable(path: Path | str, fmt: str, exc: Exception) -> BoundaryReadError:
-    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    detail = _DIRECTORIES.sub("", str(exc).splitlines()[0])[:200] if str(exc) else type(exc).__name__
     return BoundaryReadError(
         "unreadable",
         f"无法读取文件“{Path(path).name}”：文件可能已损坏，或不是有效的 {FORMAT_LABELS[fmt]} 文件"
