@@ -386,6 +386,7 @@ class LocalCluster:
                     f"Cannot create database {name!r}: the local PostgreSQL cluster in {self.cluster_dir} "
                     "is not running. Run `gridmap db up` first."
                 )
+            self._ensure_app_role(state)
             self._create_database(state, name, drop_first=drop_first, template=template)
             return self.url(name)
 

@@ -181,6 +181,10 @@ def test_db_up_upgrades_a_cluster_made_by_an_older_gridmap(tmp_root: Path, monke
         c._start(bin_dir, state)
         with pytest.raises(LocalClusterError, match="older gridmap"):
             c.url()  # commands other than `db up` say what to run
+        refused = CliRunner().invoke(app, ["summary"])
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        first, *explanation = refused.stderr.splitlines()
+        assert first.endswith("（local_database_failed）") and "Run `gridmap db up` once" in " ".join(explanation)
         old_url = c.admin_url("gridmap")
         with psycopg.connect(_plain(c.admin_url()), autocommit=True) as conn:
             conn.execute("CREATE DATABASE gridmap")
