@@ -97,7 +97,7 @@ def make_database(keep: bool) -> tuple[str, str, float]:
     cluster.up()
     name = SCRATCH_DB if keep else f"{SCRATCH_DB}_p{os.getpid()}"
     if keep and name in cluster.database_names(SCRATCH_DB):
-        return cluster.url(name), name, float("nan")
+        return cluster.ensure_database(name), name, float("nan")  # handed to the service role if need be
     url = cluster.ensure_database(name, drop_first=True)
     upgrade(url)
     engine = create_engine(url)

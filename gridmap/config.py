@@ -4,8 +4,10 @@ the rest of the code never reads ``os.environ`` itself. Each field is an environ
 the variable.
 
 Database
-  - ``GRIDMAP_DATABASE_URL``: an existing PostGIS to use (production). When unset, ``gridmap db up``
-    manages a project-local PostgreSQL cluster and the URL is derived from its state file.
+  - ``GRIDMAP_DATABASE_URL``: an existing PostGIS to use (production), as a role that owns the
+    database's tables and is not a superuser (``gridmap db grant-sql`` prints the script a DBA runs
+    to make it). When unset, ``gridmap db up`` manages a project-local PostgreSQL cluster and the URL
+    is derived from its state file: the cluster's role ``gridmap_app``, likewise not a superuser.
   - ``GRIDMAP_HOME``: where project-local state lives (the local cluster, its password, logs).
     Default: ``<checkout>/.gridmap`` when running from a source checkout, else ``~/.local/share/gridmap``.
   - ``GRIDMAP_PG_PORT``: force the local cluster's port (otherwise a free port is chosen once and kept).

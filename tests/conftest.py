@@ -6,6 +6,11 @@ real county's data. Database names carry the pytest process id, so two test runs
 developer and a helper, say) never drop each other's databases; a run drops its own at the end and
 the databases of runs that died without cleaning up.
 
+The code under test connects as the cluster's service role (``gridmap_app``: it owns the test
+databases and their tables and is not a superuser), exactly as ``gridmap db up`` sets the service
+up: the harness creates and drops databases through the cluster's superuser and hands the code only
+the service role's URLs. :func:`admin_url` is for the few tests of what only an administrator does.
+
 The cluster is started lazily, by the first test that asks for a database: tests of pure code
 (files, geometry, formats) run without PostgreSQL. The sample county is migrated and loaded once
 per run into a template database; each module that writes gets its own copy of it
@@ -20,8 +25,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import psycopg
 import pytest
 from planting import METRIC
+from psycopg import sql
 from sqlalchemy import Engine, create_engine, make_url
 
 from gridmap.config import get_settings
@@ -56,20 +63,45 @@ def _alive(pid: int) -> bool:
 
 
 def fresh_database(name: str, *, template: str | None = None) -> str:
-    """URL of a new PostGIS database for this test run: ``name`` plus ``_p<pid>``; empty, or a copy
-    of ``template``."""
+    """URL (the service role's) of a new PostGIS database for this test run: ``name`` plus
+    ``_p<pid>``; empty, or a copy of ``template``."""
     cluster = _cluster()
-    full = f"{name}_p{os.getpid()}"
+    full = run_name(name)
     _created.append(full)
     return cluster.ensure_database(full, drop_first=True, template=template)
 
 
+def run_name(name: str) -> str:
+    """``name`` plus ``_p<pid>``: a database or role of this test run (dropped at its end)."""
+    return f"{name}_p{os.getpid()}"
+
+
+def admin_url(database: str = "postgres") -> str:
+    """The cluster's superuser's URL: only for what an administrator does (a grant script, a
+    database without PostGIS), never for the code under test."""
+    return _cluster().admin_url(database)
+
+
+def drop_role(name: str, cluster: LocalCluster | None = None) -> None:
+    """DROP ROLE ``name`` if it exists (after the databases it owns are dropped)."""
+    url = (cluster or _cluster()).admin_url()
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
 def _drop_dead_runs(cluster: LocalCluster) -> None:
-    """Drop test databases left behind by runs that are no longer alive."""
+    """Drop test databases, then test roles, left behind by runs that are no longer alive."""
     for name in cluster.database_names("gridmap_test"):
         match = _RUN_SUFFIX.search(name)
         if match is None or not _alive(int(match.group(1))):
             cluster.drop_database(name)
+    url = make_url(cluster.admin_url()).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(url) as conn:
+        roles = conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'gridmap_test')").fetchall()
+    for (name,) in roles:
+        match = _RUN_SUFFIX.search(name)
+        if match is None or not _alive(int(match.group(1))):
+            drop_role(name, cluster)
 
 
 #: How many tests this session collected (before any -m / -k deselection).

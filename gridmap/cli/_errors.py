@@ -8,7 +8,10 @@
   ``no_such_command``, ``unexpected_argument``, ``missing_command``, ``usage_error``; exit 2;
 - a :class:`~gridmap.errors.GridmapError` no command caught → its code, its ``exit_code``;
 - a database that cannot be reached → ``database_unavailable``, exit 1 (with an English hint line
-  for the administrator).
+  for the administrator);
+- the project-local cluster cannot be used (not initialised, made by an older gridmap and not yet
+  upgraded by ``gridmap db up``, …) → ``local_database_failed``, exit 1 (its English explanation
+  and commands follow, indented).
 
 Click's own English never reaches the user; ``--help`` (and the help a bare group prints) does.
 """
@@ -33,6 +36,8 @@ def reported() -> Iterator[None]:
     documented exit code (a ``typer.Exit``)."""
     from sqlalchemy.exc import OperationalError
 
+    from gridmap.devdb import LocalClusterError
+
     try:
         yield
     except click_errors.NoArgsIsHelpError:
@@ -56,6 +61,16 @@ def reported() -> Iterator[None]:
             err=True,
         )
         raise typer.Exit(1) from None
+    except LocalClusterError as exc:
+        typer.echo(local_cluster_failed(exc, "本地 PostGIS 数据库无法使用，原因见下方说明"), err=True)
+        raise typer.Exit(1) from None
+
+
+def local_cluster_failed(exc: Exception, message: str) -> str:
+    """One Chinese line with the code ``local_database_failed``, then the tool's own (English)
+    explanation and commands, indented, for whoever administers the machine."""
+    details = "\n".join(f"  {line}" for line in str(exc).strip().splitlines())
+    return error_line(message, "local_database_failed") + "\n" + details
 
 
 # ------------------------------------------------------------------------------------ usage errors

@@ -12,7 +12,8 @@ from gridmap.cli import boundaries as cli_boundaries
 from gridmap.cli import cameras as cli_cameras
 from gridmap.cli import coverage as cli_coverage
 from gridmap.cli import tokens as cli_tokens
-from gridmap.cli._common import GridmapTyper, fail, in_range, pad, working
+from gridmap.cli._common import GridmapTyper, error_line, fail, in_range, pad, working
+from gridmap.cli._errors import local_cluster_failed
 from gridmap.config import get_settings
 from gridmap.coverage.rates import percent
 from gridmap.levels import LEVELS
@@ -40,9 +41,11 @@ def _shown(url: str) -> str:
 
 
 def _database_up() -> str:
-    """Bring up (or reach) the database and migrate it; returns its URL."""
+    """Bring up (or reach) the database and migrate it; returns its URL. Warns (stderr) when the
+    URL's role may do more than the service needs (a superuser, say: see ``db grant-sql``)."""
+    from gridmap.db.grants import role_rights
     from gridmap.db.migrate import upgrade
-    from gridmap.db.session import database_url
+    from gridmap.db.session import database_url, engine_scope
     from gridmap.devdb import LocalClusterError
 
     with working("正在准备数据库（启动、迁移）…"):
@@ -51,15 +54,22 @@ def _database_up() -> str:
         except LocalClusterError as exc:
             raise _cluster_failed(exc) from exc
         upgrade(url)
+        with engine_scope(url) as engine, engine.connect() as conn:
+            rights = role_rights(conn)
+    if rights.more_than_needed:
+        message = (
+            f"注意：数据库角色 {rights.name} 的权限超出服务所需（{'、'.join(rights.more_than_needed)}）；"
+            "服务只需要一个拥有其数据表的普通角色，创建方法见 gridmap db grant-sql"
+        )
+        typer.echo(error_line(message, "excess_privileges"), err=True)
     return url
 
 
 def _cluster_failed(exc: Exception) -> typer.Exit:
     """The local cluster could not be set up or stopped: one Chinese line with its code, then the
     tool's own (English) explanation and commands, indented, for whoever administers the machine."""
-    exit = fail("本地 PostGIS 数据库无法启动或停止，原因见下方说明", "local_database_failed", 1)
-    typer.echo("\n".join(f"  {line}" for line in str(exc).strip().splitlines()), err=True)
-    return exit
+    typer.echo(local_cluster_failed(exc, "本地 PostGIS 数据库无法启动或停止，原因见下方说明"), err=True)
+    return typer.Exit(1)
 
 
 @db_app.command("up")
@@ -124,6 +134,26 @@ def db_migrate(
     with working("正在迁移数据库…"):
         upgrade(url, revision)
     typer.echo(f"schema at revision {current_revision(url)}")
+
+
+@db_app.command("grant-sql")
+def db_grant_sql(
+    role: Annotated[
+        str, typer.Option(metavar="NAME", help="The role the service connects as (default gridmap).")
+    ] = "gridmap",
+    database: Annotated[str, typer.Option(metavar="NAME", help="The database it owns (default gridmap).")] = "gridmap",
+) -> None:
+    """Print the SQL a DBA runs, as a superuser, to set up a database of their own.
+
+    It makes the role the service connects as (not a superuser; its password is given to psql as
+    -v password=...), the database that role owns and PostGIS in it (CREATE EXTENSION needs a
+    superuser), and hands the role any tables already there (e.g. migrated as a superuser). Run it
+    with psql, then set GRIDMAP_DATABASE_URL to that role and run gridmap db migrate. The local
+    cluster (gridmap db up) needs none of this: it sets itself up the same way.
+    """
+    from gridmap.db.grants import grant_script
+
+    typer.echo(grant_script(role, database), nl=False)
 
 
 @sample_app.command("generate")

@@ -12,8 +12,9 @@ from gridmap.devdb import LocalCluster
 
 
 def database_url(*, start_local: bool = False) -> str:
-    """``GRIDMAP_DATABASE_URL`` when set (production); otherwise the project-local cluster's URL,
-    bringing the cluster up first when ``start_local`` is true."""
+    """``GRIDMAP_DATABASE_URL`` when set (production); otherwise the project-local cluster's URL (as
+    its role ``gridmap_app``, not a superuser), bringing the cluster up first (and upgrading one made
+    by an older gridmap) when ``start_local`` is true."""
     settings = get_settings()
     if settings.database_url:
         return settings.database_url

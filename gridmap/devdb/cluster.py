@@ -5,15 +5,31 @@ PostgreSQL on the machine.  So this module manages its *own* cluster:
 
 - its own data directory, unix-socket directory, log file and TCP port on 127.0.0.1 (never
   ``/var/run/postgresql``, never Debian's ``main`` cluster, no ``pg_ctlcluster``);
-- a superuser ``gridmap`` with a random password (scram-sha-256), kept with the port and paths in
-  ``<home>/postgres/state.json`` (mode 0600), so the URL can be rebuilt at any time;
+- two roles, each with a random password (scram-sha-256), kept with the port and paths in
+  ``<home>/postgres/state.json`` (mode 0600), so the URLs can be rebuilt at any time:
+
+  - the **service's role** ``gridmap_app``, the one in the URL ``gridmap db up`` prints and the
+    application uses: it owns the databases it works in and everything in them (so it runs the
+    migrations), and is *not* a superuser (no CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION either);
+  - the **superuser** ``gridmap_admin`` (``gridmap`` in clusters made before the service had a
+    role of its own), for the cluster's administration only: creating databases (owned by the
+    service's role), ``CREATE EXTENSION postgis`` in them, creating the service's role;
+
 - the Debian server and PostGIS packages, installed with apt-get when missing.
+
+Clusters made by an older gridmap (state version 1: one superuser ``gridmap``, which owned the
+``gridmap`` database and its tables) are upgraded by :meth:`LocalCluster.up` without losing data:
+``gridmap`` stays the cluster's superuser (initdb's own role, which owns the system catalogs), the
+service's role is created, and the ``gridmap`` database with all its tables is handed to it
+(``ALTER … OWNER``, in one transaction). Other databases are handed over when
+:meth:`LocalCluster.ensure_database` is next asked for them.
 
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` OS user (or a
 system user ``gridmap-pg`` created for the purpose) through ``runuser``; as a normal user the
 binaries simply run as that user.
 
-Production does not use any of this: it points ``GRIDMAP_DATABASE_URL`` at an existing PostGIS.
+Production does not use any of this: it points ``GRIDMAP_DATABASE_URL`` at an existing PostGIS,
+as a role set up the same way (``gridmap db grant-sql`` prints the script a DBA runs for it).
 """
 
 from __future__ import annotations
@@ -46,13 +62,21 @@ PG_LIB_ROOT = Path("/usr/lib/postgresql")
 PG_SHARE_ROOT = Path("/usr/share/postgresql")
 #: Used instead of the project home when the server's OS user cannot reach the home (root only).
 RELOCATED_ROOT = Path("/var/lib/gridmap")
-SUPERUSER = "gridmap"
+#: The superuser of a new cluster (initdb's role): cluster administration only.
+ADMIN_ROLE = "gridmap_admin"
+#: The superuser of clusters made before the service had a role of its own (state version 1).
+LEGACY_ADMIN_ROLE = "gridmap"
+#: The role the service connects as: owns its databases and their tables, nothing more.
+APP_ROLE = "gridmap_app"
+#: What the service's role may do: log in. Everything else is spelled out as denied, so an
+#: ``ALTER ROLE`` with these also repairs a role someone gave more.
+APP_ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION"
 DEFAULT_DATABASE = "gridmap"
 #: OS user created to run the server as root when Debian's ``postgres`` user does not exist.
 FALLBACK_SERVER_USER = "gridmap-pg"
 #: Ports tried for a new cluster; away from 5432 so Debian's own cluster never collides.
 PORT_RANGE = (54320, 54999)
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the service's role (app_role, app_password); 1: one superuser
 
 
 class LocalClusterError(RuntimeError):
@@ -139,6 +163,63 @@ def _current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+#: The kinds of object whose owner a hand-over changes (``pg_identify_object``'s names); the ALTER
+#: statement for each is its name in capitals (a composite type: ``ALTER TYPE``).
+OWNED_KINDS = (
+    "schema",
+    "table",
+    "view",
+    "materialized view",
+    "foreign table",
+    "sequence",
+    "composite type",
+    "type",
+    "domain",
+    "function",
+    "procedure",
+    "aggregate",
+)
+#: The objects of the current database a hand-over may give to another role, with their owner
+#: (columns ``type``, ``identity``: quoted, ready for ALTER, ``owner``): schemas, tables, views,
+#: sequences not tied to a column (those follow their table), functions, types. Never what initdb
+#: made (OIDs below FirstNormalObjectId, 16384: the catalogs, ``public``), system or temporary
+#: schemas, or an extension's members (PostGIS's ``spatial_ref_sys``, its functions and types).
+#: Used by the local cluster (:meth:`LocalCluster._hand_over`) and inside the grant script's
+#: PL/pgSQL (:mod:`gridmap.db.grants`), so it holds no ``%`` and no ``$$``.
+OWNED_OBJECTS = (
+    """
+SELECT o.type, o.identity, pg_get_userbyid(owned.owner) AS owner
+  FROM (
+    SELECT 'pg_class'::regclass AS classid, c.oid AS objid, c.relowner AS owner FROM pg_class c
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') AND c.relpersistence <> 't'
+       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
+       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = c.reltype
+                       AND d.deptype = 'e')  -- a composite type is an extension's member through its type
+    UNION ALL
+    SELECT 'pg_proc'::regclass, p.oid, p.proowner FROM pg_proc p
+    UNION ALL
+    SELECT 'pg_type'::regclass, t.oid, t.typowner FROM pg_type t WHERE t.typtype IN ('d', 'e', 'r')
+    UNION ALL
+    SELECT 'pg_namespace'::regclass, n.oid, n.nspowner FROM pg_namespace n
+  ) owned CROSS JOIN LATERAL pg_identify_object(owned.classid, owned.objid, 0) o
+ WHERE owned.objid >= 16384
+   AND NOT starts_with(coalesce(o.schema, o.identity), 'pg_')
+   AND coalesce(o.schema, o.identity) <> 'information_schema'
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = owned.classid AND d.objid = owned.objid
+                   AND d.deptype = 'e')
+   AND o.type IN ("""
+    + ", ".join(f"'{kind}'" for kind in OWNED_KINDS)
+    + """)
+"""
+)
+
+
+def alter_owner_keyword(kind: str) -> str:
+    """``ALTER <this> … OWNER TO``: the keyword for a kind of :data:`OWNED_KINDS`."""
+    return kind.replace("composite type", "type").upper()
+
+
 @dataclass
 class LocalCluster:
     """The project-local cluster rooted at ``cluster_dir`` (``<home>/postgres``).
@@ -190,10 +271,12 @@ class LocalCluster:
         return bin_dir
 
     def up(self) -> str:
-        """Install, initialise and start the cluster as needed; return the ``gridmap`` database URL.
+        """Install, initialise and start the cluster as needed; return the ``gridmap`` database URL
+        (the service's role, see the module docstring).
 
-        Idempotent: when the cluster already runs this only checks the database and returns the
-        same URL (no initdb, no restart).
+        Idempotent: when the cluster already runs this only checks the role and the database and
+        returns the same URL (no initdb, no restart). A cluster made by an older gridmap is
+        upgraded here (the service's role created, the ``gridmap`` database handed to it).
         """
         with self._lock():
             bin_dir = self.ensure_installed()
@@ -212,6 +295,7 @@ class LocalCluster:
                 self._save_state(state)
             if not running:
                 self._start(bin_dir, state)
+            self._ensure_app_role(state)
             self._create_database(state, DEFAULT_DATABASE, drop_first=False)
             return self.url()
 
@@ -231,7 +315,8 @@ class LocalCluster:
         """What exists and runs; never installs, initialises or starts anything.
 
         ``url`` is the URL of the ``gridmap`` database whenever the cluster is initialised (it is
-        only reachable when ``running`` is also true), else None.
+        only reachable when ``running`` is also true), else None; also None for a cluster made by an
+        older gridmap that ``up`` has not upgraded yet (``app_role`` None).
         """
         state = self._load_state()
         bin_dir = self._find_bin_dir(state["pg_version"] if state else None)
@@ -247,28 +332,51 @@ class LocalCluster:
             "log_file": state["log_file"] if state else str(self.cluster_dir / "postgres.log"),
             "os_user": state["os_user"] if state else None,
             "pg_version": state["pg_version"] if state else None,
-            "url": self.url() if initialised else None,
+            "app_role": state.get("app_role") if state else None,
+            "admin_role": self._admin_role(state) if state else None,
+            "url": self.url() if initialised and state and state.get("app_password") else None,
         }
 
     def url(self, database: str = DEFAULT_DATABASE) -> str:
-        """SQLAlchemy URL of ``database`` in this cluster, from the saved state (no server contact)."""
+        """SQLAlchemy URL of ``database`` in this cluster as the service's role (not a superuser),
+        from the saved state (no server contact)."""
         state = self._load_state()
         if state is None:
             raise LocalClusterError(
                 f"The local PostgreSQL cluster in {self.cluster_dir} has not been initialised yet. "
                 "Run `gridmap db up` first, or set GRIDMAP_DATABASE_URL to an existing PostGIS database."
             )
+        if not state.get("app_password"):
+            raise LocalClusterError(
+                f"The local PostgreSQL cluster in {self.cluster_dir} was made by an older gridmap, which "
+                f"connected as a superuser. Run `gridmap db up` once: it creates the role {APP_ROLE} the "
+                f"service now connects as and hands it the {DEFAULT_DATABASE} database, keeping its data."
+            )
+        return self._url(state, state["app_role"], state["app_password"], database)
+
+    def admin_url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL of ``database`` as the cluster's superuser: for administering the cluster
+        (creating databases and roles, extensions), never for the service."""
+        state = self._load_state()
+        if state is None:
+            raise LocalClusterError(f"The local PostgreSQL cluster in {self.cluster_dir} has not been initialised yet.")
+        return self._url(state, self._admin_role(state), state["password"], database)
+
+    @staticmethod
+    def _url(state: dict[str, Any], role: str, password: str, database: str) -> str:
         return (
-            f"postgresql+psycopg://{SUPERUSER}:{quote(state['password'], safe='')}"
+            f"postgresql+psycopg://{quote(role, safe='')}:{quote(password, safe='')}"
             f"@127.0.0.1:{state['port']}/{quote(database, safe='')}"
         )
 
     def ensure_database(self, name: str, *, drop_first: bool = False, template: str | None = None) -> str:
-        """Create database ``name`` (with PostGIS) in the running cluster unless it exists; return its URL.
+        """Create database ``name`` (with PostGIS) in the running cluster unless it exists; return its
+        URL (the service's role, which owns it).
 
         ``drop_first`` recreates it from scratch (other sessions on it are terminated); ``template``
         copies that database (file by file: a migrated, loaded database in well under a second),
-        which must have no other session open.
+        which must have no other session open. An existing database the superuser owns (made by an
+        older gridmap) is handed to the service's role with everything in it.
         """
         with self._lock():
             state = self._load_state()
@@ -278,6 +386,7 @@ class LocalCluster:
                     f"Cannot create database {name!r}: the local PostgreSQL cluster in {self.cluster_dir} "
                     "is not running. Run `gridmap db up` first."
                 )
+            self._ensure_app_role(state)
             self._create_database(state, name, drop_first=drop_first, template=template)
             return self.url(name)
 
@@ -412,8 +521,10 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ cluster lifecycle
 
-    def _initdb(self, bin_dir: Path) -> dict[str, Any]:
-        """Create a fresh cluster: directories, port, password, initdb, config, state.json."""
+    def _initdb(self, bin_dir: Path, *, superuser: str = ADMIN_ROLE) -> dict[str, Any]:
+        """Create a fresh cluster: directories, port, passwords, initdb (its superuser named
+        ``superuser``), config, state.json. The service's role is created once the server runs
+        (:meth:`_ensure_app_role`)."""
         if self.state_file.exists():
             # State without a data directory: it was deleted; start over with fresh credentials.
             self.state_file.unlink()
@@ -457,7 +568,7 @@ class LocalCluster:
                         "-D",
                         str(data),
                         "-U",
-                        SUPERUSER,
+                        superuser,
                         f"--pwfile={pwfile}",
                         "--auth=scram-sha-256",
                         "-E",
@@ -491,7 +602,9 @@ class LocalCluster:
             "pg_version": version,
             "port": self._choose_port(),
             "password": password,
-            "superuser": SUPERUSER,
+            "superuser": superuser,
+            "app_role": APP_ROLE,
+            "app_password": secrets.token_urlsafe(24),
             "os_user": user,
             "home": str(self.home),
             "data_dir": str(data),
@@ -570,39 +683,119 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ SQL
 
+    @staticmethod
+    def _admin_role(state: dict[str, Any]) -> str:
+        return str(state.get("superuser") or LEGACY_ADMIN_ROLE)
+
     def _connect(self, state: dict[str, Any], dbname: str) -> psycopg.Connection[Any]:
+        """An autocommit connection to ``dbname`` as the cluster's superuser."""
         return psycopg.connect(
             host="127.0.0.1",
             port=int(state["port"]),
-            user=SUPERUSER,
+            user=self._admin_role(state),
             password=state["password"],
             dbname=dbname,
             autocommit=True,
             connect_timeout=15,
         )
 
+    def _ensure_app_role(self, state: dict[str, Any]) -> None:
+        """The service's role exists with exactly :data:`APP_ROLE_ATTRIBUTES` and the password in the
+        state; created (and its password saved first) when a cluster made by an older gridmap lacks it."""
+        role = state.setdefault("app_role", APP_ROLE)
+        new_password = not state.get("app_password")
+        if new_password or state.get("version", 1) < STATE_VERSION:
+            if new_password:
+                state["app_password"] = secrets.token_urlsafe(24)
+            state["version"] = STATE_VERSION
+            self._save_state(state)  # before the role: a failure below is retried with the same password
+        ident = sql.Identifier(role)
+        with self._connect(state, "postgres") as conn:
+            row = conn.execute(
+                "SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolbypassrls OR rolreplication OR NOT rolcanlogin"
+                " FROM pg_roles WHERE rolname = %s",
+                (role,),
+            ).fetchone()
+            password = sql.Literal(state["app_password"])
+            if row is None:
+                _note(
+                    f"Creating the role {role!r} the service connects as (not a superuser); "
+                    f"{self._admin_role(state)!r} stays the cluster's superuser, for administration only."
+                )
+                try:
+                    conn.execute(
+                        sql.SQL("CREATE ROLE {} " + APP_ROLE_ATTRIBUTES + " PASSWORD {}").format(ident, password)
+                    )
+                    return
+                except errors.DuplicateObject:
+                    pass  # made meanwhile by another cluster user: set its attributes and password below
+            elif not row[0] and not new_password:
+                return
+            conn.execute(sql.SQL("ALTER ROLE {} " + APP_ROLE_ATTRIBUTES + " PASSWORD {}").format(ident, password))
+
     def _create_database(
         self, state: dict[str, Any], name: str, *, drop_first: bool, template: str | None = None
     ) -> None:
-        """CREATE DATABASE (autocommit: it cannot run in a transaction) + CREATE EXTENSION postgis."""
-        ident = sql.Identifier(name)
-        create = sql.SQL("CREATE DATABASE {}").format(ident)
+        """CREATE DATABASE owned by the service's role (autocommit: it cannot run in a transaction),
+        CREATE EXTENSION postgis as the superuser, and hand anything the superuser owns in it to
+        the service's role (:meth:`_hand_over`)."""
+        ident, owner = sql.Identifier(name), sql.Identifier(state["app_role"])
+        create = sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, owner)
         if template is not None:
-            create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template))
+            create = sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(ident, owner, sql.Identifier(template))
         with self._connect(state, "postgres") as conn:
             if drop_first:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 try:
                     conn.execute(create)
                 except errors.DuplicateDatabase:
                     pass  # created concurrently by another process: fine
+            elif exists[0] != state["app_role"]:
+                conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(ident, owner))
         with self._connect(state, name) as conn:
             try:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
             except (errors.UniqueViolation, errors.DuplicateObject):
                 pass  # concurrent CREATE EXTENSION in another session won the race
+            self._hand_over(conn, state, name)
+
+    def _hand_over(self, conn: psycopg.Connection[Any], state: dict[str, Any], name: str) -> None:
+        """Make the service's role the owner of everything the superuser owns in this database
+        except what an extension (PostGIS) or initdb made: what an older gridmap, which connected
+        as the superuser, created (tables, their sequences, ``alembic_version``, any view, function,
+        type or schema). One transaction: all of it or, when a table stays locked by another
+        session for 30 s, nothing (and an error saying so)."""
+        admin, app = self._admin_role(state), state["app_role"]
+        owned = conn.execute(
+            sql.SQL("SELECT type, identity FROM ({}) objects WHERE owner = %s ORDER BY type <> 'schema', 1, 2").format(
+                sql.SQL(OWNED_OBJECTS)
+            ),
+            (admin,),
+        ).fetchall()
+        if not owned:
+            return
+        _note(
+            f"Handing {len(owned)} objects of database {name!r} (its tables and their data) from {admin!r} to {app!r} ..."
+        )
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '30s'")
+                for kind, identity in owned:
+                    conn.execute(
+                        sql.SQL("ALTER {} {} OWNER TO {}").format(
+                            sql.SQL(alter_owner_keyword(kind)), sql.SQL(identity), sql.Identifier(app)
+                        )
+                    )
+        except errors.LockNotAvailable as exc:
+            raise LocalClusterError(
+                f"Could not hand database {name!r} to the role {app!r}: another session kept a table locked for 30 s "
+                f"({exc}). Stop what uses the database (e.g. `gridmap serve`) and run `gridmap db up` again; "
+                "nothing was changed."
+            ) from exc
 
     # ------------------------------------------------------------------ state
 

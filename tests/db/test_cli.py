@@ -9,8 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import make_url
+
+from gridmap.devdb import APP_ROLE
 
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
 
@@ -20,6 +23,12 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> 
 
 
 def test_demo_no_serve_prints_the_county_figures(db_url):
+    """The whole sample load, twice, as the service's role (the harness's URLs are that role's)."""
+    with psycopg.connect(db_url.replace("+psycopg", "")) as conn:
+        role = conn.execute(
+            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        )
+        assert role.fetchone() == (APP_ROLE, False, False, False)
     env = {**os.environ, "GRIDMAP_DATABASE_URL": db_url}
     for _ in range(2):  # a second demo reloads instead of doubling anything
         result = run("demo", "--no-serve", env=env)
@@ -29,6 +38,7 @@ def test_demo_no_serve_prints_the_county_figures(db_url):
         for figure in ("10,520", "10,048", "9,896", "10,311", "1,294", "565"):
             assert figure in out
         assert "***" in out and make_url(db_url).password not in out  # password not printed
+        assert "excess_privileges" not in result.stderr
 
 
 @pytest.fixture
@@ -48,7 +58,7 @@ def test_db_up_is_idempotent_and_down_stops_it(throwaway_home):
     first = run("db", "up", "--show-password", env=env)
     assert first.returncode == 0, first.stderr
     url = first.stdout.strip().splitlines()[-1]
-    assert url.startswith("postgresql+psycopg://gridmap:") and "127.0.0.1" in url
+    assert url.startswith("postgresql+psycopg://gridmap_app:") and "127.0.0.1" in url
     masked = run("db", "up", env=env)  # the default, as `make test` prints it into CI logs
     assert masked.returncode == 0 and make_url(url).password not in masked.stdout
     assert masked.stdout.strip().splitlines()[-1] == make_url(url).render_as_string(hide_password=True)

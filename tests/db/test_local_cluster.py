@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridmap.config import get_settings
-from gridmap.devdb import RELOCATED_ROOT, LocalCluster
+from gridmap.devdb import LEGACY_ADMIN_ROLE, RELOCATED_ROOT, LocalCluster, LocalClusterError
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +45,19 @@ def cluster() -> Iterator[LocalCluster]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _plain(url: str) -> str:
+    return url.replace("+psycopg", "")
+
+
+def _rights(url: str) -> tuple:
+    """(role, superuser, createdb, createrole, bypassrls, replication) of the role ``url`` logs in as."""
+    with psycopg.connect(_plain(url)) as conn:
+        return conn.execute(
+            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, rolreplication"
+            " FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+
+
 def _postmaster_pid(data_dir: str) -> int:
     return int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0])
 
@@ -53,7 +66,14 @@ def test_lifecycle(cluster: LocalCluster) -> None:
     assert cluster.status()["initialised"] is False
 
     url = cluster.up()
-    assert url.startswith("postgresql+psycopg://gridmap:") and url.endswith("/gridmap")
+    assert url.startswith("postgresql+psycopg://gridmap_app:") and url.endswith("/gridmap")
+    # The service's role owns the database and is nothing more; the superuser only administers.
+    assert _rights(url) == ("gridmap_app", False, False, False, False, False)
+    assert _rights(cluster.admin_url("gridmap"))[:2] == ("gridmap_admin", True)
+    with psycopg.connect(_plain(url)) as conn:
+        assert conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'gridmap'").fetchone() == (
+            "gridmap_app",
+        )
     status = cluster.status()
     assert status["running"] and status["initialised"] and status["installed"]
     assert status["url"] == url and f":{status['port']}/" in url
@@ -134,3 +154,95 @@ def test_unreachable_home_is_relocated(tmp_root: Path, monkeypatch: pytest.Monke
     # Reachability is what decides: the same home made traversable keeps the cluster in place.
     private.chmod(0o755)
     assert c.runtime_dir(user) == c.cluster_dir
+
+
+def test_db_up_upgrades_a_cluster_made_by_an_older_gridmap(tmp_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an older gridmap left in ``.gridmap``: a cluster whose one role is initdb's superuser
+    ``gridmap``, a version-1 state.json without the service's role, and the ``gridmap`` database
+    created, migrated and filled by that superuser (tables, and what a user may have added: a view,
+    a function, a type). ``gridmap db up`` upgrades it in place: nothing lost, the service's role
+    owns it all and is not a superuser, and the migrations run as that role."""
+    from typer.testing import CliRunner
+
+    from gridmap.cli import app
+    from gridmap.db import migrate
+    from gridmap.db.tokens import create_token
+
+    _isolated_env(monkeypatch, tmp_root / "home")
+    c = LocalCluster.from_settings(get_settings())
+    bin_dir = c.ensure_installed()
+    try:
+        # The older gridmap's cluster: initdb's superuser `gridmap`, and the state file it wrote.
+        state = c._initdb(bin_dir, superuser=LEGACY_ADMIN_ROLE)
+        for key in ("app_role", "app_password"):
+            del state[key]
+        state["version"] = 1
+        c._save_state(state)
+        c._start(bin_dir, state)
+        with pytest.raises(LocalClusterError, match="older gridmap"):
+            c.url()  # commands other than `db up` say what to run
+        refused = CliRunner().invoke(app, ["summary"])
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        first, *explanation = refused.stderr.splitlines()
+        assert first.endswith("（local_database_failed）") and "Run `gridmap db up` once" in " ".join(explanation)
+        old_url = c.admin_url("gridmap")
+        with psycopg.connect(_plain(c.admin_url()), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE gridmap")
+        with psycopg.connect(_plain(old_url), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")
+        migrate.upgrade(old_url)
+        engine = sa.create_engine(old_url)
+        with engine.begin() as conn:
+            create_token(conn, name="旧令牌", role="admin")
+            conn.execute(sa.text("CREATE TYPE mood AS ENUM ('ok', 'bad')"))
+            conn.execute(sa.text("CREATE VIEW token_names AS SELECT name, 'ok'::mood AS mood FROM api_token"))
+            conn.execute(
+                sa.text("CREATE FUNCTION token_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM api_token'")
+            )
+        engine.dispose()
+        assert _rights(old_url)[:2] == ("gridmap", True)
+
+        result = CliRunner().invoke(app, ["db", "up", "--show-password"])
+        assert result.exit_code == 0, result.output
+        url = result.stdout.strip().splitlines()[-1]
+        assert url == c.url() and url.startswith("postgresql+psycopg://gridmap_app:") and url.endswith("/gridmap")
+        assert _rights(url) == ("gridmap_app", False, False, False, False, False)
+        assert _rights(old_url)[:2] == ("gridmap", True)  # still the cluster's superuser, for administration
+        state = c._load_state()
+        assert (state["version"], state["superuser"], state["app_role"]) == (2, "gridmap", "gridmap_app")
+        assert (c.state_file.stat().st_mode & 0o777) == 0o600
+        status = c.status()
+        assert (status["app_role"], status["admin_role"], status["url"]) == ("gridmap_app", "gridmap", url)
+
+        with psycopg.connect(_plain(url)) as conn:
+            owners = dict(
+                conn.execute(
+                    "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
+                    " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v', 'S')"
+                    " AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')"
+                ).fetchall()
+            )
+            postgis = conn.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'spatial_ref_sys'")
+            assert postgis.fetchone() == ("gridmap",)  # PostGIS's own, made by CREATE EXTENSION, stay
+            assert set(owners.values()) == {"gridmap_app"} and {"area", "api_token", "token_names"} <= set(owners)
+            assert conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+            ).fetchone() == ("gridmap_app",)
+            # The data survived and the role can use all of it.
+            assert conn.execute("SELECT name, mood::text FROM token_names").fetchall() == [("旧令牌", "ok")]
+            assert conn.execute("SELECT token_count()").fetchone() == (1,)
+            conn.execute("ALTER TYPE mood ADD VALUE 'fine'")  # owner-only
+        # Migrations run as the service's role on the tables the superuser made.
+        migrate.downgrade(url, "0005")
+        migrate.upgrade(url)
+        assert migrate.current_revision(url) == migrate.head_revision()
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            create_token(conn, name="新令牌", role="viewer")
+            assert conn.execute(sa.text("SELECT count(*) FROM api_token")).scalar_one() == 2
+        engine.dispose()
+
+        # Up again: nothing left to hand over, the same URL.
+        assert c.up() == url
+    finally:
+        c.down()

@@ -57,10 +57,29 @@ def _gist_indexes(url: str) -> set[str]:
         engine.dispose()
 
 
+def _owners(url: str) -> tuple[str, bool, set[str]]:
+    """The role ``url`` logs in as, whether it is a superuser, and the owners of our tables."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            role, superuser = conn.execute(
+                text("SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user")
+            ).one()
+            owners = conn.execute(
+                text("SELECT DISTINCT tableowner FROM pg_tables WHERE tablename = ANY(:t)"),
+                {"t": [*OUR_TABLES, "alembic_version"]},
+            ).scalars()
+            return role, superuser, set(owners)
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_downgrade_upgrade():
     url = fresh_database("gridmap_test_migrations")
     migrate.upgrade(url)
     assert _tables(url) == OUR_TABLES
+    role, superuser, owners = _owners(url)
+    assert not superuser and owners == {role}  # the service's role ran them: it owns every table
     assert _gist_indexes(url) == GIST_INDEXES
     assert migrate.current_revision(url) == migrate.head_revision()
 
