@@ -36,6 +36,9 @@ Service
     county takes ~3 s) or when it needs more address space than this (default 4096 MB; the sample
     county needs ~330 MB resident), answering 422 ``validation_timeout`` / ``too_complex``
     (``gridmap.workers``).
+  - ``GRIDMAP_MAX_STATUS_MB``: largest body of one status push (``POST /api/v1/cameras/status``,
+    default 20 MB: ~200,000 reports as JSON). It is parsed in the server process, so it is kept far
+    below the upload limit: a JSON document takes ~10× its size in memory once parsed.
   - ``GRIDMAP_UPLOAD_TMP_DIR``: where uploads are written and unpacked while they are worked on
     (default: the system's temporary directory); each upload's directory is removed when its
     request ends, whatever happened to the work.
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
         default=180.0, gt=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_WORK_TIMEOUT", description="Seconds."
     )
     work_memory_mb: float = Field(default=4096.0, ge=256, description="Address space of a worker, MB.")
+    max_status_mb: float = Field(default=20.0, gt=0, description="Largest status push, MB.")
     upload_tmp_dir: Path | None = Field(default=None, description="Where uploads are unpacked.")
     upload_workers: int = Field(default=2, ge=1, description="Uploads worked on at once.")
     uploads_per_token: int = Field(default=2, ge=1, description="Uploads one token may have in flight.")

@@ -299,6 +299,16 @@ def test_malformed_forms_are_client_errors(engine, tokens, content_type, body, s
             assert (r.status_code, r.json()["code"]) == (status, code), (route, r.text)
 
 
+def test_a_status_push_is_bounded_far_below_an_upload(engine, tokens):
+    reports = b"[" + b",".join([b'{"device_id": "41162800011318000001", "online": true}'] * 40_000) + b"]"  # ~2 MB
+    with serve(engine, max_status_mb=1) as base, client(base, tokens["editor"]) as http:
+        as_json = http.post("/api/v1/cameras/status", content=reports, headers={"Content-Type": "application/json"})
+        as_form = http.post("/api/v1/cameras/status", files={"file": ("status.json", reports)})
+    for r in (as_json, as_form):
+        assert r.status_code == 413 and r.json()["code"] == "file_too_large", r.text
+        assert "GRIDMAP_MAX_STATUS_MB" in r.json()["message"]
+
+
 def test_form_options_are_validated_like_parameters(engine, tokens, tmp_path):
     path = gpkg(tmp_path / "ok.gpkg", shapely.box(115.40, 33.87, 115.41, 33.88))
     with serve(engine) as base, client(base, tokens["editor"]) as http:

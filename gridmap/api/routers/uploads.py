@@ -22,7 +22,7 @@ from starlette.formparsers import MultiPartException
 
 from gridmap.api.deps import MAX_OFFSET, Conn, Editor, EngineDep, SettingsDep
 from gridmap.api.errors import ApiError, responses
-from gridmap.api.limits import UploadPrincipal, too_large
+from gridmap.api.limits import FORM_OVERHEAD_BYTES, UploadPrincipal, too_large
 from gridmap.api.schemas_write import (
     ImportReport,
     Published,
@@ -389,17 +389,20 @@ async def camera_status(request: Request, principal: Editor, engine: EngineDep, 
     JSON list of `{"device_id", "online", "at"}`, `{"reports": [...]}`, or a CSV (XLSX) sheet as
     the body or as the `file` of a form. Per camera the newest report counts; reports for unknown
     cameras, or for cameras outside an editor's scope (`out_of_scope`), are rejected by row."""
-    limit = _limit_bytes(settings)
-    if (request.headers.get("content-type") or "").startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, FormFile):  # the form's file (its other values are str)
-            raise ApiError(422, "file_required", "表单中缺少文件字段 file。")
-        body = await upload.read(limit + 1)
+    limit_mb = min(settings.max_status_mb, settings.max_upload_mb)
+    limit = int(limit_mb * 1024 * 1024)
+    too_large = ApiError(
+        413,
+        "file_too_large",
+        f"状态上报超过 {limit_mb:g} MB 的上限：请分批上报（每批数万条以内），或请管理员调整 GRIDMAP_MAX_STATUS_MB。",
+        {"max_status_mb": limit_mb},
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+        raise too_large
+    if (request.headers.get("content-type") or "").lower().startswith("multipart/form-data"):
+        body = await _form_file(await _form(request)).read(limit + 1)
     else:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise _too_large(settings)
         received = bytearray()
         async for chunk in request.stream():
             received += chunk
@@ -407,7 +410,7 @@ async def camera_status(request: Request, principal: Editor, engine: EngineDep, 
                 break
         body = bytes(received)
     if len(body) > limit:
-        raise _too_large(settings)
+        raise too_large
     if not body.strip():
         raise ApiError(422, "empty", "请求中没有状态上报记录。")
     result = await run_in_threadpool(flow.apply_status, engine, principal, body)
