@@ -23,6 +23,15 @@ Service
     one member may expand (default 200×: real shapefiles and sheets stay far below, zip bombs far
     above) and how many files it may hold (default 10,000); checked from the archive's directory
     before anything is extracted (``gridmap.io.archives``).
+  - ``GRIDMAP_MAX_TABLE_ROWS``, ``GRIDMAP_MAX_TABLE_COLUMNS``: the most rows (default 500,000; a
+    city's register has ~100,000 cameras) and columns (default 256; real registers have fewer than
+    100) of one camera register or status report: an XLSX sheet (its declared ``<dimension>``
+    checked before any cell is read, then the cells as they are streamed), a CSV (counted while
+    reading) or a JSON list of reports (``gridmap.io.tables``). Beyond them: 413 ``too_many_rows`` /
+    ``too_many_columns``.
+  - ``GRIDMAP_MAX_REPORT_REJECTED``: rejected rows listed in full in an import's or a status
+    report's answer (and in the stored ``upload.report``); the rest are counted, in all and per code
+    (default 1,000). ``gridmap cameras import|status --rejected FILE`` writes every one.
 
 Live data
   - ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
@@ -83,6 +92,10 @@ class Settings(BaseSettings):
     max_unzipped_mb: float = Field(default=2048.0, gt=0, description="Most an archive may unpack to, MB.")
     max_zip_ratio: float = Field(default=200.0, gt=1, description="Most one archive member may expand.")
     max_archive_members: int = Field(default=10_000, ge=1, description="Most files in one archive.")
+    # Tables (camera registers, status reports) and the reports about them
+    max_table_rows: int = Field(default=500_000, ge=1, description="Most rows of one sheet, CSV or JSON list.")
+    max_table_columns: int = Field(default=256, ge=1, description="Most columns of one sheet or CSV.")
+    max_report_rejected: int = Field(default=1_000, ge=0, description="Rejected rows listed in full in a report.")
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."
