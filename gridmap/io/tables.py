@@ -78,9 +78,9 @@ class TableLimits:
         limit, counted while reading; ``declared``: the sheet's dimension when that is what says
         so); ``unit``: 行, or 条 for a list of reports."""
         if declared and rows:
-            told = f"声明的范围是 {declared}，共 {rows:,} {unit}"
+            told = f"声明的范围是 {declared}，共 {rows:,} {unit}，"
         else:
-            told = f"有 {rows:,} {unit}" if rows else f"超过 {self.max_rows:,} {unit}"
+            told = f"有 {rows:,} {unit}，" if rows else ""  # "" counted while reading: more than the limit
         split = (
             "请分批发送，每批不超过上限"
             if unit == "条"
@@ -88,7 +88,7 @@ class TableLimits:
         )
         return TableTooLarge(
             "too_many_rows",
-            f"{where}{told}，超过上限 {self.max_rows:,} {unit}：{split}（或请管理员调整 GRIDMAP_MAX_TABLE_ROWS）。",
+            f"{where}{told}超过上限 {self.max_rows:,} {unit}：{split}（或请管理员调整 GRIDMAP_MAX_TABLE_ROWS）。",
             {"rows": rows, "max_rows": self.max_rows, "dimension": declared},
         )
 
@@ -168,7 +168,7 @@ _DELIMITERS = {",": "逗号", ";": "分号", "\t": "制表符"}
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter (, ; or tab) occurring most often in the first 10 non-empty lines; "," on a tie."""
-    lines = list(itertools.islice((line for line in io.StringIO(text) if line.strip()), HEADER_SCAN_ROWS))
+    lines = list(itertools.islice((line for line in _lines(text) if line.strip()), HEADER_SCAN_ROWS))
     counts = {d: sum(line.count(d) for line in lines) for d in _DELIMITERS}
     return max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
 
@@ -179,10 +179,21 @@ def sniff_delimiter(text: str) -> str:
 _LINE_GUARD = 4
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their ends, as iterating ``io.StringIO(text)`` gives them (split
+    at "\n" only: the csv module reads "\r\n" and "\r" itself), without StringIO's copy of the
+    text at 4 bytes a character."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
 def _guarded_lines(text: str, delimiter: str, limits: TableLimits) -> Iterator[str]:
     """The lines of ``text`` as ``csv.reader`` reads them, refusing one with far too many fields."""
     most = _LINE_GUARD * limits.max_columns
-    for number, line in enumerate(io.StringIO(text), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if line.count(delimiter) > most and sum(part.count(delimiter) for part in line.split('"')[::2]) > most:
             raise limits.too_many_columns("文件", most + 1, row=number, sheet=False)
         yield line
@@ -197,6 +208,10 @@ def csv_cells(data: bytes, limits: TableLimits | None = None) -> tuple[list[list
     notes = [note] + ([f"分隔符：{_DELIMITERS[delimiter]}"] if delimiter != "," else [])
     rows: list[list[str]] = []
     try:
+        if text.count("\n") >= limits.max_rows:  # perhaps too many records: count them before keeping any
+            counted = csv.reader(_guarded_lines(text, delimiter, limits), delimiter=delimiter)
+            if sum(1 for _ in itertools.islice(counted, limits.max_rows + 1)) > limits.max_rows:
+                raise limits.too_many_rows("文件")
         for record in csv.reader(_guarded_lines(text, delimiter, limits), delimiter=delimiter):
             if len(rows) == limits.max_rows:
                 raise limits.too_many_rows("文件")

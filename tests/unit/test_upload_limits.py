@@ -198,6 +198,18 @@ def test_csv_rows_and_columns_beyond_the_limits_are_refused_while_reading(tmp_pa
     assert refused.code == "too_many_columns" and refused.detail["row"] == 1 and refused.detail["columns"] == 21
 
 
+def test_records_are_counted_not_lines(tmp_path, monkeypatch):
+    """Quoted cells may hold line breaks: 6 records on 21 lines are within a limit of 10 rows."""
+    monkeypatch.setenv("GRIDMAP_MAX_TABLE_ROWS", "10")
+    rows = register_rows(5)
+    for values in rows[1:]:
+        values[1] = '"第一行\n第二行\n第三行\n第四行"'
+    table = read_camera_file(_csv(tmp_path / "a.csv", rows), county_code=COUNTY)
+    assert table.source_rows == 5 and table.cameras["name"].iloc[0] == "第一行\n第二行\n第三行\n第四行"
+    refused = _refusal(read_camera_file, _csv(tmp_path / "b.csv", register_rows(10)), county_code=COUNTY)[0]
+    assert refused.code == "too_many_rows" and refused.message.startswith("文件超过上限 10 行：")
+
+
 def test_a_csv_line_of_millions_of_fields_is_refused_before_it_is_split(tmp_path):
     path = tmp_path / "台账.csv"
     path.write_bytes(("\ufeff设备编码" + "," * 4_000_000 + "\n").encode())
@@ -284,8 +296,20 @@ def test_reports_list_the_first_rejected_rows_and_count_all_of_them(monkeypatch)
     monkeypatch.setenv("GRIDMAP_MAX_REPORT_REJECTED", "5")
     small = result.to_dict()
     assert [p["row"] for p in small["rejected"]] == [2, 3, 4, 5, 6] and small["rejected_count"] == 2500
+    outside = [{"device_id": f"d{k}", "row": k, "lon": 115.0, "lat": 33.0} for k in range(12)]
+    some_outside = ImportResult("a.csv", "cgcs2000", COUNTY, 12, UpsertCounts(12, 0, 0), [], outside).to_dict()
+    assert (some_outside["outside_count"], len(some_outside["outside"]), some_outside["outside_truncated"]) == (
+        12,
+        5,
+        True,
+    )
     whole = ImportResult("a.csv", "cgcs2000", COUNTY, 4, UpsertCounts(1, 0, 0), _problems(3)).to_dict()
     assert whole["rejected_truncated"] is False and len(whole["rejected"]) == 3
+    assert whole["outside_truncated"] is False and whole["rejected_by_code"] == {
+        "device_id_format": 1,
+        "coord_missing": 1,
+        "status_unknown": 1,
+    }
     assert not any("只列出" in n for n in whole["notes"])
     status = StatusResult(3000, 0, 0, _problems(3000)).to_dict()
     assert (len(status["rejected"]), status["rejected_count"], status["rejected_truncated"]) == (5, 3000, True)
