@@ -45,6 +45,15 @@ Service
   - ``GRIDMAP_UPLOAD_WORKERS``, ``GRIDMAP_UPLOADS_PER_TOKEN``: how many uploads the server works on
     at once (default 2) and how many of them one token may have in flight (default 2); beyond
     either, 429 with ``Retry-After``.
+  - ``GRIDMAP_MAX_TABLE_ROWS``, ``GRIDMAP_MAX_TABLE_COLUMNS``: the most rows (default 500,000; a
+    city's register has ~100,000 cameras) and columns (default 256; real registers have fewer than
+    100) of one camera register or status report: an XLSX sheet (its declared ``<dimension>``
+    checked before any cell is read, then the cells as they are streamed), a CSV (counted while
+    reading) or a JSON list of reports (``gridmap.io.tables``). Beyond them: 413 ``too_many_rows`` /
+    ``too_many_columns``.
+  - ``GRIDMAP_MAX_REPORT_REJECTED``: rejected rows listed in full in an import's or a status
+    report's answer (and in the stored ``upload.report``); the rest are counted, in all and per code
+    (default 1,000). ``gridmap cameras import|status --rejected FILE`` writes every one.
 
 Live data
   - ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
@@ -117,6 +126,10 @@ class Settings(BaseSettings):
     upload_tmp_dir: Path | None = Field(default=None, description="Where uploads are unpacked.")
     upload_workers: int = Field(default=2, ge=1, description="Uploads worked on at once.")
     uploads_per_token: int = Field(default=2, ge=1, description="Uploads one token may have in flight.")
+    # Tables (camera registers, status reports) and the reports about them
+    max_table_rows: int = Field(default=500_000, ge=1, description="Most rows of one sheet, CSV or JSON list.")
+    max_table_columns: int = Field(default=256, ge=1, description="Most columns of one sheet or CSV.")
+    max_report_rejected: int = Field(default=1_000, ge=0, description="Rejected rows listed in full in a report.")
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."

@@ -116,10 +116,13 @@ class ImportReport(BaseModel):
     inserted: int
     updated: int
     unchanged: int
-    rejected_count: int
-    rejected: list[RowProblemOut]
+    rejected_count: int = Field(description="Every rejected row.")
+    rejected: list[RowProblemOut] = Field(description="The first GRIDMAP_MAX_REPORT_REJECTED (1,000) in full.")
+    rejected_truncated: bool = Field(description="Whether `rejected` leaves rows out.")
+    rejected_by_code: dict[str, int] = Field(description="Every rejected row, counted per code.")
     outside_count: int
-    outside: list[dict[str, Any]]
+    outside: list[dict[str, Any]] = Field(description="The first GRIDMAP_MAX_REPORT_REJECTED in full.")
+    outside_truncated: bool
     warnings: list[str]
     notes: list[str]
     crs_suggestion: dict[str, Any] | None
@@ -132,5 +135,7 @@ class StatusReport(BaseModel):
     rows: int
     applied: int
     stale: int
-    rejected_count: int
-    rejected: list[RowProblemOut]
+    rejected_count: int = Field(description="Every rejected report.")
+    rejected: list[RowProblemOut] = Field(description="The first GRIDMAP_MAX_REPORT_REJECTED (1,000) in full.")
+    rejected_truncated: bool = Field(description="Whether `rejected` leaves reports out.")
+    rejected_by_code: dict[str, int] = Field(description="Every rejected report, counted per code.")

@@ -6,6 +6,7 @@ could not be used (the reason is printed).
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 import sys
@@ -22,6 +23,15 @@ app = GridmapTyper(
 )
 
 FORMAT = Annotated[str, typer.Option("--format", metavar="FORMAT", help="text or json (default text).")]
+REJECTED = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejected",
+        metavar="FILE",
+        help="Write every rejected row to FILE (CSV: 行号, 设备编码, 代码, 原因, 字段, 值); the report "
+        "itself lists the first GRIDMAP_MAX_REPORT_REJECTED (1,000).",
+    ),
+]
 
 #: Why the system refused to read a file, for the errno values a user can meet.
 _OS_REASONS = {
@@ -39,8 +49,25 @@ def _check_format(fmt: str) -> None:
 def _problems_text(problems, limit: int = 200) -> list[str]:
     lines = [f"  第 {p.row} 行 [{p.code}] {p.message}" for p in problems[:limit]]
     if len(problems) > limit:
-        lines.append(f"  …… 另有 {len(problems) - limit} 行，完整列表见 --format json")
+        lines.append(f"  …… 另有 {len(problems) - limit:,} 行：用 --rejected 文件.csv 导出全部被拒绝的行")
     return lines
+
+
+def _write_rejected(path: Path, problems) -> None:
+    """Every rejected row to ``path`` as CSV (UTF-8 with BOM for Excel, CRLF rows, no cell that
+    Excel would run as a formula); exit 2 (``cannot_write``) when it cannot be written."""
+    from gridmap.coverage.formats import safe_text
+
+    try:
+        with open(path, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f, lineterminator="\r\n")
+            writer.writerow(["行号", "设备编码", "代码", "原因", "字段", "值"])
+            for p in problems:
+                writer.writerow(
+                    [p.row, *(safe_text(v or "") for v in (p.device_id, p.code, p.message, p.field, p.value))]
+                )
+    except OSError as exc:
+        raise fail(f"无法写出 {path}：{exc.strerror or exc}", "cannot_write") from exc
 
 
 def read_problem(exc: GridmapError, name: str) -> str:
@@ -90,6 +117,7 @@ def import_(
     county: Annotated[
         str | None, typer.Option(metavar="CODE", help="County code (only when the database holds several).")
     ] = None,
+    rejected: REJECTED = None,
 ) -> None:
     """Import a camera list: good rows are upserted by device id, bad rows listed by row number.
 
@@ -115,6 +143,8 @@ def import_(
             _refused(fmt, exc.code, exc.message)
         except CrsUnknownError as exc:
             _refused(fmt, "crs_unknown", exc.message)
+    if rejected is not None:
+        _write_rejected(rejected, result.rejected)
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -152,6 +182,7 @@ def status(
         str, typer.Argument(metavar="SOURCE", help="Reports: CSV, XLSX or JSON file; - reads JSON from stdin.")
     ],
     fmt: FORMAT = "text",
+    rejected: REJECTED = None,
 ) -> None:
     """Apply online/offline reports (device id, online, time) as a video platform sends them.
 
@@ -160,14 +191,19 @@ def status(
     """
     from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
+    from gridmap.io.status_updates import load_reports_json
     from gridmap.services.cameras import apply_status_reports
 
     _check_format(fmt)
     if source == "-":
         try:
-            parsed = json.loads(sys.stdin.read())
+            parsed = load_reports_json(sys.stdin.read())  # a list of reports: bounded as it is decoded
         except json.JSONDecodeError as exc:
             _refused(fmt, "unreadable", f"标准输入不是合法的 JSON：第 {exc.lineno} 行第 {exc.colno} 列有语法错误")
+        except RecursionError:
+            _refused(fmt, "unreadable", "标准输入的 JSON 嵌套层数过多：状态上报应为对象的数组。")
+        except CameraReadError as exc:  # too many reports
+            _refused(fmt, exc.code, exc.message)
         if not isinstance(parsed, list | dict):  # a number, string or null is no report
             _refused(fmt, "unreadable", "标准输入应为状态上报的 JSON 数组（或含 updates 数组的对象）。")
         payload: Path | list | dict = parsed
@@ -181,6 +217,8 @@ def status(
                 result = apply_status_reports(engine, payload)
         except CameraReadError as exc:
             _refused(fmt, exc.code, read_problem(exc, "标准输入" if source == "-" else Path(source).name))
+    if rejected is not None:
+        _write_rejected(rejected, result.rejected)
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:

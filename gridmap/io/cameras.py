@@ -36,6 +36,7 @@ from gridmap.io.fields import detect_fields
 from gridmap.io.tables import (
     CameraReadError,
     Table,
+    TableLimits,
     absent_columns_error,
     check_explicit_fields,
     decode_text,
@@ -286,6 +287,9 @@ def read_geojson_table(path: Path, explicit: Mapping[str, str] | None) -> tuple[
         raise CameraReadError("unreadable", "GeoJSON 文件应为 FeatureCollection（含 features 数组）。")
     if not features:
         raise CameraReadError("empty", "GeoJSON 文件中没有要素。")
+    limits = TableLimits.from_settings()
+    if len(features) > limits.max_rows:
+        raise limits.too_many_rows("GeoJSON 文件", len(features), unit="个要素")
     records, rows = [], []
     for number, feature in enumerate(features, start=1):
         feature = feature if isinstance(feature, dict) else {}
@@ -436,11 +440,12 @@ def _flagged(
     index = mask.index[mask.fillna(False).astype(bool)]
     codes = code[index] if isinstance(code, pd.Series) else pd.Series(code, index=index, dtype=object)
     fields = canonical[index] if isinstance(canonical, pd.Series) else pd.Series(canonical, index=index, dtype=object)
+    cells = {f: dict(zip(index, ctx.text[f][index])) for f in pd.unique(fields) if f in ctx.text}
     return pd.DataFrame(
         {
             "code": codes,
             "field": [ctx.mapping.get(f, f) for f in fields],
-            "value": [ctx.text.at[i, f] if f in ctx.text else "" for i, f in zip(index, fields)],
+            "value": [cells[f][i] if f in cells else "" for i, f in zip(index, fields)],
             "message": [message(i) for i in index],
         },
         index=index,
@@ -713,9 +718,17 @@ def read_camera_file(
     notes = table.notes + [_crs_note(chosen, point_crs, fmt, member)] + _coordinate_notes(ctx)
     if "online" not in table.mapping:
         notes.append("文件没有在线状态列：online 为空，导入时不改变已有摄像头的在线状态")
+    problems = problems.sort_index()
     rejected = [
-        RowProblem(int(ctx.rows[i]), p.code, p.message, ctx.values["device_id"][i] or None, p.field, p.value)
-        for i, p in problems.sort_index().iterrows()
+        RowProblem(int(row), code, message, device_id or None, source, value)
+        for row, device_id, code, message, source, value in zip(
+            ctx.rows[problems.index],
+            ctx.values["device_id"][problems.index],
+            problems["code"],
+            problems["message"],
+            problems["field"],
+            problems["value"],
+        )
     ]
     if rejected:
         counts = pd.Series([p.code for p in rejected]).value_counts()

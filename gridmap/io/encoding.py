@@ -7,6 +7,11 @@ strict UTF-8 first, then GB18030 (a superset of GBK and GB2312).
 
 Encoding names returned here are canonical display names ("UTF-8", "GBK", "GB18030", ...) that
 Python's codecs, pyogrio and GDAL's iconv all understand.
+
+The DBF header is checked first (``read_dbf_header``): a header that contradicts itself or the
+file — a header length beyond the file, field descriptors without their terminator or that do not
+fit the record, a record count the file cannot hold (truncated, or billions declared) — is a
+``DbfHeaderError`` (``unreadable``), not a crash here or a file GDAL reads as "no columns".
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from gridmap.errors import GridmapError
+from gridmap.io.boundary_formats import BoundaryReadError
 
 #: What .cpg files (ArcGIS, QGIS, GDAL) say → canonical name.
 _CPG_NAMES = {
@@ -106,20 +112,68 @@ class DbfHeader:
     fields: tuple[DbfField, ...]
 
 
-def read_dbf_header(data: bytes) -> DbfHeader:
-    """Parse a dBASE III header: record count, header and record length, field descriptors."""
+class DbfHeaderError(BoundaryReadError):
+    """A DBF whose header contradicts itself or the file (code ``unreadable``, 422)."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(
+            "unreadable",
+            f"属性表“{name}”的文件头已损坏：{problem}。请在 GIS 软件中重新导出 Shapefile，把 .shp、.shx、.dbf、.prj、.cpg 一起重新上传。",
+            {"file": name, "problem": problem},
+        )
+
+
+#: Field types of dBASE III/IV, FoxPro and Visual FoxPro (GDAL reads the unknown ones as text, but
+#: a byte outside these is a sign of a descriptor that is not one).
+DBF_FIELD_TYPES = frozenset("CNFLDMBGPYTIV@O+0WQX")
+_DBF_TERMINATOR = 0x0D
+
+
+def read_dbf_header(data: bytes, name: str = ".dbf") -> DbfHeader:
+    """Parse a dBASE III header (record count, header and record length, field descriptors) and
+    check it against itself and the file's size. Raises ``DbfHeaderError`` naming the file
+    ``name`` when the header cannot be right."""
     if len(data) < 32:
-        raise EncodingUnknownError("DBF 文件太短，不是有效的 .dbf 文件。")
+        raise DbfHeaderError(name, "文件是空的" if not data else f"文件只有 {len(data)} 字节，不足 32 字节的文件头")
     records, header_length, record_length = struct.unpack_from("<IHH", data, 4)
+    if header_length < 33 or header_length > len(data):
+        raise DbfHeaderError(
+            name,
+            f"文件头长度字段为 {header_length:,} 字节，"
+            + ("小于最小的 33 字节" if header_length < 33 else f"超过了整个文件的 {len(data):,} 字节"),
+        )
     fields: list[DbfField] = []
     offset = 1
-    for pos in range(32, min(header_length, len(data)) - 31, 32):
-        if data[pos] == 0x0D:
-            break
+    pos = 32
+    while data[pos] != _DBF_TERMINATOR:
+        if pos + 32 >= header_length:
+            raise DbfHeaderError(
+                name,
+                f"在文件头长度（{header_length:,} 字节）以内找不到字段描述的结束标记（0x0D）：文件头长度或字段描述已损坏",
+            )
         raw = data[pos : pos + 32]
-        length = raw[16]
-        fields.append(DbfField(raw[:11].split(b"\x00", 1)[0], chr(raw[11]), offset, length))
-        offset += length
+        field = DbfField(raw[:11].split(b"\x00", 1)[0], chr(raw[11]), offset, raw[16])
+        number = len(fields) + 1
+        if not field.name:
+            raise DbfHeaderError(name, f"第 {number} 个字段没有名称：字段描述已损坏")
+        if field.type.upper() not in DBF_FIELD_TYPES:
+            shown = f"“{field.type}”" if field.type.isascii() and field.type.isprintable() else f"0x{raw[11]:02X}"
+            raise DbfHeaderError(name, f"第 {number} 个字段的类型 {shown} 不是 dBASE 的字段类型：字段描述已损坏")
+        if field.length == 0:
+            raise DbfHeaderError(name, f"第 {number} 个字段的长度为 0：字段描述已损坏")
+        fields.append(field)
+        offset += field.length
+        pos += 32
+    if offset > record_length:
+        raise DbfHeaderError(
+            name, f"各字段连同删除标记共 {offset:,} 字节，超过了文件头中的记录长度 {record_length:,} 字节"
+        )
+    if header_length + records * record_length > len(data):
+        raise DbfHeaderError(
+            name,
+            f"文件头声明有 {records:,} 条记录、每条 {record_length:,} 字节，但文件只有 {len(data):,} 字节，"
+            "装不下这么多记录：文件不完整（可能未传完整）或记录数已损坏",
+        )
     return DbfHeader(records, header_length, record_length, tuple(fields))
 
 
@@ -216,11 +270,14 @@ class ShapefileEncoding:
 
 def shapefile_encoding(shp: Path, explicit: str | None = None) -> ShapefileEncoding:
     """The encoding to read ``shp``'s attributes with: ``explicit`` > the ``.cpg`` file (when its
-    encoding decodes the DBF) > detection from the DBF bytes."""
+    encoding decodes the DBF) > detection from the DBF bytes. Raises ``DbfHeaderError`` for a DBF
+    whose header is corrupt, ``EncodingUnknownError`` when no encoding fits."""
     cpg = find_sidecar(shp, ".cpg")
     cpg_text = cpg.read_bytes().decode("ascii", "replace").strip() if cpg else None
     dbf = find_sidecar(shp, ".dbf")
     data = dbf.read_bytes() if dbf else b""
+    if dbf is not None:
+        read_dbf_header(data, dbf.name)  # a corrupt header is refused before anything reads the records
     if explicit:
         if data and not dbf_decodes(data, explicit):
             raise EncodingUnknownError(

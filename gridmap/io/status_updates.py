@@ -14,6 +14,10 @@ status as a CSV/XLSX sheet or as JSON. ``read_status_updates`` turns any of thes
 Times are tz-aware ``pandas.Timestamp``s in Asia/Shanghai; naive times are read as Beijing time,
 epoch numbers as UTC instants. Several reports for one device are all kept (the caller applies the
 newest).
+
+A sheet is bounded as a camera register is (``gridmap.io.tables.TableLimits``); a JSON list of
+reports by the same row limit, counted item by item as the JSON is decoded (``load_reports_json``):
+a body of millions of reports is refused (413 ``too_many_rows``) before they are all in memory.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +35,7 @@ import pandas as pd
 from gridmap.io.cameras import ONLINE_WORDS, RowProblem, word_key, word_list
 from gridmap.io.device_ids import describe, device_id_format_problem, normalize_device_id
 from gridmap.io.fields import detect_fields
-from gridmap.io.tables import CameraReadError, decode_text, missing_columns_error, read_table
+from gridmap.io.tables import CameraReadError, TableLimits, decode_text, missing_columns_error, read_table
 
 #: Time zone of naive report times.
 TIME_ZONE = "Asia/Shanghai"
@@ -126,7 +131,7 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
             raise CameraReadError("unreadable", f"无法读取文件“{path}”：{exc.strerror or exc}。") from exc
     if fmt == "json":
         try:
-            document = json.loads(decode_text(data)[0]) if data.strip() else None
+            document = load_reports_json(decode_text(data)[0]) if data.strip() else None
         except json.JSONDecodeError as exc:
             raise CameraReadError(
                 "unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
@@ -142,6 +147,84 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
     }
     sources = {f: [table.mapping.get(f)] * n for f in STATUS_UPDATE_ALIASES}
     return columns, [int(r) for r in table.rows], sources
+
+
+#: Keys of an object holding the list of reports (``{"reports": [...]}`` and the like).
+REPORT_LIST_KEYS = ("reports", "updates", "items")
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, pos: int) -> int:
+    """The position of the first character at or after ``pos`` that is not JSON whitespace."""
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def load_reports_json(text: str, limits: TableLimits | None = None) -> Any:
+    """JSON ``text`` as ``json.loads`` gives it, except that a list of reports — the document
+    itself, or the value of a top-level key in ``REPORT_LIST_KEYS`` — is decoded item by item and
+    refused (``TableTooLarge``) at the first item beyond ``limits.max_rows`` (default: the
+    settings'). Raises ``json.JSONDecodeError`` (``RecursionError`` for nesting too deep) as
+    ``json.loads`` would."""
+    limits = limits or TableLimits.from_settings()
+    decoder = json.JSONDecoder()
+    document: Any
+    pos = _skip(text, 0)
+    if text.startswith("[", pos):
+        document, pos = _report_list(text, pos, decoder, limits)
+    elif text.startswith("{", pos):
+        document, pos = _report_object(text, pos, decoder, limits)
+    else:
+        document, pos = decoder.raw_decode(text, pos)
+    pos = _skip(text, pos)
+    if pos != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos)
+    return document
+
+
+def _report_list(text: str, pos: int, decoder: json.JSONDecoder, limits: TableLimits) -> tuple[list, int]:
+    """The array starting at ``text[pos]`` (a "["), item by item, and the position after it."""
+    items: list = []
+    pos = _skip(text, pos + 1)
+    if text.startswith("]", pos):
+        return items, pos + 1
+    while True:
+        if len(items) == limits.max_rows:
+            raise limits.too_many_rows("JSON 中的上报记录", unit="条")
+        item, pos = decoder.raw_decode(text, pos)
+        items.append(item)
+        pos = _skip(text, pos)
+        if text.startswith("]", pos):
+            return items, pos + 1
+        if not text.startswith(",", pos):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+        pos = _skip(text, pos + 1)
+
+
+def _report_object(text: str, pos: int, decoder: json.JSONDecoder, limits: TableLimits) -> tuple[dict, int]:
+    """The object starting at ``text[pos]`` (a "{"), its list of reports read by :func:`_report_list`."""
+    document: dict = {}
+    pos = _skip(text, pos + 1)
+    if text.startswith("}", pos):
+        return document, pos + 1
+    while True:
+        if not text.startswith('"', pos):
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
+        key, pos = decoder.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if not text.startswith(":", pos):
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+        pos = _skip(text, pos + 1)
+        if str(key).lower() in REPORT_LIST_KEYS and text.startswith("[", pos):
+            document[key], pos = _report_list(text, pos, decoder, limits)
+        else:
+            document[key], pos = decoder.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if text.startswith("}", pos):
+            return document, pos + 1
+        if not text.startswith(",", pos):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+        pos = _skip(text, pos + 1)
 
 
 def _sniff(data: bytes) -> str:
@@ -164,6 +247,9 @@ def _json_columns(document: object) -> tuple[Columns, list[int], dict[str, list[
         raise CameraReadError("unreadable", 'JSON 应为上报记录的数组，或 {"updates": [...]} / {"items": [...]}。')
     if not items:
         raise CameraReadError("empty", "JSON 中没有上报记录。")
+    limits = TableLimits.from_settings()
+    if len(items) > limits.max_rows:  # parsed by the caller (JSON text is bounded as it is decoded)
+        raise limits.too_many_rows("JSON 中的上报记录", len(items), unit="条")
     columns: Columns = {f: [] for f in STATUS_UPDATE_ALIASES}
     sources: dict[str, list[str | None]] = {f: [] for f in STATUS_UPDATE_ALIASES}
     mappings: dict[tuple[str, ...], dict[str, str]] = {}  # items mostly share one set of keys

@@ -1,24 +1,36 @@
 """Locating the table in a camera list or status report: raw cells → header + data rows as text.
 
-CSV (UTF-8 with or without BOM, else GB18030; delimiter sniffed) and XLSX (read with openpyxl, every
-cell as text, so a 20-digit id never becomes a float). Counties often put a title row or two above
-the header: the first ``HEADER_SCAN_ROWS`` rows are scanned for the row naming the most known
-columns. Row numbers stay the spreadsheet's own, for messages.
+CSV (UTF-8 with or without BOM, else GB18030; delimiter sniffed) and XLSX (read with openpyxl's
+parsers, every cell as text, so a 20-digit id never becomes a float). Counties often put a title row
+or two above the header: the first ``HEADER_SCAN_ROWS`` rows are scanned for the row naming the most
+known columns. Row numbers stay the spreadsheet's own, for messages.
+
+Every table is bounded (``TableLimits``: ``GRIDMAP_MAX_TABLE_ROWS`` and ``_COLUMNS``), and refused
+with ``TableTooLarge`` (413 ``too_many_rows`` / ``too_many_columns``) as soon as it is known to be
+beyond them: an XLSX sheet by its declared ``<dimension ref=…>`` before any cell is read, then —
+the dimension may lie or be missing — by each cell as the sheet XML is streamed (a cell in column
+XFD stops the reading there: no row is ever widened to 16,384 cells); a CSV record by record (and a
+line with far too many delimiters before the csv module splits it); a JSON list of reports item by
+item (``gridmap.io.status_updates``).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
+import itertools
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gridmap.config import Settings, get_settings
 from gridmap.errors import GridmapError
 from gridmap.io.archives import check_archive
 from gridmap.io.fields import detect_fields
@@ -36,7 +48,72 @@ HEADER_SCAN_ROWS = 10
 
 class CameraReadError(GridmapError):
     """The file as a whole cannot be read. ``.code``: unreadable, unsupported_format, no_header,
-    missing_columns, encoding_unknown, empty; ``.message``: Chinese, actionable."""
+    missing_columns, encoding_unknown, empty (and ``TableTooLarge``'s); ``.message``: Chinese, actionable."""
+
+
+class TableTooLarge(CameraReadError):
+    """A sheet, CSV or JSON list beyond ``TableLimits``: ``too_many_rows`` or ``too_many_columns``,
+    413, the message saying the limit and how to split the file; ``detail`` has the figures."""
+
+    status = 413
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """Bounds of one table (defaults: the settings ``GRIDMAP_MAX_TABLE_ROWS`` / ``_COLUMNS``). Rows
+    are the spreadsheet's (or CSV's) rows, header and title rows included; a JSON list's items."""
+
+    max_rows: int
+    max_columns: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> TableLimits:
+        s = settings or get_settings()
+        return cls(s.max_table_rows, s.max_table_columns)
+
+    def too_many_rows(
+        self, where: str, rows: int | None = None, *, declared: str | None = None, unit: str = "行"
+    ) -> TableTooLarge:
+        """The refusal for ``where`` (工作表“X”, 文件, ...) having ``rows`` rows (None: more than the
+        limit, counted while reading; ``declared``: the sheet's dimension when that is what says
+        so); ``unit``: 行, or 条 for a list of reports."""
+        if declared and rows:
+            told = f"声明的范围是 {declared}，共 {rows:,} {unit}，"
+        else:
+            told = f"有 {rows:,} {unit}，" if rows else ""  # "" counted while reading: more than the limit
+        split = (
+            "请分批发送，每批不超过上限"
+            if unit == "条"
+            else "请按乡镇（或网格）拆分成几个文件分批上传，每个不超过上限；若末尾有大量空行或只设了格式的行，请删除后重新保存"
+        )
+        return TableTooLarge(
+            "too_many_rows",
+            f"{where}{told}超过上限 {self.max_rows:,} {unit}：{split}（或请管理员调整 GRIDMAP_MAX_TABLE_ROWS）。",
+            {"rows": rows, "max_rows": self.max_rows, "dimension": declared},
+        )
+
+    def too_many_columns(
+        self, where: str, columns: int, *, row: int | None = None, declared: str | None = None, sheet: bool = True
+    ) -> TableTooLarge:
+        """The refusal for ``where`` reaching column ``columns`` (in row ``row``, or by its
+        declared dimension ``declared``); ``sheet``: an XLSX sheet (else a CSV record, which has at
+        least ``columns`` fields)."""
+        from openpyxl.utils import get_column_letter  # imported here: only the message needs it
+
+        letter = f"（{get_column_letter(columns)} 列）" if columns <= 16_384 else ""
+        if declared:
+            told = f"声明的范围是 {declared}，共 {columns:,} 列"
+        elif sheet:
+            told = (f"第 {row:,} 行" if row else "") + f"有内容或格式的单元格到了第 {columns:,} 列{letter}"
+        else:
+            told = f"第 {row:,} 行至少有 {columns:,} 列"
+        return TableTooLarge(
+            "too_many_columns",
+            f"{where}{told}，超过上限 {self.max_columns:,} 列（摄像头台账通常不到 100 列）：请删除右侧多余的列"
+            "（包括看似空白、但有内容或格式的列），或只把需要的列复制到新表另存后上传"
+            "（或请管理员调整 GRIDMAP_MAX_TABLE_COLUMNS）。",
+            {"columns": columns, "max_columns": self.max_columns, "row": row, "dimension": declared},
+        )
 
 
 @dataclass
@@ -91,18 +168,56 @@ _DELIMITERS = {",": "逗号", ";": "分号", "\t": "制表符"}
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter (, ; or tab) occurring most often in the first 10 non-empty lines; "," on a tie."""
-    lines = [line for line in text.splitlines() if line.strip()][:HEADER_SCAN_ROWS]
+    lines = list(itertools.islice((line for line in _lines(text) if line.strip()), HEADER_SCAN_ROWS))
     counts = {d: sum(line.count(d) for line in lines) for d in _DELIMITERS}
     return max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
 
 
-def csv_cells(data: bytes) -> tuple[list[list[str]], list[str]]:
-    """All records of a CSV as trimmed text cells (record k = spreadsheet row k + 1) and notes."""
+#: A CSV line is refused before the csv module splits it when it has this many times the column
+#: limit of delimiters outside quotes (a record of millions of empty fields would be a list of
+#: millions first); the exact count of every record is checked after splitting.
+_LINE_GUARD = 4
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their ends, as iterating ``io.StringIO(text)`` gives them (split
+    at "\n" only: the csv module reads "\r\n" and "\r" itself), without StringIO's copy of the
+    text at 4 bytes a character."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
+def _guarded_lines(text: str, delimiter: str, limits: TableLimits) -> Iterator[str]:
+    """The lines of ``text`` as ``csv.reader`` reads them, refusing one with far too many fields."""
+    most = _LINE_GUARD * limits.max_columns
+    for number, line in enumerate(_lines(text), start=1):
+        if line.count(delimiter) > most and sum(part.count(delimiter) for part in line.split('"')[::2]) > most:
+            raise limits.too_many_columns("文件", most + 1, row=number, sheet=False)
+        yield line
+
+
+def csv_cells(data: bytes, limits: TableLimits | None = None) -> tuple[list[list[str]], list[str]]:
+    """All records of a CSV as trimmed text cells (record k = spreadsheet row k + 1) and notes.
+    Raises ``TableTooLarge`` at the first record beyond ``limits`` (default: the settings')."""
+    limits = limits or TableLimits.from_settings()
     text, note = decode_text(data)
     delimiter = sniff_delimiter(text)
     notes = [note] + ([f"分隔符：{_DELIMITERS[delimiter]}"] if delimiter != "," else [])
+    rows: list[list[str]] = []
     try:
-        rows = [[cell.strip() for cell in record] for record in csv.reader(io.StringIO(text), delimiter=delimiter)]
+        if text.count("\n") >= limits.max_rows:  # perhaps too many records: count them before keeping any
+            counted = csv.reader(_guarded_lines(text, delimiter, limits), delimiter=delimiter)
+            if sum(1 for _ in itertools.islice(counted, limits.max_rows + 1)) > limits.max_rows:
+                raise limits.too_many_rows("文件")
+        for record in csv.reader(_guarded_lines(text, delimiter, limits), delimiter=delimiter):
+            if len(rows) == limits.max_rows:
+                raise limits.too_many_rows("文件")
+            if len(record) > limits.max_columns:
+                raise limits.too_many_columns("文件", len(record), row=len(rows) + 1, sheet=False)
+            rows.append([cell.strip() for cell in record])
     except csv.Error as exc:
         raise CameraReadError("unreadable", f"无法按 CSV 读取文件：{exc}") from exc
     return rows, notes
@@ -127,33 +242,187 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def xlsx_sheets(source: Path | bytes) -> dict[str, list[list[str]]]:
-    """Every sheet of a workbook as rows of text cells (row k of the list = spreadsheet row k + 1).
+def xlsx_sheets(source: Path | bytes, limits: TableLimits | None = None) -> dict[str, list[list[str]]]:
+    """Every sheet of a workbook as rows of text cells (row k of the list = spreadsheet row k + 1),
+    within ``limits`` (default: the settings'). See :class:`XlsxBook`."""
+    with XlsxBook(source, limits) as book:
+        return {name: book.grid(name) for name in book.names}
 
-    Read with openpyxl directly (cached formula values): going through pandas turns a 20-digit id
-    stored as a number into an integer with made-up last digits, which no check could catch."""
-    import openpyxl  # imported here: only XLSX needs it
+
+class XlsxBook:
+    """An XLSX workbook read sheet by sheet, each within ``TableLimits``.
+
+    openpyxl's own parsers read the workbook parts (sheet names, shared strings, number formats:
+    which cells are dates) and each cell's value (cached formula values), but not
+    ``load_workbook``: in read-only mode it sizes every sheet up front, parsing all of a sheet that
+    has no ``<dimension>``, and then widens every row to the declared width (16,384 cells a row for
+    a sheet reaching column XFD). Here a sheet is streamed: its dimension is checked when met, then
+    each cell's column as soon as the cell is parsed, before the rest of its row, and each row's
+    number before its cells are kept (``_sheet_grid``).
+
+    Going through pandas would turn a 20-digit id stored as a number into an integer with made-up
+    last digits, which no check could catch: cells are kept as text (:func:`cell_text`).
+    Raises ``CameraReadError`` (``unreadable``), ``ArchiveRefused`` or ``TableTooLarge``."""
+
+    def __init__(self, source: Path | bytes, limits: TableLimits | None = None):
+        from openpyxl.reader.excel import ExcelReader  # imported here: only XLSX needs openpyxl
+        from openpyxl.styles.stylesheet import apply_stylesheet
+
+        self.limits = limits or TableLimits.from_settings()
+        data = io.BytesIO(source) if isinstance(source, bytes) else source
+        try:
+            with zipfile.ZipFile(data) as workbook:
+                check_archive(workbook, source.name if isinstance(source, Path) else "工作簿")
+        except (zipfile.BadZipFile, OSError):
+            pass  # not a zip at all: openpyxl says so below, in its words turned into ours
+        try:
+            reader = ExcelReader(data, read_only=True, data_only=True, keep_links=False)
+        except Exception as exc:  # zipfile.BadZipFile, InvalidFileException ...
+            raise _unreadable_xlsx(exc) from exc
+        self._reader = reader
+        try:
+            reader.read_manifest()
+            reader.read_strings()
+            reader.read_workbook()
+            apply_stylesheet(reader.archive, reader.wb)
+            #: sheet name → its part in the archive, in the workbook's order (chart sheets left out).
+            self._parts = {
+                sheet.name: rel.target
+                for sheet, rel in reader.parser.find_sheets()
+                if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+            }
+        except Exception as exc:  # KeyError (a part missing), ValueError / ParseError (bad XML) ...
+            self.close()
+            raise _unreadable_xlsx(exc) from exc
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._parts)
+
+    def grid(self, name: str) -> list[list[str]]:
+        """The rows of sheet ``name`` as text cells (row k of the list = spreadsheet row k + 1; a
+        row ends at its last cell, except the first ``HEADER_SCAN_ROWS``, which are as wide as the
+        sheet, so an empty header cell still names its column)."""
+        from openpyxl.worksheet._reader import WorkSheetParser
+
+        wb = self._reader.wb
+        try:
+            with self._reader.archive.open(self._parts[name]) as src:
+                parser = WorkSheetParser(
+                    src,
+                    self._reader.shared_strings,
+                    data_only=True,
+                    epoch=wb.epoch,
+                    date_formats=wb._date_formats,
+                    timedelta_formats=wb._timedelta_formats,
+                )
+                return _sheet_grid(parser, f"工作表“{name}”", self.limits)
+        except TableTooLarge:
+            raise
+        except Exception as exc:  # bad XML, a shared string that is not there, a bad cell reference ...
+            raise _unreadable_xlsx(exc) from exc
+
+    def close(self) -> None:
+        self._reader.archive.close()
+
+    def __enter__(self) -> XlsxBook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _unreadable_xlsx(exc: Exception) -> CameraReadError:
+    return CameraReadError("unreadable", f"无法按 Excel（.xlsx）读取文件：{exc}。请确认文件没有损坏、没有加密。")
+
+
+def _sheet_grid(parser: Any, where: str, limits: TableLimits) -> list[list[str]]:
+    """The sheet ``parser`` (openpyxl's ``WorkSheetParser`` on the sheet's XML: its cell values,
+    dates and shared strings) reads, streamed within ``limits``: each cell's column is checked as
+    soon as the cell is parsed, before the rest of its row (a row of a million cells stops at cell
+    ``max_columns + 1``), each row's number before its cells are converted."""
+    from openpyxl.utils.cell import column_index_from_string
+    from openpyxl.worksheet._reader import CELL_TAG, DATA_TAG, DIMENSION_TAG, ROW_TAG
+    from openpyxl.xml.functions import iterparse
+
+    columns = _column_indexes(limits.max_columns)
+    rows: list[list[str]] = []
+    width = counted = 0  # counted: cells of the current row so far
+    for _event, element in iterparse(parser.source):
+        tag = element.tag
+        if tag == CELL_TAG:
+            ref = element.get("r")  # "XFD7"; without it, the cell follows the previous one
+            letters = ref.rstrip(_DIGITS).upper() if ref else ""
+            counted += 1
+            column = columns.get(letters) if ref else counted
+            if column is None:  # not among the first max_columns columns' names
+                column = column_index_from_string(letters)  # ValueError: not a reference at all
+            if column > limits.max_columns:
+                row = int(ref[len(letters) :]) if ref and ref[len(letters) :].isdigit() else None
+                raise limits.too_many_columns(where, column, row=row)
+        elif tag == ROW_TAG:
+            number, cells = parser.parse_row(element)
+            element.clear()  # its cells are kept as text below, not as XML
+            counted = 0
+            if not cells or number <= len(rows):  # an empty row, or one out of order (skipped, as openpyxl does)
+                continue
+            if number > limits.max_rows:
+                raise limits.too_many_rows(where)
+            values = [""] * max(c["column"] for c in cells)
+            for c in cells:
+                values[c["column"] - 1] = cell_text(c["value"])
+            rows.extend([] for _ in range(number - 1 - len(rows)))
+            rows.append(values)
+            width = max(width, len(values))
+        elif tag == DIMENSION_TAG:
+            _check_dimension(element.get("ref"), where, limits)
+            width = _declared_width(element.get("ref"), limits)
+        elif tag == DATA_TAG:
+            break  # nothing after the cells is needed
+    for values in rows[:HEADER_SCAN_ROWS]:
+        values.extend([""] * (width - len(values)))
+    return rows
+
+
+_DIGITS = "0123456789"
+
+
+@functools.lru_cache(maxsize=4)
+def _column_indexes(most: int) -> dict[str, int]:
+    """Column letters → index, for the first ``most`` columns ("A" → 1 … "IV" → 256)."""
+    from openpyxl.utils import get_column_letter
+
+    return {get_column_letter(k): k for k in range(1, min(most, 16_384) + 1)}
+
+
+def _dimension(ref: str | None) -> tuple[int, int] | None:
+    """(rows, columns) a sheet's ``<dimension ref="A1:XFD6001">`` declares; None when unusable."""
+    from openpyxl.utils.cell import range_boundaries
 
     try:
-        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as workbook:
-            check_archive(workbook, source.name if isinstance(source, Path) else "工作簿")
-    except (zipfile.BadZipFile, OSError):
-        pass  # not a zip at all: openpyxl says so below, in its words turned into ours
-    try:
-        book = openpyxl.load_workbook(
-            io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True
-        )
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...
-        raise CameraReadError(
-            "unreadable", f"无法按 Excel（.xlsx）读取文件：{exc}。请确认文件没有损坏、没有加密。"
-        ) from exc
-    try:
-        return {
-            ws.title: [[cell_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
-            for ws in book.worksheets
-        }
-    finally:
-        book.close()
+        _min_col, _min_row, max_col, max_row = range_boundaries(ref or "")
+    except (ValueError, TypeError):
+        return None
+    if max_col is None or max_row is None:
+        return None
+    return max_row, max_col
+
+
+def _check_dimension(ref: str | None, where: str, limits: TableLimits) -> None:
+    """Refuse a sheet whose declared dimension is beyond ``limits``: before any cell is read."""
+    size = _dimension(ref)
+    if size is None:
+        return
+    rows, columns = size
+    if columns > limits.max_columns:
+        raise limits.too_many_columns(where, columns, declared=ref)
+    if rows > limits.max_rows:
+        raise limits.too_many_rows(where, rows, declared=ref)
+
+
+def _declared_width(ref: str | None, limits: TableLimits) -> int:
+    size = _dimension(ref)
+    return size[1] if size is not None and size[1] <= limits.max_columns else 0
 
 
 def _column_names(cells: Sequence[str]) -> list[str]:
@@ -306,27 +575,48 @@ def read_table(
     *,
     labels: Mapping[str, str],
     field_hint: bool = True,
+    limits: TableLimits | None = None,
 ) -> Table:
     """Locate the table of a CSV (``fmt="csv"``) or XLSX (``"xlsx"``) file or its bytes: the header
     row among the first 10 (the one with the most recognised columns that has all ``required``),
-    the sheet (``sheet``, else the first with such a header). Raises ``CameraReadError`` (whose
-    message suggests ``--field`` when ``field_hint``)."""
+    the sheet (``sheet``, else the first with such a header: later sheets are not read). Raises
+    ``CameraReadError`` (whose message suggests ``--field`` when ``field_hint``), ``TableTooLarge``
+    beyond ``limits`` (default: the settings')."""
     explicit = check_explicit_fields(explicit, aliases, labels)
+    limits = limits or TableLimits.from_settings()
     data = source if isinstance(source, bytes) else read_bytes(source)
     if not data.strip():
         raise CameraReadError("empty", "文件是空的。")
     if fmt == "csv":
-        grid, notes = csv_cells(data)
-        sheets = {"": grid}
-    else:
-        sheets, notes = xlsx_sheets(data), []
+        grid, notes = csv_cells(data, limits)
+        return _locate([("", grid)], 1, fmt, notes, aliases, required, explicit, labels, field_hint)
+    with XlsxBook(data, limits) as book:
+        names = book.names
         if sheet is not None:
-            if sheet not in sheets:
-                raise CameraReadError("no_header", f"文件中没有工作表“{sheet}”；现有的工作表：{'、'.join(sheets)}。")
-            sheets = {sheet: sheets[sheet]}
+            if sheet not in names:
+                raise CameraReadError("no_header", f"文件中没有工作表“{sheet}”；现有的工作表：{'、'.join(names)}。")
+            names = [sheet]
+        grids = ((name, book.grid(name)) for name in names)
+        return _locate(grids, len(names), fmt, [], aliases, required, explicit, labels, field_hint)
+
+
+def _locate(
+    grids: Iterable[tuple[str, list[list[str]]]],
+    count: int,
+    fmt: str,
+    notes: list[str],
+    aliases: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    explicit: Mapping[str, str],
+    labels: Mapping[str, str],
+    field_hint: bool,
+) -> Table:
+    """The table of the first of ``grids`` (``count`` sheets, read one by one) having a header."""
     chosen: tuple[str, _HeaderMatch] | None = None
+    seen: dict[str, list[list[str]]] = {}
     tried: list[tuple[str, _HeaderMatch | None]] = []  # non-empty sheets without a complete header
-    for name, grid in sheets.items():
+    for name, grid in grids:
+        seen[name] = grid
         header, best = find_header(grid, aliases, required, explicit)
         if header is not None:
             chosen = name, header
@@ -334,11 +624,11 @@ def read_table(
         if any(any(row) for row in grid):
             tried.append((name, best))
     if chosen is None:
-        raise _no_table_error(sheets, tried, aliases, required, explicit, labels, field_hint)
+        raise _no_table_error(seen, tried, aliases, required, explicit, labels, field_hint)
     name, header = chosen
-    frame, rows = _data_frame(sheets[name], header)
+    frame, rows = _data_frame(seen[name], header)
     if fmt == "xlsx":
-        notes.append(f"读取工作表“{name}”" + (f"（共 {len(sheets)} 个工作表）" if len(sheets) > 1 else ""))
+        notes.append(f"读取工作表“{name}”" + (f"（共 {count} 个工作表）" if count > 1 else ""))
     if header.index > 0:
         notes.append(f"表头在第 {header.index + 1} 行，上方 {header.index} 行（标题等）已跳过")
     notes.append(mapping_note(header.mapping, header.names, labels))

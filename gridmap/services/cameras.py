@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from gridmap.config import get_settings
 from gridmap.coverage.assign import LeafIndex
 from gridmap.db.cameras import (
     StatusCounts,
@@ -141,6 +143,24 @@ def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_S
     )
 
 
+def report_limit(listed: int | None = None) -> int:
+    """How many rejected rows a report lists in full: ``listed``, else ``GRIDMAP_MAX_REPORT_REJECTED``."""
+    return get_settings().max_report_rejected if listed is None else listed
+
+
+def rejected_report(rejected: list[RowProblem], limit: int) -> dict[str, object]:
+    """The rejected rows as a report holds them: ``rejected_count`` (all), ``rejected`` (the first
+    ``limit`` in full), ``rejected_truncated`` (whether some were left out) and
+    ``rejected_by_code`` (all, counted per code, most frequent first)."""
+    by_code = Counter(p.code for p in rejected)
+    return {
+        "rejected_count": len(rejected),
+        "rejected": [asdict(p) for p in rejected[:limit]],
+        "rejected_truncated": len(rejected) > limit,
+        "rejected_by_code": dict(by_code.most_common()),
+    }
+
+
 @dataclass
 class ImportResult:
     file_name: str | None
@@ -155,6 +175,9 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     crs_suggestion: CrsSuggestion | None = None
     import_id: int | None = None
+    #: Rejected rows (and outside cameras) listed in full by ``to_dict``; None: the setting
+    #: ``GRIDMAP_MAX_REPORT_REJECTED``. ``rejected`` itself always holds every row.
+    listed: int | None = None
 
     @property
     def imported(self) -> int:
@@ -166,6 +189,15 @@ class ImportResult:
         return not self.rejected
 
     def to_dict(self) -> dict[str, object]:
+        """The report (``--format json``, the API's answer, ``upload.report``): bounded, whatever
+        the file: the first ``listed`` rejected rows and outside cameras in full, the rest counted."""
+        limit = report_limit(self.listed)
+        notes = list(self.notes)
+        if len(self.rejected) > limit:
+            notes.append(
+                f"被拒绝的行共 {len(self.rejected):,} 行，报告只列出前 {limit:,} 行，其余按原因计数"
+                "（rejected_by_code）；命令行 gridmap cameras import --rejected 文件.csv 可导出全部被拒绝的行。"
+            )
         return {
             "ok": self.ok,
             "import_id": self.import_id,
@@ -175,12 +207,12 @@ class ImportResult:
             "rows": self.source_rows,
             "imported": self.imported,
             **asdict(self.counts),
-            "rejected_count": len(self.rejected),
-            "rejected": [asdict(p) for p in self.rejected],
+            **rejected_report(self.rejected, limit),
             "outside_count": len(self.outside),
-            "outside": self.outside,
+            "outside": self.outside[:limit],
+            "outside_truncated": len(self.outside) > limit,
             "warnings": self.warnings,
-            "notes": self.notes,
+            "notes": notes,
             "crs_suggestion": (
                 {**asdict(self.crs_suggestion), "message": self.crs_suggestion.message} if self.crs_suggestion else None
             ),
@@ -312,19 +344,21 @@ class StatusResult:
     applied: int
     stale: int
     rejected: list[RowProblem]
+    #: Rejected reports listed in full by ``to_dict`` (None: ``GRIDMAP_MAX_REPORT_REJECTED``).
+    listed: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.rejected
 
     def to_dict(self) -> dict[str, object]:
+        """The answer: bounded like an import's (:func:`rejected_report`)."""
         return {
             "ok": self.ok,
             "rows": self.source_rows,
             "applied": self.applied,
             "stale": self.stale,
-            "rejected_count": len(self.rejected),
-            "rejected": [asdict(p) for p in self.rejected],
+            **rejected_report(self.rejected, report_limit(self.listed)),
         }
 
 

@@ -762,14 +762,16 @@ def import_camera_upload(
 def status_payload(body: bytes) -> bytes | list | dict:
     """A status request body as ``read_status_updates`` takes it: JSON (a list of reports,
     ``{"reports": [...]}``, ``{"updates": [...]}`` or ``{"items": [...]}``) or the bytes of a CSV
-    (or XLSX) sheet. Raises ``CameraReadError`` for JSON that does not parse."""
+    (or XLSX) sheet. Raises ``CameraReadError`` for JSON that does not parse (``TableTooLarge``
+    for a list of reports beyond ``GRIDMAP_MAX_TABLE_ROWS``)."""
+    from gridmap.io.status_updates import load_reports_json
     from gridmap.io.tables import CameraReadError, decode_text
 
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head not in (b"[", b"{"):
         return body
     try:
-        document = json.loads(decode_text(body)[0])
+        document = load_reports_json(decode_text(body)[0])  # a list of reports: bounded as it is decoded
     except json.JSONDecodeError as exc:
         raise CameraReadError(
             "unreadable", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"

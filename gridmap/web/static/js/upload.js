@@ -665,6 +665,13 @@ function showCameras(r, fileName) {
   state.result = r;
   const rejected = r.rejected || [],
     outside = r.outside || [];
+  // A report lists the first rows in full (GRIDMAP_MAX_REPORT_REJECTED) and counts all of them.
+  const rejectedShown = r.rejected_truncated
+    ? `共 ${num(r.rejected_count)} 行，列出前 ${num(rejected.length)} 行`
+    : `${num(rejected.length)} 行`;
+  const outsideShown = r.outside_truncated
+    ? `共 ${num(r.outside_count)} 个，列出前 ${num(outside.length)} 个`
+    : `${num(outside.length)} 个`;
   const verdict = el(
     'div',
     {className: `gm-verdict ${r.ok ? 'gm-verdict-ok' : 'gm-verdict-warn'}`, id: 'gm-verdict'},
@@ -717,7 +724,7 @@ function showCameras(r, fileName) {
     el(
       'div',
       {className: 'gm-card'},
-      el('h2', null, '被拒绝的行 ', el('span', {className: 'gm-muted'}, `${num(rejected.length)} 行`)),
+      el('h2', null, '被拒绝的行 ', el('span', {className: 'gm-muted'}, rejectedShown)),
       rejected.length
         ? el(
             'div',
@@ -767,7 +774,7 @@ function showCameras(r, fileName) {
           'h2',
           null,
           '不在任何网格内的摄像头 ',
-          el('span', {className: 'gm-muted'}, `${num(outside.length)} 个（已导入，请核对坐标）`)
+          el('span', {className: 'gm-muted'}, `${outsideShown}（已导入，请核对坐标）`)
         ),
         el(
           'div',
