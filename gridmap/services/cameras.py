@@ -237,8 +237,11 @@ def import_cameras(
     path = Path(path)
     with engine.connect() as conn:
         target = county_of(conn, county)
-        index = LeafIndex.build(*leaf_areas(conn))
     table = read_camera_file(path, crs=crs, fields=fields, sheet=sheet, county_code=target.code, extent=target.extent)
+    index = None
+    if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
+        with engine.connect() as conn:
+            index = LeafIndex.build(*leaf_areas(conn))
     with engine.begin() as conn:
         result = import_camera_table(
             conn,
