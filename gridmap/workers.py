@@ -112,7 +112,7 @@ def run_bounded(
     receiver, sender = _context.Pipe(duplex=False)
     child = _context.Process(
         target=_child,
-        args=(sender, func, args, kwargs, int(limits.memory_mb * MB), str(workdir)),
+        args=(sender, func, args, kwargs, int(limits.memory_mb * MB), str(workdir), _settings_environment()),
         name=f"gridmap-{label}",
         daemon=True,
     )
@@ -186,10 +186,26 @@ def stop_all() -> int:
     return len(children)
 
 
+def _settings_environment() -> dict[str, str]:
+    """The caller's ``GRIDMAP_*`` variables now: the settings the work must see (the forkserver's
+    environment is the one it started with)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("GRIDMAP_")}
+
+
 def _child(
-    sender: Connection, func: Callable[..., Any], args: tuple, kwargs: dict, memory_bytes: int, workdir: str
+    sender: Connection,
+    func: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    memory_bytes: int,
+    workdir: str,
+    environment: dict[str, str],
 ) -> None:
-    """The child's body: limits first, then the work; answers (kind, payload, peak MB)."""
+    """The child's body: the caller's settings and the limits first, then the work; answers
+    (kind, payload, peak MB)."""
+    for name in [k for k in os.environ if k.startswith("GRIDMAP_")]:
+        del os.environ[name]
+    os.environ.update(environment)
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     tempfile.tempdir = workdir  # every temporary file of the work goes where the caller cleans up
