@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     max_unzipped_mb: float = Field(default=2048.0, gt=0, description="Most an archive may unpack to, MB.")
     max_zip_ratio: float = Field(default=200.0, gt=1, description="Most one archive member may expand.")
     max_archive_members: int = Field(default=10_000, ge=1, description="Most files in one archive.")
+    body_idle_s: float = Field(
+        default=30.0,
+        gt=0,
+        lt=_MAX_SECONDS,
+        validation_alias="GRIDMAP_BODY_IDLE_TIMEOUT",
+        description="Seconds a request body may stall (no bytes) before the request is answered 408.",
+    )
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -23,7 +24,8 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gridmap import __version__
-from gridmap.api.errors import install_error_handlers
+from gridmap.api.deps import open_operations
+from gridmap.api.errors import document_errors, install_error_handlers
 from gridmap.api.revision_cache import RevisionCache
 from gridmap.config import Settings, get_settings
 from gridmap.tiles.service import TileService
@@ -87,11 +89,22 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.engine = engine
     app.state.settings = settings
     app.state.revision_cache = RevisionCache()
-    install_error_handlers(app)
+    install_error_handlers(app, body_idle_s=settings.body_idle_s)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less
     for router in ROUTERS:
         app.include_router(router)
+
+    made_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(
+                made_openapi(), open_operations((r for router in ROUTERS for r in router.routes), settings)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -104,6 +117,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
         )
         page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body).decode())
+        page.headers["X-Frame-Options"] = "DENY"  # for browsers without CSP frame-ancestors
         return page
 
     return app
