@@ -13,7 +13,10 @@ One handler renders every :class:`gridmap.errors.GridmapError` the workflows rai
 reached answers 503 ``database_unavailable`` (JSON, ``Retry-After``) on every route; anything
 unexpected answers 500 ``internal_error`` (JSON; the traceback goes to the log, never to the client).
 A request whose query string or path carries a NUL character is refused (400 ``invalid_request``)
-before any route runs: no database takes NUL in text.
+before any route runs: no database takes NUL in text. A value the database refuses all the same (a
+NUL inside a file or a form, a number out of range: :func:`gridmap.db.session.is_bad_value`) is 422
+``invalid_value``; a request body that stops arriving is 408 ``request_timeout``
+(:class:`BodyIdleTimeout`). :func:`document_errors` makes the OpenAPI document say all this.
 """
 
 from __future__ import annotations
