@@ -161,6 +161,7 @@ def test_a_client_that_goes_away_mid_body_is_no_error(server, http):
         ("Bearer    a b   c", "token_invalid"),
         ("Bearer " + "a" * 60_000, "token_invalid"),
         ("Bearer \xe9\xff", "token_invalid"),  # bytes over 0x7f (obs-text), read as Latin-1
+        ("Bearer a\x01\x7fb", "token_invalid"),  # control characters h11 lets through
     ],
 )
 def test_odd_authorization_headers_are_401_with_the_error_body(server, value, code):
