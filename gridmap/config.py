@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     max_table_rows: int = Field(default=500_000, ge=1, description="Most rows of one sheet, CSV or JSON list.")
     max_table_columns: int = Field(default=256, ge=1, description="Most columns of one sheet or CSV.")
     max_report_rejected: int = Field(default=1_000, ge=0, description="Rejected rows listed in full in a report.")
+    body_idle_s: float = Field(
+        default=30.0,
+        gt=0,
+        lt=_MAX_SECONDS,
+        validation_alias="GRIDMAP_BODY_IDLE_TIMEOUT",
+        description="Seconds a request body may stall (no bytes) before the request is answered 408.",
+    )
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."

@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 from typing import Any
+from urllib.parse import unquote_plus
 
 ROOT = "gridmap"
 _FIELDS = "gridmap_fields"
@@ -56,12 +57,26 @@ class KeyValueFormatter(logging.Formatter):
         return f"{head} {pairs}{sep}{tail}"
 
 
-_TOKEN_PARAM = re.compile(r"([?&]token=)[^&#\s]*", re.I)
+#: A query string in a log line or URL: from ``?`` to the first space or quote (a ``#`` sent in a
+#: request line is part of the query string the server parses).
+_QUERY = re.compile(r"\?[^\s\"]*")
+_SEPARATORS = re.compile(r"([?&;])")
 
 
 def redact(text: str) -> str:
-    """``text`` (a request line, a URL) with the value of every ``token=`` parameter replaced by ***."""
-    return _TOKEN_PARAM.sub(r"\1***", text)
+    """``text`` (a request line, a URL) with the value of every ``token`` parameter replaced by
+    ***: whatever its case, repeated, and however its name is spelled in the URL (``to%6Ben=``
+    is ``token=`` to the server, and logs keep the query string as it was sent)."""
+    return _QUERY.sub(lambda m: _redact_query(m.group(0)), text)
+
+
+def _redact_query(query: str) -> str:
+    parts = _SEPARATORS.split(query)
+    for i, part in enumerate(parts):
+        name, equals, _ = part.partition("=")
+        if equals and unquote_plus(name).strip().lower() == "token":
+            parts[i] = f"{name}=***"
+    return "".join(parts)
 
 
 class RedactTokens(logging.Filter):

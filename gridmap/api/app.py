@@ -28,7 +28,8 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gridmap import __version__, workers
-from gridmap.api.errors import install_error_handlers
+from gridmap.api.deps import open_operations
+from gridmap.api.errors import document_errors, install_error_handlers
 from gridmap.api.limits import BodyLimit, UploadSlots
 from gridmap.api.revision_cache import RevisionCache
 from gridmap.config import Settings, get_settings
@@ -99,12 +100,23 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.settings = settings
     app.state.revision_cache = RevisionCache()
     app.state.upload_slots = UploadSlots(settings.upload_workers, settings.uploads_per_token)
-    install_error_handlers(app)
+    install_error_handlers(app, body_idle_s=settings.body_idle_s)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less
     for router in ROUTERS:
         app.include_router(router)
+
+    made_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(
+                made_openapi(), open_operations((r for router in ROUTERS for r in router.routes), settings)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -117,6 +129,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
         )
         page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body).decode())
+        page.headers["X-Frame-Options"] = "DENY"  # for browsers without CSP frame-ancestors
         return page
 
     return app

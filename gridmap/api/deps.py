@@ -16,13 +16,16 @@ refused even where no token is needed, so a screen with a dead token finds out a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from gridmap.api.errors import ApiError
 from gridmap.config import Settings
@@ -182,3 +185,22 @@ PageReader = Annotated[Principal | None, Depends(page_reader)]
 TileReader = Annotated[Principal | None, Depends(tile_reader)]
 Editor = Annotated[Principal, Depends(editor)]
 Admin = Annotated[Principal, Depends(admin)]
+
+
+def open_operations(routes: Iterable[BaseRoute], settings: Settings) -> set[tuple[str, str]]:
+    """The (method, path) of each documented route in ``routes`` that needs no token with these
+    settings (the readers, when ``GRIDMAP_READ_ACCESS=open``): OpenAPI lists "no token" among
+    their security requirements."""
+    if _needs_token(settings):
+        return set()
+    readers = {reader, page_reader, tile_reader}
+    return {
+        (method, route.path_format)
+        for route in routes
+        if isinstance(route, APIRoute) and route.include_in_schema and _depends_on(route.dependant, readers)
+        for method in route.methods or ()
+    }
+
+
+def _depends_on(dependant: Dependant, calls: set) -> bool:
+    return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)

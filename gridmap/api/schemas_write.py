@@ -22,7 +22,9 @@ class PublishRequest(BaseModel):
         description="Publish despite validation errors or dropped descendants "
         "(needs a reason when publishing an upload).",
     )
-    reason: str | None = Field(default=None, max_length=2000, description="Why; recorded with the version.")
+    reason: str | None = Field(
+        default=None, max_length=2000, pattern=r"^[^\x00]*$", description="Why; recorded with the version (no NUL)."
+    )
 
 
 class Published(BaseModel):

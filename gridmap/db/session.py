@@ -34,3 +34,19 @@ def engine_scope(url: str | None = None) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+#: SQLSTATEs of values the database cannot take (data exceptions caused by what was sent, not by
+#: our SQL): text too long, number out of range, bad date or text, a character the encoding lacks,
+#: "\u0000" in JSON. psycopg itself refuses a NUL in text before sending (a DataError without one).
+BAD_VALUE_STATES = frozenset({"22001", "22003", "22007", "22008", "22021", "22P02", "22P05"})
+
+
+def is_bad_value(exc: BaseException) -> bool:
+    """Whether ``exc`` (a driver error, or SQLAlchemy's wrapper of one) is the database refusing a
+    value a user brought — a NUL character, a number or a date out of range — rather than a fault
+    of ours (a division by zero in a query stays one)."""
+    import psycopg
+
+    orig = getattr(exc, "orig", None) or exc
+    return isinstance(orig, psycopg.DataError) and (orig.sqlstate is None or orig.sqlstate in BAD_VALUE_STATES)

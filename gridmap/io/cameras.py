@@ -45,6 +45,7 @@ from gridmap.io.tables import (
     missing_columns_error,
     read_bytes,
     read_table,
+    refuse_lone_surrogates,
 )
 
 #: Canonical camera fields and the column names registers use for them, most specific first
@@ -282,6 +283,9 @@ def read_geojson_table(path: Path, explicit: Mapping[str, str] | None) -> tuple[
         raise CameraReadError(
             "unreadable", f"文件不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）。"
         ) from exc
+    except RecursionError:
+        raise CameraReadError("unreadable", "JSON 嵌套层数过多：GeoJSON 应为要素（Feature）的集合。") from None
+    refuse_lone_surrogates(document)
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(features, list):
         raise CameraReadError("unreadable", "GeoJSON 文件应为 FeatureCollection（含 features 数组）。")
@@ -407,6 +411,7 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     in_range = serial.between(*EXCEL_SERIAL_RANGE)
     serial_dates = pd.Timestamp(_EXCEL_EPOCH) + pd.to_timedelta(np.floor(serial.where(in_range)), unit="D")
     dates = dates.fillna(serial_dates)
+    dates = dates.where(dates.dt.year.between(1, 9999))  # year 0 parses, but is no date (nor is 10000)
     out = pd.Series([d.date() if pd.notna(d) else None for d in dates], index=values.index, dtype=object)
     return out, (text != "") & dates.isna()
 

@@ -81,10 +81,12 @@ def encoding_name(name: str) -> str:
     candidates = [key] + ([f"cp{key}"] if key.isdigit() else [])
     for candidate in candidates:
         try:
-            python_name = codecs.lookup(candidate).name
-        except LookupError:
+            info = codecs.lookup(candidate)
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             continue
-        return _DISPLAY.get(python_name, python_name.upper())
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib …: not text encodings
+            continue
+        return _DISPLAY.get(info.name, info.name.upper())
     raise EncodingUnknownError(f"不认识的编码名称“{name}”；中文数据常用 GBK、GB18030 或 UTF-8。")
 
 

@@ -35,7 +35,14 @@ import pandas as pd
 from gridmap.io.cameras import ONLINE_WORDS, RowProblem, word_key, word_list
 from gridmap.io.device_ids import describe, device_id_format_problem, normalize_device_id
 from gridmap.io.fields import detect_fields
-from gridmap.io.tables import CameraReadError, TableLimits, decode_text, missing_columns_error, read_table
+from gridmap.io.tables import (
+    CameraReadError,
+    TableLimits,
+    decode_text,
+    missing_columns_error,
+    read_table,
+    refuse_lone_surrogates,
+)
 
 #: Time zone of naive report times.
 TIME_ZONE = "Asia/Shanghai"
@@ -239,6 +246,7 @@ def _json_columns(document: object) -> tuple[Columns, list[int], dict[str, list[
     """A list of report objects (or ``{"updates"|"items": [...]}``) as text columns, and the key
     each item used per field (items may spell keys differently). An item that is not an object
     becomes an empty row (rejected for its missing id)."""
+    refuse_lone_surrogates(document)
     items = document
     if isinstance(document, dict):
         key = next((k for k in document if str(k).lower() in ("updates", "items")), None)
@@ -296,15 +304,18 @@ def parse_time(text: str) -> pd.Timestamp | None:
     "2026/11/21 8:00", "2026年11月21日 08:00", or epoch seconds / milliseconds (UTC instants, years
     ``EPOCH_YEARS``). None when it is none of these."""
     if _NUMBER.match(text):
-        number = float(text)
+        number = float(text)  # inf for hundreds of digits
+        if not number < 1e16:  # past epoch milliseconds of the year 2100 (and inf): no report time
+            return None
         stamp = pd.Timestamp(number, unit="ms" if number >= 1e11 else "s", tz="UTC")
         return stamp.tz_convert(TIME_ZONE) if EPOCH_YEARS[0] <= stamp.year < EPOCH_YEARS[1] else None
     value = re.sub(r"[年月/]", "-", text).replace("日", " ").strip()
     if not _DATE_START.match(value):
         return None
     try:
-        return _timestamp(pd.Timestamp(value))
-    except (ValueError, TypeError, OverflowError):
+        # In nanoseconds, as the reports are kept: year 0, 1677 or 9999 does not fit (OutOfBoundsDatetime).
+        return _timestamp(pd.Timestamp(value)).as_unit("ns")
+    except (ValueError, TypeError, OverflowError, NotImplementedError):
         return None
 
 

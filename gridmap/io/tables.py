@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import io
 import itertools
+import json
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,19 @@ class Table:
     mapping: dict[str, str]
     notes: list[str]
     file_format: str
+
+
+def refuse_lone_surrogates(document: object) -> None:
+    """``CameraReadError("unreadable")`` when parsed JSON holds a lone surrogate (an escape such as
+    ``"\\ud800"`` that is half of a pair): such text has no UTF-8, so no answer or database takes it."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise CameraReadError(
+            "unreadable", "JSON 中含有无效的 Unicode 转义（单独的代理项，如 \\ud800）：请检查生成它的程序。"
+        ) from None
+    except (RecursionError, ValueError, TypeError):
+        pass  # too deep or not JSON types: the reader's own checks say what is wrong
 
 
 def file_format(path: Path) -> str:

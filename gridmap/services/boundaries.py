@@ -27,6 +27,7 @@ from gridmap.db.cameras import CHANGED_CAMERAS, assign_cameras_to_areas, cameras
 from gridmap.db.figures import planned_in
 from gridmap.db.locks import SubtreeBusy, lock_areas_for_publish, lock_subtree
 from gridmap.db.revisions import current_revision, replaced_since
+from gridmap.db.session import is_bad_value
 from gridmap.db.versions import archived_areas, get_version, record_rejected
 from gridmap.errors import GridmapError
 from gridmap.geometry.scope import Scope, encroachments
@@ -45,7 +46,13 @@ class PublishRefused(GridmapError):
 
     status = 409
     exit_code = 1
-    statuses = {"version_not_found": 404, "out_of_scope": 403, "database_unavailable": 503, "database_error": 500}
+    statuses = {
+        "version_not_found": 404,
+        "out_of_scope": 403,
+        "database_unavailable": 503,
+        "database_error": 500,
+        "invalid_value": 422,
+    }
 
     def __init__(self, code: str, message: str, detail: dict | None = None):
         super().__init__(
@@ -440,6 +447,14 @@ def database_refusal(exc: DBAPIError, report: dict | None = None) -> PublishRefu
         log.warning("publish: database unavailable: %s", detail)
         return PublishRefused(
             "database_unavailable", "数据库暂时无法完成发布（繁忙或不可用），未做任何修改。请稍后重试。", report
+        )
+    if is_bad_value(exc):  # a NUL character, a number out of range …: the file's or the reason's
+        log.warning("publish: value refused by the database: %s", detail)
+        return PublishRefused(
+            "invalid_value",
+            "发布失败，数据库未做任何修改：文件或说明中有数据库无法保存的值（例如空字符 NUL、超出范围的数字）。"
+            "请检查名称等文字后重新上传。",
+            report,
         )
     return PublishRefused("database_error", f"发布失败，数据库未做任何修改：{detail}", report)
 

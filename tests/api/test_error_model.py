@@ -195,13 +195,88 @@ def test_huge_offsets_are_a_422_or_an_empty_page_never_a_500(http, url):
         assert r.json()["features"] == []
 
 
-def test_security_headers_on_json_tiles_static_files_and_the_docs(http):
-    for url in ("/api/v1/summary", "/api/v1/areas/999999", "/tiles/county/0/0/0.mvt", "/static/js/common.js", "/docs"):
-        assert http.get(url).headers.get("x-content-type-options") == "nosniff", url
+def test_every_kind_of_answer_says_nosniff(http, loaded_engine):
+    from api_tokens import make_token
+
+    editor = make_token(loaded_engine, "admin", name="nosniff-admin")
+    answers = {
+        "json": http.get("/api/v1/summary"),
+        "geojson": http.get("/api/v1/areas", params={"limit": 1, "geometry": "none"}),
+        "error 404": http.get("/api/v1/areas/999999"),
+        "no such address": http.get("/no/such/address"),
+        "405": http.post("/api/v1/summary"),
+        "401": http.get("/api/v1/summary", headers={"Authorization": "Bearer gm_wrong"}),
+        "422": http.get("/api/v1/areas", params={"limit": 0}),
+        "400 NUL": http.get("/api/v1/search?q=%00"),
+        "tile": http.get("/tiles/county/0/0/0.mvt"),
+        "empty tile": http.get("/tiles/cameras/16/0/0.mvt"),
+        "tile 304": http.get("/tiles/county/0/0/0.mvt", headers={"If-None-Match": "*"}),
+        "tilejson": http.get("/tiles/county.json"),
+        "static file": http.get("/static/js/common.js"),
+        "static 404": http.get("/static/js/nothing.js"),
+        "vendored swagger": http.get("/static/vendor/swagger-ui/swagger-ui-bundle.js"),
+        "page map": http.get("/map"),
+        "page embed": http.get("/embed"),
+        "page upload": http.get("/upload"),
+        "redirect": http.get("/", follow_redirects=False),
+        "docs": http.get("/docs"),
+        "openapi": http.get("/openapi.json"),
+        "healthz": http.get("/healthz"),
+        "head": http.head("/tiles/county/0/0/0.mvt"),
+    }
+    with serve(loaded_engine, max_upload_mb=0.001) as base, client(base, editor) as small:
+        answers["413"] = small.post("/api/v1/cameras/status", content=b"x" * 2000, headers={"Content-Type": "text/csv"})
+        answers["413 upload"] = small.post("/api/v1/uploads/cameras", files={"file": ("a.csv", b"x" * 2000)})
+    expected = {
+        "405": 405,
+        "413": 413,
+        "413 upload": 413,
+        "empty tile": 204,
+        "tile 304": 304,
+        "redirect": 307,
+        "400 NUL": 400,
+    }
+    for name, r in answers.items():
+        assert r.status_code == expected.get(name, r.status_code), (name, r.status_code)
+        assert r.headers.get("x-content-type-options") == "nosniff", (name, r.status_code)
+
+
+def test_the_docs_page_may_run_only_the_vendored_swagger_ui_and_not_be_framed(http):
+    import base64
+    import hashlib
+    import re
+
     docs = http.get("/docs")
-    csp = docs.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
-    assert "'sha256-" in csp  # the page's one inline script, by its hash
+    csp = dict(part.strip().split(" ", 1) for part in docs.headers["content-security-policy"].split(";"))
+    assert csp["frame-ancestors"] == "'none'" and docs.headers["x-frame-options"] == "DENY"
+    scripts = csp["script-src"].split()
+    assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts and scripts[0] == "'self'"
+    # The page's one inline script (it starts the UI) is allowed by its hash, and only it.
+    inline = re.findall(r"<script>(.*?)</script>", docs.text, re.S)
+    assert [f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in inline] == scripts[1:]
+    # Everything else it loads comes from this server, and is there.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/static/vendor/swagger-ui/") for a in assets), assets
+    for asset in assets:
+        assert http.get(asset).status_code == 200, asset
+    assert csp["default-src"] == "'self'" and csp["connect-src"] == "'self'"
+
+
+def test_the_openapi_document_describes_every_error_as_the_error_body(http):
+    spec = http.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            assert {"400", "503"} <= set(answers), (method, path)
+            for status, answer in answers.items():
+                if status.startswith(("4", "5")) and not (path == "/healthz" and status == "503"):
+                    assert answer["content"] == {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    }, (method, path, status)
+    # Reading is open here (GRIDMAP_READ_ACCESS=open): a token is optional on the readers, needed on writes.
+    assert {} in spec["paths"]["/api/v1/areas"]["get"]["security"]
+    assert {} not in spec["paths"]["/api/v1/uploads/cameras"]["post"]["security"]
 
 
 def test_a_deeply_nested_status_body_is_a_422(loaded_engine):

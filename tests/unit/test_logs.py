@@ -59,6 +59,14 @@ def test_access_lines_never_carry_a_token_from_the_url():
 
     assert redact("/tiles/grid/12/1/2.mvt?v=3&token=gm_secret&x=1") == "/tiles/grid/12/1/2.mvt?v=3&token=***&x=1"
     assert redact("/embed?TOKEN=gm_a") == "/embed?TOKEN=***"
+    # Every spelling the server reads as token=: repeated, URL-encoded names, after ; or a stray ?.
+    assert redact("/e?token=gm_1&x=1&token=gm_2") == "/e?token=***&x=1&token=***"
+    assert redact("/e?to%6Ben=gm_3&%74oken=gm_4") == "/e?to%6Ben=***&%74oken=***"
+    assert redact("/e?x=1;token=gm_5") == "/e?x=1;token=***"
+    assert redact("/e?a?token=gm_6") == "/e?a?token=***"
+    assert redact("/e?a=1#&token=gm_7") == "/e?a=1#&token=***"
+    assert redact('GET /e?token=gm_8 HTTP/1.1" 200') == 'GET /e?token=*** HTTP/1.1" 200'
+    assert redact("/e?tokens=1&mytoken=2&token") == "/e?tokens=1&mytoken=2&token"  # not a token parameter
     record = logging.LogRecord(
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
         ("127.0.0.1:5000", "GET", "/embed?theme=dark&token=gm_live_secret", "1.1", 200), None,

@@ -61,7 +61,12 @@ CodeQuery = Annotated[
     ),
 ]
 FormatQuery = Annotated[
-    str, Query(description="json, csv (UTF-8 with BOM, rates as percentages) or xlsx (sheets 覆盖统计 and 运营商).")
+    str,
+    Query(
+        description="json, csv (UTF-8 with BOM, rates as percentages) or xlsx (sheets 覆盖统计 and 运营商); "
+        "another value is 400 unknown_format.",
+        json_schema_extra={"enum": list(FORMATS)},  # documented; parse_format answers the rest (any case) itself
+    ),
 ]
 
 
