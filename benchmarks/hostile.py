@@ -90,6 +90,15 @@ def _star(n: int, crossing: bool):
     return shapely.Polygon(np.c_[115.42 + 0.01 * r * np.cos(t), 33.88 + 0.01 * r * np.sin(t)])
 
 
+def _circle(n: int):
+    """A circle of ``n`` vertices (GEOS' buffer caps its segments: built from the points)."""
+    import numpy as np
+    import shapely
+
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return shapely.Polygon(np.c_[115.42 + 0.01 * np.cos(t), 33.88 + 0.01 * np.sin(t)])
+
+
 def _gpkg(path: Path, geometry) -> Path:
     import geopandas as gpd
 
@@ -160,8 +169,6 @@ def _corrupt_dbf(path: Path, parts: dict[str, bytes]) -> Path:
 
 def build_inputs(tmp: Path, bomb_gb: float) -> list[tuple[str, str, Path, dict]]:
     """(name, route, file, form) of every hostile input."""
-    import shapely
-
     parts = _shapefile_parts(tmp)
     boundaries, cameras = "/api/v1/uploads/boundaries", "/api/v1/uploads/cameras"
     nested = tmp / "nested.zip"
@@ -179,10 +186,10 @@ def build_inputs(tmp: Path, bomb_gb: float) -> list[tuple[str, str, Path, dict]]
          _zip_with_big_member(tmp / "shp_bomb.zip", parts, ".shp", int(bomb_gb * 1024 * MB), parts[".shp"]), {}),
         ("GeoPackage, one 2M-vertex zig-zag star", boundaries, _gpkg(tmp / "star2m.gpkg", _star(2_000_000, False)),
          {"parent_code": SCOPE}),
-        ("GeoPackage, self-crossing star {1201/600} (29 KB)", boundaries,
-         _gpkg(tmp / "star1201.gpkg", _star(1201, True)), {"parent_code": SCOPE}),
+        ("GeoPackage, self-crossing star {2001/1000} (48 KB)", boundaries,
+         _gpkg(tmp / "star2001.gpkg", _star(2001, True)), {"parent_code": SCOPE}),
         ("GeoPackage, 2M-vertex circle", boundaries,
-         _gpkg(tmp / "circle2m.gpkg", shapely.Point(115.42, 33.88).buffer(0.01, quad_segs=500_000)),
+         _gpkg(tmp / "circle2m.gpkg", _circle(2_000_000)),
          {"parent_code": SCOPE}),
         ("XLSX, cells to column XFD (6,000 rows)", cameras, _xlsx_to_xfd(tmp / "xfd.xlsx", 6000), {}),
         ("camera CSV, 1M rows, all rejected", cameras, _csv_rows(tmp / "million.csv", 1_000_000), {}),

@@ -331,7 +331,7 @@ def test_sigterm_stops_the_server_promptly_with_an_upload_in_flight(engine, toke
 
     unpacked = tmp_path / "uploads"
     unpacked.mkdir()
-    path = gpkg(tmp_path / "star.gpkg", star(1201))  # minutes of work
+    path = gpkg(tmp_path / "star.gpkg", star(1201))  # ~30 s of work
     port = _free_port()
     env = {
         **os.environ,
