@@ -490,12 +490,18 @@ def check_boundary_request(principal: Principal, file_name: str, options: Bounda
     """The cheap checks of a boundary upload, made before its bytes are read: the file type, and
     for an editor the declared parent (``parent_code``) against the token's scope."""
     check_boundary_extension(safe_file_name(file_name))
-    if options.parent_code and principal.role != "admin":
+    if options.parent_code:
         # Areas under a parent outside the scope are outside it too, unless the scope lies below
         # the parent (then the areas' own codes decide, after reading).
-        parent, scope = options.parent_code, principal.scope or ""
-        if not (parent.startswith(scope) or scope.startswith(parent)):
-            raise OutOfScope(principal, [parent])
+        _require_nested(principal, options.parent_code)
+
+
+def _require_nested(principal: Principal, code: str) -> None:
+    """Refuse an editor (``OutOfScope``) when the area ``code`` and the token's scope are disjoint:
+    neither lies within the other. The cheap check made before a file is read."""
+    scope = principal.scope or ""
+    if principal.role != "admin" and not (code.startswith(scope) or scope.startswith(code)):
+        raise OutOfScope(principal, [code])
 
 
 def validate_in_worker(
@@ -704,10 +710,7 @@ def import_camera_upload(
     limits = limits or UploadLimits.from_settings()
     with engine.connect() as conn:
         target = county_of(conn, county)
-    if principal.role != "admin" and not (
-        (principal.scope or "").startswith(target.code) or target.code.startswith(principal.scope or "")
-    ):
-        raise OutOfScope(principal, [target.code])  # the whole county is outside the token's scope
+    _require_nested(principal, target.code)  # the whole county outside the token's scope
     with as_file(file_name, content, limits.tmp_dir) as path:
         read = {"crs": crs, "fields": fields or None, "sheet": sheet, "county_code": target.code}
         table, _stats = run_bounded(
