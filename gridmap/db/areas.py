@@ -241,11 +241,16 @@ def bbox_params(bbox: Sequence[float]) -> dict[str, float]:
 
 
 def geometry_sql(mode: GeometryMode, column: str = "a.geom") -> str:
+    """The GeoJSON geometry of ``column`` (EPSG:4490 degrees, 7 decimals) as SQL: exterior rings
+    counter-clockwise and holes clockwise (RFC 7946 §3.1.6, ``ST_ForcePolygonCCW``), whatever the
+    orientation the file was drawn in."""
     if mode == "none":
         return "NULL::json"
     if mode == "simplified":
-        return f"ST_AsGeoJSON(ST_Multi(ST_SimplifyPreserveTopology({column}, :tolerance)), 7, 0)::json"
-    return f"ST_AsGeoJSON({column}, 7, 0)::json"
+        return (
+            f"ST_AsGeoJSON(ST_ForcePolygonCCW(ST_Multi(ST_SimplifyPreserveTopology({column}, :tolerance))), 7, 0)::json"
+        )
+    return f"ST_AsGeoJSON(ST_ForcePolygonCCW({column}), 7, 0)::json"
 
 
 def area_exists(conn: Connection, code: str) -> bool:
@@ -334,7 +339,7 @@ def area_detail(conn: Connection, code: str) -> dict[str, Any] | None:
     added by the caller."""
     row = conn.execute(
         text(f"""
-        SELECT {AREA_PROPERTIES} AS properties, a.worker_phone, ST_AsGeoJSON(a.geom, 7, 0) AS geometry,
+        SELECT {AREA_PROPERTIES} AS properties, a.worker_phone, {geometry_sql("full")}::text AS geometry,
                {BBOX_SQL.format(g="a.geom")} AS bbox
         FROM area a LEFT JOIN area_stats s ON s.code = a.code WHERE a.code = :code
     """),

@@ -579,3 +579,24 @@ def test_api_caches_coverage_per_revision(loaded_engine, monkeypatch):
         assert ok(c.get("/api/v1/coverage", params={"code": VILLAGE})) == first
         assert ok(c.get(f"/api/v1/areas/{VILLAGE}"))["properties"]["coverage"] == first["rows"][0]
     assert apps[0].state.revision_cache.computed == 1  # the village's JSON once (rows: the stored figures)
+
+
+def _rings_follow_the_right_hand_rule(geometry: dict) -> bool:
+    """RFC 7946 §3.1.6: exterior rings counter-clockwise, holes clockwise."""
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    for rings in polygons:
+        for i, ring in enumerate(rings):
+            if shapely.LinearRing(ring).is_ccw != (i == 0):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("geometry", ["full", "simplified"])
+def test_rings_are_counter_clockwise_at_every_level(http, geometry):
+    """Stored rings keep the file's orientation (the sample's upper levels are clockwise); every
+    GeoJSON answer follows RFC 7946 all the same."""
+    for level in range(5):
+        params = {"level": level, "limit": 300, "geometry": geometry} | ({"parent": TOWN} if level > 1 else {})
+        features = ok(http.get("/api/v1/areas", params=params))["features"]
+        assert features and all(_rings_follow_the_right_hand_rule(f["geometry"]) for f in features), level
+    assert _rings_follow_the_right_hand_rule(ok(http.get(f"/api/v1/areas/{COUNTY}"))["geometry"])
