@@ -176,6 +176,19 @@ class AreaProperties(BaseModel):
     online_rate: float | None = Rate
 
 
+#: The GeoJSON (2008) ``crs`` member naming EPSG:4490 (CGCS2000). RFC 7946 dropped the member and
+#: assumes WGS 84, but allows another CRS "by prior arrangement"; GDAL (so QGIS, ogr2ogr) reads the
+#: member and labels the data EPSG:4490 instead of EPSG:4326. Coordinates stay lon, lat.
+CRS_MEMBER: dict[str, Any] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}
+
+
+class NamedCrs(BaseModel):
+    type: Literal["name"] = "name"
+    properties: dict[str, str] = Field(
+        description='`{"name": "urn:ogc:def:crs:EPSG::4490"}` (CGCS2000; lon, lat order).'
+    )
+
+
 class Geometry(BaseModel):
     type: str = Field(description="Point, MultiPolygon, … (EPSG:4490 lon/lat degrees, 7 decimals).")
     coordinates: Any
@@ -190,6 +203,7 @@ class AreaFeature(BaseModel):
 
 class AreaCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
+    crs: NamedCrs
     numberMatched: int
     numberReturned: int
     links: list[Link]
@@ -250,6 +264,7 @@ class AreaDetailProperties(AreaProperties):
 
 class AreaDetail(BaseModel):
     type: Literal["Feature"] = "Feature"
+    crs: NamedCrs
     id: str
     geometry: Geometry
     properties: AreaDetailProperties
@@ -276,6 +291,7 @@ class CameraFeature(BaseModel):
 
 class CameraCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
+    crs: NamedCrs
     numberMatched: int
     numberReturned: int
     links: list[Link]
@@ -348,7 +364,13 @@ def feature_collection(request: Request, page: Page, *, limit: int, offset: int)
             {"rel": "prev", "href": str(request.url.include_query_params(offset=max(0, offset - limit), limit=limit))}
         )
     head = json.dumps(
-        {"type": "FeatureCollection", "numberMatched": page.matched, "numberReturned": page.returned, "links": links},
+        {
+            "type": "FeatureCollection",
+            "crs": CRS_MEMBER,
+            "numberMatched": page.matched,
+            "numberReturned": page.returned,
+            "links": links,
+        },
         ensure_ascii=False,
         separators=(",", ":"),
     )

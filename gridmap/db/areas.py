@@ -3,8 +3,9 @@ version) and the API's reads (lists as GeoJSON, one area in detail, view summari
 
 GeoJSON is built by PostgreSQL (``json_build_object`` / ``ST_AsGeoJSON``) and returned as text, so
 a page of a thousand micro-grids is never parsed and re-serialised in Python. Coordinates are
-EPSG:4490 (CGCS2000) longitude/latitude degrees rounded to 7 decimals (about 1 cm), without the
-non-standard ``crs`` member. Figures (planned, installed, online, rates, households) come from
+EPSG:4490 (CGCS2000) longitude/latitude degrees rounded to 7 decimals (about 1 cm), exterior rings
+counter-clockwise (RFC 7946); the API puts the ``crs`` member naming EPSG:4490 around them
+(``gridmap.api.schemas_read.CRS_MEMBER``). Figures (planned, installed, online, rates, households) come from
 ``area_stats`` (moved by every change, see ``gridmap.db.figures``), i.e. they are exactly
 the rows of ``gridmap coverage``.
 

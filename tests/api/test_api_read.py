@@ -600,3 +600,24 @@ def test_rings_are_counter_clockwise_at_every_level(http, geometry):
         features = ok(http.get("/api/v1/areas", params=params))["features"]
         assert features and all(_rings_follow_the_right_hand_rule(f["geometry"]) for f in features), level
     assert _rings_follow_the_right_hand_rule(ok(http.get(f"/api/v1/areas/{COUNTY}"))["geometry"])
+
+
+def test_gdal_reads_the_geojson_api_as_cgcs2000(http):
+    """The GeoJSON answers name EPSG:4490 in band: GDAL (and so QGIS and ogr2ogr) labels the data
+    CGCS2000 instead of assuming WGS 84, with lon/lat coordinates as sent."""
+    import pyogrio
+    from pyproj import CRS
+
+    # GDAL's GeoJSON driver on the body (pyogrio would fetch a URL through /vsicurl/, which wants
+    # range requests; ogr2ogr and QGIS fetch the whole answer).
+    body = http.get("/api/v1/areas", params={"level": 1, "limit": 100}).content
+    info = pyogrio.read_info(body)
+    assert CRS.from_user_input(info["crs"]).to_epsg() == 4490
+    frame = pyogrio.read_dataframe(body)
+    assert len(frame) == 24 and frame.crs.to_epsg() == 4490
+    minx, miny, maxx, maxy = frame.total_bounds
+    assert 115 < minx < maxx < 116 and 33 < miny < maxy < 35
+    detail = pyogrio.read_dataframe(http.get(f"/api/v1/areas/{TOWN}").content)
+    assert detail.crs.to_epsg() == 4490 and detail["code"].tolist() == [TOWN]
+    cameras = pyogrio.read_dataframe(http.get("/api/v1/cameras", params={"limit": 10}).content)
+    assert len(cameras) == 10 and cameras.crs.to_epsg() == 4490

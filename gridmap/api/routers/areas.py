@@ -18,6 +18,7 @@ from gridmap.api.revision_cache import SnapshotConn
 from gridmap.api.routers.cameras import CameraFilters, camera_filters
 from gridmap.api.schemas_read import (
     BBOX_DESCRIPTION,
+    CRS_MEMBER,
     LEVEL_DESCRIPTION,
     AreaCollection,
     AreaDetail,
@@ -126,6 +127,7 @@ def get_area(code: CodePath, _: Reader, conn: SnapshotConn):
     properties["camera_count"] = row.planned
     feature = {
         "type": "Feature",
+        "crs": CRS_MEMBER,
         "id": code,
         "geometry": json.loads(detail["geometry"]) if detail["geometry"] else None,
         "properties": properties,
