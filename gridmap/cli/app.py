@@ -11,6 +11,7 @@ from sqlalchemy import make_url
 from gridmap.cli import boundaries as cli_boundaries
 from gridmap.cli import cameras as cli_cameras
 from gridmap.cli import coverage as cli_coverage
+from gridmap.cli import tiles as cli_tiles
 from gridmap.cli import tokens as cli_tokens
 from gridmap.cli._common import GridmapTyper, error_line, fail, in_range, pad, working
 from gridmap.cli._errors import local_cluster_failed
@@ -321,6 +322,9 @@ def export_map(
             raise fail(exc.message, exc.code, 2) from exc
     typer.echo(summary)
 
+
+# Offline tile packages (gridmap/cli/tiles.py).
+app.command("export-tiles")(cli_tiles.export_tiles)
 
 # Boundary files: validate, publish, versions, rollback (gridmap/cli/boundaries.py).
 for _command in (cli_boundaries.validate, cli_boundaries.publish, cli_boundaries.versions, cli_boundaries.rollback):

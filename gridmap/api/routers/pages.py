@@ -44,6 +44,7 @@ from starlette.types import Scope
 
 from gridmap import __version__
 from gridmap.api.deps import PageReader, SettingsDep, TileReader
+from gridmap.api.errors import ApiError
 from gridmap.config import Settings
 from gridmap.geometry.report import KINDS, SEVERITIES
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
@@ -164,7 +165,26 @@ def _basemap_image_source(settings: Settings) -> str:
     return f"{parts.scheme}://{host}" if parts.scheme else "*"
 
 
-def _csp(settings: Settings, *, frame_anywhere: bool) -> str:
+def package_source(package: str | None) -> str:
+    """The CSP source an offline package's URL (``?package=``, see ``package.js``) needs in
+    ``connect-src``: its origin when it is on another server, nothing for a URL on this one, for
+    ``file`` (a local file the reader chooses) or no package. Raises 422 ``invalid_package`` for
+    anything but an http(s) URL, a path on this server, or ``file``."""
+    if not package or package == "file":
+        return ""
+    parts = urlsplit(package)
+    bad = any(ch in package for ch in " ;,'\"\\\n\r\t") or (parts.scheme and parts.scheme not in ("http", "https"))
+    if bad or (parts.scheme and not parts.hostname) or (not parts.scheme and parts.netloc):
+        raise ApiError(
+            422,
+            "invalid_package",
+            "离线数据包地址无效：应为 http(s) 地址、本服务器上的路径，或 file（选择本机文件）。",
+            {"package": package[:200]},
+        )
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme else ""
+
+
+def _csp(settings: Settings, *, frame_anywhere: bool, connect: str = "") -> str:
     images = " ".join(s for s in ("'self'", "data:", "blob:", _basemap_image_source(settings)) if s)
     return "; ".join(
         [
@@ -172,7 +192,7 @@ def _csp(settings: Settings, *, frame_anywhere: bool) -> str:
             "script-src 'self'",
             "style-src 'self' 'unsafe-inline'",
             f"img-src {images}",
-            "connect-src 'self'",
+            f"connect-src 'self' {connect}".rstrip(),
             "worker-src 'self' blob:",
             "object-src 'none'",
             "base-uri 'self'",
@@ -183,7 +203,7 @@ def _csp(settings: Settings, *, frame_anywhere: bool) -> str:
 
 
 def render_page(
-    request: Request, settings: Settings, template: str, page: dict, *, frame_anywhere: bool = False
+    request: Request, settings: Settings, template: str, page: dict, *, frame_anywhere: bool = False, connect: str = ""
 ) -> HTMLResponse:
     """``template`` with its config block and asset URLs filled in."""
     base = request.scope.get("root_path", "").rstrip("/") + "/"
@@ -206,7 +226,7 @@ def render_page(
         .replace("__GM_BASE__", base)
     )
     headers = {
-        "Content-Security-Policy": _csp(settings, frame_anywhere=frame_anywhere),
+        "Content-Security-Policy": _csp(settings, frame_anywhere=frame_anywhere, connect=connect),
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -247,6 +267,14 @@ def embed_page(
     cameras: Annotated[bool, Query(description="是否显示摄像头")] = False,
     summary: Annotated[bool, Query(description="是否显示汇总数字")] = True,
     token: Annotated[str | None, Query(description="嵌入令牌（GRIDMAP_READ_ACCESS=token 时需要）")] = None,
+    package: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="离线数据包（gridmap export-tiles 导出的 .pmtiles）的地址，或 file（选择本机文件）："
+            "瓦片取自数据包，不向服务器请求",
+        ),
+    ] = None,
 ) -> HTMLResponse:
     """A full-screen map for big screens and iframes: no controls, a legend and (optionally) the
     county's figures. Tiles and figures follow the data: the page hears of every change on the
@@ -261,7 +289,8 @@ def embed_page(
         "cameras": cameras,
         "summary": summary,
     }
-    return render_page(request, settings, "embed.html", page, frame_anywhere=True)
+    connect = package_source(package)
+    return render_page(request, settings, "embed.html", page, frame_anywhere=True, connect=connect)
 
 
 @router.get("/upload", response_class=HTMLResponse, summary="上传边界或摄像头台账")

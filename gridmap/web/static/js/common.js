@@ -379,6 +379,9 @@ export function tileInfo(layer, token) {
 
 function tileUrl(layer, opts) {
   opts = opts || {};
+  if (opts.package) {
+    return `package:${layer}/{z}/{x}/{y}`; // never fetched: the tiles come from the package
+  }
   const token = opts.token !== undefined ? opts.token : pageToken;
   return url(`tiles/${layer}/{z}/{x}/{y}.mvt`, {v: opts.revision, token: opts.urlToken ? token : null});
 }
@@ -390,10 +393,30 @@ function tileUrl(layer, opts) {
  */
 const SafeProtobuf = L.VectorGrid.Protobuf.extend({
   _getVectorTilePromise: function (coords) {
-    return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords).catch(() => {
+    return this._tilePromise(coords).catch(() => {
       this.fire('tilefetcherror', {coords: coords});
       return {layers: {}};
     });
+  },
+  /*
+   * From an offline package (opts.package, see package.js): VectorGrid's own fetch-and-decode step
+   * runs with `fetch` answering this tile's bytes from the package. VectorGrid calls fetch at once
+   * (synchronously) in _getVectorTilePromise, so the real fetch is back before anything else runs.
+   */
+  _tilePromise: function (coords) {
+    const own = L.VectorGrid.Protobuf.prototype._getVectorTilePromise;
+    const pkg = this.gmOpts && this.gmOpts.package;
+    if (!pkg) {
+      return own.call(this, coords);
+    }
+    const bytes = pkg.tile(this.gmLayer, coords.z, coords.x, coords.y);
+    const realFetch = window.fetch;
+    window.fetch = () => bytes.then((b) => new Response(b));
+    try {
+      return own.call(this, coords);
+    } finally {
+      window.fetch = realFetch;
+    }
   }
 });
 
@@ -401,7 +424,8 @@ const SafeProtobuf = L.VectorGrid.Protobuf.extend({
  * A vector-tile layer of areas, coloured by style(props, zoom) (see areaStyle).
  * opts: layer ('grid'…), style, pane, revision, minNativeZoom/maxNativeZoom, token (default: the
  * page's ?token=), urlToken (send it in the tile URL instead of the Authorization header),
- * featureId (default: the feature's code).
+ * featureId (default: the feature's code), package (an offline package from package.js: the
+ * tiles come from it, not from /tiles).
  *
  * The grid keeps every feature it has drawn, each once: grid.gmFeatures, a Map id → properties
  * (read it with featuresOf). VectorGrid asks the getFeatureId option for the id of each feature

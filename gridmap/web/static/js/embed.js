@@ -10,6 +10,11 @@
  * Figures come from /api/v1/summary when reading is open (no token), else they are summed from
  * the tiles' own planned / installed / online properties (the same numbers: an embed token may
  * read tiles but not the JSON API).
+ *
+ * Offline (?package=<URL of a .pmtiles> or ?package=file, see package.js): the tiles come from the
+ * package, the figures are summed from them, and nothing is asked of the server (no /tiles,
+ * /healthz, event stream or API): the status line names the package, its data revision and when it
+ * was exported, and says the picture does not follow live data.
  */
 import {
   addBasemap,
@@ -40,6 +45,7 @@ import {
   url,
   watchRevision
 } from './common.js';
+import {choosePackage, openPackage, packageLabel, packageParam} from './package.js';
 
 const $ = (id) => document.getElementById(id);
 const page = config.page;
@@ -49,7 +55,15 @@ const levelKey = page.layer,
   metric = page.metric;
 document.body.classList.add(`gm-embed-${theme}`);
 
-const state = {revision: null, summary: null, summarySource: null, checkedAt: null, failed: false, fitted: false};
+const state = {
+  revision: null,
+  summary: null,
+  summarySource: null,
+  checkedAt: null,
+  failed: false,
+  fitted: false,
+  package: null
+};
 const layers = {area: null, outline: null, cameras: null};
 
 const map = L.map('gm-map', {
@@ -80,7 +94,8 @@ addBasemap(map);
 
 const m = METRICS[metric];
 $('gm-embed-heading').textContent = ` · ${levelName(level)}${m.label}`;
-$('gm-embed-subtitle').textContent = m.formula + (page.refresh ? ' · 实时更新' : ' · 静态画面');
+$('gm-embed-subtitle').textContent =
+  m.formula + (packageParam ? ' · 离线数据包' : page.refresh ? ' · 实时更新' : ' · 静态画面');
 fill($('gm-embed-legend'), legendNodes(metric, {cameras: page.cameras}));
 
 function grids(info) {
@@ -98,6 +113,7 @@ function grids(info) {
     pane: 'gm-areas',
     urlToken: true,
     revision: state.revision,
+    package: state.package,
     maxNativeZoom: i.maxzoom,
     minNativeZoom: i.minzoom
   }).addTo(map);
@@ -107,6 +123,7 @@ function grids(info) {
       pane: 'gm-outline',
       urlToken: true,
       revision: state.revision,
+      package: state.package,
       maxNativeZoom: o.maxzoom,
       minNativeZoom: o.minzoom,
       style: () => ({
@@ -124,6 +141,7 @@ function grids(info) {
       pane: 'gm-cameras',
       urlToken: true,
       revision: state.revision,
+      package: state.package,
       style: cameraStyle(),
       maxNativeZoom: info.cameras.maxzoom,
       minNativeZoom: info.cameras.minzoom,
@@ -302,7 +320,10 @@ function clock(d) {
 }
 function renderStatus() {
   const box = $('gm-embed-status');
-  if (state.failed) {
+  if (state.package) {
+    box.textContent = `${packageLabel(state.package)} · 离线画面，不随实时数据更新`;
+    box.classList.add('gm-offline');
+  } else if (state.failed) {
     box.textContent = `连接中断，显示的是 ${state.checkedAt ? clock(state.checkedAt) : '上次'} 的数据`;
     box.classList.add('gm-stale');
   } else {
@@ -350,7 +371,45 @@ function refresh() {
     .then(renderStatus);
 }
 
+/* Offline: the page draws from a package (a URL, or a file the reader chooses) and asks the
+   server nothing. */
+function startPackage() {
+  const box = $('gm-embed-status');
+  box.textContent = packageParam === 'file' ? '请选择离线数据包' : '正在打开离线数据包…';
+  const opened = packageParam === 'file' ? choosePackage(document.body) : openPackage(packageParam);
+  return opened
+    .then((pkg) => {
+      state.package = pkg;
+      state.revision = pkg.revision;
+      state.summarySource = 'tiles';
+      const info = {area: pkg.info(levelKey), outline: pkg.info('county'), cameras: pkg.info('cameras')};
+      fit(pkg.bounds);
+      grids(info);
+      renderStatus();
+      if (info.area.missing) {
+        box.textContent = `离线数据包中没有${levelName(level)}图层（导出时未包含）`;
+        box.classList.add('gm-stale');
+      }
+      window.addEventListener(
+        'resize',
+        debounce(() => {
+          fit(pkg.bounds);
+        }, 300)
+      );
+      return loadSummary();
+    })
+    .catch((err) => {
+      box.textContent = `无法打开离线数据包：${err && err.message ? err.message : '读取失败'}`;
+      box.classList.add('gm-stale');
+      state.failed = true;
+      state.summary = page.summary ? {} : null; // nothing more will come: the page is idle
+    });
+}
+
 function start() {
+  if (packageParam) {
+    return startPackage();
+  }
   const need = [tileInfo(levelKey), tileInfo('county'), page.cameras ? tileInfo('cameras') : null];
   return fetchRevision()
     .then((rev) => {
