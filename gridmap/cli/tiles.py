@@ -75,7 +75,7 @@ def export_tiles(
                 progress=progress,
             )
         except PackageError as exc:
-            raise fail(exc.message, exc.code, 2 if exc.code != "no_data" else 1) from exc
+            raise fail(exc.message, exc.code, exc.exit_code) from exc
     seconds = time.perf_counter() - started
     typer.echo(
         f"已写入 {summary.path}（{fmt}，第 {minzoom}–{maxzoom} 级，{summary.tiles:,} 个瓦片，"

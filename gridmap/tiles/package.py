@@ -34,13 +34,14 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import psycopg
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 from sqlalchemy import Engine
 
+from gridmap.errors import GridmapError
 from gridmap.tiles.grid import BUFFER, EXTENT, HALF_WORLD, MAX_ZOOM, lonlat_to_3857, tile_size_m
 from gridmap.tiles.layers import LAYERS, TileLayer
 from gridmap.tiles.service import SESSION_SETTINGS, conninfo_of
@@ -54,13 +55,15 @@ GZIP_LEVEL = 6
 ATTRIBUTION = "gridmap"
 
 
-class PackageError(ValueError):
-    """A package that cannot be made as asked (a stable ``code`` and a Chinese ``message``)."""
+class PackageError(GridmapError):
+    """A package that cannot be made as asked: ``code`` ``no_data`` (nothing to write: exit 1)
+    or an option that cannot be used (exit 2)."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    exit_codes: ClassVar[dict[str, int]] = {"no_data": 1}
+
+    def __init__(self, code: str, message: str, detail: Any | None = None):
+        super().__init__(code, message, detail)
+        self.exit_code = self.exit_codes.get(code, 2)  # type: ignore[misc]
 
 
 @dataclass
