@@ -46,7 +46,7 @@ Service
     at once (default 2) and how many of them one token may have in flight (default 2); beyond
     either, 429 with ``Retry-After``.
   - ``GRIDMAP_EXPORT_WORKERS``: how many bulk exports (``/api/v1/exports/…``) the server writes at
-    once (default 2; the sample county's 10,311 micro-grids take ~1 s and ~100 MB each); beyond it,
+    once (default 2; the sample county's 10,311 micro-grids take 0.4–1.5 s and ~60 MB each); beyond it,
     429 ``too_many_exports`` with ``Retry-After``. Their files are written under
     ``GRIDMAP_UPLOAD_TMP_DIR`` too and removed before the answer is sent.
   - ``GRIDMAP_MAX_TABLE_ROWS``, ``GRIDMAP_MAX_TABLE_COLUMNS``: the most rows (default 500,000; a

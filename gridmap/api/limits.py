@@ -1,4 +1,4 @@
-"""Bounds on write requests, checked before their bodies are worked on.
+"""Bounds on write requests, checked before their bodies are worked on, and on bulk exports.
 
 - :class:`BodyLimit` (middleware): a request body larger than the upload limit
   (``GRIDMAP_MAX_UPLOAD_MB``, plus room for a form's headers) is answered 413 ``file_too_large``
@@ -8,6 +8,8 @@
   at once (``GRIDMAP_UPLOAD_WORKERS``) and how many one token may have in flight
   (``GRIDMAP_UPLOADS_PER_TOKEN``); beyond either, 429 with ``Retry-After``. The dependency runs
   after the token is checked and before the body is read, so a refused request costs nothing.
+- :class:`ExportSlots`: how many bulk exports the server writes at once
+  (``GRIDMAP_EXPORT_WORKERS``); beyond it, 429 ``too_many_exports`` with ``Retry-After``.
 """
 
 from __future__ import annotations
