@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from gridmap import __version__, workers
 from gridmap.api.deps import open_operations
 from gridmap.api.errors import document_errors, install_error_handlers
-from gridmap.api.limits import BodyLimit, UploadSlots
+from gridmap.api.limits import BodyLimit, ExportSlots, UploadSlots
 from gridmap.api.revision_cache import RevisionCache
 from gridmap.config import Settings, get_settings
 from gridmap.tiles.service import TileService
@@ -100,6 +100,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.settings = settings
     app.state.revision_cache = RevisionCache()
     app.state.upload_slots = UploadSlots(settings.upload_workers, settings.uploads_per_token)
+    app.state.export_slots = ExportSlots(settings.export_workers)
     install_error_handlers(app, body_idle_s=settings.body_idle_s)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.

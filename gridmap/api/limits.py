@@ -1,4 +1,4 @@
-"""Bounds on write requests, checked before their bodies are worked on.
+"""Bounds on write requests, checked before their bodies are worked on, and on bulk exports.
 
 - :class:`BodyLimit` (middleware): a request body larger than the upload limit
   (``GRIDMAP_MAX_UPLOAD_MB``, plus room for a form's headers) is answered 413 ``file_too_large``
@@ -8,6 +8,8 @@
   at once (``GRIDMAP_UPLOAD_WORKERS``) and how many one token may have in flight
   (``GRIDMAP_UPLOADS_PER_TOKEN``); beyond either, 429 with ``Retry-After``. The dependency runs
   after the token is checked and before the body is read, so a refused request costs nothing.
+- :class:`ExportSlots`: how many bulk exports the server writes at once
+  (``GRIDMAP_EXPORT_WORKERS``); beyond it, 429 ``too_many_exports`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -142,3 +144,32 @@ async def upload_slot(request: Request, principal: Editor) -> AsyncIterator[Prin
 
 #: Write routes that read and validate a file: the token, then a slot, then the body.
 UploadPrincipal = Annotated[Principal, Depends(upload_slot)]
+
+
+class ExportSlots:
+    """How many bulk exports (``/api/v1/exports/…``) are written at once, server-wide
+    (``GRIDMAP_EXPORT_WORKERS``): each holds a table and its file in memory for a second or so;
+    beyond the limit, 429 ``too_many_exports`` with ``Retry-After`` (thread-safe)."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            if self._running >= self.total:
+                raise ApiError(
+                    429,
+                    "too_many_exports",
+                    f"服务器正在生成其他 {self._running} 个导出文件（上限 {self.total} 个）：请稍后重试。",
+                    {"in_flight": self._running, "max_in_flight": self.total},
+                    headers={"Retry-After": "5"},
+                )
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1

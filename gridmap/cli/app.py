@@ -11,6 +11,7 @@ from sqlalchemy import make_url
 from gridmap.cli import boundaries as cli_boundaries
 from gridmap.cli import cameras as cli_cameras
 from gridmap.cli import coverage as cli_coverage
+from gridmap.cli import exports as cli_exports
 from gridmap.cli import tiles as cli_tiles
 from gridmap.cli import tokens as cli_tokens
 from gridmap.cli._common import GridmapTyper, error_line, fail, in_range, pad, working
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
 app.add_typer(cli_cameras.app, name="cameras")
 app.add_typer(cli_coverage.app, name="coverage")
+app.add_typer(cli_exports.app, name="export")
 app.add_typer(cli_tokens.app, name="token")
 
 

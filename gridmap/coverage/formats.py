@@ -22,6 +22,9 @@ from rich.table import Table
 
 from gridmap.coverage.rates import percent
 from gridmap.coverage.table import CoverageRow
+from gridmap.io.cells import FORMULA_TRIGGERS as FORMULA_TRIGGERS  # re-exported: kept where it was
+from gridmap.io.cells import as_values as _as_values
+from gridmap.io.cells import safe_text
 from gridmap.levels import LEVELS
 
 FORMATS = ("text", "json", "csv", "xlsx")
@@ -75,25 +78,6 @@ def to_text(rows: Sequence[CoverageRow], *, title: str | None = None, width: int
     out = io.StringIO()
     Console(file=out, width=width, color_system=None, force_terminal=False, soft_wrap=True).print(table)
     return out.getvalue()
-
-
-#: A text cell starting with one of these is read as a formula by Excel and WPS (OWASP: CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_text(value: Any) -> Any:
-    """A cell for a CSV that county staff open in Excel or WPS: text that would start a formula
-    gets a leading apostrophe (OWASP's advice), so it is shown, never run; other values as they are."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) else value
-
-
-def _as_values(sheet: Any) -> None:
-    """Every cell of ``sheet`` as a value: openpyxl stores a string starting with "=" as a formula;
-    here it stays the text it is (an area named "=cmd|..." is shown, never run)."""
-    for row in sheet.iter_rows():
-        for cell in row:
-            if cell.data_type == "f":
-                cell.data_type = "s"
 
 
 def to_csv(rows: Sequence[CoverageRow]) -> str:

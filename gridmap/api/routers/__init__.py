@@ -1,12 +1,13 @@
 """The API's routers, in the order they are mounted."""
 
-from gridmap.api.routers import areas, cameras, coverage, events, health, pages, tiles, uploads
+from gridmap.api.routers import areas, cameras, coverage, events, exports, health, pages, tiles, uploads
 
 ROUTERS = [
     health.router,
     areas.router,
     cameras.router,
     coverage.router,
+    exports.router,
     uploads.router,
     tiles.router,
     events.router,
