@@ -390,13 +390,15 @@ CAMERA_PROPERTIES = """json_build_object(
     'last_seen', c.last_seen, 'place_type', c.place_type)"""
 
 
-def _filters(
+def camera_filters_sql(
     statuses: Sequence[str] | None,
     online: bool | None,
     operator: str | None,
     area: str | None,
     bbox: Sequence[float] | None,
 ) -> tuple[list[str], list[str], dict[str, Any]]:
+    """The WHERE terms, CTEs and parameters of the camera filters (see :func:`list_cameras`) on
+    ``camera c``; the export and the list share them."""
     params: dict[str, Any]
     where, ctes, params = [], [], {}
     if statuses:
@@ -442,7 +444,7 @@ def list_cameras(
     - ``area``: cameras in that area or below;
     - ``bbox`` (lon/lat degrees): cameras inside the box (boundary included).
     """
-    where, ctes, params = _filters(statuses, online, operator, area, bbox)
+    where, ctes, params = camera_filters_sql(statuses, online, operator, area, bbox)
     params.update(limit=limit, offset=offset)
     ctes.append(f"matched AS (SELECT c.id, c.device_id FROM camera c WHERE {' AND '.join(where)})")
     ctes.append("page AS (SELECT id, device_id FROM matched ORDER BY device_id LIMIT :limit OFFSET :offset)")
@@ -468,7 +470,7 @@ def count_cameras(
     bbox: Sequence[float] | None = None,
 ) -> int:
     """How many cameras :func:`list_cameras` matches with the same filters."""
-    where, ctes, params = _filters(statuses, online, operator, area, bbox)
+    where, ctes, params = camera_filters_sql(statuses, online, operator, area, bbox)
     prefix = f"WITH RECURSIVE {', '.join(ctes)} " if ctes else ""
     return int(
         conn.execute(text(f"{prefix}SELECT count(*) FROM camera c WHERE {' AND '.join(where)}"), params).scalar_one()

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 
 from gridmap.config import STORAGE_SRID
 from gridmap.db.areas import LEVEL_NAMES, SUBTREE_CTE
-from gridmap.db.cameras import _filters
+from gridmap.db.cameras import camera_filters_sql
 
 
 def area_level(conn: Connection, code: str) -> int | None:
@@ -60,7 +60,7 @@ def export_cameras(
     """Cameras (filters as :func:`gridmap.db.cameras.list_cameras`; default every one not removed),
     by device id: device_id, name, status, online, operator, area_code, installed_on, last_seen
     (UTC), place_type, lon, lat (EPSG:4490 degrees, 7 decimals) and the point."""
-    where, ctes, params = _filters(statuses, online, operator, area, None)
+    where, ctes, params = camera_filters_sql(statuses, online, operator, area, None)
     prefix = f"WITH RECURSIVE {', '.join(ctes)} " if ctes else ""
     result = conn.execute(
         text(f"""{prefix}
