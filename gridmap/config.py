@@ -59,6 +59,11 @@ Service
     report's answer (and in the stored ``upload.report``); the rest are counted, in all and per code
     (default 1,000). ``gridmap cameras import|status --rejected FILE`` writes every one.
 
+  - ``GRIDMAP_OGC_MAX_LIMIT``: the most features one page of ``/ogc/collections/{id}/items`` and of
+    ``/api/v1/areas`` may hold (``limit``; default 20,000: a whole county's 10,311 micro-grids or
+    10,520 cameras in one request). Advertised as the ``limit`` maximum in the OpenAPI documents,
+    where GDAL and QGIS read it to size their pages.
+
 Live data
   - ``GRIDMAP_STATUS_TTL``: seconds after its last online report a camera counts as offline (the
     service sets it offline, which moves the figures like any report). GB/T 28181 platforms mark a
@@ -142,6 +147,7 @@ class Settings(BaseSettings):
         validation_alias="GRIDMAP_BODY_IDLE_TIMEOUT",
         description="Seconds a request body may stall (no bytes) before the request is answered 408.",
     )
+    ogc_max_limit: int = Field(default=20_000, ge=1, le=1_000_000, description="Most features in one page.")
     # Live data
     status_ttl_s: float = Field(
         default=0.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_STATUS_TTL", description="Seconds; 0 = off."

@@ -53,6 +53,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     """The app on ``engine`` (default: an engine on the configured database, created at startup and
     disposed at shutdown) with ``settings`` (default: from the environment)."""
     from gridmap.api.routers import ROUTERS
+    from gridmap.api.routers.ogc import document_limits
 
     settings = settings or get_settings()
 
@@ -113,7 +114,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = document_errors(
-                made_openapi(), open_operations((r for router in ROUTERS for r in router.routes), settings)
+                document_limits(made_openapi(), settings),
+                open_operations((r for router in ROUTERS for r in router.routes), settings),
             )
         return app.openapi_schema
 

@@ -241,17 +241,48 @@ def bbox_params(bbox: Sequence[float]) -> dict[str, float]:
     return {"minlon": minlon, "minlat": minlat, "maxlon": maxlon, "maxlat": maxlat}
 
 
-def geometry_sql(mode: GeometryMode, column: str = "a.geom") -> str:
-    """The GeoJSON geometry of ``column`` (EPSG:4490 degrees, 7 decimals) as SQL: exterior rings
-    counter-clockwise and holes clockwise (RFC 7946 §3.1.6, ``ST_ForcePolygonCCW``), whatever the
-    orientation the file was drawn in."""
+@dataclass(frozen=True)
+class OutputCrs:
+    """How geometries are written: ``srid`` 4490 (degrees, 7 decimals) or a projected one such as
+    3857 (metres, 2 decimals); ``lat_first``: latitude before longitude (the EPSG axis order of
+    EPSG:4490, as OGC API – Features Part 2 asks for it), else longitude first (RFC 7946, CRS84)."""
+
+    srid: int = 4490
+    lat_first: bool = False
+
+    @property
+    def decimals(self) -> int:
+        return 7 if self.srid == 4490 else 2
+
+
+#: RFC 7946 GeoJSON: EPSG:4490 longitude, latitude (what /api/v1 writes, and OGC's CRS84).
+LONLAT = OutputCrs()
+
+
+def geometry_sql(mode: GeometryMode, column: str = "a.geom", crs: OutputCrs = LONLAT) -> str:
+    """The GeoJSON geometry of ``column`` as SQL, in ``crs`` (default EPSG:4490 lon/lat degrees,
+    7 decimals): exterior rings counter-clockwise and holes clockwise in longitude/latitude
+    (RFC 7946 §3.1.6, ``ST_ForcePolygonCCW``), whatever the orientation the file was drawn in.
+    ``crs.lat_first`` swaps the axes after that (``ST_FlipCoordinates``): a client that swaps
+    them back gets the same rings."""
     if mode == "none":
         return "NULL::json"
+    geom = f"ST_ForcePolygonCCW({column})"
     if mode == "simplified":
-        return (
-            f"ST_AsGeoJSON(ST_ForcePolygonCCW(ST_Multi(ST_SimplifyPreserveTopology({column}, :tolerance))), 7, 0)::json"
-        )
-    return f"ST_AsGeoJSON(ST_ForcePolygonCCW({column}), 7, 0)::json"
+        geom = f"ST_ForcePolygonCCW(ST_Multi(ST_SimplifyPreserveTopology({column}, :tolerance)))"
+    if crs.srid != 4490:
+        geom = f"ST_Transform({geom}, {int(crs.srid)})"
+    if crs.lat_first:
+        geom = f"ST_FlipCoordinates({geom})"
+    return f"ST_AsGeoJSON({geom}, {crs.decimals}, 0)::json"
+
+
+def envelope_sql(srid: int = 4490) -> str:
+    """The box ``:minlon, :minlat, :maxlon, :maxlat`` (x/y, in ``srid``) as an EPSG:4490 polygon.
+    A box in Web Mercator (3857) stays a lon/lat rectangle: each axis maps on its own."""
+    if srid == 4490:
+        return ENVELOPE
+    return f"ST_Transform(ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, {int(srid)}), 4490)"
 
 
 def area_exists(conn: Connection, code: str) -> bool:
@@ -283,13 +314,20 @@ def list_areas(
     offset: int = 0,
     geometry: GeometryMode = "full",
     tolerance_m: float = 10.0,
+    code: str | None = None,
+    parent_code: str | None = None,
+    crs: OutputCrs = LONLAT,
+    bbox_srid: int = 4490,
 ) -> Page:
     """Areas as GeoJSON features, sorted by level then code.
 
     - ``level``: only that level;
     - ``parent``: its direct children; with ``level``, the areas of that level anywhere below it;
-    - ``bbox`` (lon/lat degrees): areas whose geometry intersects the box;
+    - ``bbox`` (x/y in ``bbox_srid``, default EPSG:4490 lon/lat degrees): areas whose geometry
+      intersects the box;
     - ``q``: code starting with ``q`` or name containing it;
+    - ``code``, ``parent_code``: exactly that code, exactly that parent (OGC property filters);
+    - ``crs``: the coordinates written (:class:`OutputCrs`; default EPSG:4490 lon/lat);
     - ``geometry``: ``full``, ``simplified`` (``ST_SimplifyPreserveTopology`` with ``tolerance_m``
       metres, see :func:`metres_to_degrees`; neighbours may no longer share edges exactly) or
       ``none`` (null geometry).
@@ -306,8 +344,14 @@ def list_areas(
             ctes.append(SUBTREE_CTE)
             where.append("a.code IN (SELECT code FROM sub) AND a.code <> :root")
     if bbox is not None:
-        where.append(f"ST_Intersects(a.geom, {ENVELOPE})")
+        where.append(f"ST_Intersects(a.geom, {envelope_sql(bbox_srid)})")
         params.update(bbox_params(bbox))
+    if code is not None:
+        where.append("a.code = :code")
+        params["code"] = code
+    if parent_code is not None:
+        where.append("a.parent_code = :parent_code")
+        params["parent_code"] = parent_code
     if q:
         where.append("(a.code LIKE :q_prefix OR a.name ILIKE :q_part)")
         params["q_prefix"] = like_escape(q) + "%"
@@ -320,13 +364,26 @@ def list_areas(
         WITH RECURSIVE {", ".join(ctes)}
         SELECT (SELECT count(*) FROM matched), (SELECT count(*) FROM page),
                coalesce((SELECT json_agg(json_build_object(
-                             'type', 'Feature', 'id', a.code, 'geometry', {geometry_sql(geometry)},
+                             'type', 'Feature', 'id', a.code, 'geometry', {geometry_sql(geometry, crs=crs)},
                              'properties', {AREA_PROPERTIES}) ORDER BY a.level, a.code)
                          FROM page p JOIN area a ON a.code = p.code LEFT JOIN area_stats s ON s.code = a.code),
                         '[]'::json)::text
     """
     matched, returned, features = conn.execute(text(sql), params).one()
     return Page(int(matched), int(returned), features)
+
+
+def level_extents(conn: Connection) -> dict[int, list[float] | None]:
+    """Per level, [minlon, minlat, maxlon, maxlat] of its live areas (EPSG:4490 degrees, rounded
+    outwards to 7 decimals); None for a level without areas."""
+    rows = conn.execute(
+        text(
+            f"SELECT level, {BBOX_SQL.format(g='e')} FROM (SELECT level, ST_Extent(geom)::geometry AS e "
+            "FROM area GROUP BY level) x"
+        )
+    ).all()
+    found = {int(level): box for level, box in rows}
+    return {lv.number: found.get(lv.number) for lv in LEVELS}
 
 
 #: [minlon, minlat, maxlon, maxlat] of ``g``, rounded outwards to 7 decimals (the box still contains g).

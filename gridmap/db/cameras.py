@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from gridmap.db.areas import ENVELOPE, SUBTREE_CTE, Page, bbox_params
+from gridmap.db.areas import BBOX_SQL, LONLAT, SUBTREE_CTE, OutputCrs, Page, bbox_params, envelope_sql, geometry_sql
 from gridmap.db.copy import copy_columns, ewkb_hex
 from gridmap.db.locks import bound_lock_waits
 
@@ -396,11 +396,20 @@ def camera_filters_sql(
     operator: str | None,
     area: str | None,
     bbox: Sequence[float] | None,
+    bbox_srid: int = 4490,
+    device_id: str | None = None,
+    area_code: str | None = None,
 ) -> tuple[list[str], list[str], dict[str, Any]]:
     """The WHERE terms, CTEs and parameters of the camera filters (see :func:`list_cameras`) on
     ``camera c``; the export and the list share them."""
     params: dict[str, Any]
     where, ctes, params = [], [], {}
+    if device_id is not None:
+        where.append("c.device_id = :device_id")
+        params["device_id"] = device_id
+    if area_code is not None:
+        where.append("c.area_code = :area_code")
+        params["area_code"] = area_code
     if statuses:
         where.append("c.status = ANY(:statuses)")
         params["statuses"] = list(statuses)
@@ -420,7 +429,7 @@ def camera_filters_sql(
         where.append("c.area_code IN (SELECT code FROM sub)")
         params["root"] = area
     if bbox is not None:
-        where.append(f"ST_Intersects(c.geom, {ENVELOPE})")
+        where.append(f"ST_Intersects(c.geom, {envelope_sql(bbox_srid)})")
         params.update(bbox_params(bbox))
     return where, ctes, params
 
@@ -435,6 +444,10 @@ def list_cameras(
     bbox: Sequence[float] | None = None,
     limit: int = 1000,
     offset: int = 0,
+    device_id: str | None = None,
+    area_code: str | None = None,
+    crs: OutputCrs = LONLAT,
+    bbox_srid: int = 4490,
 ) -> Page:
     """Cameras as GeoJSON point features, by device id.
 
@@ -442,9 +455,12 @@ def list_cameras(
     - ``online``: only online (True) or not online (False) cameras;
     - ``operator``: exact operator name (``未知``: cameras with none, as in coverage rows);
     - ``area``: cameras in that area or below;
-    - ``bbox`` (lon/lat degrees): cameras inside the box (boundary included).
+    - ``bbox`` (x/y in ``bbox_srid``, default EPSG:4490 lon/lat degrees): cameras inside the box
+      (boundary included);
+    - ``device_id``, ``area_code``: exactly that camera, exactly that leaf area (OGC property filters);
+    - ``crs``: the coordinates written (default EPSG:4490 lon/lat degrees, 7 decimals).
     """
-    where, ctes, params = camera_filters_sql(statuses, online, operator, area, bbox)
+    where, ctes, params = camera_filters_sql(statuses, online, operator, area, bbox, bbox_srid, device_id, area_code)
     params.update(limit=limit, offset=offset)
     ctes.append(f"matched AS (SELECT c.id, c.device_id FROM camera c WHERE {' AND '.join(where)})")
     ctes.append("page AS (SELECT id, device_id FROM matched ORDER BY device_id LIMIT :limit OFFSET :offset)")
@@ -452,7 +468,7 @@ def list_cameras(
         WITH RECURSIVE {", ".join(ctes)}
         SELECT (SELECT count(*) FROM matched), (SELECT count(*) FROM page),
                coalesce((SELECT json_agg(json_build_object(
-                             'type', 'Feature', 'id', c.device_id, 'geometry', ST_AsGeoJSON(c.geom, 7, 0)::json,
+                             'type', 'Feature', 'id', c.device_id, 'geometry', {geometry_sql("full", "c.geom", crs)},
                              'properties', {CAMERA_PROPERTIES}) ORDER BY c.device_id)
                          FROM page p JOIN camera c ON c.id = p.id), '[]'::json)::text
     """
@@ -475,3 +491,14 @@ def count_cameras(
     return int(
         conn.execute(text(f"{prefix}SELECT count(*) FROM camera c WHERE {' AND '.join(where)}"), params).scalar_one()
     )
+
+
+def camera_extent(conn: Connection) -> list[float] | None:
+    """[minlon, minlat, maxlon, maxlat] of the cameras not removed (EPSG:4490 degrees, rounded
+    outwards to 7 decimals); None without any."""
+    return conn.execute(
+        text(
+            f"SELECT CASE WHEN e IS NULL THEN NULL ELSE {BBOX_SQL.format(g='e')} END FROM (SELECT ST_Extent(geom)::geometry AS e "
+            "FROM camera WHERE status <> 'removed') x"
+        )
+    ).scalar_one()

@@ -491,7 +491,7 @@ ERRORS = [
     ("/api/v1/coverage?code=999999", 404, "area_not_found"),
     ("/api/v1/coverage/blind?code=999999", 404, "area_not_found"),
     ("/api/v1/coverage/trend/999999", 404, "area_not_found"),
-    ("/api/v1/areas?limit=1001", 422, "invalid_request"),
+    ("/api/v1/areas?limit=20001", 422, "invalid_request"),
     ("/api/v1/areas?offset=-1", 422, "invalid_request"),
     ("/api/v1/areas?geometry=round", 422, "invalid_request"),
     ("/api/v1/cameras?online=maybe", 422, "invalid_request"),

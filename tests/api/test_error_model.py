@@ -110,7 +110,7 @@ CONTRACT_URLS = [
     (f"/api/v1/coverage/trend/{COUNTY}", {}),
     ("/api/v1/search", {"q": "鹿邑"}),
     ("/api/v1/areas/999999", {}),
-    ("/api/v1/areas", {"limit": 5000}),
+    ("/api/v1/areas", {"limit": 20001}),
     ("/api/v1/uploads", {}),
 ]
 

@@ -1,6 +1,6 @@
 """The API's routers, in the order they are mounted."""
 
-from gridmap.api.routers import areas, cameras, coverage, events, exports, health, pages, tiles, uploads
+from gridmap.api.routers import areas, cameras, coverage, events, exports, health, ogc, pages, tiles, uploads
 
 ROUTERS = [
     health.router,
@@ -11,5 +11,6 @@ ROUTERS = [
     uploads.router,
     tiles.router,
     events.router,
+    ogc.router,
     pages.router,
 ]

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from gridmap.api.deps import MAX_OFFSET, Reader
+from gridmap.api.deps import MAX_OFFSET, Reader, SettingsDep
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import SnapshotConn
 from gridmap.api.routers.cameras import CameraFilters, camera_filters
@@ -57,6 +57,7 @@ def list_areas(
     request: Request,
     _: Reader,
     conn: SnapshotConn,
+    settings: SettingsDep,
     level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION)] = None,
     parent: Annotated[
         str | None,
@@ -69,7 +70,9 @@ def list_areas(
     ] = None,
     bbox: Annotated[str | None, Query(description=BBOX_DESCRIPTION + " Areas intersecting the box.")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Code prefix or part of the name.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Features per page.")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, description="Features per page: at most `GRIDMAP_OGC_MAX_LIMIT` (default 20,000).")
+    ] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip (see the `next` link).")] = 0,
     geometry: Annotated[
         Literal["full", "simplified", "none"],
@@ -90,6 +93,13 @@ def list_areas(
     then code, paged with `limit`/`offset`: `numberMatched` counts every match, `links` hold the
     `next`/`prev` pages. Feature `id` is the area code; properties carry the coverage figures
     (planned, installed, online, rollout_rate, online_rate: fractions, null when undefined)."""
+    if limit > settings.ogc_max_limit:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"请求参数不正确：limit 最大为 {settings.ogc_max_limit}（GRIDMAP_OGC_MAX_LIMIT）。",
+            [{"where": "query.limit", "problem": f"at most {settings.ogc_max_limit}", "input": limit}],
+        )
     level_number = parse_level(level)
     box = parse_bbox(bbox)
     if parent is not None and not areas_db.area_exists(conn, parent):
