@@ -11,8 +11,11 @@ microgrid  4      12        16
 cameras    –      12        16       device_id, name, status, online, operator, area_code
 =========  =====  ========  =======  =========================================================
 
-Every tile has one MVT layer named like the URL's layer, extent 4096, buffer 64. Area features
-carry the area code as their integer feature id as well (for ``feature-state`` in MapLibre).
+Every tile has one MVT layer named like the URL's layer, extent 4096, buffer 64. Every feature
+has an integer id below 2^53 (exact in JavaScript, for ``feature-state`` in MapLibre): an area's
+is its code's id in ``area_feature_id``, the same across publishes and rollbacks; a camera's is
+``camera.id`` (:mod:`gridmap.tiles.store`). The code (device id) is a property as well:
+``promoteId: 'code'`` (``'device_id'``) makes it the id on the client instead.
 Cameras with status ``removed`` are not drawn. Beyond ``maxzoom`` clients overzoom (TileJSON says
 so); below ``minzoom`` a layer would be an unreadable carpet (e.g. ~600 micro-grids in one z12
 tile already), so those zooms answer 404 ``zoom_out_of_range``.
@@ -203,8 +206,8 @@ class CameraLayer(TileLayer):
     def sql(self) -> str:
         return f"""
     SELECT {_REVISION},
-      (SELECT ST_AsMVT(t.*, '{self.id}', {EXTENT}, 'geom') FROM (
-         SELECT device_id, name, status, online, operator, area_code,
+      (SELECT ST_AsMVT(t.*, '{self.id}', {EXTENT}, 'geom', 'fid') FROM (
+         SELECT fid, device_id, name, status, online, operator, area_code,
                 ST_SnapToGrid(ST_Affine(geom, %(scale)s, 0, 0, -%(scale)s, %(xoff)s, %(yoff)s), 1) AS geom
          FROM (SELECT * FROM tile_camera
                WHERE geom && ST_MakeEnvelope(%(bx0)s, %(by0)s, %(bx1)s, %(by1)s, 3857)

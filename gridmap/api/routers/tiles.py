@@ -143,9 +143,10 @@ async def get_tile(
 ) -> Response:
     """One Mapbox Vector Tile (EPSG:3857 XYZ / WebMercatorQuad, extent 4096, buffer 64) with one
     layer named like ``layer``. Area properties: code, name, level, rollout_rate, online_rate,
-    planned, installed, online, households (feature id: the code as an integer); camera
-    properties: device_id, name, status, online, operator, area_code. See ``/tiles`` for each
-    layer's zoom range. Errors: 404 ``unknown_layer``, ``zoom_out_of_range``, ``tile_out_of_range``;
+    planned, installed, online, households; camera properties: device_id, name, status, online,
+    operator, area_code. Feature ids: integers below 2^53 (exact in JavaScript), one per code
+    (device), the same across publishes and rollbacks; or ``promoteId: 'code'`` in MapLibre.
+    See ``/tiles`` for each layer's zoom range. Errors: 404 ``unknown_layer``, ``zoom_out_of_range``, ``tile_out_of_range``;
     503 ``database_unavailable``."""
     return await _tile(request, layer, z, x, y)
 
