@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap import __version__, workers
 from gridmap.api.cors import Cors
-from gridmap.api.deps import open_operations
+from gridmap.api.deps import document_url_tokens, open_operations
 from gridmap.api.errors import document_errors, install_error_handlers
 from gridmap.api.limits import BodyLimit, UploadSlots
 from gridmap.api.revision_cache import RevisionCache
@@ -115,8 +115,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(
-                made_openapi(), open_operations((r for router in ROUTERS for r in router.routes), settings)
+            app.openapi_schema = document_url_tokens(
+                document_errors(
+                    made_openapi(), open_operations((r for router in ROUTERS for r in router.routes), settings)
+                )
             )
         return app.openapi_schema
 

@@ -13,7 +13,6 @@ from api_server import client, serve
 from api_tokens import make_token
 from conftest import loaded_database
 
-from gridmap.api.cors import EXPOSE_HEADERS
 from gridmap.config import Settings, cors_origins
 
 SCREEN = "http://127.0.0.1:9"  # a page elsewhere (another port is another origin)
@@ -200,7 +199,3 @@ def test_cors_off_leaves_everything_as_without_it(engine):
         r = http.get("/tiles/microgrid.json", headers={"Origin": SCREEN})
         assert r.status_code == 200 and cors_headers(r) == {}
         assert preflight(http, "/tiles/microgrid.json").status_code == 405
-
-
-def test_the_expose_list_names_the_headers_the_read_routes_send():
-    assert "ETag" in EXPOSE_HEADERS and "X-Tile-Revision" in EXPOSE_HEADERS
