@@ -228,7 +228,7 @@ def document_url_tokens(spec: dict) -> dict:
             params = operation.get("parameters", [])
             if any(p.get("in") == "query" and p.get("name") == "token" for p in params):
                 security = operation.setdefault("security", [])
-                requirement = {URL_TOKEN_SCHEME: []}
+                requirement: dict[str, list[str]] = {URL_TOKEN_SCHEME: []}
                 if requirement not in security:
                     security.insert(len([r for r in security if r]), requirement)  # before "no token" ({})
     return spec
