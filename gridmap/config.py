@@ -16,6 +16,10 @@ Database
 Service
   - ``GRIDMAP_READ_ACCESS``: ``open`` (default: read endpoints, tiles and pages need no token) or
     ``token`` (they need a viewer, editor or admin token; tiles and /embed also accept an embed token).
+  - ``GRIDMAP_CORS_ORIGINS``: which other origins' pages may read the read-only routes (tiles,
+    TileJSON, the read API, /ogc, /static/vendor) with GET/HEAD (``gridmap.api.cors``): ``*``
+    (default: any), a comma list of origins (``https://screen.example.cn, http://10.1.2.3:8080``),
+    or empty / ``none`` (off). Writes are never open to other origins.
   - ``GRIDMAP_BASEMAP_URL``: optional XYZ basemap template for the pages, e.g. 天地图 with its key or a
     county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
   - ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
@@ -78,6 +82,7 @@ Live data
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -117,6 +122,7 @@ class Settings(BaseSettings):
     )
     # Service
     read_access: Literal["open", "token"] = Field(default="open", description="open | token")
+    cors_origins: str = Field(default="*", description="* | comma list of origins | none")
     basemap_url: str | None = Field(default=None, description="XYZ basemap template for the pages.")
     basemap_attribution: str | None = Field(default=None, description="The basemap's attribution.")
     max_upload_mb: float = Field(default=200.0, gt=0, description="Largest upload, MB.")
@@ -166,6 +172,11 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() or "open" if isinstance(value, str) else value
 
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(cors_origins(value) or ())  # "" when off
+
     @field_validator("home", "data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -174,6 +185,24 @@ class Settings(BaseSettings):
     @property
     def local_cluster_dir(self) -> Path:
         return self.home / "postgres"
+
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#@]+$")
+
+
+def cors_origins(value: str) -> tuple[str, ...] | None:
+    """``GRIDMAP_CORS_ORIGINS`` as origins: ``("*",)`` for any, a tuple of lower-case
+    ``scheme://host[:port]`` (a trailing ``/`` dropped), or None when off (empty, ``none``, ``off``).
+    Raises ``ValueError`` for an entry that is not an origin (a path, a bare host name)."""
+    entries = [e.strip().lower().rstrip("/") for e in value.split(",") if e.strip()]
+    if not entries or entries in (["none"], ["off"]):
+        return None
+    if "*" in entries:
+        return ("*",)
+    bad = [e for e in entries if not _ORIGIN.match(e)]
+    if bad:
+        raise ValueError(f"不是来源（应为 * 或 scheme://主机[:端口]，逗号分隔）：{', '.join(bad)}")
+    return tuple(dict.fromkeys(entries))
 
 
 class SettingsError(GridmapError):

@@ -28,11 +28,12 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gridmap import __version__, workers
-from gridmap.api.deps import open_operations
+from gridmap.api.cors import Cors
+from gridmap.api.deps import document_url_tokens, open_operations
 from gridmap.api.errors import document_errors, install_error_handlers
 from gridmap.api.limits import BodyLimit, ExportSlots, UploadSlots
 from gridmap.api.revision_cache import RevisionCache
-from gridmap.config import Settings, get_settings
+from gridmap.config import Settings, cors_origins, get_settings
 from gridmap.tiles.service import TileService
 
 API_PREFIX = "/api/v1"
@@ -106,6 +107,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # level 9: 3× the CPU for 1% less
+    origins = cors_origins(settings.cors_origins)
+    if origins is not None:  # outermost: error answers of read routes carry the CORS headers too
+        app.add_middleware(Cors, origins=origins)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -113,9 +117,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(
-                document_limits(made_openapi(), settings),
-                open_operations((r for router in ROUTERS for r in router.routes), settings),
+            app.openapi_schema = document_url_tokens(
+                document_errors(
+                    document_limits(made_openapi(), settings),
+                    open_operations((r for router in ROUTERS for r in router.routes), settings),
+                )
             )
         return app.openapi_schema
 

@@ -204,3 +204,31 @@ def open_operations(routes: Iterable[BaseRoute], settings: Settings) -> set[tupl
 
 def _depends_on(dependant: Dependant, calls: set) -> bool:
     return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)
+
+
+#: OpenAPI's name of the ``?token=`` scheme (tiles, TileJSON, /embed and the pages accept it).
+URL_TOKEN_SCHEME = "token_in_url"
+
+
+def document_url_tokens(spec: dict) -> dict:
+    """Add the ``?token=`` query token to ``spec`` as an apiKey-in-query security scheme, listed
+    on each operation that accepts it (those with a ``token`` query parameter: tiles, TileJSON,
+    /events/revision, the pages): Swagger UI's Authorize button then offers it beside the bearer
+    token. Only embed and viewer tokens may travel there (:func:`url_or_header_principal`)."""
+    schemes = spec.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[URL_TOKEN_SCHEME] = {
+        "type": "apiKey",
+        "in": "query",
+        "name": "token",
+        "description": "嵌入或查看令牌放在地址中（`?token=gm_…`），供无法设置请求头的大屏和 iframe 使用；"
+        "编辑和管理员令牌只能放在 Authorization 请求头中。",
+    }
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            params = operation.get("parameters", [])
+            if any(p.get("in") == "query" and p.get("name") == "token" for p in params):
+                security = operation.setdefault("security", [])
+                requirement: dict[str, list[str]] = {URL_TOKEN_SCHEME: []}
+                if requirement not in security:
+                    security.insert(len([r for r in security if r]), requirement)  # before "no token" ({})
+    return spec

@@ -35,12 +35,14 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     LargeBinary,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy import text as _sql
@@ -354,6 +356,20 @@ class Upload(Base):
 TILE_UNITS_GEOMETRY = Geometry("GEOMETRY", spatial_index=False)
 
 
+class AreaFeatureId(Base):
+    """The MVT feature id of each area code ever drawn (migration 0007): a small integer given
+    once, in the writer's transaction (:func:`gridmap.tiles.store.sync_area_rows`), and never taken
+    back, so a code keeps its id across publishes and rollbacks. Codes themselves (up to 18 digits)
+    are above 2^53, where JavaScript numbers stop telling integers apart."""
+
+    __tablename__ = "area_feature_id"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    fid: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+
+    __table_args__ = (UniqueConstraint("fid", name="uq_area_feature_id_fid"),)
+
+
 class TileArea(Base):
     """One live area at one zoom: its geometry simplified, snapped and validated for that zoom's
     tiles, in the zoom's global tile units (y up), with its fixed properties (the figures are
@@ -366,8 +382,8 @@ class TileArea(Base):
     z: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     level: Mapped[int] = mapped_column(SmallInteger)
     code: Mapped[str] = mapped_column(Text)
-    #: The code as an integer: the MVT feature id.
-    fid: Mapped[int | None] = mapped_column(BigInteger)
+    #: The MVT feature id: the code's id in ``area_feature_id`` (below 2^53, safe in JavaScript).
+    fid: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str | None] = mapped_column(Text)
     area_m2: Mapped[float | None] = mapped_column()
     geom: Mapped[Any] = mapped_column(TILE_UNITS_GEOMETRY)
@@ -393,6 +409,8 @@ class TileCamera(Base):
     __tablename__ = "tile_camera"
 
     device_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    #: The MVT feature id: ``camera.id`` (the 20-digit device id is no safe JavaScript number).
+    fid: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
     online: Mapped[bool] = mapped_column(Boolean)

@@ -5,7 +5,7 @@
   :class:`CameraLayer`), each with its zoom range, feature cap, properties, tile statement and
   parameters, extent query, and the tiles a change touches;
 - :mod:`gridmap.tiles.store`: the precomputed tile geometry (tables ``tile_area`` and
-  ``tile_camera``, migrations 0005–0006), kept in step with the data by the write path
+  ``tile_camera``, and the feature-id registry ``area_feature_id``, migrations 0005–0007), kept in step with the data by the write path
   (:func:`gridmap.services.changes.record_change`);
 - :mod:`gridmap.tiles.cache`: the in-process hot-tile cache (gzipped tiles, LRU bounded in bytes,
   evicted tile by tile: the tiles of the areas whose figures changed, of the cameras that changed,

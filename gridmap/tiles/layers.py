@@ -11,8 +11,11 @@ microgrid  4      12        16
 cameras    –      12        16       device_id, name, status, online, operator, area_code
 =========  =====  ========  =======  =========================================================
 
-Every tile has one MVT layer named like the URL's layer, extent 4096, buffer 64. Area features
-carry the area code as their integer feature id as well (for ``feature-state`` in MapLibre).
+Every tile has one MVT layer named like the URL's layer, extent 4096, buffer 64. Every feature
+has an integer id below 2^53 (exact in JavaScript, for ``feature-state`` in MapLibre): an area's
+is its code's id in ``area_feature_id``, the same across publishes and rollbacks; a camera's is
+``camera.id`` (:mod:`gridmap.tiles.store`). The code (device id) is a property as well:
+``promoteId: 'code'`` (``'device_id'``) makes it the id on the client instead.
 Cameras with status ``removed`` are not drawn. Beyond ``maxzoom`` clients overzoom (TileJSON says
 so); below ``minzoom`` a layer would be an unreadable carpet (e.g. ~600 micro-grids in one z12
 tile already), so those zooms answer 404 ``zoom_out_of_range``.
@@ -68,24 +71,46 @@ from gridmap.tiles.grid import (
     tiles_meeting_units,
 )
 
+#: Each property's type as TileJSON 3.0 ``vector_layers[].fields`` names it (``Number``,
+#: ``String``, ``Boolean``: what GDAL's MVT driver and QGIS read the attribute types from) …
 AREA_FIELDS = {
-    "code": "String: 区划编码（县 6 位，乡镇 9，村 12，网格 15，微网格 18）",
-    "name": "String: 名称",
-    "level": "Number: 层级 0 县 1 乡镇/街道 2 村/社区 3 网格 4 微网格",
-    "rollout_rate": "Number: 建设率 = 已安装 / 规划（0..1；规划为 0 时缺省）",
-    "online_rate": "Number: 在线率 = 在线 / 已安装（0..1；已安装为 0 时缺省）",
-    "planned": "Number: 规划摄像头数（不含已拆除）",
-    "installed": "Number: 已安装摄像头数",
-    "online": "Number: 在线摄像头数",
-    "households": "Number: 户数（本级缺省时为下级之和）",
+    "code": "String",
+    "name": "String",
+    "level": "Number",
+    "rollout_rate": "Number",
+    "online_rate": "Number",
+    "planned": "Number",
+    "installed": "Number",
+    "online": "Number",
+    "households": "Number",
 }
 CAMERA_FIELDS = {
-    "device_id": "String: 设备编码（GB/T 28181，20 位）",
-    "name": "String: 名称",
-    "status": "String: planned 规划 | installed 已安装（已拆除的不显示）",
-    "online": "Boolean: 是否在线",
-    "operator": "String: 运营单位",
-    "area_code": "String: 所在微网格编码",
+    "device_id": "String",
+    "name": "String",
+    "status": "String",
+    "online": "Boolean",
+    "operator": "String",
+    "area_code": "String",
+}
+#: … and what it means (``/tiles`` lists these as ``field_descriptions``).
+AREA_FIELD_DESCRIPTIONS = {
+    "code": "区划编码（县 6 位，乡镇 9，村 12，网格 15，微网格 18）",
+    "name": "名称",
+    "level": "层级 0 县 1 乡镇/街道 2 村/社区 3 网格 4 微网格",
+    "rollout_rate": "建设率 = 已安装 / 规划（0..1；规划为 0 时缺省）",
+    "online_rate": "在线率 = 在线 / 已安装（0..1；已安装为 0 时缺省）",
+    "planned": "规划摄像头数（不含已拆除）",
+    "installed": "已安装摄像头数",
+    "online": "在线摄像头数",
+    "households": "户数（本级缺省时为下级之和）",
+}
+CAMERA_FIELD_DESCRIPTIONS = {
+    "device_id": "设备编码（GB/T 28181，20 位）",
+    "name": "名称",
+    "status": "planned 规划 | installed 已安装（已拆除的不显示）",
+    "online": "是否在线",
+    "operator": "运营单位",
+    "area_code": "所在微网格编码",
 }
 
 
@@ -118,7 +143,10 @@ class TileLayer(ABC):
     title: str
     minzoom: int
     maxzoom: int
+    #: property → type (``Number``, ``String``, ``Boolean``: TileJSON ``vector_layers[].fields``)
     fields: dict[str, str] = field(default_factory=dict)
+    #: property → what it means (Chinese)
+    field_descriptions: dict[str, str] = field(default_factory=dict)
     max_features: int = MAX_FEATURES
 
     #: Area level (0..4), or None for a layer that is not one.
@@ -203,8 +231,8 @@ class CameraLayer(TileLayer):
     def sql(self) -> str:
         return f"""
     SELECT {_REVISION},
-      (SELECT ST_AsMVT(t.*, '{self.id}', {EXTENT}, 'geom') FROM (
-         SELECT device_id, name, status, online, operator, area_code,
+      (SELECT ST_AsMVT(t.*, '{self.id}', {EXTENT}, 'geom', 'fid') FROM (
+         SELECT fid, device_id, name, status, online, operator, area_code,
                 ST_SnapToGrid(ST_Affine(geom, %(scale)s, 0, 0, -%(scale)s, %(xoff)s, %(yoff)s), 1) AS geom
          FROM (SELECT * FROM tile_camera
                WHERE geom && ST_MakeEnvelope(%(bx0)s, %(by0)s, %(bx1)s, %(by1)s, 3857)
@@ -243,10 +271,18 @@ _AREA_MINZOOM = {0: 0, 1: 8, 2: 10, 3: 11, 4: 12}
 
 LAYERS: dict[str, TileLayer] = {
     **{
-        lv.key: AreaLayer(lv.key, lv.name_zh, _AREA_MINZOOM[lv.number], MAX_ZOOM, AREA_FIELDS, level=lv.number)
+        lv.key: AreaLayer(
+            lv.key,
+            lv.name_zh,
+            _AREA_MINZOOM[lv.number],
+            MAX_ZOOM,
+            AREA_FIELDS,
+            AREA_FIELD_DESCRIPTIONS,
+            level=lv.number,
+        )
         for lv in LEVELS
     },
-    "cameras": CameraLayer("cameras", "摄像头", 12, MAX_ZOOM, CAMERA_FIELDS),
+    "cameras": CameraLayer("cameras", "摄像头", 12, MAX_ZOOM, CAMERA_FIELDS, CAMERA_FIELD_DESCRIPTIONS),
 }
 AREA_LAYERS = tuple(layer for layer in LAYERS.values() if layer.is_area)
 #: minzoom of each area level, indexed by level (the precomputation builds zooms minzoom..MAX_ZOOM).

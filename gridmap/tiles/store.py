@@ -16,6 +16,13 @@ and north of the equator, so one GiST index per level serves every zoom.
 
 ``tile_camera``: the drawn cameras (status ≠ removed) with their point in EPSG:3857 and properties.
 
+Feature ids (the MVT ``id`` of each feature, what MapLibre's ``feature-state`` keys on) stay below
+2^53, so JavaScript reads them exactly: an area's is its code's id in ``area_feature_id``, given
+once when the code first gets tile rows (in code order, in the writer's transaction) and never
+taken back, so a code keeps it across publishes and rollbacks; a camera's is ``camera.id``
+(stable per device id: a removed camera only changes status; only reloading the sample deletes cameras). The codes
+and device ids themselves stay properties (``promoteId: 'code'`` is the alternative for clients).
+
 Both are kept in step by the write path (``gridmap.services.changes.record_change``), in the
 writer's transaction, so tiles, figures and the data revision change together at commit:
 
@@ -45,17 +52,27 @@ _DELETE_GONE_AREAS = text("""
       AND NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id)
 """)
 
+#: Feature ids for the codes of the areas about to get rows that have none yet, in code order (a
+#: parent before its children); ids are never given back (see ``gridmap.db.models.AreaFeatureId``).
+#: Two writers registering one code: the second waits for the first and then does nothing.
+_REGISTER_CODES = text("""
+    INSERT INTO area_feature_id (code)
+    SELECT a.code FROM area a
+    WHERE (CAST(:codes AS text[]) IS NULL OR a.code = ANY(CAST(:codes AS text[])))
+      AND NOT EXISTS (SELECT 1 FROM area_feature_id r WHERE r.code = a.code)
+    ORDER BY a.code COLLATE "C"
+    ON CONFLICT (code) DO NOTHING
+""")
+
 _BUILD_NEW_AREAS = text(f"""
     WITH a AS MATERIALIZED (
-        SELECT a.id, a.level, a.code, a.name, a.area_m2, ST_Transform(a.geom, 3857) AS geom
-        FROM area a
+        SELECT a.id, a.level, a.code, r.fid, a.name, a.area_m2, ST_Transform(a.geom, 3857) AS geom
+        FROM area a JOIN area_feature_id r ON r.code = a.code
         WHERE (CAST(:codes AS text[]) IS NULL OR a.code = ANY(CAST(:codes AS text[])))
           AND NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id)
     )
     INSERT INTO tile_area (area_id, z, level, code, fid, name, area_m2, geom, x_min, y_min, x_max, y_max)
-    SELECT a.id, zz.z, a.level, a.code,
-           CASE WHEN length(a.code) <= 18 THEN CAST(a.code AS bigint) END,
-           a.name, a.area_m2, g.geom,
+    SELECT a.id, zz.z, a.level, a.code, a.fid, a.name, a.area_m2, g.geom,
            ST_XMin(g.box), ST_YMin(g.box), ST_XMax(g.box), ST_YMax(g.box)
     FROM a
     CROSS JOIN LATERAL generate_series((CAST(:minzooms AS int[]))[a.level + 1], :maxzoom) AS zz(z)
@@ -73,8 +90,8 @@ _BUILD_NEW_AREAS = text(f"""
 
 _CAMERA_COLUMNS = ("device_id", "name", "status", "online", "operator", "area_code")
 _INSERT_ALL_CAMERAS = text(f"""
-    INSERT INTO tile_camera ({", ".join(_CAMERA_COLUMNS)}, geom)
-    SELECT {", ".join(_CAMERA_COLUMNS)}, ST_Transform(geom, 3857) FROM camera
+    INSERT INTO tile_camera (fid, {", ".join(_CAMERA_COLUMNS)}, geom)
+    SELECT id, {", ".join(_CAMERA_COLUMNS)}, ST_Transform(geom, 3857) FROM camera
     WHERE status <> 'removed' AND geom IS NOT NULL
 """)
 #: The cameras of ``change_camera`` drawn differently now (or no longer): their tile rows are
@@ -90,10 +107,11 @@ _SYNC_CAMERAS = text(f"""
               IS DISTINCT FROM (g.now_name, g.now_area_code, g.now_operator, g.now_status,
                                 g.now_online, ST_X(g.now_geom), ST_Y(g.now_geom))
     ), upserted AS (
-        INSERT INTO tile_camera ({", ".join(_CAMERA_COLUMNS)}, geom)
-        SELECT {", ".join(_CAMERA_COLUMNS)}, ST_Transform(geom, 3857) FROM changed WHERE drawn
+        INSERT INTO tile_camera (fid, {", ".join(_CAMERA_COLUMNS)}, geom)
+        SELECT c.id, {", ".join("changed." + c for c in _CAMERA_COLUMNS)}, ST_Transform(changed.geom, 3857)
+        FROM changed JOIN camera c ON c.device_id = changed.device_id WHERE changed.drawn
         ON CONFLICT (device_id) DO UPDATE SET
-            {", ".join(f"{c} = excluded.{c}" for c in _CAMERA_COLUMNS[1:])}, geom = excluded.geom
+            fid = excluded.fid, {", ".join(f"{c} = excluded.{c}" for c in _CAMERA_COLUMNS[1:])}, geom = excluded.geom
         RETURNING 1
     ), deleted AS (
         DELETE FROM tile_camera t USING changed
@@ -139,6 +157,7 @@ def sync_area_rows(conn: Connection, codes: Sequence[str] | None = None) -> dict
     params = {"codes": None if codes is None else sorted(set(codes))}
     with _build_settings(conn):
         deleted = conn.execute(_DELETE_GONE_AREAS, params).rowcount
+        conn.execute(_REGISTER_CODES, params)
         built = conn.execute(
             _BUILD_NEW_AREAS, {**params, "minzooms": list(AREA_MINZOOMS), "maxzoom": MAX_ZOOM}
         ).rowcount
@@ -182,9 +201,9 @@ def tile_differences(conn: Connection, limit: int = 20) -> list[str]:
     for device_id, where in conn.execute(
         text(f"""
             (SELECT device_id, 'tile row differs from the camera or is missing' FROM (
-                SELECT {columns}, ST_Transform(geom, 3857) AS geom FROM camera
+                SELECT id AS fid, {columns}, ST_Transform(geom, 3857) AS geom FROM camera
                 WHERE status <> 'removed' AND geom IS NOT NULL
-                EXCEPT SELECT {columns}, geom FROM tile_camera) AS x)
+                EXCEPT SELECT fid, {columns}, geom FROM tile_camera) AS x)
             UNION ALL
             (SELECT device_id, 'tile row of a camera not drawn' FROM tile_camera t
              WHERE NOT EXISTS (SELECT 1 FROM camera c WHERE c.device_id = t.device_id AND c.status <> 'removed'))
@@ -199,6 +218,9 @@ def tile_differences(conn: Connection, limit: int = 20) -> list[str]:
             UNION ALL
             (SELECT t.code, 'tile rows of an area that is gone' FROM tile_area t
              WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id AND a.code = t.code))
+            UNION ALL
+            (SELECT t.code, 'tile rows without the code''s feature id' FROM tile_area t
+             WHERE NOT EXISTS (SELECT 1 FROM area_feature_id r WHERE r.code = t.code AND r.fid = t.fid))
             ORDER BY 1 LIMIT :limit"""),
         {"limit": limit},
     ):

@@ -277,6 +277,13 @@ def test_the_openapi_document_describes_every_error_as_the_error_body(http):
     # Reading is open here (GRIDMAP_READ_ACCESS=open): a token is optional on the readers, needed on writes.
     assert {} in spec["paths"]["/api/v1/areas"]["get"]["security"]
     assert {} not in spec["paths"]["/api/v1/uploads/cameras"]["post"]["security"]
+    # The ?token= query token, where it is accepted (tiles, TileJSON, pages), as an apiKey-in-query scheme.
+    assert spec["components"]["securitySchemes"]["token_in_url"]["in"] == "query"
+    assert spec["components"]["securitySchemes"]["token_in_url"]["name"] == "token"
+    for path in ("/tiles/{layer}/{z}/{x}/{y}.mvt", "/tiles/{layer}.json", "/embed"):
+        assert spec["paths"][path]["get"]["security"] == [{"token": []}, {"token_in_url": []}, {}], path
+    assert {"token_in_url": []} not in spec["paths"]["/api/v1/areas"]["get"]["security"]
+    assert {"token_in_url": []} not in spec["paths"]["/api/v1/cameras/status"]["post"]["security"]
 
 
 def test_a_deeply_nested_status_body_is_a_422(loaded_engine):

@@ -336,6 +336,12 @@ def test_api_docs_render_from_vendored_swagger_ui(api_url, browser):
     paths = page.evaluate("[...document.querySelectorAll('.opblock-summary-path')].map(e => e.textContent)")
     assert "/healthz" in paths and "/api/v1/areas" in paths and "/api/v1/uploads/boundaries" in paths
     screenshot(page, "docs")
+    # Authorize offers both ways a token travels: the bearer header and ?token= (tiles, pages).
+    page.locator(".btn.authorize").first.click()
+    wait_for(page, "document.querySelectorAll('.auth-container').length >= 2", what="the Authorize dialog")
+    dialog = page.locator(".modal-ux").inner_text()
+    assert "token" in dialog and "token_in_url" in dialog and "Bearer" in dialog
+    screenshot(page, "docs_authorize")
     page.context.close()
 
 

@@ -25,6 +25,7 @@ OUR_TABLES = {
     "upload",
     "tile_area",
     "tile_camera",
+    "area_feature_id",
 }
 GIST_INDEXES = {
     "ix_area_geom",
@@ -116,6 +117,7 @@ def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
     migrations' own (frozen) SQL gives exactly what the application computes."""
     from gridmap.coverage.table import differences
     from gridmap.sample.load import load_sample
+    from gridmap.tiles.store import tile_differences
 
     url = fresh_database("gridmap_test_migrate_data")
     migrate.upgrade(url)
@@ -125,6 +127,8 @@ def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
         stats = conn.execute(text("SELECT * FROM area_stats ORDER BY code")).all()
         operators = conn.execute(text("SELECT * FROM area_operator_stats ORDER BY code, operator")).all()
         tiles = conn.execute(text("SELECT count(*), count(DISTINCT area_id) FROM tile_area")).one()
+        fids = conn.execute(text("SELECT DISTINCT code, fid FROM tile_area ORDER BY code")).all()
+        camera_fids = conn.execute(text("SELECT device_id, fid FROM tile_camera ORDER BY device_id")).all()
     migrate.downgrade(url, "0003")
     migrate.upgrade(url)
     with engine.connect() as conn:
@@ -132,5 +136,11 @@ def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
         assert conn.execute(text("SELECT * FROM area_operator_stats ORDER BY code, operator")).all() == operators
         assert conn.execute(text("SELECT count(*), count(DISTINCT area_id) FROM tile_area")).one() == tiles
         assert differences(conn) == []
+        # 0007 gives the feature ids the write path gives: one per code, in code order, below 2^53.
+        assert conn.execute(text("SELECT DISTINCT code, fid FROM tile_area ORDER BY code")).all() == fids
+        assert conn.execute(text("SELECT device_id, fid FROM tile_camera ORDER BY device_id")).all() == camera_fids
+        assert tile_differences(conn) == []
+    assert len(fids) == 12195 and len({f for _, f in fids}) == 12195 and max(f for _, f in fids) < 2**53
+    assert [c for c, _ in sorted(fids, key=lambda r: r[1])] == sorted(c for c, _ in fids)
     assert tiles[0] > 0 and len(stats) == 12195 and len(operators) > 0
     engine.dispose()

@@ -58,9 +58,9 @@ class Browser:
     """One chromium for a test module; :meth:`page` opens a page whose non-local requests are
     aborted and listed in ``external`` (every test asserts it stays empty)."""
 
-    def __init__(self, playwright):
+    def __init__(self, playwright, args: list[str] | None = None):
         require_chromium()
-        self.browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        self.browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args or CHROMIUM_ARGS)
         self.external: list[str] = []
         self.errors: list[str] = []
         self.failed: list[str] = []  # answers >= 400 (a test clears the ones it expects)
@@ -127,12 +127,21 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+#: For pages that draw with WebGL (MapLibre GL JS): software WebGL (SwiftShader through ANGLE)
+#: instead of ``--disable-gpu``'s none.
+WEBGL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+]
+
+
 @contextmanager
-def playwright_browser() -> Iterator[Browser]:
+def playwright_browser(args: list[str] | None = None) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = Browser(playwright)
+        browser = Browser(playwright, args)
         try:
             yield browser
         finally:

@@ -143,9 +143,10 @@ async def get_tile(
 ) -> Response:
     """One Mapbox Vector Tile (EPSG:3857 XYZ / WebMercatorQuad, extent 4096, buffer 64) with one
     layer named like ``layer``. Area properties: code, name, level, rollout_rate, online_rate,
-    planned, installed, online, households (feature id: the code as an integer); camera
-    properties: device_id, name, status, online, operator, area_code. See ``/tiles`` for each
-    layer's zoom range. Errors: 404 ``unknown_layer``, ``zoom_out_of_range``, ``tile_out_of_range``;
+    planned, installed, online, households; camera properties: device_id, name, status, online,
+    operator, area_code. Feature ids: integers below 2^53 (exact in JavaScript), one per code
+    (device), the same across publishes and rollbacks; or ``promoteId: 'code'`` in MapLibre.
+    See ``/tiles`` for each layer's zoom range. Errors: 404 ``unknown_layer``, ``zoom_out_of_range``, ``tile_out_of_range``;
     503 ``database_unavailable``."""
     return await _tile(request, layer, z, x, y)
 
@@ -219,7 +220,9 @@ def _center(bounds: tuple[float, float, float, float], layer: TileLayer) -> list
 @router.get("/tiles/{layer}.json", summary="TileJSON 3.0.0 of a layer", responses=responses(401, 404, 503))
 async def tilejson(request: Request, principal: TileReader, layer: str) -> JSONResponse:
     """TileJSON 3.0.0 for ``layer``: the absolute tile URL template (with ``?token=`` when this
-    request had one), zoom range, bounds and centre of the data, the layer's fields."""
+    request had one), zoom range, bounds and centre of the data, the layer's fields with their
+    types (``Number``, ``String``, ``Boolean``, as GDAL, QGIS and MapLibre read them; what each
+    means is in the layer's ``description`` and in ``/tiles`` as ``field_descriptions``)."""
     service = tile_service(request.app)
     spec = _layer(service, layer)
     if service.check_due():
@@ -241,7 +244,7 @@ async def tilejson(request: Request, principal: TileReader, layer: str) -> JSONR
         "vector_layers": [
             {
                 "id": spec.id,
-                "description": spec.title,
+                "description": _layer_description(spec),
                 "minzoom": spec.minzoom,
                 "maxzoom": spec.maxzoom,
                 "fields": dict(spec.fields),
@@ -251,9 +254,15 @@ async def tilejson(request: Request, principal: TileReader, layer: str) -> JSONR
     return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
 
+def _layer_description(spec: TileLayer) -> str:
+    """The layer's title and what each field means (TileJSON ``fields`` hold only the types)."""
+    return f"{spec.title}。" + "；".join(f"{name}：{text}" for name, text in spec.field_descriptions.items())
+
+
 @router.get("/tiles", summary="Tile layers and the tile cache's figures", responses=responses(401))
 async def list_layers(request: Request, principal: TileReader) -> JSONResponse:
-    """The layers (zoom range, feature cap, fields, URL template, TileJSON address) and the
+    """The layers (zoom range, feature cap, fields with their types and ``field_descriptions``,
+    URL template, TileJSON address) and the
     in-process cache: hits, misses, entries, bytes, the data revision it reflects."""
     service = tile_service(request.app)
     token = request.query_params.get("token")
@@ -268,6 +277,7 @@ async def list_layers(request: Request, principal: TileReader) -> JSONResponse:
             "maxzoom": spec.maxzoom,
             "max_features": spec.max_features,
             "fields": dict(spec.fields),
+            "field_descriptions": dict(spec.field_descriptions),
             "tiles": _tile_url(request, spec.id),
             "tilejson": f"{base}/tiles/{spec.id}.json{query}",
             "simplify_tolerance_m": {z: round(tolerance_m(z), 3) for z in (spec.minzoom, MAX_ZOOM)},
