@@ -168,3 +168,12 @@ def test_map_page_draws_from_a_package_url_without_asking_the_server(api_url, br
     live = [u for u in requests if u.startswith(api_url) and any(p in u for p in LIVE)]
     assert live == []
     assert any(u.startswith(files) for u in requests)
+
+
+def test_map_admits_the_package_server_only(http):
+    r = http.get("/map", params={"package": "http://10.1.2.3:8080/luyi.pmtiles"})
+    assert r.status_code == 200
+    policy = dict(p.strip().split(" ", 1) for p in r.headers["content-security-policy"].split(";"))
+    assert policy["connect-src"] == "'self' http://10.1.2.3:8080"
+    r = http.get("/map", params={"package": "javascript:alert(1)"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_package"
