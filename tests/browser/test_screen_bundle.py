@@ -177,3 +177,21 @@ def test_map_admits_the_package_server_only(http):
     assert policy["connect-src"] == "'self' http://10.1.2.3:8080"
     r = http.get("/map", params={"package": "javascript:alert(1)"})
     assert r.status_code == 422 and r.json()["code"] == "invalid_package"
+
+
+def test_map_page_reads_a_local_package_the_reader_chooses(api_url, browser, bundle):
+    page = browser.page(1600, 900)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{api_url}/map?package=file#level=township")
+    page.wait_for_selector(".gm-package-picker")
+    assert "请选择离线数据包" in page.text_content(".gm-side-foot")
+    screenshot(page, "screen_map_package_picker")
+    page.set_input_files(".gm-package-input", str(bundle / PACKAGE_NAME))
+    wait_for(page, "!!gm.state.started", 30, "the package to open")
+    wait_idle(page)
+    assert page.locator(".gm-package-picker").count() == 0
+    assert page.evaluate("gm.layers.area.gmFeatures.size") == 24
+    assert PACKAGE_NAME in page.text_content(".gm-side-foot")
+    assert not [u for u in requests if any(p in u for p in LIVE)]
+    page.context.close()
