@@ -327,6 +327,7 @@ def export_map(
 
 # Offline tile packages (gridmap/cli/tiles.py).
 app.command("export-tiles")(cli_tiles.export_tiles)
+app.command("export-screen")(cli_tiles.export_screen)
 
 # Boundary files: validate, publish, versions, rollback (gridmap/cli/boundaries.py).
 for _command in (cli_boundaries.validate, cli_boundaries.publish, cli_boundaries.versions, cli_boundaries.rollback):

@@ -1,7 +1,8 @@
 """A static file server with HTTP range requests and CORS, for the offline-package page tests: it
 stands for the screen network's own web server (nginx, IIS …) holding a ``.pmtiles`` file, on
 another origin than gridmap. ``ranges=False`` makes it a server without byte serving (like
-``python -m http.server``): it answers every request with the whole file."""
+``python -m http.server``): it answers every request with the whole file. :func:`serve_static`
+is Python's own static server (a screen bundle's folder, ``gridmap export-screen``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -59,6 +60,35 @@ def serve_files(folder: Path, *, ranges: bool = True) -> Iterator[tuple[str, lis
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", log
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@contextmanager
+def serve_static(folder: Path) -> Iterator[tuple[str, list[str]]]:
+    """``folder`` served by Python's own static file server (``python3 -m http.server``'s handler:
+    no range requests, no CORS), as a screen's plain web server would; yields (base URL, the
+    request log: "METHOD path range")."""
+    log: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def send_head(self):  # every GET and HEAD comes through here
+            log.append(f"{self.command} {self.path} {self.headers.get('Range') or ''}".rstrip())
+            return super().send_head()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -653,6 +653,32 @@ export function hitTest(grid, map, latlng, tolerance) {
 }
 
 /*
+ * The LatLngBounds of what a vector grid has drawn of feature `id` (its parts on every loaded tile
+ * at the current tile zoom), or null when none of it is drawn. For an offline package, where no
+ * API gives an area's box.
+ */
+export function drawnBounds(grid, map, id) {
+  const drawn = drawnTiles(grid);
+  if (!drawn) {
+    return null;
+  }
+  const size = grid.getTileSize();
+  let bounds = null;
+  drawn.tiles.forEach((xy) => {
+    (drawn.features(xy[0], xy[1]) || []).forEach((f) => {
+      if (String(f.id) !== String(id) || !f.parts) {
+        return;
+      }
+      const bb = boundsOf(f.parts);
+      const sw = map.unproject(L.point(xy[0] * size.x + bb[0], xy[1] * size.y + bb[3]), drawn.zoom);
+      const ne = map.unproject(L.point(xy[0] * size.x + bb[2], xy[1] * size.y + bb[1]), drawn.zoom);
+      bounds = bounds ? bounds.extend(sw).extend(ne) : L.latLngBounds(sw, ne);
+    });
+  });
+  return bounds;
+}
+
+/*
  * The areas a vector grid has loaded at its current tile zoom, each once (tiles repeat the
  * areas that cross their edges): [properties…]. With `bounds` (a LatLngBounds), only areas
  * whose drawn part's centre lies inside (the areas on screen).

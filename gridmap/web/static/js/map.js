@@ -5,6 +5,12 @@
  *
  * The view is kept in the URL hash (#level=grid&metric=online_rate&area=…&cameras=1), so a view
  * can be bookmarked or sent. window.gm exposes the map and state for the page tests.
+ *
+ * Offline (?package=<URL of a .pmtiles> or ?package=file, or the package a screen bundle's config
+ * names; see package.js): every level's tiles come from the package and nothing is asked of the
+ * server. Levels, metrics, cameras, hover and click work on the tiles' own properties (name, code,
+ * figures); the view's figures are summed from the tiles on screen; search, an area's children and
+ * its grid worker need the server and say so (OFFLINE_NOTE); no revision watching.
  */
 import {
   addBasemap,
@@ -17,6 +23,7 @@ import {
   classOfRate,
   debounce,
   distributionNodes,
+  drawnBounds,
   el,
   fetchRevision,
   fill,
@@ -40,9 +47,11 @@ import {
   tileInfo,
   watchRevision
 } from './common.js';
+import {choosePackage, openPackage, packageLabel, packageParam} from './package.js';
 
 const $ = (id) => document.getElementById(id);
 const CAMERA_MIN_ZOOM_DEFAULT = 12;
+const OFFLINE_NOTE = '离线数据包：搜索和详情需要连接服务器';
 
 const state = {
   level: 3,
@@ -54,7 +63,8 @@ const state = {
   pending: 0,
   viewSummary: null,
   area: null,
-  tileInfo: {}
+  tileInfo: {},
+  package: null
 };
 const layers = {area: null, outline: null, cameras: null, highlight: null, basemap: null};
 
@@ -151,7 +161,8 @@ $('gm-area-close').addEventListener('click', () => {
 /* ------------------------------------------------------------ layers */
 
 function loadTileInfo(layer) {
-  return tileInfo(layer).then((info) => {
+  const info = state.package ? Promise.resolve(state.package.info(layer)) : tileInfo(layer);
+  return info.then((info) => {
     state.tileInfo[layer] = info;
     return info;
   });
@@ -164,6 +175,9 @@ function trackTiles(grid) {
   grid.on('load', () => {
     if (grid === layers.area) {
       renderRank();
+      if (state.package) {
+        refreshSummary();
+      }
     }
   });
   return grid;
@@ -191,6 +205,7 @@ function buildAreaLayers() {
         style: areaStyle(state.metric, 'light'),
         pane: 'gm-areas',
         revision: state.revision,
+        package: state.package,
         maxNativeZoom: info.maxzoom,
         minNativeZoom: info.minzoom,
         minZoom: Math.max(0, info.minzoom - 2)
@@ -204,6 +219,7 @@ function buildAreaLayers() {
           style: outlineStyle('light', level - 1),
           pane: 'gm-outline',
           revision: state.revision,
+          package: state.package,
           maxNativeZoom: pinfo.maxzoom,
           minNativeZoom: pinfo.minzoom,
           minZoom: Math.max(0, pinfo.minzoom - 2)
@@ -213,6 +229,9 @@ function buildAreaLayers() {
     zoomNotice();
     if (info.error === 401 || info.error === 403) {
       notice('地图瓦片需要令牌：请在地址后加上 ?token=查看令牌。', true);
+    }
+    if (info.missing) {
+      notice(`离线数据包中没有${levelName(level)}图层（导出时未包含）。`, true);
     }
   });
 }
@@ -240,6 +259,7 @@ function buildCameraLayer() {
         style: cameraStyle(),
         pane: 'gm-cameras',
         revision: state.revision,
+        package: state.package,
         maxNativeZoom: info.maxzoom,
         minNativeZoom: minzoom,
         minZoom: minzoom,
@@ -305,6 +325,7 @@ function setMetric(metric) {
   writeHash();
   if (layers.area) {
     restyle(layers.area, areaStyle(metric, 'light'));
+    markSelected();
   }
   renderLegend();
   renderRank();
@@ -337,6 +358,10 @@ function refreshSummary() {
 }
 const fetchSummary = debounce(() => {
   state.summaryDue = false;
+  if (state.package) {
+    summaryFromTiles();
+    return;
+  }
   if (summaryAbort) {
     summaryAbort.abort();
   }
@@ -362,6 +387,25 @@ const fetchSummary = debounce(() => {
       state.pending--;
     });
 }, 300);
+
+/* Offline: the figures of the areas on screen, summed from their tiles' properties (each area
+   once; the rates recomputed from the sums). */
+function summaryFromTiles() {
+  const s = {areas: 0, planned: 0, installed: 0, online: 0, blind: 0, _level: state.level};
+  gridAreas(layers.area, map, map.getBounds()).forEach((p) => {
+    s.areas++;
+    s.planned += p.planned || 0;
+    s.installed += p.installed || 0;
+    s.online += p.online || 0;
+    if (!p.installed) {
+      s.blind++;
+    }
+  });
+  s.rollout_rate = s.planned ? s.installed / s.planned : null;
+  s.online_rate = s.installed ? s.online / s.installed : null;
+  state.viewSummary = s;
+  renderSummary(s);
+}
 
 function kpi(label, rate, sub) {
   const c = classOfRate(rate);
@@ -475,6 +519,9 @@ const renderRank = debounce(() => {
 let areaAbort = null;
 function select(code, opts) {
   opts = opts || {};
+  if (state.package) {
+    return selectFromTiles(String(code), opts);
+  }
   if (areaAbort) {
     areaAbort.abort();
   }
@@ -505,9 +552,55 @@ function select(code, opts) {
     });
 }
 
+/* Offline: the area's own tile properties (it must be drawn at the current level). */
+function selectFromTiles(code, opts) {
+  const props = layers.area ? layers.area.gmFeatures.get(code) : null;
+  if (!props) {
+    notice(`当前层级的已加载区域中没有编码为 ${code} 的区域（${OFFLINE_NOTE}）。`);
+    return Promise.resolve();
+  }
+  state.selected = code;
+  writeHash();
+  const bounds = drawnBounds(layers.area, map, code);
+  const feature = {
+    properties: props,
+    bbox: bounds ? [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()] : null
+  };
+  state.area = feature;
+  renderArea(feature);
+  markSelected();
+  if (opts.fly && feature.bbox) {
+    flyToArea(feature);
+  }
+  if (opts.focus) {
+    $('gm-area-name').focus();
+  }
+  return Promise.resolve();
+}
+
+/* Offline: the selected area outlined by its own tile style (no geometry from the API). */
+let marked = null;
+function markSelected() {
+  if (!state.package || !layers.area) {
+    return;
+  }
+  const grid = layers.area;
+  if (marked && marked.grid === grid && marked.code !== state.selected && grid.gmFeatures.has(marked.code)) {
+    grid.resetFeatureStyle(marked.code);
+  }
+  marked = null;
+  if (state.selected && grid.gmFeatures.has(state.selected)) {
+    grid.setFeatureStyle(state.selected, (props, zoom) =>
+      L.extend({}, grid.gmStyle(props, zoom), {color: '#00e5ff', weight: 4, opacity: 1})
+    );
+    marked = {grid: grid, code: state.selected};
+  }
+}
+
 function clearSelection() {
   state.selected = null;
   state.area = null;
+  markSelected();
   $('gm-area').hidden = true;
   if (layers.highlight) {
     map.removeLayer(layers.highlight);
@@ -576,7 +669,12 @@ function renderArea(feature) {
       a.name
     )
   );
-  fill($('gm-area-crumbs'), crumbs.length ? crumbs : el('span', {className: 'gm-muted'}, '顶级区域'));
+  fill(
+    $('gm-area-crumbs'),
+    crumbs.length
+      ? crumbs
+      : el('span', {className: 'gm-muted'}, state.package ? '离线数据包' : p.level === 0 ? '顶级区域' : '')
+  );
   $('gm-area-name').textContent = p.name || p.code;
   $('gm-area-name').setAttribute('tabindex', '-1');
   $('gm-area-level').textContent = p.level_name || levelName(p.level);
@@ -590,13 +688,19 @@ function renderArea(feature) {
   facts($('gm-area-facts'), [
     ['户数', num(p.households)],
     p.population !== undefined && p.population !== null ? ['人口', num(p.population)] : null,
-    ['网格员', worker],
+    state.package ? null : ['网格员', worker],
     ['计划摄像头', num(p.planned)],
     ['已安装', num(p.installed)],
     ['在线', num(p.online)],
     p.camera_count !== undefined && p.camera_count !== null ? ['台账摄像头', num(p.camera_count)] : null,
     p.area_m2 ? ['面积', `${(p.area_m2 / 1e6).toFixed(2)} 平方公里`] : null
   ]);
+  if (state.package) {
+    fill($('gm-children-title'), '下级区域');
+    fill($('gm-area-children'), el('li', {className: 'gm-muted gm-offline-note'}, OFFLINE_NOTE));
+    $('gm-area').hidden = false;
+    return;
+  }
   const children = p.children || [];
   const childLevel = children.length ? children[0].level : null;
   fill(
@@ -900,16 +1004,71 @@ function applyRevision(rev) {
     select(state.selected);
   }
 }
-setInterval(() => {
-  fetchRevision().then(applyRevision);
-}, 60000);
-watchRevision(applyRevision, {urlToken: !!pageToken});
+if (!packageParam) {
+  setInterval(() => {
+    fetchRevision().then(applyRevision);
+  }, 60000);
+  watchRevision(applyRevision, {urlToken: !!pageToken});
+}
 
 /* ------------------------------------------------------------ start */
+
+/* Offline: open the package (a URL, or a file the reader chooses), then draw from it alone. */
+function startPackage() {
+  search.input.disabled = true;
+  search.input.placeholder = OFFLINE_NOTE;
+  search.input.title = OFFLINE_NOTE;
+  $('gm-link-upload').hidden = true;
+  $('gm-link-docs').hidden = true;
+  const foot = document.querySelector('.gm-side-foot');
+  foot.textContent = packageParam === 'file' ? '请选择离线数据包' : '正在打开离线数据包…';
+  const opened =
+    packageParam === 'file' ? choosePackage(document.querySelector('.gm-mapwrap')) : openPackage(packageParam);
+  return opened
+    .then((pkg) => {
+      state.package = pkg;
+      state.revision = pkg.revision;
+      foot.textContent = `${packageLabel(pkg)} · 离线画面，不随实时数据更新`;
+      foot.classList.add('gm-offline');
+      const county = (pkg.name || '').replace(/^gridmap\s*/, '');
+      if (county) {
+        $('gm-county-name').textContent = county;
+        document.title = `${county} · 网格化视频监控一张图`;
+      }
+      const b = pkg.bounds;
+      map.fitBounds(
+        [
+          [b[1], b[0]],
+          [b[3], b[2]]
+        ],
+        {padding: [20, 20]}
+      );
+      return Promise.all([buildAreaLayers(), buildCameraLayer()]);
+    })
+    .then(() => {
+      refreshSummary();
+      if (state.selected) {
+        const code = state.selected;
+        state.selected = null;
+        layers.area.once('load', () => {
+          select(code);
+        });
+      }
+      state.started = true;
+    })
+    .catch((err) => {
+      foot.textContent = `无法打开离线数据包：${err && err.message ? err.message : '读取失败'}`;
+      foot.classList.add('gm-stale');
+      state.failed = true;
+    });
+}
 
 function start() {
   renderLegend();
   writeHash();
+  if (packageParam) {
+    return startPackage();
+  }
   const county = api('api/v1/areas', {params: {level: 0, geometry: 'none', limit: 5}})
     .then((fc) => {
       const f = fc && fc.features && fc.features[0];

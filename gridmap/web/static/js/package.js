@@ -11,8 +11,12 @@
  */
 import {config, el} from './common.js';
 
-/* The page's ?package= (a URL, relative to the page or absolute, or 'file'), or null. */
-export const packageParam = new URLSearchParams(location.search).get('package') || null;
+/*
+ * The page's ?package= (a URL, relative to the page or absolute, or 'file'), else the package its
+ * config names (a page of an offline screen bundle, `gridmap export-screen`), or null.
+ */
+export const packageParam =
+  new URLSearchParams(location.search).get('package') || (config.page && config.page.package) || null;
 
 let library = null;
 function loadLibrary() {
