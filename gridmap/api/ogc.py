@@ -489,9 +489,55 @@ SCHEMA_JSON = "application/schema+json"
 # --------------------------------------------------------------------------- HTML
 
 
+#: Chinese column headings of the HTML tables (the JSON keeps the property names).
+LABELS = {
+    "code": "编码",
+    "name": "名称",
+    "level": "层级",
+    "level_name": "层级名称",
+    "kind": "类型",
+    "parent_code": "上级编码",
+    "households": "户数",
+    "population": "人口",
+    "worker_name": "网格员",
+    "area_m2": "面积（km²）",
+    "planned": "计划",
+    "installed": "已安装",
+    "online": "在线",
+    "rollout_rate": "安装率",
+    "online_rate": "上云率",
+    "device_id": "设备编码",
+    "status": "状态",
+    "operator": "运营单位",
+    "area_code": "所在微网格",
+    "installed_on": "安装日期",
+    "last_seen": "最近上报",
+    "place_type": "点位类型",
+}
+_RATES = ("rollout_rate", "online_rate")
+
+
+def cell(value: Any, column: str) -> str:
+    """A property as the HTML tables show it: rates as percentages (2 decimals), ``area_m2`` in
+    km² (2 decimals), whole numbers with thousands separators, booleans as 是/否."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, int | float):
+        if column in _RATES:
+            return f"{value * 100:.2f}%"
+        if column == "area_m2":
+            return f"{value / 1e6:,.2f}"
+        if isinstance(value, int) or float(value).is_integer():
+            return f"{int(value):,}"
+    return str(value)
+
+
 @cache
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("gridmap.web", "templates"), autoescape=select_autoescape(default=True))
+    env = Environment(loader=PackageLoader("gridmap.web", "templates"), autoescape=select_autoescape(default=True))
+    env.filters["cell"] = cell
+    env.filters["label"] = lambda column: LABELS.get(column, column)
+    return env
 
 
 #: The HTML pages run no script and load nothing from elsewhere.

@@ -341,6 +341,11 @@ def test_html_pages_by_f_and_by_accept(http):
             assert "default-src 'none'" in r.headers["content-security-policy"]
     page = http.get("/ogc/collections/township/items", params={"f": "html", "limit": 5}).text
     assert "rollout_rate" in page and TOWN in page and "下一页" in page
+    # Figures as people read them: Chinese headings, rates as percentages, km², thousands.
+    town = http.get(f"/ogc/collections/township/items/{TOWN}").json()["properties"]
+    assert ">安装率<" in page and ">户数<" in page
+    assert f"{town['rollout_rate'] * 100:.2f}%" in page and f"{town['households']:,}" in page
+    assert f"{town['area_m2'] / 1e6:,.2f}" in page
     assert http.get("/ogc", headers={"Accept": "application/json"}).headers["content-type"] == "application/json"
 
 
