@@ -17,6 +17,13 @@ import typer
 
 from gridmap.cli._common import check_choice, fail, in_range
 
+#: The package options ``export-tiles`` and ``export-screen`` share.
+MinZoom = Annotated[int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Lowest zoom (default 0).")]
+MaxZoom = Annotated[
+    int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Highest zoom (default 14; the server's is 16).")
+]
+Box = Annotated[str | None, typer.Option(metavar="W,S,E,N", help="Only tiles meeting this box (degrees).")]
+
 
 def export_tiles(
     out: Annotated[Path, typer.Option(metavar="FILE", help="The package to write (.pmtiles or .mbtiles).")],
@@ -24,15 +31,13 @@ def export_tiles(
         str | None,
         typer.Option("--format", metavar="FORMAT", help="pmtiles or mbtiles (default: from the file's extension)."),
     ] = None,
-    minzoom: Annotated[int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Lowest zoom (default 0).")] = 0,
-    maxzoom: Annotated[
-        int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Highest zoom (default 14; the server's is 16).")
-    ] = 14,
+    minzoom: MinZoom = 0,
+    maxzoom: MaxZoom = 14,
     layers: Annotated[
         str | None,
         typer.Option(metavar="A,B,…", help="Layers (default all: county,township,village,grid,microgrid,cameras)."),
     ] = None,
-    bbox: Annotated[str | None, typer.Option(metavar="W,S,E,N", help="Only tiles meeting this box (degrees).")] = None,
+    bbox: Box = None,
 ) -> None:
     """Write an offline tile package: every layer's vector tiles in one PMTiles or MBTiles file.
 
@@ -99,15 +104,13 @@ def export_screen(
     theme: Annotated[str, typer.Option(metavar="THEME", help="dark or light (default dark).")] = "dark",
     cameras: Annotated[bool, typer.Option("--cameras", help="Show the cameras.")] = False,
     no_summary: Annotated[bool, typer.Option("--no-summary", help="Hide the county's figures.")] = False,
-    minzoom: Annotated[int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Lowest zoom (default 0).")] = 0,
-    maxzoom: Annotated[
-        int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Highest zoom (default 14; the server's is 16).")
-    ] = 14,
+    minzoom: MinZoom = 0,
+    maxzoom: MaxZoom = 14,
     layers: Annotated[
         str | None,
         typer.Option(metavar="A,B,…", help="Layers in the package (default all: county … microgrid, cameras)."),
     ] = None,
-    bbox: Annotated[str | None, typer.Option(metavar="W,S,E,N", help="Only tiles meeting this box (degrees).")] = None,
+    bbox: Box = None,
 ) -> None:
     """Write an offline screen bundle: a folder any static web server can serve, no gridmap server.
 

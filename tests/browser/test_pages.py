@@ -20,7 +20,7 @@ import time
 import httpx
 import pytest
 from api_server import serve
-from browser import defective_boundary_file, playwright_browser, representative_point, screenshot, wait_for, wait_idle
+from browser import defective_boundary_file, representative_point, screenshot, wait_for, wait_idle
 from conftest import DATA_DIR, loaded_database
 from sqlalchemy import text
 
@@ -33,26 +33,6 @@ from gridmap.levels import LEVELS
 from gridmap.maps.coverage_map import METRICS, NO_DATA, RATE_CLASSES, TARGET
 
 # ------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium; fails (never skips) with how to install it when it is missing."""
-    with playwright_browser() as b:
-        yield b
-
-
-@pytest.fixture(autouse=True)
-def no_external_requests(request):
-    """After each browser test: no request left this machine, and no page script failed."""
-    yield
-    if "browser" in request.fixturenames:
-        b = request.getfixturevalue("browser")
-        external, errors, failed = list(b.external), list(b.errors), list(b.failed)
-        b.external.clear(), b.errors.clear(), b.failed.clear()
-        assert external == [], f"pages requested external URLs: {external[:10]}"
-        assert errors == [], f"page errors: {errors[:10]}"
-        assert failed == [], f"{len(failed)} requests failed: {failed[:10]}"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ package with no request to /tiles or /api. Screenshots: ``test-artifacts/screens
 from __future__ import annotations
 
 import pytest
-from browser import playwright_browser, representative_point, screenshot, wait_for, wait_idle
+from browser import representative_point, screenshot, wait_for, wait_idle
 from range_server import serve_files, serve_static
 from sqlalchemy import text
 
@@ -21,24 +21,6 @@ from gridmap.maps.screen import PACKAGE_NAME, ScreenOptions, export_screen
 #: Requests to these are the live server's: an offline page makes none of them.
 LIVE = ("/tiles", "/healthz", "/events/", "/api/")
 OFFLINE_NOTE = "离线数据包：搜索和详情需要连接服务器"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_browser() as b:
-        yield b
-
-
-@pytest.fixture(autouse=True)
-def no_errors(request):
-    yield
-    if "browser" in request.fixturenames:
-        b = request.getfixturevalue("browser")
-        external, errors, failed = list(b.external), list(b.errors), list(b.failed)
-        b.external.clear(), b.errors.clear(), b.failed.clear()
-        assert external == [], f"pages requested external URLs: {external[:10]}"
-        assert errors == [], f"page errors: {errors[:10]}"
-        assert failed == [], f"{len(failed)} requests failed: {failed[:10]}"
 
 
 @pytest.fixture(scope="module")
