@@ -220,3 +220,30 @@ def township(data_dir) -> gpd.GeoDataFrame:
     first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
     sub = areas[areas["code"].str.startswith(first)].reset_index(drop=True)
     return gpd.GeoDataFrame(sub, geometry="geometry", crs=4490).to_crs(METRIC)
+
+
+# ------------------------------------------------------------------ the page tests (tests/browser)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium for a module of page tests (tests/support/browser.py); fails (never
+    skips) with how to install it when it is missing."""
+    from browser import playwright_browser
+
+    with playwright_browser() as b:
+        yield b
+
+
+@pytest.fixture(autouse=True)
+def no_external_requests(request):
+    """After each test that used :func:`browser`: no request left this machine, no page script
+    failed, no request failed."""
+    yield
+    if "browser" in request.fixturenames:
+        b = request.getfixturevalue("browser")
+        external, errors, failed = list(b.external), list(b.errors), list(b.failed)
+        b.external.clear(), b.errors.clear(), b.failed.clear()
+        assert external == [], f"pages requested external URLs: {external[:10]}"
+        assert errors == [], f"page errors: {errors[:10]}"
+        assert failed == [], f"{len(failed)} requests failed: {failed[:10]}"

@@ -10,6 +10,7 @@ latitude, longitude (as Part 2 asks, and as GDAL reads it); EPSG:3857 is x, y in
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -97,7 +98,7 @@ COLLECTIONS: dict[str, Collection] = {
     ),
 }
 
-ITEM_PARAMETERS = ("f", "limit", "offset", "bbox", "bbox-crs", "crs")
+ITEM_PARAMETERS = ("f", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -149,6 +150,38 @@ def negotiate(request: Request) -> Format:
         elif media in (JSON, GEOJSON, "application/*", "*/*") or media.endswith("+json"):
             json_q = max(json_q, q)
     return "html" if html_q > json_q else "json"
+
+
+#: Longest ``datetime`` value read (an interval of two RFC 3339 times with offsets is ~60).
+MAX_DATETIME_LENGTH = 100
+
+
+def parse_datetime(value: str | None) -> str | None:
+    """``datetime`` (Part 1, /req/core/fc-time-definition): an RFC 3339 date or date-time, or an
+    interval ``start/end`` with ``..`` or nothing for an open end; 400 ``invalid_datetime``
+    otherwise. Returned as given: the features are the live state and have no time of their own
+    (the collections declare no temporal extent), so every feature matches any valid value."""
+    if value is None:
+        return None
+    ends = value.split("/") if len(value) <= MAX_DATETIME_LENGTH else []
+    ok = 1 <= len(ends) <= 2 and all(_is_instant(e) or (len(ends) == 2 and e in ("", "..")) for e in ends)
+    if not ok or all(e in ("", "..") for e in ends):
+        raise ApiError(
+            400,
+            "invalid_datetime",
+            "datetime 应为 RFC 3339 时间（如 2026-01-31 或 2026-01-31T08:00:00Z）或区间“开始/结束”"
+            "（开放的一端写 ..）。",
+            {"datetime": value[:MAX_DATETIME_LENGTH]},
+        )
+    return value
+
+
+def _is_instant(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text) if "T" in text or "t" in text else dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) >= 10
 
 
 def parse_crs(value: str | None, name: str = "crs") -> str:
@@ -346,7 +379,16 @@ def openapi_document(request: Request, max_limit: int, needs_token: bool) -> dic
     }
     for c in COLLECTIONS.values():
         paths[f"/collections/{c.id}"] = operation(f"describe_{c.id}", f"集合：{c.title}", [r("f")], json_or_html)
-        item_params = [r("f"), r("limit"), r("offset"), r("bbox"), r("bbox-crs"), r("crs"), *_filter_params(c)]
+        item_params = [
+            r("f"),
+            r("limit"),
+            r("offset"),
+            r("bbox"),
+            r("bbox-crs"),
+            r("crs"),
+            r("datetime"),
+            *_filter_params(c),
+        ]
         paths[f"/collections/{c.id}/items"] = operation(
             f"getFeatures_{c.id}", f"{c.title}：要素", item_params, features
         )
@@ -383,6 +425,11 @@ def openapi_document(request: Request, max_limit: int, needs_token: bool) -> dic
                 ),
                 "bbox-crs": _param("bbox-crs", crs_schema, "bbox 的坐标系（默认 CRS84）"),
                 "crs": _param("crs", crs_schema, "输出坐标系（默认 CRS84）"),
+                "datetime": _param(
+                    "datetime",
+                    {"type": "string", "maxLength": MAX_DATETIME_LENGTH},
+                    "RFC 3339 时间或区间（开始/结束，开放端写 ..）；要素是当前状态，没有自己的时间，任何有效值都匹配全部要素",
+                ),
                 "featureId": _param("featureId", {"type": "string", "maxLength": 64}, "区域编码或设备编码", "path"),
             },
             "schemas": {
@@ -436,7 +483,6 @@ def openapi_document(request: Request, max_limit: int, needs_token: bool) -> dic
 
 def _json_type(annotation: Any) -> dict[str, str]:
     """The JSON Schema type of a model field (``X | None`` counts as X: GDAL reads one type)."""
-    import datetime as dt
     import types
     import typing
 

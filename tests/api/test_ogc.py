@@ -376,6 +376,10 @@ def test_html_pages_by_f_and_by_accept(http):
         ("/ogc/collections/grid/items?level=9", 400, "invalid_level"),
         ("/ogc/collections/grid/items?code=" + "1" * 101, 400, "invalid_parameter"),
         ("/ogc/collections/grid/items?f=xml", 406, "unsupported_format"),
+        ("/ogc/collections/grid/items?datetime=yesterday", 400, "invalid_datetime"),
+        ("/ogc/collections/grid/items?datetime=../..", 400, "invalid_datetime"),
+        ("/ogc/collections/grid/items?datetime=2026-13-01", 400, "invalid_datetime"),
+        ("/ogc/collections/grid/items?datetime=2026-01-01/2026-02-01/2026-03-01", 400, "invalid_datetime"),
         ("/ogc?f=pdf", 406, "unsupported_format"),
         ("/api/v1/areas?limit=20001", 422, "invalid_request"),
     ],
@@ -386,6 +390,24 @@ def test_errors_have_stable_codes(http, url, status, code):
     body = r.json()
     assert body["code"] == code and body["message"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["message"])  # Chinese
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-31",
+        "2026-01-31T08:00:00Z",
+        "2026-01-31T08:00:00+08:00",
+        "2026-01-01/..",
+        "../2026-01-01",
+        "/2026-01-01",
+    ],
+)
+def test_datetime_is_read_and_every_live_feature_matches(http, value):
+    """Part 1 core: items take `datetime`. The features are the live state, with no time of their
+    own (no temporal extent), so a valid instant or interval keeps every feature."""
+    fc = http.get("/ogc/collections/township/items", params={"datetime": value}).json()
+    assert fc["numberMatched"] == 24
 
 
 def test_the_plain_list_takes_a_whole_county_level_in_one_page(http):

@@ -114,6 +114,11 @@ _ITEM_PARAMS = [
     ),
     _query("bbox-crs", _CRS, "bbox 的坐标系，默认 CRS84。"),
     _query("crs", _CRS, "输出坐标系，默认 CRS84（经度,纬度）；EPSG:4490 为纬度,经度。"),
+    _query(
+        "datetime",
+        {"type": "string", "maxLength": ogc.MAX_DATETIME_LENGTH},
+        "RFC 3339 时间或区间（开始/结束，开放端写 ..）。要素是当前状态，没有自己的时间：有效值匹配全部要素。",
+    ),
     _query("code", _TEXT, "区域集合：区域编码。"),
     _query("parent_code", _TEXT, "区域集合：上级区域编码。"),
     _query("level", _TEXT, "区域集合：层级（0–4 或英文名）。"),
@@ -373,6 +378,7 @@ def items(request: Request, collectionId: CollectionId, _: Reader, conn: Snapsho
     crs = ogc.parse_crs(q.get("crs"))
     bbox_crs = ogc.parse_crs(q.get("bbox-crs"), "bbox-crs")
     bbox = ogc.parse_bbox(q.get("bbox"), bbox_crs)
+    ogc.parse_datetime(q.get("datetime"))
     page = _page(request, conn, c, limit=limit, offset=offset, bbox=bbox, bbox_crs=bbox_crs, crs=crs)
     page_type = ogc.GEOJSON if fmt == "json" else ogc.HTML
     links = ogc.self_links(request, fmt, ogc.GEOJSON)
