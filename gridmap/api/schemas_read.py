@@ -350,7 +350,9 @@ class SearchResults(BaseModel):
 # --------------------------------------------------------------------------- paged GeoJSON answers
 
 
-def feature_collection(request: Request, page: Page, *, limit: int, offset: int) -> Response:
+def feature_collection(
+    request: Request, page: Page, *, limit: int, offset: int, headers: dict[str, str] | None = None
+) -> Response:
     """A FeatureCollection answer around ``page`` (features rendered by PostgreSQL, spliced in as
     they are), with ``numberMatched``, ``numberReturned`` and next/prev links that keep every other
     query parameter."""
@@ -375,7 +377,7 @@ def feature_collection(request: Request, page: Page, *, limit: int, offset: int)
         separators=(",", ":"),
     )
     body = head[:-1] + ',"features":' + page.features_json + "}"
-    return Response(body.encode("utf-8"), media_type=GeoJSONResponse.media_type)
+    return Response(body.encode("utf-8"), media_type=GeoJSONResponse.media_type, headers=headers)
 
 
 def json_bytes(content: Any) -> bytes:

@@ -621,3 +621,52 @@ def test_gdal_reads_the_geojson_api_as_cgcs2000(http):
     assert detail.crs.to_epsg() == 4490 and detail["code"].tolist() == [TOWN]
     cameras = pyogrio.read_dataframe(http.get("/api/v1/cameras", params={"limit": 10}).content)
     assert len(cameras) == 10 and cameras.crs.to_epsg() == 4490
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/areas?level=1",
+        f"/api/v1/areas/{TOWN}",
+        f"/api/v1/areas/{TOWN}/cameras?limit=5",
+        "/api/v1/cameras?limit=5",
+        "/ogc/collections/township/items",
+        f"/ogc/collections/township/items/{TOWN}",
+        "/ogc/collections/township/items?f=html",
+    ],
+)
+def test_revalidating_an_unchanged_answer_costs_a_304(http, url):
+    """Lists and features carry an ETag of the data revision: a client that has the answer gets a
+    304 without a body while nothing changed (the tiles have their own: tests/api/test_tiles.py)."""
+    first = ok(http.get(url)) if "f=html" not in url else http.get(url)
+    assert first is not None
+    r = http.get(url)
+    etag = r.headers["etag"]
+    assert etag.startswith('W/"r') and "no-cache" in r.headers["cache-control"]
+    again = http.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert http.get(url, headers={"If-None-Match": 'W/"r0-other"'}).status_code == 200
+    # Another page, format or parameter is another answer with another tag.
+    variant = "crs=http://www.opengis.net/def/crs/EPSG/0/3857" if url.startswith("/ogc/") else "limit=3"
+    other = http.get(url + ("&" if "?" in url else "?") + variant)
+    assert other.status_code == 200
+    assert other.headers["etag"] != etag
+
+
+def test_a_change_of_data_changes_the_tag():
+    """A write bumps the data revision: the old tag no longer matches (a database of its own)."""
+    from conftest import loaded_database
+    from sqlalchemy import text as sql
+
+    _url, engine = loaded_database("gridmap_test_etag")
+    try:
+        with serve(engine) as base, client(base) as c:
+            url = "/api/v1/areas?level=1&geometry=none"
+            etag = c.get(url).headers["etag"]
+            assert c.get(url, headers={"If-None-Match": etag}).status_code == 304
+            with engine.begin() as conn:
+                conn.execute(sql("UPDATE data_revision SET revision = revision + 1 WHERE id = 1"))
+            fresh = c.get(url, headers={"If-None-Match": etag})
+            assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    finally:
+        engine.dispose()

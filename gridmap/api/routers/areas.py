@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from gridmap.api.conditional import revision_check
 from gridmap.api.deps import MAX_OFFSET, Reader, SettingsDep
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import SnapshotConn
@@ -104,6 +105,9 @@ def list_areas(
     box = parse_bbox(bbox)
     if parent is not None and not areas_db.area_exists(conn, parent):
         raise area_not_found(parent)
+    headers, unchanged = revision_check(request, conn)
+    if unchanged is not None:
+        return unchanged
     page = areas_db.list_areas(
         conn,
         level=level_number,
@@ -115,17 +119,20 @@ def list_areas(
         geometry=geometry,
         tolerance_m=tolerance,
     )
-    return feature_collection(request, page, limit=limit, offset=offset)
+    return feature_collection(request, page, limit=limit, offset=offset, headers=headers)
 
 
 @router.get(
     "/areas/{code}", response_model=AreaDetail, response_class=GeoJSONResponse, responses=responses(401, 403, 404)
 )
-def get_area(code: CodePath, _: Reader, conn: SnapshotConn):
+def get_area(request: Request, code: CodePath, _: Reader, conn: SnapshotConn):
     """One area as a GeoJSON Feature with its full boundary (EPSG:4490 lon/lat degrees, 7 decimals),
     its list properties plus `coverage` (its row of `gridmap coverage`), `worker_phone`, `ancestors`
     (county first), `children` with their figures, `bbox` and `camera_count` (cameras not removed,
     in the area or below). 404 `area_not_found`."""
+    headers, unchanged = revision_check(request, conn)
+    if unchanged is not None:
+        return unchanged
     detail = areas_db.area_detail(conn, code)
     if detail is None:
         raise area_not_found(code)
@@ -142,7 +149,7 @@ def get_area(code: CodePath, _: Reader, conn: SnapshotConn):
         "geometry": json.loads(detail["geometry"]) if detail["geometry"] else None,
         "properties": properties,
     }
-    return Response(json_bytes(feature), media_type=GeoJSONResponse.media_type)
+    return Response(json_bytes(feature), media_type=GeoJSONResponse.media_type, headers=headers)
 
 
 @router.get(
@@ -163,8 +170,11 @@ def area_cameras(
     """The cameras of the area and every area below it, as /api/v1/cameras with `area={code}`."""
     if not areas_db.area_exists(conn, code):
         raise area_not_found(code)
+    headers, unchanged = revision_check(request, conn)
+    if unchanged is not None:
+        return unchanged
     page = cameras_db.list_cameras(conn, **filters.kwargs(), area=code, limit=limit, offset=offset)
-    return feature_collection(request, page, limit=limit, offset=offset)
+    return feature_collection(request, page, limit=limit, offset=offset, headers=headers)
 
 
 @router.get("/search", response_model=SearchResults, responses=responses(401, 403, 422))

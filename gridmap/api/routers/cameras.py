@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from gridmap.api.conditional import revision_check
 from gridmap.api.deps import MAX_OFFSET, Reader
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import SnapshotConn
@@ -91,5 +92,8 @@ def list_cameras(
     `area_code` is the leaf area (micro-grid) the camera lies in."""
     if area is not None and not areas_db.area_exists(conn, area):
         raise ApiError(404, "area_not_found", f"没有编码为 {area} 的区域：请检查 area 参数。", {"code": area})
+    headers, unchanged = revision_check(request, conn)
+    if unchanged is not None:
+        return unchanged
     page = cameras_db.list_cameras(conn, **filters.kwargs(), area=area, limit=limit, offset=offset)
-    return feature_collection(request, page, limit=limit, offset=offset)
+    return feature_collection(request, page, limit=limit, offset=offset, headers=headers)

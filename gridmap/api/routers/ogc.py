@@ -15,8 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
 from gridmap.api import ogc
+from gridmap.api.conditional import cache_headers, not_modified, revision_etag
 from gridmap.api.deps import Reader, SettingsDep
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import RevisionedDep, SnapshotConn
@@ -25,6 +27,7 @@ from gridmap.config import Settings
 from gridmap.db import areas as areas_db
 from gridmap.db import cameras as cameras_db
 from gridmap.db.areas import Page
+from gridmap.db.revisions import current_revision
 
 router = APIRouter(prefix=ogc.PREFIX, tags=["ogc"])
 
@@ -379,6 +382,9 @@ def items(request: Request, collectionId: CollectionId, _: Reader, conn: Snapsho
     bbox_crs = ogc.parse_crs(q.get("bbox-crs"), "bbox-crs")
     bbox = ogc.parse_bbox(q.get("bbox"), bbox_crs)
     ogc.parse_datetime(q.get("datetime"))
+    headers = _revision_headers(request, conn, fmt, crs)
+    if (unchanged := not_modified(request, headers["ETag"], headers)) is not None:
+        return unchanged
     page = _page(request, conn, c, limit=limit, offset=offset, bbox=bbox, bbox_crs=bbox_crs, crs=crs)
     page_type = ogc.GEOJSON if fmt == "json" else ogc.HTML
     links = ogc.self_links(request, fmt, ogc.GEOJSON)
@@ -389,7 +395,6 @@ def items(request: Request, collectionId: CollectionId, _: Reader, conn: Snapsho
         href = request.url.include_query_params(offset=max(0, offset - limit), limit=limit, f=fmt)
         links.append(ogc.link(str(href), "prev", page_type, "上一页"))
     links.append(ogc.link(f"{ogc.base_url(request)}/collections/{c.id}", "collection", ogc.JSON, c.title))
-    headers = {"Content-Crs": f"<{crs}>"}
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     if fmt == "html":
         features = json.loads(page.features_json)
@@ -441,6 +446,9 @@ def item(
     fmt = ogc.negotiate(request)
     ogc.check_parameters(request, ("f", "crs"))
     crs = ogc.parse_crs(request.query_params.get("crs"))
+    headers = _revision_headers(request, conn, fmt, crs)
+    if (unchanged := not_modified(request, headers["ETag"], headers)) is not None:
+        return unchanged
     page = Page(0, 0, "[]")
     if len(featureId) <= 64:
         if c.level is not None:
@@ -461,7 +469,6 @@ def item(
         *ogc.self_links(request, fmt, ogc.GEOJSON),
         ogc.link(f"{base}/collections/{c.id}", "collection", ogc.JSON, c.title),
     ]
-    headers = {"Content-Crs": f"<{crs}>"}
     if fmt == "html":
         feature = json.loads(page.features_json)[0]
         return _html(
@@ -470,6 +477,13 @@ def item(
     text = page.features_json[1:-1]  # the one feature of "[{…}]"
     body = text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False, separators=(",", ":")) + "}"
     return Response(body.encode("utf-8"), media_type=ogc.GEOJSON, headers={"Vary": "Accept", **headers})
+
+
+def _revision_headers(request: Request, conn: Connection, fmt: str, crs: str) -> dict[str, str]:
+    """``Content-Crs`` and the data revision's ``ETag`` / ``Cache-Control`` of a features answer
+    (:mod:`gridmap.api.conditional`: a client revalidating an unchanged page gets a 304)."""
+    etag = revision_etag(request, current_revision(conn), fmt)
+    return {"Content-Crs": f"<{crs}>", "Vary": "Accept", **cache_headers(request, etag)}
 
 
 def _columns(features: list[dict[str, Any]]) -> list[str]:
