@@ -11,7 +11,6 @@ latitude, longitude (as Part 2 asks, and as GDAL reads it); EPSG:3857 is x, y in
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gridmap import __version__
 from gridmap.api.errors import ApiError
+from gridmap.api.schemas_read import comma_numbers
 from gridmap.db.areas import OutputCrs
 from gridmap.levels import LEVELS
 
@@ -216,12 +216,8 @@ def parse_bbox(value: str | None, crs: str) -> tuple[float, float, float, float]
     order, as (xmin, ymin, xmax, ymax) with x = longitude / easting; 400 ``invalid_bbox``."""
     if value is None or not value.strip():
         return None
-    parts = [p.strip() for p in value.split(",")]
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        numbers = []
-    if len(numbers) not in (4, 6) or len(parts) != len(numbers) or not all(math.isfinite(n) for n in numbers):
+    numbers = comma_numbers(value)
+    if len(numbers) not in (4, 6):
         raise _bbox_error(value, "应为 4 个（或含高程的 6 个）用逗号分隔的数字。")
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]

@@ -47,16 +47,21 @@ LEVEL_DESCRIPTION = (
 )
 
 
+def comma_numbers(value: str) -> list[float]:
+    """The comma-separated finite numbers of ``value`` (a ``bbox``); [] when any part is not one."""
+    try:
+        numbers = [float(p.strip()) for p in value.split(",")]
+    except ValueError:
+        return []
+    return numbers if all(math.isfinite(n) for n in numbers) else []
+
+
 def parse_bbox(value: str | None) -> BBox | None:
     """``minlon,minlat,maxlon,maxlat`` → :class:`BBox`; 400 ``invalid_bbox`` with the reason."""
     if value is None or not value.strip():
         return None
-    parts = [p.strip() for p in value.split(",")]
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        numbers = []
-    if len(parts) != 4 or len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+    numbers = comma_numbers(value)
+    if len(numbers) != 4:
         raise ApiError(
             400,
             "invalid_bbox",
