@@ -113,6 +113,8 @@ def test_blind_view_colours_lists_and_selects(api_url, http, loaded_engine, brow
     page.click("#gm-blind-open")
     wait_for(page, "document.activeElement && document.activeElement.id === 'gm-blind-title'", what="focus")
     assert page.is_visible("#gm-blind")
+    assert page.evaluate("[document.scrollingElement.scrollTop, document.body.scrollTop]") == [0, 0]  # header stays
+    wait_idle(page)
     screenshot(page, f"map_blind_{size[0]}")
 
     # clicking an entry selects and flies to the grid
@@ -124,6 +126,7 @@ def test_blind_view_colours_lists_and_selects(api_url, http, loaded_engine, brow
     assert page.evaluate("gm.map.getBounds().contains(gm.layers.highlight.getBounds().getCenter())")
     facts = page.text_content("#gm-area-facts")
     assert "户/摄像头" in facts and "无已安装摄像头" in facts and "盲区类别" in facts
+    assert page.evaluate("[document.scrollingElement.scrollTop, document.body.scrollTop]") == [0, 0]
     screenshot(page, f"map_blind_selected_{size[0]}")
 
     # 户/摄像头: households per installed camera, its own class when nothing is installed

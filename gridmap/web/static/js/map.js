@@ -1225,8 +1225,10 @@ function openBlind(focus) {
   $('gm-blind').hidden = false;
   loadBlind();
   if (focus) {
-    $('gm-blind').scrollIntoView({block: 'start'});
-    $('gm-blind-title').focus();
+    // scroll the side panel only (scrollIntoView would also scroll the page under the header)
+    const side = $('gm-side');
+    side.scrollTop = $('gm-blind').offsetTop - side.offsetTop - 8;
+    $('gm-blind-title').focus({preventScroll: true});
   }
 }
 function closeBlind() {
