@@ -313,6 +313,11 @@ class CoverageRows(BaseModel):
 class BlindRows(CoverageRows):
     level: int
     total: int = Field(description="Areas of the level (under code): the rows are the blind ones among them.")
+    classes: dict[str, int] = Field(
+        default_factory=dict,
+        description="How many rows have no camera planned (no_plan) and how many some planned but none installed "
+        "(not_installed).",
+    )
 
 
 class TrendPointModel(BaseModel):

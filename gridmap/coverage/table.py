@@ -135,15 +135,23 @@ def coverage_rows(conn: Connection, *, level: int | None = None, code: str | Non
     return [_stored_row(r) for r in rows]
 
 
+#: How blind rows may be ordered: by code (the CLI's order), or most households first.
+BLIND_SORTS = ("code", "households")
+
+
 def blind_rows(
-    conn: Connection, *, level: int = BLIND_DEFAULT_LEVEL, code: str | None = None
+    conn: Connection, *, level: int = BLIND_DEFAULT_LEVEL, code: str | None = None, sort: str = "code"
 ) -> tuple[list[CoverageRow], int]:
-    """(areas of ``level`` under ``code`` with no installed camera, by code; how many areas of that
-    level there are there). Raises KeyError for an unknown code."""
+    """(areas of ``level`` under ``code`` with no installed camera, by code, or with ``sort``
+    "households" most households first (unknown last, ties by code); how many areas of that level
+    there are there). Raises KeyError for an unknown code."""
     rows = select_figures(conn, level=level, code=code, only_blind=True)
     if rows is None:
         raise KeyError(code)
-    return [_stored_row(r) for r in rows], count_areas(conn, level=level, code=code)
+    out = [_stored_row(r) for r in rows]
+    if sort == "households":
+        out.sort(key=lambda r: (r.households is None, -(r.households or 0), r.code))
+    return out, count_areas(conn, level=level, code=code)
 
 
 def _stored_row(r: FigureRow) -> CoverageRow:

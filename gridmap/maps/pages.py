@@ -29,6 +29,7 @@ from gridmap.geometry.report import KINDS, SEVERITIES
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
 from gridmap.io.tables import UPLOAD_EXTENSIONS as CAMERA_EXTENSIONS
 from gridmap.levels import LEVELS
+from gridmap.maps.blind import BLIND_CLASSES, HOUSEHOLD_CLASSES, HOUSEHOLDS_NO_CAMERA, HOUSEHOLDS_UNKNOWN
 from gridmap.maps.coverage_map import METRICS, NO_DATA, RATE_CLASSES, TARGET, RateClass
 
 WEB = files("gridmap.web")
@@ -101,6 +102,15 @@ def vocabulary() -> dict[str, Any]:
         "rateClasses": [_rate_class(c) for c in RATE_CLASSES],
         "noData": _rate_class(NO_DATA),
         "target": TARGET,
+        # /map's 盲区 and 户/摄像头 views (gridmap.maps.blind)
+        "blindClasses": [
+            {"key": c.key, "label": c.label, "description": c.description, "colour": c.colour, "blind": c.blind}
+            for c in BLIND_CLASSES
+        ],
+        "householdClasses": [
+            {"key": c.key, "label": c.label, "lower": c.lower, "upper": c.upper, "colour": c.colour}
+            for c in (*HOUSEHOLD_CLASSES, HOUSEHOLDS_NO_CAMERA, HOUSEHOLDS_UNKNOWN)
+        ],
         "kinds": {kind: {"label": k.label, "severity": k.severity, "colour": k.colour} for kind, k in KINDS.items()},
         "severities": dict(SEVERITIES),
         "uploadExtensions": {"boundary": list(BOUNDARY_EXTENSIONS), "cameras": list(CAMERA_EXTENSIONS)},

@@ -34,7 +34,7 @@ from gridmap.api.schemas_read import (
 )
 from gridmap.coverage.rates import rate
 from gridmap.coverage.snapshots import trend as read_trend
-from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, CoverageRow, blind_rows, coverage_rows
+from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, BLIND_SORTS, CoverageRow, blind_rows, coverage_rows
 from gridmap.db import areas as areas_db
 
 router = APIRouter(prefix="/api/v1", tags=["coverage"])
@@ -127,21 +127,37 @@ def coverage_blind(
     level: Annotated[str | None, Query(description=LEVEL_DESCRIPTION + " Default 3 (网格).")] = None,
     code: Annotated[str | None, Query(max_length=64, description="Only areas under this code.")] = None,
     format: FormatQuery = "json",
+    sort: Annotated[
+        str,
+        Query(
+            description="code (default: the CLI's order) or households (most households first, unknown last); "
+            "another value is 400 unknown_sort.",
+            json_schema_extra={"enum": list(BLIND_SORTS)},
+        ),
+    ] = "code",
 ):
-    """Areas of `level` (default 网格) under `code` with no installed camera, by code: the rows of
-    `gridmap coverage blind`. JSON adds `level` and `total` (how many areas of the level there are)."""
+    """Areas of `level` (default 网格) under `code` with no installed camera, by code (or with
+    `sort=households` most households first): the rows of `gridmap coverage blind`. JSON adds
+    `level`, `total` (how many areas of the level there are) and `classes` (how many rows have no
+    camera planned, `no_plan`, and how many have some planned but none installed, `not_installed`)."""
     fmt = parse_format(format, FORMATS)
     level_number = parse_level(level)
     level_number = BLIND_DEFAULT_LEVEL if level_number is None else level_number
+    if sort not in BLIND_SORTS:
+        raise ApiError(
+            400, "unknown_sort", f"不支持的排序 {sort}：可用 {'、'.join(BLIND_SORTS)}。", {"sort": sort[:64]}
+        )
 
     def render(conn: Connection) -> bytes | None:
         try:
-            rows, total = blind_rows(conn, level=level_number, code=code)
+            rows, total = blind_rows(conn, level=level_number, code=code, sort=sort)
         except KeyError:
             return None
-        return _render(rows, fmt, {"level": level_number, "total": total})
+        no_plan = sum(1 for r in rows if not r.counts.planned)
+        classes = {"no_plan": no_plan, "not_installed": len(rows) - no_plan}
+        return _render(rows, fmt, {"level": level_number, "total": total, "classes": classes})
 
-    body = data.get(("blind", fmt, level_number, code), render)
+    body = data.get(("blind", fmt, level_number, code, sort), render)
     if body is None:
         raise _area_not_found(code)
     return _answer(body, fmt, _file_name("blind", data.conn, code, level_number, fmt))

@@ -3,6 +3,14 @@
  * demand, a side panel with the current view's figures (/api/v1/summary) and the clicked area's
  * details and children (/api/v1/areas/{code}), and a search box (/api/v1/search).
  *
+ * Besides the two rates, two views of this page only (classes from the page config, defined in
+ * gridmap/maps/blind.py): 盲区 (no camera planned / planned but none installed / installed but
+ * none online / covered) and 户/摄像头 (households per installed camera). The 盲区 card lists the
+ * blind areas of the level (/api/v1/coverage/blind, most households first); the 打印与导出 card
+ * prints the current view on one A4/A3 landscape page (the print stylesheet in gridmap.css scales
+ * the map as it is on screen, so the printed view is the one on screen) and downloads the coverage
+ * table and the blind list of the current area and level.
+ *
  * The view is kept in the URL hash (#level=grid&metric=online_rate&area=…&cameras=1), so a view
  * can be bookmarked or sent. window.gm exposes the map and state for the page tests.
  *
@@ -21,6 +29,7 @@ import {
   cameraState,
   cameraStyle,
   classOfRate,
+  config,
   debounce,
   distributionNodes,
   drawnBounds,
@@ -40,11 +49,13 @@ import {
   outlineStyle,
   pageToken,
   pct,
+  RATE_CLASSES,
   rateClass,
   refreshGrid,
   restyle,
   TARGET,
   tileInfo,
+  url,
   watchRevision
 } from './common.js';
 import {choosePackage, openPackage, packageLabel, packageParam} from './package.js';
@@ -67,6 +78,118 @@ const state = {
   package: null
 };
 const layers = {area: null, outline: null, cameras: null, highlight: null, basemap: null};
+
+/* ------------------------------------------------------------ views: the two rates, 盲区, 户/摄像头 */
+
+function isNum(v) {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+const BLIND_CLASSES = config.blindClasses;
+const HOUSEHOLD_CLASSES = config.householdClasses; // the ratio classes, worst first, then no camera, unknown
+const HPC_NO_CAMERA = HOUSEHOLD_CLASSES[HOUSEHOLD_CLASSES.length - 2];
+const HPC_UNKNOWN = HOUSEHOLD_CLASSES[HOUSEHOLD_CLASSES.length - 1];
+function byKey(list, key) {
+  for (let i = 0; i < list.length; i++) {
+    if (list[i].key === key) {
+      return list[i];
+    }
+  }
+  return null;
+}
+/* The blind class of an area's counts (as gridmap.maps.blind.blind_class). */
+function blindClass(p) {
+  if (p.online) {
+    return byKey(BLIND_CLASSES, 'covered');
+  }
+  if (p.installed) {
+    return byKey(BLIND_CLASSES, 'none_online');
+  }
+  return byKey(BLIND_CLASSES, p.planned ? 'not_installed' : 'no_plan');
+}
+function householdsPerCamera(p) {
+  return p.installed && isNum(p.households) ? p.households / p.installed : null;
+}
+/* The 户/摄像头 class (exact on the integers, as gridmap.maps.blind.household_class). */
+function householdClass(p) {
+  if (!p.installed) {
+    return HPC_NO_CAMERA;
+  }
+  if (!isNum(p.households)) {
+    return HPC_UNKNOWN;
+  }
+  for (let i = 0; i < HOUSEHOLD_CLASSES.length - 2; i++) {
+    const c = HOUSEHOLD_CLASSES[i];
+    if (
+      (c.lower === null || p.households >= c.lower * p.installed) &&
+      (c.upper === null || p.households < c.upper * p.installed)
+    ) {
+      return c;
+    }
+  }
+  return HPC_UNKNOWN;
+}
+function hpcText(p) {
+  const v = householdsPerCamera(p);
+  return v === null ? householdClass(p).label : `${v.toFixed(1)} 户`;
+}
+
+/* key → {key, label, formula, rate, classOf(props), classes (legend order), text(props), concern} */
+const VIEWS = {};
+Object.keys(METRICS).forEach((key) => {
+  const m = METRICS[key];
+  VIEWS[key] = {
+    key: key,
+    label: m.label,
+    formula: m.formula,
+    rate: true,
+    classOf: (p) => rateClass(p, key),
+    classes: RATE_CLASSES.slice()
+      .reverse()
+      .concat([NO_DATA])
+      .map((c) => (c === NO_DATA ? {key: c.key, label: `${c.label}（${m.noData}）`, colour: c.colour} : c)),
+    text: (p) => pct(p[key], 1)
+  };
+});
+VIEWS.blind = {
+  key: 'blind',
+  label: '盲区',
+  formula: '按规划 / 安装 / 在线',
+  classOf: blindClass,
+  classes: BLIND_CLASSES.map((c) => ({key: c.key, label: `${c.label}（${c.description}）`, colour: c.colour})),
+  text: (p) => blindClass(p).label
+};
+VIEWS.households_per_camera = {
+  key: 'households_per_camera',
+  label: '户/摄像头',
+  formula: '户数 / 已安装',
+  classOf: householdClass,
+  classes: HOUSEHOLD_CLASSES.slice(0, -2).reverse().concat(HOUSEHOLD_CLASSES.slice(-2)),
+  text: hpcText
+};
+
+/* The fill of an area for a view: the rates' own style, the other views recolour it. */
+function viewStyle(key) {
+  if (METRICS[key]) {
+    return areaStyle(key, 'light');
+  }
+  const base = areaStyle(Object.keys(METRICS)[0], 'light'),
+    v = VIEWS[key];
+  return (props, zoom) => L.extend(base(props, zoom), {fillColor: v.classOf(props).colour});
+}
+
+/* Text on a colour: white or dark, whichever contrasts more (WCAG relative luminance). */
+function luminance(hex) {
+  const h = hex.replace('#', '');
+  const c = [0, 2, 4].map((i) => {
+    const x = parseInt(h.slice(i, i + 2), 16) / 255;
+    return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+}
+function inkFor(hex) {
+  const l = luminance(hex);
+  return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? '#ffffff' : '#000000';
+}
 
 readHash();
 
@@ -144,8 +267,8 @@ const levelGroup = $('gm-levels'),
 LEVELS.forEach((lv) => {
   levelGroup.appendChild(segButton(levelGroup, lv.name, lv.level, state.level, setLevel, `按${lv.name}着色`));
 });
-Object.keys(METRICS).forEach((key) => {
-  const m = METRICS[key];
+Object.keys(VIEWS).forEach((key) => {
+  const m = VIEWS[key];
   metricGroup.appendChild(segButton(metricGroup, m.label, key, state.metric, setMetric, `${m.label}：${m.formula}`));
 });
 radioKeys(levelGroup);
@@ -202,7 +325,7 @@ function buildAreaLayers() {
     layers.area = trackTiles(
       areaGrid({
         layer: key,
-        style: areaStyle(state.metric, 'light'),
+        style: viewStyle(state.metric),
         pane: 'gm-areas',
         revision: state.revision,
         package: state.package,
@@ -314,6 +437,14 @@ function setLevel(level) {
   writeHash();
   buildAreaLayers();
   refreshSummary();
+  scopeChanged();
+}
+
+/* The level or the selected area changed: the blind list, downloads and print line follow. */
+function scopeChanged() {
+  loadBlind();
+  updateExports();
+  printMeta();
 }
 
 function setMetric(metric) {
@@ -324,11 +455,14 @@ function setMetric(metric) {
   syncSeg(metricGroup, metric);
   writeHash();
   if (layers.area) {
-    restyle(layers.area, areaStyle(metric, 'light'));
+    restyle(layers.area, viewStyle(metric));
     markSelected();
   }
   renderLegend();
   renderRank();
+  if (metric === 'blind') {
+    openBlind(false);
+  }
   if (state.area) {
     renderArea(state.area);
   }
@@ -346,7 +480,33 @@ function setCameras(on) {
 }
 
 function renderLegend() {
-  fill($('gm-legend'), legendNodes(state.metric, {cameras: state.cameras}));
+  const v = VIEWS[state.metric];
+  if (v.rate) {
+    fill($('gm-legend'), legendNodes(state.metric, {cameras: state.cameras}));
+  } else {
+    // the rates' legend (for its camera part), its class list replaced by this view's
+    const nodes = legendNodes(Object.keys(METRICS)[0], {cameras: state.cameras});
+    nodes[0] = el(
+      'div',
+      {className: 'gm-legend-title'},
+      v.label,
+      el('span', {className: 'gm-legend-formula'}, `（${v.formula}）`)
+    );
+    nodes[1] = el(
+      'ul',
+      {className: 'gm-legend-list', 'aria-label': `${v.label}图例`},
+      v.classes.map((c) =>
+        el(
+          'li',
+          {className: 'gm-legend-row', dataset: {cls: c.key}},
+          el('span', {className: 'gm-swatch', style: {background: c.colour}, 'aria-hidden': 'true'}),
+          c.label
+        )
+      )
+    );
+    fill($('gm-legend'), nodes);
+  }
+  printMeta();
 }
 
 /* ------------------------------------------------------------ summary of the view */
@@ -444,7 +604,27 @@ function renderSummary(s) {
     ['计划摄像头', num(s.planned)],
     ['已安装', num(s.installed)],
     ['在线', num(s.online)],
-    s.blind !== undefined && s.blind !== null ? [`无摄像头的${lvName}`, num(s.blind), s.blind ? 'gm-warn' : null] : null
+    s.blind !== undefined && s.blind !== null
+      ? [
+          `无摄像头的${lvName}`,
+          s.blind && !state.package
+            ? el(
+                'button',
+                {
+                  type: 'button',
+                  id: 'gm-blind-open',
+                  className: 'gm-linkbtn gm-blind-count',
+                  title: `列出无摄像头的${lvName}（按户数排序）`,
+                  onclick: () => {
+                    openBlind(true);
+                  }
+                },
+                num(s.blind)
+              )
+            : num(s.blind),
+          s.blind ? 'gm-warn' : null
+        ]
+      : null
   ]);
 }
 
@@ -456,31 +636,38 @@ const renderRank = debounce(() => {
   if (!grid) {
     return;
   }
-  const m = METRICS[state.metric],
+  const m = VIEWS[state.metric],
     lvName = levelName(state.level);
   const areas = gridAreas(grid, map, map.getBounds());
   fill($('gm-rank-title'), '视野内分级', el('span', {className: 'gm-muted'}, ` · ${lvName}按${m.label}`));
-  fill($('gm-rank-dist'), distributionNodes(areas, state.metric, ' 个'));
-  const low = areas
-    .filter((p) => {
-      const r = p[state.metric];
-      return rateClass(p, state.metric) !== NO_DATA && typeof r === 'number' && r < TARGET;
-    })
-    .sort((a, b) => a[state.metric] - b[state.metric] || (a.code < b.code ? -1 : 1));
+  fill($('gm-rank-dist'), m.rate ? distributionNodes(areas, state.metric, ' 个') : viewDistribution(areas, m));
+  const code = (a, b) => (a.code < b.code ? -1 : 1);
+  let low, why;
+  if (m.rate) {
+    low = areas
+      .filter((p) => {
+        const r = p[state.metric];
+        return rateClass(p, state.metric) !== NO_DATA && typeof r === 'number' && r < TARGET;
+      })
+      .sort((a, b) => a[state.metric] - b[state.metric] || code(a, b));
+    why = `低于 ${Math.round(TARGET * 100)}% 的`;
+  } else if (m.key === 'blind') {
+    low = areas.filter((p) => !p.installed).sort((a, b) => (b.households || 0) - (a.households || 0) || code(a, b));
+    why = '无摄像头、户数最多的';
+  } else {
+    const hpc = (p) => (p.installed ? householdsPerCamera(p) || 0 : Number.POSITIVE_INFINITY);
+    low = areas
+      .filter((p) => p.households && (!p.installed || householdsPerCamera(p) >= 100))
+      .sort((a, b) => hpc(b) - hpc(a) || (b.households || 0) - (a.households || 0) || code(a, b));
+    why = '每台摄像头 100 户以上或无摄像头的';
+  }
   fill(
     $('gm-rank-low-title'),
     '需关注',
     el(
       'span',
       {className: 'gm-muted'},
-      ' · 低于 ' +
-        Math.round(TARGET * 100) +
-        '% 的' +
-        lvName +
-        ' ' +
-        low.length +
-        ' 个' +
-        (low.length > LOW_COUNT ? `，最低 ${LOW_COUNT} 个` : '')
+      ` · ${why}${lvName} ${low.length} 个${low.length > LOW_COUNT ? `，前 ${LOW_COUNT} 个` : ''}`
     )
   );
   fill(
@@ -500,8 +687,7 @@ const renderRank = debounce(() => {
                   select(String(p.code), {fly: true, focus: true});
                 }
               },
-              el('span', {className: 'gm-child-name'}, p.name || p.code),
-              el('code', {className: 'gm-child-code'}, String(p.code)),
+              childLabel(p.name || String(p.code), String(p.code)),
               rateChip(p, state.metric)
             )
           )
@@ -534,6 +720,7 @@ function select(code, opts) {
       state.area = feature;
       renderArea(feature);
       highlight(feature);
+      scopeChanged();
       if (opts.fly) {
         flyToArea(feature);
       }
@@ -569,6 +756,7 @@ function selectFromTiles(code, opts) {
   state.area = feature;
   renderArea(feature);
   markSelected();
+  scopeChanged();
   if (opts.fly && feature.bbox) {
     flyToArea(feature);
   }
@@ -607,6 +795,7 @@ function clearSelection() {
     layers.highlight = null;
   }
   writeHash();
+  scopeChanged();
 }
 
 function flyToArea(feature) {
@@ -649,8 +838,62 @@ function highlight(feature) {
 }
 
 function rateChip(props, metric) {
-  const c = rateClass(props, metric);
-  return el('span', {className: 'gm-chip', style: {background: c.colour}, title: c.label}, pct(props[metric], 1));
+  const v = VIEWS[metric],
+    c = v.classOf(props);
+  return el(
+    'span',
+    {className: 'gm-chip', style: {background: c.colour, color: inkFor(c.colour)}, title: `${v.label}：${c.label}`},
+    v.text(props)
+  );
+}
+
+/* A list entry's name (wraps, never cut) above its code. */
+function childLabel(name, code) {
+  return el(
+    'span',
+    {className: 'gm-child-text'},
+    el('span', {className: 'gm-child-name'}, name),
+    el('code', {className: 'gm-child-code'}, code)
+  );
+}
+
+/* The class counts of a non-rate view (the same DOM as common.js distributionNodes). */
+function viewDistribution(areas, v) {
+  const counts = {},
+    total = areas.length || 1;
+  areas.forEach((p) => {
+    const k = v.classOf(p).key;
+    counts[k] = (counts[k] || 0) + 1;
+  });
+  const rows = v.classes.map((c) => ({cls: c, count: counts[c.key] || 0}));
+  return [
+    el(
+      'div',
+      {className: 'gm-dist-bar', role: 'img', 'aria-label': rows.map((r) => `${r.cls.label} ${r.count} 个`).join('，')},
+      rows
+        .filter((r) => r.count)
+        .map((r) =>
+          el('span', {
+            style: {width: `${(100 * r.count) / total}%`, background: r.cls.colour},
+            title: `${r.cls.label}：${r.count} 个`
+          })
+        )
+    ),
+    el(
+      'ul',
+      {className: 'gm-dist-rows'},
+      rows.map((r) =>
+        el(
+          'li',
+          {dataset: {cls: r.cls.key}, title: r.cls.label},
+          el('span', {className: 'gm-swatch', style: {background: r.cls.colour}, 'aria-hidden': 'true'}),
+          el('span', {className: 'gm-dist-label'}, r.cls.label.replace(/（.*$/, '')),
+          el('b', null, num(r.count)),
+          ' 个'
+        )
+      )
+    )
+  ];
 }
 
 function renderArea(feature) {
@@ -687,6 +930,8 @@ function renderArea(feature) {
   const worker = p.worker_name ? p.worker_name + (p.worker_phone ? `（${p.worker_phone}）` : '') : '—';
   facts($('gm-area-facts'), [
     ['户数', num(p.households)],
+    ['户/摄像头', hpcText(p)],
+    ['盲区类别', blindClass(p).label, blindClass(p).blind ? 'gm-warn' : null],
     p.population !== undefined && p.population !== null ? ['人口', num(p.population)] : null,
     state.package ? null : ['网格员', worker],
     ['计划摄像头', num(p.planned)],
@@ -706,7 +951,7 @@ function renderArea(feature) {
   fill(
     $('gm-children-title'),
     childLevel !== null ? `下级${levelName(childLevel)}` : '下级区域',
-    el('span', {className: 'gm-muted'}, ` ${children.length} 个 · 按${METRICS[state.metric].label}`)
+    el('span', {className: 'gm-muted'}, ` ${children.length} 个 · 按${VIEWS[state.metric].label}`)
   );
   fill(
     $('gm-area-children'),
@@ -730,8 +975,7 @@ function renderArea(feature) {
                   select(c.code, {fly: true, focus: true});
                 }
               },
-              el('span', {className: 'gm-child-name'}, shortName),
-              el('code', {className: 'gm-child-code'}, c.code),
+              childLabel(shortName, c.code),
               rateChip(c, state.metric)
             )
           );
@@ -833,7 +1077,7 @@ map.on('mousemove', (e) => {
       fill(
         box,
         el('strong', null, p.name || p.code),
-        el('span', null, `${METRICS[state.metric].label} ${pct(p[state.metric])}`)
+        el('span', null, `${VIEWS[state.metric].label} ${VIEWS[state.metric].text(p)}`)
       );
     }
     box.style.left = `${ev.containerPoint.x + 14}px`;
@@ -960,6 +1204,233 @@ search.input.addEventListener('blur', () => {
   setTimeout(closeSearch, 150);
 });
 
+/* ------------------------------------------------------------ 盲区 list */
+
+/* The scope of the lists and downloads: the selected area when it is above the level drawn (its
+   areas of that level), else every area of the level. */
+function scope() {
+  const a = state.area && state.area.properties;
+  const inside = a && a.code && typeof a.level === 'number' && a.level < state.level;
+  return {
+    code: inside ? String(a.code) : null,
+    level: state.level,
+    name: inside ? a.name || String(a.code) : $('gm-county-name').textContent || '全部'
+  };
+}
+
+const blind = {key: null, abort: null, data: null};
+const BLIND_SHOWN = 300;
+
+function openBlind(focus) {
+  $('gm-blind').hidden = false;
+  loadBlind();
+  if (focus) {
+    // scroll the side panel only (scrollIntoView would also scroll the page under the header)
+    const side = $('gm-side');
+    side.scrollTop = $('gm-blind').offsetTop - side.offsetTop - 8;
+    $('gm-blind-title').focus({preventScroll: true});
+  }
+}
+function closeBlind() {
+  $('gm-blind').hidden = true;
+}
+
+function loadBlind() {
+  if ($('gm-blind').hidden) {
+    return;
+  }
+  if (state.package) {
+    fill($('gm-blind-note'), OFFLINE_NOTE);
+    fill($('gm-blind-list'));
+    return;
+  }
+  const sc = scope();
+  const key = [sc.level, sc.code || '', state.revision].join('|');
+  if (key === blind.key) {
+    return;
+  }
+  blind.key = key;
+  if (blind.abort) {
+    blind.abort.abort();
+  }
+  blind.abort = new AbortController();
+  fill($('gm-blind-note'), '正在读取…');
+  state.pending++;
+  api('api/v1/coverage/blind', {
+    params: {level: sc.level, code: sc.code, sort: 'households'},
+    signal: blind.abort.signal
+  })
+    .then((data) => {
+      blind.data = data;
+      renderBlind(data, sc);
+    })
+    .catch((err) => {
+      if (err && err.name === 'AbortError') {
+        return;
+      }
+      blind.key = null;
+      fill($('gm-blind-note'), el('span', {className: 'gm-error'}, `无法读取盲区名单：${err.message || err}`));
+    })
+    .then(() => {
+      state.pending--;
+    });
+}
+
+function renderBlind(data, sc) {
+  const lvName = levelName(data.level),
+    rows = data.rows || [],
+    classes = data.classes || {};
+  fill($('gm-blind-title'), `无摄像头的${lvName}`, el('span', {className: 'gm-muted'}, ` ${num(rows.length)} 个`));
+  fill(
+    $('gm-blind-note'),
+    `${sc.name}共 ${num(data.total)} 个${lvName}，其中未规划 ${num(classes.no_plan)} 个、` +
+      `规划未安装 ${num(classes.not_installed)} 个；按户数从多到少。` +
+      (rows.length > BLIND_SHOWN ? `列出前 ${BLIND_SHOWN} 个，完整名单请下载。` : '')
+  );
+  fill(
+    $('gm-blind-list'),
+    rows.length
+      ? rows.slice(0, BLIND_SHOWN).map((r) => {
+          const c = blindClass(r),
+            name = r.name || r.code;
+          return el(
+            'li',
+            null,
+            el(
+              'button',
+              {
+                type: 'button',
+                className: 'gm-child gm-blind-item',
+                dataset: {code: r.code, cls: c.key},
+                title: `${name}（${r.code}）：${c.description}`,
+                onclick: () => {
+                  select(r.code, {fly: true, focus: true});
+                }
+              },
+              childLabel(name, r.code),
+              el(
+                'span',
+                {className: 'gm-blind-figs'},
+                el('b', {className: 'gm-blind-hh'}, r.households === null ? '户数未知' : `${num(r.households)} 户`),
+                el('span', {className: 'gm-chip', style: {background: c.colour, color: inkFor(c.colour)}}, c.label)
+              )
+            )
+          );
+        })
+      : el('li', {className: 'gm-muted'}, `没有无摄像头的${lvName}。`)
+  );
+}
+
+/* ------------------------------------------------------------ print and export */
+
+/* The download links: the coverage table (XLSX) and the blind list (XLSX, CSV) of the scope. */
+function updateExports() {
+  const off = !!state.package;
+  ['gm-dl-coverage', 'gm-dl-blind-xlsx', 'gm-dl-blind-csv'].forEach((id) => {
+    $(id).hidden = off;
+  });
+  if (off) {
+    fill($('gm-export-scope'), `下载：${OFFLINE_NOTE}`);
+    return;
+  }
+  const sc = scope(),
+    where = {level: sc.level, code: sc.code};
+  $('gm-dl-coverage').href = url('api/v1/coverage', L.extend({format: 'xlsx'}, where));
+  $('gm-dl-blind-xlsx').href = url('api/v1/coverage/blind', L.extend({format: 'xlsx', sort: 'households'}, where));
+  $('gm-dl-blind-csv').href = url('api/v1/coverage/blind', L.extend({format: 'csv', sort: 'households'}, where));
+  fill($('gm-export-scope'), `下载范围：${sc.name} · 全部${levelName(sc.level)}`);
+}
+
+/* Print: one landscape page (A4 or A3, 8 mm margins); the map keeps its screen size and view and
+   is scaled to fit beside the figures column (gridmap.css, @media print). */
+const PAPERS = {A4: [297, 210], A3: [420, 297]};
+const PRINT_MARGIN_MM = 8,
+  PX_PER_MM = 96 / 25.4;
+const pageRule = el('style', {id: 'gm-page-rule'});
+document.head.appendChild(pageRule);
+state.paper = 'A4';
+
+function printLayout() {
+  const size = map.getSize(),
+    paper = PAPERS[state.paper];
+  const w = (paper[0] - 2 * PRINT_MARGIN_MM) * PX_PER_MM,
+    h = (paper[1] - 2 * PRINT_MARGIN_MM) * PX_PER_MM;
+  const side = state.paper === 'A3' ? 400 : 300,
+    head = 70;
+  const scale = Math.min((w - side - 16) / Math.max(1, size.x), (h - head) / Math.max(1, size.y));
+  const root = document.documentElement.style;
+  root.setProperty('--gm-map-w', `${size.x}px`);
+  root.setProperty('--gm-map-h', `${size.y}px`);
+  root.setProperty('--gm-print-scale', scale.toFixed(4));
+  root.setProperty('--gm-paper-w', `${Math.floor(w)}px`);
+  root.setProperty('--gm-paper-h', `${Math.floor(h)}px`);
+  root.setProperty('--gm-print-side', `${side}px`);
+  pageRule.textContent = `@page { size: ${state.paper} landscape; margin: ${PRINT_MARGIN_MM}mm; }`;
+}
+
+function printMeta() {
+  const d = new Date(),
+    two = (n) => String(n).padStart(2, '0');
+  const when = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+  const a = state.area && state.area.properties;
+  fill(
+    $('gm-print-meta'),
+    [
+      `${levelName(state.level)} · ${VIEWS[state.metric].label}`,
+      a ? `选中：${a.name || a.code}` : null,
+      `数据版本 ${state.revision === null ? '—' : state.revision}`,
+      `制图时间 ${when}`
+    ]
+      .filter(Boolean)
+      .join(' · ')
+  );
+}
+
+map.on('resize', printLayout);
+window.addEventListener('beforeprint', () => {
+  printLayout();
+  printMeta();
+});
+$('gm-print').addEventListener('click', () => {
+  printLayout();
+  printMeta();
+  window.print();
+});
+$('gm-paper').addEventListener('change', (e) => {
+  state.paper = PAPERS[e.target.value] ? e.target.value : 'A4';
+  printLayout();
+});
+$('gm-blind-close').addEventListener('click', closeBlind);
+
+/* With ?token= the API wants the token in a header, which a link cannot send: fetch the file and
+   hand it over as a blob (named as the server names it). */
+['gm-dl-coverage', 'gm-dl-blind-xlsx', 'gm-dl-blind-csv'].forEach((id) => {
+  $(id).addEventListener('click', (e) => {
+    if (!pageToken) {
+      return;
+    }
+    e.preventDefault();
+    fetch(e.currentTarget.href, {headers: {Authorization: `Bearer ${pageToken}`}})
+      .then((r) => {
+        if (!r.ok) {
+          throw new Error(`HTTP ${r.status}`);
+        }
+        const m = /filename="([^"]+)"/.exec(r.headers.get('Content-Disposition') || '');
+        return r.blob().then((b) => [b, m ? m[1] : 'gridmap-download']);
+      })
+      .then((got) => {
+        const href = URL.createObjectURL(got[0]);
+        el('a', {href: href, download: got[1]}).click();
+        setTimeout(() => {
+          URL.revokeObjectURL(href);
+        }, 5000);
+      })
+      .catch((err) => {
+        notice(`下载失败：${err.message || err}`);
+      });
+  });
+});
+
 /* ------------------------------------------------------------ URL hash */
 
 function readHash() {
@@ -968,7 +1439,7 @@ function readHash() {
   if (lv !== null) {
     state.level = lv;
   }
-  if (METRICS[h.get('metric')]) {
+  if (VIEWS[h.get('metric')]) {
     state.metric = h.get('metric');
   }
   state.cameras = h.get('cameras') === '1';
@@ -994,6 +1465,7 @@ function applyRevision(rev) {
   if (!changed) {
     return;
   }
+  loadBlind();
   ['area', 'outline', 'cameras'].forEach((k) => {
     if (layers[k]) {
       layers[k] = trackTiles(refreshGrid(map, layers[k], rev));
@@ -1028,6 +1500,7 @@ function startPackage() {
     .then((pkg) => {
       state.package = pkg;
       state.revision = pkg.revision;
+      updateExports();
       foot.textContent = `${packageLabel(pkg)} · 离线画面，不随实时数据更新`;
       foot.classList.add('gm-offline');
       const county = (pkg.name || '').replace(/^gridmap\s*/, '');
@@ -1066,6 +1539,11 @@ function startPackage() {
 function start() {
   renderLegend();
   writeHash();
+  printLayout();
+  updateExports();
+  if (state.metric === 'blind') {
+    openBlind(false);
+  }
   if (packageParam) {
     return startPackage();
   }
@@ -1118,6 +1596,10 @@ window.gm = {
   setLevel: setLevel,
   setMetric: setMetric,
   setCameras: setCameras,
+  openBlind: openBlind,
+  blindClass: blindClass,
+  householdClass: householdClass,
+  printLayout: printLayout,
   hitTest: (lat, lng) => {
     const hit = hitTest(layers.area, map, L.latLng(lat, lng));
     return hit ? hit.properties : null;
