@@ -63,6 +63,10 @@ class UploadCreated(BaseModel):
         "property `issue` = index in report.issues; properties kind, kind_label, severity, message, "
         "codes, area_m2, locator (true: an extra point marking a tiny defect). Texts are not HTML-escaped."
     )
+    area_names: dict[str, str] | None = Field(
+        None, description="Names of the codes the report mentions: the uploaded file's, else the live area's."
+    )
+    repairable: int | None = Field(None, description="Findings GET /uploads/{id}/fixed would repair (100 m²).")
 
 
 class UploadSummary(BaseModel):

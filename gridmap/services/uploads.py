@@ -420,14 +420,22 @@ def _report_summary(kind: str, report: dict[str, Any] | None) -> dict[str, Any] 
 
 
 def created_json(record: UploadRecord) -> dict[str, Any]:
-    """The answer to a boundary upload: ``{upload_id, status, ok, root_code, report, defects}``."""
+    """The answer to a boundary upload: ``{upload_id, status, ok, root_code, report, defects}``, plus
+    for the upload page ``area_names`` (code → name, :func:`report_names`) and ``repairable`` (how many
+    findings the repair would fix)."""
+    report = dict(record.report) if record.report is not None else None
+    extras: dict[str, Any] = {}
+    if report is not None and record.kind == "boundary":
+        # Kept with the stored report for the page, answered beside it: ``report`` stays the CLI's JSON.
+        extras = {"area_names": report.pop("area_names", {}), "repairable": report.pop("repairable", None)}
     return {
         "upload_id": record.id,
         "status": record.status,
         "ok": record.ok,
         "root_code": record.root_code,
-        "report": record.report,
+        "report": report,
         "defects": defects_geojson(record.report) if record.kind == "boundary" else None,
+        **extras,
     }
 
 

@@ -11,10 +11,10 @@ import zipfile
 import pytest
 from api_server import client, serve
 from browser import defective_boundary_file
-from conftest import DATA_DIR, loaded_database
+from conftest import loaded_database
 from openpyxl import load_workbook
+from upload_files import camera_file, make_token
 
-from gridmap.db.tokens import create_token
 from gridmap.services.uploads import REPAIR_NOTES_NAME, REPAIR_README_NAME
 
 
@@ -24,26 +24,6 @@ def server():
     with serve(engine) as base:
         yield engine, base
     engine.dispose()
-
-
-def make_token(engine, role: str, scope: str | None = None, name: str | None = None) -> str:
-    with engine.begin() as conn:
-        secret, _ = create_token(conn, name=name or f"up-{role}-{scope}", role=role, scope=scope)
-    return secret
-
-
-def camera_file(folder, village: str, *, bad: int = 1):
-    """A register of two cameras of ``village`` plus ``bad`` rows whose point lies outside the county."""
-    with open(DATA_DIR / "luyi_cameras.csv", encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f))
-    header, good = rows[0], [r for r in rows[1:] if r[4].startswith(village[:9])][: 2 + bad]
-    lon, lat = header.index("经度") if "经度" in header else 2, header.index("纬度") if "纬度" in header else 3
-    for r in good[2:]:
-        r[lon], r[lat] = "120.5", "30.25"  # Zhejiang: far from 鹿邑县
-    path = folder / "cameras.csv"
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        csv.writer(f).writerows([header, *good])
-    return path
 
 
 def test_token_is_checked_without_changing_anything(server):
@@ -77,8 +57,8 @@ def test_fixed_download_repairs_small_defects_and_validates_clean(server, tmp_pa
             r = http.post("/api/v1/uploads/boundaries", files={"file": (path.name, f)})
         assert r.status_code == 201, r.text
         created = r.json()
-        assert created["ok"] is False and created["report"]["repairable"] > 0
-        names = created["report"]["area_names"]
+        assert created["ok"] is False and created["repairable"] > 0
+        names = created["area_names"]
         assert names[moved]  # the name in the file
         # the default (100 m²) leaves a 122 m² gap; the clerk may raise the limit
         r = http.get(f"/api/v1/uploads/{created['upload_id']}/fixed?max_area_m2=500", timeout=120)
@@ -100,7 +80,7 @@ def test_fixed_download_repairs_small_defects_and_validates_clean(server, tmp_pa
         (tmp_path / "exact").mkdir()
         exact, _, _ = defective_boundary_file(engine, tmp_path / "exact", shift_m=0)
         clean = http.post("/api/v1/uploads/boundaries", files={"file": (exact.name, exact.read_bytes())}).json()
-        assert clean["report"]["repairable"] == 0
+        assert clean["repairable"] == 0
         clean = clean["upload_id"]
         r = http.get(f"/api/v1/uploads/{clean}/fixed")
         assert r.status_code == 409 and r.json()["code"] == "nothing_to_repair" and r.json()["message"]
