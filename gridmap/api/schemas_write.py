@@ -40,6 +40,16 @@ class Published(BaseModel):
     summary: dict[str, Any]
 
 
+class TokenInfo(BaseModel):
+    """``GET /api/v1/token``: who the token in the Authorization header is."""
+
+    name: str
+    role: Literal["embed", "viewer", "editor", "admin"]
+    scope: str | None = Field(description="Code prefix an editor may change (null: everything).")
+    scope_name: str | None = Field(description="The live name of the scope's area, when there is one.")
+    writes: bool = Field(description="May upload, import and publish (editor or admin).")
+
+
 class UploadCreated(BaseModel):
     """The answer to a boundary upload."""
 
@@ -53,6 +63,10 @@ class UploadCreated(BaseModel):
         "property `issue` = index in report.issues; properties kind, kind_label, severity, message, "
         "codes, area_m2, locator (true: an extra point marking a tiny defect). Texts are not HTML-escaped."
     )
+    area_names: dict[str, str] | None = Field(
+        None, description="Names of the codes the report mentions: the uploaded file's, else the live area's."
+    )
+    repairable: int | None = Field(None, description="Findings GET /uploads/{id}/fixed would repair (100 m²).")
 
 
 class UploadSummary(BaseModel):
@@ -103,11 +117,15 @@ class RowProblemOut(BaseModel):
     device_id: str | None = None
     field: str | None = None
     value: str | None = None
+    lon: float | None = Field(None, description="The row's point (EPSG:4490 degrees) when its coordinates were read.")
+    lat: float | None = None
 
 
 class ImportReport(BaseModel):
-    """As ``gridmap cameras import --format json`` (``ImportResult.to_dict()``)."""
+    """As ``gridmap cameras import --format json`` (``ImportResult.to_dict()``), plus the upload's id
+    and the imported cameras' points."""
 
+    upload_id: int | None = None
     ok: bool
     import_id: int | None
     file: str | None
@@ -128,6 +146,10 @@ class ImportReport(BaseModel):
     warnings: list[str]
     notes: list[str]
     crs_suggestion: dict[str, Any] | None
+    points: list[list[Any]] | None = Field(
+        None, description="Imported cameras for a map: [device_id, name, lon, lat] (EPSG:4490), the first 20,000."
+    )
+    points_truncated: bool | None = None
 
 
 class StatusReport(BaseModel):

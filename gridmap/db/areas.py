@@ -502,3 +502,15 @@ def search(conn: Connection, q: str, limit: int = 10) -> list[dict[str, Any]]:
         .all()
     )
     return [dict(r) for r in rows]
+
+
+def area_names(conn: Connection, codes: set[str] | list[str]) -> dict[str, str]:
+    """The live names of the areas with these codes (codes without a live area, or without a
+    name, are left out)."""
+    wanted = sorted({c for c in codes if c})
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        text("SELECT code, name FROM area WHERE code = ANY(:codes) AND coalesce(name, '') <> ''"), {"codes": wanted}
+    )
+    return {str(code): str(name) for code, name in rows}

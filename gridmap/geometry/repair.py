@@ -52,6 +52,14 @@ class Repair:
     changes: list[dict[str, Any]]  # one per changed feature: code, row, actions, areas before/after
 
 
+def repairable(analysis: Analysis, options: RepairOptions | None = None) -> int:
+    """How many of ``analysis``'s findings :func:`repair` would fix: invalid geometries made valid
+    and gaps, overlaps, slivers and parts outside the parent up to ``options.max_area_m2`` (m²)."""
+    options = options or RepairOptions()
+    fixable = [f for f in analysis.findings_m if f.kind in _AREAL and f.rows and f.area_m2 <= options.max_area_m2]
+    return int(np.count_nonzero(analysis.validity.repaired)) + len(fixable)
+
+
 def repair(analysis: Analysis, original_4490: np.ndarray, options: RepairOptions | None = None) -> Repair:
     """Repair the features analysed in ``analysis``; ``original_4490`` are the input geometries."""
     options = options or RepairOptions()

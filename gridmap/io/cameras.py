@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -169,6 +170,30 @@ ROW_PROBLEM_CODES = (
     "online_not_installed",
     "date_invalid",
 )
+#: Row problem code → short Chinese label (reports and pages show these, never the codes).
+ROW_PROBLEM_LABELS: dict[str, str] = {
+    "device_id_missing": "缺少设备编码",
+    "device_id_format": "设备编码格式不对",
+    "device_id_county": "设备编码不属于本县",
+    "device_id_type": "设备编码类型不是摄像头",
+    "device_id_duplicate": "设备编码重复",
+    "coord_missing": "缺少经纬度",
+    "coord_not_number": "经纬度不是数字",
+    "coord_outside_county": "坐标不在本县范围内",
+    "status_unknown": "状态无法识别",
+    "online_unknown": "在线状态无法识别",
+    "online_not_installed": "未安装却标为在线",
+    "date_invalid": "日期无法识别",
+    "device_unknown": "设备不在台账中",
+    "out_of_scope": "超出令牌的修改范围",
+}
+
+
+def row_problem_label(code: str | None) -> str:
+    """The Chinese label of a row problem code (the code itself when it is not a known one)."""
+    return ROW_PROBLEM_LABELS.get(code or "", code or "未知原因")
+
+
 #: Output columns of ``CameraTable.cameras``.
 CAMERA_COLUMNS = (
     "row",
@@ -201,6 +226,8 @@ class RowProblem:
     device_id: str | None = None
     field: str | None = None  # source column name
     value: str | None = None  # the offending cell text
+    lon: float | None = None  # the row's point (EPSG:4490 degrees) when its coordinates could be read
+    lat: float | None = None
 
 
 @dataclass
@@ -623,6 +650,15 @@ ROW_CHECKS: tuple[_Check, ...] = (
 )
 
 
+def _degrees(value: object) -> float | None:
+    """A coordinate as a plain float, None when missing or not finite."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return round(number, 7) if math.isfinite(number) else None
+
+
 def _first_problems(ctx: _Context) -> pd.DataFrame:
     """All checks run on all rows; each row keeps its first problem (``ROW_CHECKS`` order, and the
     order within a check: missing before format before county …)."""
@@ -724,20 +760,26 @@ def read_camera_file(
     if "online" not in table.mapping:
         notes.append("文件没有在线状态列：online 为空，导入时不改变已有摄像头的在线状态")
     problems = problems.sort_index()
+    nowhere = pd.Series(np.nan, index=text.index)
+    lons, lats = ctx.values.get("lon", nowhere), ctx.values.get("lat", nowhere)
     rejected = [
-        RowProblem(int(row), code, message, device_id or None, source, value)
-        for row, device_id, code, message, source, value in zip(
+        RowProblem(int(row), code, message, device_id or None, source, value, _degrees(x), _degrees(y))
+        for row, device_id, code, message, source, value, x, y in zip(
             ctx.rows[problems.index],
             ctx.values["device_id"][problems.index],
             problems["code"],
             problems["message"],
             problems["field"],
             problems["value"],
+            lons[problems.index],
+            lats[problems.index],
         )
     ]
     if rejected:
         counts = pd.Series([p.code for p in rejected]).value_counts()
-        notes.append(f"{len(rejected)} 行未通过检查：" + "，".join(f"{c} {n} 行" for c, n in counts.items()))
+        notes.append(
+            f"{len(rejected)} 行未通过检查：" + "，".join(f"{row_problem_label(c)} {n} 行" for c, n in counts.items())
+        )
     return CameraTable(
         _cameras(ctx, problems.index),
         rejected,

@@ -27,6 +27,7 @@ from gridmap import __version__
 from gridmap.config import Settings
 from gridmap.geometry.report import KINDS, SEVERITIES
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
+from gridmap.io.cameras import ROW_PROBLEM_LABELS
 from gridmap.io.tables import UPLOAD_EXTENSIONS as CAMERA_EXTENSIONS
 from gridmap.levels import LEVELS
 from gridmap.maps.blind import BLIND_CLASSES, HOUSEHOLD_CLASSES, HOUSEHOLDS_NO_CAMERA, HOUSEHOLDS_UNKNOWN
@@ -114,6 +115,7 @@ def vocabulary() -> dict[str, Any]:
         "kinds": {kind: {"label": k.label, "severity": k.severity, "colour": k.colour} for kind, k in KINDS.items()},
         "severities": dict(SEVERITIES),
         "uploadExtensions": {"boundary": list(BOUNDARY_EXTENSIONS), "cameras": list(CAMERA_EXTENSIONS)},
+        "rowProblems": dict(ROW_PROBLEM_LABELS),  # camera row problem code → Chinese label (/upload)
     }
 
 

@@ -226,11 +226,43 @@ class BoundaryCheck:
     codes: list[str]
 
 
+#: Area codes (6–18 digits) as the report's messages write them.
+_CODE_IN_TEXT = re.compile(r"(?<!\d)\d{6,18}(?!\d)")
+#: At most this many names go with a report (the codes its issues and messages mention).
+MAX_REPORT_NAMES = 5_000
+
+
+def report_names(report: Mapping[str, Any], file_names: Mapping[str, str], conn: Connection) -> dict[str, str]:
+    """Names for the area codes a report mentions (its root, the issues' codes and codes in their
+    messages): the name in the uploaded file, else the live area's. Pages show "名称（编码）"."""
+    wanted: set[str] = {str(report.get("root_code") or "")}
+    for issue in report.get("issues") or []:
+        wanted.update(str(c) for c in issue.get("codes") or [])
+        wanted.update(_CODE_IN_TEXT.findall(str(issue.get("message") or "")))
+    wanted.discard("")
+    chosen = sorted(wanted)[:MAX_REPORT_NAMES]
+    names = {c: file_names[c] for c in chosen if file_names.get(c)}
+    from gridmap.db.areas import area_names
+
+    live = area_names(conn, [c for c in chosen if c not in names])
+    return {**names, **live}
+
+
+def _file_names(codes: Any, names: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for code, name in zip(codes, names):
+        if code and isinstance(name, str) and name.strip():
+            out.setdefault(str(code), name.strip())
+    return out
+
+
 def _check_in_worker(
     path: str, options: BoundaryOptions, database_url: str, limits: UploadLimits, for_publish: bool
 ) -> Any:
     """Worker-process body: read and validate ``path`` against the live parents (its own database
     connection). For publishing, the areas and the analysis; otherwise a :class:`BoundaryCheck`."""
+    from gridmap.geometry.repair import repairable
+
     engine = create_engine(database_url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
@@ -242,15 +274,18 @@ def _check_in_worker(
                 parent_lookup=database_parents(conn),
                 limits=limits.read,
             )
+            if for_publish:
+                return src.areas, analysis
+            report = jsonable(analysis.report.to_dict(max_issues=limits.max_report_issues))
+            # For the page: how many findings "自动修复并下载" would fix, and the areas' names.
+            report["repairable"] = repairable(analysis)
+            names = src.areas["name"] if "name" in src.areas else [None] * len(src.areas)
+            report["area_names"] = report_names(
+                {**report, "root_code": analysis.scope.root}, _file_names(analysis.hierarchy.codes, names), conn
+            )
     finally:
         engine.dispose()
-    if for_publish:
-        return src.areas, analysis
-    return BoundaryCheck(
-        jsonable(analysis.report.to_dict(max_issues=limits.max_report_issues)),
-        analysis.scope.root,
-        sorted({c for c in analysis.hierarchy.codes if c}),
-    )
+    return BoundaryCheck(report, analysis.scope.root, sorted({c for c in analysis.hierarchy.codes if c}))
 
 
 def _read_cameras_in_worker(path: str, kwargs: dict[str, Any]) -> Any:
@@ -385,14 +420,22 @@ def _report_summary(kind: str, report: dict[str, Any] | None) -> dict[str, Any] 
 
 
 def created_json(record: UploadRecord) -> dict[str, Any]:
-    """The answer to a boundary upload: ``{upload_id, status, ok, root_code, report, defects}``."""
+    """The answer to a boundary upload: ``{upload_id, status, ok, root_code, report, defects}``, plus
+    for the upload page ``area_names`` (code → name, :func:`report_names`) and ``repairable`` (how many
+    findings the repair would fix)."""
+    report = dict(record.report) if record.report is not None else None
+    extras: dict[str, Any] = {}
+    if report is not None and record.kind == "boundary":
+        # Kept with the stored report for the page, answered beside it: ``report`` stays the CLI's JSON.
+        extras = {"area_names": report.pop("area_names", {}), "repairable": report.pop("repairable", None)}
     return {
         "upload_id": record.id,
         "status": record.status,
         "ok": record.ok,
         "root_code": record.root_code,
-        "report": record.report,
+        "report": report,
         "defects": defects_geojson(record.report) if record.kind == "boundary" else None,
+        **extras,
     }
 
 
@@ -696,9 +739,10 @@ def import_camera_upload(
     sheet: str | None = None,
     county: str | None = None,
     limits: UploadLimits | None = None,
-) -> tuple[int, Any]:
+) -> tuple[int, Any, dict[str, Any]]:
     """``gridmap cameras import`` for a token, in one transaction, keeping the file as an upload
-    (kind ``camera``, status ``published``). Returns (upload id, ``ImportResult``).
+    (kind ``camera``, status ``published``). Returns (upload id, ``ImportResult``, the report as
+    stored: the result's JSON plus the imported cameras' points, :func:`camera_points`).
 
     Raises ``CameraReadError``, ``CrsUnknownError``, ``ImportRefused`` or ``OutOfScope`` (an editor
     touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
@@ -747,6 +791,7 @@ def import_camera_upload(
                 raise OutOfScope(principal, codes, outside)  # rolls the whole import back
         record_import(conn, result)
         report = jsonable(result.to_dict())
+        report.update(camera_points(table.cameras))
         upload_id = _insert_upload(
             conn,
             principal,
@@ -759,7 +804,25 @@ def import_camera_upload(
             root_code=principal.scope if restricted else target.code,
             report=report,
         )
-    return upload_id, result
+    return upload_id, result, report
+
+
+#: At most this many imported cameras are kept with a report for the upload page's map.
+MAX_REPORT_POINTS = 20_000
+
+
+def camera_points(cameras: Any) -> dict[str, Any]:
+    """The imported cameras for the upload page's map: ``points`` = [device_id, name, lon, lat]
+    (EPSG:4490 degrees), the first ``MAX_REPORT_POINTS``; ``points_truncated`` when cut."""
+    if cameras is None or cameras.empty:
+        return {"points": [], "points_truncated": False}
+    shown = cameras.head(MAX_REPORT_POINTS)
+    names = shown["name"] if "name" in shown else [None] * len(shown)
+    points = [
+        [str(d), None if not isinstance(n, str) else n, round(float(x), 7), round(float(y), 7)]
+        for d, n, x, y in zip(shown["device_id"], names, shown["lon"], shown["lat"])
+    ]
+    return {"points": points, "points_truncated": len(cameras) > MAX_REPORT_POINTS}
 
 
 def status_payload(body: bytes) -> bytes | list | dict:
@@ -796,3 +859,248 @@ def apply_status(engine: Engine, principal: Principal, body: bytes):
     return apply_status_reports(
         engine, status_payload(body), may_change=None if principal.role == "admin" else principal.may_change
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads for the upload page: the repaired boundary file, the rejected camera rows
+# ---------------------------------------------------------------------------------------------
+
+#: The name of the list of changes inside the repaired download.
+REPAIR_NOTES_NAME = "修复说明.csv"
+REPAIR_README_NAME = "请先阅读.txt"
+
+
+@dataclass(frozen=True)
+class FixedFile:
+    """A repaired copy of an upload (as ``gridmap validate --fix`` writes it), zipped with the list
+    of changes: ``name`` of the zip, its ``content``, the ``changes`` and the summary of the
+    repaired file's validation (``after``: errors, warnings …)."""
+
+    name: str
+    content: bytes
+    changes: list[dict[str, Any]]
+    after: dict[str, Any]
+
+
+def fixed_name(file_name: str) -> str:
+    """The repaired file's name: the upload's with "_已修复" before its extension."""
+    path = Path(safe_file_name(file_name))
+    return f"{path.stem}_已修复{path.suffix}"
+
+
+def _fix_in_worker(
+    path: str, options: BoundaryOptions, database_url: str, limits: UploadLimits, max_area_m2: float
+) -> Any:
+    """Worker-process body: read, validate and repair ``path`` (``gridmap.geometry.repair``), write
+    the repaired copy in the upload's format next to it (``write_boundary_file``) and validate the
+    repaired areas again. Returns (the repaired file's bytes, the changes, the summary after)."""
+    from gridmap.geometry.repair import RepairOptions, repair
+    from gridmap.geometry.validate import analyse
+    from gridmap.io.boundary_writer import write_boundary_file
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            lookup = database_parents(conn)
+            src, analysis = check_file(
+                path,
+                read=options.read,
+                level=options.level,
+                parent_code=options.parent_code,
+                parent_lookup=lookup,
+                limits=limits.read,
+            )
+            fixed = repair(analysis, src.areas.geometry.to_numpy(), RepairOptions(max_area_m2=max_area_m2))
+            if not fixed.changes:
+                return None, [], analysis.report.summary()
+            out = Path(path).parent / "fixed" / fixed_name(Path(path).name)
+            written = write_boundary_file(src, fixed.geoms_4490, out)
+            areas = src.areas.set_geometry(list(fixed.geoms_4490), crs=src.areas.crs)
+            after = analyse(
+                areas,
+                level=options.level,
+                parent_code=options.parent_code,
+                parent_lookup=lookup,
+                source=analysis.report.source,
+            )
+            names = src.areas["name"] if "name" in src.areas else [None] * len(src.areas)
+            by_code = _file_names(analysis.hierarchy.codes, names)
+            changes = [{**c, "name": by_code.get(str(c.get("code")) or "", "")} for c in fixed.changes]
+            return written.read_bytes(), changes, jsonable(after.report.summary())
+    finally:
+        engine.dispose()
+
+
+def _repair_notes_csv(changes: list[dict[str, Any]]) -> bytes:
+    """The changes as a CSV for Excel/WPS (UTF-8 with BOM, CRLF, no formulas)."""
+    import csv
+    import io
+
+    from gridmap.io.cells import safe_text
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        ["序号", "编码", "名称", "文件中的位置", "修复内容", "修复前面积（平方米）", "修复后面积（平方米）"]
+    )
+    for i, c in enumerate(changes, 1):
+        writer.writerow(
+            [
+                i,
+                *(safe_text(str(v or "")) for v in (c.get("code"), c.get("name"), c.get("row"))),
+                safe_text("、".join(c.get("actions") or [])),
+                c.get("area_before_m2"),
+                c.get("area_after_m2"),
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _repair_readme(file_name: str, fixed: str, changes: int, after: Mapping[str, Any], max_area_m2: float) -> bytes:
+    errors, warnings = int(after.get("errors") or 0), int(after.get("warnings") or 0)
+    lines = [
+        f"原文件：{file_name}",
+        f"修复后的文件：{fixed}（格式、坐标系、属性与原文件相同）",
+        f"自动修复了 {changes} 个区域的边界，逐项见 {REPAIR_NOTES_NAME}。",
+        f"自动修复只处理小的缝隙、重叠、细长碎片、超出上级的小块（{max_area_m2:g} 平方米以内）和无效几何；"
+        "编码错误和较大的缝隙、重叠需要人工在 GIS 软件中修改。",
+        f"修复后重新校验：{errors} 个错误，{warnings} 个警告。"
+        + ("可以直接上传修复后的文件。" if errors == 0 else "仍有错误，请按上传页的问题列表人工修改后再上传。"),
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def fixed_upload(
+    engine: Engine,
+    principal: Principal,
+    upload_id: int,
+    limits: UploadLimits | None = None,
+    max_area_m2: float = 100.0,
+) -> FixedFile:
+    """Repair a stored boundary upload as ``gridmap validate --fix`` does, in a worker process within
+    ``limits``, and zip the repaired file (same format as uploaded) with ``修复说明.csv`` (one row
+    per changed area) and ``请先阅读.txt``. Nothing is stored or published.
+
+    Raises ``UploadRefused`` (upload_not_found, not_a_boundary_upload, nothing_to_repair),
+    ``OutOfScope``, ``BoundaryReadError``/``BoundaryWriteError`` or ``WorkRefused``."""
+    import io
+    import zipfile
+
+    limits = limits or UploadLimits.from_settings()
+    with engine.connect() as conn:
+        record = _visible_upload(conn, principal, upload_id)
+        if record.kind != "boundary":
+            raise UploadRefused(
+                "not_a_boundary_upload",
+                f"上传 {upload_id} 是摄像头台账，没有可修复的边界。",
+                {"kind": record.kind},
+            )
+        content = upload_content(conn, upload_id)
+    options = BoundaryOptions.from_json(record.options)
+    with as_file(record.file_name, content, limits.tmp_dir) as path:
+        (data, changes, after), _stats = run_bounded(
+            _fix_in_worker,
+            str(path),
+            options,
+            _database_url(engine),
+            limits,
+            max_area_m2,
+            limits=limits.work,
+            workdir=path.parent,
+            label="repair",
+        )
+    if data is None:
+        raise UploadRefused(
+            "nothing_to_repair",
+            f"这个文件没有可以自动修复的问题（缝隙、重叠等超过 {max_area_m2:g} 平方米或是编码错误）：请按问题列表人工修改。",
+            {"errors": after.get("errors"), "warnings": after.get("warnings")},
+        )
+    name = fixed_name(record.file_name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+        archive.writestr(REPAIR_NOTES_NAME, _repair_notes_csv(changes))
+        archive.writestr(REPAIR_README_NAME, _repair_readme(record.file_name, name, len(changes), after, max_area_m2))
+    return FixedFile(f"{Path(name).stem}.zip", buffer.getvalue(), changes, after)
+
+
+def _visible_upload(conn: Connection, principal: Principal, upload_id: int) -> UploadRecord:
+    record = get_upload(conn, upload_id)
+    if record is None:
+        raise UploadRefused("upload_not_found", f"没有编号为 {upload_id} 的上传。")
+    if not record.visible_to(principal):
+        raise OutOfScope(principal, [record.root_code])
+    return record
+
+
+REJECTED_COLUMNS = ("行号", "设备编码", "原因", "说明", "字段", "值", "经度", "纬度")
+
+
+def rejected_rows_xlsx(engine: Engine, principal: Principal, upload_id: int) -> tuple[str, bytes]:
+    """The rejected rows of a camera import as an XLSX (file name, bytes): one row per rejected
+    row with its Chinese reason; a note says when the stored report lists only the first
+    ``GRIDMAP_MAX_REPORT_REJECTED`` rows. Raises ``UploadRefused`` (upload_not_found,
+    not_a_camera_upload) or ``OutOfScope``."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from gridmap.io.cameras import row_problem_label
+    from gridmap.io.cells import as_values
+
+    with engine.connect() as conn:
+        record = _visible_upload(conn, principal, upload_id)
+    if record.kind != "camera":
+        raise UploadRefused(
+            "not_a_camera_upload", f"上传 {upload_id} 是边界文件，没有被拒绝的摄像头行。", {"kind": record.kind}
+        )
+    report = record.report or {}
+    rows = report.get("rejected") or []
+    total = int(report.get("rejected_count") or len(rows))
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "被拒绝的行"
+    sheet.append(list(REJECTED_COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for p in rows:
+        sheet.append(
+            [
+                p.get("row"),
+                p.get("device_id") or "",
+                row_problem_label(p.get("code")),
+                p.get("message") or "",
+                p.get("field") or "",
+                "" if p.get("value") is None else str(p.get("value")),
+                p.get("lon"),
+                p.get("lat"),
+            ]
+        )
+    if report.get("rejected_truncated"):
+        sheet.append([])
+        sheet.append(
+            [
+                f"注意：共 {total:,} 行被拒绝，服务器只保存了前 {len(rows):,} 行（GRIDMAP_MAX_REPORT_REJECTED）；"
+                "全部行可用命令 gridmap cameras import --rejected 文件.csv 导出。"
+            ]
+        )
+    for column, width in zip("ABCDEFGH", (8, 24, 20, 60, 12, 24, 12, 12)):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    about = book.create_sheet("说明")
+    for line in (
+        ("文件", record.file_name),
+        ("导入时间", record.created_at.isoformat(timespec="seconds")),
+        ("表格行数", report.get("rows")),
+        ("导入", report.get("imported")),
+        ("被拒绝", total),
+        ("本表列出", len(rows)),
+        *((row_problem_label(code), n) for code, n in (report.get("rejected_by_code") or {}).items()),
+    ):
+        about.append(list(line))
+    as_values(sheet)
+    as_values(about)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return f"{Path(record.file_name).stem}_被拒绝的行.xlsx", buffer.getvalue()

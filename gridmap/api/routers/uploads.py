@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile as FormFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
-from gridmap.api.deps import MAX_OFFSET, Conn, Editor, EngineDep, SettingsDep
+from gridmap.api.deps import MAX_OFFSET, Conn, Editor, EngineDep, SettingsDep, header_principal
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.limits import FORM_OVERHEAD_BYTES, UploadPrincipal, too_large
 from gridmap.api.schemas_write import (
@@ -28,12 +28,15 @@ from gridmap.api.schemas_write import (
     Published,
     PublishRequest,
     StatusReport,
+    TokenInfo,
     UploadCreated,
     UploadDetail,
     UploadSummary,
     VersionItem,
 )
 from gridmap.config import Settings
+from gridmap.db.areas import area_names
+from gridmap.db.tokens import Principal
 from gridmap.db.versions import list_versions as versions_of
 from gridmap.services import uploads as flow
 
@@ -126,6 +129,39 @@ def _form_body(model: type[BaseModel], file_description: str) -> dict[str, Any]:
             },
         }
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# The token itself
+# ---------------------------------------------------------------------------------------------
+
+
+def _attachment(file_name: str) -> str:
+    """A Content-Disposition naming a (Chinese) file: RFC 6266 ``filename*`` with an ASCII fallback."""
+    from urllib.parse import quote
+
+    fallback = "".join(ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in file_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name)}"
+
+
+@router.get("/token", tags=["uploads"], response_model=TokenInfo, responses=responses(401))
+def who_am_i(principal: Annotated[Principal | None, Depends(header_principal)], conn: Conn):
+    """The token in the Authorization header: its name, role and scope, so a page can check a
+    token before keeping it. 401 `token_required` without one; 401 `token_invalid`,
+    `token_expired`, `token_revoked`, `token_malformed` for a token that cannot be used. Any role
+    is answered (`writes` says whether it may upload)."""
+    if principal is None:
+        raise ApiError(401, "token_required", "请在 Authorization 请求头中提供令牌（Bearer gm_…）。")
+    names = area_names(conn, [principal.scope]) if principal.scope else {}
+    return JSONResponse(
+        {
+            "name": principal.name,
+            "role": principal.role,
+            "scope": principal.scope,
+            "scope_name": names.get(principal.scope or ""),
+            "writes": principal.writes,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +285,67 @@ def publish_upload(
     return JSONResponse(result.to_dict())
 
 
+_ZIP: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/zip": {}}, "description": "The repaired file and 修复说明.csv, zipped."}
+}
+_XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/uploads/{upload_id}/fixed",
+    tags=["uploads"],
+    response_class=Response,
+    responses={**_ZIP, **responses(*_AUTH, 404, 409, 422, 429, 503)},
+)
+async def fixed_upload(
+    principal: UploadPrincipal,
+    engine: EngineDep,
+    settings: SettingsDep,
+    upload_id: Annotated[int, _ID],
+    max_area_m2: Annotated[
+        float,
+        Query(ge=0, le=100_000, description="Largest gap / overlap / outside part repaired, m² (as --max-fix-area)."),
+    ] = 100.0,
+):
+    """The stored boundary upload repaired as `gridmap validate --fix` repairs it (small gaps,
+    overlaps, slivers and parts outside the parent merged or cut, invalid geometries made valid,
+    shared edges snapped), in the same format, CRS and attributes, zipped with `修复说明.csv` (one row
+    per changed area) and `请先阅读.txt` (the validation of the repaired file). Runs in a worker
+    process bounded like a validation and holds an upload slot (429). Nothing is stored or
+    published: upload the repaired file to publish it. 409 `nothing_to_repair` when nothing can be
+    repaired automatically, `not_a_boundary_upload` for a camera import."""
+    fixed = await run_in_threadpool(
+        flow.fixed_upload, engine, principal, upload_id, flow.UploadLimits.from_settings(settings), max_area_m2
+    )
+    return Response(
+        fixed.content,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": _attachment(fixed.name),
+            "X-Repaired-Areas": str(len(fixed.changes)),
+            "X-Errors-After": str(int(fixed.after.get("errors") or 0)),
+        },
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}/rejected.xlsx",
+    tags=["cameras"],
+    response_class=Response,
+    responses={
+        200: {"content": {_XLSX_TYPE: {}}, "description": "One row per rejected row, with the reason in Chinese."},
+        **responses(*_AUTH, 404, 409),
+    },
+)
+def rejected_rows(principal: Editor, engine: EngineDep, upload_id: Annotated[int, _ID]):
+    """The rejected rows of a camera import as an XLSX: row number, device id, reason (Chinese
+    label and message), column, value and, when read, the point. The stored report keeps the
+    first GRIDMAP_MAX_REPORT_REJECTED rows: the sheet says so when rows were left out. 409
+    `not_a_camera_upload` for a boundary upload."""
+    name, content = flow.rejected_rows_xlsx(engine, principal, upload_id)
+    return Response(content, media_type=_XLSX_TYPE, headers={"Content-Disposition": _attachment(name)})
+
+
 # ---------------------------------------------------------------------------------------------
 # Versions
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +421,7 @@ async def upload_cameras(request: Request, principal: UploadPrincipal, engine: E
     upload, values = _form_file(form), _form_values(form, CameraForm)
     fields = flow.parse_fields(values.fields, "device_id=通道编码")
     content = await _read_file(upload, settings)
-    upload_id, result = await run_in_threadpool(
+    upload_id, _result, report = await run_in_threadpool(
         functools.partial(
             flow.import_camera_upload,
             engine,
@@ -339,7 +436,7 @@ async def upload_cameras(request: Request, principal: UploadPrincipal, engine: E
         )
     )
     return JSONResponse(
-        flow.jsonable(result.to_dict()), status_code=201, headers={"Location": f"/api/v1/uploads/{upload_id}"}
+        {**report, "upload_id": upload_id}, status_code=201, headers={"Location": f"/api/v1/uploads/{upload_id}"}
     )
 
 

@@ -60,11 +60,38 @@ function showTokenState() {
   const t = editorToken(),
     box = $('gm-token-state');
   box.classList.toggle('gm-ok', !!t && t === storedToken());
+  box.classList.remove('gm-error');
   box.textContent = !t
     ? '请输入编辑或管理员令牌。令牌只保存在本机浏览器中（localStorage）。'
     : t === storedToken()
       ? '令牌已保存在本机浏览器中，下次打开无需再输入。'
-      : '令牌将在上传时保存在本机浏览器中。';
+      : '令牌将在上传时先向服务器核对，通过后才保存在本机浏览器中。';
+}
+/* Who the token is (GET /api/v1/token); a token that cannot write is refused here, never stored. */
+function checkToken() {
+  return api('api/v1/token', {token: editorToken(), cache: 'no-store'}).then((me) => {
+    state.me = me;
+    if (!me.writes) {
+      const e = new Error(`令牌“${me.name}”是${me.role === 'viewer' ? '只读' : '嵌入'}令牌，不能上传或发布数据。`);
+      e.status = 403;
+      e.code = 'role_cannot_write';
+      throw e;
+    }
+    return me;
+  });
+}
+function showTokenOk(me) {
+  const box = $('gm-token-state');
+  const scope = me.scope ? `，可修改 ${areaName(me.scope, me.scope_name)} 范围内的数据` : '，可修改全部数据';
+  box.classList.add('gm-ok');
+  box.classList.remove('gm-error');
+  box.textContent = `令牌有效并已保存：${me.name}（${me.role === 'admin' ? '管理员' : '编辑'}${scope}）。`;
+}
+function showTokenRefused(err) {
+  const box = $('gm-token-state');
+  box.classList.remove('gm-ok');
+  box.classList.add('gm-error');
+  box.textContent = `令牌未保存：${err.message || err}`;
 }
 tokenInput.value = storedToken();
 tokenInput.addEventListener('input', showTokenState);
@@ -85,7 +112,15 @@ function rememberToken() {
   } catch (_e) {
     /* storage disabled */
   }
-  showTokenState();
+}
+function forgetToken() {
+  try {
+    if (storedToken() === editorToken()) {
+      localStorage.removeItem(TOKEN_KEY);
+    }
+  } catch (_e) {
+    /* storage disabled */
+  }
 }
 /* Reading tiles and areas: the page's ?token= if any, else the editor token (editors may read). */
 function readToken() {
@@ -192,7 +227,6 @@ $('gm-form').addEventListener('submit', (e) => {
     status(`文件超过 ${maxMb} MB 的上限：请拆分后分批上传。`, {error: true});
     return;
   }
-  rememberToken();
   const form = new FormData();
   form.append('file', file, file.name);
   const prefix = state.kind === 'boundary' ? 'gm-b-' : 'gm-c-';
@@ -223,7 +257,20 @@ $('gm-form').addEventListener('submit', (e) => {
   );
   const path = state.kind === 'boundary' ? 'api/v1/uploads/boundaries' : 'api/v1/uploads/cameras';
   const kind = state.kind;
-  api(path, {method: 'POST', form: form, token: editorToken()})
+  checkToken()
+    .then(
+      (me) => {
+        rememberToken();
+        showTokenOk(me);
+      },
+      (err) => {
+        forgetToken();
+        showTokenRefused(err);
+        err.tokenCheck = true;
+        throw err;
+      }
+    )
+    .then(() => api(path, {method: 'POST', form: form, token: editorToken()}))
     .then((data) => {
       status(kind === 'boundary' ? '已上传，校验完成。' : '导入完成。');
       if (kind === 'boundary') {
@@ -233,7 +280,9 @@ $('gm-form').addEventListener('submit', (e) => {
       }
     })
     .catch((err) => {
-      status(errorText(err), {error: true});
+      state.error = {status: err.status, code: err.code, message: err.message};
+      status('未完成：原因见右侧结果。', {error: true});
+      showError(err, file.name);
     })
     .then(() => {
       state.busy = false;
@@ -241,14 +290,115 @@ $('gm-form').addEventListener('submit', (e) => {
     });
 });
 
-function errorText(err) {
-  if (err.status === 401) {
-    return `令牌无效或缺失：${err.message}`;
+/* What a clerk can do about each refusal, by HTTP status (the server's message says what happened). */
+const ADVICE = {
+  0: '检查网络连接或服务器是否在运行，稍后再试。',
+  400: '表单没有完整上传：请重新选择文件再上传。',
+  401: '令牌错误、过期或已被吊销：请向管理员索取新的编辑令牌，粘贴到“编辑令牌”框后重试。',
+  403: '此令牌无权进行这项操作：请使用范围合适的编辑令牌或管理员令牌。',
+  404: '要找的上传已不存在：请重新上传文件。',
+  409: '按提示处理后重试。',
+  413: '文件太大：请拆分后分批上传，或请管理员调整上限。',
+  415: '请通过本页的表单上传文件。',
+  422: '文件类型或内容不符合要求：请按提示修改文件或选项后重新上传。',
+  429: '服务器正忙：请等一两分钟后再上传。',
+  500: '服务器内部错误：请把错误代码告诉管理员。',
+  503: '服务器暂时无法处理（可能数据库不可用）：请稍后再试。'
+};
+function errorTitle(err) {
+  if (err.tokenCheck) {
+    return '令牌未通过核对，未保存';
   }
-  if (err.status === 403) {
-    return `没有权限：${err.message}`;
+  if (err.status === 0 || err.code === 'network') {
+    return '无法连接服务器';
   }
-  return err.message || String(err);
+  return state.kind === 'boundary' ? '上传未完成' : '导入未完成';
+}
+function showError(err, fileName) {
+  const code = err.code || (err.status ? `http_${err.status}` : 'error');
+  const advice = ADVICE[err.status] || ADVICE[Math.floor((err.status || 0) / 100) * 100] || '请按提示修改后重试。';
+  fill(
+    $('gm-result'),
+    el(
+      'div',
+      {className: 'gm-card gm-error-card', id: 'gm-error', role: 'alert'},
+      el('h2', null, errorTitle(err)),
+      el('p', {className: 'gm-error-msg'}, err.message || String(err)),
+      el('p', null, el('strong', null, '怎么办：'), advice),
+      el(
+        'p',
+        {className: 'gm-muted'},
+        `文件 ${fileName} · 错误代码 `,
+        el('code', null, code),
+        err.status ? ` · HTTP ${err.status}` : ''
+      )
+    )
+  );
+}
+
+/* ------------------------------------------------------------ names */
+
+/* "名称（编码）" for an area code: the name in the uploaded file, else the live name. */
+function areaName(code, name) {
+  const n = name || (state.names && state.names[code]);
+  return n ? `${n}（${code}）` : String(code);
+}
+/* A server message with its area codes named. */
+function withNames(text) {
+  return String(text || '').replace(/(^|[^\d（])(\d{6,18})(?![\d）])/g, (m, pre, code) =>
+    state.names && state.names[code] ? pre + areaName(code) : m
+  );
+}
+
+/* A file from the API (the editor token in the header), saved by the browser. */
+function download(path, fallbackName, button, note) {
+  button.disabled = true;
+  note.classList.remove('gm-error');
+  note.textContent = '正在生成文件…';
+  return fetch(url(path), {headers: {Authorization: `Bearer ${editorToken()}`}, credentials: 'same-origin'})
+    .then(
+      (r) => {
+        if (!r.ok) {
+          return r
+            .json()
+            .catch(() => ({}))
+            .then((body) => {
+              const e = new Error(body.message || `服务器返回错误 ${r.status}`);
+              e.status = r.status;
+              e.code = body.code;
+              throw e;
+            });
+        }
+        const cd = r.headers.get('content-disposition') || '';
+        const m = /filename\*=UTF-8''([^;]+)/.exec(cd);
+        const name = m ? decodeURIComponent(m[1]) : fallbackName;
+        return r.blob().then((blob) => ({blob: blob, name: name, headers: r.headers}));
+      },
+      () => {
+        const e = new Error('无法连接服务器：请检查网络或稍后重试。');
+        e.status = 0;
+        throw e;
+      }
+    )
+    .then((got) => {
+      const a = el('a', {href: URL.createObjectURL(got.blob), download: got.name, hidden: true});
+      document.body.appendChild(a);
+      a.click();
+      setTimeout(() => {
+        URL.revokeObjectURL(a.href);
+        a.remove();
+      }, 1000);
+      state.downloaded = {name: got.name, size: got.blob.size};
+      return got;
+    })
+    .catch((err) => {
+      note.classList.add('gm-error');
+      note.textContent = `${err.message}${err.code ? `（${err.code}）` : ''}`;
+      throw err;
+    })
+    .finally(() => {
+      button.disabled = false;
+    });
 }
 
 /* ------------------------------------------------------------ boundary report */
@@ -270,6 +420,7 @@ function fmtArea(m2) {
 
 function showBoundary(data, fileName) {
   state.upload = data;
+  state.names = data.area_names || {};
   const report = data.report || {},
     summary = report.summary || {},
     issues = report.issues || [];
@@ -278,12 +429,80 @@ function showBoundary(data, fileName) {
   const ok = data.ok !== undefined ? data.ok : report.ok;
   const levels = summary.levels || {};
   const verdictCls = !ok ? 'gm-verdict-bad' : warnings ? 'gm-verdict-warn' : 'gm-verdict-ok';
+  // What to fix: the error kinds, most frequent first.
+  const byKind = {};
+  issues
+    .filter((i) => i.severity === 'error')
+    .forEach((i) => {
+      byKind[i.kind] = (byKind[i.kind] || 0) + 1;
+    });
+  const toFix = Object.keys(byKind)
+    .sort((a, b) => byKind[b] - byKind[a])
+    .map((k) => `${kindLabel(k)} ${byKind[k]} 处`)
+    .join('、');
   const verdict = el(
     'div',
     {className: `gm-verdict ${verdictCls}`, id: 'gm-verdict'},
     el('strong', null, ok ? '校验通过' : '校验未通过'),
-    el('span', null, `${errors} 个错误，${warnings} 个警告`)
+    el(
+      'span',
+      null,
+      ok
+        ? warnings
+          ? `没有错误，${warnings} 个警告（不影响发布）`
+          : '没有发现问题'
+        : `需要修正 ${errors} 个错误${toFix ? `：${toFix}` : ''}${warnings ? `；另有 ${warnings} 个警告` : ''}`
+    ),
+    data.root_code ? el('span', {className: 'gm-verdict-scope'}, `范围：${areaName(data.root_code)}`) : null
   );
+  const repairable = data.repairable || 0;
+  const fixNote = el('span', {className: 'gm-fix-note', id: 'gm-fix-note', role: 'status', 'aria-live': 'polite'});
+  const fixArea = el('input', {
+    className: 'gm-input gm-fix-area',
+    id: 'gm-fix-area',
+    type: 'number',
+    min: '0',
+    max: '100000',
+    step: '10',
+    value: '100'
+  });
+  const fixBtn = el('button', {type: 'button', className: 'gm-btn', id: 'gm-fix'}, '自动修复并下载');
+  fixBtn.addEventListener('click', () => {
+    const area = Number(fixArea.value) >= 0 ? Number(fixArea.value) : 100;
+    download(`api/v1/uploads/${data.upload_id}/fixed?max_area_m2=${area}`, 'fixed.zip', fixBtn, fixNote).then(
+      (got) => {
+        const left = Number(got.headers.get('x-errors-after') || 0);
+        fixNote.textContent =
+          `已下载 ${got.name}：修复了 ${got.headers.get('x-repaired-areas') || 0} 个区域，` +
+          (left
+            ? `修复后仍有 ${left} 个错误需人工修改（见压缩包中的“请先阅读.txt”）。`
+            : '修复后没有错误：解压后上传其中的文件即可发布。');
+      },
+      () => {
+        /* shown in the note */
+      }
+    );
+  });
+  const fixRow = repairable
+    ? el(
+        'div',
+        {className: 'gm-fix', id: 'gm-fix-row'},
+        el(
+          'p',
+          null,
+          `其中 ${repairable} 个问题（小的缝隙、重叠、细长碎片或无效几何）可以自动修复：下载修复后的文件（格式与原文件相同）和修复说明，核对后重新上传。`
+        ),
+        el(
+          'div',
+          {className: 'gm-row'},
+          fixBtn,
+          el('label', {for: 'gm-fix-area', className: 'gm-hint'}, '只修复不超过'),
+          fixArea,
+          el('span', {className: 'gm-hint'}, '平方米的缝隙和重叠')
+        ),
+        fixNote
+      )
+    : null;
   const facts = el(
     'div',
     {className: 'gm-summary-row'},
@@ -306,14 +525,14 @@ function showBoundary(data, fileName) {
           )
         )
       : null,
-    data.root_code ? el('span', null, '范围 ', el('b', null, data.root_code)) : null,
+    data.root_code ? el('span', null, '范围 ', el('b', null, areaName(data.root_code))) : null,
     el('span', null, '上传编号 ', el('b', null, String(data.upload_id)))
   );
   const notes = (report.notes || []).length
     ? el(
         'ul',
         {className: 'gm-notes'},
-        report.notes.map((n) => el('li', null, n))
+        report.notes.map((n) => el('li', null, withNames(n)))
       )
     : null;
 
@@ -350,11 +569,17 @@ function showBoundary(data, fileName) {
     {className: 'gm-card'},
     el('h2', null, '边界校验结果'),
     verdict,
-    facts,
-    notes,
+    fixRow,
     publishRow,
     forceBox,
-    el('div', {id: 'gm-published'})
+    el('div', {id: 'gm-published'}),
+    el(
+      'details',
+      {className: 'gm-tech', id: 'gm-tech'},
+      el('summary', null, '技术说明（文件格式、坐标系、字段对应）'),
+      facts,
+      notes
+    )
   );
 
   const list = el('ol', {className: 'gm-issues', id: 'gm-issues', 'aria-label': '问题列表'});
@@ -374,9 +599,9 @@ function showBoundary(data, fileName) {
         kindLabel(issue.kind),
         issue.area_m2 ? el('span', {className: 'gm-muted'}, ` · ${fmtArea(issue.area_m2)}`) : null
       ),
-      el('span', {className: 'gm-issue-msg'}, issue.message || ''),
+      el('span', {className: 'gm-issue-msg'}, withNames(issue.message)),
       (issue.codes || []).length
-        ? el('span', {className: 'gm-issue-codes'}, `编码：${issue.codes.join('、')}`)
+        ? el('span', {className: 'gm-issue-codes'}, `区域：${issue.codes.map((c) => areaName(c)).join('、')}`)
         : el('span')
     );
     li.addEventListener('click', () => {
@@ -480,9 +705,9 @@ function drawDefects(defects, box) {
               'div',
               null,
               el('strong', null, `${kindLabel(f.properties.kind)}（${SEVERITIES[f.properties.severity] || ''}）`),
-              el('div', null, (f.properties.codes || []).join('、'))
+              el('div', null, (f.properties.codes || []).map((c) => areaName(c)).join('、'))
             ),
-          {sticky: true}
+          {sticky: true, direction: 'auto'}
         );
         layer.on('click', () => {
           focusIssue(i, {fromMap: true});
@@ -672,11 +897,24 @@ function showCameras(r, fileName) {
   const outsideShown = r.outside_truncated
     ? `共 ${num(r.outside_count)} 个，列出前 ${num(outside.length)} 个`
     : `${num(outside.length)} 个`;
+  const none = !r.ok && !r.imported;
+  const byCode = r.rejected_by_code || {};
+  const reasons = Object.keys(byCode)
+    .map((c) => `${problemLabel(c)} ${num(byCode[c])} 行`)
+    .join('、');
   const verdict = el(
     'div',
-    {className: `gm-verdict ${r.ok ? 'gm-verdict-ok' : 'gm-verdict-warn'}`, id: 'gm-verdict'},
-    el('strong', null, r.ok ? '全部导入' : '部分导入'),
-    el('span', null, `共 ${num(r.rows)} 行，导入 ${num(r.imported)} 行，拒绝 ${num(r.rejected_count)} 行`)
+    {
+      className: `gm-verdict ${r.ok ? 'gm-verdict-ok' : none ? 'gm-verdict-bad' : 'gm-verdict-warn'}`,
+      id: 'gm-verdict'
+    },
+    el('strong', null, r.ok ? '全部导入' : none ? '没有导入任何行' : '部分导入'),
+    el(
+      'span',
+      null,
+      `共 ${num(r.rows)} 行，导入 ${num(r.imported)} 行，拒绝 ${num(r.rejected_count)} 行` +
+        (reasons ? `：${reasons}。请改正被拒绝的行后重新上传（已导入的行不受影响）。` : '')
+    )
   );
   function count(label, n, bad) {
     return el('div', {className: `gm-count${bad && n ? ' gm-bad' : ''}`}, el('b', null, num(n)), label);
@@ -700,31 +938,53 @@ function showCameras(r, fileName) {
     {className: 'gm-card'},
     el('h2', null, '摄像头导入结果'),
     verdict,
-    el(
-      'div',
-      {className: 'gm-summary-row'},
-      el('span', null, '文件 ', el('b', null, r.file || fileName)),
-      el('span', null, '坐标系 ', el('b', null, r.crs || '—')),
-      el('span', null, '县 ', el('b', null, r.county || '—')),
-      r.import_id !== undefined && r.import_id !== null
-        ? el('span', null, '导入编号 ', el('b', null, String(r.import_id)))
-        : null
-    ),
     counts,
-    msgs.length
-      ? el(
-          'ul',
-          {className: 'gm-notes'},
-          msgs.map((m) => el('li', null, m))
-        )
-      : null
+    el(
+      'details',
+      {className: 'gm-tech', id: 'gm-tech'},
+      el('summary', null, '技术说明（坐标系、字段对应）'),
+      el(
+        'div',
+        {className: 'gm-summary-row'},
+        el('span', null, '文件 ', el('b', null, r.file || fileName)),
+        el('span', null, '坐标系 ', el('b', null, r.crs || '—')),
+        el('span', null, '县 ', el('b', null, r.county || '—')),
+        r.import_id !== undefined && r.import_id !== null
+          ? el('span', null, '导入编号 ', el('b', null, String(r.import_id)))
+          : null
+      ),
+      msgs.length
+        ? el(
+            'ul',
+            {className: 'gm-notes'},
+            msgs.map((m) => el('li', null, m))
+          )
+        : null
+    )
   );
   const cards = [head];
+  const xlsxNote = el('span', {className: 'gm-fix-note', id: 'gm-xlsx-note', role: 'status', 'aria-live': 'polite'});
+  const xlsxBtn = el(
+    'button',
+    {type: 'button', className: 'gm-btn gm-btn-ghost', id: 'gm-rejected-xlsx'},
+    '下载被拒绝的行（Excel）'
+  );
+  xlsxBtn.addEventListener('click', () => {
+    download(`api/v1/uploads/${r.upload_id}/rejected.xlsx`, 'rejected.xlsx', xlsxBtn, xlsxNote).then(
+      (got) => {
+        xlsxNote.textContent = `已下载 ${got.name}${r.rejected_truncated ? '（服务器只保存了前面的行，表中有说明）' : ''}。`;
+      },
+      () => {
+        /* shown in the note */
+      }
+    );
+  });
   cards.push(
     el(
       'div',
       {className: 'gm-card'},
       el('h2', null, '被拒绝的行 ', el('span', {className: 'gm-muted'}, rejectedShown)),
+      rejected.length && r.upload_id ? el('div', {className: 'gm-row'}, xlsxBtn, xlsxNote) : null,
       rejected.length
         ? el(
             'div',
@@ -754,7 +1014,7 @@ function showCameras(r, fileName) {
                     {dataset: {code: p.code || ''}},
                     el('td', {className: 'gm-num'}, String(p.row)),
                     el('td', null, el('code', null, p.device_id || '—')),
-                    el('td', null, p.message || p.code),
+                    el('td', null, el('strong', null, problemLabel(p.code)), el('br'), p.message || ''),
                     el('td', null, p.field || ''),
                     el('td', null, p.value === null || p.value === undefined ? '' : String(p.value))
                   )
@@ -817,7 +1077,80 @@ function showCameras(r, fileName) {
     state.defectMap.remove();
     state.defectMap = null;
   }
+  const placed = rejected.filter((p) => typeof p.lon === 'number' && typeof p.lat === 'number');
+  let mapBox = null;
+  if ((r.points || []).length || placed.length) {
+    mapBox = el('div', {
+      className: 'gm-defect-map',
+      id: 'gm-camera-map',
+      role: 'application',
+      'aria-label': '摄像头位置地图'
+    });
+    cards.splice(
+      1,
+      0,
+      el(
+        'div',
+        {className: 'gm-card'},
+        el(
+          'h2',
+          null,
+          '摄像头位置 ',
+          el(
+            'span',
+            {className: 'gm-muted'},
+            `已导入 ${num((r.points || []).length)} 个（蓝色）${placed.length ? `，被拒绝但有坐标 ${num(placed.length)} 行（红色）` : ''}`
+          )
+        ),
+        mapBox
+      )
+    );
+  }
   fill($('gm-result'), cards);
+  if (mapBox) {
+    drawCameras(r.points || [], placed, mapBox);
+  }
+}
+
+function problemLabel(code) {
+  return (config.rowProblems && config.rowProblems[code]) || code || '未知原因';
+}
+
+/* Imported cameras (blue) and rejected rows with a point (red) on a map. */
+function drawCameras(points, placed, box) {
+  const map = L.map(box, {zoomSnap: 0.25, maxZoom: 20, preferCanvas: true});
+  state.defectMap = map;
+  map.attributionControl.setPrefix('gridmap');
+  addBasemap(map);
+  const imported = L.featureGroup(
+    points.map((p) =>
+      L.circleMarker([p[3], p[2]], {
+        radius: 5,
+        color: '#0b5cad',
+        weight: 1.5,
+        fillColor: '#2b8cde',
+        fillOpacity: 0.8
+      }).bindTooltip(`${p[1] || '摄像头'} ${p[0]}`, {direction: 'auto'})
+    )
+  ).addTo(map);
+  const refused = L.featureGroup(
+    placed.map((p) =>
+      L.circleMarker([p.lat, p.lon], {
+        radius: 7,
+        color: '#b3001b',
+        weight: 2,
+        fillColor: '#e34a33',
+        fillOpacity: 0.7
+      }).bindTooltip(`第 ${p.row} 行 ${p.device_id || ''}：${problemLabel(p.code)}`, {direction: 'auto'})
+    )
+  ).addTo(map);
+  state.cameraLayers = {imported: imported, rejected: refused};
+  const b = imported.getLayers().length ? imported.getBounds() : refused.getBounds();
+  if (b.isValid()) {
+    map.fitBounds(b.pad(0.3), {maxZoom: 16});
+  } else {
+    map.setView([35, 105], 5);
+  }
 }
 
 setKind('boundary');
