@@ -96,7 +96,7 @@ def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> 
     """A deterministic made-up history for the demo: ``days`` daily snapshots of the areas under
     ``root`` (codes starting with it) ending at ``end``, whose last day is the stored figures
     exactly and whose earlier days ramp up to them (installed from about 72 % of today's 30 days
-    before, the online share wobbling a few points below today's). Replaces the snapshots of
+    before, the online share wobbling up to 2.4 points below today's). Replaces the snapshots of
     those areas on those days; returns the rows written. Counts only, no units; dates are days
     in China."""
     start = end - dt.timedelta(days=days - 1)
@@ -106,14 +106,14 @@ def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> 
         {"start": start, "end": end, "root": root},
     )
     # k days before the end: installed × (1 − 0.28·(k/(days−1))^0.8), online × the same × a wobble of
-    # 0–6 % (k mod 4 pattern, zero at k = 0); floors keep installed ≤ planned and online ≤ installed.
+    # 0–2.4 % (0.012·(1 − cos 1.3k), zero at k = 0); floors keep installed ≤ planned, online ≤ installed.
     return int(
         conn.execute(
             text("""
         INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
         SELECT CAST(:end AS date) - k, s.code, a.level, s.planned,
                floor(s.installed * r.f)::int,
-               floor(s.online * r.f * (1 - 0.02 * (k % 4)))::int
+               floor(s.online * r.f * (1 - 0.012 * (1 - cos(1.3 * k))))::int
         FROM generate_series(0, :days - 1) AS k
         CROSS JOIN LATERAL (SELECT 1 - 0.28 * power(k::float / greatest(:days - 1, 1), 0.8) AS f) r
         CROSS JOIN area_stats s JOIN area a ON a.code = s.code

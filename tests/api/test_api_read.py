@@ -418,7 +418,10 @@ def test_trend(http, snapshots, cli):
         }
     one = ok(http.get(f"/api/v1/coverage/trend/{TOWN}", params={"from": "2001-01-02", "to": "2001-01-02"}))
     assert [p["date"] for p in one["points"]] == ["2001-01-02"]
-    assert ok(http.get(f"/api/v1/coverage/trend/{TOWN}", params={"from": "2002-01-01"}))["points"] == []
+    assert (
+        ok(http.get(f"/api/v1/coverage/trend/{TOWN}", params={"from": "2002-01-01", "to": "2002-12-31"}))["points"]
+        == []
+    )
 
 
 # --------------------------------------------------------------------------- summary and search
