@@ -406,7 +406,12 @@ function renderRank(rows) {
             style: {width: `${Math.max(0, Math.min(1, r.rate || 0)) * 100}%`, background: rateColour(r.rate)}
           })
         ),
-        el('span', {className: 'gm-rank-rate', style: {color: rateColour(r.rate)}}, pct(r.rate))
+        // the class colour as text on the dark theme only (the light classes are too pale on white)
+        el(
+          'span',
+          {className: 'gm-rank-rate', style: theme === 'dark' ? {color: rateColour(r.rate)} : null},
+          pct(r.rate)
+        )
       )
     )
   );
@@ -645,6 +650,10 @@ function setupPanels() {
   $('gm-embed-trend').hidden = !shown('trend');
   $('gm-embed-offline').hidden = !shown('offline') || (!packageParam && !apiReadable());
   $('gm-embed-clock').hidden = !shown('clock');
+  if (packageParam || !apiReadable()) {
+    $('gm-trend-chart').hidden = true;
+    $('gm-trend-keys').hidden = true;
+  }
   if (packageParam) {
     note('gm-trend-note', '离线数据包不含历史快照：趋势只在连接服务器时显示');
     note('gm-offline-note', '离线数据包：不显示实时离线摄像头');
