@@ -78,6 +78,10 @@ Live data
     answered at that revision or newer, whatever this is; for clients that do not name one it is
     how stale a tile may be, and the trade: under thousands of status changes a second, 1 s kept
     ~84–92 % of a screen's tiles cached, 2 s ~94 % (``benchmarks/writes.py``).
+  - ``GRIDMAP_SNAPSHOT_CHECK``: seconds between the server's looks at whether today's coverage
+    snapshot (China time) exists; when it does not, the server takes it (one process at a time, once
+    a day: the trend on /embed and ``/api/v1/coverage/trend``). Default 600; 0: off (take them with
+    ``gridmap coverage snapshot`` from cron instead).
 """
 
 from __future__ import annotations
@@ -160,6 +164,9 @@ class Settings(BaseSettings):
     )
     tile_check_interval_s: float = Field(
         default=1.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_TILE_CHECK_INTERVAL", description="Seconds."
+    )
+    snapshot_check_s: float = Field(
+        default=600.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_SNAPSHOT_CHECK", description="Seconds; 0 = off."
     )
 
     @field_validator("database_url", "basemap_url", "basemap_attribution", "pg_port", "upload_tmp_dir", mode="before")

@@ -77,6 +77,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             if settings.status_ttl_s > 0
             else None
         )
+        snapshots = (
+            asyncio.get_running_loop().create_task(_daily_snapshots(app.state.engine, settings.snapshot_check_s))
+            if settings.snapshot_check_s > 0
+            else None
+        )
         try:
             yield
         finally:
@@ -84,10 +89,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             stopped = workers.stop_all()  # uploads still being validated: stop them now
             if stopped:
                 log.warning("stopped %d upload worker(s) at shutdown", stopped)
-            if expiry is not None:
-                expiry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await expiry
+            for task in (expiry, snapshots):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await tiles.close()
             app.state.tiles = given_tiles  # a closed pool cannot be opened again
             if owned is not None:
@@ -185,6 +191,28 @@ async def _expire_statuses(engine: Engine, ttl_s: float) -> None:
         else:
             if expired:
                 log.info("status expiry: %d cameras offline (no report for %s s)", expired, ttl_s)
+
+
+def take_daily_snapshot(engine: Engine) -> int | None:
+    """Today's coverage snapshot unless it exists (:func:`gridmap.coverage.snapshots.take_daily_snapshot`)."""
+    from gridmap.coverage.snapshots import take_daily_snapshot as take
+
+    with engine.begin() as conn:
+        return take(conn)
+
+
+async def _daily_snapshots(engine: Engine, interval_s: float) -> None:
+    """``GRIDMAP_SNAPSHOT_CHECK``: at startup and then every ``interval_s`` seconds, today's coverage
+    snapshot when there is none yet (one process at a time; at most one a day)."""
+    while True:
+        try:
+            written = await run_in_threadpool(take_daily_snapshot, engine)
+        except Exception as exc:  # the database may be down for a while: try again next time
+            log.warning("daily snapshot failed: %s", exc)
+        else:
+            if written:
+                log.info("daily snapshot: %d areas", written)
+        await asyncio.sleep(interval_s)
 
 
 #: The vendored Swagger UI (gridmap/web/static/vendor/swagger-ui, served by the pages router).

@@ -70,3 +70,54 @@ def trend(conn: Connection, code: str, start: dt.date | None = None, end: dt.dat
 
 def snapshot_dates(conn: Connection) -> list[dt.date]:
     return list(conn.execute(text("SELECT DISTINCT snapshot_date FROM coverage_snapshot ORDER BY 1")).scalars())
+
+
+#: The advisory lock key of the daily snapshot (one process takes it; the others skip that round).
+_DAILY_LOCK = 0x67_6D_73_6E  # "gmsn"
+
+
+def take_daily_snapshot(conn: Connection, day: dt.date | None = None) -> int | None:
+    """Today's snapshot (``day``, default today in China) unless one exists: the server's daily
+    task (``GRIDMAP_SNAPSHOT_CHECK``). Idempotent per day (the rows' key is (date, area code); a
+    day that has any snapshot row is left as it is, so a snapshot taken by hand or by the sample
+    load is never replaced), and one process at a time (a transaction-scoped advisory lock: a
+    second server finding it taken skips this round). Returns the number of areas written, 0 when
+    the day already had its snapshot, None when another process holds the lock."""
+    day = day or today_in_china()
+    if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _DAILY_LOCK}).scalar():
+        return None
+    exists = conn.execute(text("SELECT EXISTS (SELECT 1 FROM coverage_snapshot WHERE snapshot_date = :d)"), {"d": day})
+    if exists.scalar():
+        return 0
+    return take_snapshot(conn, day)
+
+
+def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> int:
+    """A deterministic made-up history for the demo: ``days`` daily snapshots of the areas under
+    ``root`` (codes starting with it) ending at ``end``, whose last day is the stored figures
+    exactly and whose earlier days ramp up to them (installed from about 72 % of today's 30 days
+    before, the online share wobbling up to 2.4 points below today's). Replaces the snapshots of
+    those areas on those days; returns the rows written. Counts only, no units; dates are days
+    in China."""
+    start = end - dt.timedelta(days=days - 1)
+    conn.execute(
+        text("""DELETE FROM coverage_snapshot
+                WHERE snapshot_date BETWEEN :start AND :end AND area_code LIKE :root || '%'"""),
+        {"start": start, "end": end, "root": root},
+    )
+    # k days before the end: installed × (1 − 0.28·(k/(days−1))^0.8), online × the same × a wobble of
+    # 0–2.4 % (0.012·(1 − cos 1.3k), zero at k = 0); floors keep installed ≤ planned, online ≤ installed.
+    return int(
+        conn.execute(
+            text("""
+        INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
+        SELECT CAST(:end AS date) - k, s.code, a.level, s.planned,
+               floor(s.installed * r.f)::int,
+               floor(s.online * r.f * (1 - 0.012 * (1 - cos(1.3 * k))))::int
+        FROM generate_series(0, :days - 1) AS k
+        CROSS JOIN LATERAL (SELECT 1 - 0.28 * power(k::float / greatest(:days - 1, 1), 0.8) AS f) r
+        CROSS JOIN area_stats s JOIN area a ON a.code = s.code
+        WHERE s.code LIKE :root || '%'"""),
+            {"end": end, "days": days, "root": root},
+        ).rowcount
+    )

@@ -38,6 +38,22 @@ WEB = files("gridmap.web")
 EMBED_LEVELS = ("county", "township", "village", "grid", "microgrid")
 EMBED_METRICS = ("online_rate", "rollout_rate")
 EMBED_THEMES = ("dark", "light")
+#: The /embed panels (``?panels=``, in any order; default all): the big figures, the ranking of the
+#: townships, the 30-day trend, the latest offline cameras, the clock.
+EMBED_PANELS = ("kpi", "rank", "trend", "offline", "clock")
+
+
+def parse_panels(value: str | None) -> list[str]:
+    """The panels of ``?panels=kpi,rank,…`` (comma-separated, each once, at least one; None or
+    empty: all of :data:`EMBED_PANELS`), in :data:`EMBED_PANELS` order. Raises ``ValueError``
+    naming the unknown ones."""
+    if value is None or not value.strip():
+        return list(EMBED_PANELS)
+    chosen = {p.strip() for p in value.split(",") if p.strip()}
+    unknown = sorted(chosen - set(EMBED_PANELS))
+    if unknown or not chosen:
+        raise ValueError(unknown)
+    return [p for p in EMBED_PANELS if p in chosen]
 
 
 @cache

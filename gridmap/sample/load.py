@@ -3,6 +3,7 @@ writers real uploads use."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from gridmap.config import STORAGE_SRID
+from gridmap.coverage.snapshots import today_in_china, write_history
 from gridmap.db.areas import VersionInfo, replace_subtree
 from gridmap.db.cameras import assign_cameras_to_areas
 from gridmap.db.locks import lock_areas_for_import, lock_areas_for_publish, lock_subtree
@@ -22,13 +24,26 @@ from gridmap.services.cameras import county_of, import_camera_table
 from gridmap.services.changes import record_change
 
 SAMPLE_COUNTY_CODE = "411628"
+#: Days of made-up coverage history the sample load writes (so /embed's trend has something to show).
+HISTORY_DAYS = 30
 
 
-def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None:
+def load_sample(
+    engine: Engine,
+    data_dir: Path,
+    *,
+    cameras: bool = True,
+    history_days: int = HISTORY_DAYS,
+    history_end: dt.date | None = None,
+) -> None:
     """Restore exactly the sample county: its areas as one new published version and its camera
     list as generated (unless ``cameras`` is False). The county's cameras are replaced, not
     updated: cameras imported since are removed and every online flag, report time and last-seen
-    time is the sample's, so demos, benchmarks and acceptance checks start from the same state."""
+    time is the sample's, so demos, benchmarks and acceptance checks start from the same state.
+
+    Then ``history_days`` daily coverage snapshots of the county's areas ending at ``history_end``
+    (default today in China; 0 days: none), a deterministic ramp whose last day is the loaded
+    figures exactly (:func:`gridmap.coverage.snapshots.write_history`)."""
     gpkg, cameras_csv = data_dir / GPKG, data_dir / CAMERAS_CSV
     for path in (gpkg, cameras_csv) if cameras else (gpkg,):
         if not path.exists():
@@ -67,3 +82,6 @@ def load_sample(engine: Engine, data_dir: Path, *, cameras: bool = True) -> None
                 created_by="gridmap sample",
             )
         record_change(conn, "sample_load", everything=True, root=SAMPLE_COUNTY_CODE)
+    if history_days > 0:
+        with engine.begin() as conn:  # after the load: area_stats holds the loaded figures
+            write_history(conn, SAMPLE_COUNTY_CODE, history_end or today_in_china(), history_days)

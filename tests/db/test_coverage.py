@@ -38,7 +38,7 @@ def url() -> str:
     url = fresh_database("gridmap_test_coverage")
     upgrade(url)
     engine = create_engine(url)
-    load_sample(engine, DATA_DIR, cameras=False)
+    load_sample(engine, DATA_DIR, cameras=False, history_days=0)
     engine.dispose()
     return url
 

@@ -42,7 +42,7 @@ from starlette.types import Scope
 from gridmap.api.deps import PageReader, SettingsDep, TileReader
 from gridmap.api.errors import ApiError
 from gridmap.config import Settings
-from gridmap.maps.pages import csp, package_origin, page_config, render_html
+from gridmap.maps.pages import EMBED_PANELS, csp, package_origin, page_config, parse_panels, render_html
 from gridmap.maps.pages import script_json as script_json  # re-exported: the page tests use it
 
 router = APIRouter(tags=["pages"])
@@ -145,9 +145,21 @@ def embed_page(
     summary: Annotated[bool, Query(description="是否显示汇总数字")] = True,
     token: Annotated[str | None, Query(description="嵌入令牌（GRIDMAP_READ_ACCESS=token 时需要）")] = None,
     package: Annotated[str | None, PACKAGE_QUERY] = None,
+    panels: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="显示的面板，逗号分隔：kpi 汇总数字、rank 乡镇排名、trend 30 天趋势、offline 最近离线摄像头、"
+            "clock 时钟（默认全部）",
+        ),
+    ] = None,
+    rank: Annotated[
+        Literal["online_rate", "rollout_rate"] | None, Query(description="乡镇排名所按的指标（默认同着色指标）")
+    ] = None,
 ) -> HTMLResponse:
     """A full-screen map for big screens and iframes: no controls, a legend and (optionally) the
-    county's figures. Tiles and figures follow the data: the page hears of every change on the
+    county's figures, a ranking of the townships, the 30-day trend, the latest offline cameras and
+    a clock (``panels``; 422 ``invalid_panels`` for an unknown one). Tiles and figures follow the data: the page hears of every change on the
     event stream (/events/revision, within a second) and checks /healthz every ``refresh`` seconds
     (0: neither, a still picture)."""
     page = {
@@ -158,9 +170,23 @@ def embed_page(
         "refresh": refresh,
         "cameras": cameras,
         "summary": summary,
+        "panels": _panels(panels),
+        "rank": rank or metric,
     }
     connect = package_source(package)
     return render_page(request, settings, "embed.html", page, frame_anywhere=True, connect=connect)
+
+
+def _panels(value: str | None) -> list[str]:
+    try:
+        return parse_panels(value)
+    except ValueError as exc:
+        raise ApiError(
+            422,
+            "invalid_panels",
+            f"面板参数无效：可选 {', '.join(EMBED_PANELS)}，用逗号分隔。",
+            {"panels": (value or "")[:200], "unknown": exc.args[0] if exc.args else []},
+        ) from None
 
 
 @router.get("/upload", response_class=HTMLResponse, summary="上传边界或摄像头台账")

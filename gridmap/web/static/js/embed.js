@@ -15,6 +15,14 @@
  * package, the figures are summed from them, and nothing is asked of the server (no /tiles,
  * /healthz, event stream or API): the status line names the package, its data revision and when it
  * was exported, and says the picture does not follow live data.
+ *
+ * The command-centre panels (?panels=, default all; see embed.css for the layout, which scales
+ * with the viewport): big figures (kpi), a ranking of the townships by ?rank= (rank: from
+ * /api/v1/coverage rows when reading is open, else from the township tiles' properties), the
+ * 30-day trend of both rates (trend: /api/v1/coverage/trend, drawn as an inline SVG; needs the
+ * JSON API), the latest offline cameras (offline: /api/v1/cameras?online=false&status=installed,
+ * newest last_seen first; needs the JSON API) and a clock. When the server stops answering, the
+ * screen is dimmed under a banner "数据截至 … （连接中断）".
  */
 import {
   addBasemap,
@@ -54,6 +62,12 @@ const levelKey = page.layer,
   level = levelOfKey(levelKey),
   metric = page.metric;
 document.body.classList.add(`gm-embed-${theme}`);
+/* The panels shown (a bundle's page predates ?panels=: all of them), the ranking's metric. */
+const PANELS = page.panels || ['kpi', 'rank', 'trend', 'offline', 'clock'];
+const shown = (p) => PANELS.indexOf(p) >= 0 && (p !== 'kpi' || page.summary !== false);
+const rankMetric = page.rank || metric;
+/* How many offline cameras the list shows. */
+const OFFLINE_ROWS = 4;
 
 const state = {
   revision: null,
@@ -62,9 +76,15 @@ const state = {
   checkedAt: null,
   failed: false,
   fitted: false,
-  package: null
+  package: null,
+  /* The ranking (rows {code, name, rate, …}), the trend points, the offline cameras: null until read. */
+  rank: null,
+  rankSource: null,
+  trend: null,
+  offline: null,
+  countyCode: null
 };
-const layers = {area: null, outline: null, cameras: null};
+const layers = {area: null, outline: null, cameras: null, townships: null};
 
 const map = L.map('gm-map', {
   zoomControl: false,
@@ -99,7 +119,7 @@ $('gm-embed-subtitle').textContent =
 fill($('gm-embed-legend'), legendNodes(metric, {cameras: page.cameras}));
 
 function grids(info) {
-  ['area', 'outline', 'cameras'].forEach((k) => {
+  ['area', 'outline', 'cameras', 'townships'].forEach((k) => {
     if (layers[k]) {
       map.removeLayer(layers[k]);
       layers[k] = null;
@@ -149,6 +169,20 @@ function grids(info) {
       featureId: (f) => f.properties.device_id
     }).addTo(map);
   }
+  // The ranking from tiles (an embed token, a package): the township layer's properties, drawn
+  // invisibly when the map shows another level.
+  if (shown('rank') && state.rankSource === 'tiles' && levelKey !== 'township' && info.townships) {
+    layers.townships = areaGrid({
+      layer: 'township',
+      pane: 'gm-outline',
+      urlToken: true,
+      revision: state.revision,
+      package: state.package,
+      maxNativeZoom: info.townships.maxzoom,
+      minNativeZoom: info.townships.minzoom,
+      style: () => ({fill: false, stroke: false, weight: 0})
+    }).addTo(map);
+  }
   wire();
 }
 
@@ -164,6 +198,12 @@ function wire() {
     }
     renderDistribution();
   });
+  const towns = levelKey === 'township' ? layers.area : layers.townships;
+  if (towns && state.rankSource === 'tiles') {
+    towns.on('load', () => {
+      rankFromTiles(towns);
+    });
+  }
 }
 
 /* How many areas are in each class (every area of the county is on screen and loaded). */
@@ -198,6 +238,11 @@ function countyName(grid) {
     }
   });
   const list = Object.keys(names);
+  featuresOf(grid).forEach((p) => {
+    if (p.level === 0) {
+      state.countyCode = p.code;
+    }
+  });
   if (list.length === 1) {
     $('gm-embed-county').textContent = list[0];
     document.title = `${list[0]} · 覆盖率大屏`;
@@ -214,7 +259,7 @@ function fit(bounds) {
       [bounds[1], bounds[0]],
       [bounds[3], bounds[2]]
     ],
-    {paddingTopLeft: [40, 110], paddingBottomRight: [40, 40], animate: false}
+    {padding: [20, 20], animate: false}
   );
   state.fitted = true;
 }
@@ -227,10 +272,10 @@ const DARK_TEXT = {ge98: '#5cb6ff', lt80: '#ff6161'};
 function renderSummary(s) {
   state.summary = s;
   const box = $('gm-embed-stats');
-  function stat(label, value, sub, cls) {
+  function stat(label, value, sub, cls, extra) {
     return el(
       'div',
-      {className: 'gm-stat'},
+      {className: `gm-stat${extra ? ` ${extra}` : ''}`},
       el('div', {className: 'gm-stat-label'}, label),
       el(
         'div',
@@ -242,25 +287,24 @@ function renderSummary(s) {
   }
   fill(
     box,
-    stat(
-      '上云率',
-      pct(s.online_rate),
-      `在线 ${num(s.online)} / 已安装 ${num(s.installed)}`,
-      classOfRate(s.online_rate)
-    ),
-    stat(
-      '安装率',
-      pct(s.rollout_rate),
-      `已安装 ${num(s.installed)} / 计划 ${num(s.planned)}`,
-      classOfRate(s.rollout_rate)
-    ),
-    stat(
-      `${levelName(level)}数`,
-      num(s.areas),
-      s.blind !== undefined && s.blind !== null ? `无摄像头 ${num(s.blind)}` : null
+    stat('上云率', pct(s.online_rate), '在线 / 已安装', classOfRate(s.online_rate)),
+    stat('安装率', pct(s.rollout_rate), '已安装 / 计划', classOfRate(s.rollout_rate)),
+    el(
+      'div',
+      {className: 'gm-stat-counts'},
+      stat('计划', num(s.planned), null, null, 'gm-stat-count'),
+      stat('已安装', num(s.installed), null, null, 'gm-stat-count'),
+      stat('在线', num(s.online), null, null, 'gm-stat-count'),
+      stat(
+        `${levelName(level)}数`,
+        num(s.areas),
+        s.blind !== undefined && s.blind !== null ? `无摄像头 ${num(s.blind)}` : null,
+        null,
+        'gm-stat-count'
+      )
     )
   );
-  box.hidden = !page.summary;
+  box.hidden = !shown('kpi');
 }
 
 /* The county's figures summed from the loaded tiles: each area once (featuresOf: tiles repeat
@@ -310,6 +354,331 @@ function loadSummary() {
     });
 }
 
+/* ------------------------------------------------------------ panels */
+
+/* Can the page read the JSON API? Reading open and no token in the page (an embed token may read
+   tiles only), and not drawing from a package. */
+function apiReadable() {
+  return !packageParam && !pageToken && config.readAccess === 'open';
+}
+
+function note(id, text) {
+  const box = $(id);
+  box.textContent = text || '';
+  box.hidden = !text;
+}
+
+function rateColour(rate) {
+  const c = classOfRate(rate);
+  return c === NO_DATA ? c.colour : theme === 'dark' ? DARK_TEXT[c.key] || c.colour : c.colour;
+}
+
+/* The ranking: highest rate first (no rate last), each row its rank, name, a bar and the rate. */
+function renderRank(rows) {
+  state.rank = rows
+    .map((r) => ({
+      code: r.code,
+      name: r.name || r.code,
+      planned: r.planned || 0,
+      installed: r.installed || 0,
+      online: r.online || 0,
+      rate: r[rankMetric] === undefined ? null : r[rankMetric]
+    }))
+    .sort((a, b) => {
+      if (a.rate === null || b.rate === null) {
+        return (a.rate === null) - (b.rate === null) || (a.code < b.code ? -1 : 1);
+      }
+      return b.rate - a.rate || (a.code < b.code ? -1 : 1);
+    });
+  $('gm-rank-title').textContent = `乡镇${METRICS[rankMetric].label}排名`;
+  fill(
+    $('gm-rank-list'),
+    state.rank.map((r, i) =>
+      el(
+        'li',
+        {className: 'gm-rank-row', dataset: {code: r.code}},
+        el('span', {className: 'gm-rank-no'}, String(i + 1)),
+        el('span', {className: 'gm-rank-name', title: r.name}, r.name),
+        el(
+          'span',
+          {className: 'gm-rank-bar'},
+          el('span', {
+            style: {width: `${Math.max(0, Math.min(1, r.rate || 0)) * 100}%`, background: rateColour(r.rate)}
+          })
+        ),
+        // the class colour as text on the dark theme only (the light classes are too pale on white)
+        el(
+          'span',
+          {className: 'gm-rank-rate', style: theme === 'dark' ? {color: rateColour(r.rate)} : null},
+          pct(r.rate)
+        )
+      )
+    )
+  );
+  note('gm-rank-note', state.rank.length ? null : '没有乡镇数据');
+}
+
+/* The ranking from the township tiles' properties (each township once, see featuresOf). */
+function rankFromTiles(grid) {
+  const rows = featuresOf(grid).filter((p) => p.level === 1);
+  rows.forEach((p) => {
+    if (p[rankMetric] === undefined) {
+      p[rankMetric] = null;
+    }
+  });
+  state.rankSource = 'tiles';
+  renderRank(rows);
+}
+
+/* The county and its townships from /api/v1/coverage (no options: the county and its townships). */
+function loadRank() {
+  if (!apiReadable() || !(shown('rank') || shown('trend'))) {
+    return Promise.resolve();
+  }
+  return api('api/v1/coverage', {cache: 'no-store'}).then((body) => {
+    const rows = body.rows || body;
+    rows.forEach((r) => {
+      if (r.level === 0) {
+        state.countyCode = r.code;
+      }
+    });
+    if (shown('rank')) {
+      renderRank(rows.filter((r) => r.level === 1));
+    }
+  });
+}
+
+function isoDay(d) {
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  Object.keys(attrs || {}).forEach((k) => {
+    node.setAttribute(k, attrs[k]);
+  });
+  return node;
+}
+/* The two rates' colours in the trend (the legend's top classes, readable on either theme). */
+const TREND = {
+  online_rate: {dark: '#5cc8ff', light: '#0b5cad'},
+  rollout_rate: {dark: '#ffd166', light: '#b35c00'}
+};
+
+/* The county's trend: both rates, one point a day, in an SVG drawn to the chart's pixel size (so
+   lines and dots keep their width at any screen size); the y axis from just under the lowest rate
+   to 100 %. */
+function renderTrend(points) {
+  state.trend = points;
+  const box = $('gm-trend-chart');
+  const keys = ['online_rate', 'rollout_rate'];
+  fill(
+    $('gm-trend-keys'),
+    keys.map((k) => el('span', {className: 'gm-trend-key', style: {color: TREND[k][theme]}}, METRICS[k].label))
+  );
+  if (points.length < 2) {
+    fill(box);
+    note('gm-trend-note', points.length ? '只有 1 天的快照：明天起显示趋势' : '还没有快照（服务器每天自动保存一次）');
+    return;
+  }
+  note('gm-trend-note', null);
+  const w = box.clientWidth || 300,
+    h = box.clientHeight || 150;
+  const unit = parseFloat(getComputedStyle(box).fontSize) || 14;
+  const left = unit * 3.2,
+    right = unit * 0.6,
+    top = unit * 0.6,
+    bottom = unit * 1.6;
+  const values = [];
+  points.forEach((p) => {
+    keys.forEach((k) => {
+      if (p[k] !== null) {
+        values.push(p[k]);
+      }
+    });
+  });
+  let lo = Math.min(...values);
+  lo = Math.max(0, Math.floor(lo * 20 - 0.5) / 20); // down to a 5 % step, a little below the lowest
+  const hi = 1;
+  const x = (i) => left + ((w - left - right) * i) / (points.length - 1);
+  const y = (v) => top + ((h - top - bottom) * (hi - v)) / (hi - lo || 1);
+  const chart = svg('svg', {viewBox: `0 0 ${w} ${h}`, role: 'img', 'aria-label': '近 30 天上云率和安装率'});
+  const grid = theme === 'dark' ? 'rgba(160,190,230,.25)' : 'rgba(40,60,90,.2)';
+  const label = theme === 'dark' ? '#a9bbd2' : '#435872';
+  [lo, Math.round((lo + hi) * 10) / 20, hi].forEach((v) => {
+    chart.appendChild(svg('line', {x1: left, x2: w - right, y1: y(v), y2: y(v), stroke: grid, 'stroke-width': 1}));
+    const t = svg('text', {x: left - unit * 0.4, y: y(v) + unit * 0.35, 'text-anchor': 'end', fill: label});
+    t.setAttribute('font-size', unit * 0.85);
+    t.textContent = `${Math.round(v * 100)}%`;
+    chart.appendChild(t);
+  });
+  [0, points.length - 1].forEach((i) => {
+    const t = svg('text', {
+      x: x(i),
+      y: h - unit * 0.3,
+      'text-anchor': i ? 'end' : 'start',
+      fill: label
+    });
+    t.setAttribute('font-size', unit * 0.85);
+    t.textContent = points[i].date.slice(5);
+    chart.appendChild(t);
+  });
+  keys.forEach((k) => {
+    const colour = TREND[k][theme];
+    const xy = [];
+    points.forEach((p, i) => {
+      if (p[k] !== null) {
+        xy.push(`${x(i).toFixed(1)},${y(p[k]).toFixed(1)}`);
+      }
+    });
+    chart.appendChild(
+      svg('polyline', {
+        points: xy.join(' '),
+        fill: 'none',
+        stroke: colour,
+        'stroke-width': Math.max(2, unit * 0.18),
+        'stroke-linejoin': 'round',
+        class: `gm-trend-line gm-trend-${k}`
+      })
+    );
+    points.forEach((p, i) => {
+      if (p[k] !== null) {
+        chart.appendChild(
+          svg('circle', {
+            cx: x(i),
+            cy: y(p[k]),
+            r: Math.max(2, unit * 0.2),
+            fill: colour,
+            class: `gm-trend-point gm-trend-${k}`,
+            'data-date': p.date,
+            'data-rate': p[k]
+          })
+        );
+      }
+    });
+  });
+  const last = points[points.length - 1];
+  const title = svg('title');
+  title.textContent = `${last.date}：上云率 ${pct(last.online_rate)}，安装率 ${pct(last.rollout_rate)}`;
+  chart.appendChild(title);
+  fill(box, chart);
+}
+
+/* The last 30 days (this browser's calendar) of the county's snapshots. */
+function loadTrend() {
+  if (!shown('trend') || !apiReadable() || !state.countyCode) {
+    return Promise.resolve();
+  }
+  const since = new Date();
+  since.setDate(since.getDate() - 29);
+  return api(`api/v1/coverage/trend/${encodeURIComponent(state.countyCode)}`, {
+    params: {from: isoDay(since)},
+    cache: 'no-store'
+  }).then((body) => {
+    renderTrend(body.points || []);
+  });
+}
+
+function when(iso) {
+  if (!iso) {
+    return '—';
+  }
+  const d = new Date(iso);
+  return `${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/* The installed cameras that are not online, the ones last seen most recently first. */
+function loadOffline() {
+  if (!shown('offline') || !apiReadable()) {
+    return Promise.resolve();
+  }
+  return api('api/v1/cameras', {params: {online: false, status: 'installed', limit: 5000}, cache: 'no-store'}).then(
+    (body) => {
+      const cams = (body.features || [])
+        .map((f) => f.properties)
+        .sort((a, b) => {
+          const ta = a.last_seen ? Date.parse(a.last_seen) : -Infinity,
+            tb = b.last_seen ? Date.parse(b.last_seen) : -Infinity;
+          return tb - ta || (a.device_id < b.device_id ? -1 : 1);
+        });
+      state.offline = cams.slice(0, OFFLINE_ROWS);
+      const towns = {};
+      (state.rank || []).forEach((r) => {
+        towns[r.code] = r.name;
+      });
+      fill(
+        $('gm-offline-list'),
+        state.offline.map((c) =>
+          el(
+            'li',
+            {className: 'gm-offline-row', dataset: {device: c.device_id}},
+            el('span', {className: 'gm-offline-name', title: c.device_id}, c.name || c.device_id),
+            el('span', {className: 'gm-offline-when'}, c.last_seen ? `${when(c.last_seen)} 后离线` : '无上线记录'),
+            el(
+              'span',
+              {className: 'gm-offline-where'},
+              [(c.area_code && towns[c.area_code.slice(0, 9)]) || null, c.device_id].filter(Boolean).join(' · ')
+            )
+          )
+        )
+      );
+      note('gm-offline-note', cams.length ? `共 ${num(cams.length)} 台离线` : '没有离线的摄像头');
+    }
+  );
+}
+
+/* The panels the server's data fills (ranking, trend, offline cameras); a failure leaves the last
+   picture (the status line says the connection broke). */
+function loadPanels() {
+  return loadRank()
+    .then(() => Promise.all([loadTrend(), loadOffline()]))
+    .catch((err) => {
+      if (err && (err.status === 401 || err.status === 403)) {
+        note('gm-trend-note', '需要查看令牌才能显示趋势');
+        $('gm-embed-offline').hidden = true;
+        return;
+      }
+      state.failed = true;
+      renderStatus();
+    });
+}
+
+/* Which panels show, and what those the data cannot fill say. */
+function setupPanels() {
+  $('gm-embed-rank').hidden = !shown('rank');
+  $('gm-embed-trend').hidden = !shown('trend');
+  $('gm-embed-offline').hidden = !shown('offline') || (!packageParam && !apiReadable());
+  $('gm-embed-clock').hidden = !shown('clock');
+  if (packageParam || !apiReadable()) {
+    $('gm-trend-chart').hidden = true;
+    $('gm-trend-keys').hidden = true;
+  }
+  if (packageParam) {
+    note('gm-trend-note', '离线数据包不含历史快照：趋势只在连接服务器时显示');
+    note('gm-offline-note', '离线数据包：不显示实时离线摄像头');
+  } else if (!apiReadable()) {
+    note('gm-trend-note', '嵌入令牌只能读取地图瓦片：趋势需要开放读取或查看令牌');
+  }
+  ['gm-screen-left', 'gm-screen-right'].forEach((id) => {
+    const side = $(id);
+    side.classList.toggle(
+      'gm-empty',
+      Array.from(side.children).every((c) => c.hidden)
+    );
+  });
+  if (shown('clock')) {
+    tick();
+    setInterval(tick, 1000);
+  }
+}
+
+const WEEKDAYS = '日一二三四五六';
+function tick() {
+  const d = new Date();
+  fill($('gm-embed-clock'), clock(d), el('small', null, `${isoDay(d)} 星期${WEEKDAYS[d.getDay()]}`));
+}
+
 /* ------------------------------------------------------------ status and refresh */
 
 function two(n) {
@@ -324,7 +693,8 @@ function renderStatus() {
     box.textContent = `${packageLabel(state.package)} · 离线画面，不随实时数据更新`;
     box.classList.add('gm-offline');
   } else if (state.failed) {
-    box.textContent = `连接中断，显示的是 ${state.checkedAt ? clock(state.checkedAt) : '上次'} 的数据`;
+    const since = state.checkedAt ? `${isoDay(state.checkedAt)} ${clock(state.checkedAt)}` : '上次连接时';
+    box.textContent = `连接中断，显示的是 ${since} 的数据`;
     box.classList.add('gm-stale');
   } else {
     box.textContent =
@@ -333,6 +703,17 @@ function renderStatus() {
       ' · 更新于 ' +
       (state.checkedAt ? clock(state.checkedAt) : '—');
     box.classList.remove('gm-stale');
+  }
+  const stale = state.failed && !state.package && state.checkedAt !== null;
+  document.body.classList.toggle('gm-embed-stale', stale);
+  const banner = $('gm-embed-banner');
+  banner.hidden = !stale;
+  if (stale) {
+    fill(
+      banner,
+      `数据截至 ${isoDay(state.checkedAt)} ${clock(state.checkedAt)}（连接中断）`,
+      el('small', null, '无法连接服务器，正在重试；恢复后自动更新')
+    );
   }
 }
 
@@ -345,13 +726,13 @@ function applyRevision(rev) {
   if (!changed) {
     return Promise.resolve();
   }
-  ['area', 'outline', 'cameras'].forEach((k) => {
+  ['area', 'outline', 'cameras', 'townships'].forEach((k) => {
     if (layers[k]) {
       layers[k] = refreshGrid(map, layers[k], rev);
     }
   });
   wire();
-  return loadSummary();
+  return Promise.all([loadSummary(), loadPanels()]);
 }
 
 /* Every `refresh` seconds: is the server there, and at which revision (the event stream brings
@@ -362,6 +743,7 @@ function refresh() {
     .then((h) => {
       state.failed = h.status !== 'ok';
       if (!state.failed) {
+        state.checkedAt = new Date();
         return applyRevision(h && h.revision !== undefined ? h.revision : null);
       }
     })
@@ -382,7 +764,17 @@ function startPackage() {
       state.package = pkg;
       state.revision = pkg.revision;
       state.summarySource = 'tiles';
-      const info = {area: pkg.info(levelKey), outline: pkg.info('county'), cameras: pkg.info('cameras')};
+      state.rankSource = 'tiles';
+      const info = {
+        area: pkg.info(levelKey),
+        outline: pkg.info('county'),
+        cameras: pkg.info('cameras'),
+        townships: pkg.info('township')
+      };
+      if (shown('rank') && info.townships.missing) {
+        note('gm-rank-note', '离线数据包中没有乡镇图层（导出时未包含）');
+        info.townships = null;
+      }
       fit(pkg.bounds);
       grids(info);
       renderStatus();
@@ -407,10 +799,18 @@ function startPackage() {
 }
 
 function start() {
+  setupPanels();
   if (packageParam) {
     return startPackage();
   }
-  const need = [tileInfo(levelKey), tileInfo('county'), page.cameras ? tileInfo('cameras') : null];
+  state.rankSource = apiReadable() ? 'api' : 'tiles';
+  const townsFromTiles = shown('rank') && state.rankSource === 'tiles' && levelKey !== 'township';
+  const need = [
+    tileInfo(levelKey),
+    tileInfo('county'),
+    page.cameras ? tileInfo('cameras') : null,
+    townsFromTiles ? tileInfo('township') : null
+  ];
   return fetchRevision()
     .then((rev) => {
       state.revision = rev;
@@ -418,7 +818,7 @@ function start() {
       return Promise.all(need);
     })
     .then((infos) => {
-      const info = {area: infos[0], outline: infos[1], cameras: infos[2] || {}};
+      const info = {area: infos[0], outline: infos[1], cameras: infos[2] || {}, townships: infos[3]};
       if (info.area.error === 401 || info.area.error === 403) {
         $('gm-embed-status').textContent = '需要有效的令牌：请在地址中加上 token=嵌入令牌';
         $('gm-embed-status').classList.add('gm-stale');
@@ -443,7 +843,7 @@ function start() {
           {urlToken: true}
         );
       }
-      return loadSummary();
+      return Promise.all([loadSummary(), loadPanels()]);
     })
     .catch(() => {
       state.failed = true;
@@ -457,7 +857,8 @@ window.gm = {
   layers: layers,
   refresh: refresh,
   idle: () =>
-    [layers.area, layers.outline, layers.cameras].every((g) => !g || !g.isLoading()) &&
-    !!state.summary === !!page.summary,
+    [layers.area, layers.outline, layers.cameras, layers.townships].every((g) => !g || !g.isLoading()) &&
+    !!state.summary === !!page.summary &&
+    (!shown('rank') || state.rank !== null || $('gm-rank-note').textContent !== ''),
   started: start()
 };
