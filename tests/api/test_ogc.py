@@ -41,6 +41,7 @@ def process_server(engine, **settings):
     env = {
         **os.environ,
         "GRIDMAP_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "GRIDMAP_SNAPSHOT_CHECK": "0",  # no daily snapshot in a database other tests read
         **{f"GRIDMAP_{k.upper()}": str(v) for k, v in settings.items()},
     }
     argv = [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app", "--port", str(port)]

@@ -19,7 +19,10 @@ from gridmap.config import get_settings
 @contextmanager
 def serve(engine: Engine, **settings) -> Iterator[str]:
     """Serve the app on ``engine`` at a free localhost port; yields the base URL (no trailing /).
-    ``settings`` override fields of :class:`gridmap.config.Settings` (e.g. read_access="token")."""
+    ``settings`` override fields of :class:`gridmap.config.Settings` (e.g. read_access="token").
+    The daily coverage snapshot is off unless a test asks for it (``snapshot_check_s``): a run
+    crossing midnight (China time) must not add a day to a database other tests read."""
+    settings = {"snapshot_check_s": 0, **settings}
     with serve_app(create_app(engine, get_settings().model_copy(update=settings))) as base:
         yield base
 
