@@ -729,8 +729,17 @@ function classCounts(areas, metric) {
 
 /* A stacked bar and rows of class counts (the same colours as the map). */
 export function distributionNodes(areas, metric, unit) {
-  const rows = classCounts(areas, metric),
-    total = areas.length || 1;
+  return classCountNodes(classCounts(areas, metric), areas.length, {unit: unit});
+}
+
+/*
+ * The stacked bar and rows of `rows` ([{cls: {key, label, colour}, count}], of `total` areas);
+ * opts.unit follows each count, opts.short drops a label's explanation in brackets from the row
+ * (the full label stays in its title).
+ */
+export function classCountNodes(rows, total, opts) {
+  opts = opts || {};
+  const whole = total || 1;
   return [
     el(
       'div',
@@ -743,7 +752,7 @@ export function distributionNodes(areas, metric, unit) {
         .filter((r) => r.count)
         .map((r) =>
           el('span', {
-            style: {width: `${(100 * r.count) / total}%`, background: r.cls.colour},
+            style: {width: `${(100 * r.count) / whole}%`, background: r.cls.colour},
             title: `${r.cls.label}：${r.count} 个`
           })
         )
@@ -754,11 +763,11 @@ export function distributionNodes(areas, metric, unit) {
       rows.map((r) =>
         el(
           'li',
-          {dataset: {cls: r.cls.key}},
+          {dataset: {cls: r.cls.key}, title: r.cls.label},
           el('span', {className: 'gm-swatch', style: {background: r.cls.colour}, 'aria-hidden': 'true'}),
-          el('span', {className: 'gm-dist-label'}, r.cls.label),
+          el('span', {className: 'gm-dist-label'}, opts.short ? r.cls.label.replace(/（.*$/, '') : r.cls.label),
           el('b', null, num(r.count)),
-          unit || ''
+          opts.unit || ''
         )
       )
     )

@@ -28,6 +28,7 @@ import {
   CAMERA_STATES,
   cameraState,
   cameraStyle,
+  classCountNodes,
   classOfRate,
   config,
   debounce,
@@ -857,43 +858,15 @@ function childLabel(name, code) {
   );
 }
 
-/* The class counts of a non-rate view (the same DOM as common.js distributionNodes). */
+/* The class counts of a non-rate view (the same DOM as the rate views: common.js classCountNodes). */
 function viewDistribution(areas, v) {
-  const counts = {},
-    total = areas.length || 1;
+  const counts = {};
   areas.forEach((p) => {
     const k = v.classOf(p).key;
     counts[k] = (counts[k] || 0) + 1;
   });
   const rows = v.classes.map((c) => ({cls: c, count: counts[c.key] || 0}));
-  return [
-    el(
-      'div',
-      {className: 'gm-dist-bar', role: 'img', 'aria-label': rows.map((r) => `${r.cls.label} ${r.count} 个`).join('，')},
-      rows
-        .filter((r) => r.count)
-        .map((r) =>
-          el('span', {
-            style: {width: `${(100 * r.count) / total}%`, background: r.cls.colour},
-            title: `${r.cls.label}：${r.count} 个`
-          })
-        )
-    ),
-    el(
-      'ul',
-      {className: 'gm-dist-rows'},
-      rows.map((r) =>
-        el(
-          'li',
-          {dataset: {cls: r.cls.key}, title: r.cls.label},
-          el('span', {className: 'gm-swatch', style: {background: r.cls.colour}, 'aria-hidden': 'true'}),
-          el('span', {className: 'gm-dist-label'}, r.cls.label.replace(/（.*$/, '')),
-          el('b', null, num(r.count)),
-          ' 个'
-        )
-      )
-    )
-  ];
+  return classCountNodes(rows, areas.length, {unit: ' 个', short: true});
 }
 
 function renderArea(feature) {
