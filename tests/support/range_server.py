@@ -61,15 +61,8 @@ def serve_files(folder: Path, *, ranges: bool = True) -> Iterator[tuple[str, lis
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", log
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with _running(Handler) as base:
+        yield base, log
 
 
 @contextmanager
@@ -90,11 +83,18 @@ def serve_static(folder: Path) -> Iterator[tuple[str, list[str]]]:
             log.append(f"{self.command} {self.path} {self.headers.get('Range') or ''}".rstrip())
             return super().send_head()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with _running(Handler) as base:
+        yield base, log
+
+
+@contextmanager
+def _running(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on a free localhost port in a thread; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", log
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

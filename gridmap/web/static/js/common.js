@@ -727,6 +727,27 @@ function classCounts(areas, metric) {
     .map((c) => ({cls: c, count: counts[c.key] || 0}));
 }
 
+/*
+ * The figures of a set of areas summed from their tile properties, as /api/v1/summary answers
+ * them: areas, planned, installed, online, blind (nothing installed) and the two rates (null when
+ * the denominator is 0).
+ */
+export function sumFigures(areas) {
+  const s = {areas: 0, planned: 0, installed: 0, online: 0, blind: 0};
+  areas.forEach((p) => {
+    s.areas++;
+    s.planned += p.planned || 0;
+    s.installed += p.installed || 0;
+    s.online += p.online || 0;
+    if (!p.installed) {
+      s.blind++;
+    }
+  });
+  s.rollout_rate = s.planned ? s.installed / s.planned : null;
+  s.online_rate = s.installed ? s.online / s.installed : null;
+  return s;
+}
+
 /* A stacked bar and rows of class counts (the same colours as the map). */
 export function distributionNodes(areas, metric, unit) {
   return classCountNodes(classCounts(areas, metric), areas.length, {unit: unit});

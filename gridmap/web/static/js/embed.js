@@ -48,6 +48,7 @@ import {
   pct,
   rateClass,
   refreshGrid,
+  sumFigures,
   TARGET,
   tileInfo,
   url,
@@ -310,19 +311,7 @@ function renderSummary(s) {
 /* The county's figures summed from the loaded tiles: each area once (featuresOf: tiles repeat
    the areas that cross their edges), the counts summed, the rates recomputed from the sums. */
 function summaryFromTiles() {
-  const s = {areas: 0, planned: 0, installed: 0, online: 0, blind: 0};
-  featuresOf(layers.area).forEach((p) => {
-    s.areas++;
-    s.planned += p.planned || 0;
-    s.installed += p.installed || 0;
-    s.online += p.online || 0;
-    if (!p.installed) {
-      s.blind++;
-    }
-  });
-  s.rollout_rate = s.planned ? s.installed / s.planned : null;
-  s.online_rate = s.installed ? s.online / s.installed : null;
-  renderSummary(s);
+  renderSummary(sumFigures(featuresOf(layers.area)));
 }
 
 /* Figures: from /api/v1/summary when the page has no token (reading is open); with a token

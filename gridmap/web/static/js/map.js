@@ -54,6 +54,7 @@ import {
   rateClass,
   refreshGrid,
   restyle,
+  sumFigures,
   TARGET,
   tileInfo,
   url,
@@ -552,18 +553,7 @@ const fetchSummary = debounce(() => {
 /* Offline: the figures of the areas on screen, summed from their tiles' properties (each area
    once; the rates recomputed from the sums). */
 function summaryFromTiles() {
-  const s = {areas: 0, planned: 0, installed: 0, online: 0, blind: 0, _level: state.level};
-  gridAreas(layers.area, map, map.getBounds()).forEach((p) => {
-    s.areas++;
-    s.planned += p.planned || 0;
-    s.installed += p.installed || 0;
-    s.online += p.online || 0;
-    if (!p.installed) {
-      s.blind++;
-    }
-  });
-  s.rollout_rate = s.planned ? s.installed / s.planned : null;
-  s.online_rate = s.installed ? s.online / s.installed : null;
+  const s = {...sumFigures(gridAreas(layers.area, map, map.getBounds())), _level: state.level};
   state.viewSummary = s;
   renderSummary(s);
 }
