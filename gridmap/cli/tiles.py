@@ -22,6 +22,12 @@ MinZoom = Annotated[int, typer.Option(metavar="Z", callback=in_range(0, 16), hel
 MaxZoom = Annotated[
     int, typer.Option(metavar="Z", callback=in_range(0, 16), help="Highest zoom (default 14; the server's is 16).")
 ]
+Layers = Annotated[
+    str | None,
+    typer.Option(
+        metavar="A,B,…", help="Layers in the package (default all: county,township,village,grid,microgrid,cameras)."
+    ),
+]
 Box = Annotated[str | None, typer.Option(metavar="W,S,E,N", help="Only tiles meeting this box (degrees).")]
 
 
@@ -33,10 +39,7 @@ def export_tiles(
     ] = None,
     minzoom: MinZoom = 0,
     maxzoom: MaxZoom = 14,
-    layers: Annotated[
-        str | None,
-        typer.Option(metavar="A,B,…", help="Layers (default all: county,township,village,grid,microgrid,cameras)."),
-    ] = None,
+    layers: Layers = None,
     bbox: Box = None,
 ) -> None:
     """Write an offline tile package: every layer's vector tiles in one PMTiles or MBTiles file.
@@ -106,10 +109,7 @@ def export_screen(
     no_summary: Annotated[bool, typer.Option("--no-summary", help="Hide the county's figures.")] = False,
     minzoom: MinZoom = 0,
     maxzoom: MaxZoom = 14,
-    layers: Annotated[
-        str | None,
-        typer.Option(metavar="A,B,…", help="Layers in the package (default all: county … microgrid, cameras)."),
-    ] = None,
+    layers: Layers = None,
     bbox: Box = None,
 ) -> None:
     """Write an offline screen bundle: a folder any static web server can serve, no gridmap server.
