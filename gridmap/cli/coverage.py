@@ -135,13 +135,14 @@ def verify(
     Exit codes: 0 they agree exactly; 1 they differ (listed; with --repair, rebuilt).
     """
     from gridmap.coverage.table import differences
+    from gridmap.db.labels import label_differences
     from gridmap.db.session import engine_scope
     from gridmap.services.changes import record_change
     from gridmap.tiles.store import tile_differences
 
     with engine_scope() as engine:
         with working("正在从头重算覆盖统计和瓦片数据并比对…"), engine.connect() as conn:
-            found = differences(conn) + tile_differences(conn)
+            found = differences(conn) + tile_differences(conn) + label_differences(conn)
         if not found:
             typer.echo("一致：存储的覆盖统计和瓦片数据与从头重算的结果完全相同。")
             return

@@ -370,6 +370,32 @@ class AreaFeatureId(Base):
     __table_args__ = (UniqueConstraint("fid", name="uq_area_feature_id_fid"),)
 
 
+class AreaLabel(Base):
+    """Where a live area's name goes on a map (migration 0008): the centre of its largest inscribed
+    circle (the pole of inaccessibility: the point deepest inside, never outside a concave or holed
+    area as a centroid can be), EPSG:4490, and that circle's radius in metres (measured in the
+    CGCS2000 Gauss-Krüger zone of the area), which tells a map at which zoom the name fits.
+    Kept in step with the areas by the write path (:func:`gridmap.db.labels.sync_label_rows`)."""
+
+    __tablename__ = "area_label"
+
+    #: ``area.id`` the row was built from (a publish writes new ids, so stale rows are found by id).
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    #: The name as a map writes it inside its parent: without the parent's name when it starts
+    #: with it ("杜庄村第一网格2号微网格" under "杜庄村第一网格" is "2号微网格").
+    short_name: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(POINT_GEOMETRY)
+    radius_m: Mapped[float] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_area_label_geom", "geom", postgresql_using="gist"),
+        Index("ix_area_label_level_radius", "level", "radius_m"),
+    )
+
+
 class TileArea(Base):
     """One live area at one zoom: its geometry simplified, snapped and validated for that zoom's
     tiles, in the zoom's global tile units (y up), with its fixed properties (the figures are

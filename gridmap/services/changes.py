@@ -11,6 +11,7 @@ the sample load) runs in one transaction:
 
    - tile rows: the replaced areas' rows (:func:`gridmap.tiles.store.sync_area_rows`), the changed
      cameras' rows by device id (:func:`gridmap.tiles.store.sync_camera_rows`);
+   - label positions: the replaced areas' rows (:func:`gridmap.db.labels.sync_label_rows`);
    - the data revision (:func:`gridmap.db.revisions.bump_revision`);
    - figures: the changed cameras' deltas up the parent chain, new areas' rows
      (:mod:`gridmap.db.figures`);
@@ -43,6 +44,7 @@ from sqlalchemy import Connection, text
 
 from gridmap.db import figures
 from gridmap.db.cameras import CHANGED_CAMERAS, prepare_changed_cameras
+from gridmap.db.labels import rebuild_label_rows, sync_label_rows
 from gridmap.db.revisions import bump_revision, log_change
 from gridmap.logs import event, get_logger
 from gridmap.tiles.store import rebuild_tile_tables, sync_area_rows, sync_camera_rows
@@ -107,6 +109,7 @@ def record_change(
     conn.execute(text(f"ANALYZE {CHANGED_CAMERAS} (device_id)"))
     if everything:
         rebuild_tile_tables(conn)
+        rebuild_label_rows(conn)
         revision = bump_revision(conn)
         figures.rebuild(conn)
         log_change(conn, revision, kind, everything=True, root=root)
@@ -115,6 +118,7 @@ def record_change(
         return revision
     if areas is not None:
         sync_area_rows(conn, areas.codes)
+        sync_label_rows(conn, areas.codes)
     cameras = sync_camera_rows(conn)
     if not cameras.changed and areas is None:
         _forget_cameras(conn)

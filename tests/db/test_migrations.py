@@ -12,6 +12,7 @@ from gridmap.db.models import Base
 
 OUR_TABLES = {
     "area",
+    "area_label",
     "area_version",
     "boundary_version",
     "camera",
@@ -31,6 +32,7 @@ GIST_INDEXES = {
     "ix_area_geom",
     "ix_camera_geom",
     "ix_tile_camera_geom",
+    "ix_area_label_geom",
     *(f"ix_tile_area_geom_l{lv}" for lv in range(5)),
 }
 
@@ -112,10 +114,14 @@ def _ours(obj, name, type_, reflected, compare_to):
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
+_LABEL_ROWS = "SELECT code, name, short_name, level, ST_AsText(geom), radius_m FROM area_label ORDER BY code"
+
+
 def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
     """A county loaded before migrations 0004–0006 gets its figures and tile rows on upgrade: the
     migrations' own (frozen) SQL gives exactly what the application computes."""
     from gridmap.coverage.table import differences
+    from gridmap.db.labels import label_differences
     from gridmap.sample.load import load_sample
     from gridmap.tiles.store import tile_differences
 
@@ -129,6 +135,7 @@ def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
         tiles = conn.execute(text("SELECT count(*), count(DISTINCT area_id) FROM tile_area")).one()
         fids = conn.execute(text("SELECT DISTINCT code, fid FROM tile_area ORDER BY code")).all()
         camera_fids = conn.execute(text("SELECT device_id, fid FROM tile_camera ORDER BY device_id")).all()
+        labels = conn.execute(text(_LABEL_ROWS)).all()
     migrate.downgrade(url, "0003")
     migrate.upgrade(url)
     with engine.connect() as conn:
@@ -140,6 +147,10 @@ def test_upgrading_a_database_with_data_fills_the_figures_and_tiles(data_dir):
         assert conn.execute(text("SELECT DISTINCT code, fid FROM tile_area ORDER BY code")).all() == fids
         assert conn.execute(text("SELECT device_id, fid FROM tile_camera ORDER BY device_id")).all() == camera_fids
         assert tile_differences(conn) == []
+        # 0008 places the names where the write path places them.
+        assert conn.execute(text(_LABEL_ROWS)).all() == labels
+        assert label_differences(conn) == []
+    assert len(labels) == 12195 and all(r.radius_m > 0 for r in labels)
     assert len(fids) == 12195 and len({f for _, f in fids}) == 12195 and max(f for _, f in fids) < 2**53
     assert [c for c, _ in sorted(fids, key=lambda r: r[1])] == sorted(c for c, _ in fids)
     assert tiles[0] > 0 and len(stats) == 12195 and len(operators) > 0

@@ -1,6 +1,18 @@
 """The API's routers, in the order they are mounted."""
 
-from gridmap.api.routers import areas, cameras, coverage, events, exports, health, ogc, pages, tiles, uploads
+from gridmap.api.routers import (
+    areas,
+    cameras,
+    coverage,
+    events,
+    exports,
+    health,
+    map_overlays,
+    ogc,
+    pages,
+    tiles,
+    uploads,
+)
 
 ROUTERS = [
     health.router,
@@ -10,6 +22,7 @@ ROUTERS = [
     exports.router,
     uploads.router,
     tiles.router,
+    map_overlays.router,
     events.router,
     ogc.router,
     pages.router,

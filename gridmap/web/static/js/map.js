@@ -60,6 +60,7 @@ import {
   url,
   watchRevision
 } from './common.js';
+import {apiLabelSource, clusterLayer, labelLayer, listLabelSource} from './overlays.js';
 import {choosePackage, openPackage, packageLabel, packageParam} from './package.js';
 
 const $ = (id) => document.getElementById(id);
@@ -70,6 +71,7 @@ const state = {
   level: 3,
   metric: 'online_rate',
   cameras: false,
+  labels: true,
   selected: null,
   revision: null,
   tilesLoading: 0,
@@ -220,6 +222,38 @@ L.control.scale({position: 'bottomright', imperial: false}).addTo(map);
 map.setView([35, 105], 5);
 layers.basemap = addBasemap(map);
 
+/* Names of the areas (township names first, then deeper levels down to the one coloured, each
+ * where it fits) and, below the camera tiles' zoom, camera clusters: HTML over the map (overlays.js). */
+const labels = labelLayer(map, {
+  levels: () => {
+    if (!state.labels) {
+      return [];
+    }
+    const out = [];
+    for (let lv = 1; lv <= Math.max(1, state.level); lv++) {
+      out.push(lv);
+    }
+    return out;
+  },
+  source: packageParam ? null : apiLabelSource(),
+  revision: () => state.revision,
+  // names keep clear of the camera clusters and of the controls over the map
+  obstacles: () =>
+    Array.prototype.slice.call(
+      document.querySelectorAll('.gm-cluster, #gm-toolbar, #gm-legend, .leaflet-control-zoom, .leaflet-control-scale')
+    ),
+  zIndex: 450
+});
+const clusters = clusterLayer(map, {
+  enabled: () => state.cameras && !state.package,
+  maxZoom: () => (layers.cameras ? layers.cameras.options.minZoom : CAMERA_MIN_ZOOM_DEFAULT),
+  revision: () => state.revision,
+  colourOf: (share) => classOfRate(share).colour,
+  inkOf: inkFor,
+  onDraw: () => labels.update(),
+  zIndex: 460
+});
+
 /* ------------------------------------------------------------ controls */
 
 function segButton(_group, label, value, current, onPick, title) {
@@ -278,6 +312,10 @@ radioKeys(metricGroup);
 $('gm-cameras').checked = state.cameras;
 $('gm-cameras').addEventListener('change', (e) => {
   setCameras(e.target.checked);
+});
+$('gm-labels').checked = state.labels;
+$('gm-labels').addEventListener('change', (e) => {
+  setLabels(e.target.checked);
 });
 $('gm-area-close').addEventListener('click', () => {
   clearSelection();
@@ -397,15 +435,22 @@ function buildCameraLayer() {
 
 function zoomNotice() {
   const msgs = [];
+  let clustered = false;
   const info = state.tileInfo[levelKey(state.level)];
   if (info && layers.area && map.getZoom() < layers.area.options.minZoom) {
     msgs.push(`${levelName(state.level)}在第 ${layers.area.options.minZoom} 级以上显示`);
   }
   if (state.cameras && layers.cameras && map.getZoom() < layers.cameras.options.minZoom) {
-    msgs.push(`摄像头在第 ${layers.cameras.options.minZoom} 级以上显示`);
+    if (state.package) {
+      msgs.push(`摄像头在第 ${layers.cameras.options.minZoom} 级以上显示`);
+    } else {
+      clustered = true; // online, clusters stand in for the cameras below their zoom
+    }
   }
   if (msgs.length) {
     notice(`${msgs.join('；')}，请放大地图。`);
+  } else if (clustered) {
+    notice(`摄像头在第 ${layers.cameras.options.minZoom} 级以下按位置聚合显示：点击聚合放大。`);
   } else {
     notice(null);
   }
@@ -440,6 +485,7 @@ function setLevel(level) {
   buildAreaLayers();
   refreshSummary();
   scopeChanged();
+  labels.update();
 }
 
 /* The level or the selected area changed: the blind list, downloads and print line follow. */
@@ -478,7 +524,14 @@ function setCameras(on) {
   $('gm-cameras').checked = state.cameras;
   writeHash();
   renderLegend();
-  buildCameraLayer();
+  buildCameraLayer().then(() => clusters.update());
+}
+
+function setLabels(on) {
+  state.labels = !!on;
+  $('gm-labels').checked = state.labels;
+  writeHash();
+  labels.update();
 }
 
 function renderLegend() {
@@ -1406,12 +1459,16 @@ function readHash() {
     state.metric = h.get('metric');
   }
   state.cameras = h.get('cameras') === '1';
+  state.labels = h.get('labels') !== '0';
   state.selected = h.get('area') || null;
 }
 function writeHash() {
   const parts = [`level=${levelKey(state.level)}`, `metric=${state.metric}`];
   if (state.cameras) {
     parts.push('cameras=1');
+  }
+  if (!state.labels) {
+    parts.push('labels=0');
   }
   if (state.selected) {
     parts.push(`area=${encodeURIComponent(state.selected)}`);
@@ -1435,6 +1492,8 @@ function applyRevision(rev) {
     }
   });
   refreshSummary();
+  labels.update();
+  clusters.update();
   if (state.selected) {
     select(state.selected);
   }
@@ -1463,6 +1522,7 @@ function startPackage() {
     .then((pkg) => {
       state.package = pkg;
       state.revision = pkg.revision;
+      labels.setSource(pkg.labels ? listLabelSource(pkg.labels) : null);
       updateExports();
       foot.textContent = `${packageLabel(pkg)} · 离线画面，不随实时数据更新`;
       foot.classList.add('gm-offline');
