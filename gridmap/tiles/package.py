@@ -176,6 +176,28 @@ def _center(bounds: Box, minzoom: int, maxzoom: int) -> list[float]:
     return [round((west + east) / 2, 6), round((south + north) / 2, 6), zoom]
 
 
+#: The label rows a package carries (``gridmap_labels``), in this column order.
+LABEL_FIELDS = ["level", "code", "name", "short_name", "lon", "lat", "radius_m"]
+
+
+def _labels(conn: psycopg.Connection[Any], levels: list[int], bbox: Box | None) -> dict[str, Any]:
+    """Where the names of the exported levels go (``area_label``, see :mod:`gridmap.db.labels`),
+    for the pages offline: ``{"fields": LABEL_FIELDS, "rows": [[…], …]}``, lon/lat EPSG:4490
+    degrees (6 decimals), radius in metres; only label points inside ``bbox`` when given."""
+    west, south, east, north = bbox if bbox is not None else (-180.0, -90.0, 180.0, 90.0)
+    rows = conn.execute(
+        """SELECT level, code, name, short_name, round(ST_X(geom)::numeric, 6)::float8,
+                  round(ST_Y(geom)::numeric, 6)::float8, round(radius_m::numeric, 1)::float8
+           FROM area_label
+           WHERE level = ANY(%(levels)s) AND level > 0
+             AND geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4490)
+           ORDER BY level, radius_m DESC, code COLLATE "C"
+        """,
+        {"levels": levels, "w": west, "s": south, "e": east, "n": north},
+    ).fetchall()
+    return {"fields": LABEL_FIELDS, "rows": [list(r) for r in rows]}
+
+
 def metadata_of(
     layers: Sequence[TileLayer],
     *,
@@ -188,7 +210,8 @@ def metadata_of(
 ) -> dict[str, Any]:
     """The package's metadata (TileJSON-like, as PMTiles and MBTiles readers expect): name,
     bounds, center, zoom range, format ``pbf``, ``vector_layers`` (each layer's id, fields and
-    zoom range within the package), attribution, the data revision and the export time (UTC)."""
+    zoom range within the package), attribution, the data revision and the export time (UTC); the
+    export adds ``gridmap_labels`` (where the areas' names go, :func:`_labels`)."""
     title = f"gridmap {county}" if county else "gridmap"
     return {
         "name": title,
@@ -393,6 +416,7 @@ def _write(
             exported_at=exported_at,
             county=_county_name(conn),
         )
+        metadata["gridmap_labels"] = _labels(conn, [la.level for la in layers if la.level is not None], bbox)
         summary = PackageSummary(out, fmt, minzoom, maxzoom, [la.id for la in layers], revision, bounds)
         summary.metadata = metadata
         sql = {layer.id: layer.sql() for layer in layers}

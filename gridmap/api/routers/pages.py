@@ -143,6 +143,9 @@ def embed_page(
     ] = 60,
     cameras: Annotated[bool, Query(description="是否显示摄像头")] = False,
     summary: Annotated[bool, Query(description="是否显示汇总数字")] = True,
+    labels: Annotated[
+        bool, Query(description="是否在地图上显示区域名称（乡镇起，到所显示的层级，放得下时显示）")
+    ] = True,
     token: Annotated[str | None, Query(description="嵌入令牌（GRIDMAP_READ_ACCESS=token 时需要）")] = None,
     package: Annotated[str | None, PACKAGE_QUERY] = None,
     panels: Annotated[
@@ -170,6 +173,7 @@ def embed_page(
         "refresh": refresh,
         "cameras": cameras,
         "summary": summary,
+        "labels": labels,
         "panels": _panels(panels),
         "rank": rank or metric,
     }

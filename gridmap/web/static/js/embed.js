@@ -54,6 +54,7 @@ import {
   url,
   watchRevision
 } from './common.js';
+import {apiLabelSource, labelLayer, listLabelSource} from './overlays.js';
 import {choosePackage, openPackage, packageLabel, packageParam} from './package.js';
 
 const $ = (id) => document.getElementById(id);
@@ -112,6 +113,24 @@ if (map.attributionControl) {
 });
 map.setView([35, 105], 5);
 addBasemap(map);
+
+/* Names of the areas from the townships down to the level shown, where they fit (overlays.js). */
+const labels = labelLayer(map, {
+  levels: () => {
+    if (page.labels === false) {
+      return [];
+    }
+    const out = [];
+    for (let lv = 1; lv <= Math.max(1, level); lv++) {
+      out.push(lv);
+    }
+    return out;
+  },
+  source: packageParam ? null : apiLabelSource(),
+  revision: () => state.revision,
+  obstacles: () => Array.prototype.slice.call(document.querySelectorAll('.gm-embed-legend, .gm-embed-overlay')),
+  zIndex: 450
+});
 
 const m = METRICS[metric];
 $('gm-embed-heading').textContent = ` · ${levelName(level)}${m.label}`;
@@ -721,6 +740,7 @@ function applyRevision(rev) {
     }
   });
   wire();
+  labels.update();
   return Promise.all([loadSummary(), loadPanels()]);
 }
 
@@ -752,6 +772,7 @@ function startPackage() {
     .then((pkg) => {
       state.package = pkg;
       state.revision = pkg.revision;
+      labels.setSource(pkg.labels ? listLabelSource(pkg.labels) : null);
       state.summarySource = 'tiles';
       state.rankSource = 'tiles';
       const info = {

@@ -113,6 +113,20 @@ export function layerBytes(tile, name) {
   return new Uint8Array(0);
 }
 
+/* The package's label rows ({fields, rows}) as objects {level, code, name, short_name, lon, lat, radius_m}. */
+function labelsOf(table) {
+  if (!table || !Array.isArray(table.fields) || !Array.isArray(table.rows)) {
+    return null;
+  }
+  return table.rows.map((row) => {
+    const o = {};
+    table.fields.forEach((f, i) => {
+      o[f] = row[i];
+    });
+    return o;
+  });
+}
+
 /* The package's description of its layers: {id: {minzoom, maxzoom, bounds}}. */
 function describe(archive, header, metadata, label) {
   const bounds = metadata.bounds || [header.minLon, header.minLat, header.maxLon, header.maxLat];
@@ -140,6 +154,8 @@ function describe(archive, header, metadata, label) {
     revision: metadata.gridmap_revision !== undefined ? metadata.gridmap_revision : null,
     exportedAt: metadata.gridmap_exported_at || null,
     bounds: bounds,
+    /* Where the areas' names go (overlays.js listLabelSource); null in a package made before them. */
+    labels: labelsOf(metadata.gridmap_labels),
     layers: layers,
     /* TileJSON-like {minzoom, maxzoom, bounds} of a layer, {missing: true} when the package has none. */
     info: (id) => layers[id] || {minzoom: 0, maxzoom: 16, bounds: bounds, missing: true},
