@@ -38,6 +38,7 @@ from planting import METRIC, plant_overlap
 from sqlalchemy import text
 
 from gridmap.coverage.table import differences
+from gridmap.db.labels import label_differences
 from gridmap.sample.files import CAMERAS_CSV
 from gridmap.sample.load import load_sample
 from gridmap.services.boundaries import PublishRefused, publish_file, rollback
@@ -84,10 +85,11 @@ def editor(engine, base):
 
 
 def consistent(engine) -> None:
-    """The stored figures and tile rows equal a recomputation from scratch."""
+    """The stored figures, tile rows and label rows equal a recomputation from scratch."""
     with engine.connect() as conn:
         assert differences(conn) == []
         assert tile_differences(conn) == []
+        assert label_differences(conn) == []
 
 
 def live_subtree(engine, root: str) -> gpd.GeoDataFrame:

@@ -866,8 +866,10 @@ window.gm = {
   state: state,
   layers: layers,
   refresh: refresh,
+  labels: labels,
   idle: () =>
     [layers.area, layers.outline, layers.cameras, layers.townships].every((g) => !g || !g.isLoading()) &&
+    !labels.busy() &&
     !!state.summary === !!page.summary &&
     (!shown('rank') || state.rank !== null || $('gm-rank-note').textContent !== ''),
   started: start()

@@ -1623,6 +1623,8 @@ window.gm = {
   blindClass: blindClass,
   householdClass: householdClass,
   printLayout: printLayout,
+  labels: labels,
+  clusters: clusters,
   hitTest: (lat, lng) => {
     const hit = hitTest(layers.area, map, L.latLng(lat, lng));
     return hit ? hit.properties : null;
@@ -1633,6 +1635,8 @@ window.gm = {
     return (
       state.started &&
       !busy &&
+      !labels.busy() &&
+      !clusters.busy() &&
       !state.summaryDue &&
       state.pending === 0 &&
       !map._animatingZoom &&

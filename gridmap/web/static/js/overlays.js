@@ -217,13 +217,17 @@ export function labelLayer(map, opts) {
     });
   }
 
+  let inFlight = 0;
   function update() {
+    clearTimeout(timer);
+    timer = null;
     const mine = ++generation;
     const levels = opts.levels();
     if (!source || !levels.length) {
       draw([]);
       return Promise.resolve();
     }
+    inFlight++;
     const box = paddedBox(map, 0),
       mpp = metresPerPixel(map),
       revision = opts.revision ? opts.revision() : null;
@@ -236,15 +240,19 @@ export function labelLayer(map, opts) {
           () => ({level: level, labels: []})
         );
       })
-    ).then((lists) => {
-      if (mine !== generation) {
-        return; // a newer update is under way
-      }
-      lists.forEach((item) => {
-        item.labels = item.labels.slice().sort((a, b) => b.radius_m - a.radius_m);
+    )
+      .then((lists) => {
+        if (mine !== generation) {
+          return; // a newer update is under way
+        }
+        lists.forEach((item) => {
+          item.labels = item.labels.slice().sort((a, b) => b.radius_m - a.radius_m);
+        });
+        draw(place(lists));
+      })
+      .finally(() => {
+        inFlight--;
       });
-      draw(place(lists));
-    });
   }
 
   let timer = null;
@@ -259,6 +267,8 @@ export function labelLayer(map, opts) {
   });
   return {
     update: update,
+    /* true while an update is due or under way (the page tests wait for it) */
+    busy: () => timer !== null || inFlight > 0,
     clear: () => draw([]),
     setSource: (s) => {
       source = s;
@@ -317,13 +327,18 @@ export function clusterLayer(map, opts) {
     L.DomEvent.disableClickPropagation(b);
     return b;
   }
+  let inFlight = 0;
+  let timer = null;
   function update() {
+    clearTimeout(timer);
+    timer = null;
     const mine = ++generation;
     if (!opts.enabled() || map.getZoom() >= opts.maxZoom()) {
       clear();
       return Promise.resolve();
     }
     const box = paddedBox(map, 0.1);
+    inFlight++;
     return api('api/v1/map/camera-clusters', {
       params: {
         z: Math.floor(map.getZoom()),
@@ -331,27 +346,30 @@ export function clusterLayer(map, opts) {
         cell_px: CLUSTER_PX,
         v: opts.revision ? opts.revision() : null
       }
-    }).then(
-      (r) => {
-        if (mine !== generation) {
-          return;
-        }
-        clear();
-        r.clusters.forEach((c) => {
-          root.appendChild(node(c));
-        });
-        if (opts.onDraw) {
-          opts.onDraw();
-        }
-      },
-      () => {
-        if (mine === generation) {
+    })
+      .then(
+        (r) => {
+          if (mine !== generation) {
+            return;
+          }
           clear();
+          r.clusters.forEach((c) => {
+            root.appendChild(node(c));
+          });
+          if (opts.onDraw) {
+            opts.onDraw();
+          }
+        },
+        () => {
+          if (mine === generation) {
+            clear();
+          }
         }
-      }
-    );
+      )
+      .finally(() => {
+        inFlight--;
+      });
   }
-  let timer = null;
   map.on('moveend zoomend', () => {
     clearTimeout(timer);
     timer = setTimeout(update, 60);
@@ -360,5 +378,5 @@ export function clusterLayer(map, opts) {
     generation++;
     clear();
   });
-  return {update: update, clear: clear, root: root};
+  return {update: update, busy: () => timer !== null || inFlight > 0, clear: clear, root: root};
 }
