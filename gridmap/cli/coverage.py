@@ -125,10 +125,10 @@ def snapshot(
 @app.command()
 def verify(
     repair: Annotated[
-        bool, typer.Option("--repair", help="Rebuild every stored figure and tile row when they disagree.")
+        bool, typer.Option("--repair", help="Rebuild every stored figure, tile row and label row when they disagree.")
     ] = False,
 ) -> None:
-    """Check the stored figures and tile rows against a recomputation from scratch.
+    """Check the stored figures, tile rows and label rows against a recomputation from scratch.
 
     The stored figures are moved by every write; this recomputes them independently.
 
@@ -141,18 +141,18 @@ def verify(
     from gridmap.tiles.store import tile_differences
 
     with engine_scope() as engine:
-        with working("正在从头重算覆盖统计和瓦片数据并比对…"), engine.connect() as conn:
+        with working("正在从头重算覆盖统计、瓦片数据和名称位置并比对…"), engine.connect() as conn:
             found = differences(conn) + tile_differences(conn) + label_differences(conn)
         if not found:
-            typer.echo("一致：存储的覆盖统计和瓦片数据与从头重算的结果完全相同。")
+            typer.echo("一致：存储的覆盖统计、瓦片数据和名称位置与从头重算的结果完全相同。")
             return
         typer.echo(f"不一致（列出前 {len(found)} 处）：")
         for line in found:
             typer.echo(f"  {line}")
         if repair:
-            with working("正在重建覆盖统计和瓦片数据…"), engine.begin() as conn:
+            with working("正在重建覆盖统计、瓦片数据和名称位置…"), engine.begin() as conn:
                 revision = record_change(conn, "repair", everything=True)
-            typer.echo(f"已从头重建覆盖统计和瓦片数据（数据版本 {revision}）。")
+            typer.echo(f"已从头重建覆盖统计、瓦片数据和名称位置（数据版本 {revision}）。")
     raise typer.Exit(1)
 
 
