@@ -284,6 +284,28 @@ def test_map_shows_areas_selects_switches_and_searches(api_url, loaded_engine, b
     map_click(page, cam_lon, cam_lat)
     wait_for(page, "!!document.querySelector('.gm-camera-pop')", 10, "the camera's popup")
     assert device in page.text_content(".gm-camera-pop") and "在线" in page.text_content(".gm-camera-pop")
+    # the camera's area by name (each name short inside its parent), not by an 18-digit code alone
+    with loaded_engine.connect() as conn:
+        leaf, leaf_name, town = conn.execute(
+            text(
+                "SELECT c.area_code, a.name, t.name FROM camera c JOIN area a ON a.code = c.area_code "
+                "JOIN area t ON t.code = left(c.area_code, 9) WHERE c.device_id = :d"
+            ),
+            {"d": device},
+        ).one()
+    wait_for(page, "document.querySelector('.gm-camera-pop').textContent.includes(' › ')", 10, "the area's names")
+    pop = page.text_content(".gm-camera-pop")
+    assert town in pop and leaf in pop and leaf_name.split("网格")[-1] in pop
+    # in a dense camera area the click may have meant the area: one button opens it
+    page.click(".gm-camera-area")
+    wait_for(
+        page,
+        f"(() => {{ const c = document.getElementById('gm-area-code').textContent;"
+        f" return c && c !== '{town_code}' && location.hash.endsWith('area=' + c); }})()",
+        10,
+        "the area panel",
+    )
+    assert leaf.startswith(page.text_content("#gm-area-code"))  # the area of the coloured level holding it
     screenshot(page, "map_cameras")
     page.context.close()
 

@@ -1019,7 +1019,43 @@ map.on('click', (e) => {
   }
 });
 
+/* The camera's leaf area by name: "杜庄村第一网格2号微网格（411628…）", its ancestors' names added
+   when the server answers (offline: the code alone). A click flies there. */
+function cameraPlace(code) {
+  if (!code) {
+    return '—';
+  }
+  const button = el(
+    'button',
+    {
+      type: 'button',
+      className: 'gm-linkbtn',
+      onclick: () => {
+        select(String(code), {fly: true});
+      }
+    },
+    String(code)
+  );
+  if (!state.package) {
+    api(`api/v1/areas/${encodeURIComponent(code)}`)
+      .then((f) => {
+        const p = f.properties || {};
+        const names = (p.ancestors || []).map((a) => a.name || '').concat([p.name || '']);
+        // each name short inside its parent: 郑家集乡 › 杜庄村 › 第一网格 › 1号微网格
+        const chain = names
+          .map((n, i) => (i > 0 && names[i - 1] && n.indexOf(names[i - 1]) === 0 ? n.slice(names[i - 1].length) : n))
+          .slice(1)
+          .filter(Boolean);
+        button.textContent = `${chain.join(' › ')}（${code}）`;
+      })
+      .catch(() => {});
+  }
+  return button;
+}
+
 function cameraPopup(latlng, c) {
+  const hit = hitTest(layers.area, map, latlng);
+  const place = cameraPlace(c.area_code);
   let stateKey = cameraState(c),
     label = '未知';
   CAMERA_STATES.forEach((s) => {
@@ -1041,24 +1077,23 @@ function cameraPopup(latlng, c) {
       el('dt', null, '运营商'),
       el('dd', null, c.operator || '—'),
       el('dt', null, '所属区域'),
-      el(
-        'dd',
-        null,
-        c.area_code
-          ? el(
-              'button',
-              {
-                type: 'button',
-                className: 'gm-linkbtn',
-                onclick: () => {
-                  select(String(c.area_code), {fly: true});
-                }
-              },
-              c.area_code
-            )
-          : '—'
-      )
-    )
+      el('dd', null, place)
+    ),
+    // in a dense camera area the click meant the area as often as the camera
+    hit && hit.properties.code
+      ? el(
+          'button',
+          {
+            type: 'button',
+            className: 'gm-linkbtn gm-camera-area',
+            onclick: () => {
+              map.closePopup();
+              select(String(hit.properties.code));
+            }
+          },
+          `查看所在${levelName(state.level)}：${hit.properties.name || hit.properties.code}`
+        )
+      : null
   );
   L.popup({maxWidth: 320}).setLatLng(latlng).setContent(node).openOn(map);
 }
