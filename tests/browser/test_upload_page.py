@@ -142,6 +142,10 @@ def test_camera_report_reasons_in_chinese_xlsx_and_points_on_the_map(site, brows
     wait_for(page, "!!gmUpload.cameraLayers", 10, "the camera map")
     assert page.evaluate("gmUpload.cameraLayers.imported.getLayers().length") == 2
     assert page.evaluate("gmUpload.cameraLayers.rejected.getLayers().length") == 2
+    # under them the live townships' outlines, named
+    wait_for(page, "!!gmUpload.cameraLayers.outlines", 10, "the township outlines")
+    assert page.evaluate("gmUpload.cameraLayers.outlines.getLayers().length") == 24
+    assert page.locator(".gm-outline-name").count() == 24
     time.sleep(0.5)
     screenshot(page, "upload15_cameras")
     with page.expect_download(timeout=30_000) as info:

@@ -1145,6 +1145,25 @@ function drawCameras(points, placed, box) {
     )
   ).addTo(map);
   state.cameraLayers = {imported: imported, rejected: refused};
+  // the live townships' outlines under the points, named, so a clerk sees where a camera landed
+  // (simplified to 20 m: an outline to read by, not to measure; the read token of the page)
+  api('api/v1/areas', {params: {level: 1, geometry: 'simplified', tolerance: 20, limit: 1000}, token: readToken()})
+    .then((fc) => {
+      const outlines = L.geoJSON(fc, {
+        style: {color: '#33475b', weight: 1.5, fill: false, opacity: 0.9},
+        interactive: false
+      }).addTo(map);
+      outlines.eachLayer((l) => {
+        l.bindTooltip(l.feature.properties.name || l.feature.id, {
+          permanent: true,
+          direction: 'center',
+          className: 'gm-outline-name'
+        });
+      });
+      outlines.bringToBack();
+      state.cameraLayers.outlines = outlines;
+    })
+    .catch(() => {});
   const b = imported.getLayers().length ? imported.getBounds() : refused.getBounds();
   if (b.isValid()) {
     map.fitBounds(b.pad(0.3), {maxZoom: 16});
