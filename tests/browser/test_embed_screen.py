@@ -278,3 +278,15 @@ def test_area_option_is_checked(http):
     for bad in ("<script>", "4" * 65, "a b"):
         r = http.get("/embed", params={"area": bad})
         assert r.status_code == 422 and r.json()["code"] == "invalid_request", (bad, r.text)
+
+
+def test_an_unknown_area_shows_the_county_and_says_so(api_url, browser):
+    page = browser.page(1920, 1080)
+    page.goto(f"{api_url}/embed?area=999999&layer=township&refresh=0")
+    wait_idle(page)
+    assert "999999" in page.text_content("#gm-embed-status")
+    assert page.evaluate("[gm.state.rankSource, gm.state.failed]") == ["tiles", False]
+    assert len(_rank_codes(page)) == 24  # the county's townships, from the tiles
+    assert [f for f in browser.failed if "/api/v1/map/screen?area=999999" in f and f.startswith("404")]
+    browser.failed.clear()  # the expected 404
+    page.context.close()

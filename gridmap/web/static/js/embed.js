@@ -468,7 +468,11 @@ function loadScreen() {
 /* Before the tiles: can the page read /api/v1/map/screen? If not, figures and ranking from tiles. */
 function probeScreen() {
   return loadScreen().catch((err) => {
-    if (err && (err.status === 401 || err.status === 403)) {
+    if (err && err.status === 404) {
+      // an unknown ?area=: say so, and show the county from its tiles
+      state.areaMissing = err.message;
+    }
+    if (err && (err.status === 401 || err.status === 403 || err.status === 404)) {
       state.summarySource = 'tiles';
       state.rankSource = 'tiles';
       note('gm-trend-note', '令牌无权读取大屏数据：趋势需要嵌入或查看令牌');
@@ -823,6 +827,10 @@ function start() {
       fit(bounds);
       grids(info);
       renderStatus();
+      if (state.areaMissing) {
+        $('gm-embed-status').textContent = state.areaMissing;
+        $('gm-embed-status').classList.add('gm-stale');
+      }
       window.addEventListener(
         'resize',
         debounce(() => {
