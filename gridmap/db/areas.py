@@ -294,6 +294,28 @@ def root_codes(conn: Connection) -> list[str]:
     return list(conn.execute(text("SELECT code FROM area WHERE parent_code IS NULL ORDER BY code")).scalars())
 
 
+def screen_root(conn: Connection) -> str | None:
+    """The area a screen shows by default: the level-0 area (the first by code when there are
+    several; the first top-level area when none is level 0); None without areas."""
+    return conn.execute(
+        text('SELECT code FROM area WHERE parent_code IS NULL ORDER BY level <> 0, code COLLATE "C" LIMIT 1')
+    ).scalar_one_or_none()
+
+
+def area_box(conn: Connection, code: str) -> dict[str, Any] | None:
+    """``code``, ``name``, ``level`` and ``bbox`` ([minlon, minlat, maxlon, maxlat], EPSG:4490
+    degrees, rounded outwards to 7 decimals) of one live area; None when there is none."""
+    row = (
+        conn.execute(
+            text(f"SELECT code, name, level, {BBOX_SQL.format(g='geom')} AS bbox FROM area WHERE code = :code"),
+            {"code": code},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else dict(row)
+
+
 def area_known(conn: Connection, code: str) -> bool:
     """A live area, or one with coverage snapshots (an area since removed still has its history)."""
     return conn.execute(

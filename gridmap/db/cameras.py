@@ -493,6 +493,37 @@ def count_cameras(
     )
 
 
+def offline_cameras(conn: Connection, area: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """The installed cameras that are not online under ``area`` (their leaf area is it or lies
+    below it): (how many there are, the first ``limit`` of them, the most recently seen first,
+    never seen last, ties by device id). Each row: device_id, name, area_code (the leaf),
+    child_code and area_name (the direct child of ``area`` it lies in, and that child's name; the
+    area itself for a camera of a leaf ``area``), last_seen (a timezone-aware datetime or None).
+    The sort and the limit run in PostgreSQL."""
+    cte = """WITH RECURSIVE sub(code, child) AS (
+            SELECT code, NULL::text FROM area WHERE code = :root
+            UNION ALL
+            SELECT a.code, coalesce(sub.child, a.code) FROM area a JOIN sub ON a.parent_code = sub.code
+        ), matched AS (
+            SELECT c.device_id, c.name, c.area_code, c.last_seen, coalesce(sub.child, :root) AS child_code
+            FROM camera c JOIN sub ON sub.code = c.area_code
+            WHERE c.status = 'installed' AND NOT c.online
+        )"""
+    params = {"root": area, "limit": limit}
+    total = int(conn.execute(text(f"{cte} SELECT count(*) FROM matched"), params).scalar_one())
+    if not limit:
+        return total, []
+    rows = conn.execute(
+        text(f"""{cte}
+            SELECT m.device_id, m.name, m.area_code, m.child_code, t.name AS area_name, m.last_seen
+            FROM (SELECT * FROM matched ORDER BY last_seen DESC NULLS LAST, device_id COLLATE "C" LIMIT :limit) m
+            LEFT JOIN area t ON t.code = m.child_code
+            ORDER BY m.last_seen DESC NULLS LAST, m.device_id COLLATE "C" """),
+        params,
+    ).mappings()
+    return total, [dict(r) for r in rows]
+
+
 def camera_extent(conn: Connection) -> list[float] | None:
     """[minlon, minlat, maxlon, maxlat] of the cameras not removed (EPSG:4490 degrees, rounded
     outwards to 7 decimals); None without any."""

@@ -306,11 +306,17 @@ def count_areas(conn: Connection, *, level: int, code: str | None = None) -> int
     """How many areas of ``level`` there are (at or below ``code``)."""
     if code is None:
         return int(conn.execute(text("SELECT count(*) FROM area WHERE level = :level"), {"level": level}).scalar_one())
-    return int(
-        conn.execute(
-            text(f"""WITH RECURSIVE {SUBTREE_CTE}
-                                    SELECT count(*) FROM area a WHERE a.level = :level
-                                      AND a.code IN (SELECT code FROM sub)"""),
-            {"level": level, "root": code},
-        ).scalar_one()
-    )
+    return count_level_below(conn, level=level, code=code)[0]
+
+
+def count_level_below(conn: Connection, *, level: int, code: str) -> tuple[int, int]:
+    """(how many areas of ``level`` there are at or below ``code``, how many of them have no
+    installed camera)."""
+    total, blind = conn.execute(
+        text(f"""WITH RECURSIVE {SUBTREE_CTE}
+                 SELECT count(*), count(*) FILTER (WHERE coalesce(s.installed, 0) = 0)
+                 FROM area a LEFT JOIN area_stats s ON s.code = a.code
+                 WHERE a.level = :level AND a.code IN (SELECT code FROM sub)"""),
+        {"level": level, "root": code},
+    ).one()
+    return int(total), int(blind)

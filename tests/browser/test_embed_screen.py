@@ -1,7 +1,8 @@
 """/embed as a command-centre screen in Chromium at 1920×1080 and 3840×2160: text and panels scale
 with the viewport and fill it, the ranking of the townships and the 30-day trend match the API, a
 clock, the latest offline cameras, the dimmed "数据截至 …（连接中断）" state when the server stops
-answering, and the layout options (?panels=, ?rank=). The shared session server reads openly; the
+answering, the layout options (?panels=, ?rank=), an embed token (the panels from /api/v1/map/screen) and a
+township's screen (?area=: its villages ranked, the map fitted to it). The shared session server reads openly; the
 sample load wrote 30 days of history ending at its load date, so the trend has points (the tests
 compare with the API, never with the machine's date).
 
@@ -185,9 +186,19 @@ def test_layout_options(api_url, browser, http):
     page.context.close()
 
 
-def test_with_an_embed_token_the_ranking_comes_from_the_tiles(browser, http):
-    """An embed token reads tiles only: the ranking comes from the township tiles (the same
-    figures as the API's rows), the trend says what it would need, the offline list is hidden."""
+def _rank_codes(page) -> list[str]:
+    return page.evaluate("Array.from(document.querySelectorAll('.gm-rank-row')).map(r => r.dataset.code)")
+
+
+def _by_rate(rows: list[dict], key: str = "online_rate") -> list[dict]:
+    """The ranking's order: highest rate first, no rate last, ties by code."""
+    return sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0), r["code"]))
+
+
+def test_with_an_embed_token_the_panels_come_from_the_screen_read(browser, http):
+    """An embed token may read /api/v1/map/screen: the figures, the ranking, the trend and the
+    offline cameras come from it (equal to what the API answers to the same token), not from the
+    tiles; the JSON API beyond it stays closed to the token."""
     from api_server import serve
     from conftest import loaded_database
 
@@ -196,17 +207,86 @@ def test_with_an_embed_token_the_ranking_comes_from_the_tiles(browser, http):
     _, engine = loaded_database("gridmap_test_embed_screen")
     with engine.begin() as conn:
         secret, _ = create_token(conn, name="embed screen test", role="embed")
-    rows = [r for r in http.get("/api/v1/coverage").json()["rows"] if r["level"] == 1]
-    expected = [r["code"] for r in sorted(rows, key=lambda r: (-r["online_rate"], r["code"]))]
     with serve(engine, read_access="token") as base:
         assert httpx.get(base + "/api/v1/coverage", params={"token": secret}).status_code in (401, 403)
+        api = httpx.get(
+            base + "/api/v1/map/screen", params={"offline": 4}, headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert api.status_code == 200, api.text
+        body = api.json()
         page = browser.page(1920, 1080)
         page.goto(f"{base}/embed?layer=grid&refresh=600&token={secret}")
         wait_idle(page)
-        assert page.evaluate("gm.state.rankSource") == "tiles"
-        shown = page.evaluate("Array.from(document.querySelectorAll('.gm-rank-row')).map(r => r.dataset.code)")
-        assert shown == expected
-        assert "令牌" in page.text_content("#gm-trend-note") and page.is_hidden("#gm-embed-offline")
+        wait_for(page, "gm.state.trend !== null && gm.state.offline !== null", 20, "the trend and offline cameras")
+        assert page.evaluate("[gm.state.rankSource, gm.state.summarySource]") == ["api", "api"]
+        assert _rank_codes(page) == [r["code"] for r in _by_rate(body["children"])]
+        assert page.text_content("#gm-rank-title") == "乡镇上云率排名"
+        points = page.evaluate("gm.state.trend.map(p => [p.date, p.online_rate, p.rollout_rate])")
+        assert points == [[p["date"], p["online_rate"], p["rollout_rate"]] for p in body["trend"]["points"]]
+        assert len(points) >= 2 and page.locator("circle.gm-trend-online_rate").count() == len(points)
+        assert page.is_visible("#gm-trend-chart") and page.is_visible("#gm-embed-offline")
+        shown = page.evaluate("gm.state.offline.map(c => c.device_id)")
+        assert shown == [c["device_id"] for c in body["offline"]["cameras"]] and len(shown) == 4
+        rows = page.evaluate(
+            "Array.from(document.querySelectorAll('.gm-offline-row .gm-offline-where')).map(e => e.textContent)"
+        )
+        assert rows == [f"{c['area_name']} · {c['device_id']}" for c in body["offline"]["cameras"]]
+        assert f"{body['offline']['total']:,}" in page.text_content("#gm-offline-note")
+        stats = page.text_content("#gm-embed-stats")
+        assert f"{body['figures']['online']:,}" in stats and f"{body['blind']:,}" in stats
+        assert page.text_content("#gm-embed-county") == body["area"]["name"] == "鹿邑县"
         screenshot(page, "embed_screen_token")
         page.context.close()
     engine.dispose()
+
+
+TOWNSHIP = "411628001"  # 真源街道
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_township_screen_ranks_its_villages_and_fits_the_map(api_url, browser, http, size):
+    width, height = size
+    body = http.get("/api/v1/map/screen", params={"area": TOWNSHIP, "level": "village"}).json()
+    villages = body["children"]
+    assert len(villages) > 5 and {v["level"] for v in villages} == {2}
+    page = _open(browser, f"{api_url}/embed?area={TOWNSHIP}&layer=village&refresh=600", width, height)
+    expected = _by_rate(villages)
+    assert _rank_codes(page) == [r["code"] for r in expected]
+    names = page.evaluate("Array.from(document.querySelectorAll('.gm-rank-name')).map(e => e.textContent)")
+    assert names == [r["name"] or r["code"] for r in expected]
+    assert page.text_content("#gm-rank-title") == "村/社区上云率排名"
+    assert page.evaluate("gm.state.outlineKey") == "township"  # its own outline, not the county's
+    assert page.text_content("#gm-embed-county") == "真源街道" and page.title().startswith("真源街道")
+    stats = page.text_content("#gm-embed-stats")
+    assert f"{body['figures']['installed']:,}" in stats and f"{body['areas']:,}" in stats  # the township's figures
+    # the map shows the whole township, and the township fills it along one axis at least
+    view = page.evaluate(
+        "(() => { const b = gm.map.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()"
+    )
+    box = body["area"]["bbox"]
+    assert view[0] <= box[0] and view[1] <= box[1] and view[2] >= box[2] and view[3] >= box[3], (view, box)
+    assert max((box[2] - box[0]) / (view[2] - view[0]), (box[3] - box[1]) / (view[3] - view[1])) >= 0.8, (view, box)
+    shown = page.evaluate("gm.state.offline.map(c => c.device_id)")
+    assert shown == [c["device_id"] for c in body["offline"]["cameras"][:4]]
+    screenshot(page, f"embed_screen_township_{width}x{height}")
+    page.context.close()
+
+
+def test_area_option_is_checked(http):
+    assert '"area":"411628001"' in http.get("/embed", params={"area": TOWNSHIP}).text
+    assert '"area":null' in http.get("/embed").text
+    for bad in ("<script>", "4" * 65, "a b"):
+        r = http.get("/embed", params={"area": bad})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request", (bad, r.text)
+
+
+def test_an_unknown_area_shows_the_county_and_says_so(api_url, browser):
+    page = browser.page(1920, 1080)
+    page.goto(f"{api_url}/embed?area=999999&layer=township&refresh=0")
+    wait_idle(page)
+    assert "999999" in page.text_content("#gm-embed-status")
+    assert page.evaluate("[gm.state.rankSource, gm.state.failed]") == ["tiles", False]
+    assert len(_rank_codes(page)) == 24  # the county's townships, from the tiles
+    assert [f for f in browser.failed if "/api/v1/map/screen?area=999999" in f and f.startswith("404")]
+    browser.failed.clear()  # the expected 404
+    page.context.close()

@@ -373,7 +373,7 @@ def test_embed_with_an_embed_token_refreshes_when_the_data_changes(own_engine, b
         wait_for(page, "!!gm.state.summary", 15, "the figures")
         tiles = [u for u in requests if ".mvt" in u]
         assert tiles and all(f"token={secret}" in u for u in tiles), tiles[:3]
-        assert page.evaluate("gm.state.summarySource") == "tiles"  # an embed token may not read the API
+        assert page.evaluate("gm.state.summarySource") == "api"  # an embed token reads /api/v1/map/screen
         stats = page.text_content("#gm-embed-stats")
         assert f"{county.installed:,}" in stats and f"{county.online:,}" in stats and f"{county.planned:,}" in stats
         assert f"{county.online / county.installed * 100:.2f}%" in stats

@@ -47,6 +47,10 @@ from gridmap.maps.pages import script_json as script_json  # re-exported: the pa
 
 router = APIRouter(tags=["pages"])
 
+#: What ``/embed?area=`` accepts: a plausible area code (letters, digits, ``_ . -``), checked
+#: against the data by the page's read of /api/v1/map/screen.
+AREA_CODE_PATTERN = r"^[0-9A-Za-z_.\-]+$"
+
 
 class _StaticFiles(StaticFiles):
     """Files as StaticFiles serves them; one requested without ``?v=`` (a module imported by
@@ -159,10 +163,19 @@ def embed_page(
     rank: Annotated[
         Literal["online_rate", "rollout_rate"] | None, Query(description="乡镇排名所按的指标（默认同着色指标）")
     ] = None,
+    area: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=AREA_CODE_PATTERN,
+            description="大屏所示区域的编码（默认全县）：地图缩放到该区域，排名为其下一级区域",
+        ),
+    ] = None,
 ) -> HTMLResponse:
     """A full-screen map for big screens and iframes: no controls, a legend and (optionally) the
     county's figures, a ranking of the townships, the 30-day trend, the latest offline cameras and
-    a clock (``panels``; 422 ``invalid_panels`` for an unknown one). Tiles and figures follow the data: the page hears of every change on the
+    a clock (``panels``; 422 ``invalid_panels`` for an unknown one); ``area``: that area's screen
+    (the map fitted to it, its children ranked). Tiles and figures follow the data: the page hears of every change on the
     event stream (/events/revision, within a second) and checks /healthz every ``refresh`` seconds
     (0: neither, a still picture)."""
     page = {
@@ -176,6 +189,7 @@ def embed_page(
         "labels": labels,
         "panels": _panels(panels),
         "rank": rank or metric,
+        "area": area,
     }
     connect = package_source(package)
     return render_page(request, settings, "embed.html", page, frame_anywhere=True, connect=connect)

@@ -6,10 +6,11 @@
  * its tiles (URLs carry ?v=<revision>: the server never answers them from an older revision) and
  * its figures.
  *
- * The page's ?token= (an embed token is enough) is passed to every tile request in the URL.
- * Figures come from /api/v1/summary when reading is open (no token), else they are summed from
- * the tiles' own planned / installed / online properties (the same numbers: an embed token may
- * read tiles but not the JSON API).
+ * The page's ?token= (an embed token is enough) is passed to every tile request in the URL and
+ * to /api/v1/map/screen in the Authorization header. That one read (which an embed token may make)
+ * brings the figures, the ranking, the trend and the offline cameras of the area the screen shows:
+ * ?area=<code>, default the county. Only when it refuses are the figures and the ranking summed
+ * from the tiles' own planned / installed / online properties (the same numbers).
  *
  * Offline (?package=<URL of a .pmtiles> or ?package=file, see package.js): the tiles come from the
  * package, the figures are summed from them, and nothing is asked of the server (no /tiles,
@@ -17,12 +18,12 @@
  * was exported, and says the picture does not follow live data.
  *
  * The command-centre panels (?panels=, default all; see embed.css for the layout, which scales
- * with the viewport): big figures (kpi), a ranking of the townships by ?rank= (rank: from
- * /api/v1/coverage rows when reading is open, else from the township tiles' properties), the
- * 30-day trend of both rates (trend: /api/v1/coverage/trend, drawn as an inline SVG; needs the
- * JSON API), the latest offline cameras (offline: /api/v1/cameras?online=false&status=installed,
- * newest last_seen first; needs the JSON API) and a clock. When the server stops answering, the
- * screen is dimmed under a banner "数据截至 … （连接中断）".
+ * with the viewport): big figures (kpi), a ranking of the area's children (the townships of a
+ * county, the villages of a township …) by ?rank=, the 30-day trend of both rates (drawn as an
+ * inline SVG), the latest offline cameras (most recently seen first) and a clock; all but the clock
+ * from /api/v1/map/screen (from a package: the figures and the townships' ranking summed from its
+ * tiles). With ?area= the map is fitted to that area. When the server stops answering, the screen
+ * is dimmed under a banner "数据截至 … （连接中断）".
  */
 import {
   addBasemap,
@@ -38,13 +39,13 @@ import {
   featuresOf,
   fetchRevision,
   fill,
+  levelKey as keyOfLevel,
   legendNodes,
   levelName,
   levelOfKey,
   METRICS,
   NO_DATA,
   num,
-  pageToken,
   pct,
   rateClass,
   refreshGrid,
@@ -68,8 +69,9 @@ document.body.classList.add(`gm-embed-${theme}`);
 const PANELS = page.panels || ['kpi', 'rank', 'trend', 'offline', 'clock'];
 const shown = (p) => PANELS.indexOf(p) >= 0 && (p !== 'kpi' || page.summary !== false);
 const rankMetric = page.rank || metric;
-/* How many offline cameras the list shows. */
+/* How many offline cameras the list shows; days of trend. */
 const OFFLINE_ROWS = 4;
+const TREND_DAYS = 30;
 
 const state = {
   revision: null,
@@ -84,7 +86,11 @@ const state = {
   rankSource: null,
   trend: null,
   offline: null,
-  countyCode: null
+  countyCode: null,
+  /* The last /api/v1/map/screen answer (null: not read, or refused). */
+  screen: null,
+  /* The layer whose outline is drawn: the county's, or the level of the screen's ?area=. */
+  outlineKey: 'county'
 };
 const layers = {area: null, outline: null, cameras: null, townships: null};
 
@@ -157,22 +163,27 @@ function grids(info) {
     maxNativeZoom: i.maxzoom,
     minNativeZoom: i.minzoom
   }).addTo(map);
-  if (levelKey !== 'county') {
+  if (levelKey !== 'county' || state.outlineKey !== 'county') {
+    const outlined = state.outlineKey === 'county' ? null : state.screen.area.code;
     layers.outline = areaGrid({
-      layer: 'county',
+      layer: state.outlineKey,
       pane: 'gm-outline',
       urlToken: true,
       revision: state.revision,
       package: state.package,
       maxNativeZoom: o.maxzoom,
       minNativeZoom: o.minzoom,
-      style: () => ({
-        fill: false,
-        stroke: true,
-        weight: 3,
-        color: theme === 'dark' ? '#5cc8ff' : '#0f2540',
-        opacity: 0.95
-      })
+      // the county, or only the screen's area among the areas of its level
+      style: (p) =>
+        outlined && p.code !== outlined
+          ? {fill: false, stroke: false, weight: 0}
+          : {
+              fill: false,
+              stroke: true,
+              weight: 3,
+              color: theme === 'dark' ? '#5cc8ff' : '#0f2540',
+              opacity: 0.95
+            }
     }).addTo(map);
   }
   if (page.cameras) {
@@ -231,7 +242,7 @@ function renderDistribution() {
   if (!page.summary) {
     return;
   }
-  const areas = featuresOf(layers.area);
+  const areas = featuresOf(layers.area).filter((p) => !page.area || String(p.code).indexOf(page.area) === 0);
   const below = areas.filter((p) => {
     const c = rateClass(p, metric);
     return c !== NO_DATA && c.upper !== null && c.upper <= TARGET * 100;
@@ -263,7 +274,7 @@ function countyName(grid) {
       state.countyCode = p.code;
     }
   });
-  if (list.length === 1) {
+  if (list.length === 1 && !state.screen) {
     $('gm-embed-county').textContent = list[0];
     document.title = `${list[0]} · 覆盖率大屏`;
   }
@@ -336,38 +347,20 @@ function summaryFromTiles() {
 /* Figures: from /api/v1/summary when the page has no token (reading is open); with a token
    (usually an embed token, which may read tiles only) summed from the tiles. */
 function loadSummary() {
-  if (!page.summary) {
-    return Promise.resolve();
+  if (!page.summary || state.summarySource !== 'tiles') {
+    return Promise.resolve(); // from the screen read (loadScreen)
   }
-  if (pageToken) {
-    state.summarySource = 'tiles';
-  }
-  if (state.summarySource === 'tiles') {
-    if (layers.area && !layers.area.isLoading()) {
-      summaryFromTiles();
-    } // else when the tiles are loaded
-    return Promise.resolve();
-  }
-  return api('api/v1/summary', {params: {level: level}, cache: 'no-store'})
-    .then((s) => {
-      state.summarySource = 'api';
-      renderSummary(s);
-    })
-    .catch((err) => {
-      if (err.status === 401 || err.status === 403) {
-        state.summarySource = 'tiles';
-        return loadSummary();
-      }
-      throw err;
-    });
+  if (layers.area && !layers.area.isLoading()) {
+    summaryFromTiles();
+  } // else when the tiles are loaded
+  return Promise.resolve();
 }
 
 /* ------------------------------------------------------------ panels */
 
-/* Can the page read the JSON API? Reading open and no token in the page (an embed token may read
-   tiles only), and not drawing from a package. */
-function apiReadable() {
-  return !packageParam && !pageToken && config.readAccess === 'open';
+/* The level of the ranked children's name: the townships (乡镇) of a county, else LEVELS' name. */
+function childrenName(areaLevel) {
+  return areaLevel === 0 ? '乡镇' : levelName(areaLevel + 1);
 }
 
 function note(id, text) {
@@ -398,7 +391,8 @@ function renderRank(rows) {
       }
       return b.rate - a.rate || (a.code < b.code ? -1 : 1);
     });
-  $('gm-rank-title').textContent = `乡镇${METRICS[rankMetric].label}排名`;
+  const areaLevel = state.screen ? state.screen.area.level : 0;
+  $('gm-rank-title').textContent = `${childrenName(areaLevel)}${METRICS[rankMetric].label}排名`;
   fill(
     $('gm-rank-list'),
     state.rank.map((r, i) =>
@@ -423,7 +417,7 @@ function renderRank(rows) {
       )
     )
   );
-  note('gm-rank-note', state.rank.length ? null : '没有乡镇数据');
+  note('gm-rank-note', state.rank.length ? null : `没有${childrenName(areaLevel)}数据`);
 }
 
 /* The ranking from the township tiles' properties (each township once, see featuresOf). */
@@ -438,21 +432,56 @@ function rankFromTiles(grid) {
   renderRank(rows);
 }
 
-/* The county and its townships from /api/v1/coverage (no options: the county and its townships). */
-function loadRank() {
-  if (!apiReadable() || !(shown('rank') || shown('trend'))) {
-    return Promise.resolve();
-  }
-  return api('api/v1/coverage', {cache: 'no-store'}).then((body) => {
-    const rows = body.rows || body;
-    rows.forEach((r) => {
-      if (r.level === 0) {
-        state.countyCode = r.code;
-      }
-    });
-    if (shown('rank')) {
-      renderRank(rows.filter((r) => r.level === 1));
+/* Everything the screen shows of its area (figures, ranking, trend, offline cameras) in one read
+   of /api/v1/map/screen, which an embed token may make. A refusal (401/403) leaves the figures and
+   the ranking to the tiles. */
+function loadScreen() {
+  return api('api/v1/map/screen', {
+    params: {area: page.area, level: level, days: TREND_DAYS, offline: OFFLINE_ROWS},
+    cache: 'no-store'
+  }).then((body) => {
+    state.screen = body;
+    const area = body.area;
+    if (area.level === 0) {
+      state.countyCode = area.code;
     }
+    $('gm-embed-county').textContent = area.name || area.code;
+    document.title = `${area.name || area.code} · 覆盖率大屏`;
+    if (page.summary) {
+      state.summarySource = 'api';
+      renderSummary(Object.assign({level: body.level, areas: body.areas, blind: body.blind}, body.figures));
+    }
+    if (shown('rank')) {
+      state.rankSource = 'api';
+      renderRank(body.children);
+    }
+    if (shown('trend')) {
+      renderTrend(body.trend.points || []);
+    }
+    if (shown('offline')) {
+      renderOffline(body.offline);
+    }
+    return body;
+  });
+}
+
+/* Before the tiles: can the page read /api/v1/map/screen? If not, figures and ranking from tiles. */
+function probeScreen() {
+  return loadScreen().catch((err) => {
+    if (err && err.status === 404) {
+      // an unknown ?area=: say so, and show the county from its tiles
+      state.areaMissing = err.message;
+    }
+    if (err && (err.status === 401 || err.status === 403 || err.status === 404)) {
+      state.summarySource = 'tiles';
+      state.rankSource = 'tiles';
+      note('gm-trend-note', '令牌无权读取大屏数据：趋势需要嵌入或查看令牌');
+      $('gm-trend-chart').hidden = true;
+      $('gm-trend-keys').hidden = true;
+      $('gm-embed-offline').hidden = true;
+      return null;
+    }
+    throw err;
   });
 }
 
@@ -573,21 +602,6 @@ function renderTrend(points) {
   fill(box, chart);
 }
 
-/* The last 30 days (this browser's calendar) of the county's snapshots. */
-function loadTrend() {
-  if (!shown('trend') || !apiReadable() || !state.countyCode) {
-    return Promise.resolve();
-  }
-  const since = new Date();
-  since.setDate(since.getDate() - 29);
-  return api(`api/v1/coverage/trend/${encodeURIComponent(state.countyCode)}`, {
-    params: {from: isoDay(since)},
-    cache: 'no-store'
-  }).then((body) => {
-    renderTrend(body.points || []);
-  });
-}
-
 function when(iso) {
   if (!iso) {
     return '—';
@@ -596,77 +610,48 @@ function when(iso) {
   return `${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
 }
 
-/* The installed cameras that are not online, the ones last seen most recently first. */
-function loadOffline() {
-  if (!shown('offline') || !apiReadable()) {
-    return Promise.resolve();
-  }
-  return api('api/v1/cameras', {params: {online: false, status: 'installed', limit: 5000}, cache: 'no-store'}).then(
-    (body) => {
-      const cams = (body.features || [])
-        .map((f) => f.properties)
-        .sort((a, b) => {
-          const ta = a.last_seen ? Date.parse(a.last_seen) : -Infinity,
-            tb = b.last_seen ? Date.parse(b.last_seen) : -Infinity;
-          return tb - ta || (a.device_id < b.device_id ? -1 : 1);
-        });
-      state.offline = cams.slice(0, OFFLINE_ROWS);
-      const towns = {};
-      (state.rank || []).forEach((r) => {
-        towns[r.code] = r.name;
-      });
-      fill(
-        $('gm-offline-list'),
-        state.offline.map((c) =>
-          el(
-            'li',
-            {className: 'gm-offline-row', dataset: {device: c.device_id}},
-            el('span', {className: 'gm-offline-name', title: c.device_id}, c.name || c.device_id),
-            el('span', {className: 'gm-offline-when'}, c.last_seen ? `${when(c.last_seen)} 后离线` : '无上线记录'),
-            el(
-              'span',
-              {className: 'gm-offline-where'},
-              [(c.area_code && towns[c.area_code.slice(0, 9)]) || null, c.device_id].filter(Boolean).join(' · ')
-            )
-          )
-        )
-      );
-      note('gm-offline-note', cams.length ? `共 ${num(cams.length)} 台离线` : '没有离线的摄像头');
-    }
+/* The installed cameras that are not online, the ones last seen most recently first (sorted and
+   cut by the server), each with the child area it lies in. */
+function renderOffline(offline) {
+  state.offline = offline.cameras;
+  fill(
+    $('gm-offline-list'),
+    state.offline.map((c) =>
+      el(
+        'li',
+        {className: 'gm-offline-row', dataset: {device: c.device_id}},
+        el('span', {className: 'gm-offline-name', title: c.device_id}, c.name || c.device_id),
+        el('span', {className: 'gm-offline-when'}, c.last_seen ? `${when(c.last_seen)} 后离线` : '无上线记录'),
+        el('span', {className: 'gm-offline-where'}, [c.area_name, c.device_id].filter(Boolean).join(' · '))
+      )
+    )
   );
+  note('gm-offline-note', offline.total ? `共 ${num(offline.total)} 台离线` : '没有离线的摄像头');
 }
 
-/* The panels the server's data fills (ranking, trend, offline cameras); a failure leaves the last
-   picture (the status line says the connection broke). */
+/* The panels the server's data fills (figures, ranking, trend, offline cameras); a failure leaves
+   the last picture (the status line says the connection broke). */
 function loadPanels() {
-  return loadRank()
-    .then(() => Promise.all([loadTrend(), loadOffline()]))
-    .catch((err) => {
-      if (err && (err.status === 401 || err.status === 403)) {
-        note('gm-trend-note', '需要查看令牌才能显示趋势');
-        $('gm-embed-offline').hidden = true;
-        return;
-      }
-      state.failed = true;
-      renderStatus();
-    });
+  if (packageParam || state.rankSource === 'tiles') {
+    return Promise.resolve();
+  }
+  return loadScreen().catch(() => {
+    state.failed = true;
+    renderStatus();
+  });
 }
 
 /* Which panels show, and what those the data cannot fill say. */
 function setupPanels() {
   $('gm-embed-rank').hidden = !shown('rank');
   $('gm-embed-trend').hidden = !shown('trend');
-  $('gm-embed-offline').hidden = !shown('offline') || (!packageParam && !apiReadable());
+  $('gm-embed-offline').hidden = !shown('offline');
   $('gm-embed-clock').hidden = !shown('clock');
-  if (packageParam || !apiReadable()) {
+  if (packageParam) {
     $('gm-trend-chart').hidden = true;
     $('gm-trend-keys').hidden = true;
-  }
-  if (packageParam) {
     note('gm-trend-note', '离线数据包不含历史快照：趋势只在连接服务器时显示');
     note('gm-offline-note', '离线数据包：不显示实时离线摄像头');
-  } else if (!apiReadable()) {
-    note('gm-trend-note', '嵌入令牌只能读取地图瓦片：趋势需要开放读取或查看令牌');
   }
   ['gm-screen-left', 'gm-screen-right'].forEach((id) => {
     const side = $(id);
@@ -813,19 +798,23 @@ function start() {
   if (packageParam) {
     return startPackage();
   }
-  state.rankSource = apiReadable() ? 'api' : 'tiles';
-  const townsFromTiles = shown('rank') && state.rankSource === 'tiles' && levelKey !== 'township';
-  const need = [
-    tileInfo(levelKey),
-    tileInfo('county'),
-    page.cameras ? tileInfo('cameras') : null,
-    townsFromTiles ? tileInfo('township') : null
-  ];
   return fetchRevision()
     .then((rev) => {
       state.revision = rev;
       state.checkedAt = new Date();
-      return Promise.all(need);
+      return probeScreen();
+    })
+    .then(() => {
+      const townsFromTiles = shown('rank') && state.rankSource === 'tiles' && levelKey !== 'township';
+      if (state.screen && state.screen.area.level > 0) {
+        state.outlineKey = keyOfLevel(state.screen.area.level) || 'county';
+      }
+      return Promise.all([
+        tileInfo(levelKey),
+        tileInfo(state.outlineKey),
+        page.cameras ? tileInfo('cameras') : null,
+        townsFromTiles ? tileInfo('township') : null
+      ]);
     })
     .then((infos) => {
       const info = {area: infos[0], outline: infos[1], cameras: infos[2] || {}, townships: infos[3]};
@@ -833,13 +822,19 @@ function start() {
         $('gm-embed-status').textContent = '需要有效的令牌：请在地址中加上 token=嵌入令牌';
         $('gm-embed-status').classList.add('gm-stale');
       }
-      fit(info.outline.bounds || info.area.bounds);
+      // the area of the screen read (?area=, else the county), else the county's tiles
+      const bounds = (state.screen && state.screen.area.bbox) || info.outline.bounds || info.area.bounds;
+      fit(bounds);
       grids(info);
       renderStatus();
+      if (state.areaMissing) {
+        $('gm-embed-status').textContent = state.areaMissing;
+        $('gm-embed-status').classList.add('gm-stale');
+      }
       window.addEventListener(
         'resize',
         debounce(() => {
-          fit(info.outline.bounds || info.area.bounds);
+          fit(bounds);
         }, 300)
       );
       if (page.refresh > 0) {
@@ -853,7 +848,7 @@ function start() {
           {urlToken: true}
         );
       }
-      return Promise.all([loadSummary(), loadPanels()]);
+      return loadSummary(); // the screen read has filled the panels already
     })
     .catch(() => {
       state.failed = true;
