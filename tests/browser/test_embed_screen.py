@@ -255,6 +255,28 @@ def test_a_township_screen_ranks_its_villages_and_fits_the_map(api_url, browser,
     names = page.evaluate("Array.from(document.querySelectorAll('.gm-rank-name')).map(e => e.textContent)")
     assert names == [r["name"] or r["code"] for r in expected]
     assert page.text_content("#gm-rank-title") == "村/社区上云率排名"
+    # a ranking longer than its panel shows the leaders and the laggards, the middle folded into one line
+    wait_for(
+        page,
+        "(() => { const l = document.getElementById('gm-rank-list'); return l.scrollHeight <= l.clientHeight + 1; })()",
+        10,
+        "the ranking to fit its panel",
+    )
+    fit = page.evaluate(
+        "(() => { const l = document.getElementById('gm-rank-list'); const vis = [...l.querySelectorAll('.gm-rank-row')]"
+        ".filter(r => !r.hidden).map(r => r.dataset.code); const more = l.querySelector('.gm-rank-more');"
+        " return {overflow: l.scrollHeight - l.clientHeight, vis: vis, more: more ? more.textContent : null}; })()"
+    )
+    assert fit["overflow"] <= 1, fit
+    folded = len(expected) - len(fit["vis"])
+    if folded:
+        top = (len(fit["vis"]) + 1) // 2
+        assert fit["vis"] == [r["code"] for r in expected[:top]] + [
+            r["code"] for r in expected[len(expected) - (len(fit["vis"]) - top) :]
+        ]
+        assert fit["more"] == f"… 另有 {folded} 个 …"
+    else:
+        assert fit["more"] is None
     assert page.evaluate("gm.state.outlineKey") == "township"  # its own outline, not the county's
     assert page.text_content("#gm-embed-county") == "真源街道" and page.title().startswith("真源街道")
     stats = page.text_content("#gm-embed-stats")

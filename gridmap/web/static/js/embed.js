@@ -418,6 +418,44 @@ function renderRank(rows) {
     )
   );
   note('gm-rank-note', state.rank.length ? null : `没有${childrenName(areaLevel)}数据`);
+  fitRank();
+}
+
+/* A ranking longer than its panel (a township's 41 villages) keeps the leaders and the laggards:
+   the rows that do not fit are folded into one "… 另有 N 个 …" line in the middle. */
+function fitRank() {
+  const list = $('gm-rank-list');
+  const more = list.querySelector('.gm-rank-more');
+  if (more) {
+    list.removeChild(more);
+  }
+  const rows = Array.prototype.slice.call(list.querySelectorAll('.gm-rank-row'));
+  rows.forEach((r) => {
+    r.hidden = false;
+  });
+  state.rankFolded = 0;
+  if (rows.length < 4 || list.scrollHeight <= list.clientHeight + 1) {
+    return;
+  }
+  const line = el('li', {className: 'gm-rank-more'});
+  let keep = Math.max(3, Math.floor(list.clientHeight / rows[0].getBoundingClientRect().height) - 1);
+  for (; keep >= 2; keep--) {
+    const top = Math.ceil(keep / 2),
+      bottom = keep - top;
+    rows.forEach((r, i) => {
+      r.hidden = i >= top && i < rows.length - bottom;
+    });
+    state.rankFolded = rows.length - keep;
+    line.textContent = `… 另有 ${state.rankFolded} 个 …`;
+    list.insertBefore(line, rows[rows.length - bottom] || null);
+    if (list.scrollHeight <= list.clientHeight + 1) {
+      return;
+    }
+  }
+}
+// again whenever the list's room changes (the panel shown, the window resized)
+if (window.ResizeObserver) {
+  new ResizeObserver(debounce(fitRank, 50)).observe($('gm-rank-list'));
 }
 
 /* The ranking from the township tiles' properties (each township once, see featuresOf). */
