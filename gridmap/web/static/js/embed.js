@@ -24,8 +24,9 @@
  * newest last_seen first; needs the JSON API) and a clock. When the server stops answering, the
  * screen is dimmed under a banner "数据截至 … （连接中断）".
  */
+
+import {NONE, showBasemap} from './basemap.js';
 import {
-  addBasemap,
   api,
   areaGrid,
   areaStyle,
@@ -83,13 +84,14 @@ const state = {
   rankSource: null,
   trend: null,
   offline: null,
-  countyCode: null
+  countyCode: null,
+  basemapError: null
 };
 const layers = {area: null, outline: null, cameras: null, townships: null};
 
 const map = L.map('gm-map', {
   zoomControl: false,
-  attributionControl: !!config.basemap,
+  attributionControl: !!page.basemap && page.basemap !== NONE,
   dragging: false,
   scrollWheelZoom: false,
   doubleClickZoom: false,
@@ -111,7 +113,13 @@ if (map.attributionControl) {
   map.createPane(p[0]).style.zIndex = p[1];
 });
 map.setView([35, 105], 5);
-addBasemap(map);
+// ?basemap= (the server checked it; default GRIDMAP_BASEMAP_DEFAULT): lighter fills over it
+const basemapShown = !!showBasemap(map, page.basemap, {
+  onError: (text) => {
+    state.basemapError = text;
+    renderStatus();
+  }
+});
 
 const m = METRICS[metric];
 $('gm-embed-heading').textContent = ` · ${levelName(level)}${m.label}`;
@@ -130,7 +138,7 @@ function grids(info) {
     o = info.outline;
   layers.area = areaGrid({
     layer: levelKey,
-    style: areaStyle(metric, theme),
+    style: areaStyle(metric, theme, basemapShown),
     pane: 'gm-areas',
     urlToken: true,
     revision: state.revision,
@@ -692,6 +700,9 @@ function renderStatus() {
       ' · 更新于 ' +
       (state.checkedAt ? clock(state.checkedAt) : '—');
     box.classList.remove('gm-stale');
+  }
+  if (state.basemapError) {
+    box.textContent += ` · ${state.basemapError}`;
   }
   const stale = state.failed && !state.package && state.checkedAt !== null;
   document.body.classList.toggle('gm-embed-stale', stale);
