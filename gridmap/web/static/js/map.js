@@ -11,7 +11,7 @@
  * the map as it is on screen, so the printed view is the one on screen) and downloads the coverage
  * table and the blind list of the current area and level.
  *
- * The view is kept in the URL hash (#level=grid&metric=online_rate&area=…&cameras=1), so a view
+ * The view is kept in the URL hash (#level=grid&metric=online_rate&area=…&cameras=1&basemap=…), so a view
  * can be bookmarked or sent. window.gm exposes the map and state for the page tests.
  *
  * Offline (?package=<URL of a .pmtiles> or ?package=file, or the package a screen bundle's config
