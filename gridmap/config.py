@@ -20,9 +20,24 @@ Service
     TileJSON, the read API, /ogc, /static/vendor) with GET/HEAD (``gridmap.api.cors``): ``*``
     (default: any), a comma list of origins (``https://screen.example.cn, http://10.1.2.3:8080``),
     or empty / ``none`` (off). Writes are never open to other origins.
-  - ``GRIDMAP_BASEMAP_URL``: optional XYZ basemap template for the pages, e.g. 天地图 with its key or a
-    county's local tile server (``{z}/{x}/{y}``, optional ``{s}``). Unset: no basemap, fully offline.
-  - ``GRIDMAP_BASEMAP_ATTRIBUTION``: the basemap's attribution text (default 底图).
+  - Basemaps (chosen in /map's side panel, ``?basemap=`` on /embed; see :func:`offered_basemaps`).
+    None by default: the pages are fully offline.
+
+    - ``GRIDMAP_TIANDITU_KEY``: a 天地图 browser key; when set, 天地图矢量 (``vec_w`` + its labels
+      ``cva_w``) and 天地图影像 (``img_w`` + ``cia_w``) are offered, the Web Mercator layers (the
+      pages are EPSG:3857; CGCS2000 and WGS84 differ by less than 1 m). The key is written only into
+      their tile URLs.
+    - ``GRIDMAP_BASEMAPS``: intranet basemaps, a JSON list of ``{"id", "name", "url", "labels"?,
+      "attribution"?, "subdomains"?, "max_native_zoom"?}``; ``url`` (and ``labels``, a layer drawn
+      above the areas) an http(s) XYZ template (``{z}/{x}/{y}``, optional ``{s}``) or a WMTS one,
+      KVP or RESTful, with ``{TileMatrix}``/``{TileRow}``/``{TileCol}`` (any case).
+    - ``GRIDMAP_BASEMAP_URL``, ``GRIDMAP_BASEMAP_ATTRIBUTION``: one more XYZ basemap (id ``basemap``,
+      named by its attribution, default 底图), as before: the default one when it is set.
+    - ``GRIDMAP_BASEMAP_DEFAULT``: the id shown on first load (``none``: no basemap; default ``none``,
+      or ``basemap`` when ``GRIDMAP_BASEMAP_URL`` is set).
+    - ``GRIDMAP_BASEMAP_CUSTOM``: whether a reader may type an XYZ/WMTS URL of their own in /map
+      (default true; the pages' policy then admits images from any http(s) host; 0: only the
+      configured hosts).
   - ``GRIDMAP_MAX_UPLOAD_MB``: largest file the upload endpoints accept (default 200).
   - ``GRIDMAP_MAX_UNZIPPED_MB``, ``GRIDMAP_MAX_ZIP_RATIO``, ``GRIDMAP_MAX_ARCHIVE_MEMBERS``: what an
     uploaded archive (zipped shapefiles, KMZ, XLSX) may unpack to in all (default 2048 MB), how much
@@ -86,11 +101,14 @@ Live data
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridmap.errors import GridmapError
@@ -129,6 +147,10 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="*", description="* | comma list of origins | none")
     basemap_url: str | None = Field(default=None, description="XYZ basemap template for the pages.")
     basemap_attribution: str | None = Field(default=None, description="The basemap's attribution.")
+    tianditu_key: str | None = Field(default=None, repr=False, description="A 天地图 browser key.")
+    basemaps: str = Field(default="", description="Intranet basemaps, a JSON list.")
+    basemap_default: str | None = Field(default=None, description="Basemap id shown first (none: no basemap).")
+    basemap_custom: bool = Field(default=True, description="Whether a reader may type a basemap URL.")
     max_upload_mb: float = Field(default=200.0, gt=0, description="Largest upload, MB.")
     max_unzipped_mb: float = Field(default=2048.0, gt=0, description="Most an archive may unpack to, MB.")
     max_zip_ratio: float = Field(default=200.0, gt=1, description="Most one archive member may expand.")
@@ -169,7 +191,16 @@ class Settings(BaseSettings):
         default=600.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_SNAPSHOT_CHECK", description="Seconds; 0 = off."
     )
 
-    @field_validator("database_url", "basemap_url", "basemap_attribution", "pg_port", "upload_tmp_dir", mode="before")
+    @field_validator(
+        "database_url",
+        "basemap_url",
+        "basemap_attribution",
+        "tianditu_key",
+        "basemap_default",
+        "pg_port",
+        "upload_tmp_dir",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -183,6 +214,34 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: str) -> str:
         return ",".join(cors_origins(value) or ())  # "" when off
+
+    @field_validator("basemap_url", mode="after")
+    @classmethod
+    def _basemap_url(cls, value: str | None) -> str | None:
+        return None if value is None else tile_template(value)
+
+    @field_validator("tianditu_key", mode="after")
+    @classmethod
+    def _tianditu_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9]{8,64}", value.strip()):
+            raise ValueError("天地图密钥应为 8–64 位字母或数字")
+        return None if value is None else value.strip()
+
+    @field_validator("basemaps", mode="after")
+    @classmethod
+    def _basemaps(cls, value: str) -> str:
+        parse_basemaps(value)
+        return value
+
+    @field_validator("basemap_default", mode="after")
+    @classmethod
+    def _basemap_default(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not {"basemaps", "basemap_url", "tianditu_key"} <= info.data.keys():
+            return value  # (an error in those is reported on its own)
+        ids = [b.id for b in _offered(info.data["basemap_url"], None, info.data["tianditu_key"], info.data["basemaps"])]
+        if value != NO_BASEMAP and value not in ids:
+            raise ValueError(f"没有这个底图（可选 {', '.join([NO_BASEMAP, *ids])}）")
+        return value
 
     @field_validator("home", "data_dir", mode="after")
     @classmethod
@@ -210,6 +269,158 @@ def cors_origins(value: str) -> tuple[str, ...] | None:
     if bad:
         raise ValueError(f"不是来源（应为 * 或 scheme://主机[:端口]，逗号分隔）：{', '.join(bad)}")
     return tuple(dict.fromkeys(entries))
+
+
+# ------------------------------------------------------------------------------------ basemaps
+
+#: The basemap id that means "no basemap" (the offline default), and the one of a reader's own URL.
+NO_BASEMAP = "none"
+CUSTOM_BASEMAP = "custom"
+#: 天地图's Web Mercator (``_w``) WMTS layers, KVP; ``{layer}`` e.g. ``vec``, subdomains t0–t7.
+TIANDITU_URL = (
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
+    "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}"
+)
+TIANDITU_ATTRIBUTION = "天地图"
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_WMTS_NAMES = {"tilematrix": "z", "tilerow": "y", "tilecol": "x", "z": "z", "x": "x", "y": "y", "-y": "-y", "s": "s"}
+_HOST = re.compile(r"^[A-Za-z0-9.\-{}\[\]:]+$")
+_BASEMAP_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """One basemap the pages offer: ``url`` (and ``labels``, a layer drawn above the areas) are
+    Leaflet tile templates in Web Mercator (EPSG:3857 tiles: ``{z}``, ``{x}``, ``{y}``, optional
+    ``{s}`` from ``subdomains``); ``max_native_zoom``: the deepest zoom level the server has tiles
+    for (deeper, its tiles are scaled up)."""
+
+    id: str
+    name: str
+    url: str
+    labels: str | None = None
+    attribution: str = "底图"
+    subdomains: str = "abc"
+    max_native_zoom: int = 18
+
+
+def tile_template(url: str) -> str:
+    """``url`` as a Leaflet tile template: WMTS placeholders ``{TileMatrix}``, ``{TileRow}``,
+    ``{TileCol}`` (any case) become ``{z}``, ``{y}``, ``{x}``. Raises ``ValueError`` (in Chinese) for
+    anything but an http(s) URL with a host and the ``{z}``, ``{x}``, ``{y}`` (or ``{-y}``) of a
+    tile, or with another placeholder than those and ``{s}``."""
+    url = url.strip()
+    unknown: list[str] = []
+
+    def name(match: re.Match) -> str:
+        key = _WMTS_NAMES.get(match.group(1).strip().lower())
+        if key is None:
+            unknown.append(match.group(0))
+            return match.group(0)
+        return "{" + key + "}"
+
+    out = _PLACEHOLDER.sub(name, url)
+    scheme, _, rest = out.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    if scheme.lower() not in ("http", "https") or not host or not _HOST.match(host) or re.search(r"[\s'\"<>\\]", out):
+        raise ValueError(f"底图地址应为 http(s) 地址：{url[:200]}")
+    if unknown:
+        raise ValueError(
+            f"底图地址含未知的占位符 {', '.join(unknown)}（可用 {{z}} {{x}} {{y}} {{s}} 或 WMTS 的 "
+            f"{{TileMatrix}} {{TileRow}} {{TileCol}}）：{url[:200]}"
+        )
+    if not ("{z}" in out and "{x}" in out and ("{y}" in out or "{-y}" in out)):
+        raise ValueError(
+            f"底图地址缺少瓦片占位符（应含 {{z}} {{x}} {{y}}，或 WMTS 的 {{TileMatrix}} {{TileRow}} "
+            f"{{TileCol}}）：{url[:200]}"
+        )
+    return out
+
+
+@cache
+def parse_basemaps(value: str) -> tuple[Basemap, ...]:
+    """``GRIDMAP_BASEMAPS`` (a JSON list of objects, see the module docstring) as basemaps, their
+    URLs normalised by :func:`tile_template`. Raises ``ValueError`` (in Chinese) for anything else."""
+    if not value.strip():
+        return ()
+    try:
+        items = json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"不是有效的 JSON：{exc}") from None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ValueError('应为对象的 JSON 列表：[{"id": …, "name": …, "url": …}]')
+    out: list[Basemap] = []
+    for n, item in enumerate(items, 1):
+        unknown = set(item) - {"id", "name", "url", "labels", "attribution", "subdomains", "max_native_zoom"}
+        if unknown:
+            raise ValueError(f"第 {n} 个底图有未知的键：{', '.join(sorted(unknown))}")
+        id_, name, url = item.get("id"), item.get("name"), item.get("url")
+        if not isinstance(id_, str) or not _BASEMAP_ID.match(id_) or id_ in (NO_BASEMAP, CUSTOM_BASEMAP):
+            raise ValueError(f"第 {n} 个底图的 id 应为 1–40 位字母、数字、_ 或 -（不能是 none、custom）")
+        if id_ in {b.id for b in out}:
+            raise ValueError(f"底图 id 重复：{id_}")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"底图 {id_} 缺少名称 name")
+        if not isinstance(url, str):
+            raise ValueError(f"底图 {id_} 缺少地址 url")
+        labels, attribution = item.get("labels"), item.get("attribution", name)
+        subdomains, zoom = item.get("subdomains", "abc"), item.get("max_native_zoom", 18)
+        if labels is not None and not isinstance(labels, str):
+            raise ValueError(f"底图 {id_} 的 labels 应为地址")
+        if not isinstance(attribution, str):
+            raise ValueError(f"底图 {id_} 的 attribution 应为文字")
+        if not isinstance(subdomains, str) or not re.fullmatch(r"[A-Za-z0-9]{1,16}", subdomains):
+            raise ValueError(f"底图 {id_} 的 subdomains 应为 1–16 个字母或数字（每个字符一个子域名）")
+        if not isinstance(zoom, int) or isinstance(zoom, bool) or not 0 <= zoom <= 24:
+            raise ValueError(f"底图 {id_} 的 max_native_zoom 应为 0–24 的整数")
+        try:
+            url = tile_template(url)
+            labels = tile_template(labels) if labels else None
+        except ValueError as exc:
+            raise ValueError(f"底图 {id_}：{exc}") from None
+        out.append(Basemap(id_, name.strip(), url, labels, attribution.strip(), subdomains, zoom))
+    return tuple(out)
+
+
+def _offered(url: str | None, attribution: str | None, key: str | None, basemaps: str) -> tuple[Basemap, ...]:
+    offered: list[Basemap] = []
+    if url:
+        name = attribution or "底图"
+        subdomains = "01234567" if "tianditu" in url.lower() else "abc"
+        offered.append(Basemap("basemap", name, tile_template(url), None, name, subdomains))
+    if key:
+        for id_, name, base, labels in (
+            ("tianditu_vec", "天地图矢量", "vec", "cva"),
+            ("tianditu_img", "天地图影像", "img", "cia"),
+        ):
+            offered.append(
+                Basemap(
+                    id_,
+                    name,
+                    TIANDITU_URL.replace("{layer}", base).replace("{key}", key),
+                    TIANDITU_URL.replace("{layer}", labels).replace("{key}", key),
+                    TIANDITU_ATTRIBUTION,
+                    "01234567",
+                )
+            )
+    taken = {b.id for b in offered}
+    offered += [b for b in parse_basemaps(basemaps) if b.id not in taken]
+    return tuple(offered)
+
+
+def offered_basemaps(settings: Settings) -> tuple[Basemap, ...]:
+    """The basemaps the pages offer, in the order of their choice: ``GRIDMAP_BASEMAP_URL``'s (id
+    ``basemap``), 天地图矢量 and 天地图影像 (``tianditu_vec``, ``tianditu_img``, with
+    ``GRIDMAP_TIANDITU_KEY``), then ``GRIDMAP_BASEMAPS`` (an id already taken is left out)."""
+    return _offered(settings.basemap_url, settings.basemap_attribution, settings.tianditu_key, settings.basemaps)
+
+
+def default_basemap(settings: Settings) -> str:
+    """The id of the basemap shown on first load: ``GRIDMAP_BASEMAP_DEFAULT``, else ``basemap`` when
+    ``GRIDMAP_BASEMAP_URL`` is set (as before there was a choice), else :data:`NO_BASEMAP`."""
+    if settings.basemap_default:
+        return settings.basemap_default
+    return "basemap" if settings.basemap_url else NO_BASEMAP
 
 
 class SettingsError(GridmapError):

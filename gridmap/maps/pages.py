@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gridmap import __version__
-from gridmap.config import Settings
+from gridmap.config import Settings, default_basemap, offered_basemaps
 from gridmap.geometry.report import KINDS, SEVERITIES
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
 from gridmap.io.cameras import ROW_PROBLEM_LABELS
@@ -135,27 +135,49 @@ def vocabulary() -> dict[str, Any]:
     }
 
 
-def basemap_config(settings: Settings) -> dict | None:
-    """The optional XYZ basemap: URL template, attribution and subdomains (天地图 uses t0–t7)."""
-    if not settings.basemap_url:
-        return None
-    url = settings.basemap_url
-    subdomains = "01234567" if "tianditu" in url.lower() else "abc"
-    return {"url": url, "attribution": settings.basemap_attribution or "底图", "subdomains": subdomains}
+def basemap_config(settings: Settings) -> dict[str, Any]:
+    """The basemaps a page offers (:func:`gridmap.config.offered_basemaps`: id, name, tile URL
+    template, label layer's template or None, attribution, subdomains, maxNativeZoom), the id shown
+    on first load (``default``, ``none``: no basemap) and whether a reader may type a URL of their
+    own (``custom``). A 天地图 key is in the tile URLs only."""
+    return {
+        "basemaps": [
+            {
+                "id": b.id,
+                "name": b.name,
+                "url": b.url,
+                "labels": b.labels,
+                "attribution": b.attribution,
+                "subdomains": b.subdomains,
+                "maxNativeZoom": b.max_native_zoom,
+            }
+            for b in offered_basemaps(settings)
+        ],
+        "default": default_basemap(settings),
+        "custom": settings.basemap_custom,
+    }
 
 
-def basemap_image_source(settings: Settings) -> str:
-    """The CSP source for the basemap's images: its scheme and host (a ``{s}`` label becomes ``*``)."""
-    if not settings.basemap_url:
-        return ""
-    parts = urlsplit(settings.basemap_url)
+def _image_source(url: str) -> str:
+    """The CSP source of a tile template's images: its scheme and host (a ``{s}`` label becomes
+    ``*``; anything else templated in the host: any host of its scheme)."""
+    parts = urlsplit(url)
     host = parts.netloc
     if "{" in host:
         labels = host.split(".")
         host = ".".join("*" if "{" in label else label for label in labels)
         if host.count("*") != 1 or not host.startswith("*"):
-            return f"{parts.scheme}:" if parts.scheme else "*"
-    return f"{parts.scheme}://{host}" if parts.scheme else "*"
+            return f"{parts.scheme}:"
+    return f"{parts.scheme}://{host}"
+
+
+def basemap_image_source(settings: Settings) -> str:
+    """The CSP sources of the basemaps' images: the hosts of every offered basemap and label layer,
+    or ``http: https:`` when a reader may type a URL of their own (``GRIDMAP_BASEMAP_CUSTOM``)."""
+    if settings.basemap_custom:
+        return "http: https:"
+    sources = [_image_source(u) for b in offered_basemaps(settings) for u in (b.url, b.labels) if u]
+    return " ".join(dict.fromkeys(sources))
 
 
 def package_origin(package: str | None) -> str:
@@ -174,7 +196,7 @@ def package_origin(package: str | None) -> str:
 
 def csp(settings: Settings | None, *, frame_anywhere: bool = False, connect: str = "", meta: bool = False) -> str:
     """The pages' Content-Security-Policy: requests to the page's own server only (images also to
-    the basemap's host, ``connect`` added to ``connect-src``). ``meta``: for a ``<meta>`` element,
+    the basemaps' hosts, see :func:`basemap_image_source`; ``connect`` added to ``connect-src``). ``meta``: for a ``<meta>`` element,
     which browsers read without ``frame-ancestors`` (and warn about it): that one is left out."""
     basemap = basemap_image_source(settings) if settings else ""
     images = " ".join(s for s in ("'self'", "data:", "blob:", basemap) if s)

@@ -173,10 +173,22 @@ def test_config_json_cannot_close_its_script_element():
 
 def test_basemap_setting_reaches_the_page_and_its_policy(loaded_engine):
     url = "http://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY"
-    with serve(loaded_engine, basemap_url=url, basemap_attribution="天地图") as base:
+    with serve(loaded_engine, basemap_url=url, basemap_attribution="天地图", basemap_custom=False) as base:
         r = httpx.get(base + "/map")
     config = json.loads(re.search(r'id="gm-config">(.*?)</script>', r.text, re.S).group(1))
-    assert config["basemap"] == {"url": url, "attribution": "天地图", "subdomains": "01234567"}
+    # GRIDMAP_BASEMAP_URL is one basemap of the list (id "basemap"), and the one shown first
+    assert config["basemap"]["basemaps"] == [
+        {
+            "id": "basemap",
+            "name": "天地图",
+            "url": url,
+            "labels": None,
+            "attribution": "天地图",
+            "subdomains": "01234567",
+            "maxNativeZoom": 18,
+        }
+    ]
+    assert config["basemap"]["default"] == "basemap" and config["basemap"]["custom"] is False
     assert "img-src 'self' data: blob: http://*.tianditu.gov.cn" in r.headers["content-security-policy"]
 
 

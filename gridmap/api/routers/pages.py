@@ -19,7 +19,8 @@ so every asset requested without ``?v=`` is sent with ``Cache-Control: no-cache`
 its ETag on each use): a browser never runs a new page module with an old ``common.js``.
 
 Every page answer carries a Content-Security-Policy that allows requests to this server only
-(images also to the basemap's host when ``GRIDMAP_BASEMAP_URL`` is set), so a page cannot reach
+(images also to the configured basemaps' hosts, and to any http(s) host while
+``GRIDMAP_BASEMAP_CUSTOM`` lets a reader type a basemap URL of their own), so a page cannot reach
 the internet even by mistake. ``/embed`` may be framed by any big-screen page; the others only by
 this server's own pages.
 
@@ -41,7 +42,7 @@ from starlette.types import Scope
 
 from gridmap.api.deps import PageReader, SettingsDep, TileReader
 from gridmap.api.errors import ApiError
-from gridmap.config import Settings
+from gridmap.config import NO_BASEMAP, Settings, default_basemap, offered_basemaps
 from gridmap.maps.pages import EMBED_PANELS, csp, package_origin, page_config, parse_panels, render_html
 from gridmap.maps.pages import script_json as script_json  # re-exported: the page tests use it
 
@@ -171,13 +172,18 @@ def embed_page(
             description="大屏所示区域的编码（默认全县）：地图缩放到该区域，排名为其下一级区域",
         ),
     ] = None,
+    basemap: Annotated[
+        str | None,
+        Query(max_length=40, description="底图：none（无底图）或已配置底图的 id（默认按 GRIDMAP_BASEMAP_DEFAULT）"),
+    ] = None,
 ) -> HTMLResponse:
     """A full-screen map for big screens and iframes: no controls, a legend and (optionally) the
     county's figures, a ranking of the townships, the 30-day trend, the latest offline cameras and
     a clock (``panels``; 422 ``invalid_panels`` for an unknown one); ``area``: that area's screen
     (the map fitted to it, its children ranked). Tiles and figures follow the data: the page hears of every change on the
     event stream (/events/revision, within a second) and checks /healthz every ``refresh`` seconds
-    (0: neither, a still picture)."""
+    (0: neither, a still picture). ``basemap``: ``none`` or a configured basemap's id (422
+    ``unknown_basemap`` for another)."""
     page = {
         "name": "embed",
         "layer": layer,
@@ -190,6 +196,7 @@ def embed_page(
         "panels": _panels(panels),
         "rank": rank or metric,
         "area": area,
+        "basemap": _basemap(settings, basemap),
     }
     connect = package_source(package)
     return render_page(request, settings, "embed.html", page, frame_anywhere=True, connect=connect)
@@ -205,6 +212,18 @@ def _panels(value: str | None) -> list[str]:
             f"面板参数无效：可选 {', '.join(EMBED_PANELS)}，用逗号分隔。",
             {"panels": (value or "")[:200], "unknown": exc.args[0] if exc.args else []},
         ) from None
+
+
+def _basemap(settings: Settings, value: str | None) -> str:
+    """``?basemap=`` of /embed: ``none`` or an offered basemap's id (None: the settings' default)."""
+    if value is None:
+        return default_basemap(settings)
+    ids = [NO_BASEMAP] + [b.id for b in offered_basemaps(settings)]
+    if value not in ids:
+        raise ApiError(
+            422, "unknown_basemap", f"没有这个底图：可选 {', '.join(ids)}。", {"basemap": value, "choices": ids}
+        )
+    return value
 
 
 @router.get("/upload", response_class=HTMLResponse, summary="上传边界或摄像头台账")

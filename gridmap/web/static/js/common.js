@@ -802,15 +802,18 @@ function edgeWeight(level, zoom) {
   return zoom >= 15 ? w * 1.8 : zoom >= 13 ? w * 1.3 : w;
 }
 
-/* The fill style of an area for a metric; theme 'dark' draws darker edges for big screens. */
-export function areaStyle(metric, theme) {
+/*
+ * The fill style of an area for a metric; theme 'dark' draws darker edges for big screens;
+ * seeThrough (a basemap is shown): lighter fills, so the basemap shows through (same colours).
+ */
+export function areaStyle(metric, theme, seeThrough) {
   const edge = theme === 'dark' ? '#0a1626' : '#ffffff';
   return (props, zoom) => {
     const c = rateClass(props, metric);
     return {
       fill: true,
       fillColor: c.colour,
-      fillOpacity: theme === 'dark' ? 0.85 : 0.78,
+      fillOpacity: seeThrough ? 0.5 : theme === 'dark' ? 0.85 : 0.78,
       stroke: true,
       color: edge,
       opacity: 0.9,
@@ -870,21 +873,7 @@ export function cameraStyle() {
   };
 }
 
-/* ---------------------------------------------------------------- basemap and legend */
-
-export function addBasemap(map) {
-  const b = config.basemap;
-  if (!b || !b.url) {
-    return null;
-  }
-  return L.tileLayer(b.url, {
-    attribution: b.attribution,
-    subdomains: b.subdomains,
-    maxZoom: 22,
-    maxNativeZoom: 18,
-    crossOrigin: false
-  }).addTo(map);
-}
+/* ---------------------------------------------------------------- legend (the basemap: basemap.js) */
 
 /* The legend of a metric: classes best first, then 无数据 (with what it means). */
 export function legendNodes(metric, opts) {

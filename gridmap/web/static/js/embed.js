@@ -25,8 +25,9 @@
  * tiles). With ?area= the map is fitted to that area. When the server stops answering, the screen
  * is dimmed under a banner "数据截至 … （连接中断）".
  */
+
+import {NONE, showBasemap} from './basemap.js';
 import {
-  addBasemap,
   api,
   areaGrid,
   areaStyle,
@@ -90,13 +91,14 @@ const state = {
   /* The last /api/v1/map/screen answer (null: not read, or refused). */
   screen: null,
   /* The layer whose outline is drawn: the county's, or the level of the screen's ?area=. */
-  outlineKey: 'county'
+  outlineKey: 'county',
+  basemapError: null
 };
 const layers = {area: null, outline: null, cameras: null, townships: null};
 
 const map = L.map('gm-map', {
   zoomControl: false,
-  attributionControl: !!config.basemap,
+  attributionControl: !!page.basemap && page.basemap !== NONE,
   dragging: false,
   scrollWheelZoom: false,
   doubleClickZoom: false,
@@ -118,7 +120,13 @@ if (map.attributionControl) {
   map.createPane(p[0]).style.zIndex = p[1];
 });
 map.setView([35, 105], 5);
-addBasemap(map);
+// ?basemap= (the server checked it; default GRIDMAP_BASEMAP_DEFAULT): lighter fills over it
+const basemapShown = !!showBasemap(map, page.basemap, {
+  onError: (text) => {
+    state.basemapError = text;
+    renderStatus();
+  }
+});
 
 /* Names of the areas from the townships down to the level shown, where they fit (overlays.js). */
 const labels = labelLayer(map, {
@@ -155,7 +163,7 @@ function grids(info) {
     o = info.outline;
   layers.area = areaGrid({
     layer: levelKey,
-    style: areaStyle(metric, theme),
+    style: areaStyle(metric, theme, basemapShown),
     pane: 'gm-areas',
     urlToken: true,
     revision: state.revision,
@@ -734,6 +742,9 @@ function renderStatus() {
       ' · 更新于 ' +
       (state.checkedAt ? clock(state.checkedAt) : '—');
     box.classList.remove('gm-stale');
+  }
+  if (state.basemapError) {
+    box.textContent += ` · ${state.basemapError}`;
   }
   const stale = state.failed && !state.package && state.checkedAt !== null;
   document.body.classList.toggle('gm-embed-stale', stale);

@@ -11,7 +11,7 @@
  * the map as it is on screen, so the printed view is the one on screen) and downloads the coverage
  * table and the blind list of the current area and level.
  *
- * The view is kept in the URL hash (#level=grid&metric=online_rate&area=…&cameras=1), so a view
+ * The view is kept in the URL hash (#level=grid&metric=online_rate&area=…&cameras=1&basemap=…), so a view
  * can be bookmarked or sent. window.gm exposes the map and state for the page tests.
  *
  * Offline (?package=<URL of a .pmtiles> or ?package=file, or the package a screen bundle's config
@@ -20,8 +20,9 @@
  * figures); the view's figures are summed from the tiles on screen; search, an area's children and
  * its grid worker need the server and say so (OFFLINE_NOTE); no revision watching.
  */
+
+import {basemapChoices, basemapControl, CUSTOM, NONE, validChoice} from './basemap.js';
 import {
-  addBasemap,
   api,
   areaGrid,
   areaStyle,
@@ -79,9 +80,11 @@ const state = {
   viewSummary: null,
   area: null,
   tileInfo: {},
-  package: null
+  package: null,
+  basemap: null, // 'none', a basemap's id or {url} (basemap.js); from the hash, else remembered, else the default
+  basemapShown: false
 };
-const layers = {area: null, outline: null, cameras: null, highlight: null, basemap: null};
+const layers = {area: null, outline: null, cameras: null, highlight: null};
 
 /* ------------------------------------------------------------ views: the two rates, 盲区, 户/摄像头 */
 
@@ -174,9 +177,9 @@ VIEWS.households_per_camera = {
 /* The fill of an area for a view: the rates' own style, the other views recolour it. */
 function viewStyle(key) {
   if (METRICS[key]) {
-    return areaStyle(key, 'light');
+    return areaStyle(key, 'light', state.basemapShown);
   }
-  const base = areaStyle(Object.keys(METRICS)[0], 'light'),
+  const base = areaStyle(Object.keys(METRICS)[0], 'light', state.basemapShown),
     v = VIEWS[key];
   return (props, zoom) => L.extend(base(props, zoom), {fillColor: v.classOf(props).colour});
 }
@@ -220,7 +223,6 @@ L.control.scale({position: 'bottomright', imperial: false}).addTo(map);
   map.getPane(p[0]).style.pointerEvents = 'none';
 });
 map.setView([35, 105], 5);
-layers.basemap = addBasemap(map);
 
 /* Names of the areas (township names first, then deeper levels down to the one coloured, each
  * where it fits) and, below the camera tiles' zoom, camera clusters: HTML over the map (overlays.js). */
@@ -472,6 +474,29 @@ function notice(text, sticky) {
     }, 8000);
   }
 }
+
+/* ------------------------------------------------------------ basemap (basemap.js) */
+
+const basemapCard = $('gm-basemap-card');
+const basemapChoice = basemapControl(map, {
+  container: basemapCard,
+  initial: state.basemap,
+  onError: (text) => {
+    notice(text, true);
+  },
+  onChange: (choice, shown) => {
+    state.basemap = choice;
+    state.basemapShown = shown;
+    document.body.classList.toggle('gm-with-basemap', shown);
+    writeHash();
+    if (layers.area) {
+      restyle(layers.area, viewStyle(state.metric));
+      markSelected();
+    }
+  }
+});
+// only 无底图 to choose from: no card
+basemapCard.hidden = basemapCard.querySelectorAll('#gm-basemap option').length < 2;
 
 /* ------------------------------------------------------------ state changes */
 
@@ -1496,6 +1521,8 @@ function readHash() {
   state.cameras = h.get('cameras') === '1';
   state.labels = h.get('labels') !== '0';
   state.selected = h.get('area') || null;
+  const b = h.get('basemap') === CUSTOM ? {url: h.get('tiles') || ''} : h.get('basemap');
+  state.basemap = b && validChoice(b) ? b : null;
 }
 function writeHash() {
   const parts = [`level=${levelKey(state.level)}`, `metric=${state.metric}`];
@@ -1507,6 +1534,11 @@ function writeHash() {
   }
   if (state.selected) {
     parts.push(`area=${encodeURIComponent(state.selected)}`);
+  }
+  if (state.basemap && typeof state.basemap === 'object') {
+    parts.push(`basemap=${CUSTOM}`, `tiles=${encodeURIComponent(state.basemap.url)}`);
+  } else if (state.basemap && (state.basemap !== NONE || basemapChoices().default !== NONE)) {
+    parts.push(`basemap=${encodeURIComponent(state.basemap)}`); // none only when the default is another
   }
   history.replaceState(null, '', `${location.pathname + location.search}#${parts.join('&')}`);
 }
@@ -1648,6 +1680,7 @@ function start() {
 /* For the page tests and the browser console. */
 window.gm = {
   map: map,
+  basemap: basemapChoice,
   state: state,
   layers: layers,
   select: select,

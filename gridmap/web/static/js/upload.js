@@ -9,8 +9,9 @@
  * `Authorization: Bearer`. Every text from the server goes into the page as text (el). The
  * accepted file extensions, finding kinds and severities come from the server's page config.
  */
+
+import {basemapChoices, showBasemap} from './basemap.js';
 import {
-  addBasemap,
   api,
   areaGrid,
   config,
@@ -650,7 +651,7 @@ function drawDefects(defects, box) {
   map.attributionControl.setPrefix('gridmap');
   map.createPane('gm-context').style.zIndex = 350;
   map.getPane('gm-context').style.pointerEvents = 'none';
-  addBasemap(map);
+  showBasemap(map, basemapChoices().default); // the default basemap, if any (no choice here)
   // The live areas around the defects: the upload's deepest level (thin) under its parent level.
   const token = readToken();
   const levels = Object.keys(((state.upload.report || {}).summary || {}).levels || {}).map(Number);
@@ -1121,7 +1122,7 @@ function drawCameras(points, placed, box) {
   const map = L.map(box, {zoomSnap: 0.25, maxZoom: 20, preferCanvas: true});
   state.defectMap = map;
   map.attributionControl.setPrefix('gridmap');
-  addBasemap(map);
+  showBasemap(map, basemapChoices().default); // the default basemap, if any (no choice here)
   const imported = L.featureGroup(
     points.map((p) =>
       L.circleMarker([p[3], p[2]], {
