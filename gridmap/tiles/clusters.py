@@ -13,17 +13,11 @@ the sample county's 10,520 cameras in one view take a few milliseconds.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gridmap.tiles.grid import HALF_WORLD
-
-#: Web Mercator's sphere (metres).
-EARTH_RADIUS = 6378137.0
-#: Web Mercator's latitude limit (degrees): a box is clamped to it before it is projected.
-MAX_LATITUDE = 85.0511
+from gridmap.tiles.grid import HALF_WORLD, MAX_LATITUDE, lonlat_of_3857
 
 _CLUSTERS = text("""
     WITH p AS (
@@ -38,14 +32,6 @@ _CLUSTERS = text("""
 """)
 
 
-def lonlat_of_3857(x: float, y: float) -> tuple[float, float]:
-    """EPSG:3857 metres → longitude/latitude degrees (the projection's inverse on its sphere; what
-    ``ST_Transform`` gives for EPSG:4490, whose datum PostGIS takes as WGS 84's)."""
-    lon = math.degrees(x / EARTH_RADIUS)
-    lat = math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS)) - math.pi / 2)
-    return round(lon, 6), round(lat, 6)
-
-
 def cell_m(z: int, cell_px: int) -> float:
     """The side of a cluster cell at zoom ``z`` in EPSG:3857 metres (``cell_px`` 256-tile pixels)."""
     return 2 * HALF_WORLD / (1 << z) / 256 * cell_px
@@ -55,7 +41,7 @@ def camera_clusters(
     conn: Connection, *, z: int, bbox: tuple[float, float, float, float], cell_px: int = 80, limit: int = 5000
 ) -> list[dict[str, Any]]:
     """The clusters of the drawn cameras inside ``bbox`` (EPSG:4490 lon/lat degrees: west, south,
-    east, north; latitudes clamped to ±85.0511°) at zoom ``z``, largest first, at most ``limit``:
+    east, north; latitudes clamped to Web Mercator's ±85.0511°) at zoom ``z``, largest first, at most ``limit``:
     each with lon, lat (EPSG:4490 degrees, the cameras' mean position) and the counts planned (every
     drawn camera), installed and online."""
     x0, y0, x1, y1 = bbox
@@ -69,5 +55,7 @@ def camera_clusters(
     clusters = []
     for planned, installed, online, x, y in rows:
         lon, lat = lonlat_of_3857(x, y)
-        clusters.append({"lon": lon, "lat": lat, "planned": planned, "installed": installed, "online": online})
+        clusters.append(
+            {"lon": round(lon, 6), "lat": round(lat, 6), "planned": planned, "installed": installed, "online": online}
+        )
     return clusters

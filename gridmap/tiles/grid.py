@@ -50,9 +50,20 @@ def tile_in_range(z: int, x: int, y: int) -> bool:
     return 0 <= x < (1 << z) and 0 <= y < (1 << z)
 
 
+#: Web Mercator's sphere (metres) and latitude limit (degrees).
+EARTH_RADIUS = 6378137.0
+MAX_LATITUDE = 85.05112878
+
+
 def lonlat_to_3857(lon: float, lat: float) -> tuple[float, float]:
-    lat = max(-85.05112878, min(85.05112878, lat))
-    return (math.radians(lon) * 6378137.0, math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0)
+    lat = max(-MAX_LATITUDE, min(MAX_LATITUDE, lat))
+    return (math.radians(lon) * EARTH_RADIUS, math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * EARTH_RADIUS)
+
+
+def lonlat_of_3857(x: float, y: float) -> tuple[float, float]:
+    """EPSG:3857 metres → longitude/latitude degrees (the projection's inverse on its sphere; what
+    ``ST_Transform`` gives for EPSG:4490, whose datum PostGIS takes as WGS 84's)."""
+    return math.degrees(x / EARTH_RADIUS), math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS)) - math.pi / 2)
 
 
 TileRange = tuple[int, int, int, int]  # x0, x1, y0, y1 (inclusive, XYZ rows)
