@@ -118,11 +118,22 @@ def import_(
         str | None, typer.Option(metavar="CODE", help="County code (only when the database holds several).")
     ] = None,
     rejected: REJECTED = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Import even when another CRS fits the grids far better than the declared one (crs_mismatch).",
+        ),
+    ] = False,
 ) -> None:
     """Import a camera list: good rows are upserted by device id, bad rows listed by row number.
 
-    Exit codes: 0 every row imported; 1 some rows rejected (listed); 2 the file or an option could
-    not be used.
+    Before writing, the points are checked against the grids: when another CRS (WGS84, GCJ-02,
+    BD-09) fits far better than the declared one, nothing is written and the fitting --crs is named
+    (exit 1; --force imports anyway).
+
+    Exit codes: 0 every row imported; 1 some rows rejected (listed), or the CRS does not fit;
+    2 the file or an option could not be used.
     """
     from gridmap.db.session import engine_scope
     from gridmap.io.cameras import CameraReadError
@@ -136,10 +147,12 @@ def import_(
     with engine_scope() as engine:
         try:
             with working(f"正在导入摄像头台账 {file.name}…"):
-                result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county)
+                result = import_cameras(engine, file, crs=crs, fields=fields, sheet=sheet, county=county, force=force)
         except CameraReadError as exc:
             _refused(fmt, exc.code, read_problem(exc, file.name))
         except ImportRefused as exc:
+            if exc.code == "crs_mismatch":  # the work was refused (exit 1), with what fits
+                _refused(fmt, exc.code, exc.message, exit_code=1, detail=exc.detail)
             _refused(fmt, exc.code, exc.message)
         except CrsUnknownError as exc:
             _refused(fmt, "crs_unknown", exc.message)
@@ -169,11 +182,14 @@ def import_(
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _refused(fmt: str, code: str, message: str) -> None:
+def _refused(fmt: str, code: str, message: str, *, exit_code: int = 2, detail: object = None) -> None:
     if fmt == "json":
-        typer.echo(json.dumps({"ok": False, "error": code, "message": message}, ensure_ascii=False, indent=2))
-        raise typer.Exit(2)
-    raise fail(message, code)
+        body: dict[str, object] = {"ok": False, "error": code, "message": message}
+        if isinstance(detail, dict):
+            body.update(detail)
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+        raise typer.Exit(exit_code)
+    raise fail(message, code, exit_code)
 
 
 @app.command("status")

@@ -52,7 +52,8 @@ CRS_CHECK_SAMPLE = 2000
 
 
 class ImportRefused(GridmapError):
-    """The import cannot run at all (no county in the database, unknown county code)."""
+    """The import cannot run at all (no county in the database, unknown county code), or would
+    place the cameras wrongly (``crs_mismatch``: another CRS fits the grids far better)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,21 @@ class CrsSuggestion:
             f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}。"
             f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09：请确认后用 --crs {self.suggested} 重新导入。"
         )
+
+    @property
+    def refusal(self) -> str:
+        """The message of an import refused for it (nothing written)."""
+        what = "落在文件所填“所属网格”内" if self.basis == "grid_code" else "落在网格范围内"
+        return (
+            f"坐标系与网格不符，未导入任何数据：按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
+            f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}（抽查 {self.checked:,} 行）。"
+            f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09。请改用坐标系 {self.suggested} 重新导入"
+            f"（命令行 --crs {self.suggested}；上传页面在“坐标系”中选择）；确认原坐标系无误时可强制导入"
+            "（--force，或上传页面勾选“坐标系确认无误，强制导入”）。"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "message": self.message}
 
 
 def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_SAMPLE) -> CrsSuggestion | None:
@@ -213,9 +229,7 @@ class ImportResult:
             "outside_truncated": len(self.outside) > limit,
             "warnings": self.warnings,
             "notes": notes,
-            "crs_suggestion": (
-                {**asdict(self.crs_suggestion), "message": self.crs_suggestion.message} if self.crs_suggestion else None
-            ),
+            "crs_suggestion": (self.crs_suggestion.to_dict() if self.crs_suggestion else None),
         }
 
 
@@ -228,11 +242,13 @@ def import_cameras(
     sheet: str | None = None,
     county: str | None = None,
     created_by: str = "gridmap cameras import",
+    force: bool = False,
 ) -> ImportResult:
     """Read, check and import a camera file (CSV, XLSX or GeoJSON) in one transaction.
 
     Raises ``gridmap.io.cameras.CameraReadError`` when the file cannot be read at all and
-    ``ImportRefused`` when there is no county to import into; in both cases nothing is written.
+    ``ImportRefused`` when there is no county to import into, or (``crs_mismatch``, unless
+    ``force``) when another CRS fits the grids far better than the declared one; nothing is written then.
     """
     path = Path(path)
     with engine.connect() as conn:
@@ -251,6 +267,7 @@ def import_cameras(
             file_name=path.name,
             file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
             created_by=created_by,
+            force=force,
         )
         record_import(conn, result)
         return result
@@ -265,10 +282,17 @@ def import_camera_table(
     file_name: str | None = None,
     file_sha256: str | None = None,
     created_by: str = "gridmap",
+    force: bool = False,
 ) -> ImportResult:
     """Write the good rows of ``table`` on the caller's transaction and log the import. The caller
-    then calls :func:`record_import` (once its own checks passed) so maps and tiles follow."""
+    then calls :func:`record_import` (once its own checks passed) so maps and tiles follow.
+
+    Before anything is written: when another CRS fits the grids far better than the declared one
+    (:func:`check_crs`), ``ImportRefused("crs_mismatch")`` naming it, unless ``force`` (then the
+    import goes ahead with the suggestion as a warning)."""
     suggestion = check_crs(index, table) if index is not None else None
+    if suggestion is not None and not force:
+        raise ImportRefused("crs_mismatch", suggestion.refusal, {"crs_suggestion": suggestion.to_dict()})
     ids = table.cameras["device_id"].tolist()
     lock_areas_for_import(conn)
     lock_cameras(conn, "c.device_id = ANY(CAST(:ids AS text[]))", {"ids": ids}, new_ids=ids, digest=True)

@@ -739,6 +739,7 @@ def import_camera_upload(
     sheet: str | None = None,
     county: str | None = None,
     limits: UploadLimits | None = None,
+    force: bool = False,
 ) -> tuple[int, Any, dict[str, Any]]:
     """``gridmap cameras import`` for a token, in one transaction, keeping the file as an upload
     (kind ``camera``, status ``published``). Returns (upload id, ``ImportResult``, the report as
@@ -779,6 +780,7 @@ def import_camera_upload(
             file_name=file_name,
             file_sha256=sha256(content),
             created_by=principal.name,
+            force=force,
         )
         if restricted:
             outside, codes = [], []

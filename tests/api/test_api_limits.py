@@ -175,3 +175,29 @@ def test_the_uncorrupted_shapefile_uploads(admin, tmp_path):
     archive = zipped(write_grids_shapefile(tmp_path / "exported"), tmp_path / "网格.zip")
     r = admin.post("/api/v1/uploads/boundaries", files={"file": (archive.name, io.BytesIO(archive.read_bytes()))})
     assert r.status_code == 201, r.text
+
+
+def test_a_register_in_gcj02_is_refused_as_crs_mismatch_until_forced(engine, admin, data_dir):
+    """A 高德 (GCJ-02) register uploaded as the default CGCS2000: every point ~500 m off. Refused
+    before anything is written, naming gcj02; with force=true it is written (with the warning)."""
+    import pandas as pd
+    import prcoords
+
+    sample = pd.read_csv(data_dir / "luyi_cameras.csv", dtype=str).sample(400, random_state=7)
+    shifted = [
+        prcoords.wgs_gcj(prcoords.Coords(float(la), float(lo))) for lo, la in zip(sample["经度"], sample["纬度"])
+    ]
+    sample["经度"] = [f"{c.lon:.7f}" for c in shifted]
+    sample["纬度"] = [f"{c.lat:.7f}" for c in shifted]
+    content = sample.to_csv(index=False).encode("utf-8-sig")
+    before = _state(engine, admin)
+    body = _refused(
+        admin.post("/api/v1/uploads/cameras", files={"file": ("高德点位.csv", content)}), 422, "crs_mismatch"
+    )
+    assert body["detail"]["crs_suggestion"]["suggested"] == "gcj02" and "gcj02" in body["message"]
+    assert _state(engine, admin) == before
+    forced = admin.post("/api/v1/uploads/cameras", files={"file": ("高德点位.csv", content)}, data={"force": "true"})
+    assert forced.status_code == 201, forced.text
+    assert forced.json()["crs_suggestion"]["suggested"] == "gcj02" and forced.json()["warnings"]
+    right = admin.post("/api/v1/uploads/cameras", files={"file": ("高德点位.csv", content)}, data={"crs": "gcj02"})
+    assert right.status_code == 201 and right.json()["crs_suggestion"] is None

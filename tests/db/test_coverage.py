@@ -256,9 +256,31 @@ def test_gcj02_input_lands_within_2m_of_the_truth_and_a_wrong_crs_is_flagged(eng
     rows["纬度"] = [f"{c.lat:.7f}" for c in shifted]
     path = write_csv(tmp_path / "amap.csv", rows)
 
-    declared_wrong = gridmap_json("cameras", "import", str(path))
+    def count() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM camera")).scalar_one()
+
+    # read as the default CGCS2000 most points leave their grids: refused before anything is written
+    declared_wrong = gridmap_json("cameras", "import", str(path), exit_code=1)
+    assert declared_wrong["error"] == "crs_mismatch" and not declared_wrong["ok"]
     assert declared_wrong["crs_suggestion"]["suggested"] == "gcj02"
-    assert any("--crs gcj02" in w for w in declared_wrong["warnings"])
+    assert (
+        declared_wrong["crs_suggestion"]["suggested_share"] >= 0.9 > declared_wrong["crs_suggestion"]["declared_share"]
+    )
+    assert "--crs gcj02" in declared_wrong["message"] and "未导入任何数据" in declared_wrong["message"]
+    assert count() == 0
+    text_out = gridmap("cameras", "import", str(path))
+    assert text_out.exit_code == 1 and "（crs_mismatch）" in text_out.stderr and count() == 0
+    # the file's true positions, declared as GCJ-02 by mistake: refused, naming WGS84
+    honest = SAMPLE.loc[rows.index]
+    honest_path = write_csv(tmp_path / "gps.csv", honest)
+    wrong = gridmap_json("cameras", "import", str(honest_path), "--crs", "gcj02", exit_code=1)
+    assert wrong["error"] == "crs_mismatch" and wrong["crs_suggestion"]["suggested"] in ("wgs84", "cgcs2000")
+    assert count() == 0
+    # --force writes anyway, with the suggestion as a warning
+    forced = gridmap_json("cameras", "import", str(path), "--force")
+    assert forced["crs_suggestion"]["suggested"] == "gcj02" and any("--crs gcj02" in w for w in forced["warnings"])
+    assert count() == len(rows)
 
     gridmap_json("cameras", "import", str(path), "--crs", "gcj02")
     with engine.connect() as conn:

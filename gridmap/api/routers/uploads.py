@@ -401,6 +401,11 @@ class CameraForm(BaseModel):
     county: str | None = Field(
         None, pattern=r"^\s*\d{6}\s*$", description="County code (only when the database holds several)."
     )
+    force: bool = Field(
+        False,
+        description="Import even when another CRS fits the grids far better than the declared one "
+        "(else 422 `crs_mismatch` naming it, nothing imported).",
+    )
 
 
 @router.post(
@@ -433,6 +438,7 @@ async def upload_cameras(request: Request, principal: UploadPrincipal, engine: E
             fields=fields,
             county=_blank(values.county),
             limits=flow.UploadLimits.from_settings(settings),
+            force=values.force,
         )
     )
     return JSONResponse(

@@ -232,7 +232,11 @@ $('gm-form').addEventListener('submit', (e) => {
   form.append('file', file, file.name);
   const prefix = state.kind === 'boundary' ? 'gm-b-' : 'gm-c-';
   Array.prototype.forEach.call(document.querySelectorAll(`[id^="${prefix}"]`), (input) => {
-    if (input.name && input.value.trim()) {
+    if (input.type === 'checkbox') {
+      if (input.name && input.checked) {
+        form.append(input.name, input.value);
+      }
+    } else if (input.name && input.value.trim()) {
       form.append(input.name, input.value.trim());
     }
   });
