@@ -189,7 +189,13 @@ def validate(
         lookup = database_parents(conn) if conn else None
         with working(f"正在校验 {file.name}…"):
             src, analysis = check_file(
-                file, read=read, level=level, parent_code=parent_code, options=options, parent_lookup=lookup
+                file,
+                read=read,
+                level=level,
+                parent_code=parent_code,
+                options=options,
+                parent_lookup=lookup,
+                live=conn,
             )
         if conn is None:
             analysis.report.source.setdefault("notes", []).append("未连接数据库：上级区域只在文件内查找。")

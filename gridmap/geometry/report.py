@@ -44,6 +44,8 @@ KINDS: dict[str, FindingKind] = {
     "outside_parent": FindingKind("超出上级范围", ERROR, "#e66101"),
     "sliver": FindingKind("细小缝隙/重叠", WARNING, "#e6ab02"),
     "policy": FindingKind("规范提醒", WARNING, "#1b9e77"),
+    # the file as read does not lie where the live areas are (gridmap.services.placement)
+    "crs_mismatch": FindingKind("坐标系不符", ERROR, "#542788"),
 }
 
 

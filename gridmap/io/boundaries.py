@@ -260,6 +260,9 @@ def read_boundary_file(
     fmt = _format_of(path)
     if not path.is_file():
         raise BoundaryReadError("file_not_found", f"找不到文件“{path}”。")
+    offset = _web_offset(crs)
+    if offset is not None:  # read as the file declares (lon/lat), then undo the offset vertex by vertex
+        crs = None
     explicit_crs, explicit_enc = _explicit_crs(crs), _explicit_encoding(encoding)
     notes: list[str] = []
     family = FORMATS_BY_KEY[fmt]
@@ -292,7 +295,52 @@ def read_boundary_file(
             layers.append(loaded)
     if not layers:
         raise BoundaryReadError("no_polygon_layer", f"文件“{path.name}”中没有含面要素的图层，不能作为网格边界。")
-    return _assemble(path, fmt, layers, fields, notes)
+    src = _assemble(path, fmt, layers, fields, notes)
+    return src if offset is None else _undo_web_offset(src, offset)
+
+
+#: ``--crs`` values naming a web map's offset lon/lat (GCJ-02: 高德、腾讯; BD-09: 百度), with labels.
+WEB_OFFSETS = {"gcj02": "GCJ-02（高德、腾讯）", "bd09": "BD-09（百度）"}
+
+
+def _web_offset(crs: str | int | CRS | None) -> str | None:
+    """``"gcj02"`` or ``"bd09"`` when ``crs`` names a web map's offset (any spelling
+    ``gridmap.io.coords.normalize_point_crs`` knows), else None."""
+    if not isinstance(crs, str) or not crs.strip() or crs.strip().isdigit():
+        return None
+    from gridmap.io.coords import normalize_point_crs
+
+    try:
+        name = normalize_point_crs(crs)
+    except CrsUnknownError:
+        return None
+    return name if name in WEB_OFFSETS else None
+
+
+def _undo_web_offset(src: BoundaryFile, offset: str) -> BoundaryFile:
+    """``src`` read as lon/lat in a web map's offset: every vertex converted to CGCS2000 on its own
+    (the offset varies across the country, so no single transformation does it)."""
+    from dataclasses import replace
+
+    from gridmap.io.coords import to_storage
+
+    if not src.source_crs.is_geographic:
+        raise BoundaryReadError(
+            "crs_unknown",
+            f"{WEB_OFFSETS[offset]} 只用于经纬度坐标，而文件的坐标系是 {crs_label(src.source_crs)}：请去掉 --crs {offset}。",
+        )
+
+    def convert(xy: np.ndarray) -> np.ndarray:
+        x, y = to_storage(xy[:, 0], xy[:, 1], offset)
+        return np.column_stack([x, y])
+
+    geoms = shapely.transform(src.areas.geometry.to_numpy(), convert)
+    areas = src.areas.set_geometry(gpd.GeoSeries(geoms, index=src.areas.index, crs=STORAGE_SRID))
+    note = (
+        f"坐标系：按指定的 --crs {offset}，把 {WEB_OFFSETS[offset]} 经纬度逐个顶点换算为 CGCS2000"
+        "（网络地图的偏移随位置变化，只能逐点换算；换算后顶点位置误差在 1 米左右）。"
+    )
+    return replace(src, areas=areas, crs_source="explicit", notes=[*src.notes, note])
 
 
 def read_areas(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:

@@ -36,6 +36,7 @@ from gridmap.io.boundaries import BoundaryFile, ReadLimits, read_boundary_file
 from gridmap.io.crs import crs_label
 from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
+from gridmap.services.placement import placement_finding
 
 log = get_logger("services.boundaries")
 
@@ -122,9 +123,12 @@ def check_file(
     options: ValidationOptions | None = None,
     parent_lookup: ParentLookup | None = None,
     limits: ReadLimits | None = None,
+    live: Connection | None = None,
 ) -> tuple[BoundaryFile, Analysis]:
     """Read and validate a boundary file (features and vertices within ``limits``, default: the
-    settings'). Raises ``BoundaryReadError`` when it cannot be read or is over the limits."""
+    settings'). With ``live`` (the database), also check that the file lies where the live areas
+    are (:func:`gridmap.services.placement.placement_finding`: a ``crs_mismatch`` error naming the
+    CRS that fits). Raises ``BoundaryReadError`` when it cannot be read or is over the limits."""
     read = read or ReadOptions()
     src = read_boundary_file(
         path, layer=read.layer, crs=read.crs, encoding=read.encoding, fields=dict(read.fields) or None, limits=limits
@@ -137,6 +141,10 @@ def check_file(
         options=options,
         source=source_info(src),
     )
+    if live is not None:
+        misplaced = placement_finding(live, src)
+        if misplaced is not None:
+            analysis.report.findings.insert(0, misplaced)
     return src, analysis
 
 
@@ -156,7 +164,13 @@ def publish_file(
     with engine.connect() as conn:
         based_on = current_revision(conn)
         src, analysis = check_file(
-            path, read=read, level=level, parent_code=parent_code, options=options, parent_lookup=database_parents(conn)
+            path,
+            read=read,
+            level=level,
+            parent_code=parent_code,
+            options=options,
+            parent_lookup=database_parents(conn),
+            live=conn,
         )
     info = VersionInfo(
         created_by=by,
@@ -256,6 +270,11 @@ def publish_analysis(
     store = _storable(areas, analysis)
     if restrict_to is not None:
         _check_codes_in_scope(restrict_to, scope.root, store["code"].tolist())
+    misplaced = [f for f in report.findings if f.kind == "crs_mismatch"]
+    if misplaced and not force:
+        with engine.begin() as conn:
+            record_rejected(conn, info, scope.root, scope.top_level, len(areas), report.to_dict())
+        raise PublishRefused("crs_mismatch", misplaced[0].message, report.to_dict())
     if not report.ok and not force:
         with engine.begin() as conn:
             record_rejected(conn, info, scope.root, scope.top_level, len(areas), report.to_dict())

@@ -273,6 +273,7 @@ def _check_in_worker(
                 parent_code=options.parent_code,
                 parent_lookup=database_parents(conn),
                 limits=limits.read,
+                live=conn,
             )
             if for_publish:
                 return src.areas, analysis

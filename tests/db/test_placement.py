@@ -1,0 +1,105 @@
+"""A boundary file read in the wrong CRS validates clean on its own; against the live database it
+must be refused (issue 16): the neighbouring Gauss-Krüger zone (with the zone prefix and without),
+and a web-map (GCJ-02) GeoJSON read as WGS84, each found with the CRS that fits named, and nothing
+published. Files are written by GDAL (pyogrio) in the tests; the database is the loaded sample
+(read only: validation writes nothing; the publish refusal leaves the live data as it was)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import prcoords
+import pyogrio
+import pytest
+import shapely
+from boundary_files import CHINESE
+from conftest import loaded_database
+from db_state import checksums
+from typer.testing import CliRunner
+
+from gridmap.cli import app
+from gridmap.services.boundaries import ReadOptions, check_file, database_parents
+
+runner = CliRunner()
+
+
+def check(engine, path, crs=None):
+    with engine.connect() as conn:
+        return check_file(path, read=ReadOptions(crs=crs), parent_lookup=database_parents(conn), live=conn)[1].report
+
+
+def misplaced(report) -> list:
+    return [f for f in report.findings if f.kind == "crs_mismatch"]
+
+
+def test_the_sample_in_its_own_crs_fits(loaded_engine, data_dir):
+    report = check(loaded_engine, data_dir / "luyi_grids_gk38.zip")
+    assert report.ok and not misplaced(report)
+
+
+def test_the_neighbouring_zone_is_refused_naming_the_right_one(loaded_engine, data_dir, monkeypatch):
+    report = check(loaded_engine, data_dir / "luyi_grids_gk38.zip", crs="4527")  # zone 39 instead of 38
+    (finding,) = misplaced(report)
+    assert not report.ok and finding.severity == "error"
+    assert finding.detail["crs_suggested"] == "4526" and finding.detail["fit"] < 0.05
+    assert finding.detail["suggested_fit"] > 0.95
+    assert 700_000 < finding.detail["shift_m"] < 740_000  # one 3° zone at 34°N: about 720 km
+    assert "--crs 4526" in finding.message and "未发布" in finding.message
+    # the CLI: exit 1 and the finding in the JSON report
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", loaded_engine.url.render_as_string(hide_password=False))
+    result = runner.invoke(
+        app, ["validate", str(data_dir / "luyi_grids_gk38.zip"), "--crs", "4527", "--format", "json"]
+    )
+    assert result.exit_code == 1, result.output
+    issues = json.loads(result.stdout)["issues"]
+    assert issues[0]["kind"] == "crs_mismatch" and issues[0]["crs_suggested"] == "4526"
+
+
+@pytest.fixture(scope="module")
+def township_files(township, tmp_path_factory):
+    """One township's areas written by GDAL: GK CM 114°E without zone prefix (EPSG:4547), and as
+    a GeoJSON whose lon/lat were shifted to GCJ-02 vertex by vertex (as web-map tools export)."""
+    folder = tmp_path_factory.mktemp("placement")
+    gk = folder / "township_cm114.gpkg"
+    pyogrio.write_dataframe(township.to_crs(4547).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], gk)
+
+    def to_gcj(xy: np.ndarray) -> np.ndarray:
+        out = [prcoords.wgs_gcj(prcoords.Coords(lat, lon)) for lon, lat in xy]
+        return np.array([[c.lon, c.lat] for c in out])
+
+    web = township.to_crs(4326)
+    web = web.set_geometry(shapely.transform(web.geometry.to_numpy(), to_gcj), crs=4326)
+    gcj = folder / "township_amap.geojson"
+    pyogrio.write_dataframe(web[["code", "name", "parent_code", "geometry"]], gcj, driver="GeoJSON")
+    return gk, gcj
+
+
+def test_a_prefixless_file_in_the_wrong_zone_is_refused(loaded_engine, township_files):
+    gk, _ = township_files
+    assert not misplaced(check(loaded_engine, gk))
+    report = check(loaded_engine, gk, crs="4548")  # CM 117°E instead of 114°E, no prefix
+    (finding,) = misplaced(report)
+    assert finding.detail["crs_suggested"] == "4547" and finding.detail["basis"] == "same_codes"
+
+
+def test_a_gcj02_geojson_read_as_wgs84_is_refused_and_reads_right_with_crs_gcj02(loaded_engine, township_files):
+    _, gcj = township_files
+    report = check(loaded_engine, gcj)
+    (finding,) = misplaced(report)
+    assert finding.detail["crs_suggested"] == "gcj02" and 200 < finding.detail["shift_m"] < 1000
+    fixed = check(loaded_engine, gcj, crs="gcj02")
+    assert not misplaced(fixed) and fixed.ok, [f.message for f in fixed.findings][:3]
+    assert any("逐个顶点" in n for n in fixed.source["notes"])
+
+
+def test_publishing_a_misplaced_file_is_refused_and_changes_nothing(data_dir, monkeypatch):
+    url, engine = loaded_database("gridmap_test_placement")
+    try:
+        monkeypatch.setenv("GRIDMAP_DATABASE_URL", url)
+        before = checksums(engine)
+        result = runner.invoke(app, ["publish", str(data_dir / "luyi_grids_gk38.zip"), "--crs", "4527", "--by", "测试"])
+        assert result.exit_code == 1 and "crs_mismatch" in result.output, result.output
+        assert checksums(engine) == before
+    finally:
+        engine.dispose()
