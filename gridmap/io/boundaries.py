@@ -62,7 +62,7 @@ from gridmap.io.encoding import (
     shapefile_encoding,
     strip_truncated_names,
 )
-from gridmap.io.fields import detect_fields
+from gridmap.io.fields import detect_fields, match_fields
 
 #: Canonical area fields and the column names counties use for them, most specific first
 #: (matched ignoring case, spaces and underscores; see ``gridmap.io.fields.detect_fields``).
@@ -105,6 +105,9 @@ AREA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "上级代码",
         "上级区划代码",
         "父编码",
+        "所属村社区编码",
+        "所属社区编码",
+        "所属村居编码",
         "parentcode",
         "sjbm",
         "sjdm",
@@ -635,6 +638,8 @@ def _assemble(
         columns = [c for c in frame.columns if c != frame.geometry.name and c not in ignored]
         mapping = _field_mapping(name, columns, fields)
         mapping_notes.append((name, _mapping_note(mapping)))
+        given = {k: mapping[k] for k in fields or {} if k in mapping}
+        mapping_notes += [(name, f"{note}。") for note in match_fields(columns, AREA_FIELD_ALIASES, given).notes]
         table, value_notes = _canonical_table(name, frame, mapping, columns)
         detail_notes += value_notes
         parts.append(gpd.GeoDataFrame(table, geometry=lonlat.to_numpy(), crs=STORAGE_SRID))

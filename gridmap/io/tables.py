@@ -34,7 +34,7 @@ import pandas as pd
 from gridmap.config import Settings, get_settings
 from gridmap.errors import GridmapError
 from gridmap.io.archives import check_archive
-from gridmap.io.fields import detect_fields
+from gridmap.io.fields import detect_fields, match_fields
 
 #: File suffix → format.
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
@@ -646,6 +646,7 @@ def _locate(
     if header.index > 0:
         notes.append(f"表头在第 {header.index + 1} 行，上方 {header.index} 行（标题等）已跳过")
     notes.append(mapping_note(header.mapping, header.names, labels))
+    notes += match_fields(header.names, aliases, explicit).notes
     if frame.empty:
         raise CameraReadError("empty", f"表头（第 {header.index + 1} 行）下面没有数据行。")
     return Table(frame, rows, header.mapping, notes, fmt)
