@@ -170,8 +170,7 @@ def match_fields(
         hits = {c: by_bare[key] for c, by_bare in bare_aliases.items() if c not in mapping and key in by_bare}
         if key and hits:
             decorated[column] = hits
-    for column, hits in _take(decorated, aliases, mapping, used, result.notes, "去掉单位和标点后").items():
-        canonical, alias = hits
+    for column, (_, alias) in _take(decorated, aliases, mapping, used, result.notes, "去掉单位和标点后").items():
         why = "忽略标点" if _only_punctuation(column, alias) else "忽略单位"
         result.notes.append(f"列“{column}”按“{alias}”识别（{why}）")
 
