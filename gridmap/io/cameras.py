@@ -50,8 +50,8 @@ from gridmap.io.tables import (
 )
 
 #: Canonical camera fields and the column names registers use for them, most specific first
-#: (matched ignoring case, spaces and underscores). X/Y names come last: they are lon/lat only when
-#: nothing better is there.
+#: (matched ignoring case, spaces, underscores, units and punctuation: see ``gridmap.io.fields``). X/Y
+#: names come last: they are lon/lat only when nothing better is there.
 CAMERA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "device_id": (
         "device_id",

@@ -125,11 +125,18 @@ def _cut_aliases(name: str, aliases: Mapping[str, Sequence[str]]) -> dict[str, s
 
 @dataclass
 class FieldMatch:
-    """How a file's columns were recognised: ``mapping`` (canonical → column), ``notes`` (Chinese,
-    one per column recognised by a decorated or cut name, or left out as ambiguous)."""
+    """How a file's columns were recognised: ``mapping`` (canonical → column); Chinese notes, one
+    per column ``recognised`` by a decorated or cut name and per column left out as ``unsure``
+    (it could be two fields, or a field could be two such columns)."""
 
     mapping: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    recognised: list[str] = field(default_factory=list)
+    unsure: list[str] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """All the notes: the recognised columns', then the unsure ones'."""
+        return self.recognised + self.unsure
 
 
 def match_fields(
@@ -170,9 +177,9 @@ def match_fields(
         hits = {c: by_bare[key] for c, by_bare in bare_aliases.items() if c not in mapping and key in by_bare}
         if key and hits:
             decorated[column] = hits
-    for column, (_, alias) in _take(decorated, aliases, mapping, used, result.notes, "去掉单位和标点后").items():
+    for column, (_, alias) in _take(decorated, aliases, mapping, used, result.unsure, "去掉单位和标点后").items():
         why = "忽略标点" if _only_punctuation(column, alias) else "忽略单位"
-        result.notes.append(f"列“{column}”按“{alias}”识别（{why}）")
+        result.recognised.append(f"列“{column}”按“{alias}”识别（{why}）")
 
     # Cut DBF names: per column, every field (open or not) with a longer alias it begins.
     cut: dict[str, dict[str, str]] = {}
@@ -181,11 +188,11 @@ def match_fields(
         hits = _cut_aliases(name, aliases) if name else {}
         if len(hits) > 1:
             options = "或".join(f"“{a}”" for a in hits.values())
-            result.notes.append(f"列“{column}”可能是被截断的 {options}，无法确定，未使用；请指定字段对应的列")
+            result.unsure.append(f"列“{column}”可能是被截断的 {options}，无法确定，未使用；请指定字段对应的列")
         elif hits and next(iter(hits)) not in mapping:
             cut[column] = hits
-    for column, (_, alias) in _take(cut, aliases, mapping, used, result.notes, "按被截断的字段名").items():
-        result.notes.append(f"列“{column}”按“{alias}”识别（字段名被 Shapefile 截断为 {DBF_NAME_BYTES} 字节）")
+    for column, (_, alias) in _take(cut, aliases, mapping, used, result.unsure, "按被截断的字段名").items():
+        result.recognised.append(f"列“{column}”按“{alias}”识别（字段名被 Shapefile 截断为 {DBF_NAME_BYTES} 字节）")
     return result
 
 

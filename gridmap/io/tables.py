@@ -520,13 +520,14 @@ def missing_columns_error(
     """``missing_columns`` naming the ``missing`` required fields, the columns the file has
     (``names``) and the column names that would be recognised (and ``--field`` when ``field_hint``)."""
     wanted = "；".join(f"{labels.get(k, k)}（{k}）可用列名：{'、'.join(aliases[k][:8])}" for k in missing)
+    unsure = "".join(f"{note}。" for note in match_fields(names, aliases).unsure)
     hint = (
         f"也可以用 --field 字段=列名 指定，例如 --field {missing[0]}=列名。" if field_hint else "请改正列名后重新上传。"
     )
     return CameraReadError(
         "missing_columns",
         f"{where}缺少必需的列：{'、'.join(labels.get(k, k) for k in missing)}。现有的列：{'、'.join(names) or '无'}。"
-        f"{wanted}。{hint}",
+        f"{wanted}。{unsure}{hint}",
     )
 
 
