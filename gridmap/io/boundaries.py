@@ -62,10 +62,11 @@ from gridmap.io.encoding import (
     shapefile_encoding,
     strip_truncated_names,
 )
-from gridmap.io.fields import detect_fields
+from gridmap.io.fields import match_fields
 
 #: Canonical area fields and the column names counties use for them, most specific first
-#: (matched ignoring case, spaces and underscores; see ``gridmap.io.fields.detect_fields``).
+#: (matched ignoring case, spaces, underscores, units and punctuation, and as DBF names cut at 10 bytes;
+#: see ``gridmap.io.fields``).
 AREA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "code": (
         "code",
@@ -105,6 +106,9 @@ AREA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "上级代码",
         "上级区划代码",
         "父编码",
+        "所属村社区编码",
+        "所属社区编码",
+        "所属村居编码",
         "parentcode",
         "sjbm",
         "sjdm",
@@ -671,6 +675,7 @@ def _assemble(
         notes.append("坐标已转换为 CGCS2000 经纬度（EPSG:4490）。")
 
     parts, originals, infos, mapping_notes, detail_notes = [], {}, {}, [], []
+    column_notes: list[str] = []
     for lay in layers:
         name = lay.ref.name
         frame = lay.frame.set_crs(lay.crs, allow_override=True)
@@ -683,6 +688,9 @@ def _assemble(
         columns = [c for c in frame.columns if c != frame.geometry.name and c not in ignored]
         mapping = _field_mapping(name, columns, fields)
         mapping_notes.append((name, _mapping_note(mapping)))
+        given = {k: mapping[k] for k in fields or {} if k in mapping}
+        for note in match_fields(columns, AREA_FIELD_ALIASES, given).notes:
+            column_notes.append(f"{note}。" if len(layers) == 1 else f"图层“{name}”的{note}。")
         table, value_notes = _canonical_table(name, frame, mapping, columns)
         detail_notes += value_notes
         parts.append(gpd.GeoDataFrame(table, geometry=lonlat.to_numpy(), crs=STORAGE_SRID))
@@ -696,7 +704,7 @@ def _assemble(
             lay.ref.geometry_type or "Unknown",
             lay.encoding.cpg_text,
         )
-    notes += _grouped(mapping_notes) + detail_notes
+    notes += _grouped(mapping_notes) + column_notes + detail_notes
     areas = _concat(parts)
     first = infos[names[0]]
     combined_mapping: dict[str, str] = {}
@@ -808,11 +816,13 @@ def _field_mapping(layer: str, columns: list[str], explicit: Mapping[str, str] |
                 f"图层“{layer}”中没有列“{column}”（指定为{FIELD_LABELS[canonical]}）。现有的列：{'、'.join(columns)}。",
             )
         resolved[canonical] = matches[0]
-    mapping = detect_fields(columns, AREA_FIELD_ALIASES, resolved)
+    match = match_fields(columns, AREA_FIELD_ALIASES, resolved)
+    mapping = match.mapping
     if "code" not in mapping:
+        unsure = "".join(f"{note}。" for note in match.unsure)
         raise BoundaryReadError(
             "no_code_field",
-            f"图层“{layer}”中找不到编码列。现有的列：{'、'.join(columns) or '无'}。请把编码列命名为“编码”"
+            f"图层“{layer}”中找不到编码列。现有的列：{'、'.join(columns) or '无'}。{unsure}请把编码列命名为“编码”"
             "（也可以是 网格编码、区划代码、CODE），或用 --field code=列名 指定哪一列是编码。",
         )
     return {c: mapping[c] for c in AREA_FIELD_ALIASES if c in mapping}

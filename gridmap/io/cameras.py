@@ -33,7 +33,7 @@ import pandas as pd
 from gridmap.io.coords import normalize_point_crs, to_storage
 from gridmap.io.crs import CHINA_LONLAT_BOUNDS, CrsUnknownError, infer_crs
 from gridmap.io.device_ids import check_device_ids, describe, normalize_device_ids
-from gridmap.io.fields import detect_fields
+from gridmap.io.fields import match_fields
 from gridmap.io.tables import (
     CameraReadError,
     Table,
@@ -50,8 +50,8 @@ from gridmap.io.tables import (
 )
 
 #: Canonical camera fields and the column names registers use for them, most specific first
-#: (matched ignoring case, spaces and underscores). X/Y names come last: they are lon/lat only when
-#: nothing better is there.
+#: (matched ignoring case, spaces, underscores, units and punctuation: see ``gridmap.io.fields``). X/Y
+#: names come last: they are lon/lat only when nothing better is there.
 CAMERA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "device_id": (
         "device_id",
@@ -341,13 +341,14 @@ def read_geojson_table(path: Path, explicit: Mapping[str, str] | None) -> tuple[
     absent = {k: col for k, col in explicit.items() if col not in frame.columns}
     if absent:
         raise absent_columns_error(absent, names, FIELD_LABELS, where)
-    mapping = detect_fields(
+    match = match_fields(
         list(frame.columns), CAMERA_FIELD_ALIASES, {"lon": _GEOMETRY_X, "lat": _GEOMETRY_Y, **explicit}
     )
+    mapping = match.mapping
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     if missing:
         raise missing_columns_error(missing, names, CAMERA_FIELD_ALIASES, FIELD_LABELS, where)
-    notes = ["经纬度取自要素的点几何", mapping_note(mapping, names, FIELD_LABELS)]
+    notes = ["经纬度取自要素的点几何", mapping_note(mapping, names, FIELD_LABELS), *match.notes]
     return Table(frame, np.array(rows, dtype=np.int64), mapping, notes, "geojson"), geojson_crs(document)
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 from gridmap.config import Settings, get_settings
 from gridmap.errors import GridmapError
 from gridmap.io.archives import check_archive
-from gridmap.io.fields import detect_fields
+from gridmap.io.fields import detect_fields, match_fields
 
 #: File suffix → format.
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
@@ -520,13 +520,14 @@ def missing_columns_error(
     """``missing_columns`` naming the ``missing`` required fields, the columns the file has
     (``names``) and the column names that would be recognised (and ``--field`` when ``field_hint``)."""
     wanted = "；".join(f"{labels.get(k, k)}（{k}）可用列名：{'、'.join(aliases[k][:8])}" for k in missing)
+    unsure = "".join(f"{note}。" for note in match_fields(names, aliases).unsure)
     hint = (
         f"也可以用 --field 字段=列名 指定，例如 --field {missing[0]}=列名。" if field_hint else "请改正列名后重新上传。"
     )
     return CameraReadError(
         "missing_columns",
         f"{where}缺少必需的列：{'、'.join(labels.get(k, k) for k in missing)}。现有的列：{'、'.join(names) or '无'}。"
-        f"{wanted}。{hint}",
+        f"{wanted}。{unsure}{hint}",
     )
 
 
@@ -646,6 +647,7 @@ def _locate(
     if header.index > 0:
         notes.append(f"表头在第 {header.index + 1} 行，上方 {header.index} 行（标题等）已跳过")
     notes.append(mapping_note(header.mapping, header.names, labels))
+    notes += match_fields(header.names, aliases, explicit).notes
     if frame.empty:
         raise CameraReadError("empty", f"表头（第 {header.index + 1} 行）下面没有数据行。")
     return Table(frame, rows, header.mapping, notes, fmt)
