@@ -87,6 +87,11 @@ def read_problem(exc: GridmapError, name: str) -> str:
             f"无法按 Excel（.xlsx）读取 {name}：它不是有效的 Excel 工作簿，可能是改了扩展名的其他文件，"
             "或文件已损坏、加密。请用 Excel 打开后另存为 .xlsx（或 CSV）再导入"
         )
+    if suffix == ".xls":
+        return (
+            f"无法按 Excel 97–2003（.xls）读取 {name}：它不是有效的 .xls 工作簿，可能是改了扩展名的其他文件，"
+            "或文件已损坏、加密。请用 Excel 打开后另存为 .xlsx 再导入"
+        )
     if suffix in (".csv", ".txt"):
         return (
             f"无法按 CSV 读取 {name}：内容不是规整的表格（各行列数不一致，或不是文本文件）。"
@@ -97,7 +102,7 @@ def read_problem(exc: GridmapError, name: str) -> str:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="Camera list: CSV, XLSX or GeoJSON.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Camera list: CSV, XLSX, XLS or GeoJSON.")],
     crs: Annotated[
         str | None,
         typer.Option(

@@ -245,7 +245,7 @@ class CameraTable:
     crs: str  # normalised declared CRS (see ``gridmap.io.coords.normalize_point_crs``)
     source_rows: int  # data rows read (blank rows skipped and not counted)
     notes: list[str] = field(default_factory=list)  # Chinese
-    file_format: str = "csv"  # "csv" | "xlsx" | "geojson"
+    file_format: str = "csv"  # "csv" | "xlsx" | "xls" | "geojson"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,7 +728,7 @@ def read_camera_file(
     county_code: str | None = None,
     extent: tuple[float, float, float, float] | None = None,
 ) -> CameraTable:
-    """Read a camera register: ``.csv``/``.txt``, ``.xlsx``/``.xlsm`` or ``.geojson``/``.json``.
+    """Read a camera register: ``.csv``/``.txt``, ``.xlsx``/``.xlsm``, ``.xls`` or ``.geojson``/``.json``.
 
     ``crs``: the coordinates' CRS (see ``gridmap.io.coords.normalize_point_crs``); default
     cgcs2000 (GeoJSON: its ``crs`` member, else wgs84). ``fields``: canonical → column, wins over

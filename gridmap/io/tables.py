@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,13 +36,24 @@ from gridmap.errors import GridmapError
 from gridmap.io.archives import check_archive
 from gridmap.io.fields import detect_fields, match_fields
 
+if TYPE_CHECKING:
+    from gridmap.io.xls import XlsBook
+
 #: File suffix → format.
-FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".xls": "xls",  # Excel 97–2003, which county offices still keep: gridmap.io.xls
+    ".geojson": "geojson",
+    ".json": "geojson",
+}
 #: Extensions a camera register may be uploaded with (the upload page's ``accept`` list, from the
-#: server's page config).
-#: What the upload page offers to pick: the readable formats, and .xls, which county offices keep:
-#: picking one gives the clear "save it as .xlsx" refusal instead of a file the picker hides.
-UPLOAD_EXTENSIONS = (*FORMATS, ".xls")
+#: server's page config): the readable formats.
+UPLOAD_EXTENSIONS = tuple(FORMATS)
+#: Formats read as workbooks (sheets), not as a CSV.
+WORKBOOK_FORMATS = ("xlsx", "xls")
 #: Rows scanned for the header (a title row or two often sits above it).
 HEADER_SCAN_ROWS = 10
 
@@ -143,14 +154,14 @@ def refuse_lone_surrogates(document: object) -> None:
 
 
 def file_format(path: Path) -> str:
-    """ "csv" | "xlsx" | "geojson" from the suffix; ``CameraReadError("unsupported_format")`` otherwise."""
+    """ "csv" | "xlsx" | "xls" | "geojson" from the suffix; ``CameraReadError("unsupported_format")`` otherwise."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        hint = "（.xls 请在 Excel 中另存为 .xlsx）" if path.suffix.lower() == ".xls" else ""
+        hint = "（.ods 请在 WPS 或 LibreOffice 中另存为 .xlsx）" if path.suffix.lower() == ".ods" else ""
         raise CameraReadError(
             "unsupported_format",
             f"不支持的文件类型“{path.suffix or path.name}”{hint}：请上传 CSV（.csv）、"
-            "Excel（.xlsx）或 GeoJSON（.geojson）文件。",
+            "Excel（.xlsx 或 .xls）或 GeoJSON（.geojson）文件。",
         )
     return fmt
 
@@ -245,6 +256,8 @@ def cell_text(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 2**53:  # calamine's: it was a float, so show one
+        return repr(float(value))
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
             return str(int(value))
@@ -592,7 +605,8 @@ def read_table(
     field_hint: bool = True,
     limits: TableLimits | None = None,
 ) -> Table:
-    """Locate the table of a CSV (``fmt="csv"``) or XLSX (``"xlsx"``) file or its bytes: the header
+    """Locate the table of a CSV (``fmt="csv"``), XLSX (``"xlsx"``) or XLS (``"xls"``: an XLSX
+    renamed .xls is read as XLSX, by its content) file or its bytes: the header
     row among the first 10 (the one with the most recognised columns that has all ``required``),
     the sheet (``sheet``, else the first with such a header: later sheets are not read). Raises
     ``CameraReadError`` (whose message suggests ``--field`` when ``field_hint``), ``TableTooLarge``
@@ -605,7 +619,14 @@ def read_table(
     if fmt == "csv":
         grid, notes = csv_cells(data, limits)
         return _locate([("", grid)], 1, fmt, notes, aliases, required, explicit, labels, field_hint)
-    with XlsxBook(data, limits) as book:
+    book: XlsxBook | XlsBook
+    if fmt == "xls" and not data.startswith(b"PK\x03\x04"):
+        from gridmap.io.xls import XlsBook  # imported here: gridmap.io.xls builds on this module
+
+        book = XlsBook(data, limits)
+    else:
+        book = XlsxBook(data, limits)
+    with book:
         names = book.names
         if sheet is not None:
             if sheet not in names:
@@ -642,7 +663,7 @@ def _locate(
         raise _no_table_error(seen, tried, aliases, required, explicit, labels, field_hint)
     name, header = chosen
     frame, rows = _data_frame(seen[name], header)
-    if fmt == "xlsx":
+    if fmt in WORKBOOK_FORMATS:
         notes.append(f"读取工作表“{name}”" + (f"（共 {count} 个工作表）" if count > 1 else ""))
     if header.index > 0:
         notes.append(f"表头在第 {header.index + 1} 行，上方 {header.index} 行（标题等）已跳过")

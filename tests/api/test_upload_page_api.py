@@ -119,3 +119,29 @@ def test_rejected_rows_download_as_xlsx_with_chinese_reasons(server, tmp_path):
     assert [r[2] for r in rows[1:]] == ["坐标不在本县范围内"] * 2
     assert all(r[0] in (4, 5) for r in rows[1:])
     assert "说明" in book.sheetnames
+
+
+def test_xls_register_uploads_and_a_corrupt_xls_is_a_clear_4xx(server, tmp_path):
+    import xlwt
+
+    engine, base = server
+    _path, village, _ = defective_boundary_file(engine, tmp_path, shift_m=0)
+    with open(camera_file(tmp_path, village, bad=1), encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("台账")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with client(base, make_token(engine, "admin", name="up-admin-xls")) as http:
+        r = http.post("/api/v1/uploads/cameras", files={"file": ("台账.xls", buffer.getvalue())})
+        assert r.status_code == 201, r.text
+        report = r.json()
+        assert report["imported"] == 2 and report["rejected_count"] == 1
+        assert sorted(p[0] for p in report["points"]) == sorted(row[0] for row in rows[1:3])
+        for content in (buffer.getvalue()[:2000], bytes(range(256)) * 8):
+            bad = http.post("/api/v1/uploads/cameras", files={"file": ("坏的.xls", content)})
+            assert bad.status_code == 422 and bad.json()["code"] == "unreadable", bad.text
+            assert ".xls" in bad.json()["message"]

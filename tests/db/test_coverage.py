@@ -247,6 +247,37 @@ def test_an_unreadable_file_exits_2_and_writes_nothing(engine, tmp_path):
         assert conn.execute(text("SELECT count(*) FROM camera")).scalar_one() == 0
 
 
+def test_xls_register_imports_text_ids_exactly_and_rejects_number_ids(engine, tmp_path):
+    import xlwt
+
+    empty_cameras(engine)
+    rows = SAMPLE.head(40)
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("摄像头台账", cell_overwrite_ok=True)
+    sheet.write(0, 0, "鹿邑县视频监控点位登记表")  # a title row above the header
+    for c, name in enumerate(rows.columns):
+        sheet.write(1, c, name)
+    for r, values in enumerate(rows.itertuples(index=False), start=2):
+        for c, value in enumerate(values):
+            sheet.write(r, c, value)
+    sheet.write(41, 0, int(rows.iloc[39]["设备编码"]))  # row 42: the id typed as a number (a float in .xls)
+    path = tmp_path / "台账.xls"
+    book.save(str(path))
+
+    report = gridmap_json("cameras", "import", str(path), exit_code=1)
+    assert report["imported"] == 39
+    assert [(p["row"], p["code"]) for p in report["rejected"]] == [(42, "device_id_format")]
+    assert "科学计数法" in report["rejected"][0]["message"]
+    with engine.connect() as conn:
+        stored = set(conn.execute(text("SELECT device_id FROM camera")).scalars())
+    assert stored == set(rows["设备编码"].head(39))
+
+    broken = tmp_path / "坏的.xls"
+    broken.write_bytes(path.read_bytes()[:3000])  # cut short
+    result = gridmap("cameras", "import", str(broken))
+    assert result.exit_code == 2 and result.stderr.strip().endswith("（unreadable）"), result.output
+
+
 def test_gcj02_input_lands_within_2m_of_the_truth_and_a_wrong_crs_is_flagged(engine, tmp_path):
     empty_cameras(engine)
     rows = SAMPLE.sample(300, random_state=4).copy()

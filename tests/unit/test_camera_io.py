@@ -347,7 +347,8 @@ def test_missing_required_columns_are_named(tmp_path):
 @pytest.mark.parametrize(
     "name,data,code",
     [
-        ("cams.xls", b"\xd0\xcf\x11\xe0", "unsupported_format"),
+        ("cams.xls", b"\xd0\xcf\x11\xe0", "unreadable"),
+        ("cams.ods", b"PK\x03\x04", "unsupported_format"),
         ("cams.csv", b"", "empty"),
         ("cams.csv", b"\xff\xfe\xff\xff,\xff", "encoding_unknown"),
         ("cams.xlsx", b"not a zip", "unreadable"),

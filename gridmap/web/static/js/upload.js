@@ -150,7 +150,7 @@ function setKind(kind) {
   $('gm-drop-hint').textContent =
     kind === 'boundary'
       ? 'Shapefile（zip 压缩包）、GeoPackage、GeoJSON、KML/KMZ'
-      : 'CSV、Excel（xlsx）或 GeoJSON，每行一个摄像头';
+      : 'CSV、Excel（xlsx、xls）或 GeoJSON，每行一个摄像头';
   $('gm-file').accept = UPLOAD_EXTENSIONS[kind].join(',');
   $('gm-submit').textContent = kind === 'boundary' ? '上传并校验' : '上传并导入';
   $('gm-file').value = '';
