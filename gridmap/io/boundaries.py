@@ -2,7 +2,11 @@
 
 Formats (chosen by extension): zipped Shapefile(s) (``.zip``, one or more ``.shp`` anywhere in the
 archive), plain ``.shp``, GeoPackage (``.gpkg``), GeoJSON (``.geojson``/``.json``), KML and KMZ
-(read with GDAL's LIBKML driver, which turns ExtendedData/SchemaData into columns).
+(read with GDAL's LIBKML driver, which turns ExtendedData/SchemaData into columns), MapInfo tables
+(``.tab`` with .dat/.map/.id, or ``.mif``/``.mid``; loose or in a ``.zip`` without ``.shp``; GDAL's
+"MapInfo File" driver, with the table's CoordSys and Charset) and CAD drawings (``.dxf``: closed
+polylines with their code texts inside, see ``gridmap.io.cad``; no CRS in the file, so it is
+inferred from zone-prefixed eastings or given with ``--crs``).
 
 ``read_boundary_file`` gives a ``BoundaryFile``: the areas in EPSG:4490 (CGCS2000 lon/lat, degrees)
 under canonical column names (see ``AREA_FIELD_ALIASES``), plus everything needed to write the file
@@ -47,13 +51,31 @@ from gridmap.io.boundary_formats import (
     FORMAT_LABELS,
     FORMATS,
     FORMATS_BY_KEY,
+    MAPINFO_PARTS,
     POLYGONAL_TYPES,
     SHAPEFILE_PARTS,
     BoundaryFile,
     BoundaryReadError,
     LayerInfo,
 )
-from gridmap.io.crs import CHINA_LONLAT_BOUNDS, CrsUnknownError, crs_label, describe_bounds, infer_crs, parse_crs
+from gridmap.io.cad import (
+    CODE_COLUMN,
+    ENTITIES_PER_FEATURE,
+    HANDLE_COLUMN,
+    LAYER_COLUMN,
+    NAME_COLUMN,
+    CadReadError,
+    read_dxf,
+)
+from gridmap.io.crs import (
+    CHINA_LONLAT_BOUNDS,
+    CrsUnknownError,
+    crs_label,
+    describe_bounds,
+    gauss_kruger_equivalent,
+    infer_crs,
+    parse_crs,
+)
 from gridmap.io.encoding import (
     EncodingUnknownError,
     ShapefileEncoding,
@@ -63,6 +85,7 @@ from gridmap.io.encoding import (
     strip_truncated_names,
 )
 from gridmap.io.fields import match_fields
+from gridmap.io.mapinfo import MapInfoEncodingError, mapinfo_encoding, missing_parts
 
 #: Canonical area fields and the column names counties use for them, most specific first
 #: (matched ignoring case, spaces, underscores, units and punctuation, and as DBF names cut at 10 bytes;
@@ -287,7 +310,8 @@ def read_boundary_file(
             ) from exc
     layers: list[_Layer] = []
     with tempfile.TemporaryDirectory(prefix="gridmap-read-") as tmp:
-        refs = _choose_layers(_list_layers(path, fmt, Path(tmp)), layer, notes)
+        fmt, listed = _list_layers(path, fmt, Path(tmp))
+        refs = _choose_layers(listed, layer, notes)
         counts = _Counts(path, limits or ReadLimits.from_settings())
         for ref in refs:
             loaded = _load_layer(ref, fmt, explicit_enc, explicit_crs, Path(tmp), counts)
@@ -360,11 +384,17 @@ def read_areas(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
 
 def _format_of(path: Path, default: str | None = None) -> str:
     fmt = FORMATS.get(path.suffix.lower(), default)
+    if fmt is None and path.suffix.lower() == ".dwg":
+        raise BoundaryReadError(
+            "unsupported_format",
+            f"“{path.name}”是 DWG 图形文件，不能直接读取：请在 CAD 软件中“另存为”DXF（AutoCAD 2000/2004 DXF 即可）后上传。",
+        )
     if fmt is None:
         raise BoundaryReadError(
             "unsupported_format",
             f"不支持的文件类型“{path.suffix or path.name}”。请上传 Shapefile（.shp，或把 .shp .shx .dbf .prj .cpg "
-            "一起压缩成 .zip）、GeoPackage（.gpkg）、GeoJSON（.geojson）、KML 或 KMZ 文件。",
+            "一起压缩成 .zip）、GeoPackage（.gpkg）、GeoJSON（.geojson）、KML、KMZ、MapInfo（.tab .dat .map .id "
+            "或 .mif .mid，压缩成 .zip）或 CAD 的 DXF 文件。",
         )
     return fmt
 
@@ -401,24 +431,30 @@ def _unreadable(path: Path | str, fmt: str, exc: Exception) -> BoundaryReadError
     )
 
 
-def _list_layers(path: Path, fmt: str, workdir: Path) -> list[_LayerRef]:
-    """The file's layers in file order (a zip is extracted into ``workdir``)."""
-    if FORMATS_BY_KEY[fmt].sidecars:
-        shps = _extract_shapefiles(path, workdir) if path.suffix.lower() == ".zip" else [(path.stem, path)]
+def _list_layers(path: Path, fmt: str, workdir: Path) -> tuple[str, list[_LayerRef]]:
+    """The file's format (a zip of MapInfo tables is "mapinfo") and layers in file order (a zip is
+    extracted into ``workdir``)."""
+    if fmt == "dxf":
+        return fmt, [_LayerRef(path.stem, str(path), None, "Polygon")]
+    if FORMATS_BY_KEY[fmt].parts:
+        if path.suffix.lower() == ".zip":
+            fmt, mains = _extract_parts(path, workdir)
+        else:
+            mains = [(path.stem, path)]
         refs = []
-        for name, shp in shps:
-            _check_shapefile_parts(shp)
+        for name, main in mains:
+            _check_parts(main, fmt)
             try:
-                declared = pyogrio.list_layers(shp)[0][1]
-            except (DataSourceError, DataLayerError, IndexError) as exc:
-                raise _unreadable(shp, fmt, exc) from exc
-            refs.append(_LayerRef(name, str(shp), None, declared, shp))
-        return refs
+                declared = pyogrio.list_layers(main)[0][1]
+            except (DataSourceError, DataLayerError, IndexError, UnicodeDecodeError) as exc:
+                raise _unreadable(main, fmt, exc) from exc
+            refs.append(_LayerRef(name, str(main), None, declared, main))
+        return fmt, refs
     try:
         listed = pyogrio.list_layers(path)
     except (DataSourceError, DataLayerError) as exc:
         raise _unreadable(path, fmt, exc) from exc
-    return [_LayerRef(str(name), str(path), str(name), gtype) for name, gtype in listed]
+    return fmt, [_LayerRef(str(name), str(path), str(name), gtype) for name, gtype in listed]
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
@@ -434,10 +470,11 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
     return info.filename
 
 
-def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
-    """Extract the shapefile parts of a zip (any folder; macOS ``__MACOSX`` junk skipped) into
-    ``workdir``; returns (layer name, .shp path) in archive order. A layer is named by its file stem,
-    or by folder/stem when two folders hold the same stem."""
+def _extract_parts(path: Path, workdir: Path) -> tuple[str, list[tuple[str, Path]]]:
+    """Extract the shapefile and MapInfo parts of a zip (any folder; macOS ``__MACOSX`` junk
+    skipped) into ``workdir``; returns the format ("shapefile" when there is a .shp, else
+    "mapinfo") and its (layer name, .shp/.tab/.mif path) in archive order. A layer is named by its
+    file stem, or by folder/stem when two folders hold the same stem."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -445,6 +482,7 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
             "unreadable", f"“{path.name}”不是有效的 zip 压缩包（可能已损坏或未传完整），请重新压缩后上传。"
         ) from exc
     shps: list[PurePosixPath] = []
+    tables: list[PurePosixPath] = []
     members: list[str] = []
     with archive:
         check_archive(archive, path.name)
@@ -457,7 +495,7 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
             if not parts or parts[0] == "__MACOSX" or parts[-1].startswith("._"):
                 continue
             relative = PurePosixPath(*parts)
-            if relative.suffix.lower() not in SHAPEFILE_PARTS:
+            if relative.suffix.lower() not in SHAPEFILE_PARTS + MAPINFO_PARTS:
                 continue
             target = workdir.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -472,6 +510,11 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
                 ) from exc
             if relative.suffix.lower() == ".shp":
                 shps.append(relative)
+            elif relative.suffix.lower() in (".tab", ".mif"):
+                tables.append(relative)
+    fmt = "shapefile" if shps or not tables else "mapinfo"
+    if fmt == "mapinfo":
+        shps = tables
     nested = [m for m in members if m.lower().endswith(NESTED_ARCHIVE_EXTENSIONS)]
     if not shps and nested:
         raise BoundaryReadError(
@@ -485,14 +528,27 @@ def _extract_shapefiles(path: Path, workdir: Path) -> list[tuple[str, Path]]:
         listing = "、".join(members[:10]) + ("……" if len(members) > 10 else "") or "空"
         raise BoundaryReadError(
             "unsupported_format",
-            f"压缩包“{path.name}”中没有 .shp 文件（内容：{listing}）。请把 Shapefile 的 .shp .shx .dbf .prj .cpg "
-            "一起压缩，或直接上传 .gpkg、.geojson、.kml 文件。",
+            f"压缩包“{path.name}”中没有 .shp 文件，也没有 MapInfo 的 .tab/.mif 文件（内容：{listing}）。"
+            "请把 Shapefile 的 .shp .shx .dbf .prj .cpg（或 MapInfo 的 .tab .dat .map .id）一起压缩，"
+            "或直接上传 .gpkg、.geojson、.kml、.dxf 文件。",
         )
     stems = [s.stem for s in shps]
-    return [(s.stem if stems.count(s.stem) == 1 else str(s.with_suffix("")), workdir.joinpath(*s.parts)) for s in shps]
+    return fmt, [
+        (s.stem if stems.count(s.stem) == 1 else str(s.with_suffix("")), workdir.joinpath(*s.parts)) for s in shps
+    ]
 
 
-def _check_shapefile_parts(shp: Path) -> None:
+def _check_parts(main: Path, fmt: str) -> None:
+    if fmt == "mapinfo":
+        missing = missing_parts(main)
+        if missing:
+            raise BoundaryReadError(
+                "mapinfo_incomplete",
+                f"MapInfo 表“{main.name}”缺少 {'、'.join(missing)} 文件。MapInfo 表由多个同名文件组成"
+                "（.tab .dat .map .id，或 .mif .mid），请一起压缩成一个 .zip 上传。",
+            )
+        return
+    shp = main
     missing = [ext for ext in (".shx", ".dbf") if find_sidecar(shp, ext) is None]
     if missing:
         raise BoundaryReadError(
@@ -526,13 +582,17 @@ def _load_layer(
     ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None, workdir: Path, counts: _Counts
 ) -> _Layer | None:
     """Read one layer as it is and settle its encoding and CRS; None when it holds no polygons."""
+    if fmt == "dxf":
+        return _load_drawing(ref, explicit_enc, explicit_crs, counts)
     encoding = _layer_encoding(ref, fmt, explicit_enc)
     notes: list[str] = []
     dataset = ref.dataset
     family = FORMATS_BY_KEY[fmt]
     if family.sidecars:
         dataset = _without_truncated_names(ref, encoding.encoding, workdir, notes)
-    kwargs = {"layer": ref.ogr_layer, "encoding": None if family.utf8_by_spec else encoding.encoding}
+    # GDAL decodes a MapInfo table by its declared Charset itself ("file"); else it is told.
+    told = not family.utf8_by_spec and encoding.source != "file"
+    kwargs = {"layer": ref.ogr_layer, "encoding": encoding.encoding if told else None}
     config = dict(family.read_config)
     try:
         with _gdal_config(config):
@@ -549,8 +609,53 @@ def _load_layer(
     counts.read(ref, frame)
     if not _has_polygons(_collections_to_multipolygons(frame.geometry.to_numpy())[0]):
         return None
+    if fmt == "mapinfo" and frame.crs is not None:
+        equivalent = gauss_kruger_equivalent(frame.crs)
+        if equivalent is not None:
+            notes.append(
+                f"图层“{ref.name}”的 MapInfo 坐标系（{frame.crs.name}）与 {crs_label(equivalent)} 的投影参数相同"
+                "（MapInfo 常以 WGS84 基准代替 CGCS2000，两者相差不到 1 米），按后者读取。"
+            )
+            frame = frame.set_crs(equivalent, allow_override=True)
     layer = _with_crs(ref, fmt, frame, encoding, explicit_crs)
     layer.notes = notes
+    return layer
+
+
+def _load_drawing(ref: _LayerRef, explicit_enc: str | None, explicit_crs: CRS | None, counts: _Counts) -> _Layer:
+    """A DXF drawing (``gridmap.io.cad``) as one layer: a row per closed polyline."""
+    try:
+        drawing = read_dxf(
+            Path(ref.dataset), encoding=explicit_enc, max_entities=ENTITIES_PER_FEATURE * counts.limits.max_features
+        )
+    except CadReadError as exc:
+        raise BoundaryReadError(exc.code, exc.message, exc.detail, status=exc.http_status) from exc
+    counts.declared(ref, len(drawing.polygons))
+    if not len(drawing.polygons):
+        raise BoundaryReadError(
+            "no_polygon_layer",
+            f"CAD 文件“{Path(ref.dataset).name}”中没有闭合的多段线（LWPOLYLINE/POLYLINE），不能作为网格边界："
+            "请把每个网格画成闭合的多段线，编码写在其中。",
+        )
+    frame = gpd.GeoDataFrame(
+        {
+            CODE_COLUMN: drawing.codes,
+            NAME_COLUMN: drawing.names,
+            LAYER_COLUMN: drawing.layers,
+            HANDLE_COLUMN: drawing.handles,
+        },
+        geometry=drawing.polygons,
+    )
+    counts.read(ref, frame)
+    if explicit_enc:
+        encoding = ShapefileEncoding(explicit_enc, "explicit", f"按指定的编码 {explicit_enc} 读取文字", None)
+    else:
+        declared = f"文件头 $DWGCODEPAGE 为 {drawing.codepage}" if drawing.codepage else "文件头没有写代码页"
+        encoding = ShapefileEncoding(
+            encoding_name(drawing.encoding), "file", f"{declared}，按 {drawing.encoding} 解码文字", None
+        )
+    layer = _with_crs(ref, "dxf", frame, encoding, explicit_crs)
+    layer.notes = drawing.notes
     return layer
 
 
@@ -620,12 +725,22 @@ def _with_crs(
 
 
 def _no_prj(fmt: str) -> str:
+    if fmt == "dxf":
+        return "（DXF 文件不记录坐标系）"
+    if fmt == "mapinfo":
+        return "（MapInfo 表的 CoordSys 是非地球坐标）"
     return "（缺少 .prj 文件）" if FORMATS_BY_KEY[fmt].sidecars else ""
 
 
 def _layer_encoding(ref: _LayerRef, fmt: str, explicit: str | None) -> ShapefileEncoding:
     if FORMATS_BY_KEY[fmt].utf8_by_spec:
         return ShapefileEncoding("UTF-8", "format", f"{FORMAT_LABELS[fmt]} 规定使用 UTF-8", None)
+    if fmt == "mapinfo":
+        assert ref.shp is not None  # a MapInfo layer always has its .tab/.mif (see _list_layers)
+        try:
+            return mapinfo_encoding(ref.shp, explicit)
+        except MapInfoEncodingError as exc:
+            raise BoundaryReadError("encoding_unknown", f"图层“{ref.name}”：{exc.message}") from exc
     assert ref.shp is not None  # a shapefile's layer always has its .shp (see _list_layers)
     try:
         return shapefile_encoding(ref.shp, explicit)

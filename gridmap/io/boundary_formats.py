@@ -1,6 +1,7 @@
 """The boundary file formats gridmap reads and writes, and the shape of a file once read.
 
-One :class:`BoundaryFormat` per family (Shapefile, GeoPackage, GeoJSON, KML, KMZ) holds what the
+One :class:`BoundaryFormat` per family (Shapefile, GeoPackage, GeoJSON, KML, KMZ, MapInfo TAB/MIF,
+CAD drawings in DXF) holds what the
 rest of the code needs to know about it: its extensions, label, GDAL driver, whether it holds
 several layers and whether its text is UTF-8 by specification. Readers
 (:mod:`gridmap.io.boundaries`), the writer (:mod:`gridmap.io.boundary_writer`), the CLI and the
@@ -27,7 +28,7 @@ from gridmap.errors import GridmapError
 class BoundaryFormat:
     """One family of boundary files."""
 
-    key: str  # "shapefile", "gpkg", "geojson", "kml", "kmz": BoundaryFile.format
+    key: str  # "shapefile", "gpkg", "geojson", "kml", "kmz", "mapinfo", "dxf": BoundaryFile.format
     label: str  # shown to people: "Shapefile", "GeoPackage", ...
     extensions: tuple[str, ...]  # lower case, with the dot; the first is the one written by default
     driver: str  # the GDAL driver that writes it
@@ -41,6 +42,9 @@ class BoundaryFormat:
     read_config: tuple[tuple[str, str], ...] = ()
     #: Columns the driver adds to every layer; left out of the areas when they carry nothing.
     driver_columns: tuple[str, ...] = ()
+    #: The files one dataset is made of (its extensions): extracted from a zip together; a loose
+    #: file of such a family cannot be uploaded alone (zip it).
+    parts: tuple[str, ...] = ()
 
 
 #: Columns LIBKML adds to every KML layer.
@@ -50,8 +54,15 @@ _KML_STANDARD = (
 )  # fmt: skip
 _KML_READ = (("LIBKML_LAUNDER_FIELD_NAMES", "NO"),)
 
+#: The files of one shapefile that are read, zipped and written.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+#: The files of one MapInfo table: native TAB (.tab .dat .map .id, .ind an index) or MIF/MID.
+MAPINFO_PARTS = (".tab", ".dat", ".map", ".id", ".ind", ".mif", ".mid")
+
 BOUNDARY_FORMATS: tuple[BoundaryFormat, ...] = (
-    BoundaryFormat("shapefile", "Shapefile", (".zip", ".shp"), "ESRI Shapefile", True, False, sidecars=True),
+    BoundaryFormat(
+        "shapefile", "Shapefile", (".zip", ".shp"), "ESRI Shapefile", True, False, sidecars=True, parts=SHAPEFILE_PARTS
+    ),
     BoundaryFormat("gpkg", "GeoPackage", (".gpkg",), "GPKG", True, True),
     BoundaryFormat("geojson", "GeoJSON", (".geojson", ".json"), "GeoJSON", False, True),
     BoundaryFormat(
@@ -76,6 +87,10 @@ BOUNDARY_FORMATS: tuple[BoundaryFormat, ...] = (
         read_config=_KML_READ,
         driver_columns=_KML_STANDARD,
     ),
+    # A .zip holding .tab or .mif tables (and no .shp) is read as MapInfo.
+    BoundaryFormat("mapinfo", "MapInfo", (".tab", ".mif"), "MapInfo File", True, False, parts=MAPINFO_PARTS),
+    # AutoCAD drawings: closed polylines with their code texts inside (gridmap.io.cad).
+    BoundaryFormat("dxf", "CAD（DXF）", (".dxf",), "DXF", False, False),
 )
 #: Format key → format.
 FORMATS_BY_KEY = {f.key: f for f in BOUNDARY_FORMATS}
@@ -83,15 +98,16 @@ FORMATS_BY_KEY = {f.key: f for f in BOUNDARY_FORMATS}
 FORMATS = {ext: f.key for f in BOUNDARY_FORMATS for ext in f.extensions}
 #: Format key → label.
 FORMAT_LABELS = {f.key: f.label for f in BOUNDARY_FORMATS}
-#: Extensions a file may be uploaded with (a plain ``.shp`` comes without its ``.dbf``: zip it).
-UPLOAD_EXTENSIONS = tuple(ext for ext in FORMATS if ext != ".shp")
+#: Extensions of a file that is one part of several (a plain ``.shp`` comes without its ``.dbf``,
+#: a ``.tab`` without its ``.dat`` and ``.map``, a ``.mif`` without its ``.mid``): zip them.
+PART_EXTENSIONS = (".shp", ".tab", ".mif")
+#: Extensions a file may be uploaded with.
+UPLOAD_EXTENSIONS = tuple(ext for ext in FORMATS if ext not in PART_EXTENSIONS)
 #: Extensions that hold one layer only.
-SINGLE_LAYER_EXTENSIONS = (".shp", ".geojson", ".json")
+SINGLE_LAYER_EXTENSIONS = (".shp", ".geojson", ".json", ".tab", ".mif", ".dxf")
 
 #: shapely type ids of areal geometries.
 POLYGONAL_TYPES = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-#: The files of one shapefile that are read, zipped and written.
-SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
 class BoundaryReadError(GridmapError):
@@ -109,7 +125,7 @@ class LayerInfo:
 
     name: str
     encoding: str
-    encoding_source: str  # "cpg" | "detected" | "explicit" | "format"
+    encoding_source: str  # "cpg" | "detected" | "explicit" | "format" | "file" (MapInfo charset, DXF code page)
     crs: CRS
     crs_source: str  # "file" | "inferred" | "explicit"
     field_mapping: dict[str, str]
@@ -123,7 +139,9 @@ class BoundaryFile:
     format: str  # a BoundaryFormat.key
     layers: list[str]  # the layers that were read, in order
     encoding: str  # attribute encoding used ("UTF-8", "GBK", "GB18030" ...; "GBK/UTF-8" if layers differ)
-    encoding_source: str  # "cpg" | "detected" | "explicit" | "format" (GPKG/GeoJSON/KML are UTF-8 by spec)
+    #: "cpg" | "detected" | "explicit" | "format" (GPKG/GeoJSON/KML are UTF-8 by spec) | "file" (the
+    #: file declares it: a MapInfo table's Charset, a DXF's $DWGCODEPAGE)
+    encoding_source: str
     source_crs: CRS  # CRS of the coordinates in the file (of the first layer; see layer_info)
     crs_source: str  # "file" | "inferred" | "explicit"
     field_mapping: dict[str, str]  # canonical name -> column name in the file

@@ -5,7 +5,10 @@ Geometries come in EPSG:4490 (CGCS2000 lon/lat, degrees) and are transformed bac
 CRS. Shapefiles get the layer's encoding, a .cpg (the original's text when it had one) and a .prj.
 GeoJSON and a plain ``.shp`` hold one layer: several layers raise ``single_layer_format`` (write
 ``.zip``, ``.gpkg`` or ``.kml`` instead). KMZ is written as one ``doc.kml`` whose layer schemas sit
-inside their layer (GDAL's own KMZ writer mangles non-ASCII layer names).
+inside their layer (GDAL's own KMZ writer mangles non-ASCII layer names). MapInfo tables are
+written as ``.tab`` (or ``.mif`` when ``out`` says so; zipped when the input was a zip) with the
+Chinese charset when read as GBK; a CAD drawing as a DXF (AutoCAD 2000, ANSI_936) with each area's
+rings as closed polylines and its code and name as texts inside (``gridmap.io.cad.write_dxf``).
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from gridmap.config import STORAGE_SRID
 from gridmap.io.boundary_formats import (
     FORMATS,
     FORMATS_BY_KEY,
+    MAPINFO_PARTS,
+    PART_EXTENSIONS,
     POLYGONAL_TYPES,
     SHAPEFILE_PARTS,
     BoundaryFile,
     BoundaryWriteError,
 )
+from gridmap.io.cad import LAYER_COLUMN, write_dxf
 
 
 def write_boundary_file(
@@ -48,13 +54,14 @@ def write_boundary_file(
     The file is written next to ``out`` first and moved into place (an existing ``out`` is replaced).
     """
     out = Path(out)
-    fmt = FORMATS.get(out.suffix.lower(), source.format)
+    suffix = out.suffix.lower()
+    fmt = source.format if suffix == ".zip" and source.format == "mapinfo" else FORMATS.get(suffix, source.format)
     family = FORMATS_BY_KEY[fmt]
-    zipped = out.suffix.lower() == ".zip" or (
-        family.sidecars and out.suffix.lower() != ".shp" and source.path.suffix.lower() == ".zip"
+    zipped = suffix == ".zip" or (
+        bool(family.parts) and suffix not in PART_EXTENSIONS and source.path.suffix.lower() == ".zip"
     )
     frames = _layer_frames(source, geometries)
-    one_layer = not family.multi_layer or (family.sidecars and not zipped)
+    one_layer = not family.multi_layer or (bool(family.parts) and not zipped)
     if one_layer and len(frames) > 1:
         raise BoundaryWriteError(
             "single_layer_format",
@@ -112,12 +119,59 @@ def _geojson(frames: Mapping[str, gpd.GeoDataFrame], _source: BoundaryFile, targ
     pyogrio.write_dataframe(frame, target, layer=name, driver=FORMATS_BY_KEY["geojson"].driver)
 
 
+def _mapinfo(frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFile, work: Path, out: Path, zipped: bool) -> None:
+    ext = ".mif" if out.suffix.lower() == ".mif" else ".tab"
+    folder = work / "mapinfo"
+    written = []
+    for name, frame in frames.items():
+        info = source.layer_info.get(name)
+        encoding = (info.encoding if info else source.encoding.split("/")[0]).upper()
+        chinese = encoding in ("GBK", "GB18030", "GB2312", "CP936")
+        target = folder / f"{name}{ext}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pyogrio.write_dataframe(
+            frame,
+            target,
+            driver=FORMATS_BY_KEY["mapinfo"].driver,
+            dataset_options={"FORMAT": "MIF"} if ext == ".mif" else None,
+            layer_options={"ENCODING": "CP936"} if chinese else None,
+        )
+        written += [
+            str(p.relative_to(folder))
+            for p in sorted(target.parent.iterdir())
+            if p.stem == target.stem and p.suffix.lower() in MAPINFO_PARTS
+        ]
+    if zipped:
+        _zip_files(folder, written, work / "out.zip")
+        os.replace(work / "out.zip", out)
+    else:
+        for file in written:
+            os.replace(folder / file, out.with_suffix(Path(file).suffix))
+
+
+def _dxf(frames: Mapping[str, gpd.GeoDataFrame], source: BoundaryFile, target: Path) -> None:
+    ((name, frame),) = frames.items()
+    info = source.layer_info.get(name)
+    mapping = info.field_mapping if info else source.field_mapping
+
+    def column(canonical: str) -> list[str | None]:
+        key = mapping.get(canonical)
+        if key is None or key not in frame:
+            return [None] * len(frame)
+        return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in frame[key]]
+
+    layers = [str(v) if v else name for v in frame[LAYER_COLUMN]] if LAYER_COLUMN in frame else [name] * len(frame)
+    write_dxf(target, list(frame.geometry), column("code"), column("name"), layers)
+
+
 _WRITERS: dict[str, Writer] = {
     "shapefile": _shapefile,
     "gpkg": _single_file(lambda frames, source, target: _write_gpkg(frames, source, target), "gpkg"),
     "geojson": _single_file(_geojson, "geojson"),
     "kml": _single_file(lambda frames, _source, target: _write_kml(frames, target), "kml"),
     "kmz": _kmz,
+    "mapinfo": _mapinfo,
+    "dxf": _single_file(_dxf, "dxf"),
 }
 
 

@@ -12,6 +12,7 @@ zone 38 (CM 114°E).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from pyproj import CRS
@@ -74,6 +75,33 @@ def gauss_kruger_epsg(lon: float, zone_width: int = 3, prefix: bool = False) -> 
     if not first <= zone <= last or not math.isfinite(lon):
         raise ValueError(f"longitude {lon} is outside the CGCS2000 {zone_width}° Gauss-Krüger zones")
     return _FIRST_EPSG[zone_width, prefix] + zone - first
+
+
+def gauss_kruger_equivalent(crs: CRS) -> CRS | None:
+    """The CGCS2000 Gauss-Krüger EPSG CRS with ``crs``'s projection (transverse Mercator, scale 1,
+    same central meridian and false easting, on GRS80/WGS84: within a metre of each other), for a
+    CRS that names no EPSG code (MapInfo writes CGCS2000 zones as WGS84-based projections); None
+    when ``crs`` has its EPSG code already or is not such a projection."""
+    if crs.to_epsg() is not None or not crs.is_projected:
+        return None
+    with warnings.catch_warnings():  # "you will likely lose information": only these numbers are looked at
+        warnings.simplefilter("ignore", UserWarning)
+        params = crs.to_dict()
+    if params.get("proj") != "tmerc" or float(params.get("k", params.get("k_0", 1.0))) != 1.0:
+        return None
+    if params.get("y_0", 0) != 0 or params.get("lat_0", 0) != 0 or params.get("units", "m") != "m":
+        return None
+    if params.get("ellps", params.get("datum")) not in ("GRS80", "WGS84"):
+        return None
+    lon_0, x_0 = float(params.get("lon_0", 0)), float(params.get("x_0", 0))
+    for (width, prefix), first in _FIRST_EPSG.items():
+        low, high = _ZONES[width]
+        for zone in range(low, high + 1):
+            meridian = zone * 3 if width == 3 else zone * 6 - 3
+            easting = 500_000.0 + (zone * 1_000_000 if prefix else 0)
+            if math.isclose(lon_0, meridian) and math.isclose(x_0, easting):
+                return CRS.from_epsg(first + zone - low)
+    return None
 
 
 def within_china(lonlat_bounds: tuple[float, float, float, float] | np.ndarray) -> bool:

@@ -208,8 +208,9 @@ def check_boundary_extension(file_name: str) -> None:
     if suffix not in UPLOAD_EXTENSIONS:
         raise BoundaryReadError(
             "unsupported_format",
-            f"不支持的文件类型“{suffix or file_name}”。请上传压缩成 .zip 的 Shapefile（.shp .shx .dbf .prj .cpg 一起）、"
-            "GeoPackage（.gpkg）、GeoJSON（.geojson）、KML 或 KMZ 文件。",
+            f"不支持的文件类型“{suffix or file_name}”。请上传压缩成 .zip 的 Shapefile（.shp .shx .dbf .prj .cpg 一起）"
+            "或 MapInfo 表（.tab .dat .map .id 或 .mif .mid 一起）、GeoPackage（.gpkg）、GeoJSON（.geojson）、KML、KMZ "
+            "或 CAD 的 DXF 文件（DWG 请先另存为 DXF）。",
         )
 
 
