@@ -48,6 +48,10 @@ KINDS: dict[str, FindingKind] = {
     "crs_mismatch": FindingKind("坐标系不符", ERROR, "#542788"),
 }
 
+#: Kinds found by comparing a file with the live database (``gridmap.services.placement``), not by
+#: a check of the file alone (the registry ``gridmap.geometry.checks.CHECKS`` holds those).
+DATABASE_KINDS = ("crs_mismatch",)
+
 
 @dataclass
 class Finding:
