@@ -46,11 +46,14 @@ KINDS: dict[str, FindingKind] = {
     "policy": FindingKind("规范提醒", WARNING, "#1b9e77"),
     # the file as read does not lie where the live areas are (gridmap.services.placement)
     "crs_mismatch": FindingKind("坐标系不符", ERROR, "#542788"),
+    # --crs overrode the file's own CRS with one placing it elsewhere (gridmap.services.placement)
+    "crs_override": FindingKind("坐标系与文件不一致", WARNING, "#8073ac"),
 }
 
-#: Kinds found by comparing a file with the live database (``gridmap.services.placement``), not by
-#: a check of the file alone (the registry ``gridmap.geometry.checks.CHECKS`` holds those).
-DATABASE_KINDS = ("crs_mismatch",)
+#: Kinds found not by a check of the areas (the registry ``gridmap.geometry.checks.CHECKS`` holds
+#: those) but by comparing the file with the live database or with what the file itself declares
+#: (``gridmap.services.placement``).
+DATABASE_KINDS = ("crs_mismatch", "crs_override")
 
 
 @dataclass

@@ -196,6 +196,7 @@ class _Layer:
     crs_source: str
     crs_note: str
     notes: list[str] = field(default_factory=list)
+    declared_crs: CRS | None = None  # the file's own CRS, when --crs overrode it with another
 
 
 @dataclass(frozen=True)
@@ -713,7 +714,9 @@ def _with_crs(
         note = f"按指定的 --crs 使用 {crs_label(explicit_crs)}" + (
             f"（文件中写的是 {crs_label(file_crs)}）" if differs else ""
         )
-        return _Layer(ref, frame, encoding, explicit_crs, "explicit", note + "。")
+        return _Layer(
+            ref, frame, encoding, explicit_crs, "explicit", note + "。", declared_crs=file_crs if differs else None
+        )
     if file_crs is not None:
         why = f"{FORMAT_LABELS[fmt]} 规定使用 WGS84 经纬度" if FORMATS_BY_KEY[fmt].wgs84_only else "来自文件"
         return _Layer(ref, frame, encoding, file_crs, "file", f"{crs_label(file_crs)}，{why}。")
@@ -818,6 +821,7 @@ def _assemble(
             mapping,
             lay.ref.geometry_type or "Unknown",
             lay.encoding.cpg_text,
+            lay.declared_crs,
         )
     notes += _grouped(mapping_notes) + column_notes + detail_notes
     areas = _concat(parts)

@@ -131,6 +131,8 @@ class LayerInfo:
     field_mapping: dict[str, str]
     geometry_type: str  # as the file declares it: "Polygon", "MultiPolygon", "Unknown" ...
     cpg_text: str | None = None  # the shapefile's .cpg content, written back as found
+    #: the CRS the file itself declares, when ``--crs`` overrode it with a different one
+    declared_crs: CRS | None = None
 
 
 @dataclass

@@ -36,7 +36,7 @@ from gridmap.io.boundaries import BoundaryFile, ReadLimits, read_boundary_file
 from gridmap.io.crs import crs_label
 from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
-from gridmap.services.placement import placement_finding
+from gridmap.services.placement import override_finding, placement_finding
 
 log = get_logger("services.boundaries")
 
@@ -141,6 +141,9 @@ def check_file(
         options=options,
         source=source_info(src),
     )
+    overridden = override_finding(src)
+    if overridden is not None:
+        analysis.report.findings.insert(0, overridden)
     if live is not None:
         misplaced = placement_finding(live, src)
         if misplaced is not None:

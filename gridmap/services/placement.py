@@ -248,3 +248,37 @@ def placement_finding(conn: Connection, src: BoundaryFile) -> Finding | None:
     else:
         message = f"{head}，试过的其他坐标系（{len(tried)} 种）也都不吻合：请确认文件的坐标系、编码和所属区域，未发布任何数据。"
     return Finding("crs_mismatch", codes[:5], 0.0, None, message, detail=detail)
+
+
+#: A ``--crs`` that moves the file less than this (metres) from its own CRS's reading says the same.
+OVERRIDE_TOLERANCE_M = 5.0
+
+
+def override_finding(src: BoundaryFile) -> Finding | None:
+    """A ``crs_override`` warning when ``--crs`` replaced a CRS the file declares itself (a .prj,
+    a GeoPackage's SRS) with one that puts it elsewhere: how far apart the two readings are, in
+    metres, at the file's centre. No database needed: it is the file contradicting the option."""
+    for info in src.layer_info.values():
+        declared = info.declared_crs
+        if declared is None or src.areas.empty:
+            continue
+        x0, y0, x1, y1 = src.areas.total_bounds  # EPSG:4490, as read with --crs
+        lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
+        try:
+            raw = pyproj.Transformer.from_crs(4490, info.crs, always_xy=True).transform(lon, lat)
+            other = pyproj.Transformer.from_crs(declared, 4490, always_xy=True).transform(*raw)
+            _, _, dist = pyproj.Geod(ellps="GRS80").inv(lon, lat, other[0], other[1])
+        except Exception:  # a reading PROJ cannot make: say so without a distance
+            dist = float("nan")
+        if np.isfinite(dist) and abs(dist) < OVERRIDE_TOLERANCE_M:
+            continue
+        apart = f"，两种解读相距约 {abs(dist):,.0f} 米" if np.isfinite(dist) else ""
+        message = (
+            f"指定的坐标系 {crs_label(info.crs)}与文件自带的 {crs_label(declared)}不同{apart}。"
+            "未连接数据库时无法判断哪一个对：请确认以哪个为准（连接数据库校验时会与现有区域比对）。"
+        )
+        detail: dict[str, object] = {"crs_explicit": crs_label(info.crs), "crs_declared": crs_label(declared)}
+        if np.isfinite(dist):
+            detail["shift_m"] = round(abs(float(dist)), 1)
+        return Finding("crs_override", [], 0.0, None, message, detail=detail)
+    return None

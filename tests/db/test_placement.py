@@ -103,3 +103,14 @@ def test_publishing_a_misplaced_file_is_refused_and_changes_nothing(data_dir, mo
         assert checksums(engine) == before
     finally:
         engine.dispose()
+
+
+def test_without_a_database_a_crs_contradicting_the_files_own_is_a_warning(data_dir):
+    """No live areas to compare with: `--crs` against the file's own .prj is a warning saying how far
+    apart the two readings are; the same CRS given again is no warning."""
+    report = check_file(data_dir / "luyi_grids_gk38.zip", read=ReadOptions(crs="4527"))[1].report
+    (warning,) = [f for f in report.findings if f.kind == "crs_override"]
+    assert warning.severity == "warning" and report.ok  # a warning: the file may be right, the .prj wrong
+    assert 700_000 < warning.detail["shift_m"] < 740_000 and "EPSG:4526" in warning.message
+    same = check_file(data_dir / "luyi_grids_gk38.zip", read=ReadOptions(crs="4526"))[1].report
+    assert not [f for f in same.findings if f.kind == "crs_override"]
