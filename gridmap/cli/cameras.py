@@ -200,7 +200,7 @@ def _refused(fmt: str, code: str, message: str, *, exit_code: int = 2, detail: o
 @app.command("status")
 def status(
     source: Annotated[
-        str, typer.Argument(metavar="SOURCE", help="Reports: CSV, XLSX or JSON file; - reads JSON from stdin.")
+        str, typer.Argument(metavar="SOURCE", help="Reports: CSV, XLSX, XLS or JSON file; - reads JSON from stdin.")
     ],
     fmt: FORMAT = "text",
     rejected: REJECTED = None,

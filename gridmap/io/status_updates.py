@@ -68,7 +68,7 @@ FIELD_LABELS = {"device_id": "设备编码", "online": "在线状态", "at": "�
 #: Epoch times outside these years are rejected (a year or a serial number is not a time).
 EPOCH_YEARS = (2000, 2100)
 _REPORT_WORDS = {k: v for k, v in ONLINE_WORDS.items() if k != ""}  # an empty status is not a report
-_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json"}
+_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".json": "json"}
 
 
 @dataclass
@@ -84,7 +84,7 @@ class StatusUpdates:
 def read_status_updates(
     source: str | Path | bytes | list | dict, *, default_time: dt.datetime | None = None
 ) -> StatusUpdates:
-    """Read online/offline reports from a CSV/XLSX/JSON file (path), its bytes, JSON text (a ``str``
+    """Read online/offline reports from a CSV/XLSX/XLS/JSON file (path), its bytes, JSON text (a ``str``
     starting with ``[`` or ``{``) or parsed JSON (a list of objects, or ``{"updates": [...]}`` /
     ``{"items": [...]}``).
 
@@ -129,7 +129,8 @@ def _load(source: str | Path | bytes | list | dict) -> tuple[Columns, list[int],
         path = Path(source)
         if path.suffix.lower() not in _FORMATS:
             raise CameraReadError(
-                "unsupported_format", f"不支持的文件类型“{path.suffix or path.name}”：请上传 CSV、XLSX 或 JSON 文件。"
+                "unsupported_format",
+                f"不支持的文件类型“{path.suffix or path.name}”：请上传 CSV、XLSX、XLS 或 JSON 文件。",
             )
         fmt = _FORMATS[path.suffix.lower()]
         try:
@@ -235,9 +236,12 @@ def _report_object(text: str, pos: int, decoder: json.JSONDecoder, limits: Table
 
 
 def _sniff(data: bytes) -> str:
-    """Format of uploaded bytes: XLSX (a zip), JSON (starts with [ or {), else CSV."""
+    """Format of uploaded bytes: XLSX (a zip), XLS (an OLE compound file), JSON (starts with [ or
+    {), else CSV."""
     if data.startswith(b"PK\x03\x04"):
         return "xlsx"
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "xls"
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     return "json" if head in (b"[", b"{") else "csv"
 

@@ -158,3 +158,27 @@ def test_xls_bytes_read_like_a_file(tmp_path):
     table = read_table(data, "xls", {"device_id": ("设备编码",)}, ["device_id"], labels={"device_id": "设备编码"})
     assert table.frame["设备编码"].tolist() == [r[0] for r in sample_rows(3)[1:]]
     assert io.BytesIO(data).read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def test_status_reports_as_xls_read_like_their_csv(tmp_path):
+    """A video platform's status export saved as Excel 97–2003: the same reports as the CSV, by
+    path and as uploaded bytes (recognised by the OLE header)."""
+    import datetime as dt_
+
+    from gridmap.io.status_updates import read_status_updates
+
+    now = dt_.datetime(2026, 11, 21, 9, 0)
+    rows = [
+        ["国标编码", "状态", "上报时间"],
+        ["41162800011318000001", "在线", "2026-11-21 08:00:00"],
+        ["41162800011318000002", "离线", ""],
+        ["4116280001131800000", "OFF", ""],  # a bad id
+    ]
+    xls = write_xls(tmp_path / "状态.xls", {"状态": rows})
+    csv = tmp_path / "状态.csv"
+    csv.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    want = read_status_updates(csv, default_time=now)
+    for source in (xls, xls.read_bytes()):
+        got = read_status_updates(source, default_time=now)
+        assert got.updates.reset_index(drop=True).equals(want.updates.reset_index(drop=True))
+        assert [p.code for p in got.rejected] == [p.code for p in want.rejected] == ["device_id_format"]
