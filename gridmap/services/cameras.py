@@ -94,21 +94,26 @@ class CrsSuggestion:
     basis: str  # "grid_code": the file's own 所属网格; "inside": inside any area
 
     @property
-    def message(self) -> str:
+    def _readings(self) -> str:
+        """How the file fits as declared and as suggested (both sentences below start with it)."""
         what = "落在文件所填“所属网格”内" if self.basis == "grid_code" else "落在网格范围内"
         return (
-            f"坐标系可能不对：按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
-            f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}。"
+            f"按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
+            f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}"
+        )
+
+    @property
+    def message(self) -> str:
+        return (
+            f"坐标系可能不对：{self._readings}。"
             f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09：请确认后用 --crs {self.suggested} 重新导入。"
         )
 
     @property
     def refusal(self) -> str:
         """The message of an import refused for it (nothing written)."""
-        what = "落在文件所填“所属网格”内" if self.basis == "grid_code" else "落在网格范围内"
         return (
-            f"坐标系与网格不符，未导入任何数据：按 {self.declared} 解读，只有 {self.declared_share:.0%} 的点位{what}；"
-            f"按 {self.suggested} 解读则有 {self.suggested_share:.0%}（抽查 {self.checked:,} 行）。"
+            f"坐标系与网格不符，未导入任何数据：{self._readings}（抽查 {self.checked:,} 行）。"
             f"高德、腾讯地图取的坐标是 GCJ-02，百度地图是 BD-09。请改用坐标系 {self.suggested} 重新导入"
             f"（命令行 --crs {self.suggested}；上传页面在“坐标系”中选择）；确认原坐标系无误时可强制导入"
             "（--force，或上传页面勾选“坐标系确认无误，强制导入”）。"

@@ -998,10 +998,8 @@ function renderArea(feature) {
     $('gm-area-children'),
     children.length
       ? children.map((c) => {
-          // "杨店村第一网格3号微网格" under "杨店村第一网格" reads "3号微网格"
           const name = c.name || c.code;
-          const shortName =
-            p.name && name.indexOf(p.name) === 0 && name.length > p.name.length ? name.slice(p.name.length) : name;
+          const shortName = shortInside(name, p.name);
           return el(
             'li',
             null,
@@ -1044,6 +1042,14 @@ map.on('click', (e) => {
   }
 });
 
+/* A name as written inside its parent: "杨店村第一网格3号微网格" under "杨店村第一网格" reads "3号微网格"
+   (the server's label rows do the same: gridmap.db.labels short_name). */
+function shortInside(name, parentName) {
+  return parentName && name.indexOf(parentName) === 0 && name.length > parentName.length
+    ? name.slice(parentName.length)
+    : name;
+}
+
 /* The camera's leaf area by name: "杜庄村第一网格2号微网格（411628…）", its ancestors' names added
    when the server answers (offline: the code alone). A click flies there. */
 function cameraPlace(code) {
@@ -1068,7 +1074,7 @@ function cameraPlace(code) {
         const names = (p.ancestors || []).map((a) => a.name || '').concat([p.name || '']);
         // each name short inside its parent: 郑家集乡 › 杜庄村 › 第一网格 › 1号微网格
         const chain = names
-          .map((n, i) => (i > 0 && names[i - 1] && n.indexOf(names[i - 1]) === 0 ? n.slice(names[i - 1].length) : n))
+          .map((n, i) => (i > 0 ? shortInside(n, names[i - 1]) : n))
           .slice(1)
           .filter(Boolean);
         button.textContent = `${chain.join(' › ')}（${code}）`;
