@@ -19,7 +19,12 @@ FILE = Annotated[
     Path,
     typer.Argument(metavar="FILE", help="Boundary file: zipped Shapefile, .shp, GeoPackage, GeoJSON, KML/KMZ."),
 ]
-LAYER = Annotated[str | None, typer.Option(metavar="NAME", help="Layer to read (default: every polygon layer).")]
+LAYER = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME", help="Layer to read (default: every polygon layer); for a DXF, the CAD layer of the boundaries."
+    ),
+]
 LEVEL = Annotated[
     int | None,
     typer.Option(
@@ -41,7 +46,11 @@ ENCODING = Annotated[
 ]
 FIELD = Annotated[
     list[str] | None,
-    typer.Option("--field", metavar="NAME=COLUMN", help="Column mapping, e.g. code=网格编码 (repeatable)."),
+    typer.Option(
+        "--field",
+        metavar="NAME=COLUMN",
+        help="Column mapping, e.g. code=网格编码 (repeatable); for a DXF, code=/name= may name a CAD text layer, block attribute tag or XDATA application.",
+    ),
 ]
 SLIVER_W = Annotated[
     float,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,14 +46,16 @@ def check_codes(
     *,
     level_column: np.ndarray | None = None,
     parent_column: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
     level: int | None = None,
 ) -> tuple[Hierarchy, list[Finding]]:
     """Check each code's format, level and prefix, find duplicates, and work out the hierarchy.
 
     ``labels`` name each feature in messages (its code, else its row); ``row_names`` name its row in
     the file (e.g. "microgrid 第 12 行"); ``geoms`` (EPSG:4490) and
-    ``area_m2`` (m²) are attached to findings. ``level`` (the CLI's ``--level``) overrides a level
-    column. Returns the codes cleaned (stripped, None when empty) in ``Hierarchy.codes``.
+    ``area_m2`` (m²) are attached to findings. ``candidates`` holds, for a feature the reader
+    left without a code because it found several (a CAD polygon with two code texts), those codes
+    joined by "、". ``level`` (the CLI's ``--level``) overrides a level column. Returns the codes cleaned (stripped, None when empty) in ``Hierarchy.codes``.
     """
     n = len(codes)
     codes = np.array([_clean(c) for c in codes], dtype=object)
@@ -63,7 +66,7 @@ def check_codes(
     )
     findings: list[Finding] = []
 
-    def finding(kind: str, rows: list[int], codes_: list[str], message: str) -> None:
+    def finding(kind: str, rows: list[int], codes_: list[str], message: str, **detail: Any) -> None:
         geom = union_all([g for g in geoms[rows] if g is not None]) if rows else None
         findings.append(
             Finding(
@@ -72,7 +75,7 @@ def check_codes(
                 float(area_m2[rows].sum()),
                 geom,
                 message,
-                detail={"rows": [str(row_names[r]) for r in rows]},
+                detail={"rows": [str(row_names[r]) for r in rows], **detail},
                 rows=list(map(int, rows)),
             )
         )
@@ -83,7 +86,17 @@ def check_codes(
     for i in range(n):  # per feature, cheap string work; geometry is never touched here
         code, label = codes[i], row_names[i]
         stated = level if level is not None else (level_number(level_column[i]) if level_column is not None else None)
-        if code is None:
+        several = _clean(candidates[i]) if candidates is not None else None
+        if code is None and several:
+            finding(
+                "bad_code",
+                [i],
+                [],
+                f"{label} 内有多个编码（{several}），无法确定是哪一个：每个面内只能写一个编码。",
+                reason="several_codes",
+                candidates=several.split("、"),
+            )
+        elif code is None:
             finding("bad_code", [i], [], f"{label} 没有编码，请填写 {_LENGTHS} 位数字编码。")
         elif by_code[i] is None:
             finding("bad_code", [i], [code], f"{label} 的编码 {code} 不符合编码规则：应为 {_LENGTHS} 位数字。")

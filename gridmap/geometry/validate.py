@@ -25,6 +25,7 @@ from gridmap.geometry.policy import DEFAULT_HOUSEHOLDS, check_households
 from gridmap.geometry.report import KINDS, Finding, ValidationReport
 from gridmap.geometry.scope import Scope, upload_scope
 from gridmap.geometry.validity import Validity, check_validity
+from gridmap.io.cad import CANDIDATES_COLUMN
 
 #: ``parent_lookup(scope, codes)`` returns the database areas (columns code, level, parent_code,
 #: geometry in EPSG:4490) that are ``codes``, sit at ``scope.parent_level`` under ``scope.root``, or,
@@ -170,6 +171,7 @@ class CheckContext:
             self.area_m2,
             level_column=self.column("level"),
             parent_column=self.column("parent_code"),
+            candidates=self.column(CANDIDATES_COLUMN),
             level=self.level,
         )
 

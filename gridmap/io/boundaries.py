@@ -58,15 +58,7 @@ from gridmap.io.boundary_formats import (
     BoundaryReadError,
     LayerInfo,
 )
-from gridmap.io.cad import (
-    CODE_COLUMN,
-    ENTITIES_PER_FEATURE,
-    HANDLE_COLUMN,
-    LAYER_COLUMN,
-    NAME_COLUMN,
-    CadReadError,
-    read_dxf,
-)
+from gridmap.io.cad import ENTITIES_PER_FEATURE, CadChoice, CadReadError, read_dxf
 from gridmap.io.crs import (
     CHINA_LONLAT_BOUNDS,
     CrsUnknownError,
@@ -312,10 +304,13 @@ def read_boundary_file(
     layers: list[_Layer] = []
     with tempfile.TemporaryDirectory(prefix="gridmap-read-") as tmp:
         fmt, listed = _list_layers(path, fmt, Path(tmp))
-        refs = _choose_layers(listed, layer, notes)
+        # a drawing's --layer is its CAD layer, its --field code=/name= may name a text layer, block
+        # attribute or XDATA application (gridmap.io.cad)
+        cad = CadChoice(layer, (fields or {}).get("code"), (fields or {}).get("name")) if fmt == "dxf" else None
+        refs = _choose_layers(listed, None if cad else layer, notes)
         counts = _Counts(path, limits or ReadLimits.from_settings())
         for ref in refs:
-            loaded = _load_layer(ref, fmt, explicit_enc, explicit_crs, Path(tmp), counts)
+            loaded = _load_layer(ref, fmt, explicit_enc, explicit_crs, Path(tmp), counts, cad)
             if loaded is None:
                 if layer is not None:
                     raise BoundaryReadError("no_polygon_layer", f"图层“{ref.name}”中没有面要素，不能作为网格边界。")
@@ -324,7 +319,7 @@ def read_boundary_file(
             layers.append(loaded)
     if not layers:
         raise BoundaryReadError("no_polygon_layer", f"文件“{path.name}”中没有含面要素的图层，不能作为网格边界。")
-    src = _assemble(path, fmt, layers, fields, notes)
+    src = _assemble(path, fmt, layers, cad.fields(fields) if cad else fields, notes)
     return src if offset is None else _undo_web_offset(src, offset)
 
 
@@ -580,11 +575,17 @@ def _choose_layers(refs: list[_LayerRef], layer: str | None, notes: list[str]) -
 
 
 def _load_layer(
-    ref: _LayerRef, fmt: str, explicit_enc: str | None, explicit_crs: CRS | None, workdir: Path, counts: _Counts
+    ref: _LayerRef,
+    fmt: str,
+    explicit_enc: str | None,
+    explicit_crs: CRS | None,
+    workdir: Path,
+    counts: _Counts,
+    cad: CadChoice | None = None,
 ) -> _Layer | None:
     """Read one layer as it is and settle its encoding and CRS; None when it holds no polygons."""
     if fmt == "dxf":
-        return _load_drawing(ref, explicit_enc, explicit_crs, counts)
+        return _load_drawing(ref, explicit_enc, explicit_crs, counts, cad)
     encoding = _layer_encoding(ref, fmt, explicit_enc)
     notes: list[str] = []
     dataset = ref.dataset
@@ -623,11 +624,16 @@ def _load_layer(
     return layer
 
 
-def _load_drawing(ref: _LayerRef, explicit_enc: str | None, explicit_crs: CRS | None, counts: _Counts) -> _Layer:
+def _load_drawing(
+    ref: _LayerRef, explicit_enc: str | None, explicit_crs: CRS | None, counts: _Counts, cad: CadChoice | None
+) -> _Layer:
     """A DXF drawing (``gridmap.io.cad``) as one layer: a row per closed polyline."""
     try:
         drawing = read_dxf(
-            Path(ref.dataset), encoding=explicit_enc, max_entities=ENTITIES_PER_FEATURE * counts.limits.max_features
+            Path(ref.dataset),
+            encoding=explicit_enc,
+            max_entities=ENTITIES_PER_FEATURE * counts.limits.max_features,
+            choice=cad,
         )
     except CadReadError as exc:
         raise BoundaryReadError(exc.code, exc.message, exc.detail, status=exc.http_status) from exc
@@ -638,15 +644,7 @@ def _load_drawing(ref: _LayerRef, explicit_enc: str | None, explicit_crs: CRS | 
             f"CAD 文件“{Path(ref.dataset).name}”中没有闭合的多段线（LWPOLYLINE/POLYLINE），不能作为网格边界："
             "请把每个网格画成闭合的多段线，编码写在其中。",
         )
-    frame = gpd.GeoDataFrame(
-        {
-            CODE_COLUMN: drawing.codes,
-            NAME_COLUMN: drawing.names,
-            LAYER_COLUMN: drawing.layers,
-            HANDLE_COLUMN: drawing.handles,
-        },
-        geometry=drawing.polygons,
-    )
+    frame = gpd.GeoDataFrame(drawing.columns(), geometry=drawing.polygons)
     counts.read(ref, frame)
     if explicit_enc:
         encoding = ShapefileEncoding(explicit_enc, "explicit", f"按指定的编码 {explicit_enc} 读取文字", None)

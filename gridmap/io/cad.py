@@ -11,9 +11,16 @@ the eastings or takes ``--crs``).
 A text belongs to the innermost polygon that contains its insertion point (a village drawn inside
 its township labels the village, not the township). A code text is a word of digits and Latin
 letters with at least one digit (``411628001``, ``A-12``); every other text is a name. A polygon
-with no code text takes its CAD layer name when that looks like a code; with none, or several, it
-gets no code and a per-polygon note naming it (layer, handle, where it lies) — the validator then
-lists it as an area without a code.
+with no code text takes its CAD layer name when that looks like a code; with none it gets no code
+and a per-polygon note naming it (layer, handle, where it lies) — the validator then lists it as
+an area without a code. With several it gets no code either, and the codes found go to the
+``候选编码`` column, which the validator names in its finding.
+
+What the drawer chose can be chosen here too (:class:`CadChoice`): the CAD layer holding the
+boundaries (other closed polylines — buildings, ponds — are then left out), and where the codes
+and names are: the texts of one CAD layer, a block attribute tag, or the polylines' own extended
+data (XDATA of an application, as CASS writes it). A chosen source becomes a column of its own
+name, so the boundary reader's field mapping (``--field code=注记``) takes it like any column.
 
 The drawing is read with ezdxf (pure Python; it decodes texts by the header's ``$DWGCODEPAGE``,
 ``ANSI_936`` = GBK in Chinese AutoCAD, and UTF-8 from AutoCAD 2007 on, and gives MTEXT without its
@@ -26,6 +33,7 @@ bound (``too_many_entities``), so a hostile drawing costs a byte scan, not minut
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +57,33 @@ _ENTITY_START = re.compile(rb"(?m)^ *0\r?\n[A-Z][A-Z0-9_]*\r?$")
 _BINARY_SENTINEL = b"AutoCAD Binary DXF"
 
 CODE_COLUMN, NAME_COLUMN, LAYER_COLUMN, HANDLE_COLUMN = "编码", "名称", "CAD图层", "CAD句柄"
+#: The code texts found in a polygon holding several (joined by "、"); None elsewhere.
+CANDIDATES_COLUMN = "候选编码"
+FIXED_COLUMNS = (CODE_COLUMN, NAME_COLUMN, LAYER_COLUMN, HANDLE_COLUMN, CANDIDATES_COLUMN)
+
+
+@dataclass(frozen=True)
+class CadChoice:
+    """What the reader was told about a drawing: ``layer`` the CAD layer of the boundaries (None:
+    every layer); ``code_from`` / ``name_from`` a CAD text layer, block attribute tag or XDATA
+    application holding the codes / names (None: found by the rules in the module docstring)."""
+
+    layer: str | None = None
+    code_from: str | None = None
+    name_from: str | None = None
+
+    def column(self, role: str) -> str | None:
+        """The column a chosen source becomes: its own name, or for names read from the same
+        source as the codes (XDATA holding both) that name followed by （名称）."""
+        source = self.code_from if role == "code" else self.name_from
+        if not source or source in FIXED_COLUMNS:
+            return source
+        return f"{source}（名称）" if role == "name" and source == self.code_from else source
+
+    def fields(self, fields: Mapping[str, str] | None) -> dict[str, str]:
+        """The boundary reader's field mapping with the chosen sources' columns."""
+        chosen = {role: column for role in ("code", "name") if (column := self.column(role))}
+        return {**(fields or {}), **chosen}
 
 
 class CadReadError(GridmapError):
@@ -67,6 +102,20 @@ class CadDrawing:
     encoding: str  # the Python codec the texts were decoded with ("cp936", "utf8" ...)
     codepage: str  # the header's $DWGCODEPAGE as written ("ANSI_936"), "" when absent
     notes: list[str] = field(default_factory=list)
+    candidates: list[str | None] = field(default_factory=list)  # CANDIDATES_COLUMN
+    chosen: dict[str, list[str | None]] = field(default_factory=dict)  # a chosen source's column
+
+    def columns(self) -> dict[str, list]:
+        """The drawing as table columns (the fixed ones, then the chosen sources')."""
+        table: dict[str, list] = {
+            CODE_COLUMN: self.codes,
+            NAME_COLUMN: self.names,
+            LAYER_COLUMN: self.layers,
+            HANDLE_COLUMN: self.handles,
+        }
+        if any(c is not None for c in self.candidates):
+            table[CANDIDATES_COLUMN] = self.candidates
+        return table | self.chosen
 
 
 @dataclass(frozen=True)
@@ -75,6 +124,8 @@ class _Text:
     x: float
     y: float
     role: str  # "code" | "name"
+    layer: str
+    tag: str | None = None  # a block attribute's tag
 
 
 def codepage_encoding(codepage: str) -> str:
@@ -93,14 +144,16 @@ def count_entities(path: Path) -> int:
     return len(_ENTITY_START.findall(data))
 
 
-def read_dxf(path: Path, *, encoding: str | None, max_entities: int) -> CadDrawing:
+def read_dxf(path: Path, *, encoding: str | None, max_entities: int, choice: CadChoice | None = None) -> CadDrawing:
     """The closed polylines of ``path``'s model space with the code and name texts inside each.
 
     ``encoding`` overrides the header's code page; ``max_entities`` bounds the drawing before it is
-    parsed. Raises ``CadReadError``."""
+    parsed; ``choice`` names the boundary layer and the code and name sources. Raises
+    ``CadReadError``."""
     import ezdxf
     from ezdxf.lldxf.const import DXFError
 
+    choice = choice or CadChoice()
     entities = count_entities(path)
     if entities > max_entities:
         raise CadReadError(
@@ -128,44 +181,98 @@ def read_dxf(path: Path, *, encoding: str | None, max_entities: int) -> CadDrawi
             status=413,
         )
     notes: list[str] = []
-    polygons, layers, handles, open_count = _polygons(msp)
-    if open_count:
+    closed = _polygons(msp)
+    polygons = _on_layer(closed, choice.layer, path, notes)
+    if closed.open_count:
         notes.append(
-            f"CAD 文件中有 {open_count:,} 条未闭合的多段线，不是面，已跳过（若是网格边界，请在 CAD 中闭合后重新导出）。"
+            f"CAD 文件中有 {closed.open_count:,} 条未闭合的多段线，不是面，已跳过（若是网格边界，请在 CAD 中闭合后重新导出）。"
         )
     texts = _texts(msp)
+    n = len(polygons.shapes)
     drawing = CadDrawing(
-        codes=[None] * len(polygons),
-        names=[None] * len(polygons),
-        layers=layers,
-        handles=handles,
-        polygons=np.array(polygons, dtype=object),
+        codes=[None] * n,
+        names=[None] * n,
+        layers=polygons.layers,
+        handles=polygons.handles,
+        polygons=np.array(polygons.shapes, dtype=object),
         encoding=doc.encoding,
         codepage=str(doc.header.get("$DWGCODEPAGE", "")),
         notes=notes,
+        candidates=[None] * n,
     )
-    if polygons:
-        _assign_texts(drawing, texts)
+    if n:
+        inside = _texts_inside(drawing.polygons, texts)
+        chosen_codes = bool(choice.code_from) and choice.code_from not in FIXED_COLUMNS
+        _assign_texts(drawing, inside, note_codes=not chosen_codes)
+        for source, role in ((choice.code_from, "code"), (choice.name_from, "name")):
+            if source and source not in FIXED_COLUMNS:
+                _assign_source(drawing, choice, role, inside, polygons.entities, texts, path)
     return drawing
 
 
-def _polygons(msp) -> tuple[list[shapely.Polygon], list[str], list[str], int]:
+@dataclass
+class _Closed:
+    """The closed polylines of a drawing (and how many open ones were passed over)."""
+
+    shapes: list[shapely.Polygon] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+    handles: list[str] = field(default_factory=list)
+    entities: list = field(default_factory=list)  # the ezdxf entities (for their XDATA)
+    open_count: int = 0
+
+
+def _polygons(msp) -> _Closed:
     """Closed LWPOLYLINE/POLYLINE (2D or 3D; not meshes) as polygons in drawing order."""
     from ezdxf import path as dxfpath
 
-    polygons, layers, handles, open_count = [], [], [], 0
+    found = _Closed()
     for entity in msp.query("LWPOLYLINE POLYLINE"):
         if entity.dxftype() == "POLYLINE" and (entity.is_polygon_mesh or entity.is_poly_face_mesh):
             continue
         points = [(v.x, v.y) for v in dxfpath.make_path(entity).flattening(ARC_TOLERANCE)]
         closed = bool(entity.is_closed) or (len(points) > 2 and points[0] == points[-1])
         if not closed or len(points) < 3:
-            open_count += 1
+            found.open_count += 1
             continue
-        polygons.append(shapely.Polygon(points))
-        layers.append(str(entity.dxf.layer))
-        handles.append(str(entity.dxf.handle))
-    return polygons, layers, handles, open_count
+        found.shapes.append(shapely.Polygon(points))
+        found.layers.append(str(entity.dxf.layer))
+        found.handles.append(str(entity.dxf.handle))
+        found.entities.append(entity)
+    return found
+
+
+def _on_layer(closed: _Closed, layer: str | None, path: Path, notes: list[str]) -> _Closed:
+    """The polylines of the chosen CAD layer (all without a choice, with a note when they lie on
+    several layers). An unknown layer is refused, listing the layers that hold closed polylines."""
+    counts: dict[str, int] = {}
+    for name in closed.layers:
+        counts[name] = counts.get(name, 0) + 1
+    listed = "、".join(f"“{name}”（{count:,} 个）" for name, count in counts.items())
+    if layer is None:
+        if len(counts) > 1:
+            notes.append(
+                f"CAD 文件中有 {len(counts)} 个图层含闭合多段线：{listed}，都按网格边界读取；"
+                "若其中有房屋、水塘等其他闭合线，请用 --layer 指定边界所在的图层。"
+            )
+        return closed
+    keep = [i for i, name in enumerate(closed.layers) if name == layer]
+    if not keep:
+        keep = [i for i, name in enumerate(closed.layers) if name.casefold() == layer.casefold()]
+    if not keep:
+        raise CadReadError(
+            "cad_layer_not_found",
+            f"CAD 文件“{path.name}”的图层“{layer}”中没有闭合多段线。含闭合多段线的图层：{listed or '无'}。",
+            {"layer": layer, "layers": counts},
+            status=422,
+        )
+    notes.append(f"按指定的图层“{closed.layers[keep[0]]}”读取网格边界（{len(keep):,} 个面），其他图层的闭合线未读取。")
+    return _Closed(
+        [closed.shapes[i] for i in keep],
+        [closed.layers[i] for i in keep],
+        [closed.handles[i] for i in keep],
+        [closed.entities[i] for i in keep],
+        closed.open_count,
+    )
 
 
 def _role(text: str, tag: str | None = None) -> str:
@@ -187,8 +294,8 @@ def _texts(msp) -> list[_Text]:
             for attrib in entity.attribs:
                 text = _decoded(attrib.plain_text())
                 if text:
-                    point = attrib.dxf.insert
-                    found.append(_Text(text, point.x, point.y, _role(text, attrib.dxf.tag)))
+                    point, tag = attrib.dxf.insert, str(attrib.dxf.tag)
+                    found.append(_Text(text, point.x, point.y, _role(text, tag), str(attrib.dxf.layer), tag))
             continue
         text = _decoded(entity.plain_text())
         if not text:
@@ -196,7 +303,7 @@ def _texts(msp) -> list[_Text]:
         point = entity.dxf.insert
         if kind == "TEXT" and (entity.dxf.halign or entity.dxf.valign) and entity.dxf.hasattr("align_point"):
             point = entity.dxf.align_point
-        found.append(_Text(text, point.x, point.y, _role(text)))
+        found.append(_Text(text, point.x, point.y, _role(text), str(entity.dxf.layer)))
     return found
 
 
@@ -208,9 +315,8 @@ def _decoded(text: str) -> str:
     return " ".join(decode_dxf_unicode(text).split())
 
 
-def _assign_texts(drawing: CadDrawing, texts: list[_Text]) -> None:
-    """Each text to the innermost polygon holding it; then one code (and name) per polygon."""
-    polygons = drawing.polygons
+def _texts_inside(polygons: np.ndarray, texts: list[_Text]) -> list[list[_Text]]:
+    """Per polygon, the texts whose insertion point it is the innermost polygon holding."""
     per_polygon: list[list[_Text]] = [[] for _ in range(len(polygons))]
     if texts:
         points = shapely.points([(t.x, t.y) for t in texts])
@@ -222,8 +328,14 @@ def _assign_texts(drawing: CadDrawing, texts: list[_Text]) -> None:
         for t, p in zip(text_idx.tolist(), poly_idx.tolist()):
             if t not in innermost or areas[p] < areas[innermost[t]]:
                 innermost[t] = p
-        for t, p in innermost.items():
+        for t, p in sorted(innermost.items()):
             per_polygon[p].append(texts[t])
+    return per_polygon
+
+
+def _assign_texts(drawing: CadDrawing, per_polygon: list[list[_Text]], *, note_codes: bool = True) -> None:
+    """One code (and name) per polygon from the texts inside it, by the texts' roles (noting the
+    polygons left without a code unless ``note_codes`` is false: the codes are chosen elsewhere)."""
     for i, inside in enumerate(per_polygon):
         codes = list(dict.fromkeys(t.text for t in inside if t.role == "code"))
         names = list(dict.fromkeys(t.text for t in inside if t.role == "name"))
@@ -232,10 +344,13 @@ def _assign_texts(drawing: CadDrawing, texts: list[_Text]) -> None:
             drawing.codes[i] = codes[0]
         elif not codes and _CODE_TEXT.fullmatch(drawing.layers[i]):
             drawing.codes[i] = drawing.layers[i]
-            drawing.notes.append(f"{where}内没有编码文字，按其图层名取编码 {drawing.layers[i]}。")
+            if note_codes:
+                drawing.notes.append(f"{where}内没有编码文字，按其图层名取编码 {drawing.layers[i]}。")
         elif not codes:
-            drawing.notes.append(f"{where}内没有编码文字，未能取得编码：请在该面内写上编码（单行文字或多行文字）。")
-        else:
+            if note_codes:
+                drawing.notes.append(f"{where}内没有编码文字，未能取得编码：请在该面内写上编码（单行文字或多行文字）。")
+        elif note_codes:
+            drawing.candidates[i] = "、".join(codes)
             drawing.notes.append(
                 f"{where}内有 {len(codes)} 个编码文字（{'、'.join(codes[:5])}），无法确定是哪一个，未取编码："
                 "每个面内只能有一个编码文字。"
@@ -246,6 +361,73 @@ def _assign_texts(drawing: CadDrawing, texts: list[_Text]) -> None:
                 drawing.notes.append(
                     f"{where}内有 {len(names)} 个名称文字（{'、'.join(names[:5])}），取第一个“{names[0]}”。"
                 )
+
+
+def _assign_source(
+    drawing: CadDrawing,
+    choice: CadChoice,
+    role: str,
+    per_polygon: list[list[_Text]],
+    entities: list,
+    texts: list[_Text],
+    path: Path,
+) -> None:
+    """The column ``source``: per polygon, the texts inside it on the CAD layer or with the block
+    attribute tag ``source``, else the strings of the polyline's XDATA of application ``source``.
+    For codes, several different values leave the polygon without one (noted, and listed in
+    ``候选编码``); for names the first is taken."""
+    source = str(choice.code_from if role == "code" else choice.name_from)
+    folded = source.casefold()
+    by_layer = any(t.layer.casefold() == folded for t in texts)
+    by_tag = any(t.tag is not None and t.tag.casefold() == folded for t in texts)
+    by_xdata = not (by_layer or by_tag) and any(_xdata_strings(e, source) for e in entities)
+    if not (by_layer or by_tag or by_xdata):
+        layers = list(dict.fromkeys(t.layer for t in texts))
+        tags = list(dict.fromkeys(t.tag for t in texts if t.tag))
+        apps = sorted({str(app) for e in entities if e.xdata for app in e.xdata.data})
+        raise CadReadError(
+            "cad_source_not_found",
+            f"CAD 文件“{path.name}”中没有名为“{source}”的文字图层、块属性或扩展数据（XDATA），"
+            f"无法从中读取{'编码' if role == 'code' else '名称'}。"
+            f"有文字的图层：{'、'.join(layers[:20]) or '无'}；块属性：{'、'.join(tags[:20]) or '无'}；"
+            f"扩展数据：{'、'.join(apps[:20]) or '无'}。",
+            {"source": source, "text_layers": layers[:50], "attribute_tags": tags[:50], "xdata_apps": apps[:50]},
+            status=422,
+        )
+    column: list[str | None] = [None] * len(per_polygon)
+    if role == "code":
+        drawing.candidates = [None] * len(per_polygon)
+    for i, inside in enumerate(per_polygon):
+        if by_xdata:
+            values = _xdata_strings(entities[i], source)  # codes and names side by side: pick by form
+            values = [v for v in values if bool(_CODE_TEXT.fullmatch(v)) == (role == "code")] or values
+        else:
+            values = [
+                t.text
+                for t in inside
+                if (t.layer.casefold() == folded if by_layer else t.tag is not None and t.tag.casefold() == folded)
+            ]
+        values = list(dict.fromkeys(values))
+        if len(values) == 1 or (values and role == "name"):
+            column[i] = values[0]
+        elif values:
+            drawing.candidates[i] = "、".join(values)
+            drawing.notes.append(
+                f"{_where(drawing, i)}内“{source}”有 {len(values)} 个编码（{'、'.join(values[:5])}），"
+                "无法确定是哪一个，未取编码：每个面内只能有一个编码。"
+            )
+        elif role == "code":
+            drawing.notes.append(f"{_where(drawing, i)}内没有“{source}”的编码，未能取得编码。")
+    kind = "文字图层" if by_layer else "块属性" if by_tag else "扩展数据（XDATA）"
+    drawing.notes.append(f"{'编码' if role == 'code' else '名称'}按指定的{kind}“{source}”读取。")
+    drawing.chosen[choice.column(role) or source] = column
+
+
+def _xdata_strings(entity, app: str) -> list[str]:
+    """The non-empty strings (group code 1000) of ``entity``'s XDATA of application ``app``."""
+    if not entity.has_xdata(app):
+        return []
+    return [text for code, value in entity.get_xdata(app) if code == 1000 and (text := _decoded(str(value)))]
 
 
 def _where(drawing: CadDrawing, i: int) -> str:

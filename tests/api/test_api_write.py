@@ -16,7 +16,7 @@ import pyogrio
 import pytest
 from api_server import client, serve
 from api_tokens import OTHER, SCOPE, make_token, register
-from boundary_files import CHINESE, zip_shapefile
+from boundary_files import CHINESE, surveyed_drawing, zip_shapefile
 from conftest import loaded_database
 from db_state import checksums, revision
 from planting import plant_overlap
@@ -344,6 +344,23 @@ def test_an_editor_cannot_publish_or_see_another_scopes_upload(engine, editor, o
         assert (resp.status_code, resp.json()["code"]) == (403, "out_of_scope")
     assert upload_id not in [u["upload_id"] for u in other.get("/api/v1/uploads").json()]
     assert checksums(engine) == before
+
+
+def test_a_cad_drawing_with_its_boundary_layer_and_code_layer_chosen(engine, editor, township, tmp_path):
+    grid = sorted(township.loc[township["level"] == 3, "code"])[2]
+    part = township[township["parent_code"] == grid].explode(index_parts=False)
+    drawn = part.rename(columns={"code": "编码", "name": "名称"}).to_crs(4526)
+    path = surveyed_drawing(drawn, tmp_path / "微网格.dxf", codes="layer")
+    before = checksums(engine)
+    r = upload(editor, path, parent_code=grid, layer="JJX", fields="code=编码注记")
+    assert (r.status_code, r.json()["code"]) == (422, "cad_source_not_found"), r.text
+    assert "WGBM注记" in r.json()["message"]
+    r = upload(editor, path, parent_code=grid, layer="JJX", fields="code=WGBM注记\nname=WGMC注记")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["status"], body["report"]["format"]) == ("validated", "dxf")
+    assert body["report"]["ok"] and body["report"]["summary"]["features"] == len(part), body["report"]["issues"][:2]
+    assert checksums(engine) == before  # validated, not published
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ published. Files are written by GDAL (pyogrio) in the tests; the database is the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import prcoords
@@ -56,23 +57,32 @@ def test_the_neighbouring_zone_is_refused_naming_the_right_one(loaded_engine, da
     assert issues[0]["kind"] == "crs_mismatch" and issues[0]["crs_suggested"] == "4526"
 
 
+#: Web maps' offsets, as prcoords applies them to WGS84 lon/lat (GCJ-02: 高德、腾讯; BD-09: 百度).
+OFFSETS = {"gcj02": prcoords.wgs_gcj, "bd09": prcoords.wgs_bd}
+
+
 @pytest.fixture(scope="module")
 def township_files(township, tmp_path_factory):
-    """One township's areas written by GDAL: GK CM 114°E without zone prefix (EPSG:4547), and as
-    a GeoJSON whose lon/lat were shifted to GCJ-02 vertex by vertex (as web-map tools export)."""
+    """One township's areas written by GDAL: GK CM 114°E without zone prefix (EPSG:4547), and
+    ``(offset, driver)`` → a GeoJSON or KML whose lon/lat were shifted to that web map's offset
+    vertex by vertex (as web-map tools and DataV export them)."""
     folder = tmp_path_factory.mktemp("placement")
     gk = folder / "township_cm114.gpkg"
     pyogrio.write_dataframe(township.to_crs(4547).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], gk)
+    web: dict[tuple[str, str], Path] = {}
+    for offset, shift in OFFSETS.items():
 
-    def to_gcj(xy: np.ndarray) -> np.ndarray:
-        out = [prcoords.wgs_gcj(prcoords.Coords(lat, lon)) for lon, lat in xy]
-        return np.array([[c.lon, c.lat] for c in out])
+        def shifted(xy: np.ndarray, shift=shift) -> np.ndarray:
+            out = [shift(prcoords.Coords(lat, lon)) for lon, lat in xy]
+            return np.array([[c.lon, c.lat] for c in out])
 
-    web = township.to_crs(4326)
-    web = web.set_geometry(shapely.transform(web.geometry.to_numpy(), to_gcj), crs=4326)
-    gcj = folder / "township_amap.geojson"
-    pyogrio.write_dataframe(web[["code", "name", "parent_code", "geometry"]], gcj, driver="GeoJSON")
-    return gk, gcj
+        frame = township.to_crs(4326)
+        frame = frame.set_geometry(shapely.transform(frame.geometry.to_numpy(), shifted), crs=4326)
+        for driver, suffix in (("GeoJSON", "geojson"), ("KML", "kml")):
+            path = folder / f"township_{offset}.{suffix}"
+            pyogrio.write_dataframe(frame[["code", "name", "parent_code", "geometry"]], path, driver=driver)
+            web[offset, driver] = path
+    return gk, web
 
 
 def test_a_prefixless_file_in_the_wrong_zone_is_refused(loaded_engine, township_files):
@@ -83,12 +93,16 @@ def test_a_prefixless_file_in_the_wrong_zone_is_refused(loaded_engine, township_
     assert finding.detail["crs_suggested"] == "4547" and finding.detail["basis"] == "same_codes"
 
 
-def test_a_gcj02_geojson_read_as_wgs84_is_refused_and_reads_right_with_crs_gcj02(loaded_engine, township_files):
-    _, gcj = township_files
-    report = check(loaded_engine, gcj)
+@pytest.mark.parametrize(("offset", "driver"), [("gcj02", "GeoJSON"), ("gcj02", "KML"), ("bd09", "KML")])
+def test_a_web_map_file_read_as_wgs84_is_refused_and_reads_right_with_its_crs(
+    loaded_engine, township_files, offset, driver
+):
+    path = township_files[1][offset, driver]
+    report = check(loaded_engine, path)
     (finding,) = misplaced(report)
-    assert finding.detail["crs_suggested"] == "gcj02" and 200 < finding.detail["shift_m"] < 1000
-    fixed = check(loaded_engine, gcj, crs="gcj02")
+    assert finding.detail["crs_suggested"] == offset and 200 < finding.detail["shift_m"] < 1500
+    assert f"--crs {offset}" in finding.message
+    fixed = check(loaded_engine, path, crs=offset)
     assert not misplaced(fixed) and fixed.ok, [f.message for f in fixed.findings][:3]
     assert any("逐个顶点" in n for n in fixed.source["notes"])
 

@@ -12,6 +12,7 @@ import geopandas as gpd
 import pyogrio
 import pytest
 import shapely
+from boundary_files import surveyed_drawing
 
 from gridmap.io.boundaries import read_areas, read_boundary_file
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS, BoundaryReadError
@@ -171,6 +172,41 @@ def test_dxf_polygon_without_or_with_two_codes_is_named(tmp_path, townships):
     assert any("第 6 个面" in n and "2 个编码文字" in n and "411628999" in n for n in src.notes)
     missing = [f for f in analysis.report.findings if f.kind == "bad_code"]
     assert sorted(r for f in missing for r in f.rows) == [3, 5]
+    (several,) = [f for f in missing if f.rows == [5]]
+    assert several.detail["reason"] == "several_codes"
+    assert several.detail["candidates"] == [townships["编码"].iloc[5], "411628999"]
+    assert "多个编码" in several.message and "411628999" in several.message
+    assert src.areas["候选编码"].iloc[5] == f"{townships['编码'].iloc[5]}、411628999"
+
+
+@pytest.mark.parametrize(
+    ("codes", "fields"),
+    [
+        ("layer", {"code": "WGBM注记", "name": "WGMC注记"}),
+        ("attrib", {"code": "DM", "name": "MC"}),
+        ("xdata", {"code": "SOUTH", "name": "SOUTH"}),
+    ],
+)
+def test_dxf_boundary_layer_and_code_source_chosen(tmp_path, townships, codes, fields):
+    path = surveyed_drawing(townships.to_crs(GK38_PREFIX), tmp_path / f"{codes}.dxf", codes=codes)
+    # as found: house outlines are areas too, and the frame year makes codes ambiguous
+    unchosen = read_boundary_file(path)
+    assert len(unchosen.areas) > len(townships)
+    assert any("2 个图层含闭合多段线" in n and "“JJX”" in n and "--layer" in n for n in unchosen.notes)
+    src, analysis = check_file(path, read=ReadOptions(layer="JJX", fields=fields))
+    assert_same_areas(src.areas, townships, 1e-5)
+    assert analysis.report.findings == []
+    assert any("按指定的图层“JJX”" in n for n in src.notes)
+    assert src.layer_info[src.layers[0]].field_mapping["code"] == fields["code"]
+
+
+def test_dxf_unknown_layer_or_source_is_refused_listing_what_is_there(tmp_path, townships):
+    path = surveyed_drawing(townships.to_crs(GK38_PREFIX), tmp_path / "s.dxf", codes="layer")
+    err = error_of(read_boundary_file, path, layer="边界")
+    assert err.code == "cad_layer_not_found" and "“JJX”（24 个）" in err.message and "房屋" in err.message
+    err = error_of(read_boundary_file, path, layer="JJX", fields={"code": "编码层"})
+    assert err.code == "cad_source_not_found" and "WGBM注记" in err.message and "图框" in err.message
+    assert err.detail["text_layers"] and err.http_status == 422
 
 
 def test_dxf_repaired_copy_reads_back(tmp_path, townships):
