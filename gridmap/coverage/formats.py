@@ -25,7 +25,7 @@ from gridmap.coverage.table import CoverageRow
 from gridmap.io.cells import FORMULA_TRIGGERS as FORMULA_TRIGGERS  # re-exported: kept where it was
 from gridmap.io.cells import as_values as _as_values
 from gridmap.io.cells import safe_text
-from gridmap.levels import LEVELS
+from gridmap.levels import level_name
 
 FORMATS = ("text", "json", "csv", "xlsx")
 
@@ -46,16 +46,12 @@ COLUMNS = (
 _RATES = {"rollout_rate", "online_rate"}
 
 
-def _level_name(level: int) -> str:
-    return LEVELS[level].name_zh if 0 <= level < len(LEVELS) else str(level)
-
-
 def _cell(row: Mapping[str, Any], key: str, *, blank: str) -> str:
     value = row[key]
     if key in _RATES:
         return blank if value is None else percent(value)
     if key == "level":
-        return _level_name(int(value))
+        return level_name(int(value))
     if value is None:
         return blank
     if isinstance(value, float):
@@ -109,7 +105,7 @@ def write_xlsx(rows: Sequence[CoverageRow], path: str | Path | IO[bytes]) -> Non
     ws.append([header for _, header in COLUMNS])
     for r in rows:
         d = r.to_dict()
-        ws.append([_level_name(d["level"]) if key == "level" else d[key] for key, _ in COLUMNS])
+        ws.append([level_name(d["level"]) if key == "level" else d[key] for key, _ in COLUMNS])
     keys = [key for key, _ in COLUMNS]
     for key in _RATES:
         letter = get_column_letter(keys.index(key) + 1)

@@ -289,17 +289,25 @@ def area_exists(conn: Connection, code: str) -> bool:
     return conn.execute(text("SELECT EXISTS (SELECT 1 FROM area WHERE code = :code)"), {"code": code}).scalar_one()
 
 
-def root_codes(conn: Connection) -> list[str]:
-    """The codes of the areas at the top of the tree (no parent), by code."""
-    return list(conn.execute(text("SELECT code FROM area WHERE parent_code IS NULL ORDER BY code")).scalars())
-
-
 def screen_root(conn: Connection) -> str | None:
-    """The area a screen shows by default: the level-0 area (the first by code when there are
-    several; the first top-level area when none is level 0); None without areas."""
+    """The area pages and screens show by default: from the top of the tree (a province, see
+    ``gridmap.db.regions``) down through every region with a single child, so one county alone is
+    shown as the county and several as their city (or province); None without areas."""
     return conn.execute(
-        text('SELECT code FROM area WHERE parent_code IS NULL ORDER BY level <> 0, code COLLATE "C" LIMIT 1')
+        text("""
+        WITH RECURSIVE down(code, level, depth) AS (
+            (SELECT code, level, 0 FROM area WHERE parent_code IS NULL ORDER BY level, code COLLATE "C" LIMIT 1)
+            UNION ALL
+            SELECT c.code, c.level, down.depth + 1 FROM down JOIN area c ON c.parent_code = down.code
+            WHERE down.level < 0 AND down.depth < 8
+              AND (SELECT count(*) FROM area s WHERE s.parent_code = down.code) = 1
+        ) SELECT code FROM down ORDER BY depth DESC LIMIT 1""")
     ).scalar_one_or_none()
+
+
+def county_codes(conn: Connection) -> list[str]:
+    """The codes of the live counties (level 0), by code."""
+    return list(conn.execute(text('SELECT code FROM area WHERE level = 0 ORDER BY code COLLATE "C"')).scalars())
 
 
 def area_box(conn: Connection, code: str) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ _BUILD_NEW = text(f"""
           FROM area
           WHERE (CAST(:codes AS text[]) IS NULL OR code = ANY(CAST(:codes AS text[])))
             AND NOT EXISTS (SELECT 1 FROM area_label l WHERE l.area_id = area.id)
+            AND level >= 0  -- the city and province rows (gridmap.db.regions) are not labelled
             AND NOT ST_IsEmpty(geom)) AS a
     LEFT JOIN area p ON p.code = a.parent_code
     CROSS JOIN LATERAL ST_MaximumInscribedCircle(ST_Transform(a.geom, a.zone)) AS c
@@ -73,7 +74,7 @@ def label_differences(conn: Connection) -> list[str]:
     """How the label rows differ from the live areas (empty: they agree)."""
     missing, stale = conn.execute(
         text("""
-        SELECT (SELECT count(*) FROM area a WHERE NOT ST_IsEmpty(a.geom)
+        SELECT (SELECT count(*) FROM area a WHERE a.level >= 0 AND NOT ST_IsEmpty(a.geom)
                   AND NOT EXISTS (SELECT 1 FROM area_label l WHERE l.area_id = a.id)),
                (SELECT count(*) FROM area_label l WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.id = l.area_id))
     """)

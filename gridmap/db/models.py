@@ -101,7 +101,8 @@ class AreaAttributes:
     (declared once so a restored version always carries everything the live row had)."""
 
     name: Mapped[str | None] = mapped_column(Text)
-    #: 0 county, 1 township, 2 village/community, 3 grid, 4 micro-grid (see gridmap.levels).
+    #: -2 province, -1 city (derived, gridmap.db.regions), 0 county, 1 township, 2 village/community,
+    #: 3 grid, 4 micro-grid (see gridmap.levels).
     level: Mapped[int] = mapped_column(SmallInteger)
     parent_code: Mapped[str | None] = mapped_column(Text)
     #: What the area is in the county's own words: 街道 / 镇 / 乡 / 社区 / 村 / 网格 / 微网格.
@@ -130,7 +131,7 @@ class Area(AreaAttributes, Base):
             ["parent_code"], ["area.code"], name="fk_area_parent_code", deferrable=True, initially="DEFERRED"
         ),
         CheckConstraint("code ~ '^[0-9]+$'", name="ck_area_code_digits"),
-        CheckConstraint("level BETWEEN 0 AND 4", name="ck_area_level"),
+        CheckConstraint("level BETWEEN -2 AND 4", name="ck_area_level"),
         CheckConstraint("households IS NULL OR households >= 0", name="ck_area_households"),
         CheckConstraint("ST_IsValid(geom)", name="ck_area_geom_valid"),
         Index("ix_area_geom", "geom", postgresql_using="gist"),

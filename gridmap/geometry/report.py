@@ -48,12 +48,14 @@ KINDS: dict[str, FindingKind] = {
     "crs_mismatch": FindingKind("坐标系不符", ERROR, "#542788"),
     # --crs overrode the file's own CRS with one placing it elsewhere (gridmap.services.placement)
     "crs_override": FindingKind("坐标系与文件不一致", WARNING, "#8073ac"),
+    # a county of the file overlaps a live neighbouring county (gridmap.services.neighbours)
+    "county_overlap": FindingKind("与相邻区县重叠", ERROR, "#b2182b"),
 }
 
 #: Kinds found not by a check of the areas (the registry ``gridmap.geometry.checks.CHECKS`` holds
 #: those) but by comparing the file with the live database or with what the file itself declares
 #: (``gridmap.services.placement``).
-DATABASE_KINDS = ("crs_mismatch", "crs_override")
+DATABASE_KINDS = ("crs_mismatch", "crs_override", "county_overlap")
 
 
 @dataclass

@@ -62,7 +62,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridmap.coverage.rates import Counts, percent
 from gridmap.coverage.table import CoverageRow, coverage_rows
-from gridmap.db.areas import root_codes
+from gridmap.db.areas import county_codes
 from gridmap.db.figures import chain_of
 from gridmap.errors import GridmapError
 from gridmap.levels import LEVELS
@@ -472,7 +472,7 @@ def _build(source: Engine | Connection, *, level: int, metric: str, code: str | 
 
 def _county_row(conn: Connection, code: str | None) -> CoverageRow | None:
     """The county (level 0) the map belongs to: ``code``'s ancestor, or the only county."""
-    above = chain_of(conn, code) if code is not None else root_codes(conn)
+    above = chain_of(conn, code) if code is not None else county_codes(conn)
     counties = [r for r in (coverage_rows(conn, code=c)[0] for c in above) if r.level == 0]
     return counties[0] if len(counties) == 1 else None
 

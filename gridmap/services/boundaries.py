@@ -36,6 +36,7 @@ from gridmap.io.boundaries import BoundaryFile, ReadLimits, read_boundary_file
 from gridmap.io.crs import crs_label
 from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
+from gridmap.services.neighbours import neighbour_findings
 from gridmap.services.placement import override_finding, placement_finding
 
 log = get_logger("services.boundaries")
@@ -148,6 +149,8 @@ def check_file(
         misplaced = placement_finding(live, src)
         if misplaced is not None:
             analysis.report.findings.insert(0, misplaced)
+        else:  # placed right: does it reach into the live counties next to it?
+            analysis.report.findings.extend(neighbour_findings(live, src))
     return src, analysis
 
 

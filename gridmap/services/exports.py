@@ -29,7 +29,7 @@ from gridmap.db.revisions import current_revision
 from gridmap.errors import GridmapError
 from gridmap.geometry.metric import metric_crs
 from gridmap.io.exports import AREA_COLUMNS, CAMERA_COLUMNS, FORMATS, Written, write_export
-from gridmap.levels import LEVEL_BY_KEY, LEVELS
+from gridmap.levels import LEVEL_BY_KEY, LEVELS, level_name
 
 #: What ``crs`` may be: EPSG:4490 (default) or the data's Gauss-Krüger zone.
 CRS_CHOICES = ("4490", "gk")
@@ -106,11 +106,9 @@ def _area_not_found(code: str) -> ExportRefused:
 
 
 def _where(conn: Connection, code: str | None) -> str:
-    """The file name's place: the code asked for, else the one county, else ``all``."""
-    if code:
-        return code
-    roots = areas_db.root_codes(conn)
-    return roots[0] if len(roots) == 1 else "all"
+    """The file name's place: the code asked for, else the area the data adds up to (the one
+    county, or their city or province), else ``all``."""
+    return code or areas_db.screen_root(conn) or "all"
 
 
 def _epsg(conn: Connection, frame: gpd.GeoDataFrame, crs: str, fmt: str) -> int | None:
@@ -155,7 +153,7 @@ def export_areas(
         if level <= parent_level:
             raise ExportRefused(
                 "level_not_below_parent",
-                f"区域 {parent} 是{LEVELS[parent_level].name_zh}（层级 {parent_level}），"
+                f"区域 {parent} 是{level_name(parent_level)}（层级 {parent_level}），"
                 f"level 须是它下面的层级（大于 {parent_level}），而不是 {level}。",
                 {"parent": parent, "parent_level": parent_level, "level": level},
             )

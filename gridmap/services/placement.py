@@ -9,7 +9,8 @@ placement is checked before anything else (:func:`placement_finding`):
 1. **Reference.** The live areas with the file's own codes, at the deepest level both have (up to
    :data:`SAMPLE` of them): a file that redraws live areas should overlap them. Failing that, the
    live parents of the file's top level (the file should lie inside them), failing that the live
-   counties.
+   counties. A county not live yet is compared with the live counties of its city (it should lie
+   within :data:`NEAR_M` of them), and not at all when its city has none.
 2. **Fit.** The share of the file's area (of those areas) that lies on its reference, measured in
    metres in the reference's Gauss-Krüger zone. Redrawn boundaries keep most of it; a shift by
    more than a fraction of an area's width does not. Below :data:`MIN_FIT` (same codes) or
@@ -55,10 +56,20 @@ MIN_INSIDE = 0.8
 GOOD_FIT = 0.8
 #: Simplification before the overlay (metres): placement, not survey.
 TOLERANCE_M = 2.0
+#: Fits closer than this are equal (then the first candidate, CGCS2000 before Xi'an 80 and Beijing 54).
+TIE = 0.001
+#: A county not live yet must lie within this distance (metres) of its city's live counties: a
+#: city spans up to about 150 km, a wrong Gauss-Krüger zone moves data by about 280 km.
+NEAR_M = 150_000.0
 
 _GK_NAME = re.compile(r"^(CGCS2000|Xian 1980|Beijing 1954) / 3-degree Gauss-Kruger (?:zone (\d+)|CM (\d+)E)$")
 _DATUM_ZH = {"CGCS2000": "CGCS2000", "Xian 1980": "西安 80", "Beijing 1954": "北京 54"}
-_BASIS_ZH = {"same_codes": "同编码的现有区域", "parents": "上级区域", "counties": "县域"}
+_BASIS_ZH = {
+    "same_codes": "同编码的现有区域",
+    "parents": "上级区域",
+    "counties": "县域",
+    "same_city": f"同市已发布区县周边 {NEAR_M / 1000:.0f} 公里范围",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,6 +120,8 @@ def _reference(conn: Connection, src: BoundaryFile) -> tuple[str, list[str], np.
             file_geoms = areas.set_index(codes).loc[keep].geometry.to_numpy()
             return "same_codes", keep, file_geoms, np.array([live[c] for c in keep], dtype=object)
     top = areas[levels == levels.min()]
+    if levels.min() == 0:  # new counties: near the live counties of their city, if any
+        return _same_city(conn, top)
     parents = sorted({str(p) for p in top.get("parent_code", []) if isinstance(p, str) and p})
     if not parents:
         parents = sorted({p for p in (parent_code_of(c) for c in top["code"].astype(str)) if p})
@@ -130,11 +143,35 @@ def _reference(conn: Connection, src: BoundaryFile) -> tuple[str, list[str], np.
     return "counties", top["code"].astype(str).tolist(), top.geometry.to_numpy(), np.array([ref], dtype=object)
 
 
+def _same_city(conn: Connection, top: pd.DataFrame) -> tuple[str, list[str], np.ndarray, np.ndarray] | None:
+    """The basis for counties not live yet: the live counties of the same cities (a new county
+    lies within :data:`NEAR_M` of them); None when its city has no live county (then nothing tells
+    where it should be: a county of another city may lie anywhere in the province)."""
+    codes = top["code"].astype(str).tolist()
+    rows = (
+        conn.execute(
+            text("""SELECT ST_AsBinary(geom) FROM area
+                    WHERE level = 0 AND left(code, 4) = ANY(CAST(:cities AS text[]))
+                      AND NOT code = ANY(CAST(:codes AS text[]))"""),
+            {"cities": sorted({c[:4] for c in codes}), "codes": codes},
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return None
+    ref = shapely.union_all([shapely.from_wkb(bytes(g)) for g in rows])
+    return "same_city", codes, top.geometry.to_numpy(), np.array([ref], dtype=object)
+
+
 def _fit(basis: str, geoms: np.ndarray, ref: np.ndarray, crs: CRS) -> float:
-    """Share of ``geoms``' area on ``ref`` (pairwise for the same codes, else on the one reference)."""
+    """Share of ``geoms``' area on ``ref`` (pairwise for the same codes, else on the one reference;
+    for ``same_city`` on the reference widened by :data:`NEAR_M`)."""
     try:
         mine = shapely.simplify(to_metric(geoms, crs), TOLERANCE_M)
         theirs = shapely.simplify(to_metric(ref, crs), TOLERANCE_M)
+        if basis == "same_city":
+            theirs = shapely.buffer(shapely.simplify(theirs, NEAR_M / 100), NEAR_M, quad_segs=4)
     except Exception:  # a reading far outside the zone: nowhere near
         return 0.0
     mine = shapely.make_valid(mine)
@@ -225,7 +262,7 @@ def placement_finding(conn: Connection, src: BoundaryFile) -> Finding | None:
         except Exception:  # a reading PROJ cannot make: not the one
             continue
         f = _fit(basis, candidate, ref, crs)
-        if best is None or f > best.fit:
+        if best is None or f > best.fit + TIE:  # equal fits: the candidates' order (CGCS2000 first)
             best = Reading(label, arg, f, candidate)
     how = {"file": "文件声明的", "inferred": "推断出的", "explicit": "指定的"}.get(src.crs_source, "")
     where = _BASIS_ZH[basis]

@@ -59,6 +59,7 @@ _REGISTER_CODES = text("""
     INSERT INTO area_feature_id (code)
     SELECT a.code FROM area a
     WHERE (CAST(:codes AS text[]) IS NULL OR a.code = ANY(CAST(:codes AS text[])))
+      AND a.level >= 0  -- the city and province rows (gridmap.db.regions) are not drawn
       AND NOT EXISTS (SELECT 1 FROM area_feature_id r WHERE r.code = a.code)
     ORDER BY a.code COLLATE "C"
     ON CONFLICT (code) DO NOTHING
@@ -69,6 +70,7 @@ _BUILD_NEW_AREAS = text(f"""
         SELECT a.id, a.level, a.code, r.fid, a.name, a.area_m2, ST_Transform(a.geom, 3857) AS geom
         FROM area a JOIN area_feature_id r ON r.code = a.code
         WHERE (CAST(:codes AS text[]) IS NULL OR a.code = ANY(CAST(:codes AS text[])))
+          AND a.level >= 0
           AND NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id)
     )
     INSERT INTO tile_area (area_id, z, level, code, fid, name, area_m2, geom, x_min, y_min, x_max, y_max)
@@ -214,7 +216,7 @@ def tile_differences(conn: Connection, limit: int = 20) -> list[str]:
     for code, where in conn.execute(
         text("""
             (SELECT a.code, 'area without tile rows' FROM area a
-             WHERE NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id))
+             WHERE a.level >= 0 AND NOT EXISTS (SELECT 1 FROM tile_area t WHERE t.area_id = a.id))
             UNION ALL
             (SELECT t.code, 'tile rows of an area that is gone' FROM tile_area t
              WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.id = t.area_id AND a.code = t.code))

@@ -75,8 +75,7 @@ def _area_not_found(code: str | None) -> ApiError:
 
 
 def _file_name(stem: str, conn: Connection, code: str | None, level: int | None, ext: str) -> str:
-    roots = areas_db.root_codes(conn)
-    where = code or (roots[0] if len(roots) == 1 else "all")
+    where = code or areas_db.screen_root(conn) or "all"
     return f"{stem}_{where}{'' if level is None else f'_level{level}'}.{ext}"
 
 

@@ -1,0 +1,96 @@
+"""The regions above the counties — provinces (level -2, 2-digit codes) and cities (level -1,
+4-digit codes), see ``gridmap.levels`` — kept in ``area`` as rows derived from the live counties.
+
+Boundary files never hold them: a county's code names its city and province (GB/T 2260 prefixes),
+so whenever counties are published, replaced or rolled back :func:`sync_regions` makes the region
+rows match: one city row per city with a live county, one province row per province with a city,
+each county's ``parent_code`` its city's code, each region's outline the union of its children's
+(EPSG:4490) and its area (m²) their sum. A city whose counties are loaded one by one grows as they
+arrive; one left without counties goes. Region rows have no version (``version_id`` NULL), no
+tile rows and no label rows: maps draw the counties.
+
+Their figures follow the same chain as every area's (``gridmap.db.figures`` walks ``parent_code``),
+so a camera write moves its city and province by deltas like its county; after areas are
+replaced :func:`refresh_region_figures` recomputes the few region rows from their children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, text
+
+from gridmap.levels import CITY, PROVINCE, REGION_NAMES, region_codes_of
+
+#: A region row's outline: the union of its children's (cheap for tens of counties; only the
+#: regions whose counties changed are recomputed).
+_OUTLINES = text("""
+    UPDATE area r SET geom = u.geom, area_m2 = u.area_m2, updated_at = now()
+    FROM (SELECT parent_code, ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(geom)), 3)) AS geom,
+                 sum(area_m2) AS area_m2
+          FROM area WHERE level = :child_level AND parent_code = ANY(:codes) GROUP BY parent_code) u
+    WHERE r.code = u.parent_code AND r.level = :level
+""")
+
+
+def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> list[str]:
+    """Make the city and province rows match the live counties (on the caller's transaction):
+    create the missing ones, link every county to its city, drop regions left empty, and redraw
+    the outlines of the regions of ``counties`` (codes a write replaced; None: every region).
+    Returns the codes of the region rows redrawn or created."""
+    live = list(conn.execute(text("SELECT code FROM area WHERE level = 0")).scalars())
+    wanted_provinces = sorted({region_codes_of(c)[0] for c in live})
+    wanted_cities = sorted({region_codes_of(c)[1] for c in live})
+    existing = set(conn.execute(text("SELECT code FROM area WHERE level < 0")).scalars())
+    created = [c for c in wanted_provinces + wanted_cities if c not in existing]
+    for code in created:
+        level = PROVINCE if len(code) == PROVINCE.code_length else CITY
+        conn.execute(
+            text("""INSERT INTO area (code, name, level, parent_code, kind, geom)
+                    VALUES (:code, :name, :level, :parent, :kind, ST_GeomFromText('MULTIPOLYGON EMPTY', 4490))"""),
+            {
+                "code": code,
+                "name": REGION_NAMES.get(code),
+                "level": level.number,
+                "parent": code[: PROVINCE.code_length] if level is CITY else None,
+                "kind": level.name_zh,
+            },
+        )
+    conn.execute(
+        text("""UPDATE area SET parent_code = left(code, :n)
+                WHERE level = 0 AND parent_code IS DISTINCT FROM left(code, :n)"""),
+        {"n": CITY.code_length},
+    )
+    conn.execute(
+        text(
+            """DELETE FROM area r WHERE r.level = :city AND NOT EXISTS (SELECT 1 FROM area c WHERE c.parent_code = r.code)"""
+        ),
+        {"city": CITY.number},
+    )
+    conn.execute(
+        text("""DELETE FROM area r WHERE r.level = :province
+                AND NOT EXISTS (SELECT 1 FROM area c WHERE c.parent_code = r.code)"""),
+        {"province": PROVINCE.number},
+    )
+    if counties is None:
+        cities = wanted_cities
+    else:
+        cities = sorted({region_codes_of(c)[1] for c in counties if len(c) == 6} | {c for c in created if len(c) == 4})
+    provinces = sorted({c[: PROVINCE.code_length] for c in cities} & set(wanted_provinces))
+    cities = [c for c in cities if c in wanted_cities]
+    if cities:
+        conn.execute(_OUTLINES, {"child_level": 0, "codes": cities, "level": CITY.number})
+    if provinces:
+        conn.execute(_OUTLINES, {"child_level": CITY.number, "codes": provinces, "level": PROVINCE.number})
+    return sorted(set(cities) | set(provinces))
+
+
+def refresh_region_figures(conn: Connection) -> None:
+    """Recompute the figures of every region row from its children (cities from their counties,
+    then provinces from their cities): counts, rates, per-operator rows and structure columns.
+    Tens of rows; run after areas are replaced, when deltas alone may have left them off."""
+    from gridmap.db.figures import region_figures_sql
+
+    for level in (CITY.number, PROVINCE.number):
+        for statement in region_figures_sql():
+            conn.execute(text(statement), {"level": level})

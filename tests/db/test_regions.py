@@ -1,0 +1,167 @@
+"""Levels above the county (issue 17): the province and city rows derived from the live counties
+(``gridmap.db.regions``). On the loaded sample, 河南省 and 周口市 hold exactly 鹿邑's figures and
+outline; publishing counties of the same and of another city (GDAL-written files, through the
+real command) grows the city, adds the next one, and moves where pages open; camera writes move
+the city and province by deltas; and the stored figures always equal a recount from scratch."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyogrio
+import pytest
+from boundary_files import CHINESE, write_gpkg
+from conftest import engine_for_cli, loaded_database
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from gridmap.cli import app
+from gridmap.coverage.table import differences
+from gridmap.db.areas import screen_root
+from gridmap.io.boundaries import read_areas
+from gridmap.levels import LEVELS
+from gridmap.sample.files import GPKG
+
+runner = CliRunner()
+LUYI, CITY, PROVINCE = "411628", "4116", "41"
+
+
+@pytest.fixture(scope="module")
+def url() -> str:
+    url, engine = loaded_database("gridmap_test_regions")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(url, monkeypatch):
+    yield from engine_for_cli(url, monkeypatch)
+
+
+def row(conn, code: str):
+    return conn.execute(
+        text("""SELECT a.name, a.level, a.parent_code, s.planned, s.installed, s.online, s.rollout_rate,
+                       s.online_rate, s.children, a.area_m2, ST_Area(a.geom) AS deg2
+                FROM area a JOIN area_stats s USING (code) WHERE a.code = :c"""),
+        {"c": code},
+    ).one()
+
+
+def county_like(data_dir, code: str, name: str, shift: tuple[float, float]) -> pd.DataFrame:
+    """The sample's first township's subtree as a county of its own: codes re-prefixed with
+    ``code``, the township's outline as the county, moved by ``shift`` degrees (no overlap)."""
+    areas = pd.concat([read_areas(data_dir / GPKG, layer=lv.key) for lv in LEVELS[1:]], ignore_index=True)
+    first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
+    part = areas[areas["code"].str.startswith(first)].copy()
+    county = part[part["code"] == first].copy()
+    county["level"], county["code"], county["parent_code"], county["name"] = 0, first, None, name
+    county["code"] = LUYI  # re-prefixed below like every other code
+    part = pd.concat([county, part], ignore_index=True)
+    part["code"] = code + part["code"].str[6:]
+    part.loc[part["code"] == code, "code"] = code
+    part["parent_code"] = part["parent_code"].map(lambda p: None if p is None or pd.isna(p) else code + p[6:])
+    part.loc[part["level"] == 1, "parent_code"] = code
+    part = part.set_geometry(part.geometry.translate(*shift))
+    return part.set_crs(4490, allow_override=True)
+
+
+def publish(engine, data_dir, tmp_path, code: str, name: str, shift) -> None:
+    path = write_gpkg(county_like(data_dir, code, name, shift), tmp_path / f"{code}.gpkg")
+    result = runner.invoke(app, ["publish", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_sample_county_sits_in_its_city_and_province(engine):
+    with engine.connect() as conn:
+        county, city, province = row(conn, LUYI), row(conn, CITY), row(conn, PROVINCE)
+        assert (city.name, city.level, city.parent_code, city.children) == ("周口市", -1, PROVINCE, 1)
+        assert (province.name, province.level, province.parent_code) == ("河南省", -2, None)
+        assert county.parent_code == CITY
+        for region in (city, province):
+            assert (region.planned, region.installed, region.online) == (10520, 10048, 9896)
+            assert (region.rollout_rate, region.online_rate) == (county.rollout_rate, county.online_rate)
+            assert region.area_m2 == pytest.approx(county.area_m2)
+            assert region.deg2 == pytest.approx(county.deg2, rel=1e-9)
+        assert screen_root(conn) == LUYI  # one county alone: pages open on it, as before
+        assert differences(conn) == []
+        # regions are not drawn: no tile rows, no names
+        assert not conn.execute(text("SELECT count(*) FROM tile_area WHERE level < 0")).scalar_one()
+        assert not conn.execute(text("SELECT count(*) FROM area_label WHERE level < 0")).scalar_one()
+
+
+def test_coverage_of_the_city_lists_it_and_its_counties(engine):
+    result = runner.invoke(app, ["coverage", "--code", CITY, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["code"], r["level"]) for r in rows] == [(CITY, -1), (LUYI, 0)]
+    assert rows[0]["planned"] == rows[1]["planned"] == 10520
+
+
+def test_counties_arriving_grow_the_city_and_another_city_adds_a_row(engine, data_dir, tmp_path):
+    with engine.connect() as conn:
+        luyi = row(conn, LUYI)
+    publish(engine, data_dir, tmp_path, "411699", "测试县", (0.6, 0.0))
+    with engine.connect() as conn:
+        city, new = row(conn, CITY), row(conn, "411699")
+        assert city.children == 2 and new.parent_code == CITY
+        assert city.area_m2 == pytest.approx(luyi.area_m2 + new.area_m2)
+        assert (city.planned, city.installed) == (luyi.planned + new.planned, luyi.installed + new.installed)
+        assert screen_root(conn) == CITY  # two counties: pages open on their city
+        assert differences(conn) == []
+    publish(engine, data_dir, tmp_path, "411499", "测试县二", (0.0, 0.6))  # in 商丘市
+    with engine.connect() as conn:
+        other, province = row(conn, "4114"), row(conn, PROVINCE)
+        assert (other.name, other.parent_code, other.children) == ("商丘市", PROVINCE, 1)
+        assert province.children == 2 and screen_root(conn) == PROVINCE
+        assert province.area_m2 == pytest.approx(row(conn, CITY).area_m2 + other.area_m2)
+        assert differences(conn) == []
+    # republishing a county keeps its city's figures exact (no double count of its cameras)
+    publish(engine, data_dir, tmp_path, "411699", "测试县", (0.6, 0.0))
+    with engine.connect() as conn:
+        assert row(conn, CITY).planned == luyi.planned + new.planned
+        assert differences(conn) == []
+
+
+def test_a_camera_write_moves_the_city_and_province_by_its_delta(engine):
+    with engine.connect() as conn:
+        device = conn.execute(
+            text(
+                "SELECT device_id FROM camera WHERE status = 'installed' AND online AND area_code LIKE :c || '%' LIMIT 1"
+            ),
+            {"c": LUYI},
+        ).scalar_one()
+        before = {c: row(conn, c).online for c in (LUYI, CITY, PROVINCE)}
+    report = json.dumps([{"device_id": device, "online": False}])  # no time: as received now
+    result = runner.invoke(app, ["cameras", "status", "-", "--format", "json"], input=report)
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        assert {c: row(conn, c).online for c in (LUYI, CITY, PROVINCE)} == {c: v - 1 for c, v in before.items()}
+        assert differences(conn) == []
+
+
+def test_a_county_overlapping_a_live_neighbour_is_refused_and_nothing_changes(engine, data_dir, tmp_path):
+    path = write_gpkg(county_like(data_dir, "411698", "重叠县", (0.0, 0.02)), tmp_path / "overlap.gpkg")
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*), max(updated_at) FROM area")).one()
+    result = runner.invoke(app, ["publish", str(path), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    issues = json.loads(result.stdout)["report"]["issues"]
+    (overlap,) = [i for i in issues if i["kind"] == "county_overlap"]
+    assert overlap["codes"] == ["411698", LUYI] and overlap["neighbour_name"] == "鹿邑县"
+    assert overlap["area_m2"] > 1_000_000 and overlap["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*), max(updated_at) FROM area")).one() == before
+
+
+def test_a_new_county_in_the_wrong_zone_is_refused_naming_the_right_one(engine, data_dir, tmp_path):
+    """A county not live yet is checked against its city's live counties (it should lie near)."""
+    county = county_like(data_dir, "411697", "错带县", (0.3, -0.45)).to_crs(4526)
+    gk = tmp_path / "gk38.gpkg"
+    pyogrio.write_dataframe(county.rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]], gk)
+    result = runner.invoke(app, ["validate", str(gk), "--crs", "4527", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (finding,) = [i for i in json.loads(result.stdout)["issues"] if i["kind"] == "crs_mismatch"]
+    assert finding["basis"] == "same_city" and finding["crs_suggested"] == "4526"
+    result = runner.invoke(app, ["validate", str(gk), "--format", "json"])
+    assert result.exit_code == 0, result.output
