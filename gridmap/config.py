@@ -55,6 +55,10 @@ Service
     county takes ~3 s) or when it needs more address space than this (default 4096 MB; the sample
     county needs ~330 MB resident), answering 422 ``validation_timeout`` / ``too_complex``
     (``gridmap.workers``).
+  - ``GRIDMAP_CENTRE_CODES``: camera id centre codes per county, a JSON object
+    (``{"411628": ["411628", "41160000"]}``, see :func:`parse_centre_codes`): the prefixes a
+    camera id of that county may start with (default: the county's own 6-digit code). Imports
+    check each camera's id against the county its point lies in.
   - ``GRIDMAP_MAX_STATUS_MB``: largest body of one status push (``POST /api/v1/cameras/status``,
     default 20 MB: ~200,000 reports as JSON). It is parsed in the server process, so it is kept far
     below the upload limit: a JSON document takes ~10× its size in memory once parsed.
@@ -190,6 +194,7 @@ class Settings(BaseSettings):
     snapshot_check_s: float = Field(
         default=600.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_SNAPSHOT_CHECK", description="Seconds; 0 = off."
     )
+    centre_codes: str = Field(default="", description="Camera id centre codes per county, a JSON object.")
 
     @field_validator(
         "database_url",
@@ -231,6 +236,12 @@ class Settings(BaseSettings):
     @classmethod
     def _basemaps(cls, value: str) -> str:
         parse_basemaps(value)
+        return value
+
+    @field_validator("centre_codes", mode="after")
+    @classmethod
+    def _centre_codes(cls, value: str) -> str:
+        parse_centre_codes(value)
         return value
 
     @field_validator("basemap_default", mode="after")
@@ -338,6 +349,33 @@ def tile_template(url: str) -> str:
 
 
 @cache
+def parse_centre_codes(value: str) -> dict[str, tuple[str, ...]]:
+    """``GRIDMAP_CENTRE_CODES``: a JSON object from a county's 6-digit code to the centre codes its
+    cameras' ids may start with (each 6–8 digits: the county's own code, or a platform's other one,
+    e.g. ``{"411628": ["411628", "41160000"]}``); counties not listed use their own code."""
+    if not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValueError('应为 JSON 对象，如 {"411628": ["411628", "41160000"]}') from None
+    if not isinstance(parsed, dict):
+        raise ValueError("应为 JSON 对象：区县编码 → 中心编码列表")
+    out: dict[str, tuple[str, ...]] = {}
+    for county, codes in parsed.items():
+        codes = [codes] if isinstance(codes, str) else codes
+        if not (isinstance(county, str) and re.fullmatch(r"\d{6}", county)):
+            raise ValueError(f"区县编码应为 6 位数字，而不是 {county!r}")
+        if (
+            not isinstance(codes, list)
+            or not codes
+            or not all(isinstance(c, str) and re.fullmatch(r"\d{6,8}", c) for c in codes)
+        ):
+            raise ValueError(f"{county} 的中心编码应为 6–8 位数字的列表，而不是 {codes!r}")
+        out[county] = tuple(codes)
+    return out
+
+
 def parse_basemaps(value: str) -> tuple[Basemap, ...]:
     """``GRIDMAP_BASEMAPS`` (a JSON list of objects, see the module docstring) as basemaps, their
     URLs normalised by :func:`tile_template`. Raises ``ValueError`` (in Chinese) for anything else."""

@@ -55,6 +55,12 @@ def level_info(number: int) -> Level | None:
     return LEVEL_BY_NUMBER.get(number)
 
 
+def level_key(number: int) -> str:
+    """The English key of level ``number`` ("city", "county" …), or ``level<number>`` when unknown."""
+    level = LEVEL_BY_NUMBER.get(number)
+    return level.key if level else f"level{number}"
+
+
 def level_name(number: int) -> str:
     """The Chinese name of level ``number`` ("县", "市" …), or the number itself when unknown."""
     level = LEVEL_BY_NUMBER.get(number)

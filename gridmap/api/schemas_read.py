@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from gridmap.api.errors import ApiError
 from gridmap.db.areas import Page
 from gridmap.db.models import CAMERA_STATUSES
-from gridmap.levels import LEVEL_BY_KEY, LEVELS
+from gridmap.levels import ALL_LEVELS, LEVEL_BY_NUMBER
 
 # --------------------------------------------------------------------------- parameters
 
@@ -42,8 +42,9 @@ BBOX_DESCRIPTION = (
     "degrees, e.g. `115.3,33.8,115.6,34.0`."
 )
 LEVEL_DESCRIPTION = (
-    "Level: 0 county 县, 1 township 乡镇/街道, 2 village 村/社区, 3 grid 网格, 4 micro-grid 微网格 "
-    "(the number or its key: county, township, village, grid, microgrid)."
+    "Level: -2 province 省, -1 city 市 (both derived from the live counties), 0 county 县, 1 township 乡镇/街道, "
+    "2 village 村/社区, 3 grid 网格, 4 micro-grid 微网格 "
+    "(the number or its key: province, city, county, township, village, grid, microgrid)."
 )
 
 
@@ -91,19 +92,20 @@ def parse_bbox(value: str | None) -> BBox | None:
 
 
 def parse_level(value: str | int | None) -> int | None:
-    """A level number (0–4) or key (county … microgrid); 400 ``invalid_level`` otherwise."""
+    """A level number (-2–4) or key (province … microgrid); 400 ``invalid_level`` otherwise."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = str(value).strip().lower()
-    if text in LEVEL_BY_KEY:
-        return LEVEL_BY_KEY[text].number
-    if text.isdigit() and int(text) < len(LEVELS):
+    keys = {lv.key: lv.number for lv in ALL_LEVELS}
+    if text in keys:
+        return keys[text]
+    if text.lstrip("-").isdigit() and len(text) <= 3 and int(text) in LEVEL_BY_NUMBER:
         return int(text)
     raise ApiError(
         400,
         "invalid_level",
-        f"层级只能是 0 县、1 乡镇/街道、2 村/社区、3 网格、4 微网格"
-        f"（或 {', '.join(LEVEL_BY_KEY)}），而不是 {value!r}。",
+        f"层级只能是 -2 省、-1 市、0 县、1 乡镇/街道、2 村/社区、3 网格、4 微网格"
+        f"（或 {', '.join(keys)}），而不是 {value!r}。",
         {"level": value},
     )
 

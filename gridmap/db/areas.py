@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
@@ -303,6 +304,42 @@ def screen_root(conn: Connection) -> str | None:
               AND (SELECT count(*) FROM area s WHERE s.parent_code = down.code) = 1
         ) SELECT code FROM down ORDER BY depth DESC LIMIT 1""")
     ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class CountyExtent:
+    code: str
+    name: str | None
+    extent: tuple[float, float, float, float]  # lon/lat degrees, EPSG:4490
+
+
+def county_extents(conn: Connection) -> list[CountyExtent]:
+    """The live counties (level 0) with their boxes, by code."""
+    rows = conn.execute(
+        text("""SELECT code, name, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
+                FROM area WHERE level = 0 ORDER BY code COLLATE "C" """)
+    ).all()
+    return [CountyExtent(c, n, (float(x0), float(y0), float(x1), float(y1))) for c, n, x0, y0, x1, y1 in rows]
+
+
+@dataclass(frozen=True)
+class CountyShapes:
+    codes: list[str]
+    names: dict[str, str | None]
+    geoms: np.ndarray  # shapely MultiPolygons, EPSG:4490
+
+
+def county_shapes(conn: Connection, codes: Sequence[str]) -> CountyShapes:
+    """The outlines (EPSG:4490) of the live counties with ``codes``."""
+    rows = conn.execute(
+        text("SELECT code, name, ST_AsBinary(geom) FROM area WHERE level = 0 AND code = ANY(CAST(:c AS text[]))"),
+        {"c": list(codes)},
+    ).all()
+    return CountyShapes(
+        [r[0] for r in rows],
+        {r[0]: r[1] for r in rows},
+        np.array([shapely.from_wkb(bytes(r[2])) for r in rows], dtype=object),
+    )
 
 
 def county_codes(conn: Connection) -> list[str]:

@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -457,7 +457,7 @@ class _Context:
     rows: pd.Series  # spreadsheet row numbers
     mapping: dict[str, str]
     crs: str
-    county_code: str | None
+    county_code: str | tuple[str, ...] | None  # the ids' county code, or several centre codes
     extent: tuple[float, float, float, float] | None
     values: dict[str, pd.Series] = field(default_factory=dict)  # parsed: device_id, raw_x, raw_y, lon, lat, ...
 
@@ -725,7 +725,7 @@ def read_camera_file(
     crs: str | None = None,
     fields: Mapping[str, str] | None = None,
     sheet: str | None = None,
-    county_code: str | None = None,
+    county_code: str | Sequence[str] | None = None,
     extent: tuple[float, float, float, float] | None = None,
 ) -> CameraTable:
     """Read a camera register: ``.csv``/``.txt``, ``.xlsx``/``.xlsm``, ``.xls`` or ``.geojson``/``.json``.
@@ -733,7 +733,8 @@ def read_camera_file(
     ``crs``: the coordinates' CRS (see ``gridmap.io.coords.normalize_point_crs``); default
     cgcs2000 (GeoJSON: its ``crs`` member, else wgs84). ``fields``: canonical → column, wins over
     detection. ``sheet``: the XLSX sheet (default: the first with a matching header).
-    ``county_code``: 6-digit code the ids must start with. ``extent``: (minlon, minlat, maxlon,
+    ``county_code``: 6-digit code the ids must start with, or the centre codes (prefixes) of
+    several counties, one of which each id must start with. ``extent``: (minlon, minlat, maxlon,
     maxlat) in EPSG:4490 degrees; points outside are rejected (without it: points outside China).
     Raises ``CameraReadError`` when the file as a whole cannot be read (``CrsUnknownError`` for a
     ``crs`` it cannot parse); bad rows go to ``rejected``.
@@ -753,7 +754,7 @@ def read_camera_file(
         pd.Series(table.rows, index=text.index),
         dict(table.mapping),
         point_crs,
-        county_code.strip() if county_code else None,
+        (county_code.strip() or None) if isinstance(county_code, str) else tuple(county_code) if county_code else None,
         extent,
     )
     problems = _first_problems(ctx)

@@ -27,6 +27,7 @@ fix the column.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -84,23 +85,35 @@ def normalize_device_ids(ids: pd.Series) -> pd.Series:
     return ids.astype(object).map(normalize_device_id).astype(object)
 
 
-def check_device_ids(ids: pd.Series, county_code: str | None) -> pd.Series:
-    """Per row, None when the id is a valid camera id (of the county ``county_code``, 6 digits, when
-    given) or the first problem code of ``PROBLEM_CODES``. Keeps ``ids``' index."""
+def centre_prefixes(county_code: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The prefixes an id must start with: a county's 6-digit code, or the centre codes configured
+    for the counties of an import (``GRIDMAP_CENTRE_CODES``); () for no check."""
+    if not county_code:
+        return ()
+    if isinstance(county_code, str):
+        return (county_code.strip()[:6],) if county_code.strip() else ()
+    return tuple(dict.fromkeys(c.strip() for c in county_code if c and c.strip()))
+
+
+def check_device_ids(ids: pd.Series, county_code: str | Sequence[str] | None) -> pd.Series:
+    """Per row, None when the id is a valid camera id (starting with the county's 6-digit
+    ``county_code``, or one of several centre codes, when given) or the first problem code of
+    ``PROBLEM_CODES``. Keeps ``ids``' index."""
     text = normalize_device_ids(ids)
     well_formed = text.map(lambda t: device_id_format_problem(t) is None).astype(bool)
     codes = pd.Series([None] * len(ids), index=ids.index, dtype=object)
     codes[~well_formed] = "device_id_format"
     codes[text == ""] = "device_id_missing"
     fine = codes.isna()
-    if county_code:
-        codes[fine & (text.str[:6] != str(county_code).strip()[:6])] = "device_id_county"
+    prefixes = centre_prefixes(county_code)
+    if prefixes:
+        codes[fine & ~text.map(lambda t: t.startswith(prefixes)).astype(bool)] = "device_id_county"
         fine = codes.isna()
     codes[fine & ~text.str[10:13].isin(CAMERA_TYPE_CODES)] = "device_id_type"
     return codes.astype(object).where(codes.notna(), None)
 
 
-def describe(code: str, value: object, county_code: str | None = None) -> str:
+def describe(code: str, value: object, county_code: str | Sequence[str] | None = None) -> str:
     """A Chinese message for a problem code of ``check_device_ids`` about the id ``value``."""
     text = "" if value is None else str(value).strip()
     digits = normalize_device_id(text)
@@ -117,9 +130,15 @@ def describe(code: str, value: object, county_code: str | None = None) -> str:
             return f"设备编码“{text}”有 {count} 位数字，GB/T 28181 国标编码应为 20 位数字。"
         return f"设备编码“{text}”含有数字以外的字符，GB/T 28181 国标编码应为 20 位数字。"
     if code == "device_id_county":
+        prefixes = centre_prefixes(county_code)
+        if len(prefixes) == 1 and len(prefixes[0]) == 6:
+            return (
+                f"设备编码“{text}”的中心编码前 6 位 {digits[:6]} 与本县行政区划代码 {prefixes[0]} 不符"
+                "（国标编码前 6 位应为设备所在县的行政区划代码）。"
+            )
         return (
-            f"设备编码“{text}”的中心编码前 6 位 {digits[:6]} 与本县行政区划代码 {county_code} 不符"
-            "（国标编码前 6 位应为设备所在县的行政区划代码）。"
+            f"设备编码“{text}”的开头 {digits[:8]} 不是本次导入区域的中心编码（{'、'.join(prefixes)}）之一"
+            "（国标编码前 6 或 8 位应为设备所在县的中心编码）。"
         )
     if code == "device_id_type":
         kind = digits[10:13]

@@ -13,17 +13,19 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from gridmap.config import get_settings
+from gridmap.config import get_settings, parse_centre_codes
 from gridmap.coverage.assign import LeafIndex
+from gridmap.db.areas import area_names, county_extents, county_shapes, screen_root
 from gridmap.db.cameras import (
     StatusCounts,
     UpsertCounts,
@@ -58,30 +60,102 @@ class ImportRefused(GridmapError):
 
 @dataclass(frozen=True)
 class County:
+    """Where cameras are imported into: one county, or a city or province holding several
+    (``counties``). ``extent`` is lon/lat degrees, EPSG:4490, with EXTENT_MARGIN_DEG;
+    ``centre_codes`` the prefixes the cameras' ids may start with (``GRIDMAP_CENTRE_CODES``, by
+    default each county's own code), and ``centres`` the same per county."""
+
     code: str
     name: str | None
-    extent: tuple[float, float, float, float]  # lon/lat degrees, EPSG:4490, with EXTENT_MARGIN_DEG
+    extent: tuple[float, float, float, float]
+    counties: tuple[str, ...] = ()
+    centres: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    @property
+    def centre_codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for county in self.counties for c in self.centres.get(county, (county,))))
 
 
 def county_of(conn: Connection, code: str | None = None) -> County:
-    """The county cameras are imported into: ``code``, or the only county in the database."""
-    rows = conn.execute(
-        text("""SELECT code, name, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-                                FROM (SELECT code, name, ST_Extent(geom)::geometry AS e FROM area
-                                      WHERE level = 0 GROUP BY code, name) c ORDER BY code""")
-    ).all()
-    if code is not None:
-        rows = [r for r in rows if r[0] == code]
-        if not rows:
-            raise ImportRefused("county_unknown", f"数据库中没有区县 {code}：请检查 --county，或先发布该县边界。")
-    if not rows:
+    """Where cameras are imported into: ``code`` (a county, or a city or province: all its live
+    counties), or by default the area every live county lies in (the one county, or their city or
+    province, see :func:`gridmap.db.areas.screen_root`)."""
+    counties = county_extents(conn)
+    if not counties:
         raise ImportRefused("no_boundaries", "数据库中还没有区县边界：请先发布边界（gridmap publish）再导入摄像头。")
-    if len(rows) > 1:
-        codes = "、".join(r[0] for r in rows)
-        raise ImportRefused("county_ambiguous", f"数据库中有多个区县（{codes}）：请用 --county 指定导入到哪个县。")
-    c, name, *bounds = rows[0]
+    if code is not None:
+        code = code.strip()
+        picked = [c for c in counties if c.code.startswith(code)] if len(code) <= 6 else []
+        if not picked:
+            raise ImportRefused(
+                "county_unknown",
+                f"数据库中没有区县或市 {code}：请检查 --county（区县、市或省的编码），或先发布该县边界。",
+            )
+    else:
+        code = screen_root(conn) or ""
+        picked = [c for c in counties if c.code.startswith(code)]
+        if len(picked) < len(counties):
+            codes = "、".join(c.code for c in counties)
+            raise ImportRefused(
+                "county_ambiguous", f"数据库中有多个省的区县（{codes}）：请用 --county 指定导入到哪个县、市或省。"
+            )
     m = EXTENT_MARGIN_DEG
-    return County(c, name, (bounds[0] - m, bounds[1] - m, bounds[2] + m, bounds[3] + m))
+    box = (
+        min(c.extent[0] for c in picked) - m,
+        min(c.extent[1] for c in picked) - m,
+        max(c.extent[2] for c in picked) + m,
+        max(c.extent[3] for c in picked) + m,
+    )
+    name = picked[0].name if len(picked) == 1 else area_names(conn, {code}).get(code)
+    configured = parse_centre_codes(get_settings().centre_codes)
+    centres = {c.code: configured.get(c.code, (c.code,)) for c in picked}
+    return County(picked[0].code if len(picked) == 1 else code, name, box, tuple(c.code for c in picked), centres)
+
+
+def check_camera_counties(conn: Connection, table: CameraTable, target: County) -> CameraTable:
+    """The rows of ``table`` whose id's centre code is not one of the county their point lies in
+    moved to its rejected rows (``device_id_county``), for an import into several counties at once
+    (a city's register); points outside every county are kept (then listed as outside)."""
+    if len(target.counties) < 2 or table.cameras.empty:
+        return table
+    shapes = county_shapes(conn, list(target.counties))
+    cams = table.cameras
+    points = shapely.points(cams["lon"].to_numpy(dtype=float), cams["lat"].to_numpy(dtype=float))
+    tree = shapely.STRtree(shapes.geoms)
+    at = np.full(len(cams), None, dtype=object)
+    point_idx, shape_idx = tree.query(points, predicate="within")
+    at[point_idx] = np.array(shapes.codes, dtype=object)[shape_idx]
+    ids = cams["device_id"].astype(str).tolist()
+    bad = [
+        i
+        for i, county in enumerate(at)
+        if county is not None and not ids[i].startswith(target.centres.get(county, (county,)))
+    ]
+    if not bad:
+        return table
+    field_name = table.mapping.get("device_id", "device_id")
+    problems = []
+    for i in bad:
+        county = at[i]
+        allowed = "、".join(target.centres.get(county, (county,)))
+        name = shapes.names.get(county) or county
+        problems.append(
+            RowProblem(
+                int(cams["row"].iloc[i]),
+                "device_id_county",
+                f"设备编码“{ids[i]}”的中心编码 {ids[i][:6]} 不属于点位所在的{name}（{county}，中心编码 {allowed}）："
+                "请核对设备编码或坐标。",
+                ids[i],
+                field_name,
+                ids[i],
+                float(cams["lon"].iloc[i]),
+                float(cams["lat"].iloc[i]),
+            )
+        )
+    keep = np.ones(len(cams), dtype=bool)
+    keep[bad] = False
+    rejected = sorted([*table.rejected, *problems], key=lambda p: p.row)
+    return replace(table, cameras=cams[keep].reset_index(drop=True), rejected=rejected)
 
 
 @dataclass(frozen=True)
@@ -258,7 +332,10 @@ def import_cameras(
     path = Path(path)
     with engine.connect() as conn:
         target = county_of(conn, county)
-    table = read_camera_file(path, crs=crs, fields=fields, sheet=sheet, county_code=target.code, extent=target.extent)
+        table = read_camera_file(
+            path, crs=crs, fields=fields, sheet=sheet, county_code=target.centre_codes, extent=target.extent
+        )
+        table = check_camera_counties(conn, table, target)
     index = None
     if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
         with engine.connect() as conn:

@@ -29,7 +29,7 @@ from gridmap.db.revisions import current_revision
 from gridmap.errors import GridmapError
 from gridmap.geometry.metric import metric_crs
 from gridmap.io.exports import AREA_COLUMNS, CAMERA_COLUMNS, FORMATS, Written, write_export
-from gridmap.levels import LEVEL_BY_KEY, LEVELS, level_name
+from gridmap.levels import LEVEL_BY_KEY, LEVELS, level_key, level_name
 
 #: What ``crs`` may be: EPSG:4490 (default) or the data's Gauss-Krüger zone.
 CRS_CHOICES = ("4490", "gk")
@@ -159,7 +159,7 @@ def export_areas(
             )
     revision = current_revision(conn)
     frame = exports_db.export_areas(conn, level, parent)
-    key = LEVELS[level].key
+    key = level_key(level)
     written, epsg = _write(conn, frame, AREA_COLUMNS, fmt, crs, out, key, "MultiPolygon")
     stem = f"areas_{_where(conn, parent)}_{key}"
     return Export(

@@ -117,7 +117,11 @@ def _reference(conn: Connection, src: BoundaryFile) -> tuple[str, list[str], np.
         if len(rows) >= min(5, len(picked)) and rows:
             live = {c: shapely.from_wkb(bytes(g)) for c, g in rows}
             keep = [c for c in picked if c in live]
-            file_geoms = areas.set_index(codes).loc[keep].geometry.to_numpy()
+            by_code = areas.set_index(codes)
+            by_code = by_code[
+                ~by_code.index.duplicated()
+            ]  # a repeated code: its first area (and a duplicate_code error)
+            file_geoms = by_code.loc[keep].geometry.to_numpy()
             return "same_codes", keep, file_geoms, np.array([live[c] for c in keep], dtype=object)
     top = areas[levels == levels.min()]
     if levels.min() == 0:  # new counties: near the live counties of their city, if any

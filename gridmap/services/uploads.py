@@ -751,15 +751,17 @@ def import_camera_upload(
     touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
     from gridmap.coverage.assign import LeafIndex
     from gridmap.db.cameras import leaf_areas
-    from gridmap.services.cameras import county_of, import_camera_table, record_import
+    from gridmap.services.cameras import check_camera_counties, county_of, import_camera_table, record_import
 
     file_name = safe_file_name(file_name)
     limits = limits or UploadLimits.from_settings()
+    if county is None and principal.role != "admin" and principal.scope:
+        county = principal.scope[:6]  # an editor's register goes to its own county (or city)
     with engine.connect() as conn:
         target = county_of(conn, county)
     _require_nested(principal, target.code)  # the whole county outside the token's scope
     with as_file(file_name, content, limits.tmp_dir) as path:
-        read = {"crs": crs, "fields": fields or None, "sheet": sheet, "county_code": target.code}
+        read = {"crs": crs, "fields": fields or None, "sheet": sheet, "county_code": target.centre_codes}
         table, _stats = run_bounded(
             _read_cameras_in_worker,
             str(path),
@@ -768,6 +770,8 @@ def import_camera_upload(
             workdir=path.parent,
             label="cameras",
         )
+    with engine.connect() as conn:
+        table = check_camera_counties(conn, table, target)
     index = None
     if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
         with engine.connect() as conn:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import prcoords
 import pyogrio
 import pytest
@@ -128,3 +129,13 @@ def test_without_a_database_a_crs_contradicting_the_files_own_is_a_warning(data_
     assert 700_000 < warning.detail["shift_m"] < 740_000 and "EPSG:4526" in warning.message
     same = check_file(data_dir / "luyi_grids_gk38.zip", read=ReadOptions(crs="4526"))[1].report
     assert not [f for f in same.findings if f.kind == "crs_override"]
+
+
+def test_a_file_repeating_a_code_is_compared_without_error(loaded_engine, township, tmp_path):
+    """A repeated code is a duplicate_code error, not a crash of the placement check."""
+    areas = township.to_crs(4547).rename(columns=CHINESE)[[*CHINESE.values(), "geometry"]]
+    repeated = pd.concat([areas, areas.iloc[[len(areas) - 1]]], ignore_index=True)
+    path = tmp_path / "repeated.gpkg"
+    pyogrio.write_dataframe(repeated, path)
+    report = check(loaded_engine, path)
+    assert not misplaced(report) and any(f.kind == "duplicate_code" for f in report.findings)

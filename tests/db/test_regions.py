@@ -21,7 +21,7 @@ from gridmap.coverage.table import differences
 from gridmap.db.areas import screen_root
 from gridmap.io.boundaries import read_areas
 from gridmap.levels import LEVELS
-from gridmap.sample.files import GPKG
+from gridmap.sample.files import CAMERAS_CSV, GPKG
 
 runner = CliRunner()
 LUYI, CITY, PROVINCE = "411628", "4116", "41"
@@ -120,6 +120,35 @@ def test_counties_arriving_grow_the_city_and_another_city_adds_a_row(engine, dat
     publish(engine, data_dir, tmp_path, "411699", "测试县", (0.6, 0.0))
     with engine.connect() as conn:
         assert row(conn, CITY).planned == luyi.planned + new.planned
+        assert differences(conn) == []
+
+
+def test_a_register_across_counties_imports_in_one_go_each_camera_in_its_county(engine, data_dir, tmp_path):
+    """Without --county the register goes to the area every county lies in; each camera lands in
+    the county its point lies in, and an id whose centre code is another county's is rejected."""
+    sample = pd.read_csv(data_dir / CAMERAS_CSV, dtype=str, encoding="utf-8-sig")
+    town = sample[sample["所属网格"].str.startswith("411628001")].head(40).copy()
+    moved = town.copy()  # the same points in 411699 (the township moved 0.6° east), its own ids
+    moved["经度"] = (moved["经度"].astype(float) + 0.6).round(6).astype(str)
+    moved["设备编码"] = "411699" + moved["设备编码"].str[6:]
+    moved["所属网格"] = "411699" + moved["所属网格"].str[6:]
+    wrong = moved.head(1).copy()
+    wrong["设备编码"] = "411628" + wrong["设备编码"].str[6:14] + "999999"  # 鹿邑's centre code, in 411699
+    path = tmp_path / "city.csv"
+    pd.concat([town, moved.iloc[1:], wrong], ignore_index=True).to_csv(path, index=False, encoding="utf-8-sig")
+    result = runner.invoke(app, ["cameras", "import", str(path), "--format", "json"])
+    assert result.exit_code == 1, result.output  # imported, with a rejected row
+    body = json.loads(result.stdout)
+    assert [(r["code"], r["device_id"]) for r in body["rejected"]] == [("device_id_county", wrong["设备编码"].iloc[0])]
+    assert "411699" in body["rejected"][0]["message"]
+    with engine.connect() as conn:
+        placed = dict(
+            conn.execute(
+                text("SELECT device_id, left(area_code, 6) FROM camera WHERE device_id = ANY(:ids)"),
+                {"ids": [*town["设备编码"], *moved["设备编码"].iloc[1:]]},
+            ).all()
+        )
+        assert placed == {d: d[:6] for d in [*town["设备编码"], *moved["设备编码"].iloc[1:]]}
         assert differences(conn) == []
 
 

@@ -1643,13 +1643,30 @@ function start() {
   if (packageParam) {
     return startPackage();
   }
-  const county = api('api/v1/areas', {params: {level: 0, geometry: 'none', limit: 5}})
+  const title = (name) => {
+    $('gm-county-name').textContent = name;
+    document.title = `${name} · 网格化视频监控一张图`;
+  };
+  /* The title names what the map adds up to: the one county, else the city (or province) all
+     the counties lie in (their parents are the derived city rows). */
+  const county = api('api/v1/areas', {params: {level: 0, geometry: 'none', limit: 1000}})
     .then((fc) => {
-      const f = fc && fc.features && fc.features[0];
-      if (f && fc.features.length === 1) {
-        $('gm-county-name').textContent = f.properties.name;
-        document.title = `${f.properties.name} · 网格化视频监控一张图`;
+      const counties = (fc && fc.features) || [];
+      if (counties.length === 1) {
+        title(counties[0].properties.name || counties[0].properties.code);
+        return null;
       }
+      const parents = new Set(counties.map((f) => String(f.properties.parent_code || '')));
+      const first = [...parents][0] || '';
+      const region = parents.size === 1 ? first : first.slice(0, 2);
+      return region
+        ? api(`api/v1/areas/${region}`, {params: {geometry: 'none'}}).then((a) => {
+            const p = (a && a.properties) || {};
+            if (p.name) {
+              title(p.name);
+            }
+          })
+        : null;
     })
     .catch((err) => {
       if (err.status === 401 || err.status === 403) {
