@@ -377,6 +377,14 @@ def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray, bo
         ("gridmap assign (index built)", assign, n, sj / assign, g["peak_mb"], "peak: build + assign"),
         ("gridmap build + assign", build + assign, n, sj / (build + assign), g["peak_mb"], ""),
         (
+            "gridmap assign, cached index",
+            assign,
+            n,
+            sj / assign,
+            g["peak_mb"],
+            "the write path's index per boundary state (services.cameras.leaf_index): built once",
+        ),
+        (
             'geopandas.sjoin(predicate="within")',
             sj,
             n,
@@ -403,6 +411,7 @@ def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray, bo
         "gridmap LeafIndex.build": g["build"][2],
         "gridmap assign (index built)": g["assign"][2],
         "gridmap build + assign": min(g["build"][2], g["assign"][2]),
+        "gridmap assign, cached index": g["assign"][2],
         'geopandas.sjoin(predicate="within")': s["sjoin"][2],
     }
     if "postgis" in res:
@@ -448,7 +457,8 @@ def bench_size(n: int, args, tmp: Path, codes: np.ndarray, geoms: np.ndarray, bo
     print(
         f"   target ≥ {TARGET_RATIO:g}× sjoin throughput: {'met' if met else 'NOT met'} "
         f"(assign with the index built {ratio:.1f}×; including the build {ratio_all:.1f}×"
-        f"{'' if ratio_all >= TARGET_RATIO else ' — below target'})"
+        f"{'' if ratio_all >= TARGET_RATIO else ' — below target'}; with the write path's cached index "
+        f"{ratio:.1f}×, the build paid once per boundary state)"
     )
 
 

@@ -377,6 +377,18 @@ def leaf_areas(conn: Connection) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(geoms, dtype=object)
 
 
+def areas_fingerprint(conn: Connection) -> tuple[int, int, int, int]:
+    """What identifies the live area rows as this connection's snapshot sees them: (database oid,
+    row count, sum and max of the row ids). Areas are only ever replaced (delete + insert, new ids
+    from a sequence), never updated in place, so any publish, rollback or sample load changes it;
+    a database dropped and made again has another oid. ~2 ms for a county (12,195 rows)."""
+    row = conn.execute(
+        text("""SELECT (SELECT oid FROM pg_database WHERE datname = current_database()),
+                       count(*), coalesce(sum(id), 0), coalesce(max(id), 0) FROM area""")
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
 # ---------------------------------------------------------------------------------------------
 # Reads for the API
 # ---------------------------------------------------------------------------------------------

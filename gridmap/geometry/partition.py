@@ -167,8 +167,13 @@ def _check_level(
         pb, ub = shapely.boundary(parent_arr[maybe]), shapely.boundary(unions[maybe])
         band = tol.noise_area_m2 + tol.noise_width_m * (shapely.length(pb) + shapely.length(ub))
         # Compared simplified (each within tau of itself, so tau counts twice): far fewer vertices.
+        # Plain Douglas-Peucker: every dropped vertex lies within tau of the simplified line, all
+        # the bound needs; the topology-preserving simplifier guarantees the same at ~15× the cost
+        # on densified boundaries (1.4 M vertices: 0.8 s against 0.05 s).
         tau = tol.noise_width_m / 8
-        distance = shapely.hausdorff_distance(shapely.simplify(pb, tau), shapely.simplify(ub, tau)) + 2 * tau
+        simple_pb = shapely.simplify(pb, tau, preserve_topology=False)
+        simple_ub = shapely.simplify(ub, tau, preserve_topology=False)
+        distance = shapely.hausdorff_distance(simple_pb, simple_ub) + 2 * tau
         same[maybe] = (distance <= tol.noise_width_m / 2) & (
             np.abs(shapely.area(parent_arr[maybe]) - shapely.area(unions[maybe])) <= band
         )

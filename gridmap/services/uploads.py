@@ -749,9 +749,13 @@ def import_camera_upload(
 
     Raises ``CameraReadError``, ``CrsUnknownError``, ``ImportRefused`` or ``OutOfScope`` (an editor
     touching a camera outside its scope: the whole import is rolled back); nothing is written then."""
-    from gridmap.coverage.assign import LeafIndex
-    from gridmap.db.cameras import leaf_areas
-    from gridmap.services.cameras import check_camera_counties, county_of, import_camera_table, record_import
+    from gridmap.services.cameras import (
+        check_camera_counties,
+        county_of,
+        import_camera_table,
+        leaf_index,
+        record_import,
+    )
 
     file_name = safe_file_name(file_name)
     limits = limits or UploadLimits.from_settings()
@@ -773,9 +777,9 @@ def import_camera_upload(
     with engine.connect() as conn:
         table = check_camera_counties(conn, table, target)
     index = None
-    if not table.cameras.empty:  # only for the CRS check (≈2 s for a county): not for a file refused anyway
+    if not table.cameras.empty:  # only for the CRS check: not for a file refused anyway
         with engine.connect() as conn:
-            index = LeafIndex.build(*leaf_areas(conn))
+            index = leaf_index(conn)
     restricted = principal.role != "admin"
     with engine.begin() as conn:
         result = import_camera_table(

@@ -79,6 +79,32 @@ def test_vertex_mismatch_along_a_shared_edge_is_not_reported(township):
     assert analyse(gdf.to_crs(4490)).report.findings == []
 
 
+def _densified_grids(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` (metric) in EPSG:4490 with its grids (level 3) given a vertex every 5 m: the
+    micro-grids' union then matches no grid vertex for vertex, so the partition check must prove
+    "same boundary" through its vertex-noise (Hausdorff) test or the overlay."""
+    gdf = gdf.copy()
+    grids = gdf["level"] == 3
+    gdf.loc[grids, "geometry"] = shapely.segmentize(gdf.loc[grids].geometry.to_numpy(), 5.0)
+    return gdf.to_crs(4490)
+
+
+def test_densified_parents_validate_clean_and_planted_defects_are_still_found(township):
+    clean = _densified_grids(township)
+    added = (
+        shapely.get_num_coordinates(clean.geometry.to_numpy()).sum()
+        - shapely.get_num_coordinates(township.geometry.to_numpy()).sum()
+    )
+    assert added > 10_000  # the grids really were densified
+    assert analyse(clean).report.findings == []
+    for kind in ("gap", "overlap"):
+        gdf = township.copy()
+        expected = PLANTERS[kind](gdf, set())
+        found = findings(analyse(_densified_grids(gdf)).report)
+        assert [(k, c) for k, c, _ in found] == [(expected.kind, expected.codes)], (kind, found)
+        assert found[0][2] == pytest.approx(expected.area_m2, rel=0.01)
+
+
 # ---------------------------------------------------------------------------------- planted defects
 
 
