@@ -107,7 +107,7 @@ def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> 
     )
     # k days before the end: installed × (1 − 0.28·(k/(days−1))^0.8), online × the same × a wobble of
     # 0–2.4 % (0.012·(1 − cos 1.3k), zero at k = 0); floors keep installed ≤ planned, online ≤ installed.
-    return int(
+    written = int(
         conn.execute(
             text("""
         INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
@@ -117,7 +117,31 @@ def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> 
         FROM generate_series(0, :days - 1) AS k
         CROSS JOIN LATERAL (SELECT 1 - 0.28 * power(k::float / greatest(:days - 1, 1), 0.8) AS f) r
         CROSS JOIN area_stats s JOIN area a ON a.code = s.code
-        WHERE s.code LIKE :root || '%'"""),
+        WHERE s.code LIKE :root || '%' AND a.level >= 0"""),
             {"end": end, "days": days, "root": root},
         ).rowcount
     )
+    return written + sum_region_snapshots(conn, start, end)
+
+
+def sum_region_snapshots(conn: Connection, start: dt.date, end: dt.date) -> int:
+    """The snapshots of the cities and provinces (``gridmap.db.regions``) from ``start`` to ``end``
+    as the sums of their children's snapshots on each day (cities first, then provinces), so a
+    region's trend is its counties' added up; returns the rows written."""
+    written = 0
+    for level in (-1, -2):
+        conn.execute(
+            text("""DELETE FROM coverage_snapshot WHERE snapshot_date BETWEEN :start AND :end AND level = :level"""),
+            {"start": start, "end": end, "level": level},
+        )
+        written += conn.execute(
+            text("""
+            INSERT INTO coverage_snapshot (snapshot_date, area_code, level, planned, installed, online)
+            SELECT s.snapshot_date, r.code, r.level, sum(s.planned)::int, sum(s.installed)::int, sum(s.online)::int
+            FROM area r JOIN area c ON c.parent_code = r.code
+            JOIN coverage_snapshot s ON s.area_code = c.code AND s.snapshot_date BETWEEN :start AND :end
+            WHERE r.level = :level
+            GROUP BY s.snapshot_date, r.code, r.level"""),
+            {"start": start, "end": end, "level": level},
+        ).rowcount
+    return written

@@ -34,9 +34,11 @@ _KEY = "device_id"
 _ALWAYS = ("geom", "raw_x", "raw_y", "raw_crs", "status")
 _OPTIONAL = ("name", "online", "operator", "installed_on", "direction", "place_type")
 _COLUMNS = (_KEY, *_ALWAYS, *_OPTIONAL)
-#: The live leaf areas: areas no other area names as its parent.
+#: The live leaf areas: areas no other area names as its parent (never a city or province row,
+#: ``gridmap.db.regions``: while a publish replaces a county its city may have no child for a moment).
 LEAF_AREAS_SQL = (
-    "SELECT a.code, a.geom FROM area a WHERE NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)"
+    "SELECT a.code, a.geom FROM area a WHERE a.level >= 0 "
+    "AND NOT EXISTS (SELECT 1 FROM area ch WHERE ch.parent_code = a.code)"
 )
 
 

@@ -74,7 +74,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM area_operator_stats WHERE code IN (SELECT code FROM area WHERE level < 0)")
     op.execute("DELETE FROM area_stats WHERE code IN (SELECT code FROM area WHERE level < 0)")
+    op.execute("DELETE FROM coverage_snapshot WHERE level < 0")
     op.execute("UPDATE area SET parent_code = NULL WHERE level = 0")
     op.execute("DELETE FROM area WHERE level < 0")
+    op.execute("SET CONSTRAINTS fk_area_parent_code IMMEDIATE")  # no pending checks before ALTER TABLE
     op.drop_constraint("ck_area_level", "area", type_="check")
     op.create_check_constraint("ck_area_level", "area", "level BETWEEN 0 AND 4")
