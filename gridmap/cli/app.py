@@ -164,8 +164,20 @@ def sample_generate(
     out: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Output directory (default: the data directory).")
     ] = None,
+    city: Annotated[
+        bool, typer.Option("--city", help="The sample city's neighbours of 鹿邑 instead, into DIR/city/.")
+    ] = False,
 ) -> None:
     """Regenerate the sample county files (deterministic: same bytes every run)."""
+    if city:
+        from gridmap.sample.city import generate_city
+        from gridmap.sample.files import CITY_DIR
+
+        with working("正在生成样例市（鹿邑的相邻县）数据…"):
+            city_manifest = generate_city(get_settings().data_dir, out / CITY_DIR if out else None)
+        for county in city_manifest["counties"]:  # type: ignore[attr-defined]
+            typer.echo(f"{county['code']} {county['name']}: areas {county['areas']}, cameras {county['cameras']}")
+        return
     from gridmap.sample.generate import generate
 
     with working("正在生成样例县数据…"):
@@ -182,20 +194,40 @@ def sample_load() -> None:
     _load_and_summarize(_database_up())
 
 
-def _load_and_summarize(url: str) -> None:
+def _load_and_summarize(url: str, *, city: bool = False) -> None:
     from gridmap.db.locks import SubtreeBusy
     from gridmap.db.session import engine_scope
-    from gridmap.sample.load import load_sample
+    from gridmap.sample.load import load_city, load_sample
 
     with engine_scope(url) as engine:
         try:
-            with working("正在载入样例县（区域、摄像头、覆盖统计）…"):
-                load_sample(engine, get_settings().data_dir)
+            if city:
+                with working("正在载入样例市（鹿邑及相邻县：区域、摄像头、覆盖统计）…"):
+                    load_city(engine, get_settings().data_dir)
+            else:
+                with working("正在载入样例县（区域、摄像头、覆盖统计）…"):
+                    load_sample(engine, get_settings().data_dir)
         except SubtreeBusy as busy:
             raise fail(
                 f"另一次写入（{busy.holder or '发布或回滚'}）正在修改该县的区域：请等它完成后再载入样例", busy.code, 1
             ) from None
         _print_summary(engine)
+        if city:
+            _print_counties(engine)
+
+
+def _print_counties(engine) -> None:
+    """One line per county: its areas' and cameras' figures (the sample city's summary)."""
+    from gridmap.coverage.table import coverage_rows
+
+    with engine.connect() as conn:
+        rows = coverage_rows(conn, level=0)
+    typer.echo("Counties 区县:")
+    for r in rows:
+        typer.echo(
+            f"  {r.code} {pad(r.name or '', 8)} {r.children:>4,} 乡镇  计划 {r.planned:>7,}  已安装 {r.installed:>7,}"
+            f"  在线 {r.online:>7,}  安装率 {percent(r.rollout_rate)}  上云率 {percent(r.online_rate)}"
+        )
 
 
 def _print_summary(engine) -> None:
@@ -239,12 +271,15 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the summary.")] = False,
     host: HOST = "127.0.0.1",
     port: PORT = 8000,
+    city: Annotated[
+        bool, typer.Option("--city", help="Load the sample city: 鹿邑 and its generated neighbours (data/city/).")
+    ] = False,
 ) -> None:
     """Bring up PostGIS, load the sample county, print its figures and serve the map.
 
     The database is migrated first; Ctrl+C stops the web server (the local database keeps running).
     """
-    _load_and_summarize(_database_up())
+    _load_and_summarize(_database_up(), city=city)
     if not no_serve:
         _serve(host, port, workers=1)
 

@@ -59,9 +59,21 @@ COLUMNS = (
 
 
 def build_cameras(
-    frames: dict[str, gpd.GeoDataFrame], seed: int, planned: int = 10520, installed: int = 10048, online: int = 9896
+    frames: dict[str, gpd.GeoDataFrame],
+    seed: int,
+    planned: int = 10520,
+    installed: int = 10048,
+    online: int = 9896,
+    *,
+    centre_code: str = CENTRE_CODE,
+    operators: tuple[str, ...] = OPERATORS,
+    offline_weights: tuple[float, ...] = (1.0, 2.5, 1.5),
 ) -> pd.DataFrame:
     """The camera register as a DataFrame with Chinese headers (``COLUMNS``), lon/lat in EPSG:4490.
+
+    ``centre_code``: the 8 digits device ids start with (county code + unit). ``operators``: one
+    contiguous sector of townships each; ``offline_weights``: how much likelier an installed camera
+    of each operator is offline (same order).
 
     ``frames`` are the county's levels in a projected CRS (metres); points are placed at least 4 m
     inside their micro-grid so that rounding the coordinates to 6 decimals (≈0.1 m) keeps them there.
@@ -74,7 +86,7 @@ def build_cameras(
     tc = towns.geometry.centroid
     angle = np.arctan2(tc.x - centre.x, tc.y - centre.y) % (2 * np.pi)
     rank = np.argsort(np.argsort(angle))
-    operator_of_town = dict(zip(towns["code"], np.array(OPERATORS)[rank * len(OPERATORS) // len(towns)]))
+    operator_of_town = dict(zip(towns["code"], np.array(operators)[rank * len(operators) // len(towns)]))
 
     # Planned cameras per grid: ∝ households, with township- and grid-level unevenness; ~3% of grids none.
     town_factor = dict(zip(towns["code"], rng.lognormal(0.0, 0.3, len(towns))))
@@ -112,7 +124,7 @@ def build_cameras(
     is_installed[not_installed] = False
 
     operator = np.array([operator_of_town[t] for t in cam_town])
-    w_off = np.select([operator == OPERATORS[1], operator == OPERATORS[2]], [2.5, 1.5], 1.0) * is_installed
+    w_off = np.select([operator == op for op in operators], offline_weights, 1.0) * is_installed
     offline = rng.choice(n, size=installed - online, replace=False, p=w_off / w_off.sum())
     is_online = is_installed.copy()
     is_online[offline] = False
@@ -129,7 +141,7 @@ def build_cameras(
     industry = np.array(["01" if town_kind[t] == "街道" else "00" for t in cam_town])  # 社区接入 / 路面接入
     dev_type = np.where(rng.random(n) < 0.85, "132", "131")  # network camera / camera
     device_id = [
-        f"{CENTRE_CODE}{ind}{typ}{NETWORK_SOCIAL}{i:06d}"
+        f"{centre_code}{ind}{typ}{NETWORK_SOCIAL}{i:06d}"
         for i, (ind, typ) in enumerate(zip(industry, dev_type), start=1)
     ]
     place = rng.choice(PLACES, size=n)

@@ -23,6 +23,8 @@ from gridmap.sample.partition import (
     Warp,
     county_outline,
     frame_for,
+    grow_labels,
+    largest_piece,
     place_markers,
     rasterize_mask,
     smooth_noise,
@@ -86,14 +88,24 @@ def _allocate(weights: np.ndarray, total: int, capacity: np.ndarray) -> np.ndarr
 
 
 class _Builder:
-    def __init__(self, spec: CountySpec):
+    def __init__(
+        self, spec: CountySpec, region: shapely.Polygon | None = None, keep_out: shapely.Geometry | None = None
+    ):
+        """``region``: the outline to partition (metres; default a random one of ``spec.area_km2``).
+        ``keep_out``: land that is not this county's (a neighbour already built, metres): areas are
+        placed on the region's pixels outside it, and the leaf labels then grow a few pixels into it
+        (``self.grow_into``) so that the caller can cut them back exactly along the neighbour's border."""
         self.spec = spec
         self.rng = np.random.default_rng(spec.seed)
         to_gk = Transformer.from_crs(STORAGE_SRID, SAMPLE_PROJECTED_EPSG, always_xy=True)
         self.centre = to_gk.transform(*spec.centre_lonlat)
-        outline = county_outline(self.rng, self.centre, spec.area_km2 * 1e6)
+        outline = region if region is not None else county_outline(self.rng, self.centre, spec.area_km2 * 1e6)
         self.frame: Frame = frame_for(outline, spec.pixel_m)
         self.mask = rasterize_mask(outline, self.frame)
+        self.grow_into: np.ndarray | None = None
+        if keep_out is not None:
+            self.grow_into = self.mask
+            self.mask = largest_piece(self.mask & ~rasterize_mask(keep_out, self.frame, largest=False))
         self.labels = [np.zeros(self.frame.shape, dtype=np.int32) for _ in LEVELS]
         self.labels[0][self.mask] = 1
         self.regions: list[list[_Region]] = [[] for _ in LEVELS]
@@ -196,17 +208,21 @@ class _Builder:
             self.regions[level - 1][parent - 1].children.append(index)
 
 
-def build_geometry(spec: CountySpec) -> tuple[_Builder, list[np.ndarray]]:
+def build_geometry(
+    spec: CountySpec, region: shapely.Polygon | None = None, keep_out: shapely.Geometry | None = None
+) -> tuple[_Builder, list[np.ndarray]]:
     """Run the partition; return the builder and, per level, the polygons (metres, EPSG:4526)
-    ordered by region index."""
-    b = _Builder(spec)
+    ordered by region index. ``region``, ``keep_out``: see ``_Builder`` (with ``keep_out`` the
+    polygons reach a few pixels into it: the caller cuts them back)."""
+    b = _Builder(spec, region, keep_out)
     b.townships()
     b.split_level(2, spec.villages, warp_fraction=0.40)
     b.split_level(3, spec.grids, warp_fraction=0.40)
     b.split_level(4, spec.microgrids, warp_fraction=0.35)
 
     leaf = LEVELS[-1].number
-    by_label = vectorize_labels(b.labels[leaf], b.frame)
+    leaf_labels = b.labels[leaf] if b.grow_into is None else grow_labels(b.labels[leaf], b.grow_into, steps=3)
+    by_label = vectorize_labels(leaf_labels, b.frame)
     micro = np.array([by_label[i] for i in range(1, len(b.regions[leaf]) + 1)], dtype=object)
     micro = shapely.coverage_simplify(micro, spec.simplify_m)
     if not shapely.coverage_is_valid(micro):
@@ -223,12 +239,15 @@ def build_geometry(spec: CountySpec) -> tuple[_Builder, list[np.ndarray]]:
     return b, polys
 
 
-def build_county(spec: CountySpec = CountySpec()) -> dict[str, gpd.GeoDataFrame]:
+def build_county(
+    spec: CountySpec = CountySpec(), region: shapely.Polygon | None = None, keep_out: shapely.Geometry | None = None
+) -> dict[str, gpd.GeoDataFrame]:
     """All five levels as GeoDataFrames in EPSG:4526, keyed by level key (``county`` … ``microgrid``).
 
     Columns: code, name, parent_code, level, households, worker_name, worker_phone, kind.
+    ``region``, ``keep_out`` (metres): see ``_Builder``; the sample city uses them for the neighbours.
     """
-    b, polys = build_geometry(spec)
+    b, polys = build_geometry(spec, region, keep_out)
     rng = np.random.default_rng(spec.seed + 1)  # attributes draw from their own stream
     lo, typical, hi = spec.households
     leaf = LEVELS[-1].number

@@ -7,3 +7,15 @@ GEOJSON_DIR = "luyi_geojson"
 CAMERAS_CSV = "luyi_cameras.csv"
 CAMERAS_XLSX = "luyi_cameras.xlsx"
 MANIFEST = "manifest.json"
+
+#: The sample city's generated neighbours of 鹿邑 (``gridmap sample generate --city``), in ``data/city/``.
+CITY_DIR = "city"
+CITY_MANIFEST = "manifest.json"
+
+
+def city_gpkg(code: str) -> str:
+    return f"{code}_grids.gpkg"
+
+
+def city_cameras_csv(code: str) -> str:
+    return f"{code}_cameras.csv"

@@ -27,7 +27,7 @@ from gridmap.config import SAMPLE_PROJECTED_EPSG, STORAGE_SRID
 from gridmap.levels import LEVELS
 from gridmap.sample.cameras import build_cameras
 from gridmap.sample.county import CountySpec, build_county
-from gridmap.sample.files import CAMERAS_CSV, CAMERAS_XLSX, GEOJSON_DIR, GPKG, MANIFEST, SHAPEFILE_ZIP
+from gridmap.sample.files import CAMERAS_CSV, CAMERAS_XLSX, CITY_DIR, GEOJSON_DIR, GPKG, MANIFEST, SHAPEFILE_ZIP
 
 #: Field names in the GeoPackage and Shapefile (each fits the Shapefile's 10-byte limit in GBK).
 CHINESE_FIELDS = {
@@ -143,7 +143,11 @@ def _write_zip(path: Path, entries: list[tuple[str, bytes]]) -> None:
 def _manifest(frames: dict[str, gpd.GeoDataFrame], cameras: pd.DataFrame, out_dir: Path) -> dict[str, object]:
     installed = int((cameras["安装状态"] == "已安装").sum())
     online = int((cameras["在线状态"] == "在线").sum())
-    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name not in {MANIFEST, "README.md"})
+    files = sorted(
+        p
+        for p in out_dir.rglob("*")
+        if p.is_file() and p.name not in {MANIFEST, "README.md"} and p.relative_to(out_dir).parts[0] != CITY_DIR
+    )  # the sample city's files (``gridmap sample generate --city``) have their own manifest
     return {
         "county": {"code": frames["county"]["code"].iloc[0], "name": frames["county"]["name"].iloc[0]},
         "areas": {lv.key: len(frames[lv.key]) for lv in LEVELS},

@@ -153,3 +153,34 @@ def person_name(rng: np.random.Generator) -> str:
 
 def phone_number(rng: np.random.Generator) -> str:
     return str(rng.choice(_PHONE_PREFIXES)) + f"{int(rng.integers(0, 10**8)):08d}"
+
+
+#: 郸城县 (411625), the sample city's county south of 鹿邑: 3 街道, 6 towns, 3 townships.
+DANCHENG_TOWNSHIPS: tuple[tuple[str, str], ...] = (
+    ("洺北街道", "街道"),
+    ("东风街道", "街道"),
+    ("洺南街道", "街道"),
+    ("宁平镇", "镇"),
+    ("宜路镇", "镇"),
+    ("钱店镇", "镇"),
+    ("汲冢镇", "镇"),
+    ("石槽镇", "镇"),
+    ("吴台镇", "镇"),
+    ("李楼乡", "乡"),
+    ("胡集乡", "乡"),
+    ("巴集乡", "乡"),
+)
+
+#: 太康县 (411627), the sample city's county north-west of 鹿邑: 2 街道, 5 towns, 3 townships.
+TAIKANG_TOWNSHIPS: tuple[tuple[str, str], ...] = (
+    ("城关街道", "街道"),
+    ("城北街道", "街道"),
+    ("常营镇", "镇"),
+    ("逊母口镇", "镇"),
+    ("老冢镇", "镇"),
+    ("朱口镇", "镇"),
+    ("马头镇", "镇"),
+    ("张集乡", "乡"),
+    ("清集乡", "乡"),
+    ("转楼乡", "乡"),
+)

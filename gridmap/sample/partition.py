@@ -78,16 +78,42 @@ def frame_for(outline: shapely.Polygon, pixel: float, margin: float = 500.0) -> 
     return Frame(float(x0), float(y0), pixel, (rows, cols))
 
 
-def rasterize_mask(outline: shapely.Polygon, frame: Frame) -> np.ndarray:
-    """Boolean mask of the outline, reduced to its largest 4-connected piece (one county, no islands)."""
+def rasterize_mask(outline: shapely.Geometry, frame: Frame, *, largest: bool = True) -> np.ndarray:
+    """Boolean mask of the outline (pixels whose centre is inside), reduced to its largest
+    4-connected piece (one county, no islands) unless ``largest`` is False."""
     mask = features.rasterize(
         [(outline, 1)], out_shape=frame.shape, transform=frame.transform, fill=0, dtype="uint8"
     ).astype(bool)
+    return largest_piece(mask) if largest else mask
+
+
+def largest_piece(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected piece of ``mask``."""
     pieces, n = ndimage.label(mask)  # default structure: 4-connectivity
     if n > 1:
         sizes = ndimage.sum_labels(mask, pieces, index=np.arange(1, n + 1))
         mask = pieces == (1 + int(np.argmax(sizes)))
     return mask
+
+
+def grow_labels(labels: np.ndarray, into: np.ndarray, steps: int) -> np.ndarray:
+    """``labels`` grown ``steps`` pixels into the unlabelled pixels of ``into``, one 4-neighbour
+    ring at a time (a new pixel takes the label of its first labelled neighbour: north, west,
+    south, east), so every label stays one 4-connected piece."""
+    out = labels.copy()
+    for _ in range(steps):
+        free = into & (out == 0)
+        grown = np.zeros_like(out)
+        for axis, shift in ((0, 1), (1, 1), (0, -1), (1, -1)):  # neighbour to the north, west, south, east
+            neighbour = np.roll(out, shift, axis=axis)
+            if shift == 1:
+                (neighbour[0, :] if axis == 0 else neighbour[:, 0])[...] = 0
+            else:
+                (neighbour[-1, :] if axis == 0 else neighbour[:, -1])[...] = 0
+            take = free & (grown == 0) & (neighbour > 0)
+            grown[take] = neighbour[take]
+        out[grown > 0] = grown[grown > 0]
+    return out
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigmas_px: tuple[float, ...]) -> np.ndarray:

@@ -1,0 +1,110 @@
+"""Loading the sample city into a fresh PostGIS: each county its own subtree with its manifest's
+figures, 鹿邑's unchanged, every camera in its own county; and `gridmap demo --city`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import fresh_database
+from sqlalchemy import create_engine, text
+
+from gridmap.coverage.table import coverage_rows
+from gridmap.db.migrate import upgrade
+from gridmap.sample import files as g
+from gridmap.sample.load import load_city
+
+LUYI = {"county": 1, "township": 24, "village": 565, "grid": 1294, "microgrid": 10311}
+LEVEL_KEYS = ("county", "township", "village", "grid", "microgrid")
+
+
+@pytest.fixture(scope="module")
+def city(data_dir):
+    url = fresh_database("gridmap_test_city")
+    upgrade(url)
+    engine = create_engine(url)
+    started = time.perf_counter()
+    codes = load_city(engine, data_dir, history_days=2)
+    print(f"load_city: {time.perf_counter() - started:.1f} s")  # noqa: T201 (shown with -s)
+    yield url, engine, codes
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def manifests(data_dir) -> dict[str, dict]:
+    luyi = json.loads((data_dir / g.MANIFEST).read_text(encoding="utf-8"))
+    city = json.loads((data_dir / g.CITY_DIR / g.CITY_MANIFEST).read_text(encoding="utf-8"))
+    return {"411628": luyi} | {c["code"]: c for c in city["counties"]}
+
+
+def test_each_county_has_its_manifests_figures(city, manifests):
+    _, engine, codes = city
+    assert codes == ["411628", "411625", "411627"]
+    with engine.connect() as conn:
+        per_level = conn.execute(
+            text("SELECT left(code, 6), level, count(*) FROM area GROUP BY 1, 2 ORDER BY 1, 2")
+        ).all()
+        rows = {r.code: r for r in coverage_rows(conn, level=0)}
+    areas: dict[str, dict[str, int]] = {}
+    for county, level, n in per_level:
+        areas.setdefault(county, {})[LEVEL_KEYS[level]] = n
+    assert set(areas) == set(manifests)
+    for code, m in manifests.items():
+        assert areas[code] == m["areas"], code
+        assert (rows[code].planned, rows[code].installed, rows[code].online) == tuple(m["cameras"].values()), code
+    assert areas["411628"] == LUYI
+    assert (rows["411628"].planned, rows["411628"].installed, rows["411628"].online) == (10520, 10048, 9896)
+    assert f"{rows['411628'].rollout_rate:.2%}" == "95.51%" and f"{rows['411628'].online_rate:.2%}" == "98.49%"
+    assert f"{rows['411625'].rollout_rate:.2%}" == "70.00%" and f"{rows['411627'].rollout_rate:.2%}" == "99.00%"
+
+
+def test_every_camera_is_in_its_own_county_and_stated_grid(city, data_dir, manifests):
+    _, engine, _ = city
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT device_id, area_code FROM camera")).all()
+    assert len(rows) == sum(m["cameras"]["planned"] for m in manifests.values())
+    assert all(area is not None and area[:6] == device[:6] for device, area in rows)
+    with engine.connect() as conn:
+        unplaced = conn.execute(text("SELECT count(*) FROM camera WHERE area_code IS NULL")).scalar_one()
+    assert unplaced == 0
+
+
+def test_no_two_stored_counties_overlap(city):
+    _, engine, _ = city
+    with engine.connect() as conn:
+        pairs = conn.execute(
+            text("""
+            SELECT a.code, b.code, ST_Area(ST_Transform(ST_Intersection(a.geom, b.geom), 4526)),
+                   ST_Length(ST_Transform(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom)), 4526))
+            FROM area a JOIN area b ON a.level = 0 AND b.level = 0 AND a.code < b.code AND a.geom && b.geom""")
+        ).all()
+    shared = {(a, b): (overlap, length) for a, b, overlap, length in pairs}
+    assert all(overlap < 1.0 for overlap, _ in shared.values())
+    assert shared[("411625", "411628")][1] > 10_000 and shared[("411627", "411628")][1] > 10_000
+
+
+def test_demo_city_reloads_and_prints_every_county(city, manifests):
+    """The demo loads the city again over the loaded one: nothing doubles."""
+    url, engine, _ = city
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "gridmap.cli", "demo", "--no-serve", "--city"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for line in ("411628 鹿邑县", "411625 郸城县", "411627 太康县", "95.51%", "98.49%", "70.00%", "90.00%", "99.00%"):
+        assert line in out, line
+    assert "15,011" in out  # micro-grids of the three counties: 10,311 + 2,600 + 2,100
+    with engine.connect() as conn:
+        n_areas = conn.execute(text("SELECT count(*) FROM area")).scalar_one()
+        n_cameras = conn.execute(text("SELECT count(*) FROM camera")).scalar_one()
+    assert n_areas == sum(sum(m["areas"].values()) for m in manifests.values())
+    assert n_cameras == sum(m["cameras"]["planned"] for m in manifests.values())
