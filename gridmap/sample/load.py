@@ -118,7 +118,7 @@ def _load_county(
             text("""
             DELETE FROM camera c
             WHERE c.device_id LIKE :county || '%' OR c.area_code LIKE :county || '%'
-               OR (c.area_code IS NULL AND c.geom && (SELECT geom FROM area WHERE code = :county))"""),
+               OR (c.area_code IS NULL AND ST_Intersects((SELECT geom FROM area WHERE code = :county), c.geom))"""),
             {"county": code},
         )
         assign_cameras_to_areas(conn, root_code=code)
