@@ -51,12 +51,19 @@ class Principal:
     def writes(self) -> bool:
         return self.role in ("editor", "admin")
 
+    @property
+    def unrestricted(self) -> bool:
+        """An admin without a scope: may change anything. An admin scoped to a city or county
+        (``--scope 4116``) administers that part only, like an editor's scope."""
+        return self.role == "admin" and self.scope is None
+
     def may_change(self, code: str | None) -> bool:
-        """May change the area (or a camera of the area) with this code. Admin: anything; editor:
-        codes starting with its scope (no scope: the whole database); others: nothing."""
-        if self.role == "admin":
+        """May change the area (or a camera of the area) with this code. Admin without a scope:
+        anything; editor or scoped admin: codes starting with its scope (an editor without a scope:
+        the whole database); others: nothing."""
+        if self.unrestricted:
             return True
-        if self.role != "editor" or code is None:
+        if self.role not in ("editor", "admin") or code is None:
             return False
         return self.scope is None or code.startswith(self.scope)
 

@@ -374,7 +374,7 @@ class UploadRecord:
     def visible_to(self, principal: Principal) -> bool:
         """Admins see every upload; editors their own and those within their scope."""
         return (
-            principal.role == "admin"
+            principal.unrestricted
             or (principal.token_id is not None and principal.token_id == self.token_id)
             or (self.root_code is not None and principal.may_change(self.root_code))
         )
@@ -458,7 +458,7 @@ def list_uploads(
     conn: Connection, principal: Principal, *, kind: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[UploadRecord]:
     """Uploads the principal may see (see ``UploadRecord.visible_to``), newest first."""
-    everything = principal.role == "admin" or principal.scope is None
+    everything = principal.unrestricted or principal.scope is None
     rows = conn.execute(
         text(f"""
         SELECT {_UPLOAD_COLUMNS} FROM upload
@@ -522,7 +522,7 @@ def _insert_upload(
 
 def restriction(principal: Principal) -> str | None:
     """The code prefix a token's boundary writes must stay within (None: anywhere)."""
-    return None if principal.role == "admin" else principal.scope
+    return None if principal.unrestricted else principal.scope
 
 
 def _require(principal: Principal, *codes: str | None) -> None:
@@ -545,7 +545,7 @@ def _require_nested(principal: Principal, code: str) -> None:
     """Refuse an editor (``OutOfScope``) when the area ``code`` and the token's scope are disjoint:
     neither lies within the other. The cheap check made before a file is read."""
     scope = principal.scope or ""
-    if principal.role != "admin" and not (code.startswith(scope) or scope.startswith(code)):
+    if not principal.unrestricted and not (code.startswith(scope) or scope.startswith(code)):
         raise OutOfScope(principal, [code])
 
 
@@ -590,7 +590,7 @@ def store_boundary_upload(
         engine, file_name, content, options, limits or UploadLimits.from_settings(), publish=False
     )
     report, root = checked.report, checked.root
-    if principal.role != "admin":
+    if not principal.unrestricted:
         # No root (no usable code at all): it cannot be published anyway; an editor may keep it
         # only when every code in the file is within the scope.
         codes: list[str | None] = [root] if root is not None else [*checked.codes] or [None]
@@ -659,7 +659,7 @@ def publish_upload(
                 f"上传 {upload_id} 已发布为版本 {record.version_id}，不能重复发布。",
                 {"version_id": record.version_id},
             )
-        if record.root_code is not None and principal.role != "admin":
+        if record.root_code is not None and not principal.unrestricted:
             _require(principal, record.root_code)
         content = upload_content(lock, upload_id)
         options = BoundaryOptions.from_json(record.options)
@@ -668,7 +668,7 @@ def publish_upload(
         areas, analysis = validate_in_worker(
             engine, record.file_name, content, options, limits or UploadLimits.from_settings(), publish=True
         )
-        if analysis.scope.root is not None and principal.role != "admin":
+        if analysis.scope.root is not None and not principal.unrestricted:
             _require(principal, analysis.scope.root)
 
         def mark(conn: Connection, version_id: int) -> None:
@@ -759,7 +759,7 @@ def import_camera_upload(
 
     file_name = safe_file_name(file_name)
     limits = limits or UploadLimits.from_settings()
-    if county is None and principal.role != "admin" and principal.scope:
+    if county is None and not principal.unrestricted and principal.scope:
         county = principal.scope[:6]  # an editor's register goes to its own county (or city)
     with engine.connect() as conn:
         target = county_of(conn, county)
@@ -780,7 +780,7 @@ def import_camera_upload(
     if not table.cameras.empty:  # only for the CRS check: not for a file refused anyway
         with engine.connect() as conn:
             index = leaf_index(conn)
-    restricted = principal.role != "admin"
+    restricted = not principal.unrestricted
     with engine.begin() as conn:
         result = import_camera_table(
             conn,
@@ -869,7 +869,7 @@ def apply_status(engine: Engine, principal: Principal, body: bytes):
     from gridmap.services.cameras import apply_status_reports
 
     return apply_status_reports(
-        engine, status_payload(body), may_change=None if principal.role == "admin" else principal.may_change
+        engine, status_payload(body), may_change=None if principal.unrestricted else principal.may_change
     )
 
 

@@ -194,3 +194,40 @@ def test_a_new_county_in_the_wrong_zone_is_refused_naming_the_right_one(engine, 
     assert finding["basis"] == "same_city" and finding["crs_suggested"] == "4526"
     result = runner.invoke(app, ["validate", str(gk), "--format", "json"])
     assert result.exit_code == 0, result.output
+
+
+def test_tokens_scoped_to_a_county_or_a_city_are_enforced(engine, tmp_path):
+    """A county's admin cannot touch another county; a city's editor may import across its
+    counties, not into another city's."""
+    from api_server import client, serve
+    from api_tokens import make_token
+
+    with engine.connect() as conn:
+        cams = conn.execute(
+            text("""SELECT device_id, left(area_code, 6) FROM camera
+                    WHERE area_code LIKE '411699%' OR area_code LIKE '411628001%' ORDER BY device_id""")
+        ).all()
+    by_county = {c: [d for d, k in cams if k == c] for c in ("411628", "411699")}
+    assert by_county["411628"] and by_county["411699"]
+
+    def status(http, devices):
+        """The codes of the reports refused (a push applies the others)."""
+        r = http.post("/api/v1/cameras/status", json=[{"device_id": d, "online": True} for d in devices])
+        assert r.status_code in (200, 207), r.text
+        return [x["code"] for x in r.json()["rejected"]]
+
+    county_admin, city_editor, other_city = (
+        make_token(engine, "admin", "411699"),
+        make_token(engine, "editor", CITY),
+        make_token(engine, "editor", "4114"),
+    )
+    with serve(engine) as base:
+        with client(base, county_admin) as http:
+            assert status(http, by_county["411699"][:2]) == []
+            assert status(http, by_county["411628"][:1]) == ["out_of_scope"]
+        with client(base, city_editor) as http:
+            assert status(http, by_county["411699"][:1] + by_county["411628"][:1]) == []
+        with client(base, other_city) as http:
+            assert status(http, by_county["411628"][:1]) == ["out_of_scope"]
+    with engine.connect() as conn:
+        assert differences(conn) == []
