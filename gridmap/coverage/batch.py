@@ -118,6 +118,26 @@ def counts_from_labels(codes: np.ndarray, labels: np.ndarray, installed: np.ndar
     return BatchCounts(leaf, int(planned_n[0]))
 
 
+def with_regions(areas: pd.DataFrame) -> pd.DataFrame:
+    """``areas`` (columns code, level, parent_code; counties at level 0) with the city and province
+    rows above its counties, as the database derives them (``gridmap.db.regions``): each county's
+    parent its city (4-digit code prefix, level -1), each city's its province (2 digits, level -2)."""
+    counties = areas.loc[areas["level"] == 0, "code"].astype(str)
+    cities = sorted({c[:4] for c in counties})
+    provinces = sorted({c[:2] for c in cities})
+    above = pd.DataFrame(
+        {
+            "code": provinces + cities,
+            "level": [-2] * len(provinces) + [-1] * len(cities),
+            "parent_code": [None] * len(provinces) + [c[:2] for c in cities],
+        }
+    )
+    linked = areas.copy()
+    is_county = linked["level"] == 0
+    linked.loc[is_county, "parent_code"] = linked.loc[is_county, "code"].astype(str).str[:4]
+    return pd.concat([above, linked[above.columns]], ignore_index=True)
+
+
 def roll_up(leaf: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
     """Counts of every area in ``areas`` (columns code, parent_code; level is not needed): the sum
     of the leaf counts of its subtree, following ``parent_code`` (as ``compute_coverage`` does,

@@ -121,6 +121,8 @@ def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> 
             {"end": end, "days": days, "root": root},
         ).rowcount
     )
+    if len(root) > 6:  # below a county: its county's (and so the regions') history is untouched
+        return written
     return written + sum_region_snapshots(conn, start, end)
 
 

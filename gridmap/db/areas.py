@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from gridmap.levels import LEVELS
+from gridmap.levels import ALL_LEVELS, LEVELS
 
 AREA_COLUMNS = (
     "code",
@@ -192,12 +192,13 @@ METRES_PER_DEGREE = 111_320.0
 GeometryMode = Literal["full", "simplified", "none"]
 
 #: Level names by level number, for ``level_name`` (index with level + 1 in SQL).
-LEVEL_NAMES = [lv.name_zh for lv in LEVELS]
+#: Chinese level names from the province (-2) down: the SQL takes ``[level + 3]`` (arrays count from 1).
+LEVEL_NAMES = [lv.name_zh for lv in ALL_LEVELS]
 
 #: Properties of an area feature (``a`` = area, ``s`` = area_stats, left-joined).
 AREA_PROPERTIES = """json_build_object(
     'code', a.code, 'name', a.name, 'level', a.level,
-    'level_name', (CAST(:level_names AS text[]))[a.level + 1], 'kind', a.kind, 'parent_code', a.parent_code,
+    'level_name', (CAST(:level_names AS text[]))[a.level + 3], 'kind', a.kind, 'parent_code', a.parent_code,
     'households', coalesce(s.households, a.households), 'population', a.population,
     'worker_name', a.worker_name, 'area_m2', a.area_m2,
     'planned', s.planned, 'installed', s.installed, 'online', s.online,
@@ -550,7 +551,7 @@ def search(conn: Connection, q: str, limit: int = 10) -> list[dict[str, Any]]:
     rows = (
         conn.execute(
             text(f"""
-        SELECT a.code, a.name, a.level, (CAST(:level_names AS text[]))[a.level + 1] AS level_name,
+        SELECT a.code, a.name, a.level, (CAST(:level_names AS text[]))[a.level + 3] AS level_name,
                CASE WHEN a.geom IS NULL THEN NULL ELSE {BBOX_SQL.format(g="a.geom")} END AS bbox
         FROM area a
         WHERE a.code LIKE :q_prefix OR a.name ILIKE :q_part

@@ -38,7 +38,7 @@ def export_areas(conn: Connection, level: int, parent: str | None = None) -> gpd
         params["root"] = parent
     result = conn.execute(
         text(f"""{cte}
-        SELECT a.code, a.name, a.level, (CAST(:level_names AS text[]))[a.level + 1] AS level_name,
+        SELECT a.code, a.name, a.level, (CAST(:level_names AS text[]))[a.level + 3] AS level_name,
                a.parent_code, a.kind, coalesce(s.households, a.households) AS households, a.population,
                a.worker_name, a.area_m2, s.planned, s.installed, s.online, s.rollout_rate, s.online_rate,
                ST_AsBinary(ST_Multi(a.geom)) AS geom

@@ -239,7 +239,8 @@ def test_one_area_in_detail(http, cli):
         cli_row["online"],
         cli_row["rollout_rate"],
     )
-    assert [(a["code"], a["level"]) for a in p["ancestors"]] == [(COUNTY, 0), (TOWN, 1)]
+    # above the county: its city and province (gridmap.db.regions)
+    assert [(a["code"], a["level"]) for a in p["ancestors"]] == [("41", -2), ("4116", -1), (COUNTY, 0), (TOWN, 1)]
     kids = ok(http.get("/api/v1/areas", params={"parent": VILLAGE, "geometry": "none"}))["features"]
     assert [c["code"] for c in p["children"]] == [k["id"] for k in kids]
     assert all(c["planned"] == k["properties"]["planned"] for c, k in zip(p["children"], kids))
@@ -249,9 +250,13 @@ def test_one_area_in_detail(http, cli):
     cams = ok(http.get(f"/api/v1/areas/{VILLAGE}/cameras", params={"limit": 1}))
     assert p["camera_count"] == cams["numberMatched"] == cli_row["planned"]
     county = ok(http.get(f"/api/v1/areas/{COUNTY}"))["properties"]
-    assert county["ancestors"] == [] and len(county["children"]) == 24 and county["camera_count"] == 10520
+    assert [a["code"] for a in county["ancestors"]] == ["41", "4116"]
+    assert len(county["children"]) == 24 and county["camera_count"] == 10520
+    city = ok(http.get("/api/v1/areas/4116"))["properties"]
+    assert (city["name"], city["level_name"], city["camera_count"]) == ("周口市", "市", 10520)
+    assert [c["code"] for c in city["children"]] == [COUNTY]
     leaf = ok(http.get(f"/api/v1/areas/{GRID}001"))["properties"]
-    assert leaf["children"] == [] and len(leaf["ancestors"]) == 4
+    assert leaf["children"] == [] and len(leaf["ancestors"]) == 6
 
 
 def test_area_cameras_are_the_subtree(http, loaded_engine):
@@ -479,7 +484,7 @@ ERRORS = [
     ("/api/v1/summary?bbox=1,2,3,4,5", 400, "invalid_bbox"),
     ("/api/v1/areas?level=5", 400, "invalid_level"),
     ("/api/v1/areas?level=城市", 400, "invalid_level"),
-    ("/api/v1/coverage?level=-1", 400, "invalid_level"),
+    ("/api/v1/coverage?level=-3", 400, "invalid_level"),
     ("/api/v1/summary?level=x", 400, "invalid_level"),
     ("/api/v1/cameras?status=online", 400, "invalid_status"),
     ("/api/v1/areas/411628/cameras?status=installed,broken", 400, "invalid_status"),

@@ -11,7 +11,7 @@ import shapely
 from sqlalchemy import text
 
 from gridmap.coverage.assign import OUTSIDE, LeafIndex
-from gridmap.coverage.batch import BatchCounts, leaf_counts, roll_up
+from gridmap.coverage.batch import BatchCounts, leaf_counts, roll_up, with_regions
 from gridmap.coverage.table import compute_coverage
 from gridmap.db.cameras import leaf_areas
 from gridmap.io.boundaries import read_areas
@@ -62,7 +62,7 @@ def sample_cameras(data_dir) -> pd.DataFrame:
 def test_batch_equals_compute_coverage(loaded_engine, index, all_areas, sample_cameras):
     cams = sample_cameras
     counts = leaf_counts(index, cams["lon"], cams["lat"], cams["status"], cams["online"])
-    per_area = roll_up(counts.leaf, all_areas)
+    per_area = roll_up(counts.leaf, with_regions(all_areas))  # the city and province rows too
     with loaded_engine.connect() as conn:
         coverage = compute_coverage(conn)
         outside_db = conn.execute(
@@ -76,7 +76,7 @@ def test_batch_equals_compute_coverage(loaded_engine, index, all_areas, sample_c
     got = per_area.loc[expected.index]
     diff = (got != expected).any(axis=1)
     assert not diff.any(), f"{int(diff.sum())} areas differ, e.g.\n{got[diff].head()}\n{expected[diff].head()}"
-    assert per_area.loc["411628"].tolist() == [10520, 10048, 9896]
+    assert per_area.loc["411628"].tolist() == per_area.loc["4116"].tolist() == [10520, 10048, 9896]
     assert counts.outside == outside_db
     # Every counted camera is in exactly one leaf or outside.
     assert int(counts.leaf["planned"].sum()) + counts.outside == int((cams["status"] != "removed").sum())

@@ -13,7 +13,8 @@ import pytest
 from conftest import fresh_database
 from sqlalchemy import create_engine, text
 
-from gridmap.coverage.table import coverage_rows
+from gridmap.coverage.table import coverage_rows, differences
+from gridmap.db.areas import screen_root
 from gridmap.db.migrate import upgrade
 from gridmap.sample import files as g
 from gridmap.sample.load import load_city
@@ -46,7 +47,7 @@ def test_each_county_has_its_manifests_figures(city, manifests):
     assert codes == ["411628", "411625", "411627"]
     with engine.connect() as conn:
         per_level = conn.execute(
-            text("SELECT left(code, 6), level, count(*) FROM area GROUP BY 1, 2 ORDER BY 1, 2")
+            text("SELECT left(code, 6), level, count(*) FROM area WHERE level >= 0 GROUP BY 1, 2 ORDER BY 1, 2")
         ).all()
         rows = {r.code: r for r in coverage_rows(conn, level=0)}
     areas: dict[str, dict[str, int]] = {}
@@ -60,6 +61,40 @@ def test_each_county_has_its_manifests_figures(city, manifests):
     assert (rows["411628"].planned, rows["411628"].installed, rows["411628"].online) == (10520, 10048, 9896)
     assert f"{rows['411628'].rollout_rate:.2%}" == "95.51%" and f"{rows['411628'].online_rate:.2%}" == "98.49%"
     assert f"{rows['411625'].rollout_rate:.2%}" == "70.00%" and f"{rows['411627'].rollout_rate:.2%}" == "99.00%"
+
+
+def test_the_city_row_is_the_sum_of_its_counties(city):
+    """周口市 (4116) and 河南省 (41), derived from the three counties: figures, outline, children;
+    `gridmap coverage --code 4116 --format json` lists the city and its counties."""
+    url, engine, _ = city
+    with engine.connect() as conn:
+        counties = {r.code: r for r in coverage_rows(conn, level=0)}
+        (city_row,) = coverage_rows(conn, level=-1)
+        (province,) = coverage_rows(conn, level=-2)
+        assert differences(conn) == []
+        outline = conn.execute(
+            text("""SELECT ST_Area(c.geom) - (SELECT sum(ST_Area(geom)) FROM area WHERE level = 0),
+                           ST_NumGeometries(c.geom) FROM area c WHERE c.code = '4116'""")
+        ).one()
+        assert screen_root(conn) == "4116"
+    for row in (city_row, province):
+        assert row.planned == sum(c.planned for c in counties.values())
+        assert row.installed == sum(c.installed for c in counties.values())
+        assert row.online == sum(c.online for c in counties.values())
+        assert row.children == (3 if row is city_row else 1)
+    assert city_row.area_km2 == pytest.approx(sum(c.area_km2 for c in counties.values()), abs=0.01)
+    assert abs(outline[0]) < 1e-9 and outline[1] == 1  # exact shared borders: one polygon, no overlap
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "gridmap.cli", "coverage", "--code", "4116", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = [(r["code"], r["level"], r["planned"]) for r in json.loads(done.stdout)]
+    assert listed == [("4116", -1, city_row.planned)] + [(c, 0, counties[c].planned) for c in sorted(counties)]
 
 
 def test_every_camera_is_in_its_own_county_and_stated_grid(city, data_dir, manifests):
@@ -104,7 +139,7 @@ def test_demo_city_reloads_and_prints_every_county(city, manifests):
         assert line in out, line
     assert "15,011" in out  # micro-grids of the three counties: 10,311 + 2,600 + 2,100
     with engine.connect() as conn:
-        n_areas = conn.execute(text("SELECT count(*) FROM area")).scalar_one()
+        n_areas = conn.execute(text("SELECT count(*) FROM area WHERE level >= 0")).scalar_one()
         n_cameras = conn.execute(text("SELECT count(*) FROM camera")).scalar_one()
     assert n_areas == sum(sum(m["areas"].values()) for m in manifests.values())
     assert n_cameras == sum(m["cameras"]["planned"] for m in manifests.values())

@@ -31,7 +31,7 @@ def healthz(engine: EngineDep):
     try:
         with engine.connect() as conn:
             revision = conn.execute(text("SELECT revision FROM data_revision WHERE id = 1")).scalar_one_or_none()
-            areas = conn.execute(text("SELECT count(*) FROM area")).scalar_one()
+            areas = conn.execute(text("SELECT count(*) FROM area WHERE level >= 0")).scalar_one()
     except SQLAlchemyError as exc:
         missing = "data_revision" in str(exc) and "does not exist" in str(exc)
         body = Health(
