@@ -221,13 +221,20 @@ def _print_counties(engine) -> None:
     from gridmap.coverage.table import coverage_rows
 
     with engine.connect() as conn:
-        rows = coverage_rows(conn, level=0)
-    typer.echo("Counties 区县:")
-    for r in rows:
-        typer.echo(
-            f"  {r.code} {pad(r.name or '', 8)} {r.children:>4,} 乡镇  计划 {r.planned:>7,}  已安装 {r.installed:>7,}"
+        cities, rows = coverage_rows(conn, level=-1), coverage_rows(conn, level=0)
+
+    def line(r, below: str) -> str:
+        return (
+            f"  {r.code:<6} {pad(r.name or '', 8)} {r.children:>4,} {below}  计划 {r.planned:>7,}  已安装 {r.installed:>7,}"
             f"  在线 {r.online:>7,}  安装率 {percent(r.rollout_rate)}  上云率 {percent(r.online_rate)}"
         )
+
+    typer.echo("Cities 市:")
+    for r in cities:
+        typer.echo(line(r, "区县"))
+    typer.echo("Counties 区县:")
+    for r in rows:
+        typer.echo(line(r, "乡镇"))
 
 
 def _print_summary(engine) -> None:

@@ -143,3 +143,36 @@ def test_demo_city_reloads_and_prints_every_county(city, manifests):
         n_cameras = conn.execute(text("SELECT count(*) FROM camera")).scalar_one()
     assert n_areas == sum(sum(m["areas"].values()) for m in manifests.values())
     assert n_cameras == sum(m["cameras"]["planned"] for m in manifests.values())
+
+
+def test_the_pages_open_on_the_city_and_drill_down_to_a_county(city, browser):
+    """/map and /embed on the sample city: titled 周口市 with the county names drawn; /embed ranks
+    the counties (as /api/v1/map/screen does) and ?area= gives a county its own scoped screen."""
+    from api_server import serve
+    from browser import screenshot, wait_for, wait_idle
+
+    _, engine, _ = city
+    with serve(engine) as base:
+        page = browser.page(1600, 1000)
+        page.goto(f"{base}/map")
+        wait_idle(page)
+        wait_for(page, "document.querySelector('#gm-county-name').textContent === '周口市'", 20, "the city's title")
+        wait_for(page, "document.querySelectorAll('.gm-maplabel[data-level=\"0\"]').length === 3", 20, "county names")
+        names = page.inner_text(".gm-maplabels")
+        assert all(n in names for n in ("鹿邑县", "郸城县", "太康县"))
+        screenshot(page, "city_map")
+        page = browser.page(1920, 1080)
+        page.goto(f"{base}/embed?theme=dark&refresh=600")
+        wait_idle(page)
+        wait_for(page, "gm.state.trend !== null && gm.state.offline !== null", 20, "the trend and offline cameras")
+        assert page.inner_text("#gm-embed-county") == "周口市"
+        assert page.inner_text("#gm-rank-title").startswith("县")
+        ranked = page.evaluate("Array.from(document.querySelectorAll('.gm-rank-row')).map(r => r.dataset.code)")
+        assert ranked == ["411628", "411627", "411625"]  # 上云率 98.49% > 97.02% > 90.00%
+        screenshot(page, "city_embed")
+        page.goto(f"{base}/embed?theme=dark&refresh=600&area=411625")
+        wait_idle(page)
+        wait_for(page, "gm.state.trend !== null && gm.state.offline !== null", 20, "the trend and offline cameras")
+        assert page.inner_text("#gm-embed-county") == "郸城县"
+        assert page.inner_text("#gm-rank-title").startswith("乡镇")
+        assert len(page.query_selector_all(".gm-rank-row")) == 12

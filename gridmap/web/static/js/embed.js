@@ -135,7 +135,9 @@ const labels = labelLayer(map, {
       return [];
     }
     const out = [];
-    for (let lv = 1; lv <= Math.max(1, level); lv++) {
+    // a city's (or province's) screen names its counties too
+    const first = state.screen && state.screen.area.level < 0 ? 0 : 1;
+    for (let lv = first; lv <= Math.max(1, level); lv++) {
       out.push(lv);
     }
     return out;
@@ -488,6 +490,9 @@ function loadScreen() {
   }).then((body) => {
     state.screen = body;
     const area = body.area;
+    if (area.level < 0) {
+      labels.update();
+    }
     if (area.level === 0) {
       state.countyCode = area.code;
     }

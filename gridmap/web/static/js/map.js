@@ -226,13 +226,15 @@ map.setView([35, 105], 5);
 
 /* Names of the areas (township names first, then deeper levels down to the one coloured, each
  * where it fits) and, below the camera tiles' zoom, camera clusters: HTML over the map (overlays.js). */
+/* County names too when the map shows several counties (a city): set once they are counted. */
+let firstLabelLevel = 1;
 const labels = labelLayer(map, {
   levels: () => {
     if (!state.labels) {
       return [];
     }
     const out = [];
-    for (let lv = 1; lv <= Math.max(1, state.level); lv++) {
+    for (let lv = firstLabelLevel; lv <= Math.max(1, state.level); lv++) {
       out.push(lv);
     }
     return out;
@@ -1655,6 +1657,10 @@ function start() {
       if (counties.length === 1) {
         title(counties[0].properties.name || counties[0].properties.code);
         return null;
+      }
+      if (counties.length > 1) {
+        firstLabelLevel = 0;
+        labels.update();
       }
       const parents = new Set(counties.map((f) => String(f.properties.parent_code || '')));
       const first = [...parents][0] || '';
