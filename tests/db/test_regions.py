@@ -7,6 +7,7 @@ the city and province by deltas; and the stored figures always equal a recount f
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pyogrio
@@ -48,10 +49,11 @@ def row(conn, code: str):
     ).one()
 
 
-def county_like(data_dir, code: str, name: str, shift: tuple[float, float]) -> pd.DataFrame:
+def county_like(data_dir, code: str, name: str, shift: tuple[float, float], deepest: int = 4) -> pd.DataFrame:
     """The sample's first township's subtree as a county of its own: codes re-prefixed with
-    ``code``, the township's outline as the county, moved by ``shift`` degrees (no overlap)."""
-    areas = pd.concat([read_areas(data_dir / GPKG, layer=lv.key) for lv in LEVELS[1:]], ignore_index=True)
+    ``code``, the township's outline as the county, moved by ``shift`` degrees (no overlap), its
+    levels down to ``deepest`` (3: a county without micro-grids)."""
+    areas = pd.concat([read_areas(data_dir / GPKG, layer=lv.key) for lv in LEVELS[1 : deepest + 1]], ignore_index=True)
     first = sorted(areas.loc[areas["level"] == 1, "code"])[0]
     part = areas[areas["code"].str.startswith(first)].copy()
     county = part[part["code"] == first].copy()
@@ -231,3 +233,49 @@ def test_tokens_scoped_to_a_county_or_a_city_are_enforced(engine, tmp_path):
             assert status(http, by_county["411628"][:1]) == ["out_of_scope"]
     with engine.connect() as conn:
         assert differences(conn) == []
+
+
+def test_a_county_without_micro_grids_validates_publishes_and_is_drawn(engine, data_dir, tmp_path):
+    """Its grids are its leaves: cameras land in them, the figures roll up, the grid tiles draw it."""
+    from api_server import client, serve
+
+    county = county_like(data_dir, "411696", "无微网格县", (-0.6, 0.0), deepest=3)
+    path = write_gpkg(county, tmp_path / "no_micro.gpkg")
+    result = runner.invoke(app, ["publish", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    grids = county[county["level"] == 3]
+    cams = pd.DataFrame(
+        {
+            "设备编码": [f"41169600001318{i:06d}" for i in range(len(grids))],
+            "经度": [round(g.representative_point().x, 6) for g in grids.geometry],
+            "纬度": [round(g.representative_point().y, 6) for g in grids.geometry],
+            "安装状态": "已安装",
+            "在线状态": "在线",
+        }
+    )
+    cams.to_csv(tmp_path / "cams.csv", index=False, encoding="utf-8-sig")
+    result = runner.invoke(app, ["cameras", "import", str(tmp_path / "cams.csv"), "--county", "411696"])
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        placed = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE length(area_code) = 15) FROM camera WHERE area_code LIKE '411696%'"
+            )
+        ).one()
+        assert tuple(placed) == (len(grids), len(grids))  # every camera in a grid, the county's leaves
+        assert row(conn, "411696").installed == len(grids) and differences(conn) == []
+        assert not conn.execute(text("SELECT count(*) FROM area WHERE code LIKE '411696%' AND level = 4")).scalar_one()
+        lon, lat = grids.geometry.iloc[0].representative_point().coords[0]
+    z = 14
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    with serve(engine) as base, client(base) as http:
+        tile = http.get(f"/tiles/grid/{z}/{x}/{y}.mvt")
+        assert tile.status_code == 200 and b"411696" in gzip_or_raw(tile)
+
+
+def gzip_or_raw(response) -> bytes:
+    import gzip
+
+    body = response.content
+    return gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
