@@ -25,6 +25,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gridmap.db.copy import copy_columns, ewkb_hex
+from gridmap.db.regions import sync_regions
 from gridmap.geometry.metric import metric_crs, to_metric
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def replace_subtree(
 ) -> int:
     """Replace every live area under ``root_code`` (code prefix) at ``top_level`` and below by
     ``areas`` (canonical columns, EPSG:4490 MultiPolygons) and record it as a new published version;
-    returns the version id.
+    returns the version id. Counties among ``areas`` are linked to their city and province rows
+    (:func:`gridmap.db.regions.sync_regions`).
 
     Versions left with no live area become ``superseded`` (``rolled_back`` when this is a rollback,
     ``restored_from`` naming the version restored). Runs on the caller's transaction: if anything
@@ -114,6 +116,9 @@ def replace_subtree(
                   AND NOT EXISTS (SELECT 1 FROM area a WHERE a.version_id = v.id)"""),
         {"id": version_id, "displaced": "rolled_back" if restored_from is not None else "superseded"},
     )
+    counties = [str(c) for c, lv in zip(areas["code"], areas["level"]) if lv == 0]
+    if counties:  # their city and province rows, and the counties' links to them
+        sync_regions(conn, counties)
     return int(version_id)
 
 

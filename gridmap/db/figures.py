@@ -205,27 +205,6 @@ def chain_of(conn: Connection, code: str | None) -> list[str]:
     )
 
 
-def region_figures_sql() -> list[str]:
-    """Statements (parameter ``:level``) recomputing the figures of every area of one level from
-    its children's rows: used for the region levels (``gridmap.db.regions``), a few rows each."""
-    return [
-        """DELETE FROM area_operator_stats WHERE code IN (SELECT code FROM area WHERE level = :level)""",
-        """DELETE FROM area_stats WHERE code IN (SELECT code FROM area WHERE level = :level)""",
-        """INSERT INTO area_stats (code, level, planned, installed, online, households)
-            SELECT p.code, p.level, coalesce(sum(s.planned), 0)::int, coalesce(sum(s.installed), 0)::int,
-                   coalesce(sum(s.online), 0)::int, p.households
-            FROM area p LEFT JOIN area c ON c.parent_code = p.code LEFT JOIN area_stats s ON s.code = c.code
-            WHERE p.level = :level GROUP BY p.code, p.level, p.households""",
-        f"""UPDATE area_stats SET {_RATES.format(p="planned", i="installed", o="online")}
-            WHERE code IN (SELECT code FROM area WHERE level = :level)""",
-        """INSERT INTO area_operator_stats (code, operator, planned, installed, online)
-            SELECT p.code, o.operator, sum(o.planned)::int, sum(o.installed)::int, sum(o.online)::int
-            FROM area p JOIN area c ON c.parent_code = p.code JOIN area_operator_stats o ON o.code = c.code
-            WHERE p.level = :level GROUP BY p.code, o.operator HAVING sum(o.planned) > 0""",
-        _STRUCTURE.replace("(CAST(:codes AS text[]) IS NULL OR p.code = ANY(CAST(:codes AS text[])))", "true"),
-    ]
-
-
 def rebuild(conn: Connection) -> int:
     """Every area's figures from scratch (on the caller's transaction); returns the areas."""
     conn.execute(text("DELETE FROM area_operator_stats"))

@@ -100,6 +100,12 @@ def lock_areas_for_import(conn: Connection) -> None:
     conn.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"key": "gridmap.services.cameras"})
 
 
+def lock_regions(conn: Connection) -> None:
+    """Writers that change the counties' region rows (``gridmap.db.regions``) one at a time: two
+    counties of one city published side by side each redraw the city from what the other left."""
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"key": "gridmap.db.regions"})
+
+
 def try_lock_status_expiry(conn: Connection) -> bool:
     """One status expiry at a time (every server process runs it): False when another holds it."""
     return bool(

@@ -2,16 +2,20 @@
 4-digit codes), see ``gridmap.levels`` — kept in ``area`` as rows derived from the live counties.
 
 Boundary files never hold them: a county's code names its city and province (GB/T 2260 prefixes),
-so whenever counties are published, replaced or rolled back :func:`sync_regions` makes the region
-rows match: one city row per city with a live county, one province row per province with a city,
-each county's ``parent_code`` its city's code, each region's outline the union of its children's
-(EPSG:4490) and its area (m²) their sum. A city whose counties are loaded one by one grows as they
-arrive; one left without counties goes. Region rows have no version (``version_id`` NULL), no
-tile rows and no label rows: maps draw the counties.
+so whenever counties are published, replaced or rolled back :func:`sync_regions` (called by
+``gridmap.db.areas.replace_subtree``) makes the region rows match: one city row per city with a
+live county, one province row per province with a city, each county's ``parent_code`` its city's
+code, each region's outline the union of its children's (EPSG:4490) and its area (m²) their sum.
+A city whose counties are loaded one by one grows as they arrive; one left without counties goes.
+Region rows have no version (``version_id`` NULL), no tile rows and no label rows: maps draw the
+counties.
 
-Their figures follow the same chain as every area's (``gridmap.db.figures`` walks ``parent_code``),
-so a camera write moves its city and province by deltas like its county; after areas are
-replaced :func:`refresh_region_figures` recomputes the few region rows from their children.
+Their figures follow the same chain as every area's (``gridmap.db.figures`` walks
+``parent_code``): a camera write moves its city and province by deltas like its county, and a
+publish replacing a county moves them by its cameras' deltas from the city (its anchor). A new
+region starts with zero figures: its counties' cameras then arrive as deltas. Writers take
+:func:`gridmap.db.locks.lock_regions` first, so each redraws a region from what the previous one
+committed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
+from gridmap.db.locks import lock_regions
 from gridmap.levels import CITY, PROVINCE, REGION_NAMES, region_codes_of
 
 #: A region row's outline: the union of its children's (cheap for tens of counties; only the
@@ -38,6 +43,7 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
     create the missing ones, link every county to its city, drop regions left empty, and redraw
     the outlines of the regions of ``counties`` (codes a write replaced; None: every region).
     Returns the codes of the region rows redrawn or created."""
+    lock_regions(conn)
     live = list(conn.execute(text("SELECT code FROM area WHERE level = 0")).scalars())
     wanted_provinces = sorted({region_codes_of(c)[0] for c in live})
     wanted_cities = sorted({region_codes_of(c)[1] for c in live})
@@ -47,7 +53,8 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
         level = PROVINCE if len(code) == PROVINCE.code_length else CITY
         conn.execute(
             text("""INSERT INTO area (code, name, level, parent_code, kind, geom)
-                    VALUES (:code, :name, :level, :parent, :kind, ST_GeomFromText('MULTIPOLYGON EMPTY', 4490))"""),
+                    VALUES (:code, :name, :level, :parent, :kind, ST_GeomFromText('MULTIPOLYGON EMPTY', 4490))
+                    ON CONFLICT (code) DO NOTHING"""),
             {
                 "code": code,
                 "name": REGION_NAMES.get(code),
@@ -56,22 +63,29 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
                 "kind": level.name_zh,
             },
         )
+    if created:  # no camera below a new region yet: its figures start at zero
+        conn.execute(
+            text("""INSERT INTO area_stats (code, level, planned, installed, online)
+                    SELECT code, level, 0, 0, 0 FROM area WHERE code = ANY(:codes)
+                    ON CONFLICT (code) DO NOTHING"""),
+            {"codes": created},
+        )
     conn.execute(
         text("""UPDATE area SET parent_code = left(code, :n)
                 WHERE level = 0 AND parent_code IS DISTINCT FROM left(code, :n)"""),
         {"n": CITY.code_length},
     )
-    conn.execute(
-        text(
-            """DELETE FROM area r WHERE r.level = :city AND NOT EXISTS (SELECT 1 FROM area c WHERE c.parent_code = r.code)"""
-        ),
-        {"city": CITY.number},
-    )
-    conn.execute(
-        text("""DELETE FROM area r WHERE r.level = :province
-                AND NOT EXISTS (SELECT 1 FROM area c WHERE c.parent_code = r.code)"""),
-        {"province": PROVINCE.number},
-    )
+    for number in (CITY.number, PROVINCE.number):  # regions left without children go, figures too
+        gone = list(
+            conn.execute(
+                text("""DELETE FROM area r WHERE r.level = :level
+                        AND NOT EXISTS (SELECT 1 FROM area c WHERE c.parent_code = r.code) RETURNING code"""),
+                {"level": number},
+            ).scalars()
+        )
+        if gone:
+            conn.execute(text("DELETE FROM area_operator_stats WHERE code = ANY(:c)"), {"c": gone})
+            conn.execute(text("DELETE FROM area_stats WHERE code = ANY(:c)"), {"c": gone})
     if counties is None:
         cities = wanted_cities
     else:
@@ -83,14 +97,3 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
     if provinces:
         conn.execute(_OUTLINES, {"child_level": CITY.number, "codes": provinces, "level": PROVINCE.number})
     return sorted(set(cities) | set(provinces))
-
-
-def refresh_region_figures(conn: Connection) -> None:
-    """Recompute the figures of every region row from its children (cities from their counties,
-    then provinces from their cities): counts, rates, per-operator rows and structure columns.
-    Tens of rows; run after areas are replaced, when deltas alone may have left them off."""
-    from gridmap.db.figures import region_figures_sql
-
-    for level in (CITY.number, PROVINCE.number):
-        for statement in region_figures_sql():
-            conn.execute(text(statement), {"level": level})

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from gridmap.config import STORAGE_SRID
 from gridmap.db.areas import VersionInfo, count_below, live_codes_below, parent_areas, replace_subtree
 from gridmap.db.cameras import CHANGED_CAMERAS, assign_cameras_to_areas, cameras_in, lock_cameras
-from gridmap.db.figures import planned_in
+from gridmap.db.figures import parents_of, planned_in
 from gridmap.db.locks import SubtreeBusy, lock_areas_for_publish, lock_subtree
 from gridmap.db.revisions import current_revision, replaced_since
 from gridmap.db.session import is_bad_value
@@ -321,6 +321,8 @@ def publish_analysis(
             if restrict_to is not None:
                 _check_reach(conn, restrict_to, scope, store, version_id)
             anchor = scope.parent if scope.includes_root else scope.root
+            if anchor is None and scope.root is not None:  # a county: its city row (gridmap.db.regions)
+                anchor = next(iter(parents_of(conn, [scope.root])), None)
             record_change(
                 conn,
                 kind,

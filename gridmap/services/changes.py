@@ -45,9 +45,8 @@ from sqlalchemy import Connection, text
 from gridmap.db import figures
 from gridmap.db.cameras import CHANGED_CAMERAS, prepare_changed_cameras
 from gridmap.db.labels import rebuild_label_rows, sync_label_rows
-from gridmap.db.regions import refresh_region_figures, sync_regions
+from gridmap.db.regions import sync_regions
 from gridmap.db.revisions import bump_revision, log_change
-from gridmap.levels import level_of_code
 from gridmap.logs import event, get_logger
 from gridmap.tiles.store import rebuild_tile_tables, sync_area_rows, sync_camera_rows
 
@@ -139,9 +138,6 @@ def record_change(
     )
     structure.update(figures.parents_of(conn, moved.installed_codes))
     figures.refresh_structure(conn, sorted(structure))
-    if areas is not None:  # the cities and provinces above: their rows, outlines and figures
-        sync_regions(conn, [c for c in areas.codes if level_of_code(c) == 0])
-        refresh_region_figures(conn)
     log_change(
         conn,
         revision,

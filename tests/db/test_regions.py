@@ -279,3 +279,46 @@ def gzip_or_raw(response) -> bytes:
 
     body = response.content
     return gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+
+
+def test_two_counties_of_one_city_published_at_once_both_count(engine, data_dir, tmp_path):
+    """Two publishes side by side (different subtrees, both allowed) with status pushes between:
+    the city's outline and figures hold both counties, equal to a recount from scratch."""
+    import threading
+
+    from gridmap.services.boundaries import publish_file
+
+    paths = [
+        write_gpkg(county_like(data_dir, code, f"并发县{i}", shift), tmp_path / f"{code}.gpkg")
+        for i, (code, shift) in enumerate((("411695", (0.6, 0.3)), ("411694", (-0.6, 0.3))))
+    ]
+    errors: list[BaseException] = []
+
+    def run(path):
+        try:
+            publish_file(engine, path, by="test")
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    with engine.connect() as conn:
+        device = conn.execute(
+            text("SELECT device_id FROM camera WHERE status = 'installed' AND area_code LIKE '411628%' LIMIT 1")
+        ).scalar_one()
+    threads = [threading.Thread(target=run, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for i in range(6):  # camera writes moving the same city row meanwhile
+        report = json.dumps([{"device_id": device, "online": bool(i % 2)}])
+        result = runner.invoke(app, ["cameras", "status", "-", "--format", "json"], input=report)
+        assert result.exit_code == 0, result.output
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with engine.connect() as conn:
+        counties = conn.execute(
+            text("SELECT code, area_m2 FROM area WHERE level = 0 AND left(code, 4) = :c"), {"c": CITY}
+        ).all()
+        assert {"411695", "411694"} <= {c for c, _ in counties}
+        assert row(conn, CITY).area_m2 == pytest.approx(sum(m for _, m in counties))
+        assert row(conn, CITY).children == len(counties)
+        assert differences(conn) == []

@@ -19,7 +19,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-# Frozen SQL: gridmap.db.regions and gridmap.db.figures.region_figures_sql when 0009 was written.
+# Frozen SQL: what gridmap.db.regions and the figures' roll-up give, when 0009 was written.
 _OUTLINE = """
     UPDATE area r SET geom = u.geom, area_m2 = u.area_m2
     FROM (SELECT parent_code, ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(geom)), 3)) AS geom,
