@@ -348,6 +348,22 @@ def county_shapes(conn: Connection, codes: Sequence[str]) -> CountyShapes:
     )
 
 
+def live_children(
+    conn: Connection, counties: Sequence[str], local_column: str
+) -> dict[str, list[tuple[str, str | None]]]:
+    """Per parent code in the ``counties`` (code prefixes), its live children's codes with the
+    local code each keeps in ``attrs`` under ``local_column`` (None without one)."""
+    rows = conn.execute(
+        text("""SELECT parent_code, code, attrs ->> :column FROM area
+                WHERE parent_code IS NOT NULL AND left(parent_code, 6) = ANY(CAST(:counties AS text[]))"""),
+        {"counties": list(counties), "column": local_column},
+    ).all()
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for parent, code, local in rows:
+        out.setdefault(parent, []).append((code, local))
+    return out
+
+
 def county_codes(conn: Connection) -> list[str]:
     """The codes of the live counties (level 0), by code."""
     return list(conn.execute(text('SELECT code FROM area WHERE level = 0 ORDER BY code COLLATE "C"')).scalars())

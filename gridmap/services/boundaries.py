@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gridmap.config import STORAGE_SRID
-from gridmap.db.areas import VersionInfo, count_below, live_codes_below, parent_areas, replace_subtree
+from gridmap.db.areas import VersionInfo, count_below, live_children, live_codes_below, parent_areas, replace_subtree
 from gridmap.db.cameras import CHANGED_CAMERAS, assign_cameras_to_areas, cameras_in, lock_cameras
 from gridmap.db.figures import parents_of, planned_in
 from gridmap.db.locks import SubtreeBusy, lock_areas_for_publish, lock_subtree
@@ -30,6 +30,7 @@ from gridmap.db.revisions import current_revision, replaced_since
 from gridmap.db.session import is_bad_value
 from gridmap.db.versions import archived_areas, get_version, record_rejected
 from gridmap.errors import GridmapError
+from gridmap.geometry.local_codes import LOCAL_CODE_COLUMN, known_from_rows, local_counties, localize
 from gridmap.geometry.scope import Scope, encroachments
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
 from gridmap.io.boundaries import BoundaryFile, ReadLimits, read_boundary_file
@@ -129,11 +130,13 @@ def check_file(
     """Read and validate a boundary file (features and vertices within ``limits``, default: the
     settings'). With ``live`` (the database), also check that the file lies where the live areas
     are (:func:`gridmap.services.placement.placement_finding`: a ``crs_mismatch`` error naming the
-    CRS that fits). Raises ``BoundaryReadError`` when it cannot be read or is over the limits."""
+    CRS that fits). Areas numbered with local codes under a stated parent get standard codes
+    (:func:`with_standard_codes`; a repaired copy still writes the file's own attributes). Raises ``BoundaryReadError`` when it cannot be read or is over the limits."""
     read = read or ReadOptions()
     src = read_boundary_file(
         path, layer=read.layer, crs=read.crs, encoding=read.encoding, fields=dict(read.fields) or None, limits=limits
     )
+    src = with_standard_codes(src, live)
     analysis = analyse(
         src.areas,
         level=level,
@@ -152,6 +155,24 @@ def check_file(
         else:  # placed right: does it reach into the live counties next to it?
             analysis.report.findings.extend(neighbour_findings(live, src))
     return src, analysis
+
+
+def with_standard_codes(src: BoundaryFile, live: Connection | None) -> BoundaryFile:
+    """``src`` with standard codes for its locally numbered areas
+    (:func:`gridmap.geometry.local_codes.localize`), the live areas (``live``) keeping the codes
+    they were given before; ``src`` itself when it has none."""
+    areas = src.areas
+    if "code" not in areas or "parent_code" not in areas:
+        return src
+    codes, parents = areas["code"].to_numpy(dtype=object), areas["parent_code"].to_numpy(dtype=object)
+    counties = local_counties(codes, parents)
+    if not counties:
+        return src
+    known = known_from_rows(live_children(live, counties, LOCAL_CODE_COLUMN)) if live is not None else None
+    done = localize(codes, parents, known)
+    areas = areas.copy()
+    areas["code"], areas["parent_code"], areas[LOCAL_CODE_COLUMN] = done.codes, done.parents, done.local
+    return replace(src, areas=areas, notes=[*src.notes, *done.notes])
 
 
 def publish_file(
