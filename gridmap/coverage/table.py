@@ -124,7 +124,7 @@ class Coverage:
 def coverage_rows(conn: Connection, *, level: int | None = None, code: str | None = None) -> list[CoverageRow]:
     """The rows `gridmap coverage` prints, from the stored figures, sorted by level then code:
 
-    - neither: the county level and the townships (levels 0 and 1);
+    - neither: the provinces and cities (levels -2, -1), the counties and the townships (0, 1);
     - ``level``: every area of that level (under ``code`` when given);
     - ``code`` alone: that area and its direct children.
     Raises KeyError for an unknown code.

@@ -260,7 +260,7 @@ def select_figures(
     """The stored rows of ``gridmap coverage``, by level then code (None when ``code`` is not a
     live area):
 
-    - neither: the county level and the townships (levels 0 and 1);
+    - neither: the provinces and cities (levels -2, -1), the counties and the townships (0, 1);
     - ``level``: every area of that level (with ``code``: those at or below ``code``);
     - ``code`` alone: that area and its direct children;
     - ``every_area``: every live area.
@@ -277,7 +277,7 @@ def select_figures(
     if every_area:
         where = "true"
     elif level is None and code is None:
-        where = "a.level IN (0, 1)"
+        where = "a.level <= 1"  # the provinces and cities above the counties too
     elif level is None:
         where = "(a.code = :root OR a.parent_code = :root)"
     elif code is None:
