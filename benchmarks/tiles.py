@@ -176,8 +176,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_path: str, url_of):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_path: str, url_of, cwd: Path = ROOT):
         self.name, self.argv, self.env, self.ready_path, self.url_of = name, argv, env, ready_path, url_of
+        self.cwd = cwd  # `python -m` puts the working directory first on sys.path: the source tree served
         self.proc: subprocess.Popen | None = None
         self.base = ""
 
@@ -190,6 +191,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            cwd=self.cwd,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -215,18 +217,53 @@ class Server:
         self.proc = None
 
 
-def servers(url: str) -> dict[str, Server]:
-    uvicorn_opts = ["--workers", "1", "--loop", "asyncio", "--http", "h11", "--no-access-log", "--host", "127.0.0.1"]
-    ours = Server(
-        "gridmap",
-        [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app", *uvicorn_opts],
-        {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_READ_ACCESS": "open"},
+def uvicorn_opts(stack: str) -> list[str]:
+    loop, http = stack.split("/")
+    return ["--workers", "1", "--loop", loop, "--http", http, "--no-access-log", "--host", "127.0.0.1"]
+
+
+def resolved_stack(stack: str, tree: Path) -> str:
+    """What uvicorn's ``auto`` picks in the server's environment (uvloop/httptools when importable)."""
+    loop, http = stack.split("/")
+    code = "import importlib.util as u; print(bool(u.find_spec('uvloop')), bool(u.find_spec('httptools')))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout.split()
+    if loop == "auto":
+        loop = "uvloop" if out[:1] == ["True"] else "asyncio"
+    if http == "auto":
+        http = "httptools" if out[1:2] == ["True"] else "h11"
+    return f"{loop}/{http}"
+
+
+def git_commit(tree: Path) -> str:
+    out = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return out.stdout.strip()[:60] or "?"
+
+
+def gridmap_server(url: str, label: str, tree: Path, stack: str) -> Server:
+    """Our app from the source tree ``tree`` (first on PYTHONPATH), served with ``stack`` (loop/http)."""
+    return Server(
+        label,
+        [sys.executable, "-m", "uvicorn", "--factory", "gridmap.api.app:create_app", *uvicorn_opts(stack)],
+        {
+            "GRIDMAP_DATABASE_URL": url,
+            "GRIDMAP_READ_ACCESS": "open",
+            "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]),
+        },
         "/healthz",
         lambda layer, z, x, y: f"/tiles/{layer}/{z}/{x}/{y}.mvt",
+        cwd=tree,
     )
+
+
+def servers(url: str, configs: list[tuple[str, Path, str]], with_tipg: bool) -> dict[str, Server]:
+    """tipg (unless left out), then ours in each configuration (label, source tree, loop/http)."""
+    ours = {label: gridmap_server(url, label, tree, stack) for label, tree, stack in configs}
+    if not with_tipg:
+        return ours
     tipg = Server(
         "tipg",
-        [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", *uvicorn_opts],
+        [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", *uvicorn_opts("asyncio/h11")],
         {
             "DATABASE_URL": url.replace("+psycopg", ""),
             "TIPG_DB_SCHEMAS": '["tipg_bench"]',
@@ -238,7 +275,7 @@ def servers(url: str) -> dict[str, Server]:
         "/collections",
         lambda layer, z, x, y: f"/collections/tipg_bench.{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}",
     )
-    return {"tipg": tipg, "gridmap": ours}
+    return {"tipg": tipg, **ours}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,12 +389,15 @@ def run_pass(server: Server, tiles, clients: int, meter: CpuMeter | None = None)
     }
 
 
-def bench(server: Server, tiles, clients: int, meter: CpuMeter) -> tuple[dict, dict, dict]:
+def bench(server: Server, tiles, clients: int, meter: CpuMeter, warm_repeat: int = 1) -> tuple[dict, dict, dict]:
     server.start()
     try:
         cold = run_pass(server, tiles, clients, meter)
-        warm = run_pass(server, tiles, clients, meter)
-        alone = run_pass(server, tiles, 1, meter)
+        warm = run_pass(server, tiles * warm_repeat, clients, meter)
+        alone = run_pass(server, tiles * warm_repeat, 1, meter)
+        if server.ready_path == "/healthz":  # ours: how many cached tiles were answered before the routing
+            cache = httpx.get(server.base + "/tiles", timeout=10).json()["cache"]
+            alone["early_hits"] = cache.get("early_hits", "–")
     finally:
         server.stop()
     return cold, warm, alone
@@ -373,15 +413,48 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="repeat each server's cold+warm run; medians shown")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep-db", action="store_true", help=f"keep (and reuse) the scratch database {SCRATCH_DB}")
+    ap.add_argument(
+        "--stacks",
+        default="auto/auto",
+        help="our server's uvicorn loop/http, comma-separated, each run in turn (default auto/auto, as `gridmap "
+        "serve`: uvloop/httptools when installed); e.g. asyncio/h11,uvloop/httptools",
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also serve the gridmap of this source tree (e.g. a checkout of main), in each of the stacks",
+    )
+    ap.add_argument("--no-tipg", action="store_true", help="leave tipg out (ours only; no ratios to it)")
+    ap.add_argument(
+        "--warm-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send the tile set N times in each warm pass: more samples for p99 and the CPU figures (default 1)",
+    )
     args = ap.parse_args()
 
-    ensure_tipg()
-    print("Vector tile benchmark: gridmap /tiles vs tipg (same PostGIS, same tiles)")
+    with_tipg = not args.no_tipg
+    if with_tipg:
+        ensure_tipg()
+    print("Vector tile benchmark: gridmap /tiles" + (" vs tipg (same PostGIS, same tiles)" if with_tipg else ""))
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(
-        f"   tipg {tipg_version()}, Python {platform.python_version()}, {os.cpu_count()} CPUs ({usable} usable); "
+        f"   {f'tipg {tipg_version()}, ' if with_tipg else ''}Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs ({usable} usable); "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes skew timings)"
     )
+    trees = [("gridmap", ROOT)] + ([("base", args.baseline.resolve())] if args.baseline else [])
+    configs = []
+    for stack in args.stacks.split(","):
+        for name, tree in trees:
+            resolved = resolved_stack(stack, tree)
+            label = f"{name}:{resolved}"
+            if all(c[0] != label for c in configs):
+                configs.append((label, tree, resolved))
+    for label, tree, stack in configs:
+        print(f"   {label}: uvicorn {' '.join(uvicorn_opts(stack))} — source {tree} ({git_commit(tree)})")
     t = time.perf_counter()
     url, name, load_s = make_database(args.keep_db)
     print(
@@ -399,13 +472,14 @@ def main() -> None:
         )
         print(
             f"   {args.clients} concurrent clients (threads, keep-alive, Accept-Encoding: gzip); "
-            f"{args.rounds} round(s), cold = fresh server process\n"
+            f"{args.rounds} round(s), cold = fresh server process, warm passes send the tiles "
+            f"{args.warm_repeat}×\n"
         )
         results: dict[tuple[str, str], list[dict]] = {}
         meter = CpuMeter(url, name)
         for _round in range(args.rounds):
-            for key, server in servers(url).items():
-                cold, warm, alone = bench(server, tiles, args.clients, meter)
+            for key, server in servers(url, configs, with_tipg).items():
+                cold, warm, alone = bench(server, tiles, args.clients, meter, args.warm_repeat)
                 results.setdefault((key, "cold"), []).append(cold)
                 results.setdefault((key, "warm"), []).append(warm)
                 results.setdefault((key, "warm1"), []).append(alone)
@@ -413,7 +487,8 @@ def main() -> None:
                     if res["errors"]:
                         print(f"   ! {key} {phase}: {res['errors']}")
         meter.conn.close()
-        report(results, args.clients)
+        report(results, args.clients, [c[0] for c in configs], with_tipg)
+        print(f"   load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if not args.keep_db:
             from gridmap.config import get_settings
@@ -422,47 +497,52 @@ def main() -> None:
             LocalCluster.from_settings(get_settings()).drop_database(name)
 
 
-def report(results: dict, clients: int) -> None:
+def report(results: dict, clients: int, ours: list[str], with_tipg: bool) -> None:
     def med(key, field):
         return statistics.median(r[field] for r in results[key])
 
+    width = max(9, *(len(label) + 2 for label in ours))
     print(
-        f"   {'server':<9}{'cache':<7}{'tiles':>7}{'tiles/s':>10}{'vs tipg':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"   {'server':<{width}}{'cache':<7}{'tiles':>7}{'tiles/s':>10}{'vs tipg':>9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'mean ms':>9}{'CPU ms/tile':>13}{'(server+db)':>12}  {'MB':>5}  statuses / X-Tile-Cache"
     )
-    for key in (
-        ("tipg", "cold"),
-        ("gridmap", "cold"),
-        ("tipg", "warm"),
-        ("gridmap", "warm"),
-        ("tipg", "warm1"),
-        ("gridmap", "warm1"),
-    ):
-        last = results[key][-1]
-        ratio = med(key, "rate") / med(("tipg", key[1]), "rate")
-        cpu = med(key, "server_ms") + med(key, "db_ms")
-        split = f"{med(key, 'server_ms'):.2f}+{med(key, 'db_ms'):.2f}"
-        print(
-            f"   {key[0]:<9}{key[1]:<7}{last['n']:>7,}{med(key, 'rate'):>10.0f}{f'{ratio:.1f}×':>9}"
-            f"{med(key, 'p50'):>9.2f}{med(key, 'p99'):>9.2f}{med(key, 'mean'):>9.2f}{cpu:>13.2f}"
-            f"{split:>12}  {last['mb']:>5.1f}  "
-            f"{dict(sorted(last['statuses'].items()))} {last['cache'] or ''}"
+    names = (["tipg"] if with_tipg else []) + ours
+    for phase in ("cold", "warm", "warm1"):
+        for server in names:
+            key = (server, phase)
+            last = results[key][-1]
+            ratio = f"{med(key, 'rate') / med(('tipg', phase), 'rate'):.1f}×" if with_tipg else "–"
+            cpu = med(key, "server_ms") + med(key, "db_ms")
+            split = f"{med(key, 'server_ms'):.2f}+{med(key, 'db_ms'):.2f}"
+            print(
+                f"   {server:<{width}}{phase:<7}{last['n']:>7,}{med(key, 'rate'):>10.0f}{ratio:>9}"
+                f"{med(key, 'p50'):>9.2f}{med(key, 'p99'):>9.2f}{med(key, 'mean'):>9.2f}{cpu:>13.2f}"
+                f"{split:>12}  {last['mb']:>5.1f}  "
+                f"{dict(sorted(last['statuses'].items()))} {last['cache'] or ''}"
+            )
+    note = ""
+    if with_tipg:
+        cpu_ratio = (med(("tipg", "cold"), "server_ms") + med(("tipg", "cold"), "db_ms")) / (
+            med((ours[0], "cold"), "server_ms") + med((ours[0], "cold"), "db_ms")
         )
-    cpu_ratio = (med(("tipg", "cold"), "server_ms") + med(("tipg", "cold"), "db_ms")) / (
-        med(("gridmap", "cold"), "server_ms") + med(("gridmap", "cold"), "db_ms")
-    )
+        note = f"; cold, tipg needs {cpu_ratio:.1f}× the CPU per tile of {ours[0]}"
     print(
         f"   (warm1: the warm pass again with one client, for latency without queueing. CPU ms/tile: the server "
-        f"process plus the PostgreSQL backends it used, per tile — independent of other load; cold, tipg needs "
-        f"{cpu_ratio:.1f}× our CPU per tile)"
+        f"process plus the PostgreSQL backends it used, per tile — independent of other load{note})"
     )
-    cold = med(("gridmap", "cold"), "rate") / med(("tipg", "cold"), "rate")
-    warm_p99, alone_p99 = med(("gridmap", "warm"), "p99"), med(("gridmap", "warm1"), "p99")
-    print(
-        f"\n   target cold ≥ 3× tipg throughput: {'met' if cold >= 3 else 'NOT met'} ({cold:.1f}×); "
-        f"warm p99 < 10 ms: {'met' if warm_p99 < 10 else 'NOT met'} with {clients} clients ({warm_p99:.2f} ms), "
-        f"{'met' if alone_p99 < 10 else 'NOT met'} with 1 ({alone_p99:.2f} ms)"
-    )
+    print()
+    for label in ours:
+        warm_p99, alone_p99 = med((label, "warm"), "p99"), med((label, "warm1"), "p99")
+        line = f"   {label}: "
+        if with_tipg:
+            cold = med((label, "cold"), "rate") / med(("tipg", "cold"), "rate")
+            line += f"target cold ≥ 3× tipg throughput: {'met' if cold >= 3 else 'NOT met'} ({cold:.1f}×); "
+        line += f"cached tiles answered before the routing: {results[(label, 'warm1')][-1].get('early_hits', '–')}; "
+        line += (
+            f"warm p99 < 10 ms: {'met' if warm_p99 < 10 else 'NOT met'} with {clients} clients ({warm_p99:.2f} ms), "
+            f"{'met' if alone_p99 < 10 else 'NOT met'} with 1 ({alone_p99:.2f} ms)"
+        )
+        print(line)
 
 
 if __name__ == "__main__":

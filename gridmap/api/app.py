@@ -55,6 +55,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     disposed at shutdown) with ``settings`` (default: from the environment)."""
     from gridmap.api.routers import ROUTERS
     from gridmap.api.routers.ogc import document_limits
+    from gridmap.api.routers.tiles import CachedTiles
 
     settings = settings or get_settings()
 
@@ -109,6 +110,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.revision_cache = RevisionCache()
     app.state.upload_slots = UploadSlots(settings.upload_workers, settings.uploads_per_token)
     app.state.export_slots = ExportSlots(settings.export_workers)
+    # Innermost: cached tiles skip the routing, yet every middleware below still wraps their answers.
+    app.add_middleware(CachedTiles)
     install_error_handlers(app, body_idle_s=settings.body_idle_s)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     # Tiles are compressed by the tile router itself (cached gzipped); everything else here.

@@ -116,6 +116,15 @@ class TileCache:
                 self.hits += 1
             return tile
 
+    def get_hit(self, key: Key) -> Tile | None:
+        """The cached tile, counted as a hit; None, counted as nothing, when it is not cached
+        (the caller then asks :meth:`get` on its way to rendering it, which counts the miss)."""
+        with self._lock:
+            tile = self._lru.get(key)
+            if tile is not None:
+                self.hits += 1
+            return tile
+
     def put(self, key: Key, tile: Tile) -> bool:
         """Store ``tile`` unless it predates the processed revision; True when stored."""
         with self._lock:

@@ -151,6 +151,8 @@ class TileService:
         self.renders = 0
         self.render_seconds = 0.0
         self.coalesced = 0
+        #: Cached tiles answered before the app's routing (:class:`gridmap.api.routers.tiles.CachedTiles`).
+        self.early_hits = 0
 
     async def open(self) -> None:
         """Start the pool (without waiting for a connection: a database that is down now does not
@@ -372,6 +374,7 @@ class TileService:
             **self.cache.stats(),
             "renders": self.renders,
             "coalesced": self.coalesced,
+            "early_hits": self.early_hits,
             "render_ms_mean": round(self.render_seconds / self.renders * 1000, 2) if self.renders else None,
             "check_interval_s": self.check_interval,
             "connections": {k: pool.get(k, 0) for k in ("pool_size", "pool_available", "requests_waiting")},
