@@ -186,6 +186,7 @@ def main() -> None:
     ap.add_argument("--grow", default="", help="county counts to try on one machine, e.g. 6,12,25,50")
     ap.add_argument("--budget-gib", type=float, default=6.0)
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per one-machine attempt")
+    ap.add_argument("--grow-only", action="store_true", help="skip the distributed run and the check")
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--single", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--save", help=argparse.SUPPRESS)
@@ -210,6 +211,15 @@ def main() -> None:
     size = sum(f.stat().st_size for f in out.rglob("*.parquet"))
     print(f"province: {args.counties} counties, {args.cameras:,} cameras, {size / 2**20:,.0f} MiB of Parquet")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+    if args.grow_only:
+        sizes = [int(x) for x in args.grow.split(",") if x]
+        first = run_single(out, sizes[0], args.timeout)
+        assert first and "total_s" in first, first
+        _print_single(first)
+        args.grow = ",".join(map(str, sizes[1:]))
+        grow(out, list_counties(str(out / "leaves")), args, [first])
+        return
 
     import logging
 
@@ -265,23 +275,25 @@ def main() -> None:
 
     one = BatchCounts(frame[["planned", "installed", "online"]], int(frame["outside"].iloc[0]) if len(frame) else 0)
     same = one == run.of(counties[:check])
-    share = run.cameras.iloc[:check].sum() / run.cameras.sum()
     print(
         f"\none machine, {check} counties ({single['leaves']:,} leaves, {single['cameras']:,} cameras): "
         f"{single['total_s']:.1f} s (read {single['read_s']:.1f}, index {single['build_s']:.1f}, "
         f"count {single['count_s']:.1f}), peak RSS {single['peak_mib']:,.0f} MiB — "
         f"counts identical to the distributed run's: {same}"
     )
-    print(f"  distributed, all counties: {wall / (single['total_s'] / share):.2f}× the one-machine time scaled to all")
+    per_d, per_1 = wall / len(counties), single["total_s"] / check
+    print(f"  seconds per county: distributed {per_d:.2f}, one machine {per_1:.2f} (ratio {per_d / per_1:.2f})")
     assert same, "the distributed counts differ from one machine's"
 
-    # One machine on growing sizes, while the projection stays within budget.
-    previous = single
+    grow(out, counties, args, [single])
+
+
+def grow(out: Path, counties: list[str], args, history: list[dict]) -> None:
+    """One machine on growing sizes, while the projection stays within budget."""
     for n in [int(x) for x in args.grow.split(",") if x]:
         if n > len(counties):
             break
-        mem = previous["peak_mib"] / previous["counties"] * n
-        secs = previous["total_s"] / previous["counties"] * n
+        mem, secs = _project(history, n)
         if mem > args.budget_gib * 1024 or secs > args.timeout:
             print(
                 f"one machine, {n} counties: not attempted — projected {mem / 1024:.1f} GiB, {secs:.0f} s "
@@ -293,15 +305,33 @@ def main() -> None:
         if "total_s" not in got:
             print(f"one machine, {n} counties: stopped ({got})")
             break
-        print(
-            f"one machine, {n} counties ({got['leaves']:,} leaves, {got['cameras']:,} cameras): "
-            f"{got['total_s']:.1f} s (index {got['build_s']:.1f}, count {got['count_s']:.1f}; raster "
-            f"{got['raster'][0]}×{got['raster'][1]}, {got['boundary_cells']:,} boundary cells), "
-            f"peak RSS {got['peak_mib']:,.0f} MiB",
-            flush=True,
-        )
-        previous = got
+        _print_single(got)
+        history.append(got)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _print_single(got: dict) -> None:
+    print(
+        f"one machine, {got['counties']} counties ({got['leaves']:,} leaves, {got['cameras']:,} cameras): "
+        f"{got['total_s']:.1f} s (index {got['build_s']:.1f}, count {got['count_s']:.1f}; raster "
+        f"{got['raster'][0]}×{got['raster'][1]}, {got['boundary_cells']:,} boundary cells), "
+        f"peak RSS {got['peak_mib']:,.0f} MiB",
+        flush=True,
+    )
+
+
+def _project(history: list[dict], n: int) -> tuple[float, float]:
+    """(MiB, s) expected for ``n`` counties on one machine, 15% above the trend of the last two
+    sizes measured (or proportional to the one measured): the leaf index's raster is capped, so
+    memory grows less than linearly once it is reached."""
+    last = history[-1]
+    if len(history) < 2:
+        return last["peak_mib"] / last["counties"] * n * 1.15, last["total_s"] / last["counties"] * n * 1.15
+    prev = history[-2]
+    span = max(last["counties"] - prev["counties"], 1)
+    mem = last["peak_mib"] + max(last["peak_mib"] - prev["peak_mib"], 0) / span * (n - last["counties"])
+    secs = last["total_s"] + max(last["total_s"] - prev["total_s"], 0) / span * (n - last["counties"])
+    return mem * 1.15, secs * 1.15
 
 
 def _rss_mib() -> float:
