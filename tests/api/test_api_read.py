@@ -79,7 +79,10 @@ def cli_json(*args: str) -> list[dict]:
 
 
 def county_row() -> dict:
-    return cli_json("coverage")[0]
+    """The county's row of `gridmap coverage` (listed after its province and city rows)."""
+    rows = cli_json("coverage")
+    assert [r["level"] for r in rows[:3]] == [-2, -1, 0]
+    return rows[2]
 
 
 def scalar(engine, sql: str, **params):
