@@ -70,7 +70,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memory import peak_rss_mb  # noqa: E402  (benchmarks/memory.py)
+from memory import peak_rss_mb, rss_mb  # noqa: E402  (benchmarks/memory.py)
 from writes import Code, Server, admin_token, cluster, installed_cameras, pct  # noqa: E402
 
 SCRATCH = "gridmap_bench_city"
@@ -95,7 +95,7 @@ def load_avg() -> str:
 
 
 def log(msg: str) -> None:
-    print(f"   [{time.strftime('%H:%M:%S')} load {load_avg()}] {msg}", flush=True)
+    print(f"   [{time.strftime('%H:%M:%S')} load {load_avg()}, RSS {rss_mb():.0f} MB] {msg}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,7 +247,23 @@ def build_county(keep: bool) -> Built:
     return built
 
 
-def build_city(n_counties: int, cameras: int, tmp: Path, keep: bool) -> Built:
+def profiled(enabled: bool, label: str, work):
+    """``work()``, under cProfile when ``enabled`` (the top functions by cumulative time printed)."""
+    if not enabled:
+        return work()
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    result = prof.runcall(work)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(r"gridmap|sqlalchemy/engine/base.py", 25)
+    print(f"\n--- profile: {label} ---\n" + "\n".join(out.getvalue().splitlines()[6:]), flush=True)
+    return result
+
+
+def build_city(n_counties: int, cameras: int, tmp: Path, keep: bool, profile: bool = False) -> Built:
     import geopandas as gpd
     import pandas as pd
     from sqlalchemy import create_engine, text
@@ -285,11 +301,16 @@ def build_city(n_counties: int, cameras: int, tmp: Path, keep: bool) -> Built:
         ]
     source_box = tuple(source_areas.loc[source_areas["level"] == 0].total_bounds)
     copies = new_codes(max(0, n_counties - len(loaded)))
-    for (code, county_name), (dx, dy) in zip(copies, offsets(source_box, taken, len(copies)), strict=True):
+    for i, ((code, county_name), (dx, dy)) in enumerate(
+        zip(copies, offsets(source_box, taken, len(copies)), strict=True)
+    ):
         gpkg, csv, n_areas, n_cams = copy_county(source_areas, source_cameras, code, county_name, dx, dy, tmp)
-        validate_s, publish_s, findings = publish_county(engine, gpkg)
+        last = profile and i == len(copies) - 1
+        validate_s, publish_s, findings = profiled(last, f"publish {code}", lambda: publish_county(engine, gpkg))
         t = time.perf_counter()
-        result = import_cameras(engine, csv, county=code, created_by="benchmark")
+        result = profiled(
+            last, f"import {code}", lambda: import_cameras(engine, csv, county=code, created_by="benchmark")
+        )
         import_s = time.perf_counter() - t
         if result.rejected:
             raise SystemExit(f"{code}: {len(result.rejected)} cameras rejected, e.g. {result.rejected[0]}")
@@ -516,6 +537,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=20, help="repeats per coverage figure (default 20)")
     ap.add_argument("--cameras", type=int, default=0, help="top the city up with synthetic cameras to this many")
     ap.add_argument("--keep-db", action="store_true", help="keep the scratch databases (fixed names)")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile the last added county's publish and import (slows them)"
+    )
     args = ap.parse_args()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(
@@ -530,7 +554,7 @@ def main() -> None:
         county = build_county(args.keep_db)
         dbs.append(county)
         log(f"county database: load_sample {county.load_s:.1f} s")
-        city = build_city(args.counties, args.cameras, tmp, args.keep_db)
+        city = build_city(args.counties, args.cameras, tmp, args.keep_db, args.profile)
         dbs.append(city)
         build_s = time.perf_counter() - t
         log(f"both databases built in {build_s:.0f} s")
