@@ -52,6 +52,7 @@ About 8–10 minutes with the defaults on 2 cores (most of it building the city)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import math
@@ -70,7 +71,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memory import peak_rss_mb, rss_mb  # noqa: E402  (benchmarks/memory.py)
+from memory import peak_rss_mb, reset_peak, rss_mb  # noqa: E402  (benchmarks/memory.py)
 from writes import Code, Server, admin_token, cluster, installed_cameras, pct  # noqa: E402
 
 SCRATCH = "gridmap_bench_city"
@@ -460,44 +461,63 @@ class Pusher:
         return seconds
 
 
-def serve_and_measure(built: Built, tiles: list[tuple[str, list[str]]], pushes: int, requests: int) -> dict:
-    token, cameras = admin_token(built.url), installed_cameras(built.url)
-    out: dict = {"tiles": {}}
-    with Server(Code("new", ROOT), built.url) as server:
-        with httpx.Client(base_url=server.base, headers={"Accept-Encoding": "gzip"}, timeout=600) as c:
-            for label, paths in tiles:  # cold: the server's tile cache is empty
-                out["tiles"][label] = {"cold": fetch_tiles(c, paths)}
-            for label, paths in tiles:
-                out["tiles"][label]["warm"] = fetch_tiles(c, paths)
-            for code in (CITY, SOURCE):
-                out[f"coverage {code}"] = timed_gets(c, f"/api/v1/coverage?code={code}", requests)
-            log("tiles and coverage done")
-        with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=600) as c:
-            pusher = Pusher(c, cameras)
+BLOCK = 25  # pushes (or requests) to one server before switching to the other
+
+
+def serve_and_measure(dbs: dict[str, Built], tiles: list[tuple[str, list[str]]], pushes: int, requests: int) -> dict:
+    """Both databases served at once and measured in alternation (tiles, coverage, blocks of BLOCK
+    pushes), so other load on the machine falls on both alike."""
+    out: dict = {label: {"tiles": {}} for label in dbs}
+    with contextlib.ExitStack() as stack:
+        servers = {label: stack.enter_context(Server(Code("new", ROOT), b.url)) for label, b in dbs.items()}
+        readers = {
+            label: stack.enter_context(httpx.Client(base_url=s.base, headers={"Accept-Encoding": "gzip"}, timeout=600))
+            for label, s in servers.items()
+        }
+        for label, paths in tiles:  # cold: each server's tile cache is empty
+            for key, c in readers.items():
+                out[key]["tiles"][label] = {"cold": fetch_tiles(c, paths)}
+        for label, paths in tiles:
+            for key, c in readers.items():
+                out[key]["tiles"][label]["warm"] = fetch_tiles(c, paths)
+        for code in (CITY, SOURCE):
+            for key, c in readers.items():
+                out[key][f"coverage {code}"] = timed_gets(c, f"/api/v1/coverage?code={code}", requests)
+        log("tiles and coverage done")
+        pushers = {}
+        for key, b in dbs.items():
+            token = admin_token(b.url)
+            c = stack.enter_context(
+                httpx.Client(base_url=servers[key].base, headers={"Authorization": f"Bearer {token}"}, timeout=600)
+            )
+            pushers[key] = Pusher(c, installed_cameras(b.url))
             for _ in range(10):  # warm-up: connections, prepared plans
-                pusher.push()
-            times = [pusher.push() for _ in range(pushes)]
-            out["push"] = {"n": pushes, "p50": pct(times, 0.5) * 1000, "p99": pct(times, 0.99) * 1000}
-            after = []
-            for _ in range(requests):
+                pushers[key].push()
+        times: dict[str, list[float]] = {key: [] for key in dbs}
+        while any(len(t) < pushes for t in times.values()):
+            for key, pusher in pushers.items():
+                times[key] += [pusher.push() for _ in range(min(BLOCK, pushes - len(times[key])))]
+        after: dict[str, list[float]] = {key: [] for key in dbs}
+        for _ in range(requests):
+            for key, pusher in pushers.items():
                 pusher.push()
                 t = time.perf_counter()
-                r = c.get(f"/api/v1/coverage?code={CITY}")
-                after.append(time.perf_counter() - t)
+                r = pusher.c.get(f"/api/v1/coverage?code={CITY}")
+                after[key].append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text
-            out["coverage after push"] = pct(after, 0.5) * 1000
-            log("pushes done")
-        out["server_peak_mb"] = server.peak_mb()
+        log("pushes done")
+        for key in dbs:
+            out[key]["push"] = {"n": pushes, "p50": pct(times[key], 0.5) * 1000, "p99": pct(times[key], 0.99) * 1000}
+            out[key]["coverage after push"] = pct(after[key], 0.5) * 1000
+            out[key]["server_peak_mb"] = servers[key].peak_mb()
     return out
 
 
-def validation(built: Built, tmp: Path, runs: int = 3) -> dict:
-    """check_file on 鹿邑's areas (as the database holds them) against this database."""
+def county_file(built: Built, tmp: Path) -> Path:
+    """鹿邑's areas as this database holds them, written out as a GeoPackage (one layer)."""
     import geopandas as gpd
     import pyogrio
     from sqlalchemy import create_engine, text
-
-    from gridmap.services.boundaries import check_file, database_parents
 
     engine = create_engine(built.url)
     with engine.connect() as conn:
@@ -510,20 +530,80 @@ def validation(built: Built, tmp: Path, runs: int = 3) -> dict:
             geom_col="geom",
             params={"c": SOURCE},
         )
+    engine.dispose()
     areas.loc[areas["level"] == 0, "parent_code"] = None  # as in a county's file
     path = tmp / f"{built.name}_{SOURCE}.gpkg"
     pyogrio.write_dataframe(areas.rename_geometry("geometry"), path, driver="GPKG")
-    out: dict = {"areas": len(areas)}
-    with engine.connect() as conn:
-        for key, live in (("live", conn), ("no_live", None)):
-            seconds, findings = [], set()
-            for _ in range(runs):
-                t = time.perf_counter()
-                _, analysis = check_file(path, parent_lookup=database_parents(conn), live=live)
-                seconds.append(time.perf_counter() - t)
-                findings = {f"{f.severity}:{f.kind}" for f in analysis.report.findings}
-            out[key] = {"median": statistics.median(seconds), "min": min(seconds), "findings": sorted(findings)}
-    engine.dispose()
+    return path
+
+
+def validation(dbs: dict[str, Built], tmp: Path, runs: int = 3) -> dict:
+    """check_file on 鹿邑's file against each database (with and without ``live``), the databases
+    alternating run by run."""
+    from sqlalchemy import create_engine
+
+    from gridmap.services.boundaries import check_file, database_parents
+
+    files = {key: county_file(b, tmp) for key, b in dbs.items()}
+    engines = {key: create_engine(b.url) for key, b in dbs.items()}
+    seconds: dict[tuple[str, str], list[float]] = {}
+    findings: dict[tuple[str, str], set[str]] = {}
+    for _ in range(runs):
+        for mode in ("live", "no_live"):
+            for key, engine in engines.items():
+                with engine.connect() as conn:
+                    t = time.perf_counter()
+                    _, analysis = check_file(
+                        files[key], parent_lookup=database_parents(conn), live=conn if mode == "live" else None
+                    )
+                    seconds.setdefault((key, mode), []).append(time.perf_counter() - t)
+                findings[key, mode] = {f"{f.severity}:{f.kind}" for f in analysis.report.findings}
+    for engine in engines.values():
+        engine.dispose()
+    return {
+        key: {
+            mode: {
+                "median": statistics.median(seconds[key, mode]),
+                "min": min(seconds[key, mode]),
+                "findings": sorted(findings[key, mode]),
+            }
+            for mode in ("live", "no_live")
+        }
+        for key in dbs
+    }
+
+
+def leaf_index_cost(dbs: dict[str, Built]) -> dict:
+    """What a camera import's CRS check builds once per boundary state
+    (``gridmap.services.cameras.leaf_index``): the index of every live leaf in the database, read
+    and built afresh here (seconds, cells, MB of its arrays, the build's peak RSS)."""
+    from sqlalchemy import create_engine
+
+    from gridmap.coverage.assign import LeafIndex
+    from gridmap.db.cameras import leaf_areas
+
+    out = {}
+    for key, b in dbs.items():
+        engine = create_engine(b.url)
+        reset_peak()
+        before = rss_mb()
+        t = time.perf_counter()
+        with engine.connect() as conn:
+            codes, geoms = leaf_areas(conn)
+        read_s = time.perf_counter() - t
+        index = LeafIndex.build(codes, geoms)
+        build_s = time.perf_counter() - t - read_s
+        out[key] = {
+            "leaves": len(codes),
+            "read_s": read_s,
+            "build_s": build_s,
+            "cells": index.labels.size,
+            "cell_m": index.cell * 111_000,
+            "arrays_mb": (index.labels.nbytes + index.cand_ptr.nbytes + index.cand_idx.nbytes) / 2**20,
+            "peak_over_mb": peak_rss_mb() - before,
+        }
+        del index, codes, geoms
+        engine.dispose()
     return out
 
 
@@ -560,12 +640,16 @@ def main() -> None:
         log(f"both databases built in {build_s:.0f} s")
         city_box, county_box = box_of(city.url, CITY), box_of(city.url, SOURCE)
         tiles = tile_sets(city_box, county_box)
-        results = {}
-        for label, built in (("county", county), ("city", city)):
-            results[label] = serve_and_measure(built, tiles, args.pushes, args.requests)
-            results[label]["validation"] = validation(built, tmp)
-            log(f"{label}: measured")
-        report(county, city, results, args)
+        both = {"county": county, "city": city}
+        results = serve_and_measure(both, tiles, args.pushes, args.requests)
+        for key, v in validation(both, tmp).items():
+            results[key]["validation"] = v
+        log("validation done")
+        self_peak = peak_rss_mb()
+        for key, v in leaf_index_cost(both).items():
+            results[key]["leaf_index"] = v
+        log("leaf index done")
+        report(county, city, results, args, self_peak)
     finally:
         if not args.keep_db:
             c = cluster()
@@ -573,7 +657,7 @@ def main() -> None:
                 c.drop_database(built.name)
 
 
-def report(county: Built, city: Built, results: dict, args) -> None:
+def report(county: Built, city: Built, results: dict, args, self_peak: float) -> None:
     def ratio(a: float, b: float) -> str:
         return f"{a / b:.2f}" if b else "—"
 
@@ -653,8 +737,21 @@ def report(county: Built, city: Built, results: dict, args) -> None:
     print("\n5. Memory (peak RSS, VmHWM)")
     print(
         f"   server: county {rk['server_peak_mb']:.0f} MB, city {rc['server_peak_mb']:.0f} MB; "
-        f"this benchmark (built the city, ran the validations): {peak_rss_mb():.0f} MB"
+        f"this benchmark (built the city, ran the validations): {self_peak:.0f} MB"
     )
+    print("\n6. A camera import's leaf index (gridmap.services.cameras.leaf_index: every live leaf, rebuilt")
+    print("   after each publish; the CRS check of a one-county import builds it over the whole database)")
+    print(
+        f"   {'':<8}{'leaves':>9}{'read s':>8}{'build s':>9}{'cells':>13}{'cell m':>8}{'arrays MB':>11}{'peak +MB':>10}"
+    )
+    for label, r in (("county", rk), ("city", rc)):
+        v = r["leaf_index"]
+        print(
+            f"   {label:<8}{v['leaves']:>9,}{v['read_s']:>8.2f}{v['build_s']:>9.2f}{v['cells']:>13,}{v['cell_m']:>8.1f}"
+            f"{v['arrays_mb']:>11.0f}{v['peak_over_mb']:>10.0f}"
+        )
+    a, b = rk["leaf_index"], rc["leaf_index"]
+    print(f"   city / county: read + build {ratio(b['read_s'] + b['build_s'], a['read_s'] + a['build_s'])}")
 
 
 if __name__ == "__main__":
