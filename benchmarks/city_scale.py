@@ -21,22 +21,28 @@ in the local cluster, dropped at the end unless ``--keep-db``):
   rebuilds figures and tiles (``record_change(..., everything=True)``).
   Both databases are ``VACUUM ANALYZE``d after loading.
 
-Each database is then served alone by ``uvicorn --factory gridmap.api.app:create_app --workers 1``
-(as ``benchmarks/writes.py`` serves it) and measured with the same requests:
+Both databases are then served at once, each by its own ``uvicorn --factory
+gridmap.api.app:create_app --workers 1`` (as ``benchmarks/writes.py`` serves it), and measured in
+alternation with the same requests, so load from elsewhere on the machine falls on both alike:
 
-1. tiles at city zoom, first on the fresh server (cold: the tile cache empty) then again (warm):
+1. tiles at city zoom, first on the fresh servers (cold: the tile cache empty) then again (warm):
    county z8 and township z8/z9 over the city's box, grid z11 (its minzoom) over 鹿邑;
 2. ``/api/v1/coverage?code=4116`` (the city and its counties) and ``?code=411628`` (鹿邑 and its
    townships): the first answer, then p50 over ``--requests`` (served from the revision cache);
-3. ``--pushes`` single-camera status pushes (``POST /api/v1/cameras/status``, a random installed
-   camera, the opposite of its state, sequential, admin token): p50 / p99; then ``--requests``
-   rounds of one push followed by ``/api/v1/coverage?code=4116`` (recomputed after each change);
-4. the server's peak RSS (VmHWM).
+3. ``--pushes`` single-camera status pushes per server (``POST /api/v1/cameras/status``, a random
+   installed camera, the opposite of its state, sequential, admin token; blocks of 25 to one server,
+   then the other): p50 / p99; then ``--requests`` rounds of one push followed by
+   ``/api/v1/coverage?code=4116`` (recomputed after each change);
+4. each server's peak RSS (VmHWM).
 
-And in the benchmark's process: 5. validation of 鹿邑 against its live neighbours —
+In the benchmark's process: 5. validation of 鹿邑 against its live neighbours —
 ``check_file(path, parent_lookup=database_parents(conn), live=conn)`` on 鹿邑's areas (written from
-the database with pyogrio) in each database, median of 3, and the same without ``live`` (the part
-that looks at the neighbours is the difference); 6. the benchmark's own peak RSS.
+each database with pyogrio), 3 runs alternating between the databases, median, and the same without
+``live`` (the checks against the neighbours are the difference); the benchmark's own peak RSS
+(building the city included); 6. the leaf index a camera import's CRS check builds
+(``LeafIndex.build`` over ``leaf_areas``: every live leaf of the database) at both sizes: seconds,
+cells, MB, peak RSS. ``--profile`` prints cProfile listings of the last added county's publish and
+import.
 
 Targets (issue 17): single push p50 ≤ 20 ms, p99 ≤ 100 ms at both sizes, city / county close to 1
 (a push's cost grows with the change, not the data). The machine's CPUs are shared with PostgreSQL,
@@ -44,9 +50,9 @@ the server and whatever else runs (the load average is printed at each step): co
 of the same run.
 
     .venv/bin/python benchmarks/city_scale.py [--counties 10] [--pushes 300] [--requests 20]
-                                              [--cameras N] [--keep-db]
+                                              [--cameras N] [--keep-db] [--profile]
 
-About 8–10 minutes with the defaults on 2 cores (most of it building the city).
+About 6–8 minutes with the defaults on 2 cores (most of it building the city).
 """
 
 from __future__ import annotations
