@@ -65,6 +65,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -146,6 +147,8 @@ def new_codes(n: int) -> list[tuple[str, str]]:
 def offsets(source_box: tuple[float, ...], taken: list[tuple[float, ...]], n: int) -> list[tuple[float, float]]:
     """``n`` translations (multiples of STEP_DEG) of ``source_box`` meeting none of ``taken`` (nor
     each other), nearest the city first."""
+    if n == 0:
+        return []
 
     def meets(a, b, margin=0.02):
         return not (a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1])
@@ -167,7 +170,7 @@ def offsets(source_box: tuple[float, ...], taken: list[tuple[float, ...]], n: in
         boxes.append(box)
         if len(out) == n:
             return out
-    raise SystemExit(f"no room for {n} copies within ±{6 * STEP_DEG}°")
+    raise SystemExit(f"no room for {n} copies within ±{6 * STEP_DEG:.1f}°")
 
 
 def copy_county(
@@ -657,6 +660,7 @@ def main() -> None:
         log("leaf index done")
         report(county, city, results, args, self_peak)
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         if not args.keep_db:
             c = cluster()
             for built in dbs:
