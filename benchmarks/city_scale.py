@@ -637,14 +637,11 @@ def main() -> None:
         flush=True,
     )
     tmp = Path(tempfile.mkdtemp(prefix="gridmap-bench-city-"))
-    dbs: list[Built] = []
     try:
         t = time.perf_counter()
         county = build_county(args.keep_db)
-        dbs.append(county)
         log(f"county database: load_sample {county.load_s:.1f} s")
         city = build_city(args.counties, args.cameras, tmp, args.keep_db, args.profile)
-        dbs.append(city)
         build_s = time.perf_counter() - t
         log(f"both databases built in {build_s:.0f} s")
         city_box, county_box = box_of(city.url, CITY), box_of(city.url, SOURCE)
@@ -662,9 +659,9 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not args.keep_db:
-            c = cluster()
-            for built in dbs:
-                c.drop_database(built.name)
+            c = cluster()  # by name: a database whose build failed half-way goes too
+            for name in (f"{SCRATCH}_county_p{os.getpid()}", f"{SCRATCH}_p{os.getpid()}"):
+                c.drop_database(name)
 
 
 def report(county: Built, city: Built, results: dict, args, self_peak: float) -> None:
