@@ -371,22 +371,30 @@ def cameras_in(conn: Connection, root_code: str) -> int:
     )
 
 
-def leaf_areas(conn: Connection) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, polygons in EPSG:4490) of the live leaf areas: areas with no child area."""
-    rows = conn.execute(text(f"SELECT code, ST_AsBinary(geom) FROM ({LEAF_AREAS_SQL}) leaf ORDER BY code")).all()
+def leaf_areas(conn: Connection, prefix: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, polygons in EPSG:4490) of the live leaf areas: areas with no child area (only those
+    whose code starts with ``prefix``: one county's, or a city's, when given)."""
+    rows = conn.execute(
+        text(f"""SELECT code, ST_AsBinary(geom) FROM ({LEAF_AREAS_SQL}) leaf
+                 WHERE CAST(:prefix AS text) IS NULL OR starts_with(code, CAST(:prefix AS text)) ORDER BY code"""),
+        {"prefix": prefix},
+    ).all()
     codes = np.array([r[0] for r in rows], dtype=object)
     geoms = shapely.from_wkb([bytes(r[1]) for r in rows]) if rows else np.array([], dtype=object)
     return codes, np.asarray(geoms, dtype=object)
 
 
-def areas_fingerprint(conn: Connection) -> tuple[int, int, int, int]:
-    """What identifies the live area rows as this connection's snapshot sees them: (database oid,
-    row count, sum and max of the row ids). Areas are only ever replaced (delete + insert, new ids
-    from a sequence), never updated in place, so any publish, rollback or sample load changes it;
-    a database dropped and made again has another oid. ~2 ms for a county (12,195 rows)."""
+def areas_fingerprint(conn: Connection, prefix: str | None = None) -> tuple[int, int, int, int]:
+    """What identifies the live area rows (those whose code starts with ``prefix``, when given) as
+    this connection's snapshot sees them: (database oid, row count, sum and max of the row ids).
+    Areas are only ever replaced (delete + insert, new ids from a sequence), never updated in place,
+    so any publish, rollback or sample load there changes it; a database dropped and made again has
+    another oid. ~2 ms for a county (12,195 rows)."""
     row = conn.execute(
         text("""SELECT (SELECT oid FROM pg_database WHERE datname = current_database()),
-                       count(*), coalesce(sum(id), 0), coalesce(max(id), 0) FROM area""")
+                       count(*), coalesce(sum(id), 0), coalesce(max(id), 0) FROM area
+                WHERE level >= 0 AND (CAST(:prefix AS text) IS NULL OR starts_with(code, CAST(:prefix AS text)))"""),
+        {"prefix": prefix},
     ).one()
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 

@@ -208,15 +208,16 @@ _LEAF_INDEXES_KEEP = 4
 _LEAF_INDEXES_LOCK = threading.Lock()
 
 
-def leaf_index(conn: Connection) -> LeafIndex:
-    """The :class:`LeafIndex` of the live leaf areas as ``conn``'s snapshot sees them, built once
-    per boundary state (see ``_LEAF_INDEXES``); EPSG:4490 lon/lat."""
-    key = (conn.engine.url.render_as_string(hide_password=True), *areas_fingerprint(conn))
+def leaf_index(conn: Connection, prefix: str | None = None) -> LeafIndex:
+    """The :class:`LeafIndex` of the live leaf areas (under ``prefix``: the county or city an
+    import goes to, so its cost is that county's, not the whole database's) as ``conn``'s snapshot
+    sees them, built once per boundary state (see ``_LEAF_INDEXES``); EPSG:4490 lon/lat."""
+    key = (conn.engine.url.render_as_string(hide_password=True), prefix, *areas_fingerprint(conn, prefix))
     with _LEAF_INDEXES_LOCK:
         index = _LEAF_INDEXES.get(key)
     if index is not None:
         return index
-    index = LeafIndex.build(*leaf_areas(conn))  # outside the lock: two first callers may both build
+    index = LeafIndex.build(*leaf_areas(conn, prefix))  # outside the lock: two first callers may both build
     with _LEAF_INDEXES_LOCK:
         _LEAF_INDEXES.pop(key, None)
         _LEAF_INDEXES[key] = index
@@ -367,7 +368,7 @@ def import_cameras(
     index = None
     if not table.cameras.empty:  # only for the CRS check: not for a file refused anyway
         with engine.connect() as conn:
-            index = leaf_index(conn)
+            index = leaf_index(conn, target.code)
     with engine.begin() as conn:
         result = import_camera_table(
             conn,

@@ -779,7 +779,7 @@ def import_camera_upload(
     index = None
     if not table.cameras.empty:  # only for the CRS check: not for a file refused anyway
         with engine.connect() as conn:
-            index = leaf_index(conn)
+            index = leaf_index(conn, target.code)
     restricted = not principal.unrestricted
     with engine.begin() as conn:
         result = import_camera_table(

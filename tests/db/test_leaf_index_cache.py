@@ -77,3 +77,17 @@ def test_another_database_with_the_same_rows_gets_its_own_index(engine):
             assert shapely.get_num_geometries(leaf_index(c2).geoms).sum() > 0
     finally:
         other.dispose()
+
+
+def test_an_import_builds_the_index_of_its_own_county_only(engine):
+    """The CRS check's index covers the county the import goes to, not the whole database."""
+    from gridmap.db.cameras import leaf_areas
+    from gridmap.services.cameras import leaf_index
+
+    with engine.connect() as conn:
+        town = "411628001"
+        codes, _ = leaf_areas(conn, town)
+        assert len(codes) and all(c.startswith(town) for c in codes)
+        assert len(codes) < len(leaf_areas(conn)[0])
+        assert leaf_index(conn, town) is leaf_index(conn, town)
+        assert leaf_index(conn, town) is not leaf_index(conn, "411628")
