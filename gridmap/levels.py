@@ -4,13 +4,16 @@ Boundary files hold a county and what lies below it (``LEVELS``). Above the coun
 keeps the regions its counties add up to (``REGION_LEVELS``: the province, 2 digits, and the city,
 4, both prefixes of the GB/T 2260 county code), derived from the live counties by
 ``gridmap.db.regions``: level -2 and -1, so that every county's and deeper area's level stays what
-it was. Use :func:`level_info` to look a level up by its number (``LEVELS[n]`` only for 0–4).
+it was. :data:`LEVEL_BY_NUMBER`, :func:`level_name` and :func:`level_key` look a level up by its
+number (``LEVELS[n]`` only for 0–4).
 
 Default scheme (GB/T 2260 county code, then +3 digits per level):
 
 =====  ==============  ===========  ======
 level  name            code length  example
 =====  ==============  ===========  ======
+-2     province 省      2            41 (derived)
+-1     city 市          4            4116 (derived)
 0      county 县        6            411628
 1      township 乡镇/街道 9          411628001
 2      village 村/社区   12           411628001001
@@ -48,11 +51,6 @@ REGION_LEVELS: tuple[Level, ...] = (PROVINCE, CITY)
 #: Every level the database holds, from the province down.
 ALL_LEVELS: tuple[Level, ...] = REGION_LEVELS + LEVELS
 LEVEL_BY_NUMBER = {lv.number: lv for lv in ALL_LEVELS}
-
-
-def level_info(number: int) -> Level | None:
-    """The level numbered ``number`` (-2 province … 4 micro-grid), None for any other number."""
-    return LEVEL_BY_NUMBER.get(number)
 
 
 def level_key(number: int) -> str:
