@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from gridmap.coverage.rates import Counts
+from gridmap.levels import CITY, LEVELS, PROVINCE
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -121,7 +122,7 @@ def write_history(conn: Connection, root: str, end: dt.date, days: int = 30) -> 
             {"end": end, "days": days, "root": root},
         ).rowcount
     )
-    if len(root) > 6:  # below a county: its county's (and so the regions') history is untouched
+    if len(root) > LEVELS[0].code_length:  # below a county: its county's (and so the regions') history is untouched
         return written
     return written + sum_region_snapshots(conn, start, end)
 
@@ -131,7 +132,7 @@ def sum_region_snapshots(conn: Connection, start: dt.date, end: dt.date) -> int:
     as the sums of their children's snapshots on each day (cities first, then provinces), so a
     region's trend is its counties' added up; returns the rows written."""
     written = 0
-    for level in (-1, -2):
+    for level in (CITY.number, PROVINCE.number):
         conn.execute(
             text("""DELETE FROM coverage_snapshot WHERE snapshot_date BETWEEN :start AND :end AND level = :level"""),
             {"start": start, "end": end, "level": level},
