@@ -18,11 +18,12 @@ import mapbox_vector_tile
 import pytest
 from api_server import client, serve, serve_app
 from conftest import loaded_database
+from mvt_tiles import decode, tile_at
 from shapely.geometry import shape
 from sqlalchemy import create_engine, text
 
 from gridmap.api.app import create_app
-from gridmap.tiles.grid import BUFFER, EXTENT, HALF_WORLD, lonlat_to_3857, tile_size_m
+from gridmap.tiles.grid import BUFFER, EXTENT
 from gridmap.tiles.layers import LAYERS
 from gridmap.tiles.service import DEFAULT_POOL_TIMEOUT, UNREACHABLE_WAIT, TileService
 
@@ -32,23 +33,8 @@ CAMERA_PROPS = ["device_id", "name", "status", "online", "operator", "area_code"
 CENTRE = (115.48, 33.86)
 
 
-def tile_at(lon: float, lat: float, z: int) -> tuple[int, int]:
-    x, y = lonlat_to_3857(lon, lat)
-    size = tile_size_m(z)
-    return int((x + HALF_WORLD) // size), int((HALF_WORLD - y) // size)
-
-
 def url_of(layer: str, z: int, x: int, y: int) -> str:
     return f"/tiles/{layer}/{z}/{x}/{y}.mvt"
-
-
-def decode(body: bytes, layer: str) -> list[dict]:
-    if not body:
-        return []
-    tiles = mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
-    assert set(tiles) == {layer}, f"one MVT layer named {layer}, got {set(tiles)}"
-    assert tiles[layer]["extent"] == EXTENT
-    return tiles[layer]["features"]
 
 
 def get_features(http, layer: str, z: int, x: int, y: int) -> list[dict]:
