@@ -101,19 +101,136 @@ def level_number(value: object) -> int | None:
     return number
 
 
-def level_of_code(code: str) -> int | None:
-    """Level implied by a code's length, or None when the code does not fit the scheme."""
-    if not _CODE_RE.match(code):
-        return None
-    for lv in LEVELS:
-        if len(code) == lv.code_length:
-            return lv.number
-    return None
+class SchemeError(ValueError):
+    """A level scheme that cannot be read (:meth:`Scheme.parse`); the message is Chinese."""
 
 
-def parent_code_of(code: str) -> str | None:
+#: Names a scheme may use for each level below the county (English key, Chinese names, number).
+_LEVEL_WORDS: dict[str, int] = {
+    **{lv.key: lv.number for lv in LEVELS},
+    **{str(lv.number): lv.number for lv in LEVELS},
+    "县": 0, "区": 0, "县区": 0, "乡镇/街道": 1, "乡镇": 1, "乡": 1, "镇": 1, "街道": 1,
+    "村/社区": 2, "村": 2, "社区": 2, "村社区": 2, "网格": 3, "微网格": 4, "micro-grid": 4,
+}  # fmt: skip
+_SCHEME_SPLIT = re.compile(r"[,，、;；\s]+")
+_STANDARD_WORDS = {"standard", "default", "标准", "国标"}
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Which levels a county has below it and how long their codes are (its level scheme).
+
+    ``lengths[i]`` is the code length (digits) of level ``numbers[i]``; the county (level 0, 6
+    digits) is always first, the levels keep their numbers (a county without villages has levels
+    0, 1, 3, 4: its grids' parents are townships) and every code starts with its parent's, the
+    level above it *in the scheme*. :data:`STANDARD` is the five levels, 3 digits each below the
+    county. A scheme is written as :meth:`spec` text, e.g. ``township:9,village:12,grid:15`` (no
+    micro-grids) or ``乡镇:9,社区:12,网格:16`` (4-digit grid numbers); a length left out is the
+    level above plus 3.
+    """
+
+    numbers: tuple[int, ...]
+    lengths: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Scheme:
+        """The scheme written in ``text`` (see the class docstring); ``standard``/``标准`` is
+        :data:`STANDARD`. Raises :class:`SchemeError` with a Chinese message."""
+        words = [w for w in _SCHEME_SPLIT.split((text or "").strip()) if w]
+        if not words:
+            raise SchemeError("编码方案为空：请写出县以下的层级，如 township:9,village:12,grid:15。")
+        if len(words) == 1 and words[0].lower() in _STANDARD_WORDS:
+            return STANDARD
+        numbers, lengths = [0], [LEVELS[0].code_length]
+        for word in words:
+            name, sep, size = word.replace("=", ":").replace("：", ":").partition(":")
+            number = _LEVEL_WORDS.get(name.strip().lower(), _LEVEL_WORDS.get(name.strip()))
+            if number is None:
+                raise SchemeError(
+                    f"编码方案中的层级“{name}”无法识别：可用 township/village/grid/microgrid 或 乡镇/社区/网格/微网格。"
+                )
+            try:
+                length = int(size) if sep else lengths[-1] + 3
+            except ValueError:
+                raise SchemeError(f"编码方案中“{word}”的编码位数不是整数。") from None
+            if number == 0:
+                if length != LEVELS[0].code_length:
+                    raise SchemeError(f"县级编码固定为 {LEVELS[0].code_length} 位（GB/T 2260），不能是 {length} 位。")
+                continue
+            if number <= numbers[-1]:
+                raise SchemeError(f"编码方案中的层级“{name}”重复或顺序颠倒：层级须自上而下排列。")
+            if not lengths[-1] < length <= MAX_CODE_LENGTH:
+                raise SchemeError(
+                    f"编码方案中“{name}”的编码位数 {length} 无效：须长于上一级的 {lengths[-1]} 位，且不超过 {MAX_CODE_LENGTH} 位。"
+                )
+            numbers.append(number)
+            lengths.append(length)
+        if len(numbers) == 1:
+            raise SchemeError("编码方案中没有县以下的层级。")
+        return cls(tuple(numbers), tuple(lengths))
+
+    def spec(self) -> str:
+        """The scheme as text :meth:`parse` reads back (``township:9,village:12,…``)."""
+        return ",".join(f"{LEVELS[n].key}:{k}" for n, k in zip(self.numbers[1:], self.lengths[1:]))
+
+    @property
+    def is_standard(self) -> bool:
+        return self == STANDARD
+
+    @property
+    def leaf_level(self) -> int:
+        return self.numbers[-1]
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        """The scheme's levels, county first, with the scheme's code lengths."""
+        return tuple(Level(n, LEVELS[n].key, LEVELS[n].name_zh, k) for n, k in zip(self.numbers, self.lengths))
+
+    def code_length(self, level: int) -> int | None:
+        """The code length (digits) of ``level``, None when the scheme has no such level."""
+        return dict(zip(self.numbers, self.lengths)).get(level)
+
+    def parent_level(self, level: int) -> int | None:
+        """The level above ``level`` in the scheme (None for the county or a level not in it)."""
+        if level not in self.numbers or level == 0:
+            return None
+        return self.numbers[self.numbers.index(level) - 1]
+
+    def level_of_code(self, code: str) -> int | None:
+        """The level a code's length gives, or None when the code does not fit the scheme."""
+        if not _CODE_RE.match(code):
+            return None
+        return dict(zip(self.lengths, self.numbers)).get(len(code))
+
+    def parent_code_of(self, code: str) -> str | None:
+        """The parent's code (a prefix; None for a county code or an unknown length)."""
+        level = self.level_of_code(code)
+        parent = self.parent_level(level) if level else None
+        return None if parent is None else code[: self.lengths[self.numbers.index(parent)]]
+
+    def lengths_text(self) -> str:
+        """The code lengths for messages: "6、9、12、15、18"."""
+        return "、".join(map(str, self.lengths))
+
+    def describe(self) -> str:
+        """The scheme in Chinese: "县(6)→乡镇/街道(9)→…"."""
+        return "→".join(f"{lv.name_zh}({lv.code_length}位)" for lv in self.levels)
+
+
+#: The attribute (``area.attrs`` of the county row) a declared scheme is kept in, as :meth:`Scheme.spec`.
+SCHEME_ATTR = "编码方案"
+#: Longest code a scheme may declare (digits).
+MAX_CODE_LENGTH = 24
+#: The five levels, 3 digits each below the 6-digit county (GB/T 2260 + the grid standard).
+STANDARD = Scheme(tuple(lv.number for lv in LEVELS), tuple(lv.code_length for lv in LEVELS))
+
+
+def level_of_code(code: str, scheme: Scheme | None = None) -> int | None:
+    """Level implied by a code's length in ``scheme`` (default :data:`STANDARD`), or None when the
+    code does not fit it."""
+    return (scheme or STANDARD).level_of_code(code)
+
+
+def parent_code_of(code: str, scheme: Scheme | None = None) -> str | None:
     """The parent's code under the prefix scheme (None for a county code or an unknown length)."""
-    level = level_of_code(code)
-    if not level:
-        return None
-    return code[: LEVELS[level - 1].code_length]
+    return (scheme or STANDARD).parent_code_of(code)

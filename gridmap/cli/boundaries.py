@@ -72,6 +72,15 @@ HOUSEHOLDS = Annotated[
         help="Households range per area of a level (repeatable; default 4:15-60).",
     ),
 ]
+SCHEME = Annotated[
+    str | None,
+    typer.Option(
+        "--scheme",
+        metavar="SCHEME",
+        help="The county's levels and code lengths, e.g. township:9,village:12,grid:15 (no micro-grids) or "
+        "乡镇:9,社区:12,网格:16; kept with the county when published (default: as published before, else the five standard levels).",
+    ),
+]
 NO_DB = Annotated[bool, typer.Option("--no-db", help="Do not look up parents in the database.")]
 BY = Annotated[str | None, typer.Option(metavar="NAME", help="Who does it (recorded; default: the login name).")]
 REASON = Annotated[str | None, typer.Option(metavar="TEXT", help="Why, recorded with the new version.")]
@@ -177,6 +186,7 @@ def validate(
     ] = 100.0,
     snap: Annotated[float, typer.Option(metavar="METRES", help="--fix snapping distance (default 0.05).")] = 0.05,
     no_db: NO_DB = False,
+    scheme: SCHEME = None,
 ) -> None:
     """Check a boundary file: geometry, codes, gaps, overlaps, nesting, policy.
 
@@ -205,6 +215,7 @@ def validate(
                 options=options,
                 parent_lookup=lookup,
                 live=conn,
+                scheme=scheme,
             )
         if conn is None:
             analysis.report.source.setdefault("notes", []).append("未连接数据库：上级区域只在文件内查找。")
@@ -223,6 +234,7 @@ def validate(
                     parent_lookup=lookup,
                     options=options,
                     source={**analysis.report.source, "fixed_file": str(written), "input_summary": report.summary()},
+                    scheme=analysis.scope.scheme,
                 )
             report = after.report
             report.repairs = fixed.changes
@@ -254,6 +266,7 @@ def publish(
     sliver_width: SLIVER_W = 0.5,
     sliver_area: SLIVER_A = 1.0,
     households: HOUSEHOLDS = None,
+    scheme: SCHEME = None,
 ) -> None:
     """Validate a boundary file and publish it as a new version.
 
@@ -281,6 +294,7 @@ def publish(
                     force=force,
                     reason=reason,
                     options=_validation_options(sliver_width, sliver_area, households),
+                    scheme=scheme,
                 )
         except BoundaryReadError as exc:
             raise fail(_unreadable(file, exc.message), exc.code) from exc

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from gridmap.levels import ALL_LEVELS, LEVELS
+from gridmap.levels import ALL_LEVELS, LEVELS, SCHEME_ATTR
 
 AREA_COLUMNS = (
     "code",
@@ -364,6 +364,33 @@ def live_children(
     return out
 
 
+def county_schemes(conn: Connection, counties: Sequence[str] | None = None) -> dict[str, str]:
+    """The level schemes the live ``counties`` (default: all) declared, as stored in their
+    ``attrs`` under :data:`gridmap.levels.SCHEME_ATTR` (``Scheme.spec`` text); a county that
+    declared none (the standard scheme) is left out."""
+    rows = conn.execute(
+        text("""SELECT code, attrs ->> :attr FROM area
+                WHERE level = 0 AND attrs ->> :attr IS NOT NULL AND (CAST(:codes AS text[]) IS NULL OR code = ANY(CAST(:codes AS text[])))"""),
+        {"attr": SCHEME_ATTR, "codes": list(counties) if counties is not None else None},
+    ).all()
+    return {code: spec for code, spec in rows if spec}
+
+
+def levels_present(conn: Connection, prefix: str | None = None) -> list[int]:
+    """The levels from the county down (0–4) that have live areas, all of them or those whose
+    code starts with ``prefix``: the levels a page offers (a county without micro-grids has
+    none at 4). One index probe per level."""
+    return list(
+        conn.execute(
+            text("""SELECT l FROM unnest(CAST(:levels AS smallint[])) AS l
+                    WHERE EXISTS (SELECT 1 FROM area a WHERE a.level = l
+                                  AND (CAST(:prefix AS text) IS NULL OR left(a.code, length(CAST(:prefix AS text))) = :prefix))
+                    ORDER BY l"""),
+            {"levels": [lv.number for lv in LEVELS], "prefix": prefix},
+        ).scalars()
+    )
+
+
 def county_codes(conn: Connection) -> list[str]:
     """The codes of the live counties (level 0), by code."""
     return list(conn.execute(text('SELECT code FROM area WHERE level = 0 ORDER BY code COLLATE "C"')).scalars())
@@ -498,6 +525,7 @@ def area_detail(conn: Connection, code: str) -> dict[str, Any] | None:
     properties["worker_phone"] = row.worker_phone
     properties["ancestors"] = ancestors(conn, code)
     properties["children"] = children(conn, code)
+    properties["levels"] = [lv for lv in levels_present(conn, code) if lv >= properties["level"]]
     properties["bbox"] = row.bbox
     return {"properties": properties, "geometry": row.geometry}
 

@@ -1,7 +1,7 @@
 """Code checks: format, level, prefix, duplicates and orphans; and each feature's level and parent.
 
-Codes follow the prefix scheme in ``gridmap.levels`` (6 → 9 → 12 → 15 → 18 digits): a child's code
-starts with its parent's, three digits longer.
+Codes follow the county's level scheme (``gridmap.levels.Scheme``; by default 6 → 9 → 12 → 15 → 18
+digits): a child's code starts with its parent's, the parent being the level above it in the scheme.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import pandas as pd
 from shapely import union_all
 
 from gridmap.geometry.report import Finding
-from gridmap.levels import LEVELS, level_number, level_of_code, parent_code_of
-
-_LENGTHS = "、".join(str(lv.code_length) for lv in LEVELS)
+from gridmap.levels import LEVELS, STANDARD, Scheme, level_number
 
 
 @dataclass
@@ -28,6 +26,10 @@ class Hierarchy:
     codes: np.ndarray
     level: np.ndarray
     parent: np.ndarray
+
+
+def _level_text(level: int) -> str:
+    return f"（{LEVELS[level].name_zh}）" if 0 <= level < len(LEVELS) else ""
 
 
 def _clean(value: object) -> str | None:
@@ -48,6 +50,7 @@ def check_codes(
     parent_column: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     level: int | None = None,
+    scheme: Scheme | None = None,
 ) -> tuple[Hierarchy, list[Finding]]:
     """Check each code's format, level and prefix, find duplicates, and work out the hierarchy.
 
@@ -55,9 +58,13 @@ def check_codes(
     the file (e.g. "microgrid 第 12 行"); ``geoms`` (EPSG:4490) and
     ``area_m2`` (m²) are attached to findings. ``candidates`` holds, for a feature the reader
     left without a code because it found several (a CAD polygon with two code texts), those codes
-    joined by "、". ``level`` (the CLI's ``--level``) overrides a level column. Returns the codes cleaned (stripped, None when empty) in ``Hierarchy.codes``.
+    joined by "、". ``level`` (the CLI's ``--level``) overrides a level column. ``scheme``: the
+    county's level scheme (default :data:`gridmap.levels.STANDARD`); a level it lacks is a
+    ``bad_code`` (``reason: level_not_in_scheme``). Returns the codes cleaned (stripped, None when empty) in ``Hierarchy.codes``.
     """
     n = len(codes)
+    scheme = scheme or STANDARD
+    lengths = scheme.lengths_text()
     codes = np.array([_clean(c) for c in codes], dtype=object)
     given_parent = (
         np.array([_clean(c) for c in parent_column], dtype=object)
@@ -80,7 +87,7 @@ def check_codes(
             )
         )
 
-    by_code = np.array([level_of_code(c) if c else None for c in codes], dtype=object)
+    by_code = np.array([scheme.level_of_code(c) if c else None for c in codes], dtype=object)
     levels = np.full(n, -1, dtype=int)
     parents = np.full(n, None, dtype=object)
     for i in range(n):  # per feature, cheap string work; geometry is never touched here
@@ -97,29 +104,37 @@ def check_codes(
                 candidates=several.split("、"),
             )
         elif code is None:
-            finding("bad_code", [i], [], f"{label} 没有编码，请填写 {_LENGTHS} 位数字编码。")
+            finding("bad_code", [i], [], f"{label} 没有编码，请填写 {lengths} 位数字编码。")
         elif by_code[i] is None:
-            finding("bad_code", [i], [code], f"{label} 的编码 {code} 不符合编码规则：应为 {_LENGTHS} 位数字。")
+            finding("bad_code", [i], [code], f"{label} 的编码 {code} 不符合编码规则：应为 {lengths} 位数字。")
+        elif stated is not None and stated not in scheme.numbers:
+            finding(
+                "bad_code",
+                [i],
+                [code],
+                f"{label} 的层级 {stated}{_level_text(stated)} 不在本县的编码方案中（{scheme.describe()}）。",
+                reason="level_not_in_scheme",
+            )
         elif stated is not None and stated != by_code[i]:
-            want = LEVELS[stated].code_length if 0 <= stated < len(LEVELS) else "?"
+            want = scheme.code_length(stated) or "?"
             finding(
                 "bad_code",
                 [i],
                 [code],
                 f"{label} 的编码 {code} 为 {len(code)} 位，但层级为 {stated}（应为 {want} 位）。",
             )
-        if stated is not None and 0 <= stated < len(LEVELS):
+        if stated is not None and stated in scheme.numbers:
             levels[i] = stated
         elif by_code[i] is not None:
             levels[i] = by_code[i]
-        implied = parent_code_of(code) if code and by_code[i] is not None else None
+        implied = scheme.parent_code_of(code) if code and by_code[i] is not None else None
         parent = given_parent[i] or implied
         if code and given_parent[i] and by_code[i] is not None and implied != given_parent[i]:
             finding(
                 "bad_code",
                 [i],
                 [code, given_parent[i]],
-                f"{label} 的编码 {code} 与上级编码 {given_parent[i]} 不符：下级编码应以上级编码开头、多 3 位。",
+                f"{label} 的编码 {code} 与上级编码 {given_parent[i]} 不符：下级编码应以上级编码开头（{scheme.describe()}）。",
             )
         parents[i] = parent if levels[i] != 0 else None
 

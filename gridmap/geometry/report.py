@@ -44,6 +44,8 @@ KINDS: dict[str, FindingKind] = {
     "outside_parent": FindingKind("超出上级范围", ERROR, "#e66101"),
     "sliver": FindingKind("细小缝隙/重叠", WARNING, "#e6ab02"),
     "policy": FindingKind("规范提醒", WARNING, "#1b9e77"),
+    # the county's declared level scheme has a level the file holds no area of
+    "scheme_level_missing": FindingKind("缺少方案中的层级", WARNING, "#66a61e"),
     # the file as read does not lie where the live areas are (gridmap.services.placement)
     "crs_mismatch": FindingKind("坐标系不符", ERROR, "#542788"),
     # --crs overrode the file's own CRS with one placing it elsewhere (gridmap.services.placement)

@@ -22,7 +22,7 @@ import shapely
 
 from gridmap.geometry.codes import Hierarchy
 from gridmap.geometry.metric import metric_crs, to_metric
-from gridmap.levels import LEVELS
+from gridmap.levels import STANDARD, Scheme
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,12 @@ class Scope:
     top_level: int | None
     levels: tuple[int, ...]
     parent: str | None = None  # the one parent all top features share (None for a county or several)
+    scheme: Scheme = STANDARD  # the county's level scheme the codes follow
 
     @property
     def parent_level(self) -> int | None:
-        return None if self.top_level in (None, 0) else self.top_level - 1
+        """The level of the top features' parents, in the scheme (None for a county)."""
+        return None if self.top_level in (None, 0) else self.scheme.parent_level(self.top_level)
 
     @property
     def includes_root(self) -> bool:
@@ -42,31 +44,32 @@ class Scope:
         return (
             self.root is not None
             and self.top_level is not None
-            and len(self.root) == LEVELS[self.top_level].code_length
+            and len(self.root) == self.scheme.code_length(self.top_level)
         )
 
 
-def upload_scope(hierarchy: Hierarchy, parent_code: str | None = None) -> Scope:
-    """The scope of an upload (see the module docstring); ``parent_code`` is ``--parent-code``."""
+def upload_scope(hierarchy: Hierarchy, parent_code: str | None = None, scheme: Scheme = STANDARD) -> Scope:
+    """The scope of an upload (see the module docstring); ``parent_code`` is ``--parent-code``;
+    ``scheme`` the county's level scheme the hierarchy was read with."""
     known = hierarchy.level >= 0
     if not known.any():
-        return Scope(parent_code, None, (), parent_code)
+        return Scope(parent_code, None, (), parent_code, scheme)
     levels = tuple(sorted(set(hierarchy.level[known].tolist())))
     top = levels[0]
     if parent_code is not None:
-        return Scope(parent_code, top, levels, parent_code)
+        return Scope(parent_code, top, levels, parent_code, scheme)
     top_rows = np.flatnonzero(hierarchy.level == top)
     codes = {hierarchy.codes[i] for i in top_rows if hierarchy.codes[i]}
     parents = sorted({hierarchy.parent[i] for i in top_rows if hierarchy.parent[i]})
     if len(codes) == 1:
-        return Scope(codes.pop(), top, levels, parents[0] if len(parents) == 1 else None)
+        return Scope(codes.pop(), top, levels, parents[0] if len(parents) == 1 else None, scheme)
     if top == 0 or not parents:
-        return Scope(None, top, levels)
+        return Scope(None, top, levels, None, scheme)
     if len(parents) == 1:
-        return Scope(parents[0], top, levels, parents[0])
+        return Scope(parents[0], top, levels, parents[0], scheme)
     prefix = os.path.commonprefix(parents)
-    fitting = [lv.code_length for lv in LEVELS if lv.code_length <= len(prefix)]
-    return Scope(prefix[: fitting[-1]] if fitting else None, top, levels)
+    fitting = [length for length in scheme.lengths if length <= len(prefix)]
+    return Scope(prefix[: fitting[-1]] if fitting else None, top, levels, None, scheme)
 
 
 def encroachments(

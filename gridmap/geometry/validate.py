@@ -26,6 +26,7 @@ from gridmap.geometry.report import KINDS, Finding, ValidationReport
 from gridmap.geometry.scope import Scope, upload_scope
 from gridmap.geometry.validity import Validity, check_validity
 from gridmap.io.cad import CANDIDATES_COLUMN
+from gridmap.levels import STANDARD, Scheme
 
 #: ``parent_lookup(scope, codes)`` returns the database areas (columns code, level, parent_code,
 #: geometry in EPSG:4490) that are ``codes``, sit at ``scope.parent_level`` under ``scope.root``, or,
@@ -69,19 +70,26 @@ def analyse(
     parent_lookup: ParentLookup | None = None,
     options: ValidationOptions | None = None,
     source: dict | None = None,
+    scheme: Scheme | None = None,
 ) -> Analysis:
     """Run every registered check (:data:`CHECKS`) on ``areas``.
 
     ``areas``: EPSG:4490 with a ``code`` column and optionally ``parent_code``, ``level``,
     ``households``, ``layer``/``source_row`` (used to name features in messages). ``level``
     (``--level``) overrides the level column; ``parent_code`` (``--parent-code``) declares the area
-    the upload belongs to. ``parent_lookup`` reaches the database for parents outside the upload
+    the upload belongs to. ``scheme``: the county's level scheme (default: the five standard
+    levels), which the codes, the scope and the parents follow. ``parent_lookup`` reaches the database for parents outside the upload
     (None: validate the file on its own; parents outside it are then not checked).
     """
     if areas.crs is None or areas.crs.to_epsg() != 4490:
         raise ValueError("validate_areas expects EPSG:4490 input (use gridmap.io to read files)")
     ctx = CheckContext(
-        areas, level=level, parent_code=parent_code, parent_lookup=parent_lookup, options=options or ValidationOptions()
+        areas,
+        level=level,
+        parent_code=parent_code,
+        parent_lookup=parent_lookup,
+        options=options or ValidationOptions(),
+        scheme=scheme or STANDARD,
     )
     findings: list[Finding] = []
     for check in CHECKS:
@@ -146,8 +154,9 @@ class CheckContext:
         parent_code: str | None,
         parent_lookup: ParentLookup | None,
         options: ValidationOptions,
+        scheme: Scheme = STANDARD,
     ):
-        self.areas, self.level, self.parent_code = areas, level, parent_code
+        self.areas, self.level, self.parent_code, self.scheme = areas, level, parent_code, scheme
         self.parent_lookup, self.options = parent_lookup, options
         self.n = len(areas)
         self.labels, self.row_names = _labels(areas)
@@ -173,6 +182,7 @@ class CheckContext:
             parent_column=self.column("parent_code"),
             candidates=self.column(CANDIDATES_COLUMN),
             level=self.level,
+            scheme=self.scheme,
         )
 
     @property
@@ -185,7 +195,7 @@ class CheckContext:
 
     @cached_property
     def scope(self) -> Scope:
-        return upload_scope(self.hierarchy, self.parent_code)
+        return upload_scope(self.hierarchy, self.parent_code, self.scheme)
 
     @cached_property
     def parents(self) -> Parents:
@@ -197,8 +207,9 @@ class CheckContext:
         geoms_m: dict[str, shapely.Geometry] = {c: self.geoms_m[i] for c, i in first_row.items()}
         expected: dict[int, list[str]] = {}
         for lv in scope.levels:
-            if lv - 1 in scope.levels:
-                expected[lv] = [codes[i] for i in first_row.values() if hierarchy.level[i] == lv - 1]
+            above = self.scheme.parent_level(lv)
+            if above is not None and above in scope.levels:
+                expected[lv] = [codes[i] for i in first_row.values() if hierarchy.level[i] == above]
         parents = Parents(geoms_m, expected, None, np.empty(0, dtype=object), np.empty(0, dtype=object))
         if self.parent_lookup is None:
             return parents
@@ -220,7 +231,7 @@ class CheckContext:
             geoms_m.setdefault(code, geom)
         if scope.top_level and scope.root:
             expected[scope.top_level] = [
-                c for c, lv in zip(db["code"], db["level"]) if lv == scope.top_level - 1 and c.startswith(scope.root)
+                c for c, lv in zip(db["code"], db["level"]) if lv == scope.parent_level and c.startswith(scope.root)
             ]
             if scope.includes_root and scope.parent in geoms_m:
                 expected[scope.top_level].append(scope.parent)
@@ -340,8 +351,42 @@ class Households:
         )
 
 
+class SchemeLevels:
+    """A file holding a county declared with a level scheme has every level of the scheme below
+    its top (a warning: the levels missing stay empty, their parents are the leaves)."""
+
+    kinds: tuple[str, ...] = ("scheme_level_missing",)
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        scheme, scope = ctx.scheme, ctx.scope
+        if scheme.is_standard or scope.top_level != 0:
+            return []
+        missing = [lv for lv in scheme.levels if lv.number > 0 and lv.number not in scope.levels]
+        if not missing:
+            return []
+        names = "、".join(f"{lv.name_zh}（{lv.code_length} 位）" for lv in missing)
+        return [
+            Finding(
+                "scheme_level_missing",
+                [scope.root] if scope.root else [],
+                0.0,
+                None,
+                f"本县的编码方案（{scheme.describe()}）有{names}，文件中却没有这一层级的区域："
+                "发布后该层级为空，摄像机落在其上一级区域中。",
+                detail={"levels": [lv.number for lv in missing], "scheme": scheme.spec()},
+            )
+        ]
+
+
 #: Every check, in the order they run (the report sorts its findings by severity and kind).
-CHECKS: tuple[BoundaryCheck, ...] = (Codes(), Orphans(), Partition(), GeometryValidity(), Households())
+CHECKS: tuple[BoundaryCheck, ...] = (
+    Codes(),
+    Orphans(),
+    Partition(),
+    GeometryValidity(),
+    Households(),
+    SchemeLevels(),
+)
 
 
 def _labels(areas: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ everything happens in one transaction: any failure leaves the live data exactly 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +23,15 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gridmap.config import STORAGE_SRID
-from gridmap.db.areas import VersionInfo, count_below, live_children, live_codes_below, parent_areas, replace_subtree
+from gridmap.db.areas import (
+    VersionInfo,
+    count_below,
+    county_schemes,
+    live_children,
+    live_codes_below,
+    parent_areas,
+    replace_subtree,
+)
 from gridmap.db.cameras import CHANGED_CAMERAS, assign_cameras_to_areas, cameras_in, lock_cameras
 from gridmap.db.figures import parents_of, planned_in
 from gridmap.db.locks import SubtreeBusy, lock_areas_for_publish, lock_subtree
@@ -34,7 +43,9 @@ from gridmap.geometry.local_codes import LOCAL_CODE_COLUMN, known_from_rows, loc
 from gridmap.geometry.scope import Scope, encroachments
 from gridmap.geometry.validate import Analysis, ParentLookup, ValidationOptions, analyse
 from gridmap.io.boundaries import BoundaryFile, ReadLimits, read_boundary_file
+from gridmap.io.boundary_formats import BoundaryReadError
 from gridmap.io.crs import crs_label
+from gridmap.levels import LEVELS, SCHEME_ATTR, STANDARD, Scheme, SchemeError
 from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
 from gridmap.services.neighbours import neighbour_findings
@@ -126,17 +137,26 @@ def check_file(
     parent_lookup: ParentLookup | None = None,
     limits: ReadLimits | None = None,
     live: Connection | None = None,
+    scheme: str | Scheme | None = None,
+    schemes: Connection | None = None,
 ) -> tuple[BoundaryFile, Analysis]:
     """Read and validate a boundary file (features and vertices within ``limits``, default: the
     settings'). With ``live`` (the database), also check that the file lies where the live areas
     are (:func:`gridmap.services.placement.placement_finding`: a ``crs_mismatch`` error naming the
     CRS that fits). Areas numbered with local codes under a stated parent get standard codes
-    (:func:`with_standard_codes`; a repaired copy still writes the file's own attributes). Raises ``BoundaryReadError`` when it cannot be read or is over the limits."""
+    (:func:`with_standard_codes`; a repaired copy still writes the file's own attributes).
+    ``scheme``: the county's level scheme as declared for this upload (``Scheme.spec`` text, e.g.
+    ``township:9,village:12,grid:15``); without it, the scheme its live county declared before,
+    else the standard one (:func:`resolve_scheme`; read from ``live``, or from ``schemes`` when the
+    file is not to be checked against the live areas). Raises ``BoundaryReadError`` when it cannot be
+    read, is over the limits, or its scheme is bad (``bad_scheme``) or contradicts the live
+    county's (``scheme_conflict``)."""
     read = read or ReadOptions()
     src = read_boundary_file(
         path, layer=read.layer, crs=read.crs, encoding=read.encoding, fields=dict(read.fields) or None, limits=limits
     )
-    src = with_standard_codes(src, live)
+    chosen = resolve_scheme(src.areas, scheme, live if live is not None else schemes)
+    src = with_standard_codes(src, live, chosen)
     analysis = analyse(
         src.areas,
         level=level,
@@ -144,7 +164,10 @@ def check_file(
         parent_lookup=parent_lookup,
         options=options,
         source=source_info(src),
+        scheme=chosen,
     )
+    if not chosen.is_standard:
+        analysis.report.source["scheme"] = {"spec": chosen.spec(), "levels": list(chosen.numbers)}
     overridden = override_finding(src)
     if overridden is not None:
         analysis.report.findings.insert(0, overridden)
@@ -157,7 +180,61 @@ def check_file(
     return src, analysis
 
 
-def with_standard_codes(src: BoundaryFile, live: Connection | None) -> BoundaryFile:
+def file_county(areas: gpd.GeoDataFrame) -> str | None:
+    """The county (6-digit code) most of a boundary file's codes and parent codes start with."""
+    found: Counter[str] = Counter()
+    for column in ("code", "parent_code"):
+        if column in areas:
+            values = areas[column].dropna().astype(str).str.strip()
+            found.update(values[values.str.fullmatch(r"\d{6,}")].str[: LEVELS[0].code_length])
+    return found.most_common(1)[0][0] if found else None
+
+
+def resolve_scheme(areas: gpd.GeoDataFrame, declared: str | Scheme | None, live: Connection | None) -> Scheme:
+    """The level scheme a boundary file is read with: ``declared`` (for this upload), else the one
+    its live county declared before (kept in the county's attrs, :func:`county_schemes`), else
+    :data:`gridmap.levels.STANDARD`. A declared scheme that differs from the live county's is
+    refused (``scheme_conflict``) unless the file holds the county itself: a scheme changes with
+    the whole county."""
+    try:
+        chosen = Scheme.parse(declared) if isinstance(declared, str) and declared.strip() else declared
+    except SchemeError as exc:
+        raise BoundaryReadError("bad_scheme", str(exc)) from None
+    county = file_county(areas)
+    spec = county_schemes(live, [county]).get(county) if live is not None and county else None
+    try:
+        stored = Scheme.parse(spec) if spec else None
+    except SchemeError:  # written by an older or hand-edited row: treat as none declared
+        stored = None
+    if not isinstance(chosen, Scheme):
+        return stored or STANDARD
+    if live is not None and county and chosen != (stored or STANDARD):
+        has_county = "code" in areas and bool((areas["code"].astype(str).str.strip() == county).any())
+        if not has_county:
+            raise BoundaryReadError(
+                "scheme_conflict",
+                f"声明的编码方案（{chosen.describe()}）与县 {county} 已发布的方案（{(stored or STANDARD).describe()}）不同："
+                "更改编码方案须连同县级区域整体上传。",
+            )
+    return chosen
+
+
+def archived_scheme(areas: gpd.GeoDataFrame) -> Scheme | None:
+    """The level scheme archived areas were published with, when they hold their county (its
+    ``attrs``; none there: the standard scheme); None when they do not hold it."""
+    if "attrs" not in areas or "level" not in areas:
+        return None
+    counties = areas.loc[areas["level"] == 0, "attrs"]
+    if counties.empty:
+        return None
+    spec = (counties.iloc[0] or {}).get(SCHEME_ATTR)
+    try:
+        return Scheme.parse(spec) if spec else STANDARD
+    except SchemeError:
+        return STANDARD
+
+
+def with_standard_codes(src: BoundaryFile, live: Connection | None, scheme: Scheme = STANDARD) -> BoundaryFile:
     """``src`` with standard codes for its locally numbered areas
     (:func:`gridmap.geometry.local_codes.localize`), the live areas (``live``) keeping the codes
     they were given before; ``src`` itself when it has none."""
@@ -165,11 +242,11 @@ def with_standard_codes(src: BoundaryFile, live: Connection | None) -> BoundaryF
     if "code" not in areas or "parent_code" not in areas:
         return src
     codes, parents = areas["code"].to_numpy(dtype=object), areas["parent_code"].to_numpy(dtype=object)
-    counties = local_counties(codes, parents)
+    counties = local_counties(codes, parents, scheme)
     if not counties:
         return src
     known = known_from_rows(live_children(live, counties, LOCAL_CODE_COLUMN)) if live is not None else None
-    done = localize(codes, parents, known)
+    done = localize(codes, parents, known, scheme)
     areas = areas.copy()
     areas["code"], areas["parent_code"], areas[LOCAL_CODE_COLUMN] = done.codes, done.parents, done.local
     return replace(src, areas=areas, notes=[*src.notes, *done.notes])
@@ -186,8 +263,10 @@ def publish_file(
     options: ValidationOptions | None = None,
     force: bool = False,
     reason: str | None = None,
+    scheme: str | None = None,
 ) -> PublishResult:
-    """Validate ``path`` against the live data and publish it as a new version."""
+    """Validate ``path`` against the live data and publish it as a new version; ``scheme``: the
+    county's level scheme declared with it (see :func:`check_file`)."""
     with engine.connect() as conn:
         based_on = current_revision(conn)
         src, analysis = check_file(
@@ -198,6 +277,7 @@ def publish_file(
             options=options,
             parent_lookup=database_parents(conn),
             live=conn,
+            scheme=scheme,
         )
     info = VersionInfo(
         created_by=by,
@@ -240,6 +320,7 @@ def rollback(
             parent_lookup=database_parents(conn),
             options=options,
             source={"file": version.file_name, "rollback_of": version_id},
+            scheme=archived_scheme(areas) or resolve_scheme(areas, None, conn),
         )
     info = VersionInfo(created_by=by, file_name=version.file_name, reason=reason or f"回滚到版本 {version_id}")
     return publish_analysis(
@@ -516,4 +597,6 @@ def _storable(areas: gpd.GeoDataFrame, analysis: Analysis) -> gpd.GeoDataFrame:
     out["code"], out["level"] = h.codes, h.level
     # np.array(None): numpy's stubs refuse a bare None
     out["parent_code"] = np.where(h.level == 0, np.array(None), h.parent)
+    scheme = analysis.scope.scheme
+    out[SCHEME_ATTR] = np.where(h.level == 0, np.array(None if scheme.is_standard else scheme.spec()), np.array(None))
     return out

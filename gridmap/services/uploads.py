@@ -49,6 +49,7 @@ from gridmap.errors import GridmapError
 from gridmap.io.boundaries import ReadLimits
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS, BoundaryReadError
 from gridmap.io.fields import parse_field_items
+from gridmap.levels import Scheme, SchemeError
 from gridmap.maps.geojson import drawn_geometries, usable_geometry
 from gridmap.maps.labels import kind_label
 from gridmap.services.boundaries import PublishRefused, PublishResult, ReadOptions, check_file, database_parents
@@ -110,6 +111,7 @@ class BoundaryOptions:
     fields: Mapping[str, str] = field(default_factory=dict)
     level: int | None = None
     parent_code: str | None = None
+    scheme: str | None = None  # the county's level scheme (``Scheme.spec`` text), see check_file
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "fields": dict(self.fields)}
@@ -124,6 +126,7 @@ class BoundaryOptions:
             fields=dict(data.get("fields") or {}),
             level=data.get("level"),
             parent_code=data.get("parent_code"),
+            scheme=data.get("scheme"),
         )
 
     @property
@@ -275,6 +278,7 @@ def _check_in_worker(
                 parent_lookup=database_parents(conn),
                 limits=limits.read,
                 live=conn,
+                scheme=options.scheme,
             )
             if for_publish:
                 return src.areas, analysis
@@ -535,6 +539,11 @@ def check_boundary_request(principal: Principal, file_name: str, options: Bounda
     """The cheap checks of a boundary upload, made before its bytes are read: the file type, and
     for an editor the declared parent (``parent_code``) against the token's scope."""
     check_boundary_extension(safe_file_name(file_name))
+    if options.scheme:
+        try:
+            Scheme.parse(options.scheme)
+        except SchemeError as exc:
+            raise BoundaryReadError("bad_scheme", str(exc)) from None
     if options.parent_code:
         # Areas under a parent outside the scope are outside it too, unless the scope lies below
         # the parent (then the areas' own codes decide, after reading).
@@ -921,6 +930,8 @@ def _fix_in_worker(
                 parent_code=options.parent_code,
                 parent_lookup=lookup,
                 limits=limits.read,
+                scheme=options.scheme,
+                schemes=conn,
             )
             fixed = repair(analysis, src.areas.geometry.to_numpy(), RepairOptions(max_area_m2=max_area_m2))
             if not fixed.changes:
@@ -934,6 +945,7 @@ def _fix_in_worker(
                 parent_code=options.parent_code,
                 parent_lookup=lookup,
                 source=analysis.report.source,
+                scheme=analysis.scope.scheme,
             )
             names = src.areas["name"] if "name" in src.areas else [None] * len(src.areas)
             by_code = _file_names(analysis.hierarchy.codes, names)

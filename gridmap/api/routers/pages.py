@@ -40,9 +40,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from gridmap.api.deps import PageReader, SettingsDep, TileReader
+from gridmap.api.deps import Conn, PageReader, SettingsDep, TileReader
 from gridmap.api.errors import ApiError
 from gridmap.config import NO_BASEMAP, Settings, default_basemap, offered_basemaps
+from gridmap.db.areas import levels_present
 from gridmap.maps.pages import EMBED_PANELS, csp, package_origin, page_config, parse_panels, render_html
 from gridmap.maps.pages import script_json as script_json  # re-exported: the page tests use it
 
@@ -120,14 +121,17 @@ def map_page(
     request: Request,
     _principal: PageReader,
     settings: SettingsDep,
+    conn: Conn,
     package: Annotated[str | None, PACKAGE_QUERY] = None,
 ) -> HTMLResponse:
     """The county map: choose a level (县 → 微网格) and a metric (上云率 / 安装率), click an area
     for its figures and children, search by code or name, see the figures of the current view.
-    With ``package``, the areas come from an offline package (search and details need the server:
-    hidden), figures summed from its tiles."""
+    Only the levels the live data has are offered (a city whose counties have no micro-grids shows
+    no 微网格 button). With ``package``, the areas come from an offline package (search and
+    details need the server: hidden), figures summed from its tiles."""
     connect = package_source(package)
-    return render_page(request, settings, "map.html", {"name": "map"}, connect=connect)
+    page = {"name": "map", "levels": None if package else levels_present(conn)}
+    return render_page(request, settings, "map.html", page, connect=connect)
 
 
 @router.get("/embed", response_class=HTMLResponse, summary="大屏嵌入地图")

@@ -186,6 +186,12 @@ class BoundaryForm(BaseModel):
     parent_code: str | None = Field(
         None, pattern=r"^\s*\d{1,30}\s*$", description="Code of the area the upload belongs to."
     )
+    scheme: str | None = Field(
+        None,
+        max_length=200,
+        description="The county's levels and code lengths, e.g. `township:9,village:12,grid:15` (no micro-grids); "
+        "kept with the county when published (default: as published before, else the five standard levels).",
+    )
 
 
 @router.post(
@@ -212,6 +218,7 @@ async def upload_boundaries(request: Request, principal: UploadPrincipal, engine
         fields=flow.parse_fields(values.fields),
         level=values.level,
         parent_code=_blank(values.parent_code),
+        scheme=_blank(values.scheme),
     )
     flow.check_boundary_request(principal, upload.filename or "", options)
     content = await _read_file(upload, settings)

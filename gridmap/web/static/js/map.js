@@ -199,6 +199,15 @@ function inkFor(hex) {
 }
 
 readHash();
+/* The levels the live data has (a city without micro-grids offers no 微网格; every level for an
+   offline package): the level buttons, and the level shown when the link asks for a missing one. */
+const PRESENT = Array.isArray(config.page.levels)
+  ? LEVELS.filter((lv) => config.page.levels.includes(lv.level))
+  : LEVELS;
+if (PRESENT.length && !PRESENT.some((lv) => lv.level === state.level)) {
+  const above = PRESENT.filter((lv) => lv.level < state.level);
+  state.level = (above.length ? above[above.length - 1] : PRESENT[0]).level;
+}
 
 const map = L.map('gm-map', {
   zoomSnap: 0.25,
@@ -304,7 +313,7 @@ function radioKeys(group) {
 
 const levelGroup = $('gm-levels'),
   metricGroup = $('gm-metrics');
-LEVELS.forEach((lv) => {
+PRESENT.forEach((lv) => {
   levelGroup.appendChild(segButton(levelGroup, lv.name, lv.level, state.level, setLevel, `按${lv.name}着色`));
 });
 Object.keys(VIEWS).forEach((key) => {
