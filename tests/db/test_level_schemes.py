@@ -162,6 +162,30 @@ def test_a_later_upload_follows_the_stored_scheme_and_another_one_is_refused(eng
     assert result.exit_code == 2 and "scheme_conflict" in result.output
 
 
+def test_an_upload_through_the_api_follows_the_scheme_or_is_refused(engine, county, tmp_path):
+    from api_server import client, serve
+    from api_tokens import make_token
+
+    township = sorted(county.loc[county["code"].str.len() == 9, "code"])[-1]
+    path = write_gpkg(county[county["code"].str.startswith(township)], tmp_path / "township.gpkg")
+
+    def upload(http, **form):
+        with open(path, "rb") as f:
+            return http.post("/api/v1/uploads/boundaries", files={"file": (path.name, f)}, data=form)
+
+    with serve(engine) as base, client(base, make_token(engine, "editor", CODE)) as http:
+        r = upload(http, scheme="微网格:18,乡镇:9")
+        assert (r.status_code, r.json()["code"]) == (422, "bad_scheme"), r.text
+        r = upload(http, scheme="township:9,village:12,grid:15")
+        assert (r.status_code, r.json()["code"]) == (422, "scheme_conflict"), r.text
+        r = upload(http)  # the county's scheme, as published
+        assert r.status_code == 201 and r.json()["status"] == "validated", r.text
+        assert r.json()["report"]["summary"]["levels"] == {
+            "1": 1,
+            "3": int(county["code"].str.startswith(township).sum()) - 1,
+        }
+
+
 def test_the_map_offers_only_the_levels_the_county_has(engine, browser):
     from api_server import client, serve
     from browser import screenshot, wait_for, wait_idle
