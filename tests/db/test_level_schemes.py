@@ -202,3 +202,7 @@ def test_the_map_offers_only_the_levels_the_county_has(engine, browser):
         assert buttons == ["县", "乡镇/街道", "网格"]
         assert page.evaluate("gm.state.level") == 3  # asked for micro-grids: the deepest level there is
         screenshot(page, "scheme_county_map")
+        page.goto(f"{base}/embed?layer=microgrid&theme=dark&refresh=600")
+        wait_idle(page)
+        layer = page.evaluate("JSON.parse(document.getElementById('gm-config').textContent).page.layer")
+        assert layer == "grid"  # its grids, not an empty micro-grid layer

@@ -74,6 +74,47 @@ def publish(engine, data_dir, tmp_path, code: str, name: str, shift) -> None:
     assert result.exit_code == 0, result.output
 
 
+#: The neighbours the later tests publish: one in 周口市 east of 鹿邑, one in 商丘市 north of it.
+NEIGHBOURS = (("411699", "测试县", (0.6, 0.0)), ("411499", "测试县二", (0.0, 0.6)))
+
+
+@pytest.fixture(scope="module")
+def neighbours(url, data_dir, tmp_path_factory) -> None:
+    """The two neighbours live (published once per module, so each test that needs them stands
+    alone; publishing again is harmless)."""
+    folder = tmp_path_factory.mktemp("neighbours")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRIDMAP_DATABASE_URL", url)
+        for code, name, shift in NEIGHBOURS:
+            publish(None, data_dir, folder, code, name, shift)
+
+
+def city_register(data_dir, folder):
+    """A register across 鹿邑 and 411699: 40 of 鹿邑's first township's cameras, the same points
+    moved into 411699 with its own ids, and one row in 411699 carrying 鹿邑's centre code."""
+    sample = pd.read_csv(data_dir / CAMERAS_CSV, dtype=str, encoding="utf-8-sig")
+    town = sample[sample["所属网格"].str.startswith("411628001")].head(40).copy()
+    moved = town.copy()  # the same points in 411699 (the township moved 0.6° east), its own ids
+    moved["经度"] = (moved["经度"].astype(float) + 0.6).round(6).astype(str)
+    moved["设备编码"] = "411699" + moved["设备编码"].str[6:]
+    moved["所属网格"] = "411699" + moved["所属网格"].str[6:]
+    wrong = moved.head(1).copy()
+    wrong["设备编码"] = "411628" + wrong["设备编码"].str[6:14] + "999999"  # 鹿邑's centre code, in 411699
+    path = folder / "city.csv"
+    pd.concat([town, moved.iloc[1:], wrong], ignore_index=True).to_csv(path, index=False, encoding="utf-8-sig")
+    return town, moved, wrong, path
+
+
+@pytest.fixture(scope="module")
+def registered(url, neighbours, data_dir, tmp_path_factory):
+    """The register across counties imported once without --county: (its rows, the command's result)."""
+    town, moved, wrong, path = city_register(data_dir, tmp_path_factory.mktemp("register"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRIDMAP_DATABASE_URL", url)
+        result = runner.invoke(app, ["cameras", "import", str(path), "--format", "json"])
+    return (town, moved, wrong), result
+
+
 def test_the_sample_county_sits_in_its_city_and_province(engine):
     with engine.connect() as conn:
         county, city, province = row(conn, LUYI), row(conn, CITY), row(conn, PROVINCE)
@@ -103,7 +144,9 @@ def test_coverage_of_the_city_lists_it_and_its_counties(engine):
 def test_counties_arriving_grow_the_city_and_another_city_adds_a_row(engine, data_dir, tmp_path):
     with engine.connect() as conn:
         luyi = row(conn, LUYI)
-    publish(engine, data_dir, tmp_path, "411699", "测试县", (0.6, 0.0))
+        alone = conn.execute(text("SELECT count(*) FROM area WHERE code = ANY(:c)"), {"c": [NEIGHBOURS[0][0]]})
+        assert alone.scalar_one() == 0, "run this test before the neighbours fixture publishes them"
+    publish(engine, data_dir, tmp_path, *NEIGHBOURS[0])
     with engine.connect() as conn:
         city, new = row(conn, CITY), row(conn, "411699")
         assert city.children == 2 and new.parent_code == CITY
@@ -111,7 +154,7 @@ def test_counties_arriving_grow_the_city_and_another_city_adds_a_row(engine, dat
         assert (city.planned, city.installed) == (luyi.planned + new.planned, luyi.installed + new.installed)
         assert screen_root(conn) == CITY  # two counties: pages open on their city
         assert differences(conn) == []
-    publish(engine, data_dir, tmp_path, "411499", "测试县二", (0.0, 0.6))  # in 商丘市
+    publish(engine, data_dir, tmp_path, *NEIGHBOURS[1])  # in 商丘市
     with engine.connect() as conn:
         other, province = row(conn, "4114"), row(conn, PROVINCE)
         assert (other.name, other.parent_code, other.children) == ("商丘市", PROVINCE, 1)
@@ -119,26 +162,16 @@ def test_counties_arriving_grow_the_city_and_another_city_adds_a_row(engine, dat
         assert province.area_m2 == pytest.approx(row(conn, CITY).area_m2 + other.area_m2)
         assert differences(conn) == []
     # republishing a county keeps its city's figures exact (no double count of its cameras)
-    publish(engine, data_dir, tmp_path, "411699", "测试县", (0.6, 0.0))
+    publish(engine, data_dir, tmp_path, *NEIGHBOURS[0])
     with engine.connect() as conn:
         assert row(conn, CITY).planned == luyi.planned + new.planned
         assert differences(conn) == []
 
 
-def test_a_register_across_counties_imports_in_one_go_each_camera_in_its_county(engine, data_dir, tmp_path):
+def test_a_register_across_counties_imports_in_one_go_each_camera_in_its_county(engine, registered):
     """Without --county the register goes to the area every county lies in; each camera lands in
     the county its point lies in, and an id whose centre code is another county's is rejected."""
-    sample = pd.read_csv(data_dir / CAMERAS_CSV, dtype=str, encoding="utf-8-sig")
-    town = sample[sample["所属网格"].str.startswith("411628001")].head(40).copy()
-    moved = town.copy()  # the same points in 411699 (the township moved 0.6° east), its own ids
-    moved["经度"] = (moved["经度"].astype(float) + 0.6).round(6).astype(str)
-    moved["设备编码"] = "411699" + moved["设备编码"].str[6:]
-    moved["所属网格"] = "411699" + moved["所属网格"].str[6:]
-    wrong = moved.head(1).copy()
-    wrong["设备编码"] = "411628" + wrong["设备编码"].str[6:14] + "999999"  # 鹿邑's centre code, in 411699
-    path = tmp_path / "city.csv"
-    pd.concat([town, moved.iloc[1:], wrong], ignore_index=True).to_csv(path, index=False, encoding="utf-8-sig")
-    result = runner.invoke(app, ["cameras", "import", str(path), "--format", "json"])
+    (town, moved, wrong), result = registered
     assert result.exit_code == 1, result.output  # imported, with a rejected row
     body = json.loads(result.stdout)
     assert [(r["code"], r["device_id"]) for r in body["rejected"]] == [("device_id_county", wrong["设备编码"].iloc[0])]
@@ -198,7 +231,7 @@ def test_a_new_county_in_the_wrong_zone_is_refused_naming_the_right_one(engine, 
     assert result.exit_code == 0, result.output
 
 
-def test_tokens_scoped_to_a_county_or_a_city_are_enforced(engine, tmp_path):
+def test_tokens_scoped_to_a_county_or_a_city_are_enforced(engine, registered):
     """A county's admin cannot touch another county; a city's editor may import across its
     counties, not into another city's."""
     from api_server import client, serve

@@ -44,6 +44,7 @@ from gridmap.api.deps import Conn, PageReader, SettingsDep, TileReader
 from gridmap.api.errors import ApiError
 from gridmap.config import NO_BASEMAP, Settings, default_basemap, offered_basemaps
 from gridmap.db.areas import levels_present
+from gridmap.levels import LEVEL_BY_KEY, level_key
 from gridmap.maps.pages import EMBED_PANELS, csp, package_origin, page_config, parse_panels, render_html
 from gridmap.maps.pages import script_json as script_json  # re-exported: the page tests use it
 
@@ -139,6 +140,7 @@ def embed_page(
     request: Request,
     _principal: TileReader,
     settings: SettingsDep,
+    conn: Conn,
     layer: Annotated[
         Literal["county", "township", "village", "grid", "microgrid"], Query(description="显示的层级")
     ] = "grid",
@@ -187,10 +189,11 @@ def embed_page(
     (the map fitted to it, its children ranked). Tiles and figures follow the data: the page hears of every change on the
     event stream (/events/revision, within a second) and checks /healthz every ``refresh`` seconds
     (0: neither, a still picture). ``basemap``: ``none`` or a configured basemap's id (422
-    ``unknown_basemap`` for another)."""
+    ``unknown_basemap`` for another). A ``layer`` the live data (under ``area``) does not have
+    shows the deepest level above it that it has (a county without micro-grids: its grids)."""
     page = {
         "name": "embed",
-        "layer": layer,
+        "layer": layer if package else present_layer(layer, levels_present(conn, area)),
         "metric": metric,
         "theme": theme,
         "refresh": refresh,
@@ -204,6 +207,16 @@ def embed_page(
     }
     connect = package_source(package)
     return render_page(request, settings, "embed.html", page, frame_anywhere=True, connect=connect)
+
+
+def present_layer(key: str, present: list[int]) -> str:
+    """``key`` (a level's key) when its level is among ``present``, else the key of the deepest
+    present level above it (the shallowest present one when none is above; ``key`` when none is)."""
+    level = LEVEL_BY_KEY[key].number
+    if not present or level in present:
+        return key
+    above = [lv for lv in present if lv < level]
+    return level_key(above[-1] if above else present[0])
 
 
 def _panels(value: str | None) -> list[str]:
