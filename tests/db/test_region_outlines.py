@@ -10,6 +10,7 @@ against shapely's in the Gauss-Krüger zone of the outline."""
 from __future__ import annotations
 
 import json
+import time
 
 import geopandas as gpd
 import numpy as np
@@ -121,7 +122,9 @@ def test_an_exact_outline_reports_nothing(engine, shapes, tmp_path):
 def test_a_county_past_the_outline_and_the_gap_next_to_it_are_found(engine, shapes, tmp_path):
     load(write_outline(tmp_path / "zhoukou.geojson", shapes["outline"], 代码=CITY, 名称="周口市"))
     crs = metric_crs(np.array([shapes["outline"]]))
+    started = time.perf_counter()
     exit_code, found = findings(county_file(tmp_path, LUYI, "鹿邑县", shapes[LUYI]))
+    print(f"validate 鹿邑 against the outline: {time.perf_counter() - started:.2f} s")  # noqa: T201
     assert exit_code == 1  # an error: the part outside
     by_kind = {}
     for f in found:
@@ -149,7 +152,9 @@ def test_a_county_past_the_outline_and_the_gap_next_to_it_are_found(engine, shap
 
 def test_the_gaps_report_agrees_with_shapely(engine, shapes, tmp_path):
     load(write_outline(tmp_path / "zhoukou.gpkg", shapes["outline"]), "--code", CITY)
+    started = time.perf_counter()
     result = runner.invoke(app, ["regions", "gaps", CITY, "--format", "json"])
+    print(f"regions gaps {CITY}: {time.perf_counter() - started:.2f} s")  # noqa: T201 (shown with -s)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     outline, union = shapes["outline"], shapes["union"]
