@@ -46,7 +46,7 @@ from gridmap.errors import GridmapError
 from gridmap.geometry.metric import metric_crs, to_metric, to_storage
 from gridmap.geometry.report import Finding
 from gridmap.io.boundaries import ReadLimits, read_boundary_file
-from gridmap.io.boundary_formats import BoundaryFile
+from gridmap.io.boundary_formats import BoundaryFile, BoundaryReadError
 from gridmap.services.neighbours import file_counties
 
 #: Parts of a county outside its region's outline below this (m²) are edge slivers of two
@@ -107,9 +107,14 @@ def read_outlines(
         raise OutlineError(
             "outline_bad_code", f"代码“{code}”无效：应为省（2 位）、市（4 位）或区县（6 位）的行政区划代码。"
         )
-    src = read_boundary_file(
-        path, layer=layer, crs=crs, encoding=encoding, fields=fields, limits=limits, require_code=code is None
-    )
+    try:
+        src = read_boundary_file(
+            path, layer=layer, crs=crs, encoding=encoding, fields=fields, limits=limits, require_code=code is None
+        )
+    except BoundaryReadError as exc:
+        if exc.code == "no_code_field":  # an official outline may come without codes: say how
+            exc.message = exc.message.rstrip("。") + "；整个文件是一个区域时，用 --code 给出它的代码。"
+        raise
     areas = src.areas
     geoms = areas.geometry.to_numpy()
     names = areas["name"].to_numpy(dtype=object) if "name" in areas else np.full(len(areas), None, dtype=object)

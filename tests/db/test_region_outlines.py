@@ -230,6 +230,7 @@ def test_bad_outline_files_get_their_codes(engine, shapes, tmp_path):
     for path, args, code in cases:
         result = runner.invoke(app, ["regions", "outline", path, *args])
         assert result.exit_code == 2 and f"（{code}）" in result.stderr, (path, result.output)
+        assert code != "no_code_field" or "--code" in result.stderr
     with engine.connect() as conn:  # nothing loaded by any of them
         assert conn.execute(text("SELECT count(*) FROM region_outline WHERE code = '4117'")).scalar_one() == 0
 
@@ -248,3 +249,16 @@ def test_a_province_file_loads_each_city(engine, shapes, tmp_path):
     crs = metric_crs(np.array([shapes["union"]]))
     assert [(c, n) for c, n, _ in rows] == [(CITY, "周口市"), ("4117", "驻马店市")]
     assert rows[0][2] == pytest.approx(m2(shapes["union"], crs), rel=1e-6)
+
+
+def test_an_outline_in_a_projected_crs_is_measured_the_same(engine, shapes, tmp_path):
+    """Gauss-Krüger zone 38 coordinates (as survey offices hand outlines in), read with the file's CRS."""
+    frame = gpd.GeoDataFrame({"代码": [CITY]}, geometry=[shapes["union"]], crs=4490).to_crs(4526)
+    pyogrio.write_dataframe(frame, tmp_path / "gk.gpkg")
+    load(str(tmp_path / "gk.gpkg"))
+    with engine.connect() as conn:
+        area = conn.execute(text("SELECT area_m2 FROM region_outline WHERE code = :c"), {"c": CITY}).scalar_one()
+    crs = metric_crs(np.array([shapes["union"]]))
+    assert area == pytest.approx(m2(shapes["union"], crs), rel=1e-6)
+    report = json.loads(runner.invoke(app, ["regions", "gaps", CITY, "--format", "json"]).stdout)
+    assert report["gaps"] == [] and report["outside"] == []  # the round trip through GK moves no border
