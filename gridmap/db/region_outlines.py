@@ -37,14 +37,15 @@ class LiveCounty:
 
 
 def save_outlines(conn: Connection, outlines: Sequence[Outline]) -> list[str]:
-    """Insert or replace ``outlines`` (on the caller's transaction), then rename the region rows
+    """Insert or replace ``outlines`` (on the caller's transaction; one loaded again without a name
+    keeps the name it had), then rename the region rows
     their names change (bumping the data revision when one was renamed: pages show the names).
     Returns the codes of the region rows renamed."""
     for o in outlines:
         conn.execute(
             text("""INSERT INTO region_outline (code, name, geom, area_m2, source)
                     VALUES (:code, :name, ST_Multi(ST_GeomFromWKB(:wkb, 4490)), :area, :source)
-                    ON CONFLICT (code) DO UPDATE SET name = excluded.name, geom = excluded.geom,
+                    ON CONFLICT (code) DO UPDATE SET name = coalesce(excluded.name, region_outline.name), geom = excluded.geom,
                         area_m2 = excluded.area_m2, source = excluded.source, loaded_at = now()"""),
             {"code": o.code, "name": o.name, "wkb": o.wkb, "area": o.area_m2, "source": o.source},
         )

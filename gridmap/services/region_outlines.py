@@ -7,15 +7,17 @@ each code, e.g. a province's cities). Stored in ``region_outline`` (EPSG:4490), 
 Gauss-Krüger zone of the outline (:mod:`gridmap.geometry.metric`).
 
 When a county file is validated or published (:func:`outline_findings`, called by
-``gridmap.services.boundaries.check_file``) and its city or province has an outline:
+``gridmap.services.boundaries.check_file``) and its city or province (or the county itself) has
+an outline:
 
 - each part of the county outside the outline larger than :data:`MIN_OUTSIDE_M2` m² is a
   ``county_outside_region`` error;
-- the outline minus the live counties of the region (the file's counties in place of their live
-  versions) leaves pieces nobody covers: each piece touching a county of the file (within
-  :data:`TOUCH_M`) of at least :data:`MIN_GAP_M2` m² is a ``county_gap`` warning, unless it is
-  both large and wide (:data:`MAX_GAP_M2`, :data:`MAX_GAP_WIDTH_M`: a whole county not loaded
-  yet). Pieces away from the county, or a county not loaded yet, are not its concern: ``gridmap regions gaps CODE`` (:func:`region_gaps`) lists every piece.
+- the outline minus every live county (the file's counties in place of their live versions)
+  leaves pieces nobody covers: each piece touching a county of the file (within :data:`TOUCH_M`)
+  of at least :data:`MIN_GAP_M2` m² is a ``county_gap`` warning, unless it is both large and wide
+  (:data:`MAX_GAP_M2`, :data:`MAX_GAP_WIDTH_M`: a whole county not loaded yet). Pieces away from
+  the county, or a county not loaded yet, are not its concern: ``gridmap regions gaps CODE``
+  (:func:`region_gaps`) lists every piece.
 """
 
 from __future__ import annotations
@@ -212,7 +214,8 @@ def outline_findings(conn: Connection, src: BoundaryFile) -> list[Finding]:
     if counties.empty:
         return []
     codes = [str(c) for c in counties["code"]]
-    regions = sorted({c[:4] for c in codes if len(c) == 6} | {c[:2] for c in codes if len(c) == 6})
+    counties6 = [c for c in codes if len(c) == 6]
+    regions = sorted({c[:4] for c in counties6} | {c[:2] for c in counties6} | set(counties6))
     outlines = outlines_of(conn, regions)
     if not outlines:
         return []
@@ -234,7 +237,7 @@ def outline_findings(conn: Connection, src: BoundaryFile) -> list[Finding]:
             found.append(
                 Finding(
                     "county_outside_region",
-                    [codes[i], o.code],
+                    list(dict.fromkeys([codes[i], o.code])),
                     area,
                     _storage(outside, crs),
                     f"{codes[i]} 有约 {area:,.0f} 平方米超出{where}的官方界线：请与官方界线核对该区县的外边界后重新上传。",
@@ -242,7 +245,7 @@ def outline_findings(conn: Connection, src: BoundaryFile) -> list[Finding]:
                     rows=[int(rows[i])],
                 )
             )
-        live = live_counties_near(conn, shapely.to_wkb(shapely.box(*outline.bounds)), prefix=o.code, exclude=codes)
+        live = live_counties_near(conn, shapely.to_wkb(shapely.box(*outline.bounds)), exclude=codes)
         theirs = _metric([c.wkb for c in live], crs)
         covered = shapely.union_all(np.concatenate([theirs, mine]))
         for piece in _pieces(shapely.difference(region, covered)):
@@ -275,9 +278,10 @@ def outline_findings(conn: Connection, src: BoundaryFile) -> list[Finding]:
 
 def region_gaps(conn: Connection, code: str) -> dict[str, Any]:
     """A region's outline against its live counties (codes starting with ``code``), in m² in the
-    outline's Gauss-Krüger zone: its area, the area its live counties cover, every uncovered piece
-    of at least :data:`MIN_GAP_M2` (its area, the live counties it touches), and every part of a
-    live county outside the outline of at least :data:`MIN_OUTSIDE_M2`; geometries GeoJSON in
+    outline's Gauss-Krüger zone: its area, the area its live counties cover (and other regions'
+    live counties reaching in), every piece no live county covers of at least :data:`MIN_GAP_M2`
+    (its area, the live counties it touches), and every part of one of its live counties outside
+    the outline of at least :data:`MIN_OUTSIDE_M2`; geometries GeoJSON in
     EPSG:4490. Raises :class:`OutlineError` ``outline_not_found`` when no outline is loaded."""
     found = outlines_of(conn, [code])
     if not found:
@@ -291,10 +295,14 @@ def region_gaps(conn: Connection, code: str) -> dict[str, Any]:
     outline = shapely.from_wkb(o.wkb)
     crs = metric_crs(np.array([outline]))
     region = shapely.make_valid(to_metric(np.array([outline]), crs)[0])
-    live: list[LiveCounty] = live_counties_of(conn, code)
-    theirs = _metric([c.wkb for c in live], crs)
-    union = shapely.union_all(theirs) if len(theirs) else shapely.Polygon()
-    uncovered = shapely.difference(region, union)
+    own: list[LiveCounty] = live_counties_of(conn, code)
+    mine = _metric([c.wkb for c in own], crs)
+    union = shapely.union_all(mine) if len(mine) else shapely.Polygon()
+    # land other regions' counties cover is not empty (their overreach is their own report's)
+    others = live_counties_near(conn, shapely.to_wkb(shapely.box(*outline.bounds)), exclude=[c.code for c in own])
+    live, theirs = own + others, np.concatenate([mine, _metric([c.wkb for c in others], crs)])
+    everyone = shapely.union_all(theirs) if len(theirs) else shapely.Polygon()
+    uncovered = shapely.difference(region, everyone)
     gaps, smaller = [], 0.0
     for piece in sorted(_pieces(uncovered), key=lambda p: -p.area):
         if piece.area < MIN_GAP_M2:
@@ -310,7 +318,7 @@ def region_gaps(conn: Connection, code: str) -> dict[str, Any]:
             }
         )
     outside = []
-    for c, g in zip(live, theirs):
+    for c, g in zip(own, mine):
         for piece in sorted(_pieces(shapely.difference(g, region)), key=lambda p: -p.area):
             if piece.area >= MIN_OUTSIDE_M2:
                 outside.append(
@@ -321,15 +329,17 @@ def region_gaps(conn: Connection, code: str) -> dict[str, Any]:
                         "geometry": _geojson(_storage(piece, crs)),
                     }
                 )
+    covered = float(shapely.intersection(region, union).area)
     return {
         "code": code,
-        "name": names.get(code) or o.name,
+        "name": names.get(code) or o.name or next((c.name for c in own if c.code == code), None),
         "source": o.source,
         "crs": f"EPSG:{crs.to_epsg()}",
         "area_m2": round(float(region.area), 1),
-        "covered_m2": round(float(shapely.intersection(region, union).area), 1),
+        "covered_m2": round(covered, 1),
+        "covered_by_others_m2": round(float(shapely.intersection(region, everyone).area) - covered, 1),
         "uncovered_m2": round(float(uncovered.area), 1),
-        "counties": [{"code": c.code, "name": c.name} for c in live],
+        "counties": [{"code": c.code, "name": c.name} for c in own],
         "gaps": gaps,
         "slivers_m2": round(smaller, 1),
         "outside": outside,

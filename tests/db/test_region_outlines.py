@@ -262,3 +262,27 @@ def test_an_outline_in_a_projected_crs_is_measured_the_same(engine, shapes, tmp_
     assert area == pytest.approx(m2(shapes["union"], crs), rel=1e-6)
     report = json.loads(runner.invoke(app, ["regions", "gaps", CITY, "--format", "json"]).stdout)
     assert report["gaps"] == [] and report["outside"] == []  # the round trip through GK moves no border
+
+
+def test_a_county_is_checked_against_its_own_outline_too(engine, shapes, tmp_path):
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM region_outline"))
+    own = shapely.union_all([shapes[LUYI] - shapes["hole"], shapes["attached"]])
+    load(write_outline(tmp_path / "luyi.gpkg", own), "--code", LUYI, "--name", "鹿邑县")
+    crs = metric_crs(np.array([own]))
+    exit_code, found = findings(county_file(tmp_path, LUYI, "鹿邑县", shapes[LUYI]))
+    assert exit_code == 1
+    assert sorted((f["kind"], tuple(f["codes"])) for f in found) == [
+        ("county_gap", (LUYI,)),
+        ("county_outside_region", (LUYI,)),
+    ]
+    areas = {f["kind"]: f["area_m2"] for f in found}
+    assert areas["county_outside_region"] == pytest.approx(m2(shapes[LUYI] & shapes["hole"], crs), rel=1e-4)
+    assert areas["county_gap"] == pytest.approx(m2(shapes["attached"], crs), rel=1e-4)
+    # an outline of 鹿邑 taking in part of 郸城: that land is not empty, 郸城 reaches in
+    taken = shapes[DANCHENG] & shapes["hole"]
+    load(write_outline(tmp_path / "luyi2.gpkg", shapes[LUYI] | taken), "--code", LUYI)
+    report = json.loads(runner.invoke(app, ["regions", "gaps", LUYI, "--format", "json"]).stdout)
+    assert report["name"] == "鹿邑县" and [c["code"] for c in report["counties"]] == [LUYI]
+    assert report["covered_by_others_m2"] == pytest.approx(m2(taken, crs), rel=1e-3)
+    assert report["gaps"] == [] and report["outside"] == [] and report["uncovered_m2"] < 1.0
