@@ -62,6 +62,8 @@ def outline(
         )
     for o in loaded.outlines:
         typer.echo(f"{o.code} {o.name or ''}: {_km2(o.area_m2)} ({o.source})".replace(" :", ":"))
+    for note in loaded.notes:
+        typer.echo(f"note: {note}", err=True)
     if loaded.renamed:
         typer.echo(f"renamed regions: {', '.join(loaded.renamed)}")
 

@@ -114,3 +114,14 @@ def live_counties_of(conn: Connection, prefix: str) -> list[LiveCounty]:
         {"prefix": prefix},
     ).all()
     return [LiveCounty(r[0], r[1], bytes(r[2])) for r in rows]
+
+
+def counties_met(conn: Connection, code: str, wkb: bytes) -> tuple[int, int]:
+    """How many live counties of region ``code`` (by code prefix) there are, and how many of them
+    ``wkb`` (EPSG:4490) meets."""
+    row = conn.execute(
+        text("""SELECT count(*), count(*) FILTER (WHERE ST_Intersects(geom, ST_GeomFromWKB(:wkb, 4490)))
+                FROM area WHERE level = 0 AND starts_with(code, :code)"""),
+        {"code": code, "wkb": wkb},
+    ).one()
+    return int(row[0]), int(row[1])

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine
 from gridmap.db.region_outlines import (
     LiveCounty,
     Outline,
+    counties_met,
     live_counties_near,
     live_counties_of,
     outlines_of,
@@ -80,7 +81,7 @@ class OutlineError(GridmapError):
 @dataclass
 class OutlineLoad:
     """What ``gridmap regions outline`` loaded: the outlines (by code), the region rows renamed,
-    and notes (Chinese) on how the file was read and repaired."""
+    and notes (Chinese) on the geometries repaired."""
 
     outlines: list[Outline]
     renamed: list[str]
@@ -101,10 +102,11 @@ def read_outlines(
     """Read the outlines in ``path`` (EPSG:4490, made valid, polygons only): with ``code``, every
     feature together is that region's outline; without, each distinct value of the file's code
     column is one. ``name`` names the one outline (else the file's name column, when its features
-    agree on one). Returns the file read, the outlines and notes. Raises ``BoundaryReadError`` for
+    agree on one). Returns the file read, the outlines and notes on geometries repaired. Raises ``BoundaryReadError`` for
     a file that cannot be read (or is over the limits), :class:`OutlineError` for a bad code
     (``outline_bad_code``), a name given for several outlines (``outline_name_ambiguous``) or an
-    empty outline (``outline_empty``)."""
+    empty outline (``outline_empty``). :func:`load_outlines` also refuses an outline meeting none
+    of its region's live counties (``outline_misplaced``: a wrong CRS)."""
     if code is not None and not _CODE.fullmatch(code):
         raise OutlineError(
             "outline_bad_code", f"代码“{code}”无效：应为省（2 位）、市（4 位）或区县（6 位）的行政区划代码。"
@@ -140,7 +142,7 @@ def read_outlines(
             f"“{src.path.name}”含 {len(groups)} 个区域（{'、'.join(sorted(groups))}），--name 只能用于一个区域：请去掉 --name，"
             "由文件的名称列给出各区域名称。",
         )
-    notes = list(src.notes)
+    notes: list[str] = []
     outlines = []
     for region, rows in sorted(groups.items()):
         parts = shapely.make_valid(np.array([g for g in geoms[rows] if g is not None], dtype=object))
@@ -169,8 +171,17 @@ def read_outlines(
 def load_outlines(engine: Engine, path: str | Path, **read: Any) -> OutlineLoad:
     """Read the outlines in ``path`` (:func:`read_outlines`, same keywords) and store them in one
     transaction, replacing earlier ones of the same codes; their names rename the region rows."""
-    _src, outlines, notes = read_outlines(path, **read)
+    src, outlines, notes = read_outlines(path, **read)
     with engine.begin() as conn:
+        for o in outlines:
+            live, met = counties_met(conn, o.code, o.wkb)
+            if live and not met:
+                raise OutlineError(
+                    "outline_misplaced",
+                    f"“{src.path.name}”中 {o.code} 的界线与该区域已发布的 {live} 个区县都不相交：坐标系可能不对"
+                    "（例如高斯-克吕格分带错了），请用 --crs 指定文件的坐标系后重新载入。",
+                    {"code": o.code, "live_counties": live},
+                )
         renamed = save_outlines(conn, outlines)
     return OutlineLoad(outlines, renamed, notes)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+import shapely.affinity
 from conftest import engine_for_cli, fresh_database
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
@@ -227,6 +228,8 @@ def test_bad_outline_files_get_their_codes(engine, shapes, tmp_path):
     cases.append((str(tmp_path / "two.gpkg"), ["--name", "周口市"], "outline_name_ambiguous"))
     (tmp_path / "broken.geojson").write_text("{not json", encoding="utf-8")
     cases.append((str(tmp_path / "broken.geojson"), ["--code", CITY], "unreadable"))
+    far_away = shapely.affinity.translate(luyi, 3.0, 0.0)  # a zone off: ~280 km east
+    cases.append((write_outline(tmp_path / "e.gpkg", far_away), ["--code", CITY], "outline_misplaced"))
     for path, args, code in cases:
         result = runner.invoke(app, ["regions", "outline", path, *args])
         assert result.exit_code == 2 and f"（{code}）" in result.stderr, (path, result.output)
