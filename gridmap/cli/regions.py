@@ -90,6 +90,17 @@ def list_regions() -> None:
         typer.echo(f"  {line}")
 
 
+@app.command("names")
+def names() -> None:
+    """Apply the region names now (GRIDMAP_REGION_NAMES, outlines' names), without waiting for a publish."""
+    from gridmap.db.region_outlines import apply_region_names
+    from gridmap.db.session import engine_scope
+
+    with engine_scope() as engine, engine.begin() as conn:
+        renamed = apply_region_names(conn)
+    typer.echo(f"renamed regions: {', '.join(renamed)}" if renamed else "every region already has its name")
+
+
 @app.command("gaps")
 def gaps(
     code: Annotated[str, typer.Argument(metavar="CODE", help="A region with an outline loaded, e.g. 4116.")],

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from gridmap.db.locks import lock_regions
 from gridmap.db.regions import region_names, rename_regions
 from gridmap.db.revisions import bump_revision
 
@@ -49,6 +50,14 @@ def save_outlines(conn: Connection, outlines: Sequence[Outline]) -> list[str]:
                         area_m2 = excluded.area_m2, source = excluded.source, loaded_at = now()"""),
             {"code": o.code, "name": o.name, "wkb": o.wkb, "area": o.area_m2, "source": o.source},
         )
+    return apply_region_names(conn)
+
+
+def apply_region_names(conn: Connection) -> list[str]:
+    """Rename the region rows whose name (:func:`gridmap.db.regions.region_names`) changed, on the
+    caller's transaction, bumping the data revision when one was (pages show the names). Returns
+    the codes renamed."""
+    lock_regions(conn)
     renamed = rename_regions(conn, region_names(conn))
     if renamed:
         bump_revision(conn)

@@ -183,7 +183,8 @@ def test_region_names_come_from_the_csv_and_the_outline(engine, shapes, tmp_path
     monkeypatch.setenv("GRIDMAP_REGION_NAMES", str(names))
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM region_outline"))
-        sync_regions(conn)
+    result = runner.invoke(app, ["regions", "names"])  # now, not at the next publish
+    assert result.exit_code == 0 and "4116" in result.stdout, result.output
     with engine.connect() as conn:
         got = dict(tuple(r) for r in conn.execute(text("SELECT code, name FROM area WHERE level < 0")))
     assert got == {CITY: "周口市（测试）", "41": "河南"}
