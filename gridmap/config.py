@@ -59,6 +59,10 @@ Service
     (``{"411628": ["411628", "41160000"]}``, see :func:`parse_centre_codes`): the prefixes a
     camera id of that county may start with (default: the county's own 6-digit code). Imports
     check each camera's id against the county its point lies in.
+  - ``GRIDMAP_REGION_NAMES``: a CSV of region names (columns 代码/名称 or code/name, UTF-8 or GBK;
+    2-digit province and 4-digit city codes) that override and extend the built-in
+    ``gridmap.levels.REGION_NAMES`` (see :func:`parse_region_names`); applied to the region rows
+    whenever they are synced (``gridmap.db.regions``).
   - ``GRIDMAP_MAX_STATUS_MB``: largest body of one status push (``POST /api/v1/cameras/status``,
     default 20 MB: ~200,000 reports as JSON). It is parsed in the server process, so it is kept far
     below the upload limit: a JSON document takes ~10× its size in memory once parsed.
@@ -195,6 +199,7 @@ class Settings(BaseSettings):
         default=600.0, ge=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_SNAPSHOT_CHECK", description="Seconds; 0 = off."
     )
     centre_codes: str = Field(default="", description="Camera id centre codes per county, a JSON object.")
+    region_names: Path | None = Field(default=None, description="CSV of region names (代码,名称).")
 
     @field_validator(
         "database_url",
@@ -204,6 +209,7 @@ class Settings(BaseSettings):
         "basemap_default",
         "pg_port",
         "upload_tmp_dir",
+        "region_names",
         mode="before",
     )
     @classmethod
@@ -242,6 +248,13 @@ class Settings(BaseSettings):
     @classmethod
     def _centre_codes(cls, value: str) -> str:
         parse_centre_codes(value)
+        return value
+
+    @field_validator("region_names", mode="after")
+    @classmethod
+    def _region_names(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            parse_region_names(value)
         return value
 
     @field_validator("basemap_default", mode="after")
@@ -373,6 +386,55 @@ def parse_centre_codes(value: str) -> dict[str, tuple[str, ...]]:
         ):
             raise ValueError(f"{county} 的中心编码应为 6–8 位数字的列表，而不是 {codes!r}")
         out[county] = tuple(codes)
+    return out
+
+
+def parse_region_names(path: Path) -> dict[str, str]:
+    """``GRIDMAP_REGION_NAMES``: a CSV with a header row naming a code column (代码, 编码, 区划代码 or
+    code) and a name column (名称 or name), UTF-8 (with or without BOM) or GBK/GB18030; each code 2
+    digits (a province) or 4 (a city), each name non-empty. Returns {code: name}; raises
+    ``ValueError`` (Chinese) naming the file and the row. Read again only when the file changes."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ValueError(f"找不到区划名称文件 {path}") from None
+    return _region_names(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _region_names(path: Path, _mtime_ns: int, _size: int) -> dict[str, str]:
+    import csv
+    import io
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"无法读取区划名称文件 {path}（{exc.strerror}）") from None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            content = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ValueError(f"{path.name} 既不是 UTF-8 也不是 GBK 编码的 CSV")
+    rows = list(csv.reader(io.StringIO(content)))
+    header = [c.strip().lower() for c in rows[0]] if rows else []
+    code_col = next((header.index(c) for c in ("代码", "编码", "区划代码", "code") if c in header), None)
+    name_col = next((header.index(c) for c in ("名称", "name") if c in header), None)
+    if code_col is None or name_col is None:
+        raise ValueError(f"{path.name} 的第一行应为列名：代码,名称（或 code,name）")
+    out: dict[str, str] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        code = row[code_col].strip() if code_col < len(row) else ""
+        name = row[name_col].strip() if name_col < len(row) else ""
+        if not re.fullmatch(r"\d{2}|\d{4}", code):
+            raise ValueError(f"{path.name} 第 {number} 行：代码应为 2 位（省）或 4 位（市）数字，而不是“{code}”")
+        if not name:
+            raise ValueError(f"{path.name} 第 {number} 行：{code} 没有名称")
+        out[code] = name
     return out
 
 

@@ -19,6 +19,8 @@ Tables:
   operator) as of the current revision, moved by deltas in each write's transaction
   (``gridmap.db.figures``), so readers and tiles join figures instead of rolling them up.
 - ``upload``: files uploaded through the API, with their validation report, until published.
+- ``region_outline``: official outlines of provinces, cities and counties (``gridmap regions
+  outline``), which counties are checked against (``gridmap.db.region_outlines``).
 """
 
 from __future__ import annotations
@@ -449,3 +451,25 @@ class TileCamera(Base):
         Index("ix_tile_camera_geom", "geom", postgresql_using="gist"),
         {"postgresql_with": {"fillfactor": 80}},
     )  # room for HOT updates of the status
+
+
+class RegionOutline(Base):
+    """The official outline of a province (2-digit code), city (4) or county (6), EPSG:4490, as
+    loaded from a boundary file (migration 0010); ``area_m2`` measured in its Gauss-Krüger zone.
+    A loaded ``name`` names the region row too (:func:`gridmap.db.regions.sync_regions`)."""
+
+    __tablename__ = "region_outline"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(AREA_GEOMETRY)
+    area_m2: Mapped[float] = mapped_column()
+    #: The file's name it was loaded from.
+    source: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("code ~ '^([0-9]{2}|[0-9]{4}|[0-9]{6})$'", name="ck_region_outline_code"),
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="ck_region_outline_geom"),
+        Index("ix_region_outline_geom", "geom", postgresql_using="gist"),
+    )

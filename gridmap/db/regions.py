@@ -10,6 +10,11 @@ A city whose counties are loaded one by one grows as they arrive; one left witho
 Region rows have no version (``version_id`` NULL), no tile rows and no label rows: maps draw the
 counties.
 
+Their names: the built-in :data:`gridmap.levels.REGION_NAMES`, overridden and extended by the CSV
+``GRIDMAP_REGION_NAMES`` names, and those by the name an official outline was loaded with
+(``region_outline``, :mod:`gridmap.db.region_outlines`); :func:`region_names` gives them, and
+every sync renames the region rows whose name changed.
+
 Their figures follow the same chain as every area's (``gridmap.db.figures`` walks
 ``parent_code``): a camera write moves its city and province by deltas like its county, and a
 publish replacing a county moves them by its cameras' deltas from the city (its anchor). A new
@@ -24,6 +29,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
+from gridmap.config import get_settings, parse_region_names
 from gridmap.db.locks import lock_regions
 from gridmap.levels import CITY, PROVINCE, REGION_NAMES, region_codes_of
 
@@ -38,11 +44,27 @@ _OUTLINES = text("""
 """)
 
 
+def region_names(conn: Connection) -> dict[str, str]:
+    """Every region's name by code: :data:`REGION_NAMES`, then the ``GRIDMAP_REGION_NAMES`` CSV's,
+    then the outlines' (each overriding the one before). Raises ``SettingsError``
+    (``invalid_setting``) when the CSV cannot be used."""
+    settings = get_settings()
+    names = dict(REGION_NAMES)
+    if settings.region_names is not None:
+        names.update(parse_region_names(settings.region_names))
+    names.update(
+        {r[0]: r[1] for r in conn.execute(text("SELECT code, name FROM region_outline WHERE name IS NOT NULL"))}
+    )
+    return names
+
+
 def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> list[str]:
     """Make the city and province rows match the live counties (on the caller's transaction):
     create the missing ones, link every county to its city, drop regions left empty, and redraw
     the outlines of the regions of ``counties`` (codes a write replaced; None: every region).
+    Region rows take the names :func:`region_names` gives (renamed when one changed).
     Returns the codes of the region rows redrawn or created."""
+    names = region_names(conn)
     lock_regions(conn)
     live = list(conn.execute(text("SELECT code FROM area WHERE level = 0")).scalars())
     wanted_provinces = sorted({region_codes_of(c)[0] for c in live})
@@ -57,7 +79,7 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
                     ON CONFLICT (code) DO NOTHING"""),
             {
                 "code": code,
-                "name": REGION_NAMES.get(code),
+                "name": names.get(code),
                 "level": level.number,
                 "parent": code[: PROVINCE.code_length] if level is CITY else None,
                 "kind": level.name_zh,
@@ -86,6 +108,7 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
         if gone:
             conn.execute(text("DELETE FROM area_operator_stats WHERE code = ANY(:c)"), {"c": gone})
             conn.execute(text("DELETE FROM area_stats WHERE code = ANY(:c)"), {"c": gone})
+    rename_regions(conn, names)
     if counties is None:
         cities = wanted_cities
     else:
@@ -97,3 +120,15 @@ def sync_regions(conn: Connection, counties: Iterable[str] | None = None) -> lis
     if provinces:
         conn.execute(_OUTLINES, {"child_level": CITY.number, "codes": provinces, "level": PROVINCE.number})
     return sorted(set(cities) | set(provinces))
+
+
+def rename_regions(conn: Connection, names: dict[str, str]) -> list[str]:
+    """Give every region row (level < 0) its name in ``names`` (NULL when it has none); returns
+    the codes renamed."""
+    rows = conn.execute(text("SELECT code, name FROM area WHERE level < 0")).all()
+    changed = [(r[0], names.get(r[0])) for r in rows if names.get(r[0]) != r[1]]
+    for code, name in changed:
+        conn.execute(
+            text("UPDATE area SET name = :name, updated_at = now() WHERE code = :code"), {"code": code, "name": name}
+        )
+    return [code for code, _ in changed]

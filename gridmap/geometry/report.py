@@ -52,12 +52,15 @@ KINDS: dict[str, FindingKind] = {
     "crs_override": FindingKind("坐标系与文件不一致", WARNING, "#8073ac"),
     # a county of the file overlaps a live neighbouring county (gridmap.services.neighbours)
     "county_overlap": FindingKind("与相邻区县重叠", ERROR, "#b2182b"),
+    # against the official outline of its city or province (gridmap.services.region_outlines)
+    "county_outside_region": FindingKind("超出市/省界", ERROR, "#f46d43"),
+    "county_gap": FindingKind("与相邻区县间空白", WARNING, "#5e3c99"),
 }
 
 #: Kinds found not by a check of the areas (the registry ``gridmap.geometry.checks.CHECKS`` holds
 #: those) but by comparing the file with the live database or with what the file itself declares
 #: (``gridmap.services.placement``).
-DATABASE_KINDS = ("crs_mismatch", "crs_override", "county_overlap")
+DATABASE_KINDS = ("crs_mismatch", "crs_override", "county_overlap", "county_outside_region", "county_gap")
 
 
 @dataclass

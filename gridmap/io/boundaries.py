@@ -268,13 +268,16 @@ def read_boundary_file(
     encoding: str | None = None,
     fields: Mapping[str, str] | None = None,
     limits: ReadLimits | None = None,
+    require_code: bool = True,
 ) -> BoundaryFile:
     """Read a boundary file (see the module docstring) into a ``BoundaryFile``.
 
     ``layer`` picks one layer (default: every layer holding polygons, concatenated in file order);
     ``crs`` (EPSG code or string) overrides the file's CRS; ``encoding`` overrides a shapefile's
     .cpg/detected encoding; ``fields`` (canonical → column) overrides the column detection;
-    ``limits`` bound features and vertices (default: the settings'). Raises ``BoundaryReadError``.
+    ``limits`` bound features and vertices (default: the settings'); ``require_code=False`` reads a
+    layer without a code column too (an official outline given its code on the command line).
+    Raises ``BoundaryReadError``.
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -319,7 +322,7 @@ def read_boundary_file(
             layers.append(loaded)
     if not layers:
         raise BoundaryReadError("no_polygon_layer", f"文件“{path.name}”中没有含面要素的图层，不能作为网格边界。")
-    src = _assemble(path, fmt, layers, cad.fields(fields) if cad else fields, notes)
+    src = _assemble(path, fmt, layers, cad.fields(fields) if cad else fields, notes, require_code)
     return src if offset is None else _undo_web_offset(src, offset)
 
 
@@ -773,7 +776,12 @@ def _has_polygons(geoms: np.ndarray) -> bool:
 
 
 def _assemble(
-    path: Path, fmt: str, layers: list[_Layer], fields: Mapping[str, str] | None, notes: list[str]
+    path: Path,
+    fmt: str,
+    layers: list[_Layer],
+    fields: Mapping[str, str] | None,
+    notes: list[str],
+    require_code: bool = True,
 ) -> BoundaryFile:
     """Geometry fixes, reprojection, field mapping and types per layer; then one ``areas`` frame."""
     total = sum(len(lay.frame) for lay in layers)
@@ -802,7 +810,7 @@ def _assemble(
         detail_notes += _check_extent(lay, frame, lonlat)
         ignored = _driver_noise(frame, name, FORMATS_BY_KEY[fmt].driver_columns)
         columns = [c for c in frame.columns if c != frame.geometry.name and c not in ignored]
-        mapping = _field_mapping(name, columns, fields)
+        mapping = _field_mapping(name, columns, fields, require_code)
         mapping_notes.append((name, _mapping_note(mapping)))
         given = {k: mapping[k] for k in fields or {} if k in mapping}
         for note in match_fields(columns, AREA_FIELD_ALIASES, given).notes:
@@ -920,7 +928,9 @@ def _driver_noise(frame: gpd.GeoDataFrame, layer: str, driver_columns: tuple[str
     return noise
 
 
-def _field_mapping(layer: str, columns: list[str], explicit: Mapping[str, str] | None) -> dict[str, str]:
+def _field_mapping(
+    layer: str, columns: list[str], explicit: Mapping[str, str] | None, require_code: bool = True
+) -> dict[str, str]:
     resolved: dict[str, str] = {}
     for canonical, column in (explicit or {}).items():
         if canonical not in AREA_FIELD_ALIASES:
@@ -935,7 +945,7 @@ def _field_mapping(layer: str, columns: list[str], explicit: Mapping[str, str] |
         resolved[canonical] = matches[0]
     match = match_fields(columns, AREA_FIELD_ALIASES, resolved)
     mapping = match.mapping
-    if "code" not in mapping:
+    if "code" not in mapping and require_code:
         unsure = "".join(f"{note}。" for note in match.unsure)
         raise BoundaryReadError(
             "no_code_field",

@@ -50,6 +50,7 @@ from gridmap.logs import get_logger
 from gridmap.services.changes import AreaReplacement, extent_of, extent_wkt, record_change
 from gridmap.services.neighbours import neighbour_findings
 from gridmap.services.placement import override_finding, placement_finding
+from gridmap.services.region_outlines import outline_findings
 
 log = get_logger("services.boundaries")
 
@@ -177,6 +178,8 @@ def check_file(
             analysis.report.findings.insert(0, misplaced)
         else:  # placed right: does it reach into the live counties next to it?
             analysis.report.findings.extend(neighbour_findings(live, src))
+            # … or past its city's or province's official outline, or leaves a gap next to it?
+            analysis.report.findings.extend(outline_findings(live, src))
     return src, analysis
 
 

@@ -11,6 +11,7 @@ slivers of a shared border digitised twice, not a reach into the neighbour.
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from sqlalchemy import Connection, text
@@ -24,17 +25,23 @@ from gridmap.levels import level_of_code
 MIN_OVERLAP_M2 = 1_000.0
 
 
-def neighbour_findings(conn: Connection, src: BoundaryFile) -> list[Finding]:
-    """A ``county_overlap`` error per (file county, live neighbour) pair overlapping by more than
-    :data:`MIN_OVERLAP_M2` m²; the geometry is the overlap (EPSG:4490)."""
+def file_counties(src: BoundaryFile) -> gpd.GeoDataFrame:
+    """The counties (level 0 by their level or code length) of a boundary file that have a
+    geometry (EPSG:4490); an empty frame when there are none."""
     areas = src.areas
     if areas.empty or "code" not in areas:
-        return []
+        return areas.iloc[:0]
     codes = areas["code"].astype(str)
     is_county = np.array([level_of_code(c) == 0 for c in codes])
     if "level" in areas:
         is_county |= (areas["level"] == 0).fillna(False).to_numpy(dtype=bool)
-    counties = areas[is_county & ~areas.geometry.isna().to_numpy()]
+    return areas[is_county & ~areas.geometry.isna().to_numpy()]
+
+
+def neighbour_findings(conn: Connection, src: BoundaryFile) -> list[Finding]:
+    """A ``county_overlap`` error per (file county, live neighbour) pair overlapping by more than
+    :data:`MIN_OVERLAP_M2` m²; the geometry is the overlap (EPSG:4490)."""
+    counties = file_counties(src)
     if counties.empty:
         return []
     box = shapely.box(*counties.total_bounds)

@@ -27,12 +27,14 @@ OUR_TABLES = {
     "tile_area",
     "tile_camera",
     "area_feature_id",
+    "region_outline",
 }
 GIST_INDEXES = {
     "ix_area_geom",
     "ix_camera_geom",
     "ix_tile_camera_geom",
     "ix_area_label_geom",
+    "ix_region_outline_geom",
     *(f"ix_tile_area_geom_l{lv}" for lv in range(5)),
 }
 
