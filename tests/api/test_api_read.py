@@ -233,7 +233,9 @@ def test_one_area_in_detail(http, cli):
     feature = ok(r)
     p = feature["properties"]
     assert feature["id"] == VILLAGE and feature["geometry"]["type"] == "MultiPolygon"
-    assert AREA_KEYS | {"coverage", "worker_phone", "ancestors", "children", "bbox", "camera_count"} == set(p)
+    assert AREA_KEYS | {"coverage", "worker_phone", "ancestors", "children", "bbox", "camera_count", "levels"} == set(p)
+    # The levels the live data has below (and at) this area, deepest last.
+    assert p["levels"] == sorted(p["levels"]) and p["levels"][0] == p["level"]
     [cli_row] = [r for r in cli_json("coverage", "--code", TOWN) if r["code"] == VILLAGE]
     assert p["coverage"] == cli_row
     assert (p["planned"], p["installed"], p["online"], p["rollout_rate"]) == (
