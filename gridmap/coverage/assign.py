@@ -30,7 +30,7 @@ from scipy import ndimage
 OUTSIDE = -1
 #: Default cell count along the longer side of the extent is chosen so that an average polygon is
 #: about this many cells across (finer: fewer exact tests, more memory).
-CELLS_PER_POLYGON = 16
+CELLS_PER_POLYGON = 32
 #: Upper bound on the raster size (cells); int32 labels, so 4 bytes each.
 MAX_CELLS = 64_000_000
 _MARGIN = 1e-9  # in cell units: grid-line crossings this close to a line mark both sides
