@@ -96,14 +96,9 @@ class LeafIndex:
 
         # 2. Faces: connected components of unmarked cells, each labelled by one exact test.
         components, n = ndimage.label(~marked.reshape(rows, cols))
-        flat_components = components.ravel()
-        idx = np.flatnonzero(flat_components)
-        comp = flat_components[idx]
-        first = np.empty(n + 1, dtype=np.int64)
-        first[comp[::-1]] = idx[::-1]  # a representative cell of each component
-        face_label = _smallest_covering(geom_arr, *_centres(first[1:], x0, y0, cell, cols))
-        labels = np.full(rows * cols, OUTSIDE, dtype=np.int32)
-        labels[idx] = face_label[comp - 1]
+        face_label = _smallest_covering(geom_arr, *_centres(_representatives(components, n), x0, y0, cell, cols))
+        # One lookup per cell (component 0, the boundary cells, is overwritten below).
+        labels = np.append(np.int32(OUTSIDE), face_label)[components.ravel()]
 
         # 3. Candidates of boundary cells: the polygons whose envelope meets the cell (a superset of
         #    those that intersect it; the exact test at assignment decides).
@@ -200,6 +195,29 @@ def _envelope_pairs(
     return pair_k, pair_poly
 
 
+def _representatives(components: np.ndarray, n: int) -> np.ndarray:
+    """A flat cell index inside each of the components 1..n of ``components`` (0: background).
+
+    ``ndimage.label`` numbers components in the order their first cells appear in raster order, so
+    the first cell of each is where the label exceeds every label before it; those positions are
+    found among the cells whose label exceeds their predecessor's (a few per component row). The
+    order is checked, with a full scan as the fallback.
+    """
+    flat = components.ravel()
+    rise = np.flatnonzero(flat[1:] > flat[:-1]) + 1
+    if flat.size and flat[0] > 0:
+        rise = np.r_[0, rise]
+    values = flat[rise]
+    before = np.maximum.accumulate(np.r_[0, values[:-1]]) if values.size else values
+    first = rise[values > before]
+    if first.size == n and np.array_equal(flat[first], np.arange(1, n + 1)):
+        return first.astype(np.int64)
+    idx = np.flatnonzero(flat)  # not in raster order: any cell of each component will do
+    first = np.empty(n + 1, dtype=np.int64)
+    first[flat[idx][::-1]] = idx[::-1]
+    return first[1:]
+
+
 def _centres(cells: np.ndarray, x0: float, y0: float, cell: float, cols: int) -> tuple[np.ndarray, np.ndarray]:
     r, c = np.divmod(cells, cols)
     return x0 + (c + 0.5) * cell, y0 + (r + 0.5) * cell
@@ -233,17 +251,23 @@ def _edge_cells(geoms: np.ndarray, x0: float, y0: float, cell: float, rows: int,
         ok = (c >= 0) & (c < cols) & (r >= 0) & (r < rows)
         marked[r[ok] * cols + c[ok]] = True
 
-    def floors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """floor(a) and, where a lies within rounding distance of an integer, the other side too."""
+    def floors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """floor(a); floor(a) on the other side where a lies within rounding distance of an
+        integer; the positions in ``a`` of those (usually none: each cell is marked once)."""
         lo, hi = np.floor(a - _MARGIN).astype(np.int64), np.floor(a + _MARGIN).astype(np.int64)
-        return lo, hi
+        near = np.flatnonzero(hi != lo)
+        return lo, hi[near], near
 
     coords, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(geoms)), return_index=True)
     u = (coords[:, 0] - x0) / cell
     v = (coords[:, 1] - y0) / cell
-    for cu in floors(u):  # vertices
-        for rv in floors(v):
-            mark(cu, rv)
+    cu, cu_other, at_u = floors(u)  # vertices: their cells, and across grid lines within rounding
+    rv, rv_other, at_v = floors(v)
+    mark(cu, rv)
+    mark(cu_other, rv[at_u])
+    mark(cu[at_v], rv_other)
+    both = np.intersect1d(at_u, at_v)
+    mark(np.floor(u[both] + _MARGIN).astype(np.int64), np.floor(v[both] + _MARGIN).astype(np.int64))
     same = ring[1:] == ring[:-1]
     u1, v1, u2, v2 = u[:-1][same], v[:-1][same], u[1:][same], v[1:][same]
     # Crossings of the vertical lines u = k and the horizontal lines v = k (k integer).
@@ -257,12 +281,14 @@ def _edge_cells(geoms: np.ndarray, x0: float, y0: float, cell: float, rows: int,
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.clip(np.where(da != 0, (k - a1[seg]) / da, 0.0), 0.0, 1.0)
         b = b1[seg] + t * (b2[seg] - b1[seg])
-        for other in floors(b):
-            for side in (k - 1, k):
-                if vertical:
-                    mark(side, other)
-                else:
-                    mark(other, side)
+        lo, hi, near = floors(b)
+        line = np.concatenate([k, k[near]])
+        other = np.concatenate([lo, hi])
+        for side in (line - 1, line):  # the cells on both sides of the grid line
+            if vertical:
+                mark(side, other)
+            else:
+                mark(other, side)
     return marked
 
 
