@@ -63,6 +63,10 @@ Service
     2-digit province and 4-digit city codes) that override and extend the built-in
     ``gridmap.levels.REGION_NAMES`` (see :func:`parse_region_names`); applied to the region rows
     whenever they are synced (``gridmap.db.regions``).
+  - ``GRIDMAP_VIEW_KINDS``: what each kind of camera sees, a JSON object overriding the defaults
+    ``{"bullet": {"angle": 80, "range": 50}, "dome": {"angle": 360, "range": 80},
+    "half_dome": {"angle": 100, "range": 20}}`` (degrees, metres; see :func:`parse_view_kinds`),
+    used by the field-of-view figures (``gridmap.geometry.view``).
   - ``GRIDMAP_MAX_STATUS_MB``: largest body of one status push (``POST /api/v1/cameras/status``,
     default 20 MB: ~200,000 reports as JSON). It is parsed in the server process, so it is kept far
     below the upload limit: a JSON document takes ~10× its size in memory once parsed.
@@ -200,6 +204,7 @@ class Settings(BaseSettings):
     )
     centre_codes: str = Field(default="", description="Camera id centre codes per county, a JSON object.")
     region_names: Path | None = Field(default=None, description="CSV of region names (代码,名称).")
+    view_kinds: str = Field(default="", description="Camera views per kind (angle°, range m), a JSON object.")
 
     @field_validator(
         "database_url",
@@ -248,6 +253,12 @@ class Settings(BaseSettings):
     @classmethod
     def _centre_codes(cls, value: str) -> str:
         parse_centre_codes(value)
+        return value
+
+    @field_validator("view_kinds", mode="after")
+    @classmethod
+    def _view_kinds(cls, value: str) -> str:
+        parse_view_kinds(value)
         return value
 
     @field_validator("region_names", mode="after")
@@ -386,6 +397,44 @@ def parse_centre_codes(value: str) -> dict[str, tuple[str, ...]]:
         ):
             raise ValueError(f"{county} 的中心编码应为 6–8 位数字的列表，而不是 {codes!r}")
         out[county] = tuple(codes)
+    return out
+
+
+# What each kind of camera sees by default: (view angle in degrees, range in metres). A fixed bullet
+# camera with a 4 mm lens sees about 80° and tells people apart to about 50 m; a dome (PTZ) turns all
+# round and, zoomed, watches to about 80 m; an indoor/eaves half-dome sees about 100° to 20 m.
+VIEW_KIND_DEFAULTS: dict[str, tuple[float, float]] = {
+    "bullet": (80.0, 50.0),
+    "dome": (360.0, 80.0),
+    "half_dome": (100.0, 20.0),
+}
+
+
+@cache
+def parse_view_kinds(value: str) -> dict[str, tuple[float, float]]:
+    """``GRIDMAP_VIEW_KINDS``: a JSON object overriding the view of camera kinds (``bullet`` 枪机,
+    ``dome`` 球机, ``half_dome`` 半球), each ``{"angle": degrees (0, 360], "range": metres (0, 1000]}``,
+    e.g. ``{"bullet": {"angle": 60, "range": 40}}``. Returns every kind's (angle, range)."""
+    out = dict(VIEW_KIND_DEFAULTS)
+    if not value.strip():
+        return out
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValueError('应为 JSON 对象，如 {"bullet": {"angle": 60, "range": 40}}') from None
+    if not isinstance(parsed, dict):
+        raise ValueError("应为 JSON 对象：摄像机类型 → {angle, range}")
+    for kind, spec in parsed.items():
+        if kind not in out:
+            raise ValueError(f"没有摄像机类型 {kind!r}（可选 {', '.join(out)}）")
+        if not isinstance(spec, dict) or not set(spec) <= {"angle", "range"}:
+            raise ValueError(f"{kind} 应为 {{angle: 度, range: 米}}，而不是 {spec!r}")
+        angle, rng = spec.get("angle", out[kind][0]), spec.get("range", out[kind][1])
+        if not (isinstance(angle, int | float) and not isinstance(angle, bool) and 0 < angle <= 360):
+            raise ValueError(f"{kind} 的视角应为 (0, 360] 度，而不是 {angle!r}")
+        if not (isinstance(rng, int | float) and not isinstance(rng, bool) and 0 < rng <= 1000):
+            raise ValueError(f"{kind} 的视距应为 (0, 1000] 米，而不是 {rng!r}")
+        out[kind] = (float(angle), float(rng))
     return out
 
 
