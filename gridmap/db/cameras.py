@@ -403,6 +403,28 @@ def leaf_areas(conn: Connection, prefix: str | None = None) -> tuple[np.ndarray,
     return codes, np.asarray(geoms, dtype=object)
 
 
+def view_cameras(
+    conn: Connection, prefix: str | None = None, statuses: tuple[str, ...] = ("installed",)
+) -> dict[str, np.ndarray]:
+    """The cameras whose view is drawn (``statuses``: installed by default) under ``prefix``: arrays
+    ``device_id``, ``name``, ``kind`` (``attrs->>'kind'``, None when the register had no kind column),
+    ``direction`` (the register's text), ``status``, ``area_code``, ``lon``, ``lat`` (EPSG:4490 degrees),
+    ordered by device id. Cameras without a position are left out."""
+    rows = conn.execute(
+        text("""SELECT device_id, name, attrs->>'kind', direction, status, area_code, ST_X(geom), ST_Y(geom)
+                FROM camera
+                WHERE status = ANY(CAST(:statuses AS text[])) AND geom IS NOT NULL
+                  AND (CAST(:prefix AS text) IS NULL OR starts_with(area_code, CAST(:prefix AS text)))
+                ORDER BY device_id"""),
+        {"prefix": prefix, "statuses": list(statuses)},
+    ).all()
+    names = ("device_id", "name", "kind", "direction", "status", "area_code")
+    out = {k: np.array([r[i] for r in rows], dtype=object) for i, k in enumerate(names)}
+    out["lon"] = np.array([r[6] for r in rows], dtype="float64")
+    out["lat"] = np.array([r[7] for r in rows], dtype="float64")
+    return out
+
+
 def areas_fingerprint(conn: Connection, prefix: str | None = None) -> tuple[int, int, int, int]:
     """What identifies the live area rows (those whose code starts with ``prefix``, when given) as
     this connection's snapshot sees them: (database oid, row count, sum and max of the row ids).

@@ -179,3 +179,25 @@ def sectors(
         ring = np.concatenate([apex, arc, apex], axis=1)
         out[wedge] = shapely.polygons(ring)
     return out
+
+
+def camera_views(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: np.ndarray,
+    kinds: np.ndarray,
+    directions: np.ndarray,
+    specs: dict[str, ViewSpec] | None = None,
+) -> np.ndarray:
+    """The view polygons of cameras as registers describe them, vectorized over cameras.
+
+    ``x, y``: positions in metres (the data's GK zone). ``names``, ``kinds``: the register's name and
+    kind column (None where absent), read by :func:`camera_kind`. ``directions``: the register's
+    direction text or bearing, read by :func:`parse_direction`. ``specs``: angle and range per kind
+    (default :func:`view_specs` of the defaults). Returns Polygons in the CRS of ``x, y``.
+    """
+    specs = specs or view_specs()
+    kind = np.array([camera_kind(n, k) for n, k in zip(names, kinds, strict=True)], dtype=object)
+    angle = np.array([specs[k].angle_deg for k in kind], dtype="float64")
+    rng = np.array([specs[k].range_m for k in kind], dtype="float64")
+    return sectors(x, y, parse_directions(directions), angle, rng)
