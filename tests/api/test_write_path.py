@@ -496,7 +496,8 @@ def test_the_event_stream_announces_each_write(engine, base, admin):
             r = admin.post("/api/v1/cameras/status", json=[{"device_id": device, "online": online, "at": next_time()}])
             assert r.status_code == 200 and r.json()["applied"] == 1
             announced = next(events)
-            assert announced == revision(engine) and time.perf_counter() - acknowledged < 2
+            # Announced at once (the bound is loose for loaded machines; the polling it replaces is minutes).
+            assert announced == revision(engine) and time.perf_counter() - acknowledged < 20
 
 
 def _events(lines):
