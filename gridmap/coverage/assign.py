@@ -246,17 +246,20 @@ class LeafIndex:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         rows, cols = self.labels.shape
-        out = np.full(x.shape, OUTSIDE, dtype=np.int32)
-        col = np.floor((x - self.x0) / self.cell)
-        row = np.floor((y - self.y0) / self.cell)
+        col = np.subtract(x, self.x0)
+        col /= self.cell
+        np.floor(col, out=col)
+        row = np.subtract(y, self.y0)
+        row /= self.cell
+        np.floor(row, out=row)
         inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)  # False for NaN
-        where = np.flatnonzero(inside)
-        lab = self.labels.ravel()[row[where].astype(np.int64) * cols + col[where].astype(np.int64)]
-        out[where] = lab
-        exact = lab <= -2
-        if exact.any():
-            pts = where[exact]
-            out[pts] = self._exact(x[pts], y[pts], -2 - lab[exact].astype(np.int64))
+        row *= cols
+        row += col  # the flat cell number, exact in float64 (MAX_CELLS << 2**53)
+        out = self.labels.ravel()[np.where(inside, row, 0).astype(np.int64)]  # a copy: writable
+        out[~inside] = OUTSIDE
+        pts = np.flatnonzero(out <= -2)  # in boundary cells: tested exactly
+        if pts.size:
+            out[pts] = self._exact(x[pts], y[pts], -2 - out[pts].astype(np.int64))
         return out
 
     def assign_codes(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
