@@ -12,6 +12,9 @@ Database
     Default: ``<checkout>/.gridmap`` when running from a source checkout, else ``~/.local/share/gridmap``.
   - ``GRIDMAP_PG_PORT``: force the local cluster's port (otherwise a free port is chosen once and kept).
   - ``GRIDMAP_DATA_DIR``: the sample county files. Default: ``<checkout>/data``.
+  - ``GRIDMAP_INDEX_DIR``: where built camera-assignment indexes are kept, one file per database,
+    county and boundary state (``services.cameras.leaf_index``; a few tens of MB each, the newest
+    few kept). Default: ``<GRIDMAP_HOME>/indexes``.
 
 Service
   - ``GRIDMAP_READ_ACCESS``: ``open`` (default: read endpoints, tiles and pages need no token) or
@@ -154,6 +157,7 @@ class Settings(BaseSettings):
         default_factory=lambda: _CHECKOUT / "data" if _CHECKOUT else Path.cwd() / "data",
         description="The sample county files.",
     )
+    index_dir: Path | None = Field(default=None, description="Kept leaf indexes (default <home>/indexes).")
     # Service
     read_access: Literal["open", "token"] = Field(default="open", description="open | token")
     cors_origins: str = Field(default="*", description="* | comma list of origins | none")
@@ -215,6 +219,7 @@ class Settings(BaseSettings):
         "pg_port",
         "upload_tmp_dir",
         "region_names",
+        "index_dir",
         mode="before",
     )
     @classmethod
@@ -286,6 +291,10 @@ class Settings(BaseSettings):
     @property
     def local_cluster_dir(self) -> Path:
         return self.home / "postgres"
+
+    @property
+    def leaf_index_dir(self) -> Path:
+        return (self.index_dir or self.home / "indexes").expanduser().resolve()
 
 
 _ORIGIN = re.compile(r"^https?://[^/\s?#@]+$")

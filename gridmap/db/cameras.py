@@ -425,19 +425,21 @@ def view_cameras(
     return out
 
 
-def areas_fingerprint(conn: Connection, prefix: str | None = None) -> tuple[int, int, int, int]:
+def areas_fingerprint(conn: Connection, prefix: str | None = None) -> tuple[int, int, int, int, int]:
     """What identifies the live area rows (those whose code starts with ``prefix``, when given) as
-    this connection's snapshot sees them: (database oid, row count, sum and max of the row ids).
-    Areas are only ever replaced (delete + insert, new ids from a sequence), never updated in place,
-    so any publish, rollback or sample load there changes it; a database dropped and made again has
-    another oid. ~2 ms for a county (12,195 rows)."""
+    this connection's snapshot sees them: (database oid, row count, sum and max of the row ids,
+    latest ``updated_at`` in µs since 1970). Areas are only ever replaced (delete + insert, new ids
+    from a sequence), never updated in place, so any publish, rollback or sample load there changes
+    it; a database dropped and made again has another oid, and one in a cluster made afresh (oids
+    and ids counted from the start again) has later insert times. ~2 ms for a county (12,195 rows)."""
     row = conn.execute(
         text("""SELECT (SELECT oid FROM pg_database WHERE datname = current_database()),
-                       count(*), coalesce(sum(id), 0), coalesce(max(id), 0) FROM area
+                       count(*), coalesce(sum(id), 0), coalesce(max(id), 0),
+                       coalesce(floor(extract(epoch FROM max(updated_at)) * 1000000), 0)::bigint FROM area
                 WHERE level >= 0 AND (CAST(:prefix AS text) IS NULL OR starts_with(code, CAST(:prefix AS text)))"""),
         {"prefix": prefix},
     ).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,23 @@ from gridmap.geometry.validity import Validity, check_validity
 from gridmap.io.cad import CANDIDATES_COLUMN
 from gridmap.levels import STANDARD, Scheme
 
+#: Database parents densified along straight edges (at least half their vertices within this
+#: distance, degrees in EPSG:4490, ~10 µm, of the line through their neighbours) lose those vertices
+#: before they are projected: far fewer vertices to project and to compare. Other parents stay as
+#: stored (their few collinear vertices, where children meet their edge, let the exact-match fast
+#: path prove them covered).
+_COLLINEAR_DEG = 1e-10
+
+
+def _without_collinear(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` (EPSG:4490), the densified ones (see ``_COLLINEAR_DEG``) without the vertices that
+    lie within ``_COLLINEAR_DEG`` of the line through the vertices kept (Douglas–Peucker); a
+    boundary moves by at most that."""
+    simple = shapely.simplify(geoms, _COLLINEAR_DEG, preserve_topology=False)
+    dense = 2 * shapely.get_num_coordinates(simple) < shapely.get_num_coordinates(geoms)
+    return np.where(dense & ~shapely.is_empty(simple), simple, geoms)
+
+
 #: ``parent_lookup(scope, codes)`` returns the database areas (columns code, level, parent_code,
 #: geometry in EPSG:4490) that are ``codes``, sit at ``scope.parent_level`` under ``scope.root``, or,
 #: for a single-area upload, are that area's live siblings (see ``gridmap.db.areas.parent_areas``).
@@ -218,7 +235,9 @@ class CheckContext:
             wanted.add(self.parent_code)
         db = self.parent_lookup(scope, wanted)
         parents.known_codes = set(db["code"]) if len(db) else set()
-        db_geoms = to_metric(db.geometry.to_numpy(), self.crs) if len(db) else np.empty(0, dtype=object)
+        db_geoms = (
+            to_metric(_without_collinear(db.geometry.to_numpy()), self.crs) if len(db) else np.empty(0, dtype=object)
+        )
         sibling = np.zeros(len(db), dtype=bool)
         if len(db) and scope.includes_root and scope.parent:
             sibling = (

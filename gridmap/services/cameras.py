@@ -44,9 +44,11 @@ from gridmap.errors import GridmapError
 from gridmap.io.cameras import CameraTable, RowProblem, read_camera_file
 from gridmap.io.coords import to_storage
 from gridmap.io.status_updates import StatusUpdates, read_status_updates
+from gridmap.logs import get_logger
 from gridmap.services.changes import record_change
 
 T = TypeVar("T")
+log = get_logger("services.cameras")
 
 #: Camera coordinates may lie this far (degrees, ≈2 km) beyond the county's bounding box and still be
 #: imported (then listed as outside every area); farther away they are rejected as wrong.
@@ -199,31 +201,78 @@ class CrsSuggestion:
         return {**asdict(self), "message": self.message}
 
 
-#: Built leaf indexes, newest last, by (database URL, :func:`areas_fingerprint`): a camera import
-#: reuses the index of the boundaries it reads instead of rebuilding it (~0.4 s and the leaves'
-#: WKB for a county). A publish, rollback or sample load changes the fingerprint, so an index is
-#: never used for other boundaries than its own. A few entries: one per database in use.
+#: Built leaf indexes, newest last, by (database URL, prefix, :func:`areas_fingerprint`): a camera
+#: import reuses the index of the boundaries it reads instead of rebuilding it (~0.3 s and the
+#: leaves' WKB for a county). A publish, rollback or sample load changes the fingerprint, so an index
+#: is never used for other boundaries than its own. A few entries: one per database in use.
 _LEAF_INDEXES: dict[tuple, LeafIndex] = {}
 _LEAF_INDEXES_KEEP = 4
 _LEAF_INDEXES_LOCK = threading.Lock()
+#: Kept index files (``GRIDMAP_INDEX_DIR``): at most this many, the most recently written.
+KEPT_INDEX_FILES = 8
 
 
 def leaf_index(conn: Connection, prefix: str | None = None) -> LeafIndex:
     """The :class:`LeafIndex` of the live leaf areas (under ``prefix``: the county or city an
-    import goes to, so its cost is that county's, not the whole database's) as ``conn``'s snapshot
-    sees them, built once per boundary state (see ``_LEAF_INDEXES``); EPSG:4490 lon/lat."""
+    import goes to; all of them when None) as the connection's snapshot sees them, built once per
+    boundary state: kept in memory (``_LEAF_INDEXES``) and in a file (:func:`kept_leaf_index`), so
+    another process loads it in a few tens of ms instead of building it; EPSG:4490 lon/lat."""
     key = (conn.engine.url.render_as_string(hide_password=True), prefix, *areas_fingerprint(conn, prefix))
     with _LEAF_INDEXES_LOCK:
         index = _LEAF_INDEXES.get(key)
     if index is not None:
         return index
-    index = LeafIndex.build(*leaf_areas(conn, prefix))  # outside the lock: two first callers may both build
+    index = kept_leaf_index(conn, prefix, key)  # outside the lock: two first callers may both build
     with _LEAF_INDEXES_LOCK:
         _LEAF_INDEXES.pop(key, None)
         _LEAF_INDEXES[key] = index
         while len(_LEAF_INDEXES) > _LEAF_INDEXES_KEEP:
             _LEAF_INDEXES.pop(next(iter(_LEAF_INDEXES)))
     return index
+
+
+def kept_index_path(key: tuple) -> Path:
+    """The file (under ``GRIDMAP_INDEX_DIR``) that keeps the index of ``key`` = (database URL,
+    prefix, *fingerprint): named by a digest of the database and prefix, then of the whole key."""
+    head = hashlib.sha256(json.dumps(key[:2]).encode()).hexdigest()[:16]
+    whole = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
+    return get_settings().leaf_index_dir / f"{head}-{whole}.leafidx"
+
+
+def kept_leaf_index(conn: Connection, prefix: str | None, key: tuple) -> LeafIndex:
+    """The index of ``key``'s boundary state loaded from its file, or built from the live leaf areas
+    and written there. The file holds ``key`` itself, a format version and a checksum: a file of
+    another state, version or database, cut short or altered, is never used, only replaced. Older
+    files of the same database and prefix are removed, and all but the newest ``KEPT_INDEX_FILES``.
+    A directory that cannot be written only costs the rebuild next time (logged)."""
+    path = kept_index_path(key)
+    stored_key = json.dumps(key)
+    index = LeafIndex.load(path, stored_key)
+    if index is not None:
+        return index
+    index = LeafIndex.build(*leaf_areas(conn, prefix))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(path, stored_key)
+        _prune_kept(path)
+    except OSError as exc:
+        log.warning("leaf index not kept in %s: %s", path.parent, exc)
+    return index
+
+
+def _prune_kept(path: Path) -> None:
+    head = path.name.split("-", 1)[0]
+    files = []
+    for other in path.parent.glob("*.leafidx"):
+        try:
+            if other != path and other.name.startswith(head + "-"):
+                other.unlink()
+            else:
+                files.append((other.stat().st_mtime_ns, other))
+        except OSError:
+            continue  # removed meanwhile by another process
+    for _mtime, old in sorted(files, reverse=True)[KEPT_INDEX_FILES:]:
+        old.unlink(missing_ok=True)
 
 
 def check_crs(index: LeafIndex, table: CameraTable, *, sample: int = CRS_CHECK_SAMPLE) -> CrsSuggestion | None:
