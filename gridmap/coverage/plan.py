@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ from typing import Any
 import numpy as np
 import shapely
 from scipy import sparse
+from scipy.spatial import cKDTree
 
 from gridmap.errors import GridmapError
 from gridmap.geometry.view import BULLET, DOME, KINDS, ViewSpec, sectors, view_specs
@@ -90,7 +93,7 @@ class PlanSettings:
     ``spopt_max_cells`` (dense groups × candidates cells up to which spopt builds the model)."""
 
     site_spacing_m: float = 200.0
-    demand_spacing_m: float = 5.0
+    demand_spacing_m: float = 10.0
     time_limit_s: float = 60.0
     max_exact_nonzeros: int = 3_000_000
     spopt_max_cells: int = 200_000
@@ -254,6 +257,11 @@ def _demand_points(inputs: PlanInputs, cands: Candidates, spacing: float) -> tup
         key = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype="int64")
         ix, iy = key >> 32, key - ((key >> 32) << 32)
         x, y = (ix + 0.5) * spacing, (iy + 0.5) * spacing
+        # only the points within some site's range (its disc, not its bounding square)
+        distance, nearest = cKDTree(site[:, :2]).query(np.column_stack([x, y]), distance_upper_bound=site[:, 2].max())
+        near = np.isfinite(distance)
+        near[near] = distance[near] <= site[nearest[near], 2]
+        x, y = x[near], y[near]
         points = shapely.points(x, y)
         leaf_areas = shapely.area(inputs.leaf_polys)
         density = np.divide(
@@ -466,8 +474,7 @@ def solve_highs(
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_c + n_g, n_rows
     if not relax:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * n_c + [highspy.HighsVarType.kContinuous] * n_g
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _quiet_highs()
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", 1)
     h.setOptionValue("mip_rel_gap", 1e-6)
@@ -483,6 +490,24 @@ def solve_highs(
         return None, None, status
     x = np.asarray(h.getSolution().col_value[:n_c])
     return x, float(info.objective_function_value), status
+
+
+def _quiet_highs() -> Any:
+    """A ``highspy.Highs`` with its log off; the banner it prints on stdout when the first one is
+    made is sent to /dev/null (the CLI's stdout may carry JSON)."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
 
 
 def solve_spopt(
@@ -590,10 +615,12 @@ def solve(
     n_c = model.cover.shape[0]
     if n_c == 0:
         return Solution(np.zeros(0, dtype="int64"), 0.0, 0.0, "exact", time.perf_counter() - started, "none")
-    _, lp_value, _ = solve_highs(model, weights, budget, grid_rows, settings.time_limit_s, relax=True)
+    lp_x, lp_value, _ = solve_highs(model, weights, budget, grid_rows, settings.time_limit_s, relax=True)
     chosen: np.ndarray | None = None
     method, solver = "exact", "highs"
-    if budget >= n_c and not grid_rows:
+    if lp_x is not None and np.all(np.minimum(lp_x, 1.0 - lp_x) < 1e-7):
+        chosen, solver = np.flatnonzero(lp_x > 0.5), "highs_lp_integral"  # the LP's optimum is integral
+    elif budget >= n_c and not grid_rows:
         chosen = np.arange(n_c)
         solver = "all"
     elif model.cover.nnz <= settings.max_exact_nonzeros:
@@ -607,9 +634,11 @@ def solve(
                 chosen = np.flatnonzero(x > 0.5)
                 if status != "Optimal":
                     method = "exact_time_limit"
-    if chosen is None:
-        chosen, _ = greedy(model, weights, budget, grid_rows or None)
-        method, solver = "greedy", "lazy_greedy"
+    if chosen is None or method == "exact_time_limit":
+        # no solution in time, or one the time limit cut short: greedy's, when it is better
+        picked, _ = greedy(model, weights, budget, grid_rows or None)
+        if chosen is None or covered_value(model, picked, weights) > covered_value(model, chosen, weights):
+            chosen, method, solver = picked, "greedy", "lazy_greedy"
     value = covered_value(model, chosen, weights)
     return Solution(chosen, value, lp_value, method, time.perf_counter() - started, solver)
 
