@@ -4,7 +4,6 @@ its own county, bounded budgets, JSON or GeoJSON answers (coarse settings keep i
 from __future__ import annotations
 
 import pytest
-
 from api_server import client, serve
 from api_tokens import make_token
 from conftest import loaded_database

@@ -41,7 +41,9 @@ def test_must_cover_each_grid_leaves_no_grid_without_a_camera(db_url, uncovered)
     assert uncovered <= {s["grid_code"] for s in answer["sites"]}
     assert 61 <= len(answer["sites"]) <= 80
     assert 0.0 <= answer["optimality_gap"] <= 1.0
-    assert answer["households_newly_seen"] == pytest.approx(sum(s["households_newly_seen"] for s in answer["sites"]), abs=0.5)
+    assert answer["households_newly_seen"] == pytest.approx(
+        sum(s["households_newly_seen"] for s in answer["sites"]), abs=0.5
+    )
     for site in answer["sites"]:
         assert 115.0 < site["lon"] < 116.0 and 33.5 < site["lat"] < 34.2  # EPSG:4490 degrees, in the county
         assert site["households_newly_seen"] >= 0 and site["area_newly_seen_m2"] >= 0
