@@ -69,7 +69,8 @@ Service
     used by the field-of-view figures (``gridmap.geometry.view``).
   - ``GRIDMAP_PLAN_MAX_BUDGET`` (5,000 cameras), ``GRIDMAP_PLAN_TIME_LIMIT`` (60 s per solve),
     ``GRIDMAP_PLAN_SITE_SPACING_M`` (200 m), ``GRIDMAP_PLAN_DEMAND_SPACING_M`` (10 m),
-    ``GRIDMAP_PLAN_MAX_NONZEROS`` (3,000,000): the camera placement plan (``gridmap.coverage.plan``).
+    ``GRIDMAP_PLAN_MAX_NONZEROS`` (3,000,000): the camera placement plan (``gridmap.coverage.plan``);
+    ``GRIDMAP_PLAN_API_TIMEOUT`` (25 s): longest plan ``POST /api/v1/plan`` computes (then 422).
   - ``GRIDMAP_MAX_STATUS_MB``: largest body of one status push (``POST /api/v1/cameras/status``,
     default 20 MB: ~200,000 reports as JSON). It is parsed in the server process, so it is kept far
     below the upload limit: a JSON document takes ~10× its size in memory once parsed.
@@ -216,6 +217,9 @@ class Settings(BaseSettings):
     plan_site_spacing_m: float = Field(default=200.0, ge=10, le=5_000, description="Metres between auto sites.")
     plan_demand_spacing_m: float = Field(default=10.0, ge=1, le=100, description="Metres between demand points.")
     plan_max_nonzeros: int = Field(default=3_000_000, ge=1, description="Model size above which greedy is used.")
+    plan_api_timeout_s: float = Field(
+        default=25.0, gt=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_PLAN_API_TIMEOUT", description="Seconds."
+    )
 
     @field_validator(
         "database_url",

@@ -1,7 +1,8 @@
 """The camera placement plan: POST /api/v1/plan (editor or admin; an editor or scoped admin only
 for a county within its scope). The model is :mod:`gridmap.coverage.plan`, the data and the
 answer :mod:`gridmap.services.plan`; the solving runs in a worker process bounded by
-``GRIDMAP_WORK_TIMEOUT`` and ``GRIDMAP_WORK_MEMORY_MB`` (:mod:`gridmap.workers`), one plan at a time.
+``GRIDMAP_PLAN_API_TIMEOUT`` (at most ``GRIDMAP_WORK_TIMEOUT``) and ``GRIDMAP_WORK_MEMORY_MB``
+(:mod:`gridmap.workers`), one plan at a time: a longer plan is 422 ``validation_timeout`` (use the CLI).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _plan(engine, settings, principal, req: plan_service.PlanRequest) -> dict:
             cands,
             req,
             ps,
-            limits=WorkLimits.from_settings(settings),
+            limits=WorkLimits(min(settings.work_timeout_s, settings.plan_api_timeout_s), settings.work_memory_mb),
             workdir=workdir,
             label="plan",
         )
