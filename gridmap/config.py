@@ -70,6 +70,10 @@ Service
     ``{"bullet": {"angle": 80, "range": 50}, "dome": {"angle": 360, "range": 80},
     "half_dome": {"angle": 100, "range": 20}}`` (degrees, metres; see :func:`parse_view_kinds`),
     used by the field-of-view figures (``gridmap.geometry.view``).
+  - ``GRIDMAP_PLAN_MAX_BUDGET`` (5,000 cameras), ``GRIDMAP_PLAN_TIME_LIMIT`` (60 s per solve),
+    ``GRIDMAP_PLAN_SITE_SPACING_M`` (200 m), ``GRIDMAP_PLAN_DEMAND_SPACING_M`` (10 m),
+    ``GRIDMAP_PLAN_MAX_NONZEROS`` (3,000,000): the camera placement plan (``gridmap.coverage.plan``);
+    ``GRIDMAP_PLAN_API_TIMEOUT`` (25 s): longest plan ``POST /api/v1/plan`` computes (then 422).
   - ``GRIDMAP_MAX_STATUS_MB``: largest body of one status push (``POST /api/v1/cameras/status``,
     default 20 MB: ~200,000 reports as JSON). It is parsed in the server process, so it is kept far
     below the upload limit: a JSON document takes ~10× its size in memory once parsed.
@@ -209,6 +213,17 @@ class Settings(BaseSettings):
     centre_codes: str = Field(default="", description="Camera id centre codes per county, a JSON object.")
     region_names: Path | None = Field(default=None, description="CSV of region names (代码,名称).")
     view_kinds: str = Field(default="", description="Camera views per kind (angle°, range m), a JSON object.")
+    # The camera placement plan (gridmap.coverage.plan)
+    plan_max_budget: int = Field(default=5_000, ge=1, le=1_000_000, description="Most cameras one plan places.")
+    plan_time_limit_s: float = Field(
+        default=60.0, gt=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_PLAN_TIME_LIMIT", description="Seconds."
+    )
+    plan_site_spacing_m: float = Field(default=200.0, ge=10, le=5_000, description="Metres between auto sites.")
+    plan_demand_spacing_m: float = Field(default=10.0, ge=1, le=100, description="Metres between demand points.")
+    plan_max_nonzeros: int = Field(default=3_000_000, ge=1, description="Model size above which greedy is used.")
+    plan_api_timeout_s: float = Field(
+        default=25.0, gt=0, lt=_MAX_SECONDS, validation_alias="GRIDMAP_PLAN_API_TIMEOUT", description="Seconds."
+    )
 
     @field_validator(
         "database_url",

@@ -12,6 +12,7 @@ from gridmap.cli import boundaries as cli_boundaries
 from gridmap.cli import cameras as cli_cameras
 from gridmap.cli import coverage as cli_coverage
 from gridmap.cli import exports as cli_exports
+from gridmap.cli import plan as cli_plan
 from gridmap.cli import regions as cli_regions
 from gridmap.cli import tiles as cli_tiles
 from gridmap.cli import tokens as cli_tokens
@@ -39,6 +40,7 @@ app.add_typer(cli_coverage.app, name="coverage")
 app.add_typer(cli_exports.app, name="export")
 app.add_typer(cli_tokens.app, name="token")
 app.add_typer(cli_regions.app, name="regions")
+app.add_typer(cli_plan.app, name="plan")
 
 
 def _shown(url: str) -> str:

@@ -10,6 +10,7 @@ from gridmap.api.routers import (
     map_overlays,
     ogc,
     pages,
+    plan,
     tiles,
     uploads,
 )
@@ -21,6 +22,7 @@ ROUTERS = [
     coverage.router,
     exports.router,
     uploads.router,
+    plan.router,
     tiles.router,
     map_overlays.router,
     events.router,
