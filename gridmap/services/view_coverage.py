@@ -109,7 +109,9 @@ def view_rows(
     rows: dict[str, ViewRow] = {}
     for v in views:
         rows.update(v.rows)
-    if len(views) != 1 or code is None or len(code) < COUNTY_CODE_LENGTH:
+    # Regions above the county only when asked for (a region's code or level) or when several
+    # counties are computed: one county's rows start at the county, as /api/v1/coverage's do.
+    if len(views) > 1 or (code is not None and len(code) < COUNTY_CODE_LENGTH) or (level is not None and level < 0):
         _add_regions(conn, rows)
     return select_rows(rows, code, level), views
 
