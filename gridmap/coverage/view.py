@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,7 +68,7 @@ class LeafView:
     seen_m2: np.ndarray
     households: np.ndarray  # float64; NaN where unknown
     households_seen: np.ndarray  # float64; NaN where unknown
-    seen: np.ndarray  # polygons (metres) seen in each leaf, None where nothing is seen
+    seen: np.ndarray  # polygons (metres) seen in each leaf, None where nothing is seen (or not kept)
     unseen: np.ndarray  # polygons (metres) not seen in each leaf, empty where all is seen
 
 
@@ -263,6 +263,8 @@ def view_coverage(
     if residences_4490 is not None:
         residences = Residences(to_metric(residences_4490[0], crs), residences_4490[1])
     lv = leaf_view(codes, leaves, views, hh, residences)
+    # kept (and cached by the API) without the seen polygons: the unseen ones are what is served
+    lv = replace(lv, seen=np.full(len(lv.codes), None, dtype=object))
     rows = roll_up(lv, [(r[0], r[1], r[2], r[3]) for r in areas], list(cams["area_code"]))
     return ViewCoverage(
         crs=crs,

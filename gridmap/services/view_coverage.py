@@ -25,7 +25,7 @@ from gridmap.geometry.view import view_specs
 
 T = TypeVar("T")
 
-#: Most counties one request may compute (each ~1 s and ~50 MB for 10,000 cameras).
+#: Most counties one request may compute (each ~1 s and ~30 MB cached for 10,000 cameras).
 MAX_COUNTIES = 4
 #: Unseen polygons: the area must be at least this deep (1 = a township, or below).
 UNSEEN_MIN_LEVEL = 1
