@@ -201,3 +201,8 @@ def _date(value: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise fail(f"选项 {option} 的值无效：应为 YYYY-MM-DD 格式的日期，而不是“{value}”", "invalid_option") from None
+
+
+from gridmap.cli.view import view as _view  # noqa: E402  (its own module: the command is long)
+
+app.command("view")(_view)

@@ -14,6 +14,7 @@ selects the cameras whose leaf area (``camera.area_code``) is the area or lies b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,11 +58,14 @@ def upsert_cameras(
 
     ``cameras`` has canonical columns: device_id, lon/lat (EPSG:4490 degrees), raw_x/raw_y (as
     read, in ``raw_crs``), status, and optionally online, name, operator, installed_on, direction,
-    place_type. On existing cameras only the optional columns in ``present`` are updated
+    place_type, kind (kept in ``attrs['kind']``). On existing cameras only the optional columns in ``present`` are updated
     (default: those in the frame). A camera that is no longer installed is never online.
     """
     n = len(cameras)
-    present = set(cameras.columns if present is None else present) & set(_OPTIONAL)
+    given = set(cameras.columns if present is None else present)
+    present = given & set(_OPTIONAL)
+    # The register's kind column (枪机/球机/半球) is kept in attrs['kind'] (read by view_cameras).
+    with_kind = "kind" in given
     geoms = shapely.points(cameras["lon"].to_numpy(float), cameras["lat"].to_numpy(float))
     columns: dict[str, Sequence[object]] = {c: cameras[c].tolist() if c in cameras else [None] * n for c in _COLUMNS}
     columns.update(
@@ -74,8 +78,16 @@ def upsert_cameras(
         columns["online"] = [False] * n  # new cameras start offline until a platform reports them
     else:
         columns["online"] = [bool(o) and s == "installed" for o, s in zip(columns["online"], columns["status"])]
+    written = list(_COLUMNS)
+    if with_kind:
+        kinds = cameras["kind"].tolist() if "kind" in cameras else [None] * n
+        columns["attrs"] = [
+            json.dumps({"kind": k.strip()}, ensure_ascii=False) if isinstance(k, str) and k.strip() else "{}"
+            for k in kinds
+        ]
+        written.append("attrs")
     conn.execute(text("CREATE TEMP TABLE camera_in (LIKE camera INCLUDING DEFAULTS) ON COMMIT DROP"))
-    copy_columns(conn, "camera_in", columns)
+    copy_columns(conn, "camera_in", {c: columns[c] for c in written})
 
     updated = [*_ALWAYS, *sorted(present - {"online"})]
     sets = [f"{c} = EXCLUDED.{c}" for c in updated]
@@ -84,11 +96,15 @@ def upsert_cameras(
     compared = [c for c in updated if c != "geom"] + ["online"]
     old = ", ".join(f"camera.{c}" for c in compared[:-1]) + ", camera.online"
     new = ", ".join(f"EXCLUDED.{c}" for c in compared[:-1]) + f", ({online_new} AND EXCLUDED.status = 'installed')"
+    if with_kind:
+        sets.append("attrs = (camera.attrs - 'kind') || EXCLUDED.attrs")
+        old += ", camera.attrs->>'kind'"
+        new += ", EXCLUDED.attrs->>'kind'"
     row = conn.execute(
         text(f"""
         WITH written AS (
-            INSERT INTO camera ({", ".join(_COLUMNS)})
-            SELECT {", ".join(_COLUMNS)} FROM camera_in
+            INSERT INTO camera ({", ".join(written)})
+            SELECT {", ".join(written)} FROM camera_in
             ON CONFLICT (device_id) DO UPDATE SET {", ".join(sets)}, updated_at = now()
             WHERE ({old}) IS DISTINCT FROM ({new})
             RETURNING (xmax = 0) AS inserted

@@ -90,6 +90,8 @@ CAMERA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "direction": ("direction", "监控方向", "拍摄方向", "方向", "朝向"),
     "place_type": ("place_type", "点位类型", "位置类型", "场所类型", "安装位置"),
     "grid_code": ("grid_code", "所属网格", "网格编码", "所属网格编码", "网格代码"),
+    # 枪机/球机/半球 (read by gridmap.geometry.view.camera_kind for the field of view)
+    "kind": ("kind", "摄像机类型", "摄像头类型", "相机类型", "设备类型", "类型", "camera_type"),
 }
 REQUIRED_FIELDS = ("device_id", "lon", "lat", "status")
 #: Chinese labels of the canonical fields, for notes and messages.
@@ -105,6 +107,7 @@ FIELD_LABELS = {
     "direction": "监控方向",
     "place_type": "点位类型",
     "grid_code": "所属网格",
+    "kind": "摄像机类型",
 }
 #: Installation status words → planned / installed / removed (matched ignoring case and spaces).
 STATUS_WORDS = {
@@ -210,8 +213,9 @@ CAMERA_COLUMNS = (
     "direction",
     "place_type",
     "grid_code",
+    "kind",
 )
-_TEXT_FIELDS = ("name", "operator", "direction", "place_type", "grid_code")
+_TEXT_FIELDS = ("name", "operator", "direction", "place_type", "grid_code", "kind")
 _STATUS_LABELS = {"installed": "已安装", "planned": "计划/未安装", "removed": "已拆除"}
 _GEOMETRY_X, _GEOMETRY_Y = "geometry.x", "geometry.y"
 
@@ -236,7 +240,7 @@ class CameraTable:
     row, device_id, name, lon, lat (EPSG:4490 degrees, after conversion), raw_x, raw_y (as read, in
     the declared CRS), status (planned | installed | removed), online (boolean; <NA> when the file has
     no online column), operator, installed_on (datetime.date or None), direction, place_type,
-    grid_code (the file's own 所属网格, else None)."""
+    grid_code (the file's own 所属网格, else None), kind (摄像机类型 as written: 枪机/球机/半球, else None)."""
 
     cameras: pd.DataFrame
     rejected: list[RowProblem]  # one per rejected row, sorted by row
@@ -814,6 +818,7 @@ def _cameras(ctx: _Context, rejected: pd.Index) -> pd.DataFrame:
             "direction": _text_or_none(ctx.text, "direction"),
             "place_type": _text_or_none(ctx.text, "place_type"),
             "grid_code": _text_or_none(ctx.text, "grid_code"),
+            "kind": _text_or_none(ctx.text, "kind"),
         },
         index=ctx.text.index,
         columns=list(CAMERA_COLUMNS),

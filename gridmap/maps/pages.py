@@ -32,6 +32,7 @@ from gridmap.io.tables import UPLOAD_EXTENSIONS as CAMERA_EXTENSIONS
 from gridmap.levels import LEVELS
 from gridmap.maps.blind import BLIND_CLASSES, HOUSEHOLD_CLASSES, HOUSEHOLDS_NO_CAMERA, HOUSEHOLDS_UNKNOWN
 from gridmap.maps.coverage_map import METRICS, NO_DATA, RATE_CLASSES, TARGET, RateClass
+from gridmap.maps.view_classes import UNSEEN_COLOUR, VIEW_CLASSES, VIEW_NOT_COMPUTED
 
 WEB = files("gridmap.web")
 #: The /embed options a page URL (or ``gridmap export-screen``) may set, and their choices.
@@ -128,6 +129,12 @@ def vocabulary() -> dict[str, Any]:
             {"key": c.key, "label": c.label, "lower": c.lower, "upper": c.upper, "colour": c.colour}
             for c in (*HOUSEHOLD_CLASSES, HOUSEHOLDS_NO_CAMERA, HOUSEHOLDS_UNKNOWN)
         ],
+        # /map's 视野覆盖 view and 视野盲区 layer (gridmap.maps.view_classes): worst first, then 未计算
+        "viewClasses": [
+            {"key": c.key, "label": c.label, "lower": c.lower, "upper": c.upper, "colour": c.colour}
+            for c in (*VIEW_CLASSES, VIEW_NOT_COMPUTED)
+        ],
+        "unseenColour": UNSEEN_COLOUR,
         "kinds": {kind: {"label": k.label, "severity": k.severity, "colour": k.colour} for kind, k in KINDS.items()},
         "severities": dict(SEVERITIES),
         "uploadExtensions": {"boundary": list(BOUNDARY_EXTENSIONS), "cameras": list(CAMERA_EXTENSIONS)},

@@ -13,12 +13,14 @@ from gridmap.api.routers import (
     plan,
     tiles,
     uploads,
+    view_coverage,
 )
 
 ROUTERS = [
     health.router,
     areas.router,
     cameras.router,
+    view_coverage.router,
     coverage.router,
     exports.router,
     uploads.router,

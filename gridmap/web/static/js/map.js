@@ -174,6 +174,38 @@ VIEWS.households_per_camera = {
   text: hpcText
 };
 
+/* 视野覆盖: the share of each area the installed cameras' views cover (/api/v1/coverage/view for the
+   level drawn, read when the view is chosen; gridmap.maps.view_classes), and 视野盲区: the unseen
+   parts of the selected area (/api/v1/coverage/view/unseen, a township or below). Not 盲区 above. */
+const VIEW_CLASSES = config.viewClasses; // worst first, then 未计算
+const VIEW_NONE = VIEW_CLASSES[VIEW_CLASSES.length - 1];
+const seen = {key: null, rates: null, abort: null, unseenKey: null, unseenAbort: null, unseen: null};
+function seenRate(p) {
+  return seen.rates ? seen.rates.get(String(p.code)) : undefined;
+}
+function viewClass(p) {
+  const r = seenRate(p);
+  if (!isNum(r)) {
+    return VIEW_NONE;
+  }
+  const v = r * 100;
+  for (let i = 0; i < VIEW_CLASSES.length - 1; i++) {
+    const c = VIEW_CLASSES[i];
+    if ((c.lower === null || v >= c.lower) && (c.upper === null || v < c.upper)) {
+      return c;
+    }
+  }
+  return VIEW_NONE;
+}
+VIEWS.view_coverage = {
+  key: 'view_coverage',
+  label: '视野覆盖',
+  formula: '摄像头视野覆盖面积 / 面积',
+  classOf: viewClass,
+  classes: VIEW_CLASSES.slice(0, -1).reverse().concat([VIEW_NONE]),
+  text: (p) => (isNum(seenRate(p)) ? pct(seenRate(p), 2) : VIEW_NONE.label)
+};
+
 /* The fill of an area for a view: the rates' own style, the other views recolour it. */
 function viewStyle(key) {
   if (METRICS[key]) {
@@ -526,6 +558,7 @@ function setLevel(level) {
 
 /* The level or the selected area changed: the blind list, downloads and print line follow. */
 function scopeChanged() {
+  loadSeen();
   loadBlind();
   updateExports();
   printMeta();
@@ -544,6 +577,7 @@ function setMetric(metric) {
   }
   renderLegend();
   renderRank();
+  loadSeen();
   if (metric === 'blind') {
     openBlind(false);
   }
@@ -731,6 +765,11 @@ const renderRank = debounce(() => {
       })
       .sort((a, b) => a[state.metric] - b[state.metric] || code(a, b));
     why = `低于 ${Math.round(TARGET * 100)}% 的`;
+  } else if (m.key === 'view_coverage') {
+    low = areas
+      .filter((p) => isNum(seenRate(p)) && seenRate(p) < 0.01)
+      .sort((a, b) => (b.households || 0) - (a.households || 0) || code(a, b));
+    why = '视野覆盖不足 1%、户数最多的';
   } else if (m.key === 'blind') {
     low = areas.filter((p) => !p.installed).sort((a, b) => (b.households || 0) - (a.households || 0) || code(a, b));
     why = '无摄像头、户数最多的';
@@ -1297,6 +1336,89 @@ search.input.addEventListener('blur', () => {
   setTimeout(closeSearch, 150);
 });
 
+/* ------------------------------------------------------------ 视野覆盖 and 视野盲区 */
+
+/* The seen shares of the level drawn (when the 视野覆盖 view is shown), and the unseen parts of the
+   selected area (a township or below); both follow the level, the selection and the revision. */
+function loadSeen() {
+  const on = state.metric === 'view_coverage' && !state.package;
+  // every area of the level in the selected area's county (one county is the server's unit)
+  const sc = scope(),
+    county = sc.code && sc.code.length >= 6 ? sc.code.slice(0, 6) : sc.code;
+  const key = on ? `${state.level}|${county || ''}|${state.revision}` : null;
+  if (key !== seen.key) {
+    seen.key = key;
+    if (seen.abort) {
+      seen.abort.abort();
+    }
+    seen.abort = null;
+    if (key) {
+      seen.abort = new AbortController();
+      state.pending++;
+      api('api/v1/coverage/view', {params: {level: state.level, code: county || undefined}, signal: seen.abort.signal})
+        .then((data) => {
+          seen.rates = new Map(data.rows.map((r) => [r.code, r.seen_rate]));
+          if (layers.area && state.metric === 'view_coverage') {
+            restyle(layers.area, viewStyle(state.metric));
+          }
+          renderRank();
+          if (state.area) {
+            renderArea(state.area);
+          }
+        })
+        .catch((err) => {
+          if (!err || err.name !== 'AbortError') {
+            notice(`无法读取视野覆盖：${err.message || err}`);
+          }
+        })
+        .then(() => {
+          state.pending--;
+        });
+    }
+  }
+  loadUnseen(on);
+}
+
+function loadUnseen(on) {
+  const a = state.area && state.area.properties;
+  const code = on && a && typeof a.level === 'number' && a.level >= 1 ? String(a.code) : null;
+  const key = code ? `${code}|${state.revision}` : null;
+  if (key === seen.unseenKey) {
+    return;
+  }
+  seen.unseenKey = key;
+  if (seen.unseenAbort) {
+    seen.unseenAbort.abort();
+  }
+  if (seen.unseen) {
+    map.removeLayer(seen.unseen);
+    seen.unseen = null;
+  }
+  if (!code) {
+    return;
+  }
+  seen.unseenAbort = new AbortController();
+  state.pending++;
+  api('api/v1/coverage/view/unseen', {params: {code: code}, signal: seen.unseenAbort.signal})
+    .then((data) => {
+      const colour = config.unseenColour;
+      seen.unseen = L.geoJSON(data, {
+        pane: 'gm-outline',
+        interactive: false,
+        style: {color: colour, weight: 0.6, fillColor: colour, fillOpacity: 0.35}
+      }).addTo(map);
+      notice(`视野盲区：${a.name || code} 未被摄像头视野覆盖 ${num(Math.round(data.unseen_m2))} m²`);
+    })
+    .catch((err) => {
+      if (!err || err.name !== 'AbortError') {
+        notice(`无法读取视野盲区：${err.message || err}`);
+      }
+    })
+    .then(() => {
+      state.pending--;
+    });
+}
+
 /* ------------------------------------------------------------ 盲区 list */
 
 /* The scope of the lists and downloads: the selected area when it is above the level drawn (its
@@ -1570,6 +1692,7 @@ function applyRevision(rev) {
     return;
   }
   loadBlind();
+  loadSeen();
   ['area', 'outline', 'cameras'].forEach((k) => {
     if (layers[k]) {
       layers[k] = trackTiles(refreshGrid(map, layers[k], rev));
@@ -1654,6 +1777,7 @@ function start() {
   if (packageParam) {
     return startPackage();
   }
+  loadSeen();
   const title = (name) => {
     $('gm-county-name').textContent = name;
     document.title = `${name} · 网格化视频监控一张图`;
@@ -1728,6 +1852,8 @@ window.gm = {
   openBlind: openBlind,
   blindClass: blindClass,
   householdClass: householdClass,
+  viewClass: viewClass,
+  seen: seen,
   printLayout: printLayout,
   labels: labels,
   clusters: clusters,
