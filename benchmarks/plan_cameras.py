@@ -5,7 +5,7 @@ baseline — one bullet camera at the centroid (point on surface) of each of the
 most unseen households, each turned to its best of 8 compass directions — the gap to the LP bound,
 and the times. Run after `make demo` (or with GRIDMAP_DATABASE_URL on a loaded database):
 
-    .venv/bin/python benchmarks/plan_cameras.py [--budgets 472,1000]
+    .venv/bin/python benchmarks/plan_cameras.py [--budgets 472,1000] [--code 411628]
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from gridmap.services.plan import (
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", default="472,1000")
+    parser.add_argument("--code", default=None, help="county code (needed when the database holds several)")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     ps = plan_settings()
     with engine_scope() as engine, engine.connect() as conn:
-        county = check_request(conn, PlanRequest(budget=1))
+        county = check_request(conn, PlanRequest(budget=1, code=args.code))
         t = time.perf_counter()
         inputs, crs, planned = load_inputs(conn, county, 3)
         print(

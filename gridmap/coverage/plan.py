@@ -235,11 +235,15 @@ class Model:
         return self.households if objective == "households" else self.area_m2
 
 
-def _demand_points(inputs: PlanInputs, cands: Candidates, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lattice points (x, y) near the candidates, with households and m² each; unseen only."""
+def _demand_points(
+    inputs: PlanInputs, cands: Candidates, spacing: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice points (x, y) near the candidates, with households and m² each, and the points as
+    shapely Points (metres, the county's GK zone); unseen only."""
     if inputs.residences is not None:
         x, y, hh = (np.asarray(a, dtype="float64") for a in inputs.residences)
         area = np.zeros(len(x))
+        points = shapely.points(x, y)
     else:
         # The lattice cells within each distinct site's reach (bounding square of its range).
         site = np.unique(np.column_stack([cands.x, cands.y, cands.range_m]), axis=0)
@@ -247,15 +251,16 @@ def _demand_points(inputs: PlanInputs, cands: Candidates, spacing: float) -> tup
         hi_x = np.ceil((site[:, 0] + site[:, 2]) / spacing).astype("int64")
         lo_y = np.floor((site[:, 1] - site[:, 2]) / spacing).astype("int64")
         hi_y = np.ceil((site[:, 1] + site[:, 2]) / spacing).astype("int64")
-        keys = []
+        # Marked on a boolean raster of the sites' extent (one byte per lattice cell: 16 MB for a
+        # 40 km county at 10 m), so each cell is kept once without sorting millions of keys.
+        ox0, oy0 = int(lo_x.min()), int(lo_y.min())
+        mask = np.zeros((int(hi_y.max()) - oy0 + 1, int(hi_x.max()) - ox0 + 1), dtype=bool)
         for lx, hx, ly, hy in _grouped_boxes(lo_x, hi_x, lo_y, hi_y):
             nx, ny = hx[0] - lx[0] + 1, hy[0] - ly[0] + 1
             ox, oy = (a.ravel() for a in np.meshgrid(np.arange(nx), np.arange(ny)))
-            ix = (lx[:, None] + ox[None, :]).ravel()
-            iy = (ly[:, None] + oy[None, :]).ravel()
-            keys.append(np.unique(ix * (1 << 32) + iy))
-        key = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype="int64")
-        ix, iy = key >> 32, key - ((key >> 32) << 32)
+            mask[(ly[:, None] - oy0 + oy[None, :]).ravel(), (lx[:, None] - ox0 + ox[None, :]).ravel()] = True
+        iy, ix = np.nonzero(mask)
+        ix, iy = ix + ox0, iy + oy0
         x, y = (ix + 0.5) * spacing, (iy + 0.5) * spacing
         # only the points within some site's range (its disc, not its bounding square)
         distance, nearest = cKDTree(site[:, :2]).query(np.column_stack([x, y]), distance_upper_bound=site[:, 2].max())
@@ -273,16 +278,16 @@ def _demand_points(inputs: PlanInputs, cands: Candidates, spacing: float) -> tup
         p_idx, l_idx = shapely.STRtree(inputs.leaf_polys).query(points, predicate="within")
         _, first = np.unique(p_idx, return_index=True)
         p_idx, l_idx = p_idx[first], l_idx[first]
-        x, y = x[p_idx], y[p_idx]
+        x, y, points = x[p_idx], y[p_idx], points[p_idx]
         hh = density[l_idx] * spacing * spacing
         area = np.full(len(x), spacing * spacing)
     if len(inputs.seen) and len(x):
         seen = shapely.STRtree(inputs.seen[~shapely.is_missing(inputs.seen)])
-        inside, _ = seen.query(shapely.points(x, y), predicate="within")
+        inside, _ = seen.query(points, predicate="within")
         keep = np.ones(len(x), dtype=bool)
         keep[inside] = False
-        x, y, hh, area = x[keep], y[keep], hh[keep], area[keep]
-    return np.column_stack([x, y]), hh, area
+        x, y, hh, area, points = x[keep], y[keep], hh[keep], area[keep], points[keep]
+    return np.column_stack([x, y]), hh, area, points
 
 
 def _grouped_boxes(lo_x, hi_x, lo_y, hi_y):
@@ -307,10 +312,10 @@ def build_model(
     started = time.perf_counter()
     if len(cands) == 0:
         raise PlanRefused("no_candidates", "没有候选点位：请检查候选文件或网格数据。")
-    xy, hh, area = _demand_points(inputs, cands, settings.demand_spacing_m)
+    xy, hh, area, points = _demand_points(inputs, cands, settings.demand_spacing_m)
     views = cands.views()
     ok = ~shapely.is_missing(views)
-    tree = shapely.STRtree(shapely.points(xy[:, 0], xy[:, 1]))
+    tree = shapely.STRtree(points)
     v_idx, p_idx = tree.query(views[ok], predicate="contains")
     v_idx = np.flatnonzero(ok)[v_idx]
     # Group the points covered by exactly the same candidates: two random 64-bit hashes of the set.
@@ -368,8 +373,14 @@ def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(inverse, index of the first of each distinct row) of an (n, 2) integer array."""
     if len(rows) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-    return inverse.ravel().astype("int64"), first.astype("int64")
+    order = np.lexsort((rows[:, 1], rows[:, 0]))  # (np.unique over rows is ~10× slower)
+    ordered = rows[order]
+    new = np.ones(len(rows), dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    group_sorted = np.cumsum(new) - 1
+    inverse = np.empty(len(rows), dtype="int64")
+    inverse[order] = group_sorted
+    return inverse, order[new].astype("int64")  # lexsort is stable: a group's first is its lowest index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,6 +626,13 @@ def solve(
     n_c = model.cover.shape[0]
     if n_c == 0:
         return Solution(np.zeros(0, dtype="int64"), 0.0, 0.0, "exact", time.perf_counter() - started, "none")
+    protect = np.isin(model.candidates.grid, np.flatnonzero(~grid_has_camera)) if grid_rows else None
+    kept = dominant_candidates(model, weights, budget, protect)
+    if kept is not None:
+        sub = solve(restrict(model, kept), budget, objective, grid_has_camera, must_cover_each_grid, settings)
+        return Solution(
+            kept[sub.chosen], sub.value, sub.lp_bound, sub.method, time.perf_counter() - started, sub.solver
+        )
     lp_x, lp_value, _ = solve_highs(model, weights, budget, grid_rows, settings.time_limit_s, relax=True)
     chosen: np.ndarray | None = None
     method, solver = "exact", "highs"
@@ -641,6 +659,50 @@ def solve(
             chosen, method, solver = picked, "greedy", "lazy_greedy"
     value = covered_value(model, chosen, weights)
     return Solution(chosen, value, lp_value, method, time.perf_counter() - started, solver)
+
+
+def dominant_candidates(
+    model: Model, weights: np.ndarray, budget: int, protect: np.ndarray | None = None
+) -> np.ndarray | None:
+    """The candidates that can be in an optimal plan of ``budget`` sites, or None when pruning
+    removes nothing. ``protect``: candidates always kept (those in the grids the must-cover rows
+    name: dropping one of them could make a grid's row unsatisfiable; the swap below never touches
+    those rows, since it removes an unprotected candidate and adds one).
+
+    A candidate's *private* weight is what only it sees. Let P be the ``budget``-th largest private
+    weight. A candidate whose whole weight is below P is in no optimal plan: a plan of ``budget``
+    sites holding it lacks one of the ``budget`` candidates of largest private weight, and swapping
+    it for that one gains at least P minus its weight > 0. So the optimum is kept, and the LP bound
+    of the kept candidates still bounds it from above (it bounds their own optimum, the same one).
+    With the auto lattice most candidates see a few households each and drop out."""
+    n_c, n_g = model.cover.shape
+    if budget >= n_c:
+        return None
+    csc = model.cover.tocsc()
+    single = np.flatnonzero(np.diff(csc.indptr) == 1)
+    owner = csc.indices[csc.indptr[single]]
+    private = np.bincount(owner, weights=weights[single], minlength=n_c)
+    threshold = np.partition(private, n_c - budget)[n_c - budget]
+    total = np.asarray(model.cover @ weights).ravel()
+    keep = total >= threshold
+    if protect is not None:
+        keep |= protect
+    kept = np.flatnonzero(keep)
+    return kept if len(kept) < n_c else None
+
+
+def restrict(model: Model, kept: np.ndarray) -> Model:
+    """``model`` with only the candidates ``kept`` (and the demand groups they see)."""
+    cover = model.cover[kept]
+    used = np.flatnonzero(np.diff(cover.tocsc().indptr) > 0)
+    return Model(
+        candidates=model.candidates.take(kept),
+        cover=cover[:, used].tocsr(),
+        households=model.households[used],
+        area_m2=model.area_m2[used],
+        demand_points=model.demand_points,
+        seconds=model.seconds,
+    )
 
 
 def marginal_gains(model: Model, chosen: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -729,6 +791,9 @@ def make_plan(
     if missing.any():
         cands.grid = cands.grid.copy()
         cands.grid[missing] = locate_in_grids(cands.x[missing], cands.y[missing], inputs.grid_polys)
+    # A site must stand in one of the county's grids (a candidate file's point elsewhere is not a
+    # site of this plan); this also bounds the demand lattice to the county's extent.
+    cands = cands.take(np.flatnonzero(cands.grid >= 0))
     model = build_model(inputs, cands, settings, objective, keep_per_grid=must_cover_each_grid)
     solution = solve(model, budget, objective, inputs.grid_has_camera, must_cover_each_grid, settings)
     order, hh, area = marginal_gains(model, solution.chosen, objective)

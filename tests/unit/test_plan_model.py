@@ -134,3 +134,33 @@ def test_what_the_installed_camera_sees_is_not_new(county):
     cands = make_candidates([X0 + 50.0, X0 + 500.0], [Y0 + 50.0, Y0 + 300.0], [45.0, 0.0], ["bullet", "bullet"], "file")
     model = build_model(county, cands, SETTINGS, "area")
     assert len(model.candidates) == 1 and model.candidates.x[0] == X0 + 500.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pruning_by_private_weight_keeps_the_optimum(seed):
+    """Candidates whose whole weight is below the budget-th largest private weight are dropped
+    before solving; on random covering instances the plan still equals the brute-force optimum."""
+    from scipy import sparse
+
+    from gridmap.coverage.plan import Model, dominant_candidates
+
+    rng = np.random.default_rng(seed)
+    n_c, n_g, budget = 12, 30, 3
+    dense = rng.random((n_c, n_g)) < 0.12
+    dense[np.arange(n_c), rng.integers(0, n_g, n_c)] = True  # each candidate sees something
+    weights = rng.gamma(0.6, 10.0, n_g)
+    cands = make_candidates(
+        rng.random(n_c) * 100 + X0, rng.random(n_c) * 100 + Y0, np.zeros(n_c), ["bullet"] * n_c, "file"
+    )
+    cands.grid = np.zeros(n_c, dtype="int64")
+    model = Model(cands, sparse.csr_matrix(dense.astype(float)), weights, weights * 10, n_g, 0.0)
+    best = max(covered_value(model, np.array(s), weights) for s in itertools.combinations(range(n_c), budget))
+    kept = dominant_candidates(model, weights, budget)
+    if kept is not None:  # the optimum is among the kept candidates
+        assert max(
+            covered_value(model, kept[np.array(s)], weights) for s in itertools.combinations(range(len(kept)), budget)
+        ) == pytest.approx(best)
+    solution = solve(model, budget, "households", np.ones(1, dtype=bool), False, SETTINGS)
+    assert len(solution.chosen) <= budget
+    assert covered_value(model, solution.chosen, weights) == pytest.approx(best)
+    assert solution.lp_bound >= best - 1e-6
