@@ -258,6 +258,14 @@ class CoverageRowModel(BaseModel):
     children: int
     no_camera_children: int
     operators: dict[str, OperatorCounts] = Field(description="By operator (未知 when not given).")
+    seen_m2: float | None = Field(
+        default=None, description="With view=true: the part installed cameras' views cover, m² (GK zone)."
+    )
+    seen_rate: float | None = Field(default=None, description="With view=true: seen_m2 / area (fraction).")
+    households_seen: float | None = Field(
+        default=None, description="With view=true: households in seen parts (uniform per micro-grid)."
+    )
+    households_seen_rate: float | None = Field(default=None, description="With view=true: a fraction.")
 
 
 class AreaDetailProperties(AreaProperties):

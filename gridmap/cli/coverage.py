@@ -56,17 +56,27 @@ def _rows(kind: str, **kwargs):
             raise fail(f"没有编码为 {kwargs.get('code')} 的区域：请检查 --code", "unknown_code") from None
 
 
-def _write(rows, fmt: str, out: Path | None, title: str) -> None:
+def _view_figures(code: str | None):
+    """The field-of-view rows by code for ``--view`` (the counties ``code`` spans)."""
+    from gridmap.config import get_settings
+    from gridmap.db.session import engine_scope
+    from gridmap.services.view_coverage import view_figures
+
+    with engine_scope() as engine, engine.connect() as conn:
+        return view_figures(conn, code, get_settings().view_kinds)
+
+
+def _write(rows, fmt: str, out: Path | None, title: str, view=None) -> None:
     from gridmap.coverage.formats import FORMATS, render, write_xlsx
 
     check_choice("--format", fmt, tuple(FORMATS))
     if fmt == "xlsx":
         if out is None:
             raise fail("--format xlsx 需要用 --out 指定 .xlsx 文件", "missing_option")
-        write_xlsx(rows, out)
+        write_xlsx(rows, out, view)
         typer.echo(f"已写入 {out}（{len(rows):,} 行）")
         return
-    body = render(rows, fmt, title=title)
+    body = render(rows, fmt, title=title, view=view)
     if out is None:
         typer.echo(body, nl=not body.endswith("\n"))
     else:
@@ -81,12 +91,22 @@ def coverage(
     code: CODE = None,
     fmt: TABLE_FORMAT = "text",
     out: OUT = None,
+    view: Annotated[
+        bool,
+        typer.Option(
+            "--view",
+            help="Add the field-of-view columns (视野覆盖面积 m², 视野覆盖率, 视野内户数, 视野内户数占比): "
+            "about a second per county.",
+        ),
+    ] = False,
 ) -> None:
     """Coverage table: without options the county and its townships."""
     if ctx.invoked_subcommand is not None:
         return
     rows = _rows("rows", level=level, code=code)
-    _write(rows, fmt, out, "摄像头覆盖统计（安装率 = 已安装 / 计划，上云率 = 在线 / 已安装）")
+    figures = _view_figures(code) if view else None
+    title = "摄像头覆盖统计（安装率 = 已安装 / 计划，上云率 = 在线 / 已安装）"
+    _write(rows, fmt, out, title + ("；视野覆盖 = 摄像头视野覆盖的面积占比" if view else ""), figures)
 
 
 @app.command()

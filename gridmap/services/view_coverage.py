@@ -116,6 +116,19 @@ def view_rows(
     return select_rows(rows, code, level), views
 
 
+def view_figures(
+    conn: Connection, code: str | None = None, view_kinds: str = "", get: Getter = _no_cache
+) -> dict[str, ViewRow]:
+    """Every area's view row (by code) of the counties a coverage table for ``code`` spans, with
+    the regions above them: what the coverage exports add as columns (``--view``, ``view=true``).
+    Raises :class:`ViewRequestError` as :func:`counties_of` does."""
+    rows: dict[str, ViewRow] = {}
+    for county in counties_of(conn, code):
+        rows.update(county_view(conn, county, view_kinds, get).rows)
+    _add_regions(conn, rows)
+    return rows
+
+
 def _add_regions(conn: Connection, rows: dict[str, ViewRow]) -> None:
     """Rows of the regions above the counties (city, province): sums of their counties' rows."""
     counties = [r for r in rows.values() if r.level == 0]

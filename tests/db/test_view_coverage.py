@@ -244,3 +244,45 @@ def test_a_region_over_more_counties_than_the_bound_is_refused(db_url, loaded_en
         assert rows[0].code == "4116" and rows[0].seen_m2 == rows[1].seen_m2 and rows[1].code == COUNTY
         unseen = unseen_features(conn, "411628001001001")
         assert unseen["features"] and all(f["properties"]["unseen_m2"] > 0 for f in unseen["features"])
+
+
+def view_county(http) -> dict:
+    return http.get("/api/v1/coverage/view", params={"code": COUNTY}).json()["rows"][0]
+
+
+def test_the_coverage_exports_carry_the_view_figures_when_asked(db_url, http, tmp_path):
+    """`gridmap coverage --view` and `/api/v1/coverage?view=true` add the view columns to the
+    coverage table (JSON, CSV, XLSX), the same figures as `/api/v1/coverage/view`; without the
+    option the table is as before."""
+    import openpyxl
+
+    view = {r["code"]: r for r in http.get("/api/v1/coverage/view", params={"level": "1"}).json()["rows"]}
+    keys = ("seen_m2", "seen_rate", "households_seen", "households_seen_rate")
+    answer = http.get("/api/v1/coverage", params={"level": "1", "view": "true"})
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["rows"]
+    assert len(rows) == 24 and all(r[k] == view[r["code"]][k] for r in rows for k in keys)
+    assert rows[0]["planned"] == http.get("/api/v1/coverage", params={"level": "1"}).json()["rows"][0]["planned"]
+    assert "seen_m2" not in http.get("/api/v1/coverage", params={"level": "1"}).json()["rows"][0]
+    result = run("coverage", "--level", "1", "--view", "--format", "json", url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == rows
+    # CSV: the columns after the coverage ones, rates as percentages.
+    lines = list(
+        csv.reader(
+            http.get("/api/v1/coverage", params={"view": "1", "format": "csv"}).text.lstrip("\ufeff").splitlines()
+        )
+    )
+    head = lines[0]
+    assert head[-5:] == [*keys, "operators"]
+    by_code = {line[0]: dict(zip(head, line, strict=True)) for line in lines[1:]}
+    assert by_code[COUNTY]["seen_rate"] == f"{view_county(http)['seen_rate'] * 100:.2f}%"
+    assert all(r["seen_rate"].endswith("%") for r in by_code.values())  # regions above too: sums
+    # XLSX: Chinese headers, fractions formatted as percentages.
+    xlsx = tmp_path / "coverage.xlsx"
+    xlsx.write_bytes(http.get("/api/v1/coverage", params={"view": "true", "format": "xlsx"}).content)
+    ws = openpyxl.load_workbook(xlsx)["覆盖统计"]
+    header = [c.value for c in ws[1]]
+    assert header[-4:] == ["视野覆盖面积(m²)", "视野覆盖率", "视野内户数", "视野内户数占比"]
+    seen_rate = ws.cell(row=2, column=header.index("视野覆盖率") + 1)
+    assert seen_rate.number_format == "0.00%" and 0 < seen_rate.value < 1

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import Connection
 
-from gridmap.api.deps import Reader
+from gridmap.api.deps import Reader, SettingsDep
 from gridmap.api.errors import ApiError, responses
 from gridmap.api.revision_cache import RevisionedDep, SnapshotConn
 from gridmap.api.schemas_read import (
@@ -36,6 +36,7 @@ from gridmap.coverage.rates import rate
 from gridmap.coverage.snapshots import trend as read_trend
 from gridmap.coverage.table import BLIND_DEFAULT_LEVEL, BLIND_SORTS, CoverageRow, blind_rows, coverage_rows
 from gridmap.db import areas as areas_db
+from gridmap.services.view_coverage import view_figures
 
 router = APIRouter(prefix="/api/v1", tags=["coverage"])
 
@@ -79,16 +80,17 @@ def _file_name(stem: str, conn: Connection, code: str | None, level: int | None,
     return f"{stem}_{where}{'' if level is None else f'_level{level}'}.{ext}"
 
 
-def _render(rows: Sequence[CoverageRow], fmt: str, extra: dict | None = None) -> bytes:
-    from gridmap.coverage.formats import to_csv, write_xlsx
+def _render(rows: Sequence[CoverageRow], fmt: str, extra: dict | None = None, view=None) -> bytes:
+    from gridmap.coverage.formats import to_csv, view_row_dict, write_xlsx
 
     if fmt == "csv":
-        return to_csv(rows).encode("utf-8-sig")  # with BOM, as `gridmap coverage --out x.csv`: Excel reads Chinese
+        # with BOM, as `gridmap coverage --out x.csv`: Excel reads Chinese
+        return to_csv(rows, view).encode("utf-8-sig")
     if fmt == "xlsx":
         out = io.BytesIO()
-        write_xlsx(rows, out)
+        write_xlsx(rows, out, view)
         return out.getvalue()
-    return json_bytes({**(extra or {}), "rows": [r.to_dict() for r in rows]})
+    return json_bytes({**(extra or {}), "rows": [view_row_dict(r, view) for r in rows]})
 
 
 def _answer(body: bytes, fmt: str, file_name: str) -> Response:
@@ -98,7 +100,21 @@ def _answer(body: bytes, fmt: str, file_name: str) -> Response:
 
 @router.get("/coverage", response_model=CoverageRows, responses={**responses(400, 401, 403, 404), **_DOWNLOADS})
 def coverage_table(
-    _: Reader, data: RevisionedDep, level: LevelQuery = None, code: CodeQuery = None, format: FormatQuery = "json"
+    _: Reader,
+    data: RevisionedDep,
+    settings: SettingsDep,
+    level: LevelQuery = None,
+    code: CodeQuery = None,
+    format: FormatQuery = "json",
+    view: Annotated[
+        bool,
+        Query(
+            description="Add the field-of-view figures (`seen_m2`, `seen_rate`, `households_seen`, "
+            "`households_seen_rate`; 视野覆盖 columns in CSV/XLSX), as `gridmap coverage --view`: about a "
+            "second per county the first time, then cached per data revision; more than a few counties: "
+            "400 `view_scope_too_large`."
+        ),
+    ] = False,
 ):
     """The rows of `gridmap coverage` (same options, same figures): without options the county and
     its townships; `level`: every area of that level (under `code`); `code` alone: that area and its
@@ -109,11 +125,15 @@ def coverage_table(
 
     def render(conn: Connection) -> bytes | None:
         try:
-            return _render(coverage_rows(conn, level=level_number, code=code), fmt)
+            rows = coverage_rows(conn, level=level_number, code=code)
         except KeyError:
             return None
+        figures = None
+        if view:  # the view figures are cached on their own (per county), shared with /coverage/view
+            figures = view_figures(conn, code, settings.view_kinds, lambda k, f: data.cache.get(k, data.revision, f))
+        return _render(rows, fmt, view=figures)
 
-    body = data.get(("coverage", fmt, level_number, code), render)
+    body = data.get(("coverage", fmt, level_number, code, view), render)
     if body is None:
         raise _area_not_found(code)
     return _answer(body, fmt, _file_name("coverage", data.conn, code, level_number, fmt))
