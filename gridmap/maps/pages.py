@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gridmap import __version__
-from gridmap.config import Settings, default_basemap, offered_basemaps
+from gridmap.config import Settings, default_basemap, offered_basemaps, parse_view_kinds
 from gridmap.geometry.report import KINDS, SEVERITIES
+from gridmap.geometry.view import KIND_NAMES as VIEW_KIND_NAMES
 from gridmap.io.boundary_formats import UPLOAD_EXTENSIONS as BOUNDARY_EXTENSIONS
 from gridmap.io.cameras import ROW_PROBLEM_LABELS
 from gridmap.io.tables import UPLOAD_EXTENSIONS as CAMERA_EXTENSIONS
@@ -223,9 +224,20 @@ def csp(settings: Settings | None, *, frame_anywhere: bool = False, connect: str
     return "; ".join(directives)
 
 
+def view_kinds_config(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What each camera kind sees (``GRIDMAP_VIEW_KINDS`` over :data:`gridmap.config.VIEW_KIND_DEFAULTS`):
+    kind → {``label`` (Chinese), ``angle`` (degrees), ``range`` (metres)}; /map's 布点规划 layer draws
+    the sites' view sectors with them (``plan-layer.js``)."""
+    return {
+        kind: {"label": VIEW_KIND_NAMES.get(kind, kind), "angle": angle, "range": rng}
+        for kind, (angle, rng) in parse_view_kinds(settings.view_kinds).items()
+    }
+
+
 def page_config(page: dict, *, base: str, settings: Settings, basemap: dict | None = None) -> dict[str, Any]:
     """A page's inline config: its own options (``page``), the service's base URL, version, read
-    access, basemap (``basemap``, default from ``settings``), the vocabulary, the upload limit."""
+    access, basemap (``basemap``, default from ``settings``), the vocabulary, the upload limit and
+    the camera kinds' views (:func:`view_kinds_config`)."""
     return {
         "page": page,
         "base": base,
@@ -234,6 +246,7 @@ def page_config(page: dict, *, base: str, settings: Settings, basemap: dict | No
         "basemap": basemap_config(settings) if basemap is None else basemap,
         **vocabulary(),
         "maxUploadMb": settings.max_upload_mb,
+        "viewKinds": view_kinds_config(settings),
     }
 
 

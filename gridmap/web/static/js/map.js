@@ -63,6 +63,7 @@ import {
 } from './common.js';
 import {apiLabelSource, clusterLayer, labelLayer, listLabelSource} from './overlays.js';
 import {choosePackage, openPackage, packageLabel, packageParam} from './package.js';
+import {planLayer} from './plan-layer.js';
 
 const $ = (id) => document.getElementById(id);
 const CAMERA_MIN_ZOOM_DEFAULT = 12;
@@ -1840,7 +1841,17 @@ function start() {
 }
 
 /* For the page tests and the browser console. */
+/* 布点规划: a camera placement plan opened from a file or computed (plan-layer.js), for the county
+   of the selected area (none selected: the server's only county). */
+const plan = planLayer(map, $('gm-plan'), {
+  county: () => {
+    const a = state.area && state.area.properties;
+    return a && a.code && String(a.code).length >= 6 ? String(a.code).slice(0, 6) : null;
+  }
+});
+
 window.gm = {
+  plan: plan,
   map: map,
   basemap: basemapChoice,
   state: state,
