@@ -36,9 +36,20 @@ def test_view_coverage_colours_the_grids_and_draws_the_unseen_parts(api_url, htt
     unseen = http.get("/api/v1/coverage/view/unseen", params={"code": village["code"]}).json()
     assert page.evaluate("gm.seen.unseen.getLayers().length") == len(unseen["features"])
     assert page.evaluate("gm.map.getBounds().intersects(gm.seen.unseen.getBounds())")
+    # the village's card: its own view figures, as the API gives them
+    wait_for(page, "gm.seen.card !== null", what="the card's view figures")
+    wait_idle(page)
+    card = dict(
+        page.evaluate("""[...document.querySelectorAll('#gm-area-facts dt')]
+            .map(dt => [dt.textContent, dt.nextElementSibling.textContent])""")
+    )
+    expected = f"{village['seen_rate'] * 100:.2f}% · {round(village['seen_m2']):,} m²"
+    assert card["视野覆盖"] == expected
+    assert card["视野内户数"].startswith(f"{round(village['households_seen']):,} 户")
     screenshot(page, "map_view_coverage")
-    # another view: the unseen layer goes
+    # another view: the unseen layer and the card's view figures go
     page.evaluate("gm.setMetric('online_rate')")
     wait_idle(page)
     assert page.evaluate("gm.seen.unseen") is None
+    assert "视野覆盖" not in page.evaluate("document.querySelector('#gm-area-facts').textContent")
     page.close()

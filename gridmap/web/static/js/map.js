@@ -180,7 +180,68 @@ VIEWS.households_per_camera = {
    parts of the selected area (/api/v1/coverage/view/unseen, a township or below). Not 盲区 above. */
 const VIEW_CLASSES = config.viewClasses; // worst first, then 未计算
 const VIEW_NONE = VIEW_CLASSES[VIEW_CLASSES.length - 1];
-const seen = {key: null, rates: null, abort: null, unseenKey: null, unseenAbort: null, unseen: null};
+const seen = {
+  key: null,
+  rates: null,
+  abort: null,
+  unseenKey: null,
+  unseenAbort: null,
+  unseen: null,
+  // the selected area's own view row (its card), by `${code}|${revision}`
+  cardKey: null,
+  card: null,
+  cardAbort: null
+};
+/* The selected area's view figures for its card (视野覆盖 shown): read once per area and revision;
+   the card is drawn again when they arrive. */
+function seenFacts(p) {
+  if (state.metric !== 'view_coverage' || state.package || !p.code) {
+    return [];
+  }
+  const key = `${p.code}|${state.revision}`;
+  if (key !== seen.cardKey) {
+    seen.cardKey = key;
+    seen.card = null;
+    if (seen.cardAbort) {
+      seen.cardAbort.abort();
+    }
+    seen.cardAbort = new AbortController();
+    api('api/v1/coverage/view', {params: {code: p.code}, signal: seen.cardAbort.signal})
+      .then((data) => {
+        const row = (data.rows || []).find((r) => r.code === p.code);
+        if (seen.cardKey === key && row) {
+          seen.card = row;
+          if (state.area && state.area.properties && state.area.properties.code === p.code) {
+            renderArea(state.area);
+          }
+        }
+      })
+      .catch((err) => {
+        if (seen.cardKey === key && (!err || err.name !== 'AbortError')) {
+          seen.card = {error: err.message || String(err)};
+          if (state.area && state.area.properties && state.area.properties.code === p.code) {
+            renderArea(state.area);
+          }
+        }
+      });
+  }
+  const row = seen.card;
+  if (!row) {
+    return [['视野覆盖', '计算中…', 'gm-muted']];
+  }
+  if (row.error) {
+    return [['视野覆盖', row.error, 'gm-muted']];
+  }
+  return [
+    ['视野覆盖', `${pct(row.seen_rate)} · ${num(Math.round(row.seen_m2))} m²`],
+    [
+      '视野内户数',
+      isNum(row.households_seen)
+        ? `${num(Math.round(row.households_seen))} 户（${pct(row.households_seen_rate)}）`
+        : '—'
+    ]
+  ];
+}
 function seenRate(p) {
   return seen.rates ? seen.rates.get(String(p.code)) : undefined;
 }
@@ -1021,6 +1082,7 @@ function renderArea(feature) {
   );
   const worker = p.worker_name ? p.worker_name + (p.worker_phone ? `（${p.worker_phone}）` : '') : '—';
   facts($('gm-area-facts'), [
+    ...seenFacts(p), // first when the 视野覆盖 view is shown
     ['户数', num(p.households)],
     ['户/摄像头', hpcText(p)],
     ['盲区类别', blindClass(p).label, blindClass(p).blind ? 'gm-warn' : null],
