@@ -10,6 +10,7 @@ Unseen polygons (视野盲区) are served for one township or anything below it 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -25,8 +26,10 @@ from gridmap.geometry.view import view_specs
 
 T = TypeVar("T")
 
-#: Most counties one request may compute (each ~1 s and ~30 MB cached for 10,000 cameras).
-MAX_COUNTIES = 4
+#: Most counties one request may compute (each ~1 s for 10,000 cameras): a city of ten counties,
+#: not a province. Figures alone are cached (~3 MB a county); the unseen polygons (~30 MB a
+#: county) only for the counties whose 视野盲区 were asked for.
+MAX_COUNTIES = 12
 #: Unseen polygons: the area must be at least this deep (1 = a township, or below).
 UNSEEN_MIN_LEVEL = 1
 COUNTY_CODE_LENGTH = 6
@@ -86,13 +89,22 @@ def county_view(
     view_kinds: str = "",
     get: Getter = _no_cache,
     residences: tuple[np.ndarray, np.ndarray] | None = None,
+    polygons: bool = True,
 ) -> ViewCoverage:
     """One county's view figures (through ``get``: the caller's cache, keyed by county and view
-    settings; never cached with ``residences``: points in EPSG:4490 and their households)."""
+    settings; never cached with ``residences``: points in EPSG:4490 and their households). Without
+    ``polygons`` the leaves' seen and unseen polygons are dropped before caching (figures only)."""
     specs = view_specs(view_kinds)
     if residences is not None:
         return view_coverage(conn, county, specs, residences)
-    return get(("view", county, view_kinds), lambda: view_coverage(conn, county, specs))
+    if polygons:
+        return get(("view", county, view_kinds), lambda: view_coverage(conn, county, specs))
+    return get(("view-figures", county, view_kinds), lambda: _figures_only(view_coverage(conn, county, specs)))
+
+
+def _figures_only(view: ViewCoverage) -> ViewCoverage:
+    none = np.full(len(view.leaves.codes), None, dtype=object)
+    return dataclasses.replace(view, leaves=dataclasses.replace(view.leaves, seen=none, unseen=none))
 
 
 def view_rows(
@@ -102,10 +114,12 @@ def view_rows(
     view_kinds: str = "",
     get: Getter = _no_cache,
     residences: tuple[np.ndarray, np.ndarray] | None = None,
+    polygons: bool = True,
 ) -> tuple[list[ViewRow], list[ViewCoverage]]:
     """The rows ``gridmap coverage view`` shows for ``code`` / ``level`` (see
-    :func:`gridmap.coverage.view.select_rows`) and the county results they came from."""
-    views = [county_view(conn, c, view_kinds, get, residences) for c in counties_of(conn, code)]
+    :func:`gridmap.coverage.view.select_rows`) and the county results they came from (without
+    their polygons unless ``polygons``)."""
+    views = [county_view(conn, c, view_kinds, get, residences, polygons) for c in counties_of(conn, code)]
     rows: dict[str, ViewRow] = {}
     for v in views:
         rows.update(v.rows)
@@ -124,7 +138,7 @@ def view_figures(
     Raises :class:`ViewRequestError` as :func:`counties_of` does."""
     rows: dict[str, ViewRow] = {}
     for county in counties_of(conn, code):
-        rows.update(county_view(conn, county, view_kinds, get).rows)
+        rows.update(county_view(conn, county, view_kinds, get, polygons=False).rows)
     _add_regions(conn, rows)
     return rows
 

@@ -111,7 +111,7 @@ def coverage_view(
         return data.cache.get(key, data.revision, compute)
 
     try:
-        rows, views = view_rows(data.conn, code, level_number, settings.view_kinds, get)
+        rows, views = view_rows(data.conn, code, level_number, settings.view_kinds, get, polygons=False)
     except KeyError:
         raise ApiError(404, "area_not_found", f"没有编码为 {code} 的区域：请检查 code 参数。", {"code": code}) from None
     if fmt == "csv":
