@@ -66,18 +66,6 @@ SOURCES = ("auto", "planned", "file")
 GREEDY_BOUND = 1.0 - 1.0 / math.e
 
 
-def compass_word(bearing_deg: float) -> str:
-    """The nearest of 16 compass words for a bearing in degrees (``北``, ``北偏东`` …); ``全向`` for NaN
-    (a dome, or no direction)."""
-    if not math.isfinite(bearing_deg):
-        return "全向"
-    words16 = (
-        *("北", "北偏东", "东北", "东偏北", "东", "东偏南", "东南", "南偏东"),
-        *("南", "南偏西", "西南", "西偏南", "西", "西偏北", "西北", "北偏西"),
-    )
-    return words16[round((bearing_deg % 360.0) / 22.5) % 16]
-
-
 class PlanRefused(GridmapError):
     """The plan cannot be made as asked (``budget_below_grid_count``, ``no_candidates`` …): 422."""
 

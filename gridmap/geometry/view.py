@@ -62,6 +62,8 @@ _COMPASS = {
     "NW": 315.0,
     "NNW": 337.5,
 }
+#: The 16 Chinese compass words in bearing order (北 at 0°, then every 22.5° clockwise).
+_WORDS16 = tuple(w for w, _ in sorted(((w, b) for w, b in _COMPASS.items() if not w.isascii()), key=lambda t: t[1]))
 _FILLER = re.compile(r"^(?:朝向|朝|向|面向|正|偏)+|(?:方向|向|方|侧|面|°|度)+$")
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
@@ -85,6 +87,14 @@ def parse_direction(text: object) -> float:
         value = float(s)
         return value % 360.0 if math.isfinite(value) else math.nan
     return math.nan
+
+
+def compass_word(bearing_deg: float) -> str:
+    """The nearest of the 16 compass words for a bearing in degrees (``北``, ``北偏东``, ``东北`` …),
+    the inverse of :func:`parse_direction` on them; ``全向`` for NaN (a dome, or no direction)."""
+    if not math.isfinite(bearing_deg):
+        return "全向"
+    return _WORDS16[round((bearing_deg % 360.0) / 22.5) % 16]
 
 
 def parse_directions(texts: object) -> np.ndarray:

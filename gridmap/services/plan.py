@@ -30,7 +30,6 @@ from gridmap.coverage.plan import (
     PlanRefused,
     PlanSettings,
     auto_candidates,
-    compass_word,
     make_candidates,
     make_plan,
 )
@@ -38,7 +37,7 @@ from gridmap.db import areas as areas_db
 from gridmap.db.cameras import view_cameras
 from gridmap.db.exports import export_areas
 from gridmap.geometry.metric import metric_crs, to_metric
-from gridmap.geometry.view import camera_kind, camera_views, parse_directions, view_specs
+from gridmap.geometry.view import camera_kind, camera_views, compass_word, parse_directions, view_specs
 from gridmap.levels import LEAF_LEVEL, LEVEL_BY_NUMBER
 
 #: Most rows of a candidates file.

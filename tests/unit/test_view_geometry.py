@@ -75,3 +75,11 @@ def test_domes_and_unknown_directions_are_circles():
 def test_cameras_without_a_position_or_range_have_no_view():
     out = sectors(np.array([np.nan, 0.0, 0.0]), np.array([0.0, 0.0, 0.0]), 0.0, 80.0, np.array([50.0, 0.0, 50.0]))
     assert out[0] is None and out[1] is None and out[2] is not None
+
+
+def test_compass_words_are_the_inverse_of_reading_them():
+    from gridmap.geometry.view import compass_word
+
+    for k in range(16):
+        assert parse_direction(compass_word(k * 22.5)) == k * 22.5
+    assert compass_word(350.0) == "北" and compass_word(100.0) == "东" and compass_word(math.nan) == "全向"
