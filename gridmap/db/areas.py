@@ -391,9 +391,30 @@ def levels_present(conn: Connection, prefix: str | None = None) -> list[int]:
     )
 
 
-def county_codes(conn: Connection) -> list[str]:
-    """The codes of the live counties (level 0), by code."""
-    return list(conn.execute(text('SELECT code FROM area WHERE level = 0 ORDER BY code COLLATE "C"')).scalars())
+def county_codes(conn: Connection, prefix: str | None = None) -> list[str]:
+    """The codes of the live counties (level 0; those whose code starts with ``prefix``), by code."""
+    sql = text(
+        "SELECT code FROM area WHERE level = 0 AND (CAST(:prefix AS text) IS NULL "
+        'OR starts_with(code, CAST(:prefix AS text))) ORDER BY code COLLATE "C"'
+    )
+    return list(conn.execute(sql, {"prefix": prefix}).scalars())
+
+
+AreaHead = tuple[str, str | None, int, str | None]
+
+
+def area_head(conn: Connection, code: str) -> AreaHead | None:
+    """(code, name, level, parent_code) of the live area ``code``, or None."""
+    row = conn.execute(
+        text("SELECT code, name, level, parent_code FROM area WHERE code = :code"), {"code": code}
+    ).first()
+    return None if row is None else (row[0], row[1], int(row[2]), row[3])
+
+
+def region_heads(conn: Connection) -> list[AreaHead]:
+    """(code, name, level, parent_code) of the region rows above the counties (city, province)."""
+    rows = conn.execute(text("SELECT code, name, level, parent_code FROM area WHERE level < 0 ORDER BY level, code"))
+    return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
 
 
 def area_box(conn: Connection, code: str) -> dict[str, Any] | None:

@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 import numpy as np
 import shapely
 import shapely.geometry
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from gridmap.coverage.view import ViewCoverage, ViewRow, select_rows, view_coverage
+from gridmap.db.areas import area_head, county_codes, region_heads
 from gridmap.errors import GridmapError
 from gridmap.geometry.metric import to_storage
 from gridmap.geometry.view import view_specs
@@ -50,30 +51,16 @@ def _no_cache(_key: Hashable, compute: Callable[[], T]) -> T:
     return compute()
 
 
-def _area(conn: Connection, code: str) -> tuple[str, str | None, int, str | None] | None:
-    row = conn.execute(
-        text("SELECT code, name, level, parent_code FROM area WHERE code = :code"), {"code": code}
-    ).first()
-    return None if row is None else (row[0], row[1], int(row[2]), row[3])
-
-
 def counties_of(conn: Connection, code: str | None) -> list[str]:
     """The county codes a request for ``code`` (None: the whole database) needs. Raises
     :class:`ViewRequestError` (404 ``area_not_found``, 400 ``view_scope_too_large``)."""
     if code is not None:
-        area = _area(conn, code)
+        area = area_head(conn, code)
         if area is None:
             raise ViewRequestError("area_not_found", f"没有编码为 {code} 的区域：请检查 code 参数。", {"code": code})
         if area[2] >= 0:
             return [code[:COUNTY_CODE_LENGTH]]
-    counties = [
-        r[0]
-        for r in conn.execute(
-            text("""SELECT code FROM area WHERE level = 0
-                    AND (CAST(:code AS text) IS NULL OR starts_with(code, CAST(:code AS text))) ORDER BY code"""),
-            {"code": code},
-        )
-    ]
+    counties = county_codes(conn, code)
     if len(counties) > MAX_COUNTIES:
         raise ViewRequestError(
             "view_scope_too_large",
@@ -148,8 +135,7 @@ def _add_regions(conn: Connection, rows: dict[str, ViewRow]) -> None:
     counties = [r for r in rows.values() if r.level == 0]
     if not counties:
         return
-    regions = conn.execute(text("SELECT code, name, level, parent_code FROM area WHERE level < 0")).all()
-    for code, name, level, parent in regions:
+    for code, name, level, parent in region_heads(conn):
         under = [c for c in counties if c.code.startswith(code)]
         if not under:
             continue
@@ -172,7 +158,7 @@ def unseen_features(conn: Connection, code: str, view_kinds: str = "", get: Gett
     """The unseen parts (视野盲区) of the leaves at or under ``code`` as a GeoJSON FeatureCollection
     in EPSG:4490 (lon/lat degrees), one feature per leaf with ``code`` and ``unseen_m2`` (m², the
     GK zone). ``code`` must be a township or below (400 ``unseen_scope_too_large``)."""
-    area = _area(conn, code)
+    area = area_head(conn, code)
     if area is None:
         raise ViewRequestError("area_not_found", f"没有编码为 {code} 的区域：请检查 code 参数。", {"code": code})
     if area[2] < UNSEEN_MIN_LEVEL:
