@@ -343,18 +343,9 @@ def build_model(
             g_sorted = cands.grid[idx][best]
             firsts = np.unique(g_sorted, return_index=True)[1]
             keep[idx[best[firsts]]] = True
-    kept = np.flatnonzero(keep)
-    cover = cover[kept]
-    used = np.flatnonzero(np.asarray(cover.sum(axis=0)).ravel() > 0)
-    cover = cover[:, used].tocsr()
-    return Model(
-        candidates=cands.take(kept),
-        cover=cover,
-        households=g_hh[used],
-        area_m2=g_area[used],
-        demand_points=len(xy),
-        seconds=time.perf_counter() - started,
-    )
+    model = restrict(Model(cands, cover, g_hh, g_area, len(xy), 0.0), np.flatnonzero(keep))
+    model.seconds = time.perf_counter() - started
+    return model
 
 
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
